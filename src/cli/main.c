@@ -1,0 +1,176 @@
+/* main.c -- the pickleguard command: dispatches to one command per file and
+ * owns the shared helpers (input mapping, messages). Exit codes: 0 success,
+ * 1 findings/refusals/invalid input, 2 usage or I/O error. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void cli_errorf(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("pickleguard: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static int read_all(int fd, const char *path, cli_input *in)
+{
+    size_t cap = 1 << 16, len = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf) {
+        cli_errorf("%s: out of memory", path);
+        return -1;
+    }
+    for (;;) {
+        if (len == cap) {
+            if (cap > SIZE_MAX / 2) {
+                free(buf);
+                cli_errorf("%s: input too large", path);
+                return -1;
+            }
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                cli_errorf("%s: out of memory", path);
+                return -1;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t got = read(fd, buf + len, cap - len);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            cli_errorf("%s: read failed: %s", path, strerror(errno));
+            free(buf);
+            return -1;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+    }
+    in->heap = buf;
+    in->data = buf;
+    in->len = len;
+    return 0;
+}
+
+int cli_input_open(const char *path, cli_input *in)
+{
+    memset(in, 0, sizeof *in);
+    if (strcmp(path, "-") == 0)
+        return read_all(STDIN_FILENO, "<stdin>", in);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        cli_errorf("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        cli_errorf("%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        cli_errorf("%s: is a directory", path);
+        close(fd);
+        return -1;
+    }
+    int rc = 0;
+    if (S_ISREG(st.st_mode)) {
+        if (st.st_size > 0) {
+            void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (m == MAP_FAILED) {
+                cli_errorf("%s: mmap failed: %s", path, strerror(errno));
+                rc = -1;
+            } else {
+                in->map = m;
+                in->map_len = (size_t)st.st_size;
+                in->data = m;
+                in->len = (size_t)st.st_size;
+            }
+        } else {
+            in->data = (const uint8_t *)"";
+            in->len = 0;
+        }
+    } else {
+        rc = read_all(fd, path, in);
+    }
+    close(fd);
+    return rc;
+}
+
+void cli_input_close(cli_input *in)
+{
+    if (in->map)
+        munmap(in->map, in->map_len);
+    free(in->heap);
+    memset(in, 0, sizeof *in);
+}
+
+pkl_policy *cli_policy_open(const char *name_or_path)
+{
+    pkl_error err;
+    pkl_policy *p = pkl_policy_open(name_or_path, NULL, &err);
+    if (!p) {
+        char msg[1024];
+        cli_errorf("%s", pkl_error_format(&err, msg, sizeof msg));
+    }
+    return p;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: pickleguard COMMAND [OPTIONS] ...\n"
+          "\n"
+          "commands:\n"
+          "  scan [--policy NAME|FILE] [--format text|json|sarif]\n"
+          "       [--fail-on LEVEL] [--jobs N] PATH...   report findings\n"
+          "  load [--policy NAME|FILE] FILE|-           decode to pickle-json\n"
+          "  dis FILE|-                                 disassemble\n"
+          "  policy check FILE... | policy show [NAME|FILE]\n"
+          "  version                                    print the version\n"
+          "\n"
+          "exit codes: 0 ok, 1 findings/refused/invalid, 2 usage or I/O error\n"
+          "see pickleguard(1) and docs/ for details\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return PKL_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "dis") == 0)
+        return cmd_dis(argc - 1, argv + 1);
+    if (strcmp(cmd, "load") == 0)
+        return cmd_load(argc - 1, argv + 1);
+    if (strcmp(cmd, "scan") == 0)
+        return cmd_scan(argc - 1, argv + 1);
+    if (strcmp(cmd, "policy") == 0)
+        return cmd_policy(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("pickleguard %s\n", PKL_VERSION);
+        return PKL_EXIT_OK;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+        strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return PKL_EXIT_OK;
+    }
+    cli_errorf("unknown command '%s'", cmd);
+    usage(stderr);
+    return PKL_EXIT_USAGE;
+}

@@ -1,0 +1,143 @@
+/* internal.h -- the one internal header, included first by every .c file.
+ *
+ * Cross-file internals are prefixed pkli_; file-local helpers are static.
+ * Nothing in here is part of the public API or installed.
+ */
+#ifndef PKL_INTERNAL_H
+#define PKL_INTERNAL_H
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pickleguard.h"
+
+/* ---- can't-happen conditions (SQLite's ALWAYS/NEVER) -------------------
+ * In test builds (-DPKL_TESTING) a violated assumption aborts so tests find
+ * it; in release builds the condition is still evaluated and the caller's
+ * defensive branch runs. */
+#ifdef PKL_TESTING
+#define ALWAYS(x) ((x) ? 1 : (abort(), 0))
+#define NEVER(x) ((x) ? (abort(), 1) : 0)
+#else
+#define ALWAYS(x) (!!(x))
+#define NEVER(x) (!!(x))
+#endif
+
+/* ---- errors -------------------------------------------------------------
+ * One exit path per function: ERR_IF fills *err (which may be NULL) and
+ * jumps to `fail:`. */
+void pkli_error_set(pkl_error *err, int code, size_t offset, int opcode);
+void pkli_error_setf(pkl_error *err, int code, size_t offset, int opcode,
+                     const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+void pkli_error_clear(pkl_error *err);
+
+#define ERR_IF(cond, err, code, offset, opcode)                               \
+    do {                                                                      \
+        if (cond) {                                                           \
+            pkli_error_set((err), (code), (offset), (opcode));                \
+            goto fail;                                                        \
+        }                                                                     \
+    } while (0)
+
+/* ---- allocation --------------------------------------------------------- */
+/* Copies *alloc, or the libc allocator when alloc is NULL. */
+void pkli_alloc_init(pkl_allocator *dst, const pkl_allocator *alloc);
+static inline void *pkli_malloc(const pkl_allocator *a, size_t n)
+{
+    return a->malloc(a->ctx, n ? n : 1);
+}
+static inline void *pkli_realloc(const pkl_allocator *a, void *p, size_t n)
+{
+    return a->realloc(a->ctx, p, n ? n : 1);
+}
+static inline void pkli_free(const pkl_allocator *a, void *p)
+{
+    if (p)
+        a->free(a->ctx, p);
+}
+/* Grows *buf (of *cap elements of size elem) to hold at least `need`
+ * elements, doubling; checks overflow. Returns 0 or -1 (nothing changed). */
+int pkli_grow(const pkl_allocator *a, void **buf, size_t *cap, size_t need,
+              size_t elem);
+
+/* ---- growable byte buffer ------------------------------------------------ */
+typedef struct pkli_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t limit;       /* fail with -1 when len would exceed it (0: SIZE_MAX) */
+    int failed;         /* sticky: an append failed (no memory or over limit) */
+    int over_limit;     /* the failure was the limit */
+    const pkl_allocator *alloc;
+} pkli_buf;
+
+void pkli_buf_init(pkli_buf *b, const pkl_allocator *a, size_t limit);
+int pkli_buf_put(pkli_buf *b, const void *p, size_t n);
+int pkli_buf_putc(pkli_buf *b, char c);
+int pkli_buf_puts(pkli_buf *b, const char *s);
+int pkli_buf_printf(pkli_buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void pkli_buf_free(pkli_buf *b);
+
+/* ---- little-endian / big-endian integer helpers (BearSSL br_dec*) -------- */
+static inline uint16_t pkli_dec16le(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | ((unsigned)p[1] << 8));
+}
+static inline uint32_t pkli_dec32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+static inline uint64_t pkli_dec64le(const uint8_t *p)
+{
+    return (uint64_t)pkli_dec32le(p) | ((uint64_t)pkli_dec32le(p + 4) << 32);
+}
+static inline uint64_t pkli_dec64be(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---- text ---------------------------------------------------------------- */
+/* Validates UTF-8. `surrogatepass` accepts encoded surrogates (ED A0..BF xx),
+ * as CPython's BINUNICODE decoding does. Returns 1 if valid, else 0 and the
+ * offset of the first bad byte in *bad. */
+int pkli_utf8_valid(const uint8_t *s, size_t n, int surrogatepass, size_t *bad);
+/* Decodes one code point from valid (surrogatepass) UTF-8; returns its
+ * length in bytes. */
+size_t pkli_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp);
+/* Encodes a code point (surrogates included) as UTF-8; returns 1..4. */
+size_t pkli_utf8_encode(uint32_t cp, uint8_t out[4]);
+/* Python 2-style string literal for dis / messages: writes repr-like
+ * escaped ASCII of s into b. `text` chooses str (\u escapes) or bytes. */
+int pkli_buf_put_pyrepr(pkli_buf *b, const uint8_t *s, size_t n, int text);
+
+/* ---- opcode helpers ------------------------------------------------------- */
+/* "GLOBAL" for a byte, or "opcode 0xNN" style static text for unknown. */
+const char *pkli_opname(int byte);
+
+/* ---- embedded files (scripts/embed.py) ------------------------------------ */
+typedef struct pkli_embedded {
+    const char *name;      /* base name without extension: "default" */
+    const char *filename;  /* "default.yaml" */
+    const char *text;
+    size_t len;
+} pkli_embedded;
+/* The built-in policies (policies/NAME.yaml), ended by a NULL name. */
+extern const pkli_embedded pkli_builtin_policies[];
+
+#endif /* PKL_INTERNAL_H */

@@ -1,0 +1,482 @@
+/* pickleguard.h -- the one public header of libpickleguard.
+ *
+ * pickleguard handles untrusted Python pickles without ever importing or
+ * running anything: a bounds-checked opcode reader, a disassembler, a
+ * restricted decoder (pickle -> value tree -> pickle-json) and a static
+ * scanner (pickle -> findings), all driven by one opcode table
+ * (opcodes.def) and one name resolver, under YAML policies.
+ *
+ * Conventions for every function below:
+ *  - `pkl_error *err` may be NULL; when not NULL it is filled on failure
+ *    (and left with code PKL_OK on success).
+ *  - Nothing here keeps global state; everything lives in objects the
+ *    caller owns and frees with the matching *_free function (NULL-safe).
+ *  - Nothing here prints. Writers take the FILE * they write to.
+ *  - `const pkl_allocator *alloc` may be NULL for malloc/realloc/free.
+ *
+ * Sections: errors, allocator, opcode table, reader, disassembler, names,
+ * policies and limits, decoder, pickle-json writer, scanner, containers.
+ */
+#ifndef PICKLEGUARD_H
+#define PICKLEGUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PKL_VERSION "0.1.0"
+
+/* ===================================================================== */
+/* Errors                                                                */
+/* ===================================================================== */
+
+/* Stable error codes, grouped in ranges. Never renumber; only append.
+ *   1xx malformed input    2xx refused by policy    3xx over a limit
+ *   4xx resource / usage   5xx policy-file errors   6xx container formats */
+typedef enum pkl_code {
+    PKL_OK = 0,
+
+    PKL_E_TRUNCATED = 100,     /* input ends inside an opcode or before STOP */
+    PKL_E_UNKNOWN_OPCODE = 101,
+    PKL_E_BAD_INT = 102,       /* INT/LONG/GET/PUT text is not a decimal integer */
+    PKL_E_BAD_FLOAT = 103,     /* FLOAT text is not a float */
+    PKL_E_BAD_STRING = 104,    /* STRING quoting or escape is invalid */
+    PKL_E_BAD_UTF8 = 105,      /* text argument is not valid UTF-8 */
+    PKL_E_BAD_ESCAPE = 106,    /* UNICODE raw-unicode-escape is invalid */
+    PKL_E_NO_NEWLINE = 107,    /* text argument has no terminating newline */
+    PKL_E_STACK_UNDERFLOW = 108,
+    PKL_E_NO_MARK = 109,       /* opcode needs a MARK and there is none */
+    PKL_E_MEMO_MISSING = 110,  /* GET of a memo key never stored */
+    PKL_E_FRAME = 111,         /* opcode crosses a FRAME boundary, bad FRAME */
+    PKL_E_TRAILING = 112,      /* bytes after STOP that are not a pickle */
+    PKL_E_BAD_PROTO = 113,     /* PROTO argument above 5 */
+    PKL_E_BAD_TYPE = 114,      /* operand has the wrong type (APPEND to int) */
+    PKL_E_UNHASHABLE = 115,    /* dict key / set member CPython cannot hash */
+    PKL_E_BAD_NAME = 116,      /* global name no Python identifier path spells */
+    PKL_E_BAD_LENGTH = 117,    /* negative or absurd declared length */
+    PKL_E_STACK_NOT_EMPTY = 118, /* STOP with more than one value on the stack */
+    PKL_E_EMPTY = 119,         /* no pickle at all (empty input) */
+    PKL_E_BAD_STOP = 120,      /* STOP with nothing to return / mark left open */
+
+    PKL_E_REFUSED_GLOBAL = 200, /* GLOBAL/STACK_GLOBAL/INST/OBJ target not allowed */
+    PKL_E_REFUSED_CALL = 201,   /* REDUCE/NEWOBJ/NEWOBJ_EX on a non-allowed target */
+    PKL_E_REFUSED_BUILD = 202,  /* BUILD on a class, module or call result */
+    PKL_E_REFUSED_EXT = 203,    /* EXT1/EXT2/EXT4 */
+    PKL_E_REFUSED_PERSID = 204, /* PERSID/BINPERSID while the policy denies them */
+    PKL_E_REFUSED_BUFFER = 205, /* NEXT_BUFFER/READONLY_BUFFER without buffers */
+
+    PKL_E_LIMIT_DEPTH = 300,
+    PKL_E_LIMIT_MEMO = 301,
+    PKL_E_LIMIT_VALUES = 302,
+    PKL_E_LIMIT_BYTES = 303,
+    PKL_E_LIMIT_JSON = 304,
+    PKL_E_LIMIT_NESTING = 305,  /* container nesting (zip in zip) */
+    PKL_E_LIMIT_OUTPUT = 306,   /* decompressed size over the limit */
+
+    PKL_E_NOMEM = 400,
+    PKL_E_IO = 401,
+    PKL_E_INVALID_ARG = 402,    /* a caller broke an API precondition */
+    PKL_E_INTERNAL = 403,       /* a can't-happen condition was caught */
+
+    PKL_E_POLICY_SYNTAX = 500,  /* YAML syntax error */
+    PKL_E_POLICY_SCHEMA = 501,  /* unknown key, wrong type, bad value */
+    PKL_E_POLICY_NAME = 502,    /* a pattern that is not a dotted name */
+    PKL_E_POLICY_CYCLE = 503,   /* extends cycle */
+    PKL_E_POLICY_NOT_FOUND = 504, /* unknown built-in name or missing file */
+
+    PKL_E_FORMAT = 600,         /* a container (zip, gzip...) is damaged */
+    PKL_E_FORMAT_UNSUPPORTED = 601
+} pkl_code;
+
+typedef struct pkl_error {
+    int code;             /* a pkl_code */
+    const char *msg;      /* static text for the code; never NULL after a fill */
+    size_t offset;        /* byte offset in the input where the problem is */
+    int opcode;           /* opcode byte involved, or -1 */
+    unsigned line;        /* policy files: 1-based line, 0 when not relevant */
+    unsigned column;      /* policy files: 1-based column, 0 when not relevant */
+    char detail[512];     /* specifics: the global's name, the policy line
+                             that would allow it, the file name... may be "" */
+} pkl_error;
+
+/* Static message for a code ("unknown error code" for unknown values). */
+const char *pkl_strerror(int code);
+/* 1..6 for the ranges above (code / 100), 0 for PKL_OK. */
+int pkl_error_class(int code);
+/* Formats a one-line human-readable message: "<msg>: <detail> (OPNAME at
+ * offset N)". Writes at most size bytes (NUL-terminated). Returns buf. */
+char *pkl_error_format(const pkl_error *err, char *buf, size_t size);
+
+/* ===================================================================== */
+/* Allocator                                                             */
+/* ===================================================================== */
+
+/* All library allocations go through this, so tests can fail the N-th
+ * allocation. Every function must behave like its libc namesake. */
+typedef struct pkl_allocator {
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*realloc)(void *ctx, void *ptr, size_t size);
+    void (*free)(void *ctx, void *ptr);
+    void *ctx;
+} pkl_allocator;
+
+/* ===================================================================== */
+/* Opcode table (generated from opcodes.def)                             */
+/* ===================================================================== */
+
+typedef enum pkl_argkind {
+    PKL_ARG_NONE,
+    PKL_ARG_UINT1, PKL_ARG_UINT2, PKL_ARG_INT4, PKL_ARG_UINT4, PKL_ARG_UINT8,
+    PKL_ARG_DECIMALNL_SHORT, PKL_ARG_DECIMALNL_LONG,
+    PKL_ARG_FLOATNL, PKL_ARG_FLOAT8,
+    PKL_ARG_LONG1, PKL_ARG_LONG4,
+    PKL_ARG_STRINGNL, PKL_ARG_STRINGNL_NOESCAPE, PKL_ARG_STRINGNL_NOESCAPE_PAIR,
+    PKL_ARG_UNICODESTRINGNL,
+    PKL_ARG_STRING1, PKL_ARG_STRING4,
+    PKL_ARG_BYTES1, PKL_ARG_BYTES4, PKL_ARG_BYTES8, PKL_ARG_BYTEARRAY8,
+    PKL_ARG_UNICODESTRING1, PKL_ARG_UNICODESTRING4, PKL_ARG_UNICODESTRING8
+} pkl_argkind;
+
+enum {
+    PKL_OPF_IMPORTS  = 1u << 0,
+    PKL_OPF_CALLS    = 1u << 1,
+    PKL_OPF_BUILDS   = 1u << 2,
+    PKL_OPF_MEMO_PUT = 1u << 3,
+    PKL_OPF_MEMO_GET = 1u << 4,
+    PKL_OPF_PERSID   = 1u << 5,
+    PKL_OPF_FRAME    = 1u << 6,
+    PKL_OPF_MARK     = 1u << 7,
+    PKL_OPF_POPMARK  = 1u << 8,
+    PKL_OPF_EXT      = 1u << 9,
+    PKL_OPF_BUFFER   = 1u << 10,
+    PKL_OPF_PROTO    = 1u << 11,
+    PKL_OPF_STOP     = 1u << 12
+};
+
+typedef enum pkl_opcode {
+#define OP(name, byte, arg, proto, flags) PKL_OP_##name = byte,
+#include "opcodes.def"
+#undef OP
+    PKL_OP__UNUSED = 0x100
+} pkl_opcode;
+
+typedef struct pkl_opinfo {
+    const char *name;     /* "BININT1" */
+    uint8_t code;         /* opcode byte */
+    uint8_t arg;          /* pkl_argkind */
+    uint8_t proto;        /* protocol that introduced it */
+    uint16_t flags;       /* PKL_OPF_* */
+} pkl_opinfo;
+
+/* Table entry for an opcode byte, or NULL if the byte is no opcode. */
+const pkl_opinfo *pkl_opinfo_get(unsigned byte);
+/* All opcodes in opcodes.def order; *count receives 68. */
+const pkl_opinfo *pkl_opinfo_all(size_t *count);
+/* Name of an argument kind as pickletools spells it ("uint1"...). */
+const char *pkl_argkind_name(unsigned argkind);
+
+/* ===================================================================== */
+/* Reader: one opcode and its decoded argument at a time                 */
+/* ===================================================================== */
+
+/* What the decoded argument of a pkl_op holds. */
+typedef enum pkl_argtype {
+    PKL_A_NONE,    /* opcode takes no argument */
+    PKL_A_INT,     /* `i`: uint1/2/4/8, int4, decimal and long1/long4 that fit int64 */
+    PKL_A_BOOL,    /* `i` = 0 or 1: INT spelled "00" / "01" */
+    PKL_A_BIGINT,  /* `data,len`: two's-complement little-endian bytes (long1/long4
+                      values outside int64); points into the input */
+    PKL_A_DECIMAL, /* `data,len`: ASCII decimal digits, optional leading '-', no
+                      leading zeros (INT/LONG text outside int64) */
+    PKL_A_FLOAT,   /* `f` */
+    PKL_A_BYTES,   /* `data,len`: raw bytes. STRING/BINSTRING/SHORT_BINSTRING
+                      (after unescaping), BINBYTES*, BYTEARRAY8 */
+    PKL_A_STR,     /* `data,len`: text as UTF-8; lone surrogates appear as their
+                      3-byte (surrogatepass) encodings. Not NUL-terminated. */
+    PKL_A_PAIR     /* GLOBAL/INST: module in `data,len`, name in `data2,len2`
+                      (both UTF-8, pointing into the input) */
+} pkl_argtype;
+
+typedef struct pkl_op {
+    size_t offset;           /* offset of the opcode byte */
+    size_t end;              /* offset just past the argument */
+    const pkl_opinfo *info;  /* never NULL for a returned op */
+    uint8_t code;            /* == info->code */
+    uint8_t type;            /* pkl_argtype */
+    int64_t i;
+    double f;
+    const uint8_t *data;     /* valid until the next pkl_reader_next call */
+    size_t len;
+    const uint8_t *data2;
+    size_t len2;
+} pkl_op;
+
+/* Reader state. The fields are private; it is public so it can live on the
+ * stack. Frames: after FRAME(n) the next n bytes form a frame; an opcode
+ * that does not end inside its frame is PKL_E_FRAME, as is a FRAME that
+ * starts before the current frame ended. */
+typedef struct pkl_reader {
+    const uint8_t *base;
+    size_t len;
+    size_t pos;
+    size_t frame_end;        /* valid when in_frame */
+    int in_frame;
+    uint8_t *scratch;        /* decoded STRING / UNICODE text */
+    size_t scratch_cap;
+    pkl_allocator alloc;
+} pkl_reader;
+
+/* Starts reading buf[0..len). buf must outlive the reader. */
+void pkl_reader_init(pkl_reader *r, const void *buf, size_t len,
+                     const pkl_allocator *alloc);
+/* Reads the opcode at the current position. Returns 1 and fills *op, 0 at
+ * the end of the buffer (no bytes left), or -1 with *err filled (offset of
+ * the opcode, opcode byte). After STOP the reader continues with whatever
+ * follows: callers decide whether bytes after STOP are another pickle. A
+ * declared length larger than what remains is PKL_E_TRUNCATED, found before
+ * any allocation. */
+int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err);
+/* Current offset (the next opcode's). */
+size_t pkl_reader_offset(const pkl_reader *r);
+/* Moves to `offset` (<= len) and leaves any frame. */
+void pkl_reader_seek(pkl_reader *r, size_t offset);
+void pkl_reader_free(pkl_reader *r);
+
+/* Converts a PKL_A_BIGINT (two's complement LE) to decimal text. Writes
+ * into out (NUL-terminated); returns the length, or 0 if outsize is too
+ * small. Needs at most 3*len+3 bytes. */
+size_t pkl_bigint_to_decimal(const uint8_t *le, size_t len, char *out,
+                             size_t outsize);
+
+/* ===================================================================== */
+/* Disassembler (pickletools.dis compatible listing)                     */
+/* ===================================================================== */
+
+/* Writes a listing of every pickle in buf to out, one line per opcode:
+ * offset, opcode byte, name, argument (as a Python literal), with the
+ * structural checks of pickletools.dis (stack underflow, missing MARK, memo
+ * key never stored, bytes after STOP, FRAME mismatches). Returns 0 when the
+ * listing is complete and every check passed, -1 with *err on the first
+ * problem (the listing up to it is written). */
+int pkl_dis(const void *buf, size_t len, FILE *out, const pkl_allocator *alloc,
+            pkl_error *err);
+
+/* ===================================================================== */
+/* Names: resolving a global exactly as CPython's Unpickler.find_class   */
+/* ===================================================================== */
+
+#define PKL_NAME_MAX 256   /* longest module or qualname accepted (bytes) */
+
+/* A resolved global: what find_class would import and fetch. */
+typedef struct pkl_global {
+    char module[PKL_NAME_MAX + 1];   /* "builtins" */
+    char qualname[PKL_NAME_MAX + 1]; /* "OrderedDict", "Outer.Inner" (proto >= 4) */
+} pkl_global;
+
+/* Resolves (module, name) as they appear in GLOBAL/INST/STACK_GLOBAL when
+ * the protocol in force (last PROTO, 0 if none) is `proto`: Python 2
+ * compatibility renames when proto < 3, dotted attribute paths when
+ * proto >= 4. A name no identifier path can spell (empty component,
+ * non-identifier character, "<locals>", too long, dotted below protocol 4)
+ * is PKL_E_BAD_NAME with the name in err->detail. Returns 0 or -1. */
+int pkl_resolve_global(const char *module, size_t module_len, const char *name,
+                       size_t name_len, int proto, pkl_global *out,
+                       pkl_error *err);
+
+/* ===================================================================== */
+/* Policies and limits                                                   */
+/* ===================================================================== */
+
+/* Decoder limits. Zero never means "unlimited": 0 is an invalid value. */
+typedef struct pkl_limits {
+    size_t max_depth;      /* nesting depth of the value tree */
+    size_t max_memo;       /* memo entries per pickle */
+    size_t max_values;     /* values created per pickle */
+    size_t max_bytes;      /* bytes allocated beyond the input, per pickle */
+    size_t max_json_bytes; /* size of one pickle-json document */
+} pkl_limits;
+
+/* Fills the documented defaults. */
+void pkl_limits_default(pkl_limits *l);
+
+typedef struct pkl_policy pkl_policy;
+
+/* What a policy says of a resolved global. */
+typedef enum pkl_verdict {
+    PKL_DENIED = 0,        /* no allow entry matches (deny by default) */
+    PKL_ALLOWED = 1,       /* an allow entry matches and no deny entry */
+    PKL_DENIED_EXPLICIT = 2 /* a deny entry matches */
+} pkl_verdict;
+
+/* Built-in policy by name ("default", "strict", "ml"), or NULL with
+ * PKL_E_POLICY_NOT_FOUND. */
+pkl_policy *pkl_policy_builtin(const char *name, const pkl_allocator *alloc,
+                               pkl_error *err);
+/* Loads a YAML policy file; `extends` paths are relative to it. Errors carry
+ * line/column and "file:line:column: message" in err->detail. */
+pkl_policy *pkl_policy_load_file(const char *path, const pkl_allocator *alloc,
+                                 pkl_error *err);
+/* Loads a policy from memory; `origin` names it in messages and is the
+ * base for relative `extends` (may be NULL: relative extends refused). */
+pkl_policy *pkl_policy_load_string(const char *yaml, size_t len,
+                                   const char *origin,
+                                   const pkl_allocator *alloc, pkl_error *err);
+/* A built-in name or else a file path: what --policy takes. */
+pkl_policy *pkl_policy_open(const char *name_or_path, const pkl_allocator *alloc,
+                            pkl_error *err);
+void pkl_policy_free(pkl_policy *p);
+
+const char *pkl_policy_name(const pkl_policy *p);
+/* Verdict for a resolved global. */
+pkl_verdict pkl_policy_check(const pkl_policy *p, const pkl_global *g);
+/* Non-zero when PERSID/BINPERSID are allowed. */
+int pkl_policy_allows_persid(const pkl_policy *p);
+/* The policy's limits (its own overrides over the defaults). */
+void pkl_policy_limits(const pkl_policy *p, pkl_limits *out);
+/* The YAML line that would allow g ("allow:\n  - module.qualname"), for
+ * messages; writes a NUL-terminated string into buf and returns buf. */
+char *pkl_policy_suggest(const pkl_global *g, char *buf, size_t size);
+/* Writes the fully resolved policy (after extends) as YAML. */
+int pkl_policy_write(const pkl_policy *p, FILE *out);
+
+/* ===================================================================== */
+/* Decoder: pickle -> value tree, under a policy                         */
+/* ===================================================================== */
+
+typedef enum pkl_type {
+    PKL_T_NONE, PKL_T_BOOL, PKL_T_INT, PKL_T_BIGINT, PKL_T_FLOAT,
+    PKL_T_STR, PKL_T_BYTES, PKL_T_BYTEARRAY,
+    PKL_T_LIST, PKL_T_TUPLE, PKL_T_DICT, PKL_T_SET, PKL_T_FROZENSET,
+    PKL_T_GLOBAL,   /* a global referenced as a value */
+    PKL_T_OBJECT,   /* result of calling / NEWOBJ-ing an allowed global */
+    PKL_T_PERSID    /* a persistent id the policy allows */
+} pkl_type;
+
+typedef struct pkl_value pkl_value;
+
+/* A node of the value tree. All nodes and their arrays live in the
+ * pkl_doc's arena. Text (PKL_T_STR) is UTF-8 with surrogatepass encoding
+ * for lone surrogates; bytes may point into the input buffer. */
+struct pkl_value {
+    uint8_t type;            /* pkl_type */
+    union {
+        int b;                                   /* BOOL */
+        int64_t i;                               /* INT */
+        double f;                                /* FLOAT */
+        struct { const uint8_t *ptr; size_t len; } s;
+            /* STR, BYTES, BYTEARRAY; BIGINT: two's complement LE bytes */
+        struct { pkl_value **items; size_t len, cap; } seq;
+            /* LIST, TUPLE, SET, FROZENSET */
+        struct { pkl_value **kv; size_t len, cap; } dict;
+            /* DICT: key kv[2*i], value kv[2*i+1], insertion order */
+        struct { const pkl_global *g; } global;  /* GLOBAL */
+        struct {
+            const pkl_global *g;  /* the allowed global that made it */
+            pkl_value *args;      /* TUPLE, or NULL */
+            pkl_value *kwargs;    /* DICT (NEWOBJ_EX), or NULL */
+            pkl_value *state;     /* BUILD state, or NULL */
+            pkl_value *items;     /* LIST of APPEND(S) items, or NULL */
+            pkl_value *dictitems; /* DICT of SETITEM(S) pairs, or NULL */
+            int is_new;           /* made by NEWOBJ / NEWOBJ_EX */
+        } obj;
+        struct { pkl_value *id; } persid;        /* PERSID */
+    } u;
+};
+
+/* One decoded pickle: the root and the arena everything lives in. */
+typedef struct pkl_doc pkl_doc;
+
+typedef struct pkl_decode_options {
+    const pkl_policy *policy;      /* required */
+    const pkl_limits *limits;      /* NULL: the policy's limits */
+    const pkl_allocator *alloc;    /* NULL: libc */
+    /* Out-of-band buffers for NEXT_BUFFER (protocol 5); without them
+     * NEXT_BUFFER is refused. */
+    const pkl_value *const *buffers;
+    size_t nbuffers;
+} pkl_decode_options;
+
+/* Decodes ONE pickle starting at buf[0]. On success returns the document
+ * and sets *consumed to the offset just past its STOP (bytes after it are
+ * the caller's business). On failure returns NULL with *err filled (offset
+ * relative to buf). */
+pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
+                    size_t *consumed, pkl_error *err);
+const pkl_value *pkl_doc_root(const pkl_doc *doc);
+/* Frees the document and every value in it, in one call. */
+void pkl_doc_free(pkl_doc *doc);
+
+/* ===================================================================== */
+/* pickle-json v1 writer (docs/json.md)                                  */
+/* ===================================================================== */
+
+/* Writes the document as one pickle-json v1 line (with '\n'). Iterative;
+ * stops with PKL_E_LIMIT_JSON when the output would exceed max_json_bytes
+ * (0: the default limit). Nothing is written on failure: the document is
+ * rendered into memory first. Returns 0 or -1. */
+int pkl_json_write(const pkl_doc *doc, FILE *out, size_t max_json_bytes,
+                   const pkl_allocator *alloc, pkl_error *err);
+
+/* ===================================================================== */
+/* Scanner: pickle bytes -> findings, without loading                    */
+/* ===================================================================== */
+
+typedef enum pkl_severity {
+    PKL_SEV_INFO = 0, PKL_SEV_LOW = 1, PKL_SEV_MEDIUM = 2, PKL_SEV_HIGH = 3,
+    PKL_SEV_CRITICAL = 4
+} pkl_severity;
+
+/* "info", "low", "medium", "high", "critical". */
+const char *pkl_severity_name(int sev);
+/* Parses the above; -1 if unknown. */
+int pkl_severity_parse(const char *s);
+
+typedef struct pkl_finding {
+    const char *rule;        /* stable rule id, documented in docs/rules.md */
+    int severity;            /* pkl_severity */
+    size_t offset;           /* byte offset within the stream scanned */
+    int opcode;              /* opcode byte, or -1 */
+    char global[2 * PKL_NAME_MAX + 2]; /* "module.qualname" or "" */
+    char message[512];
+    char hint[512];          /* how to fix / the policy line that allows it */
+    char path[512];          /* nesting path inside the file ("" at top):
+                                container members, nested pickles */
+} pkl_finding;
+
+typedef struct pkl_scan_result {
+    pkl_finding *findings;
+    size_t count;
+    size_t cap;
+    size_t pickles;          /* pickles seen */
+    size_t opcodes;          /* opcodes walked */
+    size_t bytes;            /* bytes accounted for */
+    pkl_allocator alloc;
+} pkl_scan_result;
+
+typedef struct pkl_scan_options {
+    const pkl_policy *policy;     /* required */
+    const pkl_allocator *alloc;   /* NULL: libc */
+    size_t max_findings;          /* 0 = default (1000); the rest are counted */
+    size_t max_nesting;           /* nested pickles / containers, 0 = default */
+} pkl_scan_options;
+
+void pkl_scan_result_init(pkl_scan_result *res, const pkl_allocator *alloc);
+/* Scans every pickle in buf (concatenated pickles included) and appends
+ * findings to *res, with `path` as the prefix of each finding's path.
+ * Never stops at the first problem. Returns 0, or -1 only on resource
+ * failure (out of memory) with *err filled. */
+int pkl_scan_buffer(const void *buf, size_t len, const char *path,
+                    const pkl_scan_options *opt, pkl_scan_result *res,
+                    pkl_error *err);
+/* Highest severity among the findings, -1 if there are none. */
+int pkl_scan_result_max_severity(const pkl_scan_result *res);
+void pkl_scan_result_free(pkl_scan_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PICKLEGUARD_H */

@@ -1,0 +1,765 @@
+/* reader.c -- the one pickle reader: yields one opcode and its decoded
+ * argument at a time from a memory buffer.
+ *
+ * Everything that looks at pickle bytes goes through here (disassembler,
+ * scanner, decoder, container detection), so argument decoding exists once.
+ * It must never: read past the buffer, allocate before checking a declared
+ * length against what remains, recurse, or accept a spelling that CPython's
+ * C unpickler (_pickle.c) and pickle.py would read differently -- such
+ * spellings are errors here (fail closed), see docs/dis.md.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <math.h>
+
+void pkl_reader_init(pkl_reader *r, const void *buf, size_t len,
+                     const pkl_allocator *alloc)
+{
+    memset(r, 0, sizeof *r);
+    r->base = buf;
+    r->len = buf ? len : 0;
+    pkli_alloc_init(&r->alloc, alloc);
+}
+
+void pkl_reader_free(pkl_reader *r)
+{
+    if (!r)
+        return;
+    pkli_free(&r->alloc, r->scratch);
+    r->scratch = NULL;
+    r->scratch_cap = 0;
+}
+
+size_t pkl_reader_offset(const pkl_reader *r)
+{
+    return r->pos;
+}
+
+void pkl_reader_seek(pkl_reader *r, size_t offset)
+{
+    r->pos = offset <= r->len ? offset : r->len;
+    r->in_frame = 0;
+    r->frame_end = 0;
+}
+
+/* State of one pkl_reader_next call. */
+typedef struct cursor {
+    pkl_reader *r;
+    size_t op_at;       /* offset of the opcode byte */
+    size_t p;           /* next argument byte */
+    size_t limit;       /* end of the current frame, or of the buffer */
+    uint8_t code;
+} cursor;
+
+/* Error for an argument of n bytes that does not fit before c->limit:
+ * inside a frame it is a frame crossing if the bytes exist at all. */
+static int short_arg(cursor *c, size_t n, pkl_error *err)
+{
+    pkl_reader *r = c->r;
+    if (r->in_frame && n <= r->len - c->p)
+        pkli_error_setf(err, PKL_E_FRAME, c->op_at, c->code,
+                        "argument of %zu bytes runs past the frame ending at "
+                        "offset %zu", n, r->frame_end);
+    else
+        pkli_error_setf(err, PKL_E_TRUNCATED, c->op_at, c->code,
+                        "%s needs %zu argument bytes, %zu remain",
+                        pkli_opname(c->code), n, c->limit - c->p);
+    return -1;
+}
+
+/* Takes n bytes of argument. Compares n with what remains first. */
+static int take(cursor *c, size_t n, const uint8_t **out, pkl_error *err)
+{
+    if (n > c->limit - c->p)
+        return short_arg(c, n, err);
+    *out = c->r->base + c->p;
+    c->p += n;
+    return 0;
+}
+
+/* Takes a newline-terminated line; *n excludes the newline. */
+static int take_line(cursor *c, const uint8_t **out, size_t *n, pkl_error *err)
+{
+    pkl_reader *r = c->r;
+    const uint8_t *s = r->base + c->p;
+    const uint8_t *nl = memchr(s, '\n', c->limit - c->p);
+    if (!nl) {
+        if (r->in_frame && memchr(s, '\n', r->len - c->p))
+            pkli_error_setf(err, PKL_E_FRAME, c->op_at, c->code,
+                            "text argument runs past the frame ending at "
+                            "offset %zu", r->frame_end);
+        else
+            pkli_error_setf(err, PKL_E_NO_NEWLINE, c->op_at, c->code,
+                            "%s argument is not terminated by a newline",
+                            pkli_opname(c->code));
+        return -1;
+    }
+    *out = s;
+    *n = (size_t)(nl - s);
+    c->p += *n + 1;
+    return 0;
+}
+
+static int scratch_reserve(pkl_reader *r, size_t n)
+{
+    return pkli_grow(&r->alloc, (void **)&r->scratch, &r->scratch_cap, n, 1);
+}
+
+/* Decimal text: [-]digits. Fills INT when it fits int64, else DECIMAL
+ * pointing at the digits (leading zeros skipped). `leading_zeros_ok` is for
+ * GET/PUT (base 10 in CPython); INT and LONG are read with base 0 by the C
+ * unpickler, where "010" means 8, so a leading zero there is refused. */
+static int parse_decimal(cursor *c, const uint8_t *s, size_t n,
+                         int leading_zeros_ok, pkl_op *op, pkl_error *err)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (n > 0 && s[0] == '-') {
+        neg = 1;
+        i = 1;
+    }
+    if (i == n)
+        goto bad;
+    for (size_t k = i; k < n; k++)
+        if (s[k] < '0' || s[k] > '9')
+            goto bad;
+    size_t first = i;
+    while (first + 1 < n && s[first] == '0')
+        first++;
+    if (first != i && !leading_zeros_ok)
+        goto bad;
+    /* accumulate as a negative number to reach INT64_MIN */
+    int64_t v = 0;
+    int overflow = 0;
+    for (size_t k = first; k < n; k++) {
+        int d = s[k] - '0';
+        if (v < (INT64_MIN + d) / 10) {
+            overflow = 1;
+            break;
+        }
+        v = v * 10 - d;
+    }
+    if (!overflow && !neg && v == INT64_MIN)
+        overflow = 1;
+    if (overflow) {
+        op->type = PKL_A_DECIMAL;
+        if (neg) {
+            /* keep the '-' directly before the digits: copy to scratch */
+            if (scratch_reserve(c->r, n - first + 1) < 0)
+                goto nomem;
+            c->r->scratch[0] = '-';
+            memcpy(c->r->scratch + 1, s + first, n - first);
+            op->data = c->r->scratch;
+            op->len = n - first + 1;
+        } else {
+            op->data = s + first;
+            op->len = n - first;
+        }
+        return 0;
+    }
+    op->type = PKL_A_INT;
+    op->i = neg ? v : -v;
+    return 0;
+bad:
+    pkli_error_setf(err, PKL_E_BAD_INT, c->op_at, c->code,
+                    "%s argument is not a plain decimal integer",
+                    pkli_opname(c->code));
+    return -1;
+nomem:
+    pkli_error_set(err, PKL_E_NOMEM, c->op_at, c->code);
+    return -1;
+}
+
+static int ascii_ieq(const uint8_t *s, size_t n, const char *word)
+{
+    size_t wl = strlen(word);
+    if (n != wl)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = s[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (uint8_t)(ch - 'A' + 'a');
+        if (ch != (uint8_t)word[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* FLOAT text as PyOS_string_to_double accepts it: no whitespace, no
+ * underscores, no hex; inf/infinity/nan in any case; overflow is an error. */
+static int parse_floatnl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
+                         pkl_error *err)
+{
+    char tmp[128];
+    size_t i = 0;
+    int neg = 0;
+    if (n && (s[0] == '+' || s[0] == '-')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    if (ascii_ieq(s + i, n - i, "inf") || ascii_ieq(s + i, n - i, "infinity")) {
+        op->f = neg ? -INFINITY : INFINITY;
+        goto ok;
+    }
+    if (ascii_ieq(s + i, n - i, "nan")) {
+        op->f = neg ? -NAN : NAN;
+        goto ok;
+    }
+    size_t digits = 0, k = i;
+    while (k < n && s[k] >= '0' && s[k] <= '9')
+        k++, digits++;
+    if (k < n && s[k] == '.') {
+        k++;
+        while (k < n && s[k] >= '0' && s[k] <= '9')
+            k++, digits++;
+    }
+    if (digits == 0)
+        goto bad;
+    if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+        k++;
+        if (k < n && (s[k] == '+' || s[k] == '-'))
+            k++;
+        size_t ed = 0;
+        while (k < n && s[k] >= '0' && s[k] <= '9')
+            k++, ed++;
+        if (ed == 0)
+            goto bad;
+    }
+    if (k != n)
+        goto bad;
+    char *heap = NULL;
+    char *buf = tmp;
+    if (n >= sizeof tmp) {
+        heap = pkli_malloc(&c->r->alloc, n + 1);
+        if (!heap) {
+            pkli_error_set(err, PKL_E_NOMEM, c->op_at, c->code);
+            return -1;
+        }
+        buf = heap;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    errno = 0;
+    double v = strtod(buf, NULL);
+    int range = errno == ERANGE;
+    pkli_free(&c->r->alloc, heap);
+    if (range && isinf(v)) {
+        pkli_error_setf(err, PKL_E_BAD_FLOAT, c->op_at, c->code,
+                        "FLOAT value too large to convert to a double");
+        return -1;
+    }
+    op->f = v;
+ok:
+    op->type = PKL_A_FLOAT;
+    return 0;
+bad:
+    pkli_error_setf(err, PKL_E_BAD_FLOAT, c->op_at, c->code,
+                    "FLOAT argument is not a decimal float");
+    return -1;
+}
+
+static int hexval(uint8_t ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* STRING: quoted on both ends, then Python 2 string-escape decoding
+ * (CPython's _PyBytes_DecodeEscape). */
+static int parse_stringnl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
+                          pkl_error *err)
+{
+    if (n < 2 || s[0] != s[n - 1] || (s[0] != '\'' && s[0] != '"')) {
+        pkli_error_setf(err, PKL_E_BAD_STRING, c->op_at, c->code,
+                        "the STRING opcode argument must be quoted");
+        return -1;
+    }
+    s++;
+    n -= 2;
+    op->type = PKL_A_BYTES;
+    if (!memchr(s, '\\', n)) {
+        op->data = s;
+        op->len = n;
+        return 0;
+    }
+    if (scratch_reserve(c->r, n) < 0) {
+        pkli_error_set(err, PKL_E_NOMEM, c->op_at, c->code);
+        return -1;
+    }
+    uint8_t *o = c->r->scratch;
+    size_t i = 0, w = 0;
+    while (i < n) {
+        uint8_t ch = s[i++];
+        if (ch != '\\') {
+            o[w++] = ch;
+            continue;
+        }
+        if (i == n) {
+            pkli_error_setf(err, PKL_E_BAD_STRING, c->op_at, c->code,
+                            "trailing \\ in STRING argument");
+            return -1;
+        }
+        ch = s[i++];
+        switch (ch) {
+        case '\n': break;
+        case '\\': o[w++] = '\\'; break;
+        case '\'': o[w++] = '\''; break;
+        case '"': o[w++] = '"'; break;
+        case 'b': o[w++] = '\b'; break;
+        case 'f': o[w++] = '\f'; break;
+        case 't': o[w++] = '\t'; break;
+        case 'n': o[w++] = '\n'; break;
+        case 'r': o[w++] = '\r'; break;
+        case 'v': o[w++] = '\v'; break;
+        case 'a': o[w++] = '\a'; break;
+        case '0': case '1': case '2': case '3':
+        case '4': case '5': case '6': case '7': {
+            unsigned v = (unsigned)(ch - '0');
+            for (int k = 0; k < 2 && i < n && s[i] >= '0' && s[i] <= '7'; k++)
+                v = (v << 3) + (unsigned)(s[i++] - '0');
+            o[w++] = (uint8_t)(v & 0xff);
+            break;
+        }
+        case 'x': {
+            int h1 = i < n ? hexval(s[i]) : -1;
+            int h2 = i + 1 < n ? hexval(s[i + 1]) : -1;
+            if (h1 < 0 || h2 < 0) {
+                pkli_error_setf(err, PKL_E_BAD_STRING, c->op_at, c->code,
+                                "invalid \\x escape at position %zu", i - 2);
+                return -1;
+            }
+            o[w++] = (uint8_t)(h1 * 16 + h2);
+            i += 2;
+            break;
+        }
+        default:
+            /* unknown escapes keep their backslash (a DeprecationWarning in
+             * CPython, not an error) */
+            o[w++] = '\\';
+            o[w++] = ch;
+            break;
+        }
+    }
+    op->data = o;
+    op->len = w;
+    return 0;
+}
+
+/* UNICODE: raw-unicode-escape. Bytes are Latin-1 code points, except that
+ * a \u or \U preceded by an odd run of backslashes is an escape. The result
+ * is UTF-8 with surrogatepass, at most twice the input. */
+static int parse_unicodenl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
+                           pkl_error *err)
+{
+    if (n > (SIZE_MAX - 4) / 2 || scratch_reserve(c->r, 2 * n + 4) < 0) {
+        pkli_error_set(err, PKL_E_NOMEM, c->op_at, c->code);
+        return -1;
+    }
+    uint8_t *o = c->r->scratch;
+    size_t i = 0, w = 0;
+    while (i < n) {
+        uint8_t ch = s[i];
+        if (ch != '\\') {
+            w += pkli_utf8_encode(ch, o + w);
+            i++;
+            continue;
+        }
+        if (i + 1 < n && (s[i + 1] == 'u' || s[i + 1] == 'U')) {
+            size_t count = s[i + 1] == 'u' ? 4 : 8;
+            uint32_t cp = 0;
+            if (count > n - i - 2)
+                goto truncated;
+            for (size_t k = 0; k < count; k++) {
+                int h = hexval(s[i + 2 + k]);
+                if (h < 0)
+                    goto truncated;
+                cp = (cp << 4) | (uint32_t)h;
+            }
+            if (cp > 0x10ffff) {
+                pkli_error_setf(err, PKL_E_BAD_ESCAPE, c->op_at, c->code,
+                                "\\Uxxxxxxxx out of range at position %zu", i);
+                return -1;
+            }
+            w += pkli_utf8_encode(cp, o + w);
+            i += 2 + count;
+            continue;
+        }
+        /* a backslash not starting an escape is literal, and so is the
+         * character after it (this is what makes "\\u" literal) */
+        o[w++] = '\\';
+        i++;
+        if (i < n) {
+            w += pkli_utf8_encode(s[i], o + w);
+            i++;
+        }
+        continue;
+    truncated:
+        pkli_error_setf(err, PKL_E_BAD_ESCAPE, c->op_at, c->code,
+                        "truncated \\%c escape at position %zu", s[i + 1], i);
+        return -1;
+    }
+    op->type = PKL_A_STR;
+    op->data = o;
+    op->len = w;
+    return 0;
+}
+
+static int check_utf8(cursor *c, const uint8_t *s, size_t n, int surrogatepass,
+                      pkl_error *err)
+{
+    size_t bad = 0;
+    if (pkli_utf8_valid(s, n, surrogatepass, &bad))
+        return 0;
+    pkli_error_setf(err, PKL_E_BAD_UTF8, c->op_at, c->code,
+                    "invalid UTF-8 at byte %zu of the %s argument", bad,
+                    pkli_opname(c->code));
+    return -1;
+}
+
+/* long1/long4: two's-complement little-endian of any size. */
+static void set_long(pkl_op *op, const uint8_t *b, size_t n)
+{
+    if (n == 0) {
+        op->type = PKL_A_INT;
+        op->i = 0;
+        return;
+    }
+    int negative = (b[n - 1] & 0x80) != 0;
+    size_t sig = n;
+    /* drop redundant sign-extension bytes */
+    uint8_t ext = negative ? 0xff : 0x00;
+    while (sig > 1 && b[sig - 1] == ext && ((b[sig - 2] & 0x80) != 0) == negative)
+        sig--;
+    if (sig <= 8) {
+        uint64_t u = negative ? UINT64_MAX : 0;
+        for (size_t k = 0; k < sig; k++) {
+            u &= ~((uint64_t)0xff << (8 * k));
+            u |= (uint64_t)b[k] << (8 * k);
+        }
+        op->type = PKL_A_INT;
+        memcpy(&op->i, &u, sizeof u);
+        return;
+    }
+    op->type = PKL_A_BIGINT;
+    op->data = b;
+    op->len = n;
+}
+
+int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
+{
+    const uint8_t *a = NULL;
+    size_t n = 0;
+
+    if (r->in_frame && r->pos >= r->frame_end)
+        r->in_frame = 0;
+    if (r->pos >= r->len)
+        return 0;
+
+    cursor c;
+    c.r = r;
+    c.op_at = r->pos;
+    c.p = r->pos + 1;
+    c.limit = r->in_frame ? r->frame_end : r->len;
+    c.code = r->base[r->pos];
+
+    memset(op, 0, sizeof *op);
+    op->offset = c.op_at;
+    op->code = c.code;
+    op->info = pkl_opinfo_get(c.code);
+    if (!op->info) {
+        pkli_error_setf(err, PKL_E_UNKNOWN_OPCODE, c.op_at, c.code,
+                        "byte 0x%02x is not a pickle opcode", c.code);
+        return -1;
+    }
+
+    switch ((pkl_argkind)op->info->arg) {
+    case PKL_ARG_NONE:
+        op->type = PKL_A_NONE;
+        break;
+    case PKL_ARG_UINT1:
+        if (take(&c, 1, &a, err) < 0)
+            return -1;
+        op->type = PKL_A_INT;
+        op->i = a[0];
+        break;
+    case PKL_ARG_UINT2:
+        if (take(&c, 2, &a, err) < 0)
+            return -1;
+        op->type = PKL_A_INT;
+        op->i = pkli_dec16le(a);
+        break;
+    case PKL_ARG_INT4:
+        if (take(&c, 4, &a, err) < 0)
+            return -1;
+        op->type = PKL_A_INT;
+        op->i = (int32_t)pkli_dec32le(a);
+        break;
+    case PKL_ARG_UINT4:
+        if (take(&c, 4, &a, err) < 0)
+            return -1;
+        op->type = PKL_A_INT;
+        op->i = pkli_dec32le(a);
+        break;
+    case PKL_ARG_UINT8: { /* FRAME */
+        if (take(&c, 8, &a, err) < 0)
+            return -1;
+        uint64_t fl = pkli_dec64le(a);
+        if (fl > r->len - c.p) {
+            pkli_error_setf(err, PKL_E_TRUNCATED, c.op_at, c.code,
+                            "FRAME declares %llu bytes, %zu remain",
+                            (unsigned long long)fl, r->len - c.p);
+            return -1;
+        }
+        op->type = PKL_A_INT;
+        op->i = (int64_t)fl;
+        break;
+    }
+    case PKL_ARG_DECIMALNL_SHORT:
+        if (take_line(&c, &a, &n, err) < 0)
+            return -1;
+        if (c.code == PKL_OP_INT && n == 2 && a[0] == '0' &&
+            (a[1] == '0' || a[1] == '1')) {
+            op->type = PKL_A_BOOL;
+            op->i = a[1] == '1';
+            break;
+        }
+        if (c.code == PKL_OP_INT && n >= 1 && a[0] == '-' &&
+            (n == 1 || (n == 2 && a[1] == '0'))) {
+            /* "-0": False for the C unpickler, 0 for pickle.py */
+            pkli_error_setf(err, PKL_E_BAD_INT, c.op_at, c.code,
+                            "INT argument \"-0\" is ambiguous");
+            return -1;
+        }
+        if (parse_decimal(&c, a, n, c.code != PKL_OP_INT, op, err) < 0)
+            return -1;
+        break;
+    case PKL_ARG_DECIMALNL_LONG:
+        if (take_line(&c, &a, &n, err) < 0)
+            return -1;
+        if (n > 0 && a[n - 1] == 'L')
+            n--;
+        /* all-zero text ("00") is valid for int(s, 0); other leading zeros
+         * are not */
+        {
+            size_t z = 0;
+            while (z < n && a[z] == '0')
+                z++;
+            if (n > 1 && z == n) {
+                op->type = PKL_A_INT;
+                op->i = 0;
+                break;
+            }
+        }
+        if (parse_decimal(&c, a, n, 0, op, err) < 0)
+            return -1;
+        break;
+    case PKL_ARG_FLOATNL:
+        if (take_line(&c, &a, &n, err) < 0)
+            return -1;
+        if (parse_floatnl(&c, a, n, op, err) < 0)
+            return -1;
+        break;
+    case PKL_ARG_FLOAT8: {
+        if (take(&c, 8, &a, err) < 0)
+            return -1;
+        uint64_t bits = pkli_dec64be(a);
+        op->type = PKL_A_FLOAT;
+        memcpy(&op->f, &bits, sizeof bits);
+        break;
+    }
+    case PKL_ARG_LONG1:
+        if (take(&c, 1, &a, err) < 0)
+            return -1;
+        n = a[0];
+        if (take(&c, n, &a, err) < 0)
+            return -1;
+        set_long(op, a, n);
+        break;
+    case PKL_ARG_LONG4: {
+        if (take(&c, 4, &a, err) < 0)
+            return -1;
+        int32_t sn = (int32_t)pkli_dec32le(a);
+        if (sn < 0) {
+            pkli_error_setf(err, PKL_E_BAD_LENGTH, c.op_at, c.code,
+                            "LONG4 has a negative byte count (%ld)", (long)sn);
+            return -1;
+        }
+        if (take(&c, (size_t)sn, &a, err) < 0)
+            return -1;
+        set_long(op, a, (size_t)sn);
+        break;
+    }
+    case PKL_ARG_STRINGNL:
+        if (take_line(&c, &a, &n, err) < 0)
+            return -1;
+        if (parse_stringnl(&c, a, n, op, err) < 0)
+            return -1;
+        break;
+    case PKL_ARG_STRINGNL_NOESCAPE: /* PERSID: must be ASCII */
+        if (take_line(&c, &a, &n, err) < 0)
+            return -1;
+        for (size_t k = 0; k < n; k++) {
+            if (a[k] >= 0x80) {
+                pkli_error_setf(err, PKL_E_BAD_UTF8, c.op_at, c.code,
+                                "persistent IDs in protocol 0 must be ASCII "
+                                "strings (byte %zu)", k);
+                return -1;
+            }
+        }
+        op->type = PKL_A_STR;
+        op->data = a;
+        op->len = n;
+        break;
+    case PKL_ARG_STRINGNL_NOESCAPE_PAIR:
+        if (take_line(&c, &a, &n, err) < 0)
+            return -1;
+        if (check_utf8(&c, a, n, 0, err) < 0)
+            return -1;
+        op->data = a;
+        op->len = n;
+        if (take_line(&c, &a, &n, err) < 0)
+            return -1;
+        if (check_utf8(&c, a, n, 0, err) < 0)
+            return -1;
+        op->type = PKL_A_PAIR;
+        op->data2 = a;
+        op->len2 = n;
+        break;
+    case PKL_ARG_UNICODESTRINGNL:
+        if (take_line(&c, &a, &n, err) < 0)
+            return -1;
+        if (parse_unicodenl(&c, a, n, op, err) < 0)
+            return -1;
+        break;
+    case PKL_ARG_STRING1:
+    case PKL_ARG_BYTES1:
+    case PKL_ARG_UNICODESTRING1:
+        if (take(&c, 1, &a, err) < 0)
+            return -1;
+        n = a[0];
+        goto counted;
+    case PKL_ARG_STRING4:
+    case PKL_ARG_BYTES4:
+    case PKL_ARG_UNICODESTRING4:
+        if (take(&c, 4, &a, err) < 0)
+            return -1;
+        n = pkli_dec32le(a);
+        goto counted;
+    case PKL_ARG_BYTES8:
+    case PKL_ARG_BYTEARRAY8:
+    case PKL_ARG_UNICODESTRING8: {
+        if (take(&c, 8, &a, err) < 0)
+            return -1;
+        uint64_t n64 = pkli_dec64le(a);
+        if (n64 > (uint64_t)(r->len - c.p)) {
+            /* compared with what remains before anything else */
+            if (r->in_frame && n64 <= (uint64_t)(r->len - c.p))
+                return short_arg(&c, (size_t)n64, err);
+            pkli_error_setf(err, PKL_E_TRUNCATED, c.op_at, c.code,
+                            "%s declares %llu bytes, %zu remain",
+                            op->info->name, (unsigned long long)n64,
+                            r->len - c.p);
+            return -1;
+        }
+        n = (size_t)n64;
+        goto counted;
+    }
+    counted:
+        if (take(&c, n, &a, err) < 0)
+            return -1;
+        op->data = a;
+        op->len = n;
+        if (op->info->arg == PKL_ARG_UNICODESTRING1 ||
+            op->info->arg == PKL_ARG_UNICODESTRING4 ||
+            op->info->arg == PKL_ARG_UNICODESTRING8) {
+            if (check_utf8(&c, a, n, 1, err) < 0)
+                return -1;
+            op->type = PKL_A_STR;
+        } else {
+            op->type = PKL_A_BYTES;
+        }
+        break;
+    }
+
+    if (c.code == PKL_OP_PROTO && op->i > 5) {
+        pkli_error_setf(err, PKL_E_BAD_PROTO, c.op_at, c.code,
+                        "unsupported pickle protocol: %lld", (long long)op->i);
+        return -1;
+    }
+    if (c.code == PKL_OP_FRAME) {
+        if (r->in_frame && c.p < r->frame_end) {
+            pkli_error_setf(err, PKL_E_FRAME, c.op_at, c.code,
+                            "a new frame begins before the current frame "
+                            "(ending at offset %zu) ends", r->frame_end);
+            return -1;
+        }
+        r->in_frame = 1;
+        r->frame_end = c.p + (size_t)op->i;
+    }
+    op->end = c.p;
+    r->pos = c.p;
+    pkli_error_clear(err);
+    return 1;
+}
+
+/* Two's complement LE bytes to decimal text, by repeated division of the
+ * big-endian magnitude by 10^4. Quadratic: callers bound len. */
+size_t pkl_bigint_to_decimal(const uint8_t *le, size_t len, char *out,
+                             size_t outsize)
+{
+    if (!out || len > (SIZE_MAX - 8) / 4 || outsize < 4 * len + 8)
+        return 0;
+    if (len == 0) {
+        out[0] = '0';
+        out[1] = '\0';
+        return 1;
+    }
+    int negative = (le[len - 1] & 0x80) != 0;
+    /* magnitude, big-endian, in the tail of out */
+    uint8_t *mag = (uint8_t *)out + outsize - len;
+    unsigned carry = 1;
+    for (size_t k = 0; k < len; k++) {
+        uint8_t b = le[k];
+        if (negative) {
+            unsigned v = (unsigned)(uint8_t)~b + carry;
+            b = (uint8_t)v;
+            carry = v >> 8;
+        }
+        mag[len - 1 - k] = b;
+    }
+    size_t start = 0, w = 0;
+    while (start < len && mag[start] == 0)
+        start++;
+    while (start < len) {
+        unsigned rem = 0;
+        for (size_t k = start; k < len; k++) {
+            unsigned cur = (rem << 8) | mag[k];
+            mag[k] = (uint8_t)(cur / 10000);
+            rem = cur % 10000;
+        }
+        while (start < len && mag[start] == 0)
+            start++;
+        for (int d = 0; d < 4; d++) {
+            out[w++] = (char)('0' + rem % 10);
+            rem /= 10;
+            if (start == len && rem == 0)
+                break;
+        }
+    }
+    while (w > 1 && out[w - 1] == '0')
+        w--;
+    if (w == 0)
+        out[w++] = '0';
+    if (negative)
+        out[w++] = '-';
+    for (size_t i = 0, j = w - 1; i < j; i++, j--) {
+        char t = out[i];
+        out[i] = out[j];
+        out[j] = t;
+    }
+    out[w] = '\0';
+    return w;
+}

@@ -1,0 +1,256 @@
+/* util.c -- allocator plumbing, growable buffers and UTF-8 helpers shared by
+ * every module. Nothing here knows about pickles. */
+#include "internal.h"
+
+#include <stdio.h>
+
+static void *libc_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return malloc(n);
+}
+static void *libc_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    return realloc(p, n);
+}
+static void libc_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+void pkli_alloc_init(pkl_allocator *dst, const pkl_allocator *alloc)
+{
+    if (alloc && alloc->malloc && alloc->realloc && alloc->free) {
+        *dst = *alloc;
+    } else {
+        dst->malloc = libc_malloc;
+        dst->realloc = libc_realloc;
+        dst->free = libc_free;
+        dst->ctx = NULL;
+    }
+}
+
+int pkli_grow(const pkl_allocator *a, void **buf, size_t *cap, size_t need,
+              size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 8;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return -1;
+        ncap *= 2;
+    }
+    if (elem && ncap > SIZE_MAX / elem)
+        return -1;
+    void *p = pkli_realloc(a, *buf, ncap * elem);
+    if (!p)
+        return -1;
+    *buf = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* ---- pkli_buf ---------------------------------------------------------- */
+
+void pkli_buf_init(pkli_buf *b, const pkl_allocator *a, size_t limit)
+{
+    memset(b, 0, sizeof *b);
+    b->alloc = a;
+    b->limit = limit ? limit : SIZE_MAX;
+}
+
+int pkli_buf_put(pkli_buf *b, const void *p, size_t n)
+{
+    if (b->failed)
+        return -1;
+    if (n > b->limit - b->len) {
+        b->failed = 1;
+        b->over_limit = 1;
+        return -1;
+    }
+    /* +1 keeps room for a terminating NUL */
+    if (pkli_grow(b->alloc, (void **)&b->data, &b->cap, b->len + n + 1, 1) < 0) {
+        b->failed = 1;
+        return -1;
+    }
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int pkli_buf_putc(pkli_buf *b, char c)
+{
+    return pkli_buf_put(b, &c, 1);
+}
+
+int pkli_buf_puts(pkli_buf *b, const char *s)
+{
+    return pkli_buf_put(b, s, strlen(s));
+}
+
+int pkli_buf_printf(pkli_buf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = 1;
+        return -1;
+    }
+    if ((size_t)n < sizeof small)
+        return pkli_buf_put(b, small, (size_t)n);
+    char *big = pkli_malloc(b->alloc, (size_t)n + 1);
+    if (!big) {
+        b->failed = 1;
+        return -1;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    int rc = pkli_buf_put(b, big, (size_t)n);
+    pkli_free(b->alloc, big);
+    return rc;
+}
+
+void pkli_buf_free(pkli_buf *b)
+{
+    pkli_free(b->alloc, b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---- UTF-8 --------------------------------------------------------------- */
+
+int pkli_utf8_valid(const uint8_t *s, size_t n, int surrogatepass, size_t *bad)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        uint32_t cp, min;
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1; cp = c & 0x1f; min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2; cp = c & 0x0f; min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3; cp = c & 0x07; min = 0x10000;
+        } else {
+            goto invalid;
+        }
+        if (need > n - i - 1)
+            goto invalid;
+        for (size_t k = 1; k <= need; k++) {
+            uint8_t cc = s[i + k];
+            if ((cc & 0xc0) != 0x80)
+                goto invalid;
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff)
+            goto invalid;
+        if (cp >= 0xd800 && cp <= 0xdfff && !surrogatepass)
+            goto invalid;
+        i += need + 1;
+    }
+    return 1;
+invalid:
+    if (bad)
+        *bad = i;
+    return 0;
+}
+
+size_t pkli_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp)
+{
+    uint8_t c = s[0];
+    if (c < 0x80 || n < 2) {
+        *cp = c;
+        return 1;
+    }
+    if (c < 0xe0) {
+        *cp = ((uint32_t)(c & 0x1f) << 6) | (s[1] & 0x3f);
+        return 2;
+    }
+    if (c < 0xf0 || n < 4) {
+        if (n < 3) {
+            *cp = c;
+            return 1;
+        }
+        *cp = ((uint32_t)(c & 0x0f) << 12) | ((uint32_t)(s[1] & 0x3f) << 6) |
+              (s[2] & 0x3f);
+        return 3;
+    }
+    *cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3f) << 12) |
+          ((uint32_t)(s[2] & 0x3f) << 6) | (s[3] & 0x3f);
+    return 4;
+}
+
+size_t pkli_utf8_encode(uint32_t cp, uint8_t out[4])
+{
+    if (cp < 0x80) {
+        out[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (uint8_t)(0xc0 | (cp >> 6));
+        out[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (uint8_t)(0xe0 | (cp >> 12));
+        out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (uint8_t)(0xf0 | (cp >> 18));
+    out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (uint8_t)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* A Python literal (str or bytes) made only of printable ASCII, so that
+ * ast.literal_eval() of it gives back the exact value. */
+int pkli_buf_put_pyrepr(pkli_buf *b, const uint8_t *s, size_t n, int text)
+{
+    char tmp[16];
+    if (!text)
+        pkli_buf_putc(b, 'b');
+    pkli_buf_putc(b, '\'');
+    size_t i = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t k = 1;
+        if (text)
+            k = pkli_utf8_decode(s + i, n - i, &cp);
+        else
+            cp = s[i];
+        i += k;
+        switch (cp) {
+        case '\\': pkli_buf_puts(b, "\\\\"); continue;
+        case '\'': pkli_buf_puts(b, "\\'"); continue;
+        case '\n': pkli_buf_puts(b, "\\n"); continue;
+        case '\r': pkli_buf_puts(b, "\\r"); continue;
+        case '\t': pkli_buf_puts(b, "\\t"); continue;
+        default: break;
+        }
+        if (cp >= 0x20 && cp < 0x7f)
+            pkli_buf_putc(b, (char)cp);
+        else if (cp < 0x100)
+            snprintf(tmp, sizeof tmp, "\\x%02x", (unsigned)cp), pkli_buf_puts(b, tmp);
+        else if (cp < 0x10000)
+            snprintf(tmp, sizeof tmp, "\\u%04x", (unsigned)cp), pkli_buf_puts(b, tmp);
+        else
+            snprintf(tmp, sizeof tmp, "\\U%08x", (unsigned)cp), pkli_buf_puts(b, tmp);
+    }
+    return pkli_buf_putc(b, '\'');
+}
