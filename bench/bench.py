@@ -1,0 +1,597 @@
+#!/usr/bin/env python3
+"""bench.py -- pickleguard against CPython's own pickle tools, same files,
+same run (issue 8). Driven by `make bench` / `make bench-report`.
+
+  BENCH=quick|full PKL_BUILD=build python3 bench/bench.py [--report FILE]
+        [--reps N] [--files SUBSTR,...] [--tools NAME,...] [--profile|--no-profile]
+
+For every workload file (bench/gen_workload.py, regenerated only when
+missing or when the generator changed) it first reads the file once so the
+page cache is warm, then runs each tool as a separate process, the tools
+alternating within every repetition (rotated so that no tool always runs
+first), and reports the median wall time as MB/s (10^6 bytes/s):
+
+  scan         pickleguard scan --policy bench/bench-policy.yaml FILE  (exit 0 or 1)
+  load         pickleguard load --policy bench/bench-policy.yaml FILE > /dev/null
+  capi_decode  build/decode_bench decode FILE: pkl_decode + pkl_doc_free, no JSON
+  capi_scan    build/decode_bench scan FILE: pkl_scan_buffer, no output
+  capi_walk    build/decode_bench walk FILE: pkl_reader_next only (the floor
+               under decode and scan: how much the shared reader costs)
+  genops       python3 -c 'for op in pickletools.genops(f): ...'
+  pyload       python3 pickle.load(f) (generated, benign files only)
+
+Time is time.perf_counter() around spawn + wait; peak RSS is ru_maxrss
+from os.wait4's rusage of that very child (max over runs). Both include
+process start-up (measured separately and printed as a note). Ratios are
+Python's median time divided by pickleguard's: above 1 means pickleguard
+is faster. The policy extends `ml` and allows benchclasses.Point so that
+every tool does the full job on every file (nothing is refused early).
+
+A tool that is not built yet or fails is shown as missing with the
+reason; the run goes on. With --report FILE (and by default then, a perf
+profile of the C API on one opcode-dense file) it writes the markdown
+tables with the machine and the git commit.
+
+This script runs pickle.load only on the files gen_workload.py made from
+benign objects; it must never be pointed at other inputs.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import gen_workload  # noqa: E402
+
+POLICY = os.path.join(HERE, "bench-policy.yaml")
+PYTOOLS = os.path.join(HERE, "pytools.py")
+
+# Repetitions per file (the 1 GB file gets fewer); sized so that a full
+# `make bench` stays under 10 minutes on a 2-core machine.
+REPS = {"quick": 3, "full": 5, "big": 3}
+
+# Files whose bulk is opcodes (the scanner's 100x-genops target applies).
+OPCODE_DENSE = ("ints_floats_p5.pkl", "small_objs_p4.pkl", "text_p0.pkl",
+                "user_class_p2.pkl", "quick_mixed_p5.pkl")
+BIG_FILE = "big_bytes_p5.pkl"
+PROFILE_FILE = {"full": "small_objs_p4.pkl", "quick": "quick_mixed_p5.pkl"}
+
+TOOLS = [
+    # name, label, ok exit codes, stdout kept (parsed) or discarded
+    ("scan", "pickleguard scan", (0, 1), False),
+    ("load", "pickleguard load", (0,), False),
+    ("capi_decode", "C API decode", (0,), True),
+    ("capi_scan", "C API scan", (0,), True),
+    ("capi_walk", "C API reader walk", (0,), True),
+    ("genops", "pickletools.genops", (0,), True),
+    ("pyload", "pickle.load", (0,), True),
+]
+PG_TOOLS = ("scan", "load", "capi_decode", "capi_scan", "capi_walk")
+PY_TOOLS = ("genops", "pyload")
+LABEL = {t[0]: t[1] for t in TOOLS}
+
+
+def tool_argv(tool, build, path):
+    pg = os.path.join(build, "pickleguard")
+    db = os.path.join(build, "decode_bench")
+    py = sys.executable   # not a pyenv shim: no shell wrapper in the timing
+    return {
+        "scan": [pg, "scan", "--policy", POLICY, path],
+        "load": [pg, "load", "--policy", POLICY, path],
+        "capi_decode": [db, "--policy", POLICY, "decode", path],
+        "capi_scan": [db, "--policy", POLICY, "scan", path],
+        "capi_walk": [db, "walk", path],
+        "genops": [py, PYTOOLS, "genops", path],
+        "pyload": [py, PYTOOLS, "load", path],
+    }[tool]
+
+
+def spawn(argv, keep_stdout, tmpdir, launcher=None):
+    """Runs argv; returns (seconds, exit code, maxrss KB, stdout, stderr).
+    With a launcher (decode_bench run), the peak RSS is the one it reports
+    for its child; without, it is wait4's, floored at this driver's RSS."""
+    out_path = os.path.join(tmpdir, "stdout") if keep_stdout else os.devnull
+    err_path = os.path.join(tmpdir, "stderr")
+    rss_path = os.path.join(tmpdir, "rss")
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+        (os.POSIX_SPAWN_OPEN, 2, err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+    ]
+    if launcher:
+        actions.append((os.POSIX_SPAWN_OPEN, 3, rss_path,
+                        os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        argv = [launcher, "run"] + argv
+    t0 = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+    _, status, ru = os.wait4(pid, 0)
+    dt = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    rss = ru.ru_maxrss
+    if launcher:
+        with open(rss_path) as f:
+            rss = int(kv(f.read()).get("maxrss_kb", -1))
+    out = ""
+    if keep_stdout:
+        with open(out_path, errors="replace") as f:
+            out = f.read(4096)
+    with open(err_path, errors="replace") as f:
+        err = f.read(4096)
+    return dt, code, rss, out, err
+
+
+def warm(path):
+    """Reads the file once so every tool finds it in the page cache."""
+    with open(path, "rb", buffering=0) as f:
+        while f.read(16 << 20):
+            pass
+
+
+def kv(line):
+    return dict(p.split("=", 1) for p in line.split() if "=" in p)
+
+
+def missing_reason(tool, build, code, err):
+    first = (err.strip().splitlines() or ["(no message)"])[0]
+    if "not built" in err or code == 3:
+        return "missing: " + first
+    return "failed (exit %d): %s" % (code, first)
+
+
+def launcher_for(build):
+    db = os.path.join(build, "decode_bench")
+    return db if os.access(db, os.X_OK) else None
+
+
+def measure_file(path, tools, reps, build, tmpdir, log):
+    size = os.path.getsize(path)
+    launcher = launcher_for(build)
+    warm(path)
+    res = {t: {"times": [], "rss": [], "out": "", "error": None} for t in tools}
+    for t in tools:
+        exe = tool_argv(t, build, path)[0]
+        if not os.access(exe, os.X_OK):
+            res[t]["error"] = "missing: %s is not built" % os.path.relpath(exe, ROOT)
+    for r in range(reps):
+        order = tools[r % len(tools):] + tools[:r % len(tools)]
+        for t in order:
+            if res[t]["error"]:
+                continue
+            ok = dict((x[0], x[2]) for x in TOOLS)[t]
+            keep = dict((x[0], x[3]) for x in TOOLS)[t]
+            dt, code, rss, out, err = spawn(tool_argv(t, build, path), keep, tmpdir,
+                                            launcher)
+            if code not in ok:
+                res[t]["error"] = missing_reason(t, build, code, err)
+                continue
+            res[t]["times"].append(dt)
+            res[t]["rss"].append(rss)
+            res[t]["out"] = out.strip()
+            inproc = kv(out).get("seconds")
+            if inproc is not None:
+                res[t].setdefault("inproc", []).append(float(inproc))
+        print("  %s rep %d/%d done" % (os.path.basename(path), r + 1, reps),
+              file=log, flush=True)
+    for t in tools:
+        d = res[t]
+        if d["times"] and not d["error"]:
+            d["median"] = statistics.median(d["times"])
+            d["mbps"] = size / 1e6 / d["median"]
+            d["rss_mb"] = max(d["rss"]) / 1024.0
+            if len(d.get("inproc", [])) == len(d["times"]):
+                d["inproc_median"] = statistics.median(d["inproc"])
+    return size, res
+
+
+def startup(build, tmpdir):
+    """Median cost of starting each kind of process, for the notes."""
+    out = {}
+    for name, argv in (("pickleguard version", [os.path.join(build, "pickleguard"), "version"]),
+                       ("python3 + import pickle, pickletools", [sys.executable, PYTOOLS, "noop"])):
+        if not os.access(argv[0], os.X_OK):
+            continue
+        ts = [spawn(argv, False, tmpdir, launcher_for(build))[0] for _ in range(5)]
+        out[name] = statistics.median(ts)
+    return out
+
+
+# --------------------------------------------------------------------------
+# formatting
+
+def fmt_mbps(d):
+    if d.get("error"):
+        return "n/a"
+    return "%.1f" % d["mbps"] if d["mbps"] < 1000 else "%.0f" % d["mbps"]
+
+
+def fmt_rss(d):
+    return "n/a" if d.get("error") else "%.1f" % d["rss_mb"]
+
+
+def ratio(res, pg, py, key="median"):
+    """Python time / pickleguard time; key "inproc_median" compares the
+    in-process timings (start-up excluded) where both tools report one."""
+    a, b = res.get(pg), res.get(py)
+    if not a or not b or a.get("error") or b.get("error") or key not in a \
+            or key not in b or a[key] <= 0:
+        return None
+    return b[key] / a[key]
+
+
+def fmt_ratio(x):
+    if x is None:
+        return "n/a"
+    return "%.2fx" % x if x < 10 else "%.0fx" % x
+
+
+def md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def targets(results):
+    """(target, file, measured, status) rows for the issue 4 and 5 targets."""
+    rows = []
+
+    def add(name, fname, value, text, ok, inproc=None):
+        status = "n/a" if value is None else ("PASS" if ok(value) else "FAIL")
+        if value is not None and inproc is not None and ok(inproc) != ok(value):
+            status += " (in-process: %s)" % ("PASS" if ok(inproc) else "FAIL")
+        rows.append((name, fname, text if value is not None else "n/a",
+                     fmt_ratio(inproc) if inproc is not None else "-", status))
+
+    for fname, (size, res, _) in results.items():
+        r = ratio(res, "capi_decode", "pyload")
+        add("C API decode >= 3x pickle.load", fname, r, fmt_ratio(r), lambda v: v >= 3,
+            ratio(res, "capi_decode", "pyload", "inproc_median"))
+    for fname, (size, res, _) in results.items():
+        r = ratio(res, "load", "pyload")
+        add("load to JSON >= 1x pickle.load", fname, r, fmt_ratio(r), lambda v: v >= 1)
+    for fname, (size, res, _) in results.items():
+        if fname in OPCODE_DENSE:
+            r = ratio(res, "scan", "genops")
+            add("scan >= 100x genops (opcode-dense)", fname, r, fmt_ratio(r),
+                lambda v: v >= 100,
+                ratio(res, "capi_scan", "genops", "inproc_median"))
+    if BIG_FILE in results:
+        d = results[BIG_FILE][1].get("scan", {})
+        v = None if d.get("error") or "mbps" not in d else d["mbps"]
+        add("scan >= 1 GB/s (big payloads)", BIG_FILE, v,
+            "%.0f MB/s" % v if v is not None else "", lambda x: x >= 1000)
+        v = None if d.get("error") or "rss_mb" not in d else d["rss_mb"]
+        add("scan peak RSS < 64 MB (1 GB file)", BIG_FILE, v,
+            "%.1f MB" % v if v is not None else "", lambda x: x < 64)
+    return rows
+
+
+def tables(results):
+    """Returns the markdown text of every results table."""
+    tools = [t[0] for t in TOOLS]
+    out = []
+    head = ["file", "MB", "reps"] + [LABEL[t] for t in tools]
+    rows = []
+    for fname, (size, res, reps) in results.items():
+        rows.append([fname, "%.1f" % (size / 1e6), str(reps)] +
+                    [fmt_mbps(res[t]) if t in res else "-" for t in tools])
+    out.append("### Throughput (MB/s = 10^6 bytes/s, median; higher is better)\n\n"
+               + md_table(head, rows))
+    rows = []
+    for fname, (size, res, reps) in results.items():
+        rows.append([fname, "%.1f" % (size / 1e6), str(reps)] +
+                    [fmt_rss(res[t]) if t in res else "-" for t in tools])
+    out.append("### Peak RSS (MiB, max over runs, ru_maxrss of the child)\n\n"
+               + md_table(head, rows))
+    head = ["file"] + ["%s vs %s" % (LABEL[p], LABEL[q]) for p in PG_TOOLS for q in PY_TOOLS]
+    rows = []
+    for fname, (size, res, reps) in results.items():
+        rows.append([fname] + [fmt_ratio(ratio(res, p, q)) for p in PG_TOOLS for q in PY_TOOLS])
+    out.append("### Speed ratios (Python median time / pickleguard median time; "
+               ">1 = pickleguard faster)\n\n" + md_table(head, rows))
+    out.append("### Targets (issues 4 and 5)\n\n"
+               "`measured` uses the wall times above. `in-process` compares the "
+               "timings the C API program and the Python process take around the "
+               "work itself (start-up, policy loading and interpreter imports "
+               "excluded): C API decode vs pickle.load, C API scan vs genops.\n\n" +
+               md_table(["target", "file", "measured", "in-process", "status"],
+                        [list(r) for r in targets(results)]))
+    return "\n\n".join(out)
+
+
+def notes(results, start, build):
+    lines = []
+    if not launcher_for(build):
+        lines.append("- %s is not built: peak RSS figures come straight from "
+                     "os.wait4 and include this driver's own RSS (Linux keeps a "
+                     "process's peak across exec)" % os.path.relpath(
+                         os.path.join(build, "decode_bench"), ROOT))
+    for fname, (size, res, reps) in results.items():
+        for t, d in res.items():
+            if d.get("error"):
+                lines.append("- %s / %s: %s" % (fname, LABEL[t], d["error"]))
+        gen = kv(res.get("genops", {}).get("out", ""))
+        cs = kv(res.get("capi_scan", {}).get("out", ""))
+        for t in ("capi_scan", "capi_walk"):
+            c = kv(res.get(t, {}).get("out", ""))
+            if gen.get("opcodes") and c.get("opcodes") and gen["opcodes"] != c["opcodes"]:
+                lines.append("- %s: %s counted %s opcodes, pickletools.genops %s"
+                             % (fname, LABEL[t], c["opcodes"], gen["opcodes"]))
+        if cs.get("findings") and cs["findings"] != "0":
+            lines.append("- %s: C API scan reported %s finding(s), highest %s"
+                         % (fname, cs["findings"], cs.get("maxsev")))
+    for name, t in start.items():
+        lines.append("- start-up included in every figure: %s takes %.1f ms"
+                     % (name, t * 1e3))
+    return "\n".join(lines)
+
+
+def print_console(results, start, build):
+    tools = [t[0] for t in TOOLS]
+    w = max(len(f) for f in results) + 2
+    print()
+    print("%-*s %8s  " % (w, "file", "MB") + " ".join("%14s" % LABEL[t][:14] for t in tools))
+    for fname, (size, res, reps) in results.items():
+        print("%-*s %8.1f  " % (w, fname, size / 1e6) +
+              " ".join("%14s" % ((fmt_mbps(res[t]) + " MB/s") if t in res and
+                                 not res[t].get("error") else "n/a") for t in tools))
+        print("%-*s %8s  " % (w, "", "RSS") +
+              " ".join("%14s" % ((fmt_rss(res[t]) + " MiB") if t in res and
+                                 not res[t].get("error") else "") for t in tools))
+    print()
+    print(tables(results))
+    n = notes(results, start, build)
+    if n:
+        print("\nNotes:\n" + n)
+
+
+# --------------------------------------------------------------------------
+# machine and commit
+
+def machine():
+    model, cores = "unknown", 0
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model == "unknown":
+                    model = line.split(":", 1)[1].strip()
+                if line.startswith("processor"):
+                    cores += 1
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = "%.1f GiB RAM" % (kb / 1024 / 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return model, cores, mem
+
+
+def git_commit():
+    try:
+        c = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain",
+                                "--untracked-files=no", "--", "src", "bench", "Makefile"],
+                               capture_output=True, text=True).stdout.strip()
+        return c + (" (with uncommitted changes in src/, bench/ or Makefile)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def compiler():
+    cc = os.environ.get("CC", "cc")
+    try:
+        return subprocess.run([cc, "--version"], capture_output=True,
+                              text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        return cc
+
+
+# --------------------------------------------------------------------------
+# profiling
+
+def perf_usable():
+    if not shutil.which("perf"):
+        return False
+    r = subprocess.run(["perf", "record", "-e", "cpu-clock", "-o", os.devnull, "--", "true"],
+                       capture_output=True)
+    return r.returncode == 0
+
+
+def perf_top(argv, tmpdir, n=12):
+    data = os.path.join(tmpdir, "perf.data")
+    r = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000",
+                        "-o", data, "--"] + argv,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode not in (0, 1):
+        return None, "perf record failed: " + r.stderr.strip()[:200]
+    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
+                          "--sort", "dso,symbol", "--percent-limit", "0.5"],
+                         capture_output=True, text=True)
+    rows = []
+    for line in rep.stdout.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*\S)", line)
+        if m:
+            rows.append((float(m.group(1)), m.group(2), m.group(4)))
+    return rows[:n], None
+
+
+def callgrind_top(argv, tmpdir, n=12):
+    out = os.path.join(tmpdir, "callgrind.out")
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + argv,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if not os.path.exists(out):
+        return None, "callgrind failed: " + r.stderr.strip()[-200:]
+    ann = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True).stdout
+    total = None
+    rows = []
+    for line in ann.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(?\s*([\d.]+)%\)?\s+(\S+):(\S+)", line)
+        t = re.match(r"\s*([\d,]+)\s+\(100.0%\)\s+PROGRAM TOTALS", line)
+        if t:
+            total = t.group(1)
+        elif m:
+            rows.append((float(m.group(2)), os.path.basename(m.group(3)), m.group(4)))
+    del total
+    return rows[:n], None
+
+
+def profile(setname, build, tmpdir, log):
+    """Profiles the C API decoder and scanner, and the load CLI, on one
+    opcode-dense file; returns markdown."""
+    fname = PROFILE_FILE[setname]
+    path = os.path.join(gen_workload.WORK, fname)
+    db = os.path.join(build, "decode_bench")
+    pg = os.path.join(build, "pickleguard")
+    runs = [("C API decode (pkl_decode + pkl_doc_free)",
+             [db, "--reps", "3", "--policy", POLICY, "decode", path]),
+            ("C API scan (pkl_scan_buffer)",
+             [db, "--reps", "3", "--policy", POLICY, "scan", path]),
+            ("pickleguard load to JSON (CLI)",
+             [pg, "load", "--policy", POLICY, path])]
+    use_perf = perf_usable()
+    use_cg = not use_perf and shutil.which("valgrind") is not None
+    if not use_perf and not use_cg:
+        return "No profiler available (neither `perf record` nor valgrind works here)."
+    how = ("`perf record -e cpu-clock -F 2000` (software clock sampling; hardware "
+           "counters are not available in this VM), self time per symbol"
+           if use_perf else "`valgrind --tool=callgrind`, instructions per function (self)")
+    parts = ["Profiled with %s on `%s` (%.1f MB)." % (how, fname, os.path.getsize(path) / 1e6)]
+    for title, argv in runs:
+        print("profiling: %s" % title, file=log, flush=True)
+        if not os.access(argv[0], os.X_OK):
+            parts.append("#### %s\n\nnot profiled: %s is not built" %
+                         (title, os.path.relpath(argv[0], ROOT)))
+            continue
+        chk = spawn(argv, False, tmpdir)
+        if chk[1] != 0:
+            parts.append("#### %s\n\nnot profiled: %s" %
+                         (title, missing_reason(None, build, chk[1], chk[4])))
+            continue
+        rows, err = (perf_top if use_perf else callgrind_top)(argv, tmpdir)
+        if rows is None:
+            parts.append("#### %s\n\nnot profiled: %s" % (title, err))
+            continue
+        parts.append("#### %s\n\n" % title +
+                     md_table(["self %", "object", "symbol"],
+                              [["%.1f" % p, dso, sym] for p, dso, sym in rows]))
+    return "\n\n".join(parts)
+
+
+# --------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--report", metavar="FILE", help="write the markdown report to FILE")
+    ap.add_argument("--reps", type=int, help="repetitions per file (default: 5, 3 for 1 GB)")
+    ap.add_argument("--files", help="comma-separated substrings selecting files")
+    ap.add_argument("--tools", help="comma-separated tool names: " +
+                    ",".join(t[0] for t in TOOLS))
+    ap.add_argument("--profile", dest="profile", action="store_true", default=None,
+                    help="add a perf/callgrind profile (default with --report)")
+    ap.add_argument("--no-profile", dest="profile", action="store_false")
+    args = ap.parse_args()
+    setname = os.environ.get("BENCH", "full")
+    if setname not in gen_workload.SETS:
+        ap.error("BENCH must be one of %s" % ", ".join(gen_workload.SETS))
+    build = os.path.abspath(os.path.join(ROOT, os.environ.get("PKL_BUILD", "build")))
+    tools = [t[0] for t in TOOLS]
+    if args.tools:
+        tools = [t for t in args.tools.split(",") if t]
+        bad = [t for t in tools if t not in LABEL]
+        if bad:
+            ap.error("unknown tool(s): %s" % ", ".join(bad))
+    do_profile = args.profile if args.profile is not None else bool(args.report)
+    log = sys.stderr
+    t_start = time.perf_counter()
+    started = datetime.datetime.now(datetime.timezone.utc)
+
+    files = gen_workload.ensure(setname)
+    if args.files:
+        subs = args.files.split(",")
+        files = [f for f in files if any(s in os.path.basename(f[0]) for s in subs)]
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="pklbench.") as tmpdir:
+        start = startup(build, tmpdir)
+        for path, _desc in files:
+            fname = os.path.basename(path)
+            reps = args.reps or (REPS["big"] if fname == BIG_FILE else REPS[setname])
+            print("bench: %s (%.1f MB), %d reps" % (fname, os.path.getsize(path) / 1e6, reps),
+                  file=log, flush=True)
+            size, res = measure_file(path, tools, reps, build, tmpdir, log)
+            results[fname] = (size, res, reps)
+        prof = profile(setname, build, tmpdir, log) if do_profile else None
+    elapsed = time.perf_counter() - t_start
+
+    print_console(results, start, build)
+    print("\nbench: %s set, %.0f s in total" % (setname, elapsed))
+    raw = os.path.join(gen_workload.WORK, "last_run_%s.json" % setname)
+    with open(raw, "w") as f:
+        json.dump({fn: {"size": s, "reps": r, "tools": res} for fn, (s, res, r) in results.items()},
+                  f, indent=1)
+    if args.report:
+        write_report(args.report, setname, files, results, start, prof, elapsed, started,
+                     build)
+        print("bench: wrote %s" % args.report)
+    return 0
+
+
+def write_report(path, setname, files, results, start, prof, elapsed, started, build):
+    model, cores, mem = machine()
+    desc = {os.path.basename(p): d for p, d in files}
+    w = ["# pickleguard benchmark results", "",
+         "Regenerated by `make bench-report` (bench/bench.py, %s set); do not edit by hand."
+         % setname, "",
+         "- Date: %s" % started.strftime("%Y-%m-%d %H:%M UTC"),
+         "- Machine: %s, %d logical cores, %s, Linux %s" % (model, cores, mem, platform.release()),
+         "- Commit: %s" % git_commit(),
+         "- Compiler: %s, `-O2`; Python %s (CPython's C `_pickle`)" %
+         (compiler(), platform.python_version()),
+         "- Whole run (generation check, %s, profile): %.0f s" %
+         ("measurements", elapsed), "",
+         "## Method", "",
+         "Every figure is the median wall time of a separate process "
+         "(`time.perf_counter()` around spawn and `os.wait4`), tools alternating "
+         "within each repetition, after one warm-up read of the file into the page "
+         "cache. Every tool is started through `decode_bench run`, a small launcher "
+         "that forks and reports its child's `ru_maxrss` (started straight from "
+         "Python, a child would inherit the driver's peak RSS across exec); "
+         "mmapped file pages a tool touches count towards its RSS. `pickleguard scan` and `load` "
+         "run with `--policy bench/bench-policy.yaml` (the `ml` policy plus "
+         "`benchclasses.Point`) so that no tool stops early on a refusal; `load` "
+         "writes its JSON to /dev/null. `C API decode` / `C API scan` are "
+         "`bench/decode_bench` (pkl_decode + pkl_doc_free, pkl_scan_buffer on an "
+         "mmapped file, no JSON, no output). The Python side is `bench/pytools.py`: "
+         "`pickletools.genops` walked to the end, and `pickle.load`, leaving with "
+         "`os._exit` so Python is not charged for freeing what it loaded. Process "
+         "start-up is part of every figure (see the notes).", "",
+         "## Workload (bench/gen_workload.py, fixed seeds)", "",
+         md_table(["file", "MB", "content"],
+                  [[fn, "%.1f" % (s / 1e6), desc.get(fn, "")]
+                   for fn, (s, _, _) in results.items()]), "",
+         "## Results", "",
+         tables(results), ""]
+    n = notes(results, start, build)
+    if n:
+        w += ["### Notes", "", n, ""]
+    if prof is not None:
+        w += ["## Profile", "", prof, ""]
+    with open(path, "w") as f:
+        f.write("\n".join(w))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
