@@ -61,6 +61,8 @@ typedef enum pkl_code {
     PKL_E_STACK_NOT_EMPTY = 118, /* STOP with more than one value on the stack */
     PKL_E_EMPTY = 119,         /* no pickle at all (empty input) */
     PKL_E_BAD_STOP = 120,      /* STOP with nothing to return / mark left open */
+    PKL_E_MEMO_REDEFINED = 121, /* memo key stored twice (pickletools.dis
+                                   refuses it; CPython overwrites) */
 
     PKL_E_REFUSED_GLOBAL = 200, /* GLOBAL/STACK_GLOBAL/INST/OBJ target not allowed */
     PKL_E_REFUSED_CALL = 201,   /* REDUCE/NEWOBJ/NEWOBJ_EX on a non-allowed target */

@@ -1,0 +1,72 @@
+/* cmd_dis.c -- `pickleguard dis FILE|-`: the pickletools.dis-style listing.
+ *
+ * Exit 0 when every pickle in the input was listed and every check passed;
+ * 1 with one line on stderr (offset, opcode, reason) when the input is
+ * malformed (the listing up to the problem is on stdout); 2 on usage or
+ * I/O errors. Never decodes values, never imports anything. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void dis_usage(FILE *f)
+{
+    fputs("usage: pickleguard dis FILE|-\n"
+          "  Lists every opcode of every pickle in FILE (- reads stdin) like\n"
+          "  python3 -m pickletools, with its structural checks.\n"
+          "  exit: 0 listing complete, 1 malformed input, 2 usage or I/O error\n",
+          f);
+}
+
+int cmd_dis(int argc, char **argv)
+{
+    const char *path = NULL;
+    int only_operands = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_operands && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+            dis_usage(stdout);
+            return PKL_EXIT_OK;
+        }
+        if (!only_operands && strcmp(a, "--") == 0) {
+            only_operands = 1;
+            continue;
+        }
+        if (!only_operands && a[0] == '-' && a[1] != '\0') {
+            cli_errorf("dis: unknown option '%s'", a);
+            dis_usage(stderr);
+            return PKL_EXIT_USAGE;
+        }
+        if (path) {
+            cli_errorf("dis: expects exactly one FILE (or -)");
+            dis_usage(stderr);
+            return PKL_EXIT_USAGE;
+        }
+        path = a;
+    }
+    if (!path) {
+        dis_usage(stderr);
+        return PKL_EXIT_USAGE;
+    }
+
+    cli_input in;
+    if (cli_input_open(path, &in) < 0)
+        return PKL_EXIT_USAGE;
+    pkl_error err;
+    int rc = pkl_dis(in.data, in.len, stdout, NULL, &err);
+    int status = PKL_EXIT_OK;
+    if (rc < 0) {
+        char msg[1024];
+        fflush(stdout);
+        cli_errorf("%s: %s", path, pkl_error_format(&err, msg, sizeof msg));
+        status = (err.code == PKL_E_IO || err.code == PKL_E_NOMEM ||
+                  err.code == PKL_E_INVALID_ARG)
+                     ? PKL_EXIT_USAGE
+                     : PKL_EXIT_FINDINGS;
+    } else if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_errorf("%s: cannot write the listing", path);
+        status = PKL_EXIT_USAGE;
+    }
+    cli_input_close(&in);
+    return status;
+}

@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""test_dis.py -- `pickleguard dis` against python3's pickletools, on every
+corpus file (and a few CLI behaviours).
+
+For each file in corpus/MANIFEST.tsv, pickletools.genops (pickle by pickle,
+catching its errors) and pickletools.dis (for its structural checks) are
+the independent reference:
+  * opcode for opcode, our offsets and names equal genops', and our argument
+    text read back with ast.literal_eval equals genops' argument (same type
+    and value; floats compared bit-exact, nan specially; bytearray(...) as
+    pickletools spells it);
+  * we succeed (exit 0) exactly when pickletools.dis accepts every pickle in
+    the file and the manifest does not call the file malformed;
+  * when we fail, stderr is one line naming the offset, and that offset is
+    where pickletools failed -- or, for the spellings pickleguard refuses on
+    purpose although pickletools reads them (docs/dis.md), the offset and
+    message stated in REFUSED_ON_PURPOSE below.
+
+Run by tests/run.sh with PKL_BUILD=<build dir>. Prints "N passed, M failed".
+"""
+import ast
+import io
+import math
+import os
+import pickletools
+import re
+import struct
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORPUS = os.path.join(ROOT, 'corpus')
+BIN = os.path.join(os.environ.get('PKL_BUILD', 'build'), 'pickleguard')
+if not os.path.isabs(BIN):
+    BIN = os.path.join(ROOT, BIN)
+
+# Files pickletools reads without complaint but pickleguard refuses,
+# because CPython's two unpicklers disagree on them or because the bytes
+# cannot be loaded (docs/dis.md): file -> (offset, message substring).
+REFUSED_ON_PURPOSE = {
+    'malformed/frame_beyond_end.pkl': (2, 'FRAME declares 16 bytes'),
+    'malformed/frame_crossing.pkl': (11, 'past the frame'),
+    'malformed/frame_nested.pkl': (13, 'new frame begins'),
+    'malformed/len_frame_2p63.pkl': (2, 'FRAME declares 9223372036854775808'),
+    'malformed/int_leading_zero.pkl': (0, 'invalid integer text'),
+    'malformed/int_minus_zero.pkl': (0, '"-0" is ambiguous'),
+    'malformed/int_plus_one.pkl': (0, 'invalid integer text'),
+    'malformed/int_space.pkl': (0, 'invalid integer text'),
+    'malformed/int_underscore.pkl': (0, 'invalid integer text'),
+    'malformed/int_hex.pkl': (0, 'invalid integer text'),
+    'malformed/float_overflow.pkl': (0, 'too large'),
+    'malformed/float_space.pkl': (0, 'invalid float text'),
+    'malformed/float_underscore.pkl': (0, 'invalid float text'),
+    'malformed/memo_put_negative.pkl': (3, 'negative or out-of-range memo key'),
+    'malformed/proto_6.pkl': (0, 'unsupported pickle protocol: 6'),
+    'malformed/proto_255.pkl': (0, 'unsupported pickle protocol: 255'),
+    'malformed/utf8_binunicode_bad.pkl': (2, 'invalid UTF-8'),
+    'malformed/utf8_short_binunicode_ff.pkl': (2, 'invalid UTF-8'),
+    'malformed/utf8_overlong.pkl': (2, 'invalid UTF-8'),
+    'malformed/utf8_global_surrogate.pkl': (0, 'invalid UTF-8'),
+    'malformed/unicode_big_U_escape.pkl': (0, 'out of range'),
+    'malformed/len_long4_negative.pkl': (2, 'negative byte count'),
+    'malformed/long_leading_zero.pkl': (0, 'invalid integer text'),
+}
+
+passed = 0
+failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print('FAIL:', what)
+    return cond
+
+
+def reference(data):
+    """(ops, error_offset, dis_ok): genops' opcodes over every pickle in
+    data; the offset where genops or pickletools.dis first failed (None if
+    neither did)."""
+    ops = []
+    f = io.BytesIO(data)
+    err_at = None
+    while True:
+        start = f.tell()
+        pickle_ops = []
+        g = pickletools.genops(f)
+        while True:
+            at = f.tell()
+            try:
+                op, arg, pos = next(g)
+            except StopIteration:
+                break
+            except Exception:
+                err_at = at
+                break
+            pickle_ops.append((pos, op.name, arg))
+        ops.extend(pickle_ops)
+        if err_at is not None:
+            break
+        # structural checks of pickletools.dis on this pickle
+        try:
+            pickletools.dis(io.BytesIO(data[start:]), out=io.StringIO())
+        except Exception as e:
+            # the failing opcode is the last one dis printed
+            err_at = dis_fail_offset(data[start:], e) + start
+            break
+        if f.tell() >= len(data):
+            break
+    return ops, err_at
+
+
+def dis_fail_offset(data, exc):
+    out = io.StringIO()
+    try:
+        pickletools.dis(io.BytesIO(data), out=out)
+    except Exception:
+        pass
+    lines = [ln for ln in out.getvalue().splitlines() if re.match(r'\s*\d+:', ln)]
+    return int(lines[-1].split(':')[0]) if lines else 0
+
+
+LINE = re.compile(r'^\s*(\d+): (\S+)\s+(\S+)(.*)$')
+MARKMSG = re.compile(r'\s*(\((MARK at \d+|as \d+)\)|no MARK exists on stack)$')
+
+
+def parse_listing(text):
+    ops = []
+    for ln in text.splitlines():
+        if ln.startswith('highest protocol among opcodes'):
+            continue
+        m = LINE.match(ln)
+        if not m:
+            ops.append((None, 'UNPARSABLE', ln))
+            continue
+        pos, name, rest = int(m.group(1)), m.group(3), m.group(4).strip()
+        rest = MARKMSG.sub('', rest).strip()
+        ops.append((pos, name, rest))
+    return ops
+
+
+def same_value(name, ours, ref):
+    if ref is None:
+        return ours == ''
+    if isinstance(ref, float):
+        try:
+            v = float(ours)
+        except ValueError:
+            return False
+        if math.isnan(ref):
+            return math.isnan(v)
+        return struct.pack('>d', v) == struct.pack('>d', ref)
+    if isinstance(ref, bytearray):
+        if not (ours.startswith('bytearray(') and ours.endswith(')')):
+            return False
+        ours = ours[len('bytearray('):-1]
+        ref = bytes(ref)
+    try:
+        v = ast.literal_eval(ours)
+    except Exception:
+        return False
+    return type(v) is type(ref) and v == ref
+
+
+def run_dis(path):
+    p = subprocess.run([BIN, 'dis', path], capture_output=True, timeout=30)
+    return p.returncode, p.stdout.decode('utf-8', 'replace'), \
+        p.stderr.decode('utf-8', 'replace')
+
+
+def test_file(rel, kind):
+    path = os.path.join(CORPUS, rel)
+    with open(path, 'rb') as f:
+        data = f.read()
+    ref_ops, ref_err = reference(data)
+    rc, out, err = run_dis(path)
+    ours = parse_listing(out)
+    # opcode for opcode
+    ok = check(len(ours) <= len(ref_ops),
+               '%s: %d listed opcodes, pickletools has %d' % (rel, len(ours), len(ref_ops)))
+    for (p1, n1, a1), (p2, n2, a2) in zip(ours, ref_ops):
+        if not (p1 == p2 and n1 == n2 and same_value(n1, a1, a2)):
+            check(False, '%s: ours %r %s %s / pickletools %r %s %r'
+                  % (rel, p1, n1, a1, p2, n2, a2))
+            ok = False
+            break
+    expect_fail = kind == 'malformed' or ref_err is not None or \
+        rel in REFUSED_ON_PURPOSE
+    if not expect_fail:
+        check(rc == 0 and err == '', '%s: expected exit 0, got %d: %s' % (rel, rc, err.strip()))
+        check(len(ours) == len(ref_ops), '%s: listing is %d opcodes, pickletools %d'
+              % (rel, len(ours), len(ref_ops)))
+        return
+    check(rc == 1, '%s: expected exit 1, got %d (%s)' % (rel, rc, err.strip()))
+    lines = err.strip().splitlines()
+    check(len(lines) == 1 and lines[0].startswith('pickleguard: '),
+          '%s: stderr must be one "pickleguard: " line: %r' % (rel, err))
+    m = re.search(r'at offset (\d+)\)$', err.strip())
+    if not check(m is not None, '%s: error names no offset: %r' % (rel, err)):
+        return
+    got = int(m.group(1))
+    if rel in REFUSED_ON_PURPOSE:
+        want, text = REFUSED_ON_PURPOSE[rel]
+        check(ref_err is None or ref_err >= want,
+              '%s: pickletools fails at %s before our stated offset %d' % (rel, ref_err, want))
+        check(got == want and text in err,
+              '%s: expected offset %d and %r, got %r' % (rel, want, text, err.strip()))
+    elif ref_err is not None and 'FRAME declares' in err and \
+            any(p == got and n == 'FRAME' for p, n, _ in ref_ops) and got < ref_err:
+        # a truncated framed pickle: like _pickle.c we fail at the FRAME
+        # whose bytes are missing; genops ignores frames and fails later
+        check(True, rel)
+    else:
+        check(ref_err is not None and got == ref_err,
+              '%s: error offset %d, pickletools failed at %s (%s)'
+              % (rel, got, ref_err, err.strip()))
+
+
+def test_cli():
+    rc, out, err = run_dis('/nonexistent/pickleguard.pkl')
+    check(rc == 2 and err.startswith('pickleguard: '), 'missing file: exit 2')
+    p = subprocess.run([BIN, 'dis'], capture_output=True)
+    check(p.returncode == 2, 'no FILE: exit 2')
+    p = subprocess.run([BIN, 'dis', 'a', 'b'], capture_output=True)
+    check(p.returncode == 2, 'two FILEs: exit 2')
+    p = subprocess.run([BIN, 'dis', '-'], input=b'\x80\x04K\x01.',
+                       capture_output=True)
+    check(p.returncode == 0 and b'BININT1    1' in p.stdout, 'stdin: %r' % p.stdout)
+    p = subprocess.run([BIN, 'dis', '-'], input=b'', capture_output=True)
+    check(p.returncode == 1 and b'empty' in p.stderr, 'empty stdin: %r' % p.stderr)
+    # the exact text of a listing, as python3 -m pickletools prints it
+    data = b'\x80\x02(K\x01X\x01\x00\x00\x00ah\x00q\x01e.'
+    p = subprocess.run([BIN, 'dis', '-'], input=b'\x80\x02]q\x00(K\x01X\x01\x00\x00\x00aq\x01h\x01e.',
+                       capture_output=True)
+    ref = io.StringIO()
+    pickletools.dis(b'\x80\x02]q\x00(K\x01X\x01\x00\x00\x00aq\x01h\x01e.', out=ref)
+    check(p.stdout.decode() == ref.getvalue(),
+          'listing text differs:\n%s---\n%s' % (p.stdout.decode(), ref.getvalue()))
+    del data
+
+
+def main():
+    with open(os.path.join(CORPUS, 'MANIFEST.tsv')) as f:
+        rows = [ln.rstrip('\n').split('\t') for ln in f][1:]
+    for row in rows:
+        test_file(row[0], row[1])
+    test_cli()
+    print('%d passed, %d failed' % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
