@@ -663,6 +663,37 @@ static int load_limits(loader *L, yaml_document_t *doc, yaml_node_t *map,
     return 0;
 }
 
+/* Reports a libyaml failure. Reader errors (bad UTF-8, control
+ * characters such as NUL) carry only a byte offset, so the line and column
+ * (in characters, as libyaml counts them) are computed from the text. */
+static void yaml_error(loader *L, const yaml_parser_t *parser,
+                       const char *text, size_t len, const char *origin)
+{
+    if (parser->error == YAML_MEMORY_ERROR) {
+        nomem(L);
+        return;
+    }
+    yaml_mark_t m = parser->problem_mark;
+    if (parser->error == YAML_READER_ERROR) {
+        size_t off = parser->problem_offset < len ? parser->problem_offset : len;
+        m.index = off;
+        m.line = 0;
+        m.column = 0;
+        for (size_t i = 0; i < off; i++) {
+            unsigned char c = (unsigned char)text[i];
+            if (c == '\n') {
+                m.line++;
+                m.column = 0;
+            } else if ((c & 0xc0) != 0x80) {
+                m.column++;
+            }
+        }
+    }
+    perr(L, PKL_E_POLICY_SYNTAX, origin, m, "%s%s%s",
+         parser->problem ? parser->problem : "YAML error",
+         parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
 /* Parses one policy document, follows its extends (its parents are merged
  * first), then applies its own settings over theirs. */
 static int load_text(loader *L, const char *text, size_t len,
@@ -685,15 +716,7 @@ static int load_text(loader *L, const char *text, size_t len,
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        if (parser.error == YAML_MEMORY_ERROR) {
-            nomem(L);
-        } else {
-            yaml_mark_t m = parser.problem_mark;
-            perr(L, PKL_E_POLICY_SYNTAX, origin, m, "%s%s%s",
-                 parser.problem ? parser.problem : "YAML error",
-                 parser.context ? " " : "",
-                 parser.context ? parser.context : "");
-        }
+        yaml_error(L, &parser, text, len, origin);
         goto fail;
     }
     have_doc = 1;
@@ -705,13 +728,7 @@ static int load_text(loader *L, const char *text, size_t len,
     }
     /* A second document would be silently ignored by a lazy reader. */
     if (!yaml_parser_load(&parser, &extra)) {
-        if (parser.error == YAML_MEMORY_ERROR)
-            nomem(L);
-        else
-            perr(L, PKL_E_POLICY_SYNTAX, origin, parser.problem_mark, "%s%s%s",
-                 parser.problem ? parser.problem : "YAML error",
-                 parser.context ? " " : "",
-                 parser.context ? parser.context : "");
+        yaml_error(L, &parser, text, len, origin);
         goto fail;
     }
     {
@@ -768,8 +785,13 @@ static int load_text(loader *L, const char *text, size_t len,
     }
     {
         yaml_node_t *v = vnode[K_VERSION];
-        if (!(scalar_is(v, "1") &&
-              v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)) {
+        if (scalar_is(v, "1") &&
+            v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+            perr(L, PKL_E_POLICY_SCHEMA, origin, v->start_mark,
+                 "'version' must be the number 1, not a quoted string");
+            goto fail;
+        }
+        if (!scalar_is(v, "1")) {
             perr(L, PKL_E_POLICY_SCHEMA, origin, v->start_mark,
                  "unsupported version %s%s%s (only 'version: 1' is defined)",
                  v->type == YAML_SCALAR_NODE ? "'" : "",
