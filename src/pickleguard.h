@@ -359,34 +359,47 @@ typedef enum pkl_type {
 } pkl_type;
 
 typedef struct pkl_value pkl_value;
+typedef struct pkl_object pkl_object;
 
 /* A node of the value tree. All nodes and their arrays live in the
- * pkl_doc's arena. Text (PKL_T_STR) is UTF-8 with surrogatepass encoding
- * for lone surrogates; bytes may point into the input buffer. */
+ * pkl_doc's arena and are read-only for callers. Text (PKL_T_STR) is UTF-8
+ * with surrogatepass encoding for lone surrogates; STR and BYTES (and
+ * BIGINT) may point into the input buffer, which must outlive the document.
+ * The same node may be reached more than once (memo GET/DUP): the tree is a
+ * graph that can be cyclic, so walk it with a visited set. */
 struct pkl_value {
     uint8_t type;            /* pkl_type */
+    uint8_t flags_;          /* decoder bookkeeping: not for callers */
+    uint16_t reserved_;
+    uint32_t depth_;         /* decoder bookkeeping: not for callers */
     union {
         int b;                                   /* BOOL */
         int64_t i;                               /* INT */
         double f;                                /* FLOAT */
         struct { const uint8_t *ptr; size_t len; } s;
-            /* STR, BYTES, BYTEARRAY; BIGINT: two's complement LE bytes */
-        struct { pkl_value **items; size_t len, cap; } seq;
-            /* LIST, TUPLE, SET, FROZENSET */
-        struct { pkl_value **kv; size_t len, cap; } dict;
-            /* DICT: key kv[2*i], value kv[2*i+1], insertion order */
+            /* STR, BYTES, BYTEARRAY; BIGINT: two's complement LE bytes with
+               no redundant sign bytes (its value never fits int64) */
+        struct { pkl_value **items; size_t len; } seq;
+            /* LIST, TUPLE, SET (insertion order), FROZENSET */
+        struct { pkl_value **kv; size_t len; } dict;
+            /* DICT: key kv[2*i], value kv[2*i+1] for i < len, insertion
+               order, keys distinct under Python equality */
         struct { const pkl_global *g; } global;  /* GLOBAL */
-        struct {
-            const pkl_global *g;  /* the allowed global that made it */
-            pkl_value *args;      /* TUPLE, or NULL */
-            pkl_value *kwargs;    /* DICT (NEWOBJ_EX), or NULL */
-            pkl_value *state;     /* BUILD state, or NULL */
-            pkl_value *items;     /* LIST of APPEND(S) items, or NULL */
-            pkl_value *dictitems; /* DICT of SETITEM(S) pairs, or NULL */
-            int is_new;           /* made by NEWOBJ / NEWOBJ_EX */
-        } obj;
+        const pkl_object *obj;                   /* OBJECT */
         struct { pkl_value *id; } persid;        /* PERSID */
     } u;
+};
+
+/* What an OBJECT node records: the call, never its result. */
+struct pkl_object {
+    const pkl_global *g;  /* the allowed global that made it */
+    pkl_value *args;      /* TUPLE (never NULL) */
+    pkl_value *kwargs;    /* DICT (NEWOBJ_EX with keywords), or NULL */
+    pkl_value *state;     /* BUILD state, or NULL */
+    pkl_value *items;     /* LIST of APPEND(S) items, or NULL */
+    pkl_value *dictitems; /* DICT of SETITEM(S) pairs, or NULL */
+    int is_new;           /* made by NEWOBJ / NEWOBJ_EX / copyreg helpers
+                             (cls.__new__(cls, *args)), not called */
 };
 
 /* One decoded pickle: the root and the arena everything lives in. */

@@ -1,0 +1,2236 @@
+/* decoder.c -- the restricted unpickler: pickle bytes -> value tree, under a
+ * policy and limits.
+ *
+ * It follows CPython's C unpickler (_pickle.c, which pickle.loads uses)
+ * opcode by opcode, but it never imports, calls or evaluates anything: a
+ * global becomes a GLOBAL node only when the policy allows it, and a call
+ * of an allowed global becomes an OBJECT node recording the call. A few
+ * well-known constructors are evaluated natively (builtins.set, bytes,
+ * _codecs.encode, copyreg._reconstructor...) so that pure data decodes to
+ * the same tree at every protocol (docs/json.md).
+ *
+ * It must never: recurse over input structure (everything uses explicit
+ * stacks), allocate in proportion to an attacker's number before checking
+ * it against a limit, grow the memo by index doubling (CVE-2018-20406), or
+ * keep global mutable state. Every node lives in one arena freed by
+ * pkl_doc_free; every error path frees everything else.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+
+/* ===================================================================== */
+/* Arena                                                                 */
+/* ===================================================================== */
+
+typedef struct ablock {
+    struct ablock *next;
+    size_t size; /* usable bytes after the header */
+    size_t used;
+} ablock;
+
+#define ABLOCK_HDR ((sizeof(ablock) + 15u) & ~(size_t)15u)
+#define ABLOCK_MIN ((size_t)64 * 1024)
+#define ABLOCK_MAX ((size_t)4 * 1024 * 1024)
+
+struct pkl_doc {
+    pkl_allocator alloc;
+    ablock *blocks;   /* current block first */
+    size_t next_size; /* size of the next ordinary block */
+    pkl_value *root;
+};
+
+/* Values that need no storage of their own: never written to. */
+static const pkl_value k_none = {.type = PKL_T_NONE};
+static const pkl_value k_true = {.type = PKL_T_BOOL, .u.b = 1};
+static const pkl_value k_false = {.type = PKL_T_BOOL, .u.b = 0};
+static const pkl_value k_empty_tuple = {.type = PKL_T_TUPLE};
+
+/* flags_ bits */
+enum { F_HASHED = 1, F_INDEXED = 2, F_OWNED = 4 /* bytes copied to arena */ };
+
+/* ===================================================================== */
+/* Decoder state                                                         */
+/* ===================================================================== */
+
+typedef struct memo_slot {
+    uint64_t key1; /* index + 1; 0 = empty */
+    pkl_value *v;
+} memo_slot;
+
+typedef struct kidx_slot {
+    const pkl_value *c; /* container, NULL = empty */
+    size_t pos;
+    uint32_t h;
+} kidx_slot;
+
+typedef struct gslot {
+    uint64_t h;
+    pkl_global *g;
+} gslot;
+
+typedef struct walk {
+    const pkl_value *a, *b;
+    size_t i;
+} walk;
+
+typedef struct dec {
+    pkl_doc *doc;
+    const pkl_allocator *a;
+    const pkl_policy *policy;
+    const pkl_decode_options *opt;
+    pkl_limits lim;
+    const uint8_t *base;
+    size_t len;
+    pkl_error *err;
+    /* current opcode, for errors */
+    size_t at;
+    int opcode;
+    int proto;
+
+    pkl_value **stack;
+    size_t sp, scap;
+    size_t *marks;
+    size_t nmarks, mcap;
+    size_t fence; /* stack[fence..sp) is above the topmost mark */
+
+    pkl_value **dense; /* memo indices < dcap */
+    size_t dcap;
+    memo_slot *mh; /* memo indices beyond */
+    size_t mhcap, mhcount;
+    size_t memo_count;
+
+    kidx_slot *kidx; /* keys of large dicts/sets under construction */
+    size_t kcap, kcount;
+
+    gslot *gtab; /* interned resolved globals */
+    size_t gcap, gcount;
+
+    walk *ws; /* scratch stack for hashing / equality */
+    size_t wcap;
+
+    size_t nbuf_used;
+    size_t nvalues;
+    size_t bytes; /* allocated beyond the input */
+    size_t eq_budget;
+} dec;
+
+/* ---- errors -------------------------------------------------------------- */
+
+static int fail_at(dec *d, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static int fail_at(dec *d, int code, const char *fmt, ...)
+{
+    if (d->err) {
+        pkli_error_set(d->err, code, d->at, d->opcode);
+        if (fmt) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(d->err->detail, sizeof d->err->detail, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return -1;
+}
+
+static int nomem(dec *d)
+{
+    return fail_at(d, PKL_E_NOMEM, NULL);
+}
+
+/* Charges n bytes against max_bytes before they are allocated. */
+static int charge(dec *d, size_t n)
+{
+    if (n > d->lim.max_bytes - d->bytes || d->bytes > d->lim.max_bytes)
+        return fail_at(d, PKL_E_LIMIT_BYTES,
+                       "allocating %zu more bytes would exceed max_bytes "
+                       "(%zu; %zu in use)", n, d->lim.max_bytes, d->bytes);
+    d->bytes += n;
+    return 0;
+}
+
+/* ---- arena --------------------------------------------------------------- */
+
+static void *arena_alloc(dec *d, size_t n)
+{
+    pkl_doc *doc = d->doc;
+    n = (n + 7u) & ~(size_t)7u;
+    ablock *b = doc->blocks;
+    if (b && n <= b->size - b->used) {
+        void *p = (char *)b + ABLOCK_HDR + b->used;
+        b->used += n;
+        return p;
+    }
+    if (n > SIZE_MAX - ABLOCK_HDR - 16) {
+        charge(d, SIZE_MAX);
+        return NULL;
+    }
+    size_t size = doc->next_size;
+    int dedicated = n > size / 4;
+    if (dedicated)
+        size = n;
+    if (charge(d, size + ABLOCK_HDR) < 0)
+        return NULL;
+    ablock *nb = pkli_malloc(&doc->alloc, ABLOCK_HDR + size);
+    if (!nb) {
+        nomem(d);
+        return NULL;
+    }
+    nb->size = size;
+    nb->used = n;
+    if (dedicated && b) {
+        /* keep bump-allocating from the current block */
+        nb->next = b->next;
+        b->next = nb;
+    } else {
+        nb->next = b;
+        doc->blocks = nb;
+        if (doc->next_size < ABLOCK_MAX)
+            doc->next_size *= 2;
+    }
+    return (char *)nb + ABLOCK_HDR;
+}
+
+void pkl_doc_free(pkl_doc *doc)
+{
+    if (!doc)
+        return;
+    ablock *b = doc->blocks;
+    while (b) {
+        ablock *next = b->next;
+        pkli_free(&doc->alloc, b);
+        b = next;
+    }
+    pkl_allocator a = doc->alloc;
+    pkli_free(&a, doc);
+}
+
+const pkl_value *pkl_doc_root(const pkl_doc *doc)
+{
+    return doc ? doc->root : NULL;
+}
+
+/* ---- nodes --------------------------------------------------------------- */
+
+static int count_value(dec *d)
+{
+    if (++d->nvalues > d->lim.max_values)
+        return fail_at(d, PKL_E_LIMIT_VALUES,
+                       "more than max_values (%zu) values",
+                       d->lim.max_values);
+    return 0;
+}
+
+static pkl_value *new_node(dec *d, int type)
+{
+    if (count_value(d) < 0)
+        return NULL;
+    pkl_value *v = arena_alloc(d, sizeof *v);
+    if (!v)
+        return NULL;
+    memset(v, 0, sizeof *v);
+    v->type = (uint8_t)type;
+    if (type >= PKL_T_LIST)
+        v->depth_ = 1;
+    return v;
+}
+
+/* Capacity of the items array of a growable container holding n items:
+ * arrays are always allocated at this size, so it needs no field. */
+static size_t cap_for(size_t n)
+{
+    if (n == 0)
+        return 0;
+    size_t c = 4;
+    while (c < n)
+        c *= 2;
+    return c;
+}
+
+static int is_container(const pkl_value *v)
+{
+    return v->type >= PKL_T_LIST && v->type != PKL_T_GLOBAL;
+}
+
+/* Records that `child` now sits inside `parent`. Depths are kept on
+ * containers only; the JSON writer enforces the exact limit again. */
+static int note_child(dec *d, pkl_value *parent, const pkl_value *child)
+{
+    if (child == parent || !is_container(child))
+        return 0;
+    uint32_t nd = child->depth_ >= UINT32_MAX - 1 ? UINT32_MAX : child->depth_ + 1;
+    if (nd > parent->depth_) {
+        if (nd > d->lim.max_depth)
+            return fail_at(d, PKL_E_LIMIT_DEPTH,
+                           "nesting deeper than max_depth (%zu)",
+                           d->lim.max_depth);
+        parent->depth_ = nd;
+    }
+    return 0;
+}
+
+/* Appends n item pointers to a growable array of *len items (pairs count
+ * as 2 items: the caller passes item counts). */
+static int arr_append(dec *d, pkl_value ***arr, size_t *len, size_t mult,
+                      pkl_value *const *items, size_t n)
+{
+    size_t have = *len * mult;
+    size_t oldcap = cap_for(*len) * mult;
+    if (n > SIZE_MAX / 16 - have)
+        return charge(d, SIZE_MAX);
+    size_t need = have + n;
+    if (need > oldcap) {
+        size_t ncap = cap_for(need / mult) * mult;
+        pkl_value **na = arena_alloc(d, ncap * sizeof *na);
+        if (!na)
+            return -1;
+        if (have)
+            memcpy(na, *arr, have * sizeof *na);
+        *arr = na;
+    }
+    memcpy(*arr + have, items, n * sizeof *items);
+    *len = need / mult;
+    return 0;
+}
+
+/* Text or bytes: points into the input when the bytes are there already,
+ * else copies (reader scratch is only valid until the next opcode). */
+static pkl_value *new_blob(dec *d, int type, const uint8_t *p, size_t n)
+{
+    pkl_value *v = new_node(d, type);
+    if (!v)
+        return NULL;
+    if (p >= d->base && p <= d->base + d->len && n <= (size_t)(d->base + d->len - p)) {
+        v->u.s.ptr = p;
+    } else {
+        uint8_t *c = arena_alloc(d, n);
+        if (!c)
+            return NULL;
+        if (n)
+            memcpy(c, p, n);
+        v->u.s.ptr = c;
+        v->flags_ |= F_OWNED;
+    }
+    v->u.s.len = n;
+    if (type >= PKL_T_LIST)
+        v->depth_ = 1;
+    return v;
+}
+
+/* ---- big integers -------------------------------------------------------- */
+
+/* Length of two's complement LE bytes without redundant sign bytes. */
+static size_t bigint_trim(const uint8_t *b, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int neg = (b[n - 1] & 0x80) != 0;
+    uint8_t ext = neg ? 0xff : 0x00;
+    while (n > 1 && b[n - 1] == ext && ((b[n - 2] & 0x80) != 0) == neg)
+        n--;
+    return n;
+}
+
+/* Decimal text ([-]digits, no leading zeros) to a BIGINT node. CPython
+ * refuses more than 4300 digits (sys.int_info.default_max_str_digits). */
+static pkl_value *bigint_from_decimal(dec *d, const uint8_t *s, size_t n)
+{
+    int neg = n && s[0] == '-';
+    const uint8_t *dg = s + neg;
+    size_t nd = n - (size_t)neg;
+    if (nd > 4300) {
+        fail_at(d, PKL_E_BAD_INT,
+                "integer text of %zu digits exceeds CPython's limit of 4300 "
+                "digits for integer string conversion", nd);
+        return NULL;
+    }
+    uint32_t limbs[4300 / 9 + 2];
+    size_t nl = 0;
+    size_t i = 0;
+    size_t first = nd % 9 ? nd % 9 : 9;
+    while (i < nd) {
+        size_t take = i == 0 ? first : 9;
+        uint32_t chunk = 0;
+        for (size_t k = 0; k < take; k++)
+            chunk = chunk * 10 + (uint32_t)(dg[i + k] - '0');
+        i += take;
+        uint64_t carry = chunk;
+        uint64_t mul = 1;
+        for (size_t k = 0; k < take; k++)
+            mul *= 10;
+        for (size_t k = 0; k < nl; k++) {
+            uint64_t t = (uint64_t)limbs[k] * mul + carry;
+            limbs[k] = (uint32_t)t;
+            carry = t >> 32;
+        }
+        if (carry)
+            limbs[nl++] = (uint32_t)carry;
+    }
+    size_t nb = nl * 4 + 1;
+    pkl_value *v = new_node(d, PKL_T_BIGINT);
+    if (!v)
+        return NULL;
+    uint8_t *out = arena_alloc(d, nb);
+    if (!out)
+        return NULL;
+    for (size_t k = 0; k < nl; k++)
+        for (int j = 0; j < 4; j++)
+            out[4 * k + (size_t)j] = (uint8_t)(limbs[k] >> (8 * j));
+    out[nb - 1] = 0;
+    if (neg) {
+        unsigned carry = 1;
+        for (size_t k = 0; k < nb; k++) {
+            unsigned t = (unsigned)(uint8_t)~out[k] + carry;
+            out[k] = (uint8_t)t;
+            carry = t >> 8;
+        }
+    }
+    v->u.s.ptr = out;
+    v->u.s.len = bigint_trim(out, nb);
+    v->flags_ |= F_OWNED;
+    return v;
+}
+
+/* An integral double outside int64 as trimmed two's complement LE bytes.
+ * out needs 136 bytes. */
+static size_t double_to_bigint(double f, uint8_t *out)
+{
+    int e;
+    double m = frexp(fabs(f), &e); /* |f| = m * 2^e, m in [0.5, 1) */
+    uint64_t mant = (uint64_t)ldexp(m, 53);
+    int shift = e - 53; /* >= 10 here */
+    size_t nb = (size_t)(e / 8) + 2;
+    memset(out, 0, nb);
+    for (int bit = 0; bit < 53; bit++) {
+        if (mant >> bit & 1) {
+            int pos = bit + shift;
+            out[pos / 8] |= (uint8_t)(1u << (pos % 8));
+        }
+    }
+    if (f < 0) {
+        unsigned carry = 1;
+        for (size_t k = 0; k < nb; k++) {
+            unsigned t = (unsigned)(uint8_t)~out[k] + carry;
+            out[k] = (uint8_t)t;
+            carry = t >> 8;
+        }
+    }
+    return bigint_trim(out, nb);
+}
+
+/* ===================================================================== */
+/* Hashing and Python equality (dict keys, set members)                  */
+/* ===================================================================== */
+
+static uint32_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return (uint32_t)x;
+}
+
+static uint32_t hash_bytes(const uint8_t *p, size_t n, uint64_t seed)
+{
+    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    for (size_t k = 0; k < n; k++)
+        w |= (uint64_t)p[k] << (8 * k);
+    h = (h ^ w) * 0x100000001b3ULL;
+    return mix64(h);
+}
+
+#define SEED_BIG 0x51ed27a1u
+#define SEED_STR 0x2545f491u
+#define SEED_BYTES 0x9e3779b9u
+
+static int is_numeric(int t)
+{
+    return t == PKL_T_BOOL || t == PKL_T_INT || t == PKL_T_BIGINT ||
+           t == PKL_T_FLOAT;
+}
+
+/* Hash of a value that is not a tuple/frozenset, or -1 if unhashable.
+ * Equal values (Python ==) hash equal: 1, 1.0, True share a hash. */
+static int hash_leaf(const pkl_value *v, uint32_t *h)
+{
+    switch (v->type) {
+    case PKL_T_NONE: *h = 0x12345u; return 0;
+    case PKL_T_BOOL: *h = mix64((uint64_t)v->u.b); return 0;
+    case PKL_T_INT: *h = mix64((uint64_t)v->u.i); return 0;
+    case PKL_T_BIGINT: *h = hash_bytes(v->u.s.ptr, v->u.s.len, SEED_BIG); return 0;
+    case PKL_T_FLOAT: {
+        double f = v->u.f;
+        if (isfinite(f) && f == floor(f)) {
+            if (f >= -9223372036854775808.0 && f < 9223372036854775808.0) {
+                *h = mix64((uint64_t)(int64_t)f);
+            } else {
+                uint8_t tmp[136];
+                size_t n = double_to_bigint(f, tmp);
+                *h = hash_bytes(tmp, n, SEED_BIG);
+            }
+        } else {
+            uint64_t bits;
+            memcpy(&bits, &f, sizeof bits);
+            *h = mix64(bits ^ 0xf10a7u);
+        }
+        return 0;
+    }
+    case PKL_T_STR: *h = hash_bytes(v->u.s.ptr, v->u.s.len, SEED_STR); return 0;
+    case PKL_T_BYTES: *h = hash_bytes(v->u.s.ptr, v->u.s.len, SEED_BYTES); return 0;
+    case PKL_T_GLOBAL:
+    case PKL_T_OBJECT:
+    case PKL_T_PERSID:
+        /* identity (globals are interned, so equal names share a node's
+           pkl_global) */
+        *h = mix64((uint64_t)(uintptr_t)(v->type == PKL_T_GLOBAL
+                                              ? (const void *)v->u.global.g
+                                              : (const void *)v));
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Cached hash of tuples and frozensets: stored in the slot before items. */
+static uint32_t *hash_slot(const pkl_value *v)
+{
+    return (uint32_t *)(void *)(v->u.seq.items - 1);
+}
+
+static int ws_reserve(dec *d, size_t n)
+{
+    if (n <= d->wcap)
+        return 0;
+    if (charge(d, (n > d->wcap * 2 ? n : d->wcap * 2) * sizeof(walk)) < 0)
+        return -1;
+    if (pkli_grow(d->a, (void **)&d->ws, &d->wcap, n, sizeof(walk)) < 0)
+        return nomem(d);
+    return 0;
+}
+
+/* Hash of any value; PKL_E_UNHASHABLE when CPython could not hash it.
+ * Tuples and frozensets are hashed iteratively, post-order, and cached. */
+static int hash_value(dec *d, const pkl_value *v, uint32_t *out)
+{
+    if (v->type != PKL_T_TUPLE && v->type != PKL_T_FROZENSET) {
+        if (hash_leaf(v, out) == 0)
+            return 0;
+        goto unhashable;
+    }
+    if (v->u.seq.len == 0) {
+        *out = v->type == PKL_T_TUPLE ? 0x71u : 0xf5u;
+        return 0;
+    }
+    if (v->flags_ & F_HASHED) {
+        *out = *hash_slot(v);
+        return 0;
+    }
+    size_t top = 0;
+    if (ws_reserve(d, 1) < 0)
+        return -1;
+    d->ws[top++] = (walk){v, NULL, 0};
+    while (top) {
+        walk *w = &d->ws[top - 1];
+        const pkl_value *t = w->a;
+        if (w->i < t->u.seq.len) {
+            const pkl_value *c = t->u.seq.items[w->i];
+            if ((c->type == PKL_T_TUPLE || c->type == PKL_T_FROZENSET) &&
+                c->u.seq.len && !(c->flags_ & F_HASHED)) {
+                if (top >= d->lim.max_depth + 1) {
+                    fail_at(d, PKL_E_LIMIT_DEPTH,
+                            "hashing a key nested deeper than max_depth");
+                    return -1;
+                }
+                if (ws_reserve(d, top + 1) < 0)
+                    return -1;
+                d->ws[top++] = (walk){c, NULL, 0};
+                continue;
+            }
+            uint32_t ch;
+            if (hash_value(d, c, &ch) < 0) /* leaf or cached: no recursion */
+                return -1;
+            w->i++;
+            continue;
+        }
+        /* all children hashed or cached: combine */
+        uint64_t acc = t->type == PKL_T_TUPLE ? 0x27d4eb2f165667c5ULL : 0;
+        for (size_t k = 0; k < t->u.seq.len; k++) {
+            uint32_t ch;
+            hash_value(d, t->u.seq.items[k], &ch);
+            if (t->type == PKL_T_TUPLE)
+                acc = (acc ^ ch) * 0x100000001b3ULL + k;
+            else
+                acc += mix64(ch); /* order-independent */
+        }
+        pkl_value *mt = (pkl_value *)t; /* arena node owned by this decode */
+        *hash_slot(mt) = mix64(acc ^ t->type);
+        mt->flags_ |= F_HASHED;
+        top--;
+    }
+    *out = *hash_slot(v);
+    return 0;
+unhashable:
+    return fail_at(d, PKL_E_UNHASHABLE, "unhashable type: '%s'",
+                   v->type == PKL_T_LIST ? "list"
+                   : v->type == PKL_T_DICT ? "dict"
+                   : v->type == PKL_T_SET ? "set"
+                   : v->type == PKL_T_BYTEARRAY ? "bytearray" : "value");
+}
+
+/* Python == for numbers. */
+static int num_eq(const pkl_value *a, const pkl_value *b)
+{
+    if (a->type == PKL_T_FLOAT && b->type != PKL_T_FLOAT) {
+        const pkl_value *t = a;
+        a = b;
+        b = t;
+    }
+    /* now b is the float if any */
+    if (b->type == PKL_T_FLOAT) {
+        double f = b->u.f;
+        if (a->type == PKL_T_FLOAT)
+            return a->u.f == f;
+        if (!isfinite(f) || f != floor(f))
+            return 0;
+        if (f >= -9223372036854775808.0 && f < 9223372036854775808.0) {
+            if (a->type == PKL_T_BIGINT)
+                return 0;
+            int64_t ai = a->type == PKL_T_BOOL ? a->u.b : a->u.i;
+            return ai == (int64_t)f;
+        }
+        if (a->type != PKL_T_BIGINT)
+            return 0;
+        uint8_t tmp[136];
+        size_t n = double_to_bigint(f, tmp);
+        return n == a->u.s.len && memcmp(tmp, a->u.s.ptr, n) == 0;
+    }
+    if (a->type == PKL_T_BIGINT || b->type == PKL_T_BIGINT)
+        return a->type == b->type && a->u.s.len == b->u.s.len &&
+               memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0;
+    int64_t x = a->type == PKL_T_BOOL ? a->u.b : a->u.i;
+    int64_t y = b->type == PKL_T_BOOL ? b->u.b : b->u.i;
+    return x == y;
+}
+
+/* Equality of two values that are not tuples: 1, 0. Frozensets compare
+ * members by identity or leaf equality (documented approximation). */
+static int leaf_eq(const pkl_value *a, const pkl_value *b)
+{
+    if (a == b)
+        return 1;
+    if (is_numeric(a->type) && is_numeric(b->type))
+        return num_eq(a, b);
+    if (a->type != b->type)
+        return 0;
+    switch (a->type) {
+    case PKL_T_NONE: return 1;
+    case PKL_T_STR:
+    case PKL_T_BYTES:
+        return a->u.s.len == b->u.s.len &&
+               memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0;
+    case PKL_T_GLOBAL: return a->u.global.g == b->u.global.g;
+    case PKL_T_FROZENSET: {
+        if (a->u.seq.len != b->u.seq.len)
+            return 0;
+        if (a->u.seq.len && (a->flags_ & F_HASHED) && (b->flags_ & F_HASHED) &&
+            *hash_slot(a) != *hash_slot(b))
+            return 0;
+        for (size_t i = 0; i < a->u.seq.len; i++) {
+            const pkl_value *x = a->u.seq.items[i];
+            int found = 0;
+            for (size_t j = 0; j < b->u.seq.len && !found; j++) {
+                const pkl_value *y = b->u.seq.items[j];
+                found = x == y || (x->type != PKL_T_TUPLE &&
+                                   x->type != PKL_T_FROZENSET &&
+                                   y->type != PKL_T_TUPLE &&
+                                   y->type != PKL_T_FROZENSET && leaf_eq(x, y));
+            }
+            if (!found)
+                return 0;
+        }
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Python == for hashable values; tuples iteratively. Returns 1, 0, or -1
+ * (work budget exhausted: a crafted DAG can make naive comparison
+ * exponential). */
+static int value_eq(dec *d, const pkl_value *a, const pkl_value *b)
+{
+    if (a == b)
+        return 1;
+    if (a->type != PKL_T_TUPLE || b->type != PKL_T_TUPLE)
+        return leaf_eq(a, b);
+    size_t top = 0;
+    if (ws_reserve(d, 1) < 0)
+        return -1;
+    d->ws[top++] = (walk){a, b, 0};
+    while (top) {
+        walk *w = &d->ws[top - 1];
+        if (w->i == 0 && w->a->u.seq.len != w->b->u.seq.len)
+            return 0;
+        if (w->i == w->a->u.seq.len) {
+            top--;
+            continue;
+        }
+        const pkl_value *x = w->a->u.seq.items[w->i];
+        const pkl_value *y = w->b->u.seq.items[w->i];
+        w->i++;
+        if (d->eq_budget == 0)
+            return fail_at(d, PKL_E_LIMIT_VALUES,
+                           "comparing dict keys / set members needs too much "
+                           "work (crafted shared tuples)");
+        d->eq_budget--;
+        if (x == y)
+            continue;
+        if (x->type == PKL_T_TUPLE && y->type == PKL_T_TUPLE) {
+            if (top >= d->lim.max_depth + 1)
+                return fail_at(d, PKL_E_LIMIT_DEPTH,
+                               "comparing keys nested deeper than max_depth");
+            if (ws_reserve(d, top + 1) < 0)
+                return -1;
+            d->ws[top++] = (walk){x, y, 0};
+            continue;
+        }
+        if (!leaf_eq(x, y))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- key index for large dicts and sets --------------------------------- */
+
+static size_t kidx_pos(const kidx_slot *t, size_t cap, const pkl_value *c,
+                       uint32_t h)
+{
+    (void)t;
+    return (size_t)(mix64((uint64_t)(uintptr_t)c ^ ((uint64_t)h << 32)) &
+                    (cap - 1));
+}
+
+static int kidx_insert(dec *d, const pkl_value *c, uint32_t h, size_t pos)
+{
+    if ((d->kcount + 1) * 2 > d->kcap) {
+        size_t ncap = d->kcap ? d->kcap * 2 : 1024;
+        if (ncap > SIZE_MAX / sizeof(kidx_slot) || charge(d, ncap * sizeof(kidx_slot)) < 0)
+            return d->err && d->err->code == PKL_E_LIMIT_BYTES ? -1 : nomem(d);
+        kidx_slot *nt = pkli_malloc(d->a, ncap * sizeof *nt);
+        if (!nt)
+            return nomem(d);
+        memset(nt, 0, ncap * sizeof *nt);
+        for (size_t i = 0; i < d->kcap; i++) {
+            if (!d->kidx[i].c)
+                continue;
+            size_t p = kidx_pos(nt, ncap, d->kidx[i].c, d->kidx[i].h);
+            while (nt[p].c)
+                p = (p + 1) & (ncap - 1);
+            nt[p] = d->kidx[i];
+        }
+        pkli_free(d->a, d->kidx);
+        d->kidx = nt;
+        d->kcap = ncap;
+    }
+    size_t p = kidx_pos(d->kidx, d->kcap, c, h);
+    while (d->kidx[p].c)
+        p = (p + 1) & (d->kcap - 1);
+    d->kidx[p] = (kidx_slot){c, pos, h};
+    d->kcount++;
+    return 0;
+}
+
+#define INDEX_AT 8
+
+/* Position of `key` among the keys of container c (stride 2 for dicts,
+ * 1 for sets), or SIZE_MAX; -1 on error. */
+static int find_key(dec *d, const pkl_value *c, const pkl_value *key,
+                    uint32_t h, size_t *where)
+{
+    *where = SIZE_MAX;
+    pkl_value **arr = c->type == PKL_T_DICT ? c->u.dict.kv : c->u.seq.items;
+    size_t n = c->type == PKL_T_DICT ? c->u.dict.len : c->u.seq.len;
+    size_t stride = c->type == PKL_T_DICT ? 2 : 1;
+    if (!(c->flags_ & F_INDEXED)) {
+        for (size_t i = 0; i < n; i++) {
+            int r = value_eq(d, arr[i * stride], key);
+            if (r < 0)
+                return -1;
+            if (r) {
+                *where = i;
+                return 0;
+            }
+        }
+        return 0;
+    }
+    size_t p = kidx_pos(d->kidx, d->kcap, c, h);
+    while (d->kidx[p].c) {
+        if (d->kidx[p].c == c && d->kidx[p].h == h) {
+            int r = value_eq(d, arr[d->kidx[p].pos * stride], key);
+            if (r < 0)
+                return -1;
+            if (r) {
+                *where = d->kidx[p].pos;
+                return 0;
+            }
+        }
+        p = (p + 1) & (d->kcap - 1);
+    }
+    return 0;
+}
+
+/* After adding item number `pos` (hash h) to c: index when large. */
+static int index_added(dec *d, pkl_value *c, uint32_t h, size_t pos)
+{
+    pkl_value **arr = c->type == PKL_T_DICT ? c->u.dict.kv : c->u.seq.items;
+    size_t n = c->type == PKL_T_DICT ? c->u.dict.len : c->u.seq.len;
+    size_t stride = c->type == PKL_T_DICT ? 2 : 1;
+    if (c->flags_ & F_INDEXED)
+        return kidx_insert(d, c, h, pos);
+    if (n < INDEX_AT)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t kh;
+        if (hash_value(d, arr[i * stride], &kh) < 0 ||
+            kidx_insert(d, c, kh, i) < 0)
+            return -1;
+    }
+    c->flags_ |= F_INDEXED;
+    return 0;
+}
+
+/* d[key] = value with Python semantics: a repeated key keeps its first
+ * position and first key object, and takes the new value. */
+static int dict_set(dec *d, pkl_value *dict, pkl_value *key, pkl_value *value)
+{
+    uint32_t h = 0;
+    size_t where;
+    if (hash_value(d, key, &h) < 0 || find_key(d, dict, key, h, &where) < 0)
+        return -1;
+    if (note_child(d, dict, key) < 0 || note_child(d, dict, value) < 0)
+        return -1;
+    if (where != SIZE_MAX) {
+        dict->u.dict.kv[2 * where + 1] = value;
+        return 0;
+    }
+    pkl_value *pair[2] = {key, value};
+    if (arr_append(d, &dict->u.dict.kv, &dict->u.dict.len, 2, pair, 2) < 0)
+        return -1;
+    return index_added(d, dict, h, dict->u.dict.len - 1);
+}
+
+static int set_add(dec *d, pkl_value *set, pkl_value *item)
+{
+    uint32_t h = 0;
+    size_t where;
+    if (hash_value(d, item, &h) < 0 || find_key(d, set, item, h, &where) < 0)
+        return -1;
+    if (where != SIZE_MAX)
+        return 0;
+    if (note_child(d, set, item) < 0)
+        return -1;
+    if (arr_append(d, &set->u.seq.items, &set->u.seq.len, 1, &item, 1) < 0)
+        return -1;
+    return index_added(d, set, h, set->u.seq.len - 1);
+}
+
+/* ---- node constructors over item ranges ---------------------------------- */
+
+static pkl_value *make_list(dec *d, pkl_value *const *items, size_t n)
+{
+    pkl_value *v = new_node(d, PKL_T_LIST);
+    if (!v)
+        return NULL;
+    if (n) {
+        size_t len = 0;
+        if (arr_append(d, &v->u.seq.items, &len, 1, items, n) < 0)
+            return NULL;
+        v->u.seq.len = len;
+        for (size_t i = 0; i < n; i++)
+            if (note_child(d, v, items[i]) < 0)
+                return NULL;
+    }
+    return v;
+}
+
+/* Tuples and frozensets are immutable: exact size plus a hash slot. */
+static pkl_value *make_fixed(dec *d, int type, pkl_value *const *items, size_t n)
+{
+    if (n == 0 && type == PKL_T_TUPLE) {
+        if (count_value(d) < 0)
+            return NULL;
+        return (pkl_value *)&k_empty_tuple;
+    }
+    pkl_value *v = new_node(d, type);
+    if (!v)
+        return NULL;
+    if (n > SIZE_MAX / 16) {
+        charge(d, SIZE_MAX);
+        return NULL;
+    }
+    pkl_value **arr = arena_alloc(d, (n + 1) * sizeof *arr);
+    if (!arr)
+        return NULL;
+    arr[0] = NULL;
+    v->u.seq.items = arr + 1;
+    if (n)
+        memcpy(arr + 1, items, n * sizeof *items);
+    v->u.seq.len = n;
+    for (size_t i = 0; i < n; i++)
+        if (note_child(d, v, items[i]) < 0)
+            return NULL;
+    return v;
+}
+
+static pkl_value *make_tuple(dec *d, pkl_value *const *items, size_t n)
+{
+    return make_fixed(d, PKL_T_TUPLE, items, n);
+}
+
+/* frozenset(items): members deduplicated, first occurrence kept. Built as
+ * a temporary set, then frozen. */
+static pkl_value *make_frozenset(dec *d, pkl_value *const *items, size_t n)
+{
+    pkl_value *tmp = new_node(d, PKL_T_SET);
+    if (!tmp)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (set_add(d, tmp, items[i]) < 0)
+            return NULL;
+    d->nvalues--; /* the temporary does not count */
+    return make_fixed(d, PKL_T_FROZENSET, tmp->u.seq.items, tmp->u.seq.len);
+}
+
+static pkl_value *make_set(dec *d, pkl_value *const *items, size_t n)
+{
+    pkl_value *v = new_node(d, PKL_T_SET);
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (set_add(d, v, items[i]) < 0)
+            return NULL;
+    return v;
+}
+
+static pkl_value *make_dict(dec *d, pkl_value *const *kv, size_t npairs)
+{
+    pkl_value *v = new_node(d, PKL_T_DICT);
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < npairs; i++)
+        if (dict_set(d, v, kv[2 * i], kv[2 * i + 1]) < 0)
+            return NULL;
+    return v;
+}
+
+/* ===================================================================== */
+/* Stack, marks and memo                                                 */
+/* ===================================================================== */
+
+static int push(dec *d, pkl_value *v)
+{
+    if (d->sp == d->scap) {
+        size_t ncap = d->scap ? d->scap * 2 : 256;
+        if (charge(d, (ncap - d->scap) * sizeof *d->stack) < 0)
+            return -1;
+        if (pkli_grow(d->a, (void **)&d->stack, &d->scap, d->sp + 1,
+                      sizeof *d->stack) < 0)
+            return nomem(d);
+    }
+    d->stack[d->sp++] = v;
+    return 0;
+}
+
+/* n values above the topmost mark, or an error as CPython reports it. */
+static int need(dec *d, size_t n)
+{
+    if (d->sp - d->fence >= n)
+        return 0;
+    if (d->nmarks && d->sp >= n)
+        return fail_at(d, PKL_E_STACK_UNDERFLOW,
+                       "unexpected MARK found (%s needs %zu value%s above "
+                       "the mark)", pkli_opname(d->opcode), n, n == 1 ? "" : "s");
+    return fail_at(d, PKL_E_STACK_UNDERFLOW,
+                   "%s needs %zu value%s on the stack, %zu there",
+                   pkli_opname(d->opcode), n, n == 1 ? "" : "s", d->sp - d->fence);
+}
+
+static pkl_value *pop(dec *d)
+{
+    return d->stack[--d->sp];
+}
+
+/* Pops the topmost mark, returning the stack length it recorded. */
+static int marker(dec *d, size_t *m)
+{
+    if (d->nmarks == 0)
+        return fail_at(d, PKL_E_NO_MARK, "could not find MARK for %s",
+                       pkli_opname(d->opcode));
+    *m = d->marks[--d->nmarks];
+    d->fence = d->nmarks ? d->marks[d->nmarks - 1] : 0;
+    return 0;
+}
+
+static int memo_hash_put(dec *d, uint64_t idx, pkl_value *v, int *added)
+{
+    if ((d->mhcount + 1) * 2 > d->mhcap) {
+        size_t ncap = d->mhcap ? d->mhcap * 2 : 64;
+        if (charge(d, ncap * sizeof(memo_slot)) < 0)
+            return -1;
+        memo_slot *nt = pkli_malloc(d->a, ncap * sizeof *nt);
+        if (!nt)
+            return nomem(d);
+        memset(nt, 0, ncap * sizeof *nt);
+        for (size_t i = 0; i < d->mhcap; i++) {
+            if (!d->mh[i].key1)
+                continue;
+            size_t p = mix64(d->mh[i].key1) & (ncap - 1);
+            while (nt[p].key1)
+                p = (p + 1) & (ncap - 1);
+            nt[p] = d->mh[i];
+        }
+        pkli_free(d->a, d->mh);
+        d->mh = nt;
+        d->mhcap = ncap;
+    }
+    size_t p = mix64(idx + 1) & (d->mhcap - 1);
+    while (d->mh[p].key1 && d->mh[p].key1 != idx + 1)
+        p = (p + 1) & (d->mhcap - 1);
+    *added = !d->mh[p].key1;
+    if (*added)
+        d->mhcount++;
+    d->mh[p].key1 = idx + 1;
+    d->mh[p].v = v;
+    return 0;
+}
+
+static pkl_value **memo_hash_find(dec *d, uint64_t idx)
+{
+    if (!d->mhcount)
+        return NULL;
+    size_t p = mix64(idx + 1) & (d->mhcap - 1);
+    while (d->mh[p].key1) {
+        if (d->mh[p].key1 == idx + 1)
+            return &d->mh[p].v;
+        p = (p + 1) & (d->mhcap - 1);
+    }
+    return NULL;
+}
+
+/* Stores v at idx. The dense array grows only while the indices stay
+ * dense (idx within twice the entry count plus a constant), so a huge
+ * index costs one hash slot, never a huge array. */
+static int memo_put(dec *d, uint64_t idx, pkl_value *v)
+{
+    int added = 0;
+    if (idx >= d->dcap && idx <= 2 * (uint64_t)d->memo_count + 4096) {
+        size_t ncap = d->dcap ? d->dcap : 256;
+        while (ncap <= idx)
+            ncap *= 2;
+        if (charge(d, (ncap - d->dcap) * sizeof *d->dense) < 0)
+            return -1;
+        pkl_value **nd = pkli_realloc(d->a, d->dense, ncap * sizeof *nd);
+        if (!nd)
+            return nomem(d);
+        memset(nd + d->dcap, 0, (ncap - d->dcap) * sizeof *nd);
+        d->dense = nd;
+        d->dcap = ncap;
+    }
+    if (idx < d->dcap) {
+        if (d->dense[idx]) {
+            d->dense[idx] = v;
+            return 0;
+        }
+        pkl_value **h = memo_hash_find(d, idx);
+        if (h) {
+            *h = v;
+            return 0;
+        }
+        d->dense[idx] = v;
+        added = 1;
+    } else if (memo_hash_put(d, idx, v, &added) < 0) {
+        return -1;
+    }
+    if (added && ++d->memo_count > d->lim.max_memo)
+        return fail_at(d, PKL_E_LIMIT_MEMO, "more than max_memo (%zu) memo "
+                       "entries", d->lim.max_memo);
+    return 0;
+}
+
+static pkl_value *memo_get(dec *d, uint64_t idx)
+{
+    if (idx < d->dcap && d->dense[idx])
+        return d->dense[idx];
+    pkl_value **h = memo_hash_find(d, idx);
+    return h ? *h : NULL;
+}
+
+/* ===================================================================== */
+/* Globals and policy                                                    */
+/* ===================================================================== */
+
+static void global_name(const pkl_global *g, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.%s", g->module, g->qualname);
+}
+
+/* One line from pkl_policy_suggest's YAML ("allow:\n  - a.b" becomes
+ * "allow: [a.b]"). */
+static void suggest_line(const pkl_global *g, char *out, size_t size)
+{
+    char y[600];
+    pkl_policy_suggest(g, y, sizeof y);
+    size_t w = 0;
+    int items = 0, in_list = 0;
+    const char *p = y;
+    while (*p && w + 4 < size) {
+        const char *e = strchr(p, '\n');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        size_t s = 0;
+        while (s < n && p[s] == ' ')
+            s++;
+        if (s + 1 < n && p[s] == '-' && p[s + 1] == ' ' && in_list) {
+            int k = snprintf(out + w, size - w, "%s%.*s", items ? ", " : "[",
+                             (int)(n - s - 2), p + s + 2);
+            w += k > 0 ? (size_t)k : 0;
+            items++;
+        } else if (n > s) {
+            if (in_list && items) {
+                out[w++] = ']';
+                items = 0;
+            }
+            int k = snprintf(out + w, size - w, "%s%.*s", w ? " " : "",
+                             (int)(n - s), p + s);
+            w += k > 0 ? (size_t)k : 0;
+            in_list = n > 0 && p[n - 1] == ':';
+            if (in_list)
+                out[w++] = ' ';
+        }
+        if (w >= size)
+            w = size - 1;
+        p = e ? e + 1 : p + n;
+    }
+    if (items && w + 1 < size)
+        out[w++] = ']';
+    while (w > 0 && out[w - 1] == ' ')
+        w--;
+    out[w < size ? w : size - 1] = '\0';
+}
+
+static int refuse_global(dec *d, const pkl_global *g, pkl_verdict v)
+{
+    char name[2 * PKL_NAME_MAX + 2], sug[400];
+    global_name(g, name, sizeof name);
+    if (v == PKL_DENIED_EXPLICIT)
+        return fail_at(d, PKL_E_REFUSED_GLOBAL,
+                       "%s (%s at offset %zu) is denied by policy '%s' (a deny "
+                       "entry matches it)", name, pkli_opname(d->opcode), d->at,
+                       pkl_policy_name(d->policy));
+    suggest_line(g, sug, sizeof sug);
+    return fail_at(d, PKL_E_REFUSED_GLOBAL,
+                   "%s (%s at offset %zu) is not allowed by policy '%s'; to "
+                   "allow it add to your policy:  %s",
+                   name, pkli_opname(d->opcode), d->at,
+                   pkl_policy_name(d->policy), sug);
+}
+
+/* Resolves, checks and interns a global; NULL with the error set. */
+static const pkl_global *lookup_global(dec *d, const uint8_t *mod, size_t ml,
+                                       const uint8_t *name, size_t nl)
+{
+    pkl_global g;
+    if (pkl_resolve_global((const char *)mod, ml, (const char *)name, nl,
+                           d->proto, &g, d->err) < 0) {
+        if (d->err) {
+            d->err->offset = d->at;
+            d->err->opcode = d->opcode;
+            if (d->err->code == PKL_OK)
+                pkli_error_set(d->err, PKL_E_BAD_NAME, d->at, d->opcode);
+        }
+        return NULL;
+    }
+    pkl_verdict v = pkl_policy_check(d->policy, &g);
+    if (v != PKL_ALLOWED) {
+        refuse_global(d, &g, v);
+        return NULL;
+    }
+    size_t m1 = strlen(g.module), q1 = strlen(g.qualname);
+    uint64_t h = (uint64_t)hash_bytes((const uint8_t *)g.module, m1, 1) << 32 |
+                 hash_bytes((const uint8_t *)g.qualname, q1, 2);
+    if (h == 0)
+        h = 1;
+    if ((d->gcount + 1) * 2 > d->gcap) {
+        size_t ncap = d->gcap ? d->gcap * 2 : 32;
+        if (charge(d, ncap * sizeof(gslot)) < 0)
+            return NULL;
+        gslot *nt = pkli_malloc(d->a, ncap * sizeof *nt);
+        if (!nt) {
+            nomem(d);
+            return NULL;
+        }
+        memset(nt, 0, ncap * sizeof *nt);
+        for (size_t i = 0; i < d->gcap; i++) {
+            if (!d->gtab[i].h)
+                continue;
+            size_t p = d->gtab[i].h & (ncap - 1);
+            while (nt[p].h)
+                p = (p + 1) & (ncap - 1);
+            nt[p] = d->gtab[i];
+        }
+        pkli_free(d->a, d->gtab);
+        d->gtab = nt;
+        d->gcap = ncap;
+    }
+    size_t p = h & (d->gcap - 1);
+    while (d->gtab[p].h) {
+        if (d->gtab[p].h == h && strcmp(d->gtab[p].g->module, g.module) == 0 &&
+            strcmp(d->gtab[p].g->qualname, g.qualname) == 0)
+            return d->gtab[p].g;
+        p = (p + 1) & (d->gcap - 1);
+    }
+    pkl_global *ng = arena_alloc(d, sizeof *ng);
+    if (!ng)
+        return NULL;
+    *ng = g;
+    d->gtab[p].h = h;
+    d->gtab[p].g = ng;
+    d->gcount++;
+    return ng;
+}
+
+static int gis(const pkl_global *g, const char *mod, const char *qual)
+{
+    return strcmp(g->module, mod) == 0 && strcmp(g->qualname, qual) == 0;
+}
+
+static const char *type_name(const pkl_value *v)
+{
+    switch (v->type) {
+    case PKL_T_NONE: return "NoneType";
+    case PKL_T_BOOL: return "bool";
+    case PKL_T_INT: case PKL_T_BIGINT: return "int";
+    case PKL_T_FLOAT: return "float";
+    case PKL_T_STR: return "str";
+    case PKL_T_BYTES: return "bytes";
+    case PKL_T_BYTEARRAY: return "bytearray";
+    case PKL_T_LIST: return "list";
+    case PKL_T_TUPLE: return "tuple";
+    case PKL_T_DICT: return "dict";
+    case PKL_T_SET: return "set";
+    case PKL_T_FROZENSET: return "frozenset";
+    case PKL_T_GLOBAL: return "global";
+    case PKL_T_OBJECT: return "object";
+    case PKL_T_PERSID: return "persistent id";
+    }
+    return "value";
+}
+
+/* ===================================================================== */
+/* Calls: native evaluation of well-known constructors, else OBJECT      */
+/* ===================================================================== */
+
+static pkl_value *make_object(dec *d, const pkl_global *g, pkl_value *args,
+                              pkl_value *kwargs, int is_new)
+{
+    pkl_value *v = new_node(d, PKL_T_OBJECT);
+    if (!v)
+        return NULL;
+    pkl_object *o = arena_alloc(d, sizeof *o);
+    if (!o)
+        return NULL;
+    memset(o, 0, sizeof *o);
+    o->g = g;
+    o->args = args ? args : (pkl_value *)&k_empty_tuple;
+    o->kwargs = kwargs;
+    o->is_new = is_new;
+    v->u.obj = o;
+    if (note_child(d, v, o->args) < 0 || (kwargs && note_child(d, v, kwargs) < 0))
+        return NULL;
+    return v;
+}
+
+/* Items of a list/tuple/set/frozenset, for constructors taking an
+ * iterable; NULL for anything else. */
+static pkl_value *const *iter_items(const pkl_value *v, size_t *n)
+{
+    switch (v->type) {
+    case PKL_T_LIST:
+    case PKL_T_TUPLE:
+    case PKL_T_SET:
+    case PKL_T_FROZENSET:
+        *n = v->u.seq.len;
+        return v->u.seq.items;
+    default:
+        return NULL;
+    }
+}
+
+/* str -> latin-1 bytes; 0 if a code point is above U+00FF. */
+static int latin1_encode(dec *d, const pkl_value *s, uint8_t **out, size_t *n)
+{
+    const uint8_t *p = s->u.s.ptr;
+    size_t len = s->u.s.len, w = 0;
+    uint8_t *o = arena_alloc(d, len);
+    if (!o)
+        return -1;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        i += pkli_utf8_decode(p + i, len - i, &cp);
+        if (cp > 0xff)
+            return 0;
+        o[w++] = (uint8_t)cp;
+    }
+    *out = o;
+    *n = w;
+    return 1;
+}
+
+static int is_latin1_name(const pkl_value *v)
+{
+    if (v->type != PKL_T_STR)
+        return 0;
+    return (v->u.s.len == 6 && memcmp(v->u.s.ptr, "latin1", 6) == 0) ||
+           (v->u.s.len == 7 && memcmp(v->u.s.ptr, "latin-1", 7) == 0);
+}
+
+/* bytes(x) / bytearray(x) for the argument shapes pickle produces:
+ * (), (bytes-like,), (iterable of ints 0..255,), (str, 'latin1').
+ * Returns the node, or NULL with *handled = 0 when the shape is not one of
+ * these (the call stays an OBJECT), or NULL with an error. */
+static pkl_value *native_bytes(dec *d, int type, pkl_value *args, int *handled)
+{
+    size_t n = args->u.seq.len;
+    pkl_value **a = args->u.seq.items;
+    *handled = 1;
+    if (n == 0)
+        return new_blob(d, type, (const uint8_t *)"", 0);
+    if (n == 1 && (a[0]->type == PKL_T_BYTES || a[0]->type == PKL_T_BYTEARRAY))
+        return new_blob(d, type, a[0]->u.s.ptr, a[0]->u.s.len);
+    if (n == 1) {
+        size_t cnt;
+        pkl_value *const *it = iter_items(a[0], &cnt);
+        if (it && a[0]->type != PKL_T_SET && a[0]->type != PKL_T_FROZENSET) {
+            for (size_t i = 0; i < cnt; i++)
+                if (it[i]->type != PKL_T_INT || it[i]->u.i < 0 || it[i]->u.i > 255) {
+                    *handled = 0;
+                    return NULL;
+                }
+            pkl_value *v = new_node(d, type);
+            uint8_t *buf = v ? arena_alloc(d, cnt) : NULL;
+            if (!buf)
+                return NULL;
+            for (size_t i = 0; i < cnt; i++)
+                buf[i] = (uint8_t)it[i]->u.i;
+            v->u.s.ptr = buf;
+            v->u.s.len = cnt;
+            v->flags_ |= F_OWNED;
+            return v;
+        }
+    }
+    if (n == 2 && a[0]->type == PKL_T_STR && is_latin1_name(a[1])) {
+        uint8_t *buf;
+        size_t len;
+        int r = latin1_encode(d, a[0], &buf, &len);
+        if (r < 0)
+            return NULL;
+        if (r == 0) {
+            fail_at(d, PKL_E_BAD_TYPE, "'latin-1' codec can't encode the "
+                    "%s argument", type == PKL_T_BYTES ? "bytes" : "bytearray");
+            return NULL;
+        }
+        pkl_value *v = new_node(d, type);
+        if (!v)
+            return NULL;
+        v->u.s.ptr = buf;
+        v->u.s.len = len;
+        v->flags_ |= F_OWNED;
+        return v;
+    }
+    *handled = 0;
+    return NULL;
+}
+
+/* Evaluates a call of an allowed global g with args (a TUPLE) and kwargs
+ * (a DICT or NULL). is_new: cls.__new__(cls, *args, **kwargs). */
+static pkl_value *do_call(dec *d, const pkl_global *g, pkl_value *args,
+                          pkl_value *kwargs, int is_new)
+{
+    size_t n = args->u.seq.len;
+    pkl_value **a = args->u.seq.items;
+    int plain = !kwargs || kwargs->u.dict.len == 0;
+    int handled = 0;
+    pkl_value *r = NULL;
+
+    if (plain && strcmp(g->module, "builtins") == 0) {
+        const char *q = g->qualname;
+        size_t cnt = 0;
+        pkl_value *const *it = n == 1 ? iter_items(a[0], &cnt) : NULL;
+        if (strcmp(q, "list") == 0 || strcmp(q, "set") == 0 ||
+            strcmp(q, "dict") == 0 || strcmp(q, "bytearray") == 0) {
+            /* these __new__ ignore their arguments: __init__ fills them */
+            int t = q[0] == 'l' ? PKL_T_LIST : q[0] == 's' ? PKL_T_SET
+                  : q[0] == 'd' ? PKL_T_DICT : PKL_T_BYTEARRAY;
+            if (is_new || n == 0) {
+                return t == PKL_T_BYTEARRAY ? new_blob(d, t, (const uint8_t *)"", 0)
+                                            : new_node(d, t);
+            }
+            if (t == PKL_T_LIST && it)
+                return make_list(d, it, cnt);
+            if (t == PKL_T_SET && it)
+                return make_set(d, it, cnt);
+            if (t == PKL_T_DICT && n == 1 && a[0]->type == PKL_T_DICT)
+                return make_dict(d, a[0]->u.dict.kv, a[0]->u.dict.len);
+            if (t == PKL_T_DICT && it) {
+                for (size_t i = 0; i < cnt; i++) {
+                    size_t pl;
+                    pkl_value *const *pi = iter_items(it[i], &pl);
+                    if (!pi || pl != 2 || it[i]->type == PKL_T_SET ||
+                        it[i]->type == PKL_T_FROZENSET)
+                        goto object;
+                }
+                pkl_value *v = new_node(d, PKL_T_DICT);
+                if (!v)
+                    return NULL;
+                for (size_t i = 0; i < cnt; i++)
+                    if (dict_set(d, v, it[i]->u.seq.items[0],
+                                 it[i]->u.seq.items[1]) < 0)
+                        return NULL;
+                return v;
+            }
+            if (t == PKL_T_BYTEARRAY) {
+                r = native_bytes(d, t, args, &handled);
+                if (handled || r)
+                    return r;
+            }
+            goto object;
+        }
+        if (strcmp(q, "tuple") == 0 || strcmp(q, "frozenset") == 0) {
+            if (n == 0)
+                return q[0] == 't' ? make_tuple(d, NULL, 0)
+                                   : make_frozenset(d, NULL, 0);
+            if (it)
+                return q[0] == 't' ? make_tuple(d, it, cnt)
+                                   : make_frozenset(d, it, cnt);
+            goto object;
+        }
+        if (strcmp(q, "bytes") == 0) {
+            r = native_bytes(d, PKL_T_BYTES, args, &handled);
+            if (handled || r)
+                return r;
+            goto object;
+        }
+        goto object;
+    }
+    if (plain && !is_new && gis(g, "_codecs", "encode") && n >= 1 && n <= 2 &&
+        a[0]->type == PKL_T_STR && (n == 1 || is_latin1_name(a[1]))) {
+        if (n == 1) /* default encoding: UTF-8 (surrogates would fail) */
+            return new_blob(d, PKL_T_BYTES, a[0]->u.s.ptr, a[0]->u.s.len);
+        uint8_t *buf;
+        size_t len;
+        int rc = latin1_encode(d, a[0], &buf, &len);
+        if (rc < 0)
+            return NULL;
+        if (rc == 0) {
+            fail_at(d, PKL_E_BAD_TYPE,
+                    "'latin-1' codec can't encode the _codecs.encode argument");
+            return NULL;
+        }
+        r = new_node(d, PKL_T_BYTES);
+        if (!r)
+            return NULL;
+        r->u.s.ptr = buf;
+        r->u.s.len = len;
+        r->flags_ |= F_OWNED;
+        return r;
+    }
+    if (plain && !is_new && gis(g, "copyreg", "_reconstructor") && n == 3 &&
+        a[0]->type == PKL_T_GLOBAL && a[1]->type == PKL_T_GLOBAL) {
+        /* _reconstructor(cls, base, state) is base.__new__(cls, state) +
+         * base.__init__: the same tree as protocol 2's NEWOBJ. */
+        const pkl_global *cls = a[0]->u.global.g, *base = a[1]->u.global.g;
+        pkl_value *state = a[2];
+        pkl_value *o;
+        if (gis(base, "builtins", "object")) {
+            if (state->type != PKL_T_NONE)
+                goto object;
+            return make_object(d, cls, NULL, NULL, 1);
+        }
+        if (gis(base, "builtins", "list") && state->type == PKL_T_LIST) {
+            if (!(o = make_object(d, cls, NULL, NULL, 1)))
+                return NULL;
+            pkl_object *ob = (pkl_object *)o->u.obj;
+            if (!(ob->items = make_list(d, state->u.seq.items, state->u.seq.len)) ||
+                note_child(d, o, ob->items) < 0)
+                return NULL;
+            return o;
+        }
+        if (gis(base, "builtins", "dict") && state->type == PKL_T_DICT) {
+            if (!(o = make_object(d, cls, NULL, NULL, 1)))
+                return NULL;
+            pkl_object *ob = (pkl_object *)o->u.obj;
+            if (!(ob->dictitems = make_dict(d, state->u.dict.kv, state->u.dict.len)) ||
+                note_child(d, o, ob->dictitems) < 0)
+                return NULL;
+            return o;
+        }
+        pkl_value *t = make_tuple(d, &a[2], 1);
+        return t ? make_object(d, cls, t, NULL, 1) : NULL;
+    }
+    if (plain && !is_new && gis(g, "copyreg", "__newobj__") && n >= 1 &&
+        a[0]->type == PKL_T_GLOBAL) {
+        pkl_value *t = make_tuple(d, a + 1, n - 1);
+        return t ? do_call(d, a[0]->u.global.g, t, NULL, 1) : NULL;
+    }
+    if (plain && !is_new && gis(g, "copyreg", "__newobj_ex__") && n == 3 &&
+        a[0]->type == PKL_T_GLOBAL && a[1]->type == PKL_T_TUPLE &&
+        a[2]->type == PKL_T_DICT) {
+        return do_call(d, a[0]->u.global.g, a[1],
+                       a[2]->u.dict.len ? a[2] : NULL, 1);
+    }
+object:
+    return make_object(d, g, args, kwargs && kwargs->u.dict.len ? kwargs : NULL,
+                       is_new);
+}
+
+static int refuse_call(dec *d, const pkl_value *callable, const char *what)
+{
+    if (callable->type == PKL_T_OBJECT) {
+        char name[2 * PKL_NAME_MAX + 2];
+        global_name(callable->u.obj->g, name, sizeof name);
+        return fail_at(d, PKL_E_REFUSED_CALL,
+                       "%s (%s at offset %zu) would call the result of a call "
+                       "of %s, which no policy can allow", what,
+                       pkli_opname(d->opcode), d->at, name);
+    }
+    return fail_at(d, PKL_E_REFUSED_CALL,
+                   "%s (%s at offset %zu) would call a %s, not an allowed "
+                   "global", what, pkli_opname(d->opcode), d->at,
+                   type_name(callable));
+}
+
+/* ===================================================================== */
+/* Mutating opcodes                                                      */
+/* ===================================================================== */
+
+static pkl_value *obj_field(dec *d, pkl_value *o, int which)
+{
+    pkl_object *ob = (pkl_object *)o->u.obj;
+    pkl_value **slot = which == 0 ? &ob->items : &ob->dictitems;
+    if (!*slot) {
+        *slot = new_node(d, which == 0 ? PKL_T_LIST : PKL_T_DICT);
+        if (!*slot || note_child(d, o, *slot) < 0)
+            return NULL;
+    }
+    return *slot;
+}
+
+/* APPEND(S): stack[x..sp) appended to stack[x-1], as do_append. */
+static int do_append(dec *d, size_t x)
+{
+    if (x > d->sp || x == 0)
+        return fail_at(d, PKL_E_STACK_UNDERFLOW, "%s has no list under its "
+                       "items", pkli_opname(d->opcode));
+    if (x == d->sp)
+        return 0; /* nothing to append: CPython does not look at the target */
+    pkl_value *t = d->stack[x - 1];
+    size_t n = d->sp - x;
+    pkl_value **items = d->stack + x;
+    pkl_value *list = NULL;
+    if (t->type == PKL_T_LIST)
+        list = t;
+    else if (t->type == PKL_T_OBJECT)
+        list = obj_field(d, t, 0);
+    else if (t->type == PKL_T_GLOBAL || t->type == PKL_T_PERSID)
+        return refuse_call(d, t, "appending");
+    else if (t->type == PKL_T_BYTEARRAY) {
+        for (size_t i = 0; i < n; i++)
+            if (items[i]->type != PKL_T_INT || items[i]->u.i < 0 ||
+                items[i]->u.i > 255)
+                return fail_at(d, PKL_E_BAD_TYPE, "bytearray items must be "
+                               "integers in range(0, 256)");
+        if (t->u.s.len > SIZE_MAX / 4 || n > SIZE_MAX / 4)
+            return charge(d, SIZE_MAX);
+        uint8_t *nb = arena_alloc(d, t->u.s.len + n);
+        if (!nb)
+            return -1;
+        memcpy(nb, t->u.s.ptr, t->u.s.len);
+        for (size_t i = 0; i < n; i++)
+            nb[t->u.s.len + i] = (uint8_t)items[i]->u.i;
+        t->u.s.ptr = nb;
+        t->u.s.len += n;
+        t->flags_ |= F_OWNED;
+        d->sp = x;
+        return 0;
+    } else
+        return fail_at(d, PKL_E_BAD_TYPE, "cannot append to a %s",
+                       type_name(t));
+    if (!list)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (note_child(d, list, items[i]) < 0)
+            return -1;
+    if (arr_append(d, &list->u.seq.items, &list->u.seq.len, 1, items, n) < 0)
+        return -1;
+    d->sp = x;
+    return 0;
+}
+
+/* SETITEM(S): pairs stack[x..sp) set into stack[x-1], as do_setitems. */
+static int do_setitems(dec *d, size_t x)
+{
+    if (x > d->sp || x == 0)
+        return fail_at(d, PKL_E_STACK_UNDERFLOW, "%s has no dict under its "
+                       "items", pkli_opname(d->opcode));
+    if (x == d->sp)
+        return 0;
+    if ((d->sp - x) % 2)
+        return fail_at(d, PKL_E_STACK_UNDERFLOW, "odd number of items for "
+                       "SETITEMS");
+    pkl_value *t = d->stack[x - 1];
+    pkl_value *dict = NULL;
+    if (t->type == PKL_T_DICT)
+        dict = t;
+    else if (t->type == PKL_T_OBJECT)
+        dict = obj_field(d, t, 1);
+    else if (t->type == PKL_T_LIST) {
+        /* list.__setitem__(index, value) */
+        for (size_t i = x; i < d->sp; i += 2) {
+            pkl_value *k = d->stack[i];
+            int64_t idx;
+            if (k->type == PKL_T_INT)
+                idx = k->u.i;
+            else if (k->type == PKL_T_BOOL)
+                idx = k->u.b;
+            else
+                return fail_at(d, PKL_E_BAD_TYPE, "list indices must be "
+                               "integers, not %s", type_name(k));
+            int64_t len = (int64_t)t->u.seq.len;
+            if (idx < 0)
+                idx += len;
+            if (idx < 0 || idx >= len)
+                return fail_at(d, PKL_E_BAD_TYPE, "list assignment index out "
+                               "of range");
+            if (note_child(d, t, d->stack[i + 1]) < 0)
+                return -1;
+            t->u.seq.items[idx] = d->stack[i + 1];
+        }
+        d->sp = x;
+        return 0;
+    } else if (t->type == PKL_T_GLOBAL || t->type == PKL_T_PERSID)
+        return refuse_call(d, t, "setting items");
+    else
+        return fail_at(d, PKL_E_BAD_TYPE, "cannot set items of a %s",
+                       type_name(t));
+    if (!dict)
+        return -1;
+    for (size_t i = x; i < d->sp; i += 2)
+        if (dict_set(d, dict, d->stack[i], d->stack[i + 1]) < 0)
+            return -1;
+    d->sp = x;
+    return 0;
+}
+
+static int do_build(dec *d)
+{
+    if (need(d, 2) < 0)
+        return -1;
+    pkl_value *state = d->stack[d->sp - 1];
+    pkl_value *inst = d->stack[d->sp - 2];
+    if (inst->type == PKL_T_GLOBAL || inst->type == PKL_T_PERSID) {
+        char name[2 * PKL_NAME_MAX + 2] = "a persistent id";
+        if (inst->type == PKL_T_GLOBAL)
+            global_name(inst->u.global.g, name, sizeof name);
+        return fail_at(d, PKL_E_REFUSED_BUILD,
+                       "BUILD on %s (BUILD at offset %zu) would set attributes "
+                       "of a %s, which no policy can allow", name, d->at,
+                       inst->type == PKL_T_GLOBAL ? "class or module" : "persistent object");
+    }
+    if (inst->type != PKL_T_OBJECT)
+        return fail_at(d, PKL_E_BAD_TYPE, "BUILD on a %s: state is not a "
+                       "dictionary / %s has no __setstate__", type_name(inst),
+                       type_name(inst));
+    pkl_object *o = (pkl_object *)inst->u.obj;
+    if (o->state) {
+        char name[2 * PKL_NAME_MAX + 2];
+        global_name(o->g, name, sizeof name);
+        return fail_at(d, PKL_E_REFUSED_BUILD,
+                       "second BUILD on a %s object (BUILD at offset %zu): "
+                       "pickle never writes one", name, d->at);
+    }
+    if (note_child(d, inst, state) < 0)
+        return -1;
+    o->state = state;
+    d->sp--;
+    return 0;
+}
+
+/* ===================================================================== */
+/* The opcode loop                                                       */
+/* ===================================================================== */
+
+static int push_new(dec *d, pkl_value *v)
+{
+    return v ? push(d, v) : -1;
+}
+
+static int run(dec *d, size_t *consumed)
+{
+    pkl_reader r;
+    pkl_op op;
+    int rc = -1;
+    pkl_reader_init(&r, d->base, d->len, d->a);
+    for (;;) {
+        int got = pkl_reader_next(&r, &op, d->err);
+        if (got < 0)
+            goto out;
+        if (got == 0) {
+            if (d->len == 0)
+                fail_at(d, PKL_E_EMPTY, "no pickle data");
+            else {
+                d->at = d->len;
+                d->opcode = -1;
+                fail_at(d, PKL_E_TRUNCATED, "pickle data ends before STOP");
+            }
+            goto out;
+        }
+        d->at = op.offset;
+        d->opcode = op.code;
+        pkl_value *v = NULL;
+        switch (op.code) {
+        case PKL_OP_MARK:
+            if (d->nmarks >= d->lim.max_depth) {
+                fail_at(d, PKL_E_LIMIT_DEPTH, "more than max_depth (%zu) "
+                        "open MARKs", d->lim.max_depth);
+                goto out;
+            }
+            if (d->nmarks == d->mcap) {
+                if (charge(d, (d->mcap ? d->mcap : 16) * sizeof *d->marks) < 0)
+                    goto out;
+                if (pkli_grow(d->a, (void **)&d->marks, &d->mcap, d->nmarks + 1,
+                              sizeof *d->marks) < 0) {
+                    nomem(d);
+                    goto out;
+                }
+            }
+            d->marks[d->nmarks++] = d->sp;
+            d->fence = d->sp;
+            break;
+        case PKL_OP_STOP:
+            if (d->sp <= d->fence) {
+                fail_at(d, PKL_E_BAD_STOP, d->nmarks
+                        ? "STOP with nothing above the open MARK"
+                        : "STOP with an empty stack");
+                goto out;
+            }
+            /* like CPython, values below the top (and open marks) are
+             * ignored */
+            d->doc->root = d->stack[d->sp - 1];
+            *consumed = op.end;
+            rc = 0;
+            goto out;
+        case PKL_OP_POP:
+            if (d->nmarks && d->marks[d->nmarks - 1] == d->sp) {
+                d->nmarks--;
+                d->fence = d->nmarks ? d->marks[d->nmarks - 1] : 0;
+            } else if (d->sp <= d->fence) {
+                need(d, 1);
+                goto out;
+            } else {
+                d->sp--;
+            }
+            break;
+        case PKL_OP_POP_MARK: {
+            size_t m;
+            if (marker(d, &m) < 0)
+                goto out;
+            d->sp = m;
+            break;
+        }
+        case PKL_OP_DUP:
+            if (need(d, 1) < 0 || push(d, d->stack[d->sp - 1]) < 0)
+                goto out;
+            break;
+        case PKL_OP_FLOAT:
+        case PKL_OP_BINFLOAT:
+            v = new_node(d, PKL_T_FLOAT);
+            if (v)
+                v->u.f = op.f;
+            if (push_new(d, v) < 0)
+                goto out;
+            break;
+        case PKL_OP_INT:
+        case PKL_OP_LONG:
+        case PKL_OP_BININT:
+        case PKL_OP_BININT1:
+        case PKL_OP_BININT2:
+        case PKL_OP_LONG1:
+        case PKL_OP_LONG4:
+            if (op.type == PKL_A_BOOL) {
+                if (count_value(d) < 0)
+                    goto out;
+                v = (pkl_value *)(op.i ? &k_true : &k_false);
+            } else if (op.type == PKL_A_INT) {
+                v = new_node(d, PKL_T_INT);
+                if (v)
+                    v->u.i = op.i;
+            } else if (op.type == PKL_A_DECIMAL) {
+                v = bigint_from_decimal(d, op.data, op.len);
+            } else { /* PKL_A_BIGINT: points into the input */
+                v = new_node(d, PKL_T_BIGINT);
+                if (v) {
+                    v->u.s.ptr = op.data;
+                    v->u.s.len = bigint_trim(op.data, op.len);
+                }
+            }
+            if (push_new(d, v) < 0)
+                goto out;
+            break;
+        case PKL_OP_NONE:
+        case PKL_OP_NEWTRUE:
+        case PKL_OP_NEWFALSE:
+            if (count_value(d) < 0)
+                goto out;
+            v = (pkl_value *)(op.code == PKL_OP_NONE ? &k_none
+                              : op.code == PKL_OP_NEWTRUE ? &k_true : &k_false);
+            if (push(d, v) < 0)
+                goto out;
+            break;
+        case PKL_OP_STRING:
+        case PKL_OP_BINSTRING:
+        case PKL_OP_SHORT_BINSTRING:
+            /* pickle.loads decodes Python 2 str with encoding='ASCII' */
+            for (size_t k = 0; k < op.len; k++) {
+                if (op.data[k] >= 0x80) {
+                    fail_at(d, PKL_E_BAD_STRING,
+                            "'ascii' codec can't decode byte 0x%02x in "
+                            "position %zu (pickle.loads decodes %s with "
+                            "encoding='ASCII')", op.data[k], k,
+                            pkli_opname(op.code));
+                    goto out;
+                }
+            }
+            if (push_new(d, new_blob(d, PKL_T_STR, op.data, op.len)) < 0)
+                goto out;
+            break;
+        case PKL_OP_UNICODE:
+        case PKL_OP_BINUNICODE:
+        case PKL_OP_SHORT_BINUNICODE:
+        case PKL_OP_BINUNICODE8:
+            if (push_new(d, new_blob(d, PKL_T_STR, op.data, op.len)) < 0)
+                goto out;
+            break;
+        case PKL_OP_BINBYTES:
+        case PKL_OP_SHORT_BINBYTES:
+        case PKL_OP_BINBYTES8:
+            if (push_new(d, new_blob(d, PKL_T_BYTES, op.data, op.len)) < 0)
+                goto out;
+            break;
+        case PKL_OP_BYTEARRAY8:
+            if (push_new(d, new_blob(d, PKL_T_BYTEARRAY, op.data, op.len)) < 0)
+                goto out;
+            break;
+        case PKL_OP_EMPTY_LIST:
+            if (push_new(d, new_node(d, PKL_T_LIST)) < 0)
+                goto out;
+            break;
+        case PKL_OP_EMPTY_DICT:
+            if (push_new(d, new_node(d, PKL_T_DICT)) < 0)
+                goto out;
+            break;
+        case PKL_OP_EMPTY_SET:
+            if (push_new(d, new_node(d, PKL_T_SET)) < 0)
+                goto out;
+            break;
+        case PKL_OP_EMPTY_TUPLE:
+            if (push_new(d, make_tuple(d, NULL, 0)) < 0)
+                goto out;
+            break;
+        case PKL_OP_TUPLE1:
+        case PKL_OP_TUPLE2:
+        case PKL_OP_TUPLE3: {
+            size_t n = (size_t)(op.code - PKL_OP_TUPLE1 + 1);
+            if (need(d, n) < 0)
+                goto out;
+            v = make_tuple(d, d->stack + d->sp - n, n);
+            if (!v)
+                goto out;
+            d->sp -= n;
+            if (push(d, v) < 0)
+                goto out;
+            break;
+        }
+        case PKL_OP_TUPLE:
+        case PKL_OP_LIST:
+        case PKL_OP_DICT:
+        case PKL_OP_FROZENSET: {
+            size_t m;
+            if (marker(d, &m) < 0)
+                goto out;
+            size_t n = d->sp - m;
+            pkl_value **items = d->stack + m;
+            if (op.code == PKL_OP_TUPLE)
+                v = make_tuple(d, items, n);
+            else if (op.code == PKL_OP_LIST)
+                v = make_list(d, items, n);
+            else if (op.code == PKL_OP_FROZENSET)
+                v = make_frozenset(d, items, n);
+            else if (n % 2) {
+                fail_at(d, PKL_E_STACK_UNDERFLOW, "odd number of items for DICT");
+                goto out;
+            } else
+                v = make_dict(d, items, n / 2);
+            if (!v)
+                goto out;
+            d->sp = m;
+            if (push(d, v) < 0)
+                goto out;
+            break;
+        }
+        case PKL_OP_APPEND:
+            if (need(d, 2) < 0 || do_append(d, d->sp - 1) < 0)
+                goto out;
+            break;
+        case PKL_OP_APPENDS: {
+            size_t m;
+            if (marker(d, &m) < 0 || do_append(d, m) < 0)
+                goto out;
+            break;
+        }
+        case PKL_OP_SETITEM:
+            if (need(d, 3) < 0 || do_setitems(d, d->sp - 2) < 0)
+                goto out;
+            break;
+        case PKL_OP_SETITEMS: {
+            size_t m;
+            if (marker(d, &m) < 0 || do_setitems(d, m) < 0)
+                goto out;
+            break;
+        }
+        case PKL_OP_ADDITEMS: {
+            size_t m;
+            if (marker(d, &m) < 0)
+                goto out;
+            if (m > d->sp || m == 0) {
+                fail_at(d, PKL_E_STACK_UNDERFLOW, "ADDITEMS has no set under "
+                        "its items");
+                goto out;
+            }
+            if (m == d->sp)
+                break;
+            pkl_value *t = d->stack[m - 1];
+            if (t->type == PKL_T_SET) {
+                for (size_t i = m; i < d->sp; i++)
+                    if (set_add(d, t, d->stack[i]) < 0)
+                        goto out;
+            } else if (t->type == PKL_T_OBJECT || t->type == PKL_T_GLOBAL ||
+                       t->type == PKL_T_PERSID) {
+                refuse_call(d, t, "adding items");
+                goto out;
+            } else {
+                fail_at(d, PKL_E_BAD_TYPE, "cannot add items to a %s",
+                        type_name(t));
+                goto out;
+            }
+            d->sp = m;
+            break;
+        }
+        case PKL_OP_GET:
+        case PKL_OP_BINGET:
+        case PKL_OP_LONG_BINGET:
+            if (op.type != PKL_A_INT || op.i < 0 ||
+                !(v = memo_get(d, (uint64_t)op.i))) {
+                if (op.type == PKL_A_INT)
+                    fail_at(d, PKL_E_MEMO_MISSING, "memo value not found at "
+                            "index %lld", (long long)op.i);
+                else
+                    fail_at(d, PKL_E_MEMO_MISSING, "memo index out of range");
+                goto out;
+            }
+            if (push(d, v) < 0)
+                goto out;
+            break;
+        case PKL_OP_PUT:
+        case PKL_OP_BINPUT:
+        case PKL_OP_LONG_BINPUT:
+            if (need(d, 1) < 0)
+                goto out;
+            if (op.type != PKL_A_INT || op.i < 0) {
+                fail_at(d, PKL_E_BAD_INT, "negative or huge PUT argument");
+                goto out;
+            }
+            if (memo_put(d, (uint64_t)op.i, d->stack[d->sp - 1]) < 0)
+                goto out;
+            break;
+        case PKL_OP_MEMOIZE:
+            if (need(d, 1) < 0 ||
+                memo_put(d, d->memo_count, d->stack[d->sp - 1]) < 0)
+                goto out;
+            break;
+        case PKL_OP_PROTO:
+            d->proto = (int)op.i;
+            break;
+        case PKL_OP_FRAME:
+            break;
+        case PKL_OP_GLOBAL:
+        case PKL_OP_STACK_GLOBAL:
+        case PKL_OP_INST: {
+            const pkl_global *g;
+            if (op.code == PKL_OP_STACK_GLOBAL) {
+                if (need(d, 2) < 0)
+                    goto out;
+                pkl_value *mod = d->stack[d->sp - 2], *name = d->stack[d->sp - 1];
+                if (mod->type != PKL_T_STR || name->type != PKL_T_STR) {
+                    fail_at(d, PKL_E_BAD_TYPE, "STACK_GLOBAL requires str "
+                            "(got %s and %s)", type_name(mod), type_name(name));
+                    goto out;
+                }
+                g = lookup_global(d, mod->u.s.ptr, mod->u.s.len, name->u.s.ptr,
+                                  name->u.s.len);
+                if (!g)
+                    goto out;
+                d->sp -= 2;
+            } else {
+                g = lookup_global(d, op.data, op.len, op.data2, op.len2);
+                if (!g)
+                    goto out;
+            }
+            if (op.code == PKL_OP_INST) {
+                size_t m;
+                if (marker(d, &m) < 0)
+                    goto out;
+                pkl_value *args = make_tuple(d, d->stack + m, d->sp - m);
+                if (!args)
+                    goto out;
+                d->sp = m;
+                /* _instantiate: no args -> cls.__new__(cls) for classes */
+                v = do_call(d, g, args, NULL, args->u.seq.len == 0);
+            } else {
+                v = new_node(d, PKL_T_GLOBAL);
+                if (v)
+                    v->u.global.g = g;
+            }
+            if (push_new(d, v) < 0)
+                goto out;
+            break;
+        }
+        case PKL_OP_OBJ: {
+            size_t m;
+            if (marker(d, &m) < 0)
+                goto out;
+            if (d->sp - m < 1) {
+                fail_at(d, PKL_E_STACK_UNDERFLOW, "OBJ needs a class after its "
+                        "MARK");
+                goto out;
+            }
+            pkl_value *cls = d->stack[m];
+            if (cls->type != PKL_T_GLOBAL) {
+                refuse_call(d, cls, "instantiating");
+                goto out;
+            }
+            pkl_value *args = make_tuple(d, d->stack + m + 1, d->sp - m - 1);
+            if (!args)
+                goto out;
+            d->sp = m;
+            v = do_call(d, cls->u.global.g, args, NULL, args->u.seq.len == 0);
+            if (push_new(d, v) < 0)
+                goto out;
+            break;
+        }
+        case PKL_OP_REDUCE:
+        case PKL_OP_NEWOBJ:
+        case PKL_OP_NEWOBJ_EX: {
+            size_t n = op.code == PKL_OP_NEWOBJ_EX ? 3 : 2;
+            if (need(d, n) < 0)
+                goto out;
+            pkl_value *callable = d->stack[d->sp - n];
+            pkl_value *args = d->stack[d->sp - n + 1];
+            pkl_value *kwargs = n == 3 ? d->stack[d->sp - 1] : NULL;
+            if (callable->type != PKL_T_GLOBAL) {
+                refuse_call(d, callable, "calling");
+                goto out;
+            }
+            if (args->type != PKL_T_TUPLE) {
+                fail_at(d, PKL_E_BAD_TYPE, "%s argument list must be a tuple, "
+                        "not %s", pkli_opname(op.code), type_name(args));
+                goto out;
+            }
+            if (kwargs && kwargs->type != PKL_T_DICT) {
+                fail_at(d, PKL_E_BAD_TYPE, "NEWOBJ_EX keyword arguments must "
+                        "be a dict, not %s", type_name(kwargs));
+                goto out;
+            }
+            if (kwargs) {
+                for (size_t i = 0; i < kwargs->u.dict.len; i++)
+                    if (kwargs->u.dict.kv[2 * i]->type != PKL_T_STR) {
+                        fail_at(d, PKL_E_BAD_TYPE, "keywords must be strings");
+                        goto out;
+                    }
+            }
+            v = do_call(d, callable->u.global.g, args, kwargs,
+                        op.code != PKL_OP_REDUCE);
+            if (!v)
+                goto out;
+            d->sp -= n;
+            if (push(d, v) < 0)
+                goto out;
+            break;
+        }
+        case PKL_OP_BUILD:
+            if (do_build(d) < 0)
+                goto out;
+            break;
+        case PKL_OP_PERSID:
+        case PKL_OP_BINPERSID: {
+            if (!pkl_policy_allows_persid(d->policy)) {
+                fail_at(d, PKL_E_REFUSED_PERSID,
+                        "persistent id (%s at offset %zu) is not allowed by "
+                        "policy '%s'; to allow it add to your policy:  "
+                        "persistent_ids: true", pkli_opname(op.code), d->at,
+                        pkl_policy_name(d->policy));
+                goto out;
+            }
+            pkl_value *id;
+            if (op.code == PKL_OP_PERSID) {
+                id = new_blob(d, PKL_T_STR, op.data, op.len);
+                if (!id)
+                    goto out;
+            } else {
+                if (need(d, 1) < 0)
+                    goto out;
+                id = pop(d);
+            }
+            v = new_node(d, PKL_T_PERSID);
+            if (!v)
+                goto out;
+            v->u.persid.id = id;
+            if (note_child(d, v, id) < 0 || push(d, v) < 0)
+                goto out;
+            break;
+        }
+        case PKL_OP_EXT1:
+        case PKL_OP_EXT2:
+        case PKL_OP_EXT4:
+            fail_at(d, PKL_E_REFUSED_EXT, "extension code %lld (%s at offset "
+                    "%zu) would import a global through the copyreg extension "
+                    "registry, which no policy can allow", (long long)op.i,
+                    pkli_opname(op.code), d->at);
+            goto out;
+        case PKL_OP_NEXT_BUFFER:
+            if (!d->opt->buffers || d->opt->nbuffers == 0) {
+                fail_at(d, PKL_E_REFUSED_BUFFER, "NEXT_BUFFER at offset %zu "
+                        "needs out-of-band buffers and none were given", d->at);
+                goto out;
+            }
+            if (d->nbuf_used >= d->opt->nbuffers) {
+                fail_at(d, PKL_E_REFUSED_BUFFER, "not enough out-of-band "
+                        "buffers (%zu given)", d->opt->nbuffers);
+                goto out;
+            }
+            if (count_value(d) < 0 ||
+                push(d, (pkl_value *)d->opt->buffers[d->nbuf_used++]) < 0)
+                goto out;
+            break;
+        case PKL_OP_READONLY_BUFFER:
+            if (!d->opt->buffers || d->opt->nbuffers == 0) {
+                fail_at(d, PKL_E_REFUSED_BUFFER, "READONLY_BUFFER at offset "
+                        "%zu needs out-of-band buffers and none were given",
+                        d->at);
+                goto out;
+            }
+            if (need(d, 1) < 0)
+                goto out;
+            v = d->stack[d->sp - 1];
+            if (v->type != PKL_T_BYTES && v->type != PKL_T_BYTEARRAY) {
+                fail_at(d, PKL_E_BAD_TYPE, "READONLY_BUFFER on a %s",
+                        type_name(v));
+                goto out;
+            }
+            break;
+        default:
+            fail_at(d, PKL_E_INTERNAL, "opcode %s has no decoder case",
+                    pkli_opname(op.code));
+            goto out;
+        }
+    }
+out:
+    pkl_reader_free(&r);
+    return rc;
+}
+
+pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
+                    size_t *consumed, pkl_error *err)
+{
+    dec d;
+    memset(&d, 0, sizeof d);
+    d.err = err;
+    d.opcode = -1;
+    size_t dummy;
+    if (!consumed)
+        consumed = &dummy;
+    *consumed = 0;
+    if (!opt || !opt->policy || (!buf && len)) {
+        pkli_error_setf(err, PKL_E_INVALID_ARG, 0, -1,
+                        "pkl_decode needs options with a policy");
+        return NULL;
+    }
+    if (opt->limits)
+        d.lim = *opt->limits;
+    else
+        pkl_policy_limits(opt->policy, &d.lim);
+    if (!d.lim.max_depth || !d.lim.max_memo || !d.lim.max_values ||
+        !d.lim.max_bytes) {
+        pkli_error_setf(err, PKL_E_INVALID_ARG, 0, -1,
+                        "a limit is 0 (0 never means unlimited)");
+        return NULL;
+    }
+    pkl_allocator alloc;
+    pkli_alloc_init(&alloc, opt->alloc);
+    pkl_doc *doc = pkli_malloc(&alloc, sizeof *doc);
+    if (!doc) {
+        pkli_error_set(err, PKL_E_NOMEM, 0, -1);
+        return NULL;
+    }
+    memset(doc, 0, sizeof *doc);
+    doc->alloc = alloc;
+    doc->next_size = ABLOCK_MIN;
+    d.doc = doc;
+    d.a = &doc->alloc;
+    d.policy = opt->policy;
+    d.opt = opt;
+    d.base = buf;
+    d.len = buf ? len : 0;
+    d.eq_budget = 4 * d.lim.max_values + 1000000;
+
+    int rc = run(&d, consumed);
+
+    pkli_free(d.a, d.stack);
+    pkli_free(d.a, d.marks);
+    pkli_free(d.a, d.dense);
+    pkli_free(d.a, d.mh);
+    pkli_free(d.a, d.kidx);
+    pkli_free(d.a, d.gtab);
+    pkli_free(d.a, d.ws);
+    if (rc < 0) {
+        pkl_doc_free(doc);
+        *consumed = 0;
+        return NULL;
+    }
+    pkli_error_clear(err);
+    return doc;
+}
