@@ -24,18 +24,18 @@ static void policy_usage(FILE *f)
           f);
 }
 
-/* The error line for an invalid policy: detail already starts with
- * FILE:LINE:COLUMN for errors inside a file; other errors (missing file,
- * I/O) get the file name in front. */
+/* The error line for an invalid policy: detail starts with
+ * FILE:LINE:COLUMN for errors inside a file, and with the file name for
+ * most others (missing file, I/O); anything else gets the name in front. */
 static void report(const char *path, const pkl_error *err)
 {
-    if (err->line) {
+    size_t n = strlen(path);
+    if (err->line || strncmp(err->detail, path, n) == 0)
         fprintf(stderr, "%s\n", err->detail);
-    } else if (err->detail[0]) {
-        fprintf(stderr, "%s: %s: %s\n", path, err->msg, err->detail);
-    } else {
+    else if (err->detail[0])
+        fprintf(stderr, "%s: %s\n", path, err->detail);
+    else
         fprintf(stderr, "%s: %s\n", path, err->msg);
-    }
 }
 
 static int policy_check(int argc, char **argv)
