@@ -289,14 +289,64 @@ def test_default_covers_cpython():
           'ChainMap needs names default does not allow')
 
 
+def numpy_emitted():
+    """Run in an interpreter that has NumPy: the names CPython emits for
+    arrays, scalars and dtypes at protocols 0-5 (and joblib's wrapper, if
+    joblib is there), as JSON on stdout."""
+    import json
+    import numpy as np
+    values = [np.arange(3), np.ones((2, 2)), np.asfortranarray(np.ones((2, 3))),
+              np.zeros(2, dtype=[('a', 'i4'), ('b', 'f8')]),
+              np.array(['a']), np.arange(3).astype('>i2'),
+              np.array([1, 'a'], dtype=object), np.float64(1.5), np.int32(3),
+              np.bool_(True), np.complex128(1j), np.datetime64('2020-01-01'),
+              np.dtype('f4')]
+    names = set()
+    for v in values:
+        names |= emitted(v)
+    print(json.dumps(sorted(names)))
+    return 0
+
+
+def test_ml_covers_numpy():
+    """ml allows every global CPython emits for NumPy values. The test's
+    interpreter may lack NumPy; Debian's python3-numpy is tried too."""
+    import json
+    got = None
+    for interp in [sys.executable, '/usr/bin/python3']:
+        if not os.path.exists(interp):
+            continue
+        p = subprocess.run([interp, os.path.abspath(__file__),
+                            '--emit-numpy'], capture_output=True, text=True,
+                           timeout=60)
+        if p.returncode == 0:
+            got = json.loads(p.stdout)
+            break
+    if got is None:
+        print('note: no interpreter with NumPy; ml/NumPy coverage not checked')
+        return
+    _, out, _ = run('policy', 'show', 'ml')
+    allow = set(allow_list(out)['allow'])
+    check('numpy.dtype' in got and not set(got) - allow,
+          'ml must allow what CPython emits for NumPy: %r'
+          % (set(got) - allow))
+
+
 def main():
+    if sys.argv[1:] == ['--emit-numpy']:
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            return 3
+        return numpy_emitted()
     if not os.path.exists(os.path.join(ROOT, EXE)) and not os.path.exists(EXE):
         print('no binary at %s' % EXE)
         print('0 passed, 1 failed')
         return 1
     for t in [test_generated_table, test_bad_files, test_good_files,
               test_usage, test_show_roundtrip, test_show_inheritance,
-              test_builtins_never, test_default_covers_cpython]:
+              test_builtins_never, test_default_covers_cpython,
+              test_ml_covers_numpy]:
         try:
             t()
         except Exception as e:  # a crash in one test is one failure
