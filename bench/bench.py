@@ -412,21 +412,48 @@ def perf_usable():
 
 
 def perf_top(argv, tmpdir, n=12):
+    """Returns (markdown, None) or (None, error): the top symbols by self
+    time, and the inclusive time of the program's own functions and of the
+    kernel's page-fault path (DWARF call graphs; no frame pointers needed)."""
     data = os.path.join(tmpdir, "perf.data")
-    r = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000",
-                        "-o", data, "--"] + argv,
+    r = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1000",
+                        "--call-graph", "dwarf,16384", "-o", data, "--"] + argv,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if r.returncode not in (0, 1):
         return None, "perf record failed: " + r.stderr.strip()[:200]
-    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
-                          "--sort", "dso,symbol", "--percent-limit", "0.5"],
-                         capture_output=True, text=True)
-    rows = []
-    for line in rep.stdout.splitlines():
-        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*\S)", line)
+    flat = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
+                           "--sort", "dso,symbol", "--percent-limit", "0.5", "-g", "none"],
+                          capture_output=True, text=True).stdout
+    incl = subprocess.run(["perf", "report", "-i", data, "--stdio", "--children",
+                           "--sort", "dso,symbol", "--percent-limit", "2", "-g", "none"],
+                          capture_output=True, text=True).stdout
+    selfrows, kernel = [], 0.0
+    for line in flat.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(\S+)", line)
         if m:
-            rows.append((float(m.group(1)), m.group(2), m.group(4)))
-    return rows[:n], None
+            pct = float(m.group(1))
+            if m.group(3) == "k":
+                kernel += pct
+            selfrows.append(["%.1f" % pct, m.group(2), m.group(4)])
+    own = os.path.basename(argv[0])
+    skip = ("main", "_start", "__libc_start_call_main", "__libc_start_main_impl", "run",
+            "decode_pass", "scan_pass", "walk_pass", "run_child")
+    inclrows = []
+    for line in incl.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(\S+)", line)
+        if not m:
+            continue
+        dso, sym = m.group(3), m.group(5)
+        if (dso == own and sym not in skip) or sym == "asm_exc_page_fault":
+            name = "page faults (kernel: asm_exc_page_fault)" \
+                if sym == "asm_exc_page_fault" else sym
+            inclrows.append(["%s" % m.group(1), "%s" % m.group(2), name])
+    md = ("Self time, top %d symbols (kernel total: %.1f%% of samples):\n\n" %
+          (min(n, len(selfrows)), kernel) +
+          md_table(["self %", "object", "symbol"], selfrows[:n]) +
+          "\n\nInclusive time (with callees) of %s's own functions over 2%%:\n\n" % own +
+          md_table(["incl. %", "self %", "function"], inclrows[:n + 4]))
+    return md, None
 
 
 def callgrind_top(argv, tmpdir, n=12):
@@ -446,7 +473,9 @@ def callgrind_top(argv, tmpdir, n=12):
         elif m:
             rows.append((float(m.group(2)), os.path.basename(m.group(3)), m.group(4)))
     del total
-    return rows[:n], None
+    return ("Instructions per function (self), top %d:\n\n" % min(n, len(rows)) +
+            md_table(["self %", "file", "function"],
+                     [["%.1f" % p, f, fn] for p, f, fn in rows[:n]])), None
 
 
 def profile(setname, build, tmpdir, log):
@@ -466,8 +495,8 @@ def profile(setname, build, tmpdir, log):
     use_cg = not use_perf and shutil.which("valgrind") is not None
     if not use_perf and not use_cg:
         return "No profiler available (neither `perf record` nor valgrind works here)."
-    how = ("`perf record -e cpu-clock -F 2000` (software clock sampling; hardware "
-           "counters are not available in this VM), self time per symbol"
+    how = ("`perf record -e cpu-clock -F 1000 --call-graph dwarf` (software clock "
+           "sampling: hardware counters are not available in this VM)"
            if use_perf else "`valgrind --tool=callgrind`, instructions per function (self)")
     parts = ["Profiled with %s on `%s` (%.1f MB)." % (how, fname, os.path.getsize(path) / 1e6)]
     for title, argv in runs:
@@ -481,13 +510,13 @@ def profile(setname, build, tmpdir, log):
             parts.append("#### %s\n\nnot profiled: %s" %
                          (title, missing_reason(None, build, chk[1], chk[4])))
             continue
-        rows, err = (perf_top if use_perf else callgrind_top)(argv, tmpdir)
-        if rows is None:
+        md, err = (perf_top if use_perf else callgrind_top)(argv, tmpdir)
+        if md is None:
             parts.append("#### %s\n\nnot profiled: %s" % (title, err))
             continue
-        parts.append("#### %s\n\n" % title +
-                     md_table(["self %", "object", "symbol"],
-                              [["%.1f" % p, dso, sym] for p, dso, sym in rows]))
+        parts.append("#### %s\n\n`%s`\n\n%s" % (
+            title, " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
+                            for a in argv), md))
     return "\n\n".join(parts)
 
 
