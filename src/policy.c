@@ -321,11 +321,16 @@ static const char *node_kind(const yaml_node_t *n)
  * messages. */
 static const char *show(const yaml_node_t *n, char *buf, size_t size)
 {
-    size_t o = 0, len = n->data.scalar.length;
+    size_t o = 0, len = n->data.scalar.length, shown = len;
     const unsigned char *s = n->data.scalar.value;
-    for (size_t i = 0; i < len && i < 60 && o + 2 < size; i++)
+    if (shown > 60) {
+        shown = 60; /* cut on a character boundary: libyaml checked UTF-8 */
+        while (shown > 0 && (s[shown] & 0xc0) == 0x80)
+            shown--;
+    }
+    for (size_t i = 0; i < shown && o + 2 < size; i++)
         buf[o++] = (s[i] < 0x20 || s[i] == 0x7f || s[i] == '\'') ? '?' : (char)s[i];
-    if (len > 60 && o + 4 < size) {
+    if (shown < len && o + 4 < size) {
         memcpy(buf + o, "...", 3);
         o += 3;
     }
