@@ -1269,13 +1269,14 @@ static pkl_value *make_object(dec *d, const pkl_global *g, pkl_value *args,
  * iterable; NULL for anything else. */
 static pkl_value *const *iter_items(const pkl_value *v, size_t *n)
 {
+    static pkl_value *const none[1] = {NULL};
     switch (v->type) {
     case PKL_T_LIST:
     case PKL_T_TUPLE:
     case PKL_T_SET:
     case PKL_T_FROZENSET:
         *n = v->u.seq.len;
-        return v->u.seq.items;
+        return v->u.seq.len ? v->u.seq.items : none;
     default:
         return NULL;
     }
@@ -1732,15 +1733,27 @@ static int run(dec *d, size_t *consumed)
             d->fence = d->sp;
             break;
         case PKL_OP_STOP:
+            /* CPython returns the top value and ignores open marks and
+             * values below it; pickle.dumps never writes such a stream and
+             * pickletools.dis rejects it, so we fail closed (docs/json.md) */
             if (d->sp <= d->fence) {
                 fail_at(d, PKL_E_BAD_STOP, d->nmarks
                         ? "STOP with nothing above the open MARK"
                         : "STOP with an empty stack");
                 goto out;
             }
-            /* like CPython, values below the top (and open marks) are
-             * ignored */
-            d->doc->root = d->stack[d->sp - 1];
+            if (d->nmarks) {
+                fail_at(d, PKL_E_BAD_STOP, "STOP with %zu MARK%s still open "
+                        "(CPython would return the top value)", d->nmarks,
+                        d->nmarks == 1 ? "" : "s");
+                goto out;
+            }
+            if (d->sp > 1) {
+                fail_at(d, PKL_E_STACK_NOT_EMPTY, "STOP with %zu values on "
+                        "the stack (CPython would return the top one)", d->sp);
+                goto out;
+            }
+            d->doc->root = d->stack[0];
             *consumed = op.end;
             rc = 0;
             goto out;
@@ -1996,8 +2009,12 @@ static int run(dec *d, size_t *consumed)
                     goto out;
                 pkl_value *mod = d->stack[d->sp - 2], *name = d->stack[d->sp - 1];
                 if (mod->type != PKL_T_STR || name->type != PKL_T_STR) {
-                    fail_at(d, PKL_E_BAD_TYPE, "STACK_GLOBAL requires str "
-                            "(got %s and %s)", type_name(mod), type_name(name));
+                    /* CPython raises UnpicklingError; a computed name is how
+                     * scanners are evaded, so it is reported as a refusal */
+                    fail_at(d, PKL_E_REFUSED_GLOBAL, "STACK_GLOBAL at offset "
+                            "%zu has non-constant operands (module: %s, name: "
+                            "%s); only string constants can name a global",
+                            d->at, type_name(mod), type_name(name));
                     goto out;
                 }
                 g = lookup_global(d, mod->u.s.ptr, mod->u.s.len, name->u.s.ptr,
