@@ -249,8 +249,9 @@ void pkl_reader_seek(pkl_reader *r, size_t offset);
 void pkl_reader_free(pkl_reader *r);
 
 /* Converts a PKL_A_BIGINT (two's complement LE) to decimal text. Writes
- * into out (NUL-terminated); returns the length, or 0 if outsize is too
- * small. Needs at most 3*len+3 bytes. */
+ * into out (NUL-terminated); returns the length, or 0 if outsize is below
+ * 4*len+8 (the magnitude is worked on in the tail of out). Quadratic in
+ * len: callers bound it. */
 size_t pkl_bigint_to_decimal(const uint8_t *le, size_t len, char *out,
                              size_t outsize);
 

@@ -419,6 +419,24 @@ static int check_utf8(cursor *c, const uint8_t *s, size_t n, int surrogatepass,
     return -1;
 }
 
+/* GLOBAL lines are strict UTF-8; INST lines must be ASCII, as both CPython
+ * unpicklers decode them (PyUnicode_DecodeASCII / .decode("ascii")). */
+static int check_pair_text(cursor *c, const uint8_t *s, size_t n,
+                           pkl_error *err)
+{
+    if (c->code != PKL_OP_INST)
+        return check_utf8(c, s, n, 0, err);
+    for (size_t k = 0; k < n; k++) {
+        if (s[k] >= 0x80) {
+            pkli_error_setf(err, PKL_E_BAD_UTF8, c->op_at, c->code,
+                            "INST module and class names must be ASCII "
+                            "(byte 0x%02x)", s[k]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* long1/long4: two's-complement little-endian of any size. */
 static void set_long(pkl_op *op, const uint8_t *b, size_t n)
 {
@@ -614,15 +632,17 @@ int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
         op->len = n;
         break;
     case PKL_ARG_STRINGNL_NOESCAPE_PAIR:
+        /* GLOBAL decodes both lines as strict UTF-8, INST as ASCII (both
+         * _pickle.c and pickle.py) */
         if (take_line(&c, &a, &n, err) < 0)
             return -1;
-        if (check_utf8(&c, a, n, 0, err) < 0)
+        if (check_pair_text(&c, a, n, err) < 0)
             return -1;
         op->data = a;
         op->len = n;
         if (take_line(&c, &a, &n, err) < 0)
             return -1;
-        if (check_utf8(&c, a, n, 0, err) < 0)
+        if (check_pair_text(&c, a, n, err) < 0)
             return -1;
         op->type = PKL_A_PAIR;
         op->data2 = a;
@@ -647,6 +667,14 @@ int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
         if (take(&c, 4, &a, err) < 0)
             return -1;
         n = pkli_dec32le(a);
+        if (op->info->arg == PKL_ARG_STRING4 && n > INT32_MAX) {
+            /* pickle.py reads BINSTRING's length as a signed int4 and
+             * refuses it; _pickle.c reads it unsigned */
+            pkli_error_setf(err, PKL_E_BAD_LENGTH, c.op_at, c.code,
+                            "BINSTRING has a negative byte count (%ld)",
+                            (long)(int32_t)pkli_dec32le(a));
+            return -1;
+        }
         goto counted;
     case PKL_ARG_BYTES8:
     case PKL_ARG_BYTEARRAY8:
