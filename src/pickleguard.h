@@ -492,6 +492,114 @@ int pkl_scan_buffer(const void *buf, size_t len, const char *path,
 int pkl_scan_result_max_severity(const pkl_scan_result *res);
 void pkl_scan_result_free(pkl_scan_result *res);
 
+/* ===================================================================== */
+/* Containers: files that hold pickles (docs/formats.md)                 */
+/* ===================================================================== */
+
+/* Formats recognised by content (never by file name). */
+typedef enum pkl_format {
+    PKL_FMT_UNKNOWN = 0,
+    PKL_FMT_PICKLE,        /* raw pickle(s), any protocol */
+    PKL_FMT_TORCH_LEGACY,  /* torch.save before 1.6: pickles + storage bytes */
+    PKL_FMT_JOBLIB,        /* pickle with inline NumPy arrays (joblib.dump) */
+    PKL_FMT_NPY,           /* NumPy .npy */
+    PKL_FMT_ZIP,           /* any zip: torch.save >= 1.6, .npz, plain zip */
+    PKL_FMT_GZIP, PKL_FMT_BZIP2, PKL_FMT_XZ, PKL_FMT_LZMA, PKL_FMT_ZLIB,
+    PKL_FMT_ZSTD,
+    PKL_FMT_DBM_DUMB,      /* dbm.dumb .dir index (+ .dat values) */
+    PKL_FMT_DBM_SQLITE,    /* dbm.sqlite3 (Python 3.13+): table Dict */
+    PKL_FMT_GDBM,          /* GNU dbm */
+    PKL_FMT__COUNT
+} pkl_format;
+
+/* "pickle", "zip", "gzip"... ("unknown" for anything else). */
+const char *pkl_format_name(int fmt);
+/* The format of buf judged by its first bytes (and, for zip, its end).
+ * Cheap: nothing is decompressed. A buffer that is none of the containers
+ * is PKL_FMT_PICKLE when its first opcode parses and can start a pickle,
+ * else PKL_FMT_UNKNOWN. Never returns JOBLIB or TORCH_LEGACY (those are
+ * pickles told apart while walking). */
+int pkl_format_detect(const void *buf, size_t len);
+
+/* Flags of a pkl_stream. */
+enum {
+    /* A loader unpickles these bytes whatever they look like (torch's
+     * data.pkl, a shelf value): scan them even if they are no pickle. */
+    PKL_STREAM_FORCED = 1u << 0,
+    /* Raw data (legacy torch storages) follows the pickles in the
+     * container: `data_len` bytes after the stream are not pickle bytes. */
+    PKL_STREAM_DATA_FOLLOWS = 1u << 1,
+    /* The bytes are a copy with joblib's inline array data cut out:
+     * offsets refer to the copy, not to the file. */
+    PKL_STREAM_SPLICED = 1u << 2,
+    /* The stream holds `npickles` pickles back to back, all unpickled by
+     * the loader (legacy torch). */
+    PKL_STREAM_SEQUENCE = 1u << 3
+};
+
+/* One run of pickle bytes found in a container. Everything it points to
+ * is valid only during the callback. */
+typedef struct pkl_stream {
+    const char *path;      /* "model.pt!archive/data.pkl": the top path given
+                              to the walker, then '!' + member for each level */
+    const uint8_t *data;   /* the pickle bytes */
+    size_t len;
+    unsigned flags;        /* PKL_STREAM_* */
+    int format;            /* pkl_format the bytes were found as (PICKLE,
+                              TORCH_LEGACY, JOBLIB, NPY) */
+    const char *chain;     /* containers from the outside in: "zip>gzip" ("" at
+                              top level) */
+    size_t offset;         /* offset of data in its innermost container's
+                              (decompressed) bytes */
+    size_t npickles;       /* PKL_STREAM_SEQUENCE: pickles in data, else 0 */
+    size_t data_len;       /* PKL_STREAM_DATA_FOLLOWS: raw bytes after it */
+} pkl_stream;
+
+typedef struct pkl_walk_options {
+    const pkl_allocator *alloc;   /* NULL: libc */
+    size_t max_nesting;   /* containers inside containers; 0: 8 */
+    size_t max_output;    /* bytes one member/stream may decompress to;
+                             0: 64 MiB. Over it: PKL_E_LIMIT_OUTPUT */
+    size_t max_total;     /* bytes all decompression of one walk may produce;
+                             0: 1 GiB */
+    size_t max_members;   /* zip entries / shelf keys per container; 0: 100000 */
+    /* File-system path of the top buffer, or NULL. Only used to find the
+     * sibling of a dbm.dumb pair (x.dat <-> x.dir) and to open GNU dbm
+     * files, which libgdbm cannot read from memory. */
+    const char *fs_path;
+    /* Called once per pickle stream. Returns 0 to go on; non-zero stops
+     * the walk (pkl_walk_buffer then returns -1 with *err as the callback
+     * left it, or PKL_E_INTERNAL if it left PKL_OK). */
+    int (*on_stream)(void *ctx, const pkl_stream *s, pkl_error *err);
+    /* Called once per problem (a damaged archive, a member that cannot be
+     * read, a limit, an unknown format): `path` names where. The problem is
+     * never also a stream. Same return convention as on_stream. NULL: the
+     * problems are only counted. */
+    int (*on_problem)(void *ctx, const char *path, const pkl_error *problem);
+    void *ctx;
+} pkl_walk_options;
+
+typedef struct pkl_walk_stats {
+    size_t streams;       /* on_stream calls */
+    size_t problems;      /* on_problem calls */
+    size_t containers;    /* containers opened (zip, gzip...) */
+    size_t data_only;     /* buffers that hold only data (numeric .npy...) */
+    size_t bytes_out;     /* bytes produced by decompression */
+} pkl_walk_stats;
+
+/* Walks buf, detecting each level's format by content, and calls back once
+ * per pickle stream and once per problem. `path` names buf in stream and
+ * problem paths (NULL: ""). Nesting is followed with an explicit stack up
+ * to max_nesting; decompression is streamed under max_output / max_total.
+ * Decompressed bytes live in buffers the walker owns and frees after the
+ * callbacks for them return. A buffer that is no known format and no
+ * pickle is a PKL_E_FORMAT_UNSUPPORTED problem, never silently skipped.
+ * stats may be NULL. Returns 0 when the walk finished (problems are not
+ * failures), -1 on out of memory or when a callback stopped it. */
+int pkl_walk_buffer(const void *buf, size_t len, const char *path,
+                    const pkl_walk_options *opt, pkl_walk_stats *stats,
+                    pkl_error *err);
+
 #ifdef __cplusplus
 }
 #endif

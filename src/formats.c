@@ -1,0 +1,1280 @@
+/* formats.c -- the container walker: finds every pickle a real loader
+ * (pickle, torch.load, numpy.load, joblib.load, shelve) would unpickle in a
+ * file, whatever it is called and however it is packed.
+ *
+ * Bytes in, streams of pickle bytes (with an inner path) and problems out,
+ * through callbacks; the scanner and decoder never learn about containers.
+ * Formats are told apart by content only. Nesting (zip in zip, gzip in zip)
+ * is followed with an explicit work stack up to a depth limit; every
+ * decompression is streamed under an output limit. It must never: skip a
+ * member it could not read without reporting it, recurse over input,
+ * allocate outside the pkl_allocator (sqlite/gdbm internals excepted, see
+ * docs/formats.md), or print.
+ */
+#include "formats_internal.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_NESTING 8
+#define DEFAULT_OUTPUT ((size_t)64 << 20)
+#define DEFAULT_TOTAL ((size_t)1 << 30)
+#define DEFAULT_MEMBERS 100000
+#define PATH_MAX_LEN 4096
+
+static const char *const format_names[PKL_FMT__COUNT] = {
+    [PKL_FMT_UNKNOWN] = "unknown",
+    [PKL_FMT_PICKLE] = "pickle",
+    [PKL_FMT_TORCH_LEGACY] = "torch-legacy",
+    [PKL_FMT_JOBLIB] = "joblib",
+    [PKL_FMT_NPY] = "npy",
+    [PKL_FMT_ZIP] = "zip",
+    [PKL_FMT_GZIP] = "gzip",
+    [PKL_FMT_BZIP2] = "bzip2",
+    [PKL_FMT_XZ] = "xz",
+    [PKL_FMT_LZMA] = "lzma",
+    [PKL_FMT_ZLIB] = "zlib",
+    [PKL_FMT_ZSTD] = "zstd",
+    [PKL_FMT_DBM_DUMB] = "dbm.dumb",
+    [PKL_FMT_DBM_SQLITE] = "dbm.sqlite3",
+    [PKL_FMT_GDBM] = "gdbm",
+};
+
+const char *pkl_format_name(int fmt)
+{
+    if (fmt < 0 || fmt >= PKL_FMT__COUNT || !format_names[fmt])
+        return "unknown";
+    return format_names[fmt];
+}
+
+int pkli_fmt_put_name(pkli_buf *b, const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '!')
+            pkli_buf_putc(b, (char)c);
+        else
+            pkli_buf_printf(b, "\\x%02x", c);
+    }
+    return b->failed ? -1 : 0;
+}
+
+/* ---- detection ----------------------------------------------------------- */
+
+/* Opcodes that can begin a pickle: they need nothing on the stack. */
+static int can_start(unsigned code)
+{
+    switch (code) {
+    case PKL_OP_PROTO: case PKL_OP_FRAME: case PKL_OP_MARK: case PKL_OP_NONE:
+    case PKL_OP_NEWTRUE: case PKL_OP_NEWFALSE: case PKL_OP_INT:
+    case PKL_OP_BININT: case PKL_OP_BININT1: case PKL_OP_BININT2:
+    case PKL_OP_LONG: case PKL_OP_LONG1: case PKL_OP_LONG4:
+    case PKL_OP_STRING: case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
+    case PKL_OP_UNICODE: case PKL_OP_BINUNICODE: case PKL_OP_SHORT_BINUNICODE:
+    case PKL_OP_BINUNICODE8: case PKL_OP_BINBYTES: case PKL_OP_SHORT_BINBYTES:
+    case PKL_OP_BINBYTES8: case PKL_OP_BYTEARRAY8: case PKL_OP_FLOAT:
+    case PKL_OP_BINFLOAT: case PKL_OP_EMPTY_LIST: case PKL_OP_EMPTY_TUPLE:
+    case PKL_OP_EMPTY_DICT: case PKL_OP_EMPTY_SET: case PKL_OP_GLOBAL:
+    case PKL_OP_PERSID: case PKL_OP_EXT1: case PKL_OP_EXT2: case PKL_OP_EXT4:
+    case PKL_OP_NEXT_BUFFER:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* First opcode parses and can start a pickle (lenient: top-level files). */
+static int plausible_pickle(const uint8_t *buf, size_t len)
+{
+    pkl_reader r;
+    pkl_op op;
+    int ok = 0;
+    pkl_reader_init(&r, buf, len, NULL);
+    if (pkl_reader_next(&r, &op, NULL) == 1 && can_start(op.code))
+        ok = 1;
+    pkl_reader_free(&r);
+    return ok;
+}
+
+/* Every opcode parses up to a STOP (strict: archive members, whose
+ * contents are often raw data that merely begins with an opcode byte). */
+static int complete_pickle(const uint8_t *buf, size_t len,
+                           const pkl_allocator *a)
+{
+    pkl_reader r;
+    pkl_op op;
+    int ok = 0, first = 1;
+    pkl_reader_init(&r, buf, len, a);
+    for (;;) {
+        if (pkl_reader_next(&r, &op, NULL) != 1)
+            break;
+        if (first && !can_start(op.code))
+            break;
+        first = 0;
+        if (op.code == PKL_OP_STOP) {
+            ok = 1;
+            break;
+        }
+    }
+    pkl_reader_free(&r);
+    return ok;
+}
+
+/* .lzma (LZMA_Alone): properties byte lc/lp/pb < 225, dictionary size a
+ * power of two or 2^n + 2^(n-1) (what liblzma and Python write), size
+ * known (< 2^48) or -1. Its first byte is usually ']' (EMPTY_LIST), so
+ * this is checked before the pickle test. */
+static int lzma_alone_sniff(const uint8_t *b, size_t len)
+{
+    if (len < 13 || b[0] >= 225)
+        return 0;
+    uint32_t d = pkli_dec32le(b + 1);
+    if (d < 4096)
+        return 0;
+    int okdict = (d & (d - 1)) == 0;
+    for (int n = 12; n < 31 && !okdict; n++)
+        if (d == ((uint32_t)1 << n) + ((uint32_t)1 << (n - 1)))
+            okdict = 1;
+    if (!okdict && d != 0xFFFFFFFFu)
+        return 0;
+    uint64_t usz = pkli_dec64le(b + 5);
+    return usz == UINT64_MAX || usz < ((uint64_t)1 << 48);
+}
+
+static int zlib_sniff(const uint8_t *b, size_t len)
+{
+    /* CMF: deflate with a window <= 32K; FCHECK makes CMF*256+FLG a
+     * multiple of 31; no preset dictionary */
+    return len >= 2 && (b[0] & 0x0f) == 8 && (b[0] >> 4) <= 7 &&
+           ((b[0] << 8) | b[1]) % 31 == 0 && !(b[1] & 0x20);
+}
+
+int pkl_format_detect(const void *vbuf, size_t len)
+{
+    const uint8_t *b = vbuf;
+    if (!b || len == 0)
+        return PKL_FMT_UNKNOWN;
+    if (len >= 6 && memcmp(b, "\x93NUMPY", 6) == 0)
+        return PKL_FMT_NPY;
+    if (pkli_zip_sniff(b, len))
+        return PKL_FMT_ZIP;
+    if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+        return PKL_FMT_GZIP;
+    if (len >= 4 && memcmp(b, "BZh", 3) == 0 && b[3] >= '1' && b[3] <= '9')
+        return PKL_FMT_BZIP2;
+    if (len >= 6 && memcmp(b, "\xfd" "7zXZ\x00", 6) == 0)
+        return PKL_FMT_XZ;
+    if (len >= 4 && pkli_dec32le(b) == 0xFD2FB528u)
+        return PKL_FMT_ZSTD;
+    if (len >= 16 && memcmp(b, "SQLite format 3\0", 16) == 0)
+        return PKL_FMT_DBM_SQLITE;
+    if (pkli_gdbm_sniff(b, len))
+        return PKL_FMT_GDBM;
+    if (zlib_sniff(b, len))
+        return PKL_FMT_ZLIB;
+    if (lzma_alone_sniff(b, len))
+        return PKL_FMT_LZMA;
+    if (plausible_pickle(b, len))
+        return PKL_FMT_PICKLE;
+    if (pkli_dumb_dir_sniff(b, len))
+        return PKL_FMT_DBM_DUMB;
+    return PKL_FMT_UNKNOWN;
+}
+
+/* ---- the walk ------------------------------------------------------------ */
+
+enum { FR_BUF, FR_ZIP };
+/* How a buffer is judged when it is no container. */
+enum {
+    M_TOP,     /* a file or decompressed payload: lenient pickle test,
+                  anything else is a problem */
+    M_MEMBER,  /* an archive member: strict pickle test, else plain data */
+    M_FORCED   /* a loader unpickles it: always a stream */
+};
+
+typedef struct frame {
+    int kind;
+    int mode;
+    const uint8_t *data;
+    size_t len;
+    uint8_t *owned;    /* freed with the frame */
+    char *path;        /* owned */
+    char *chain;       /* owned */
+    size_t depth;      /* containers opened above this buffer */
+    pkli_zip zip;
+} frame;
+
+typedef struct walk {
+    pkl_allocator a;
+    const pkl_walk_options *o;
+    size_t max_nesting, max_output, max_total, max_members;
+    pkl_walk_stats st;
+    frame *stack;
+    size_t n, cap;
+    int stop;          /* a callback asked to stop, or out of memory */
+    pkl_error *err;
+} walk;
+
+static char *dup_str(walk *w, const char *s)
+{
+    size_t n = strlen(s);
+    char *d = pkli_malloc(&w->a, n + 1);
+    if (d)
+        memcpy(d, s, n + 1);
+    return d;
+}
+
+static void frame_free(walk *w, frame *f)
+{
+    pkli_free(&w->a, f->owned);
+    pkli_free(&w->a, f->path);
+    pkli_free(&w->a, f->chain);
+    f->owned = NULL;
+    f->path = f->chain = NULL;
+}
+
+static void nomem(walk *w, const char *what)
+{
+    if (!w->stop)
+        pkli_error_setf(w->err, PKL_E_NOMEM, 0, -1, "%s", what);
+    w->stop = 1;
+}
+
+static void problem(walk *w, const char *path, const pkl_error *e)
+{
+    if (w->stop)
+        return;
+    w->st.problems++;
+    if (e->code == PKL_E_NOMEM) {
+        *w->err = *e;
+        w->stop = 1;
+        return;
+    }
+    if (w->o->on_problem) {
+        pkli_error_clear(w->err);
+        if (w->o->on_problem(w->o->ctx, path, e) != 0) {
+            if (!w->err || w->err->code == PKL_OK)
+                pkli_error_setf(w->err, PKL_E_INTERNAL, e->offset, -1,
+                                "the problem callback stopped the walk");
+            w->stop = 1;
+        }
+    }
+}
+
+static void problemf(walk *w, const char *path, int code, size_t off,
+                     const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+static void problemf(walk *w, const char *path, int code, size_t off,
+                     const char *fmt, ...)
+{
+    pkl_error e;
+    va_list ap;
+    pkli_error_set(&e, code, off, -1);
+    va_start(ap, fmt);
+    vsnprintf(e.detail, sizeof e.detail, fmt, ap);
+    va_end(ap);
+    problem(w, path, &e);
+}
+
+static void emit(walk *w, const frame *f, const uint8_t *data, size_t len,
+                 size_t offset, unsigned flags, int format, size_t npickles,
+                 size_t data_len)
+{
+    if (w->stop)
+        return;
+    pkl_stream s;
+    s.path = f->path;
+    s.data = data;
+    s.len = len;
+    s.flags = flags;
+    s.format = format;
+    s.chain = f->chain;
+    s.offset = offset;
+    s.npickles = npickles;
+    s.data_len = data_len;
+    w->st.streams++;
+    pkli_error_clear(w->err);
+    if (w->o->on_stream && w->o->on_stream(w->o->ctx, &s, w->err) != 0) {
+        if (!w->err || w->err->code == PKL_OK)
+            pkli_error_setf(w->err, PKL_E_INTERNAL, 0, -1,
+                            "the stream callback stopped the walk");
+        w->stop = 1;
+    }
+}
+
+static int push(walk *w, const frame *f)
+{
+    if (pkli_grow(&w->a, (void **)&w->stack, &w->cap, w->n + 1,
+                  sizeof *w->stack) < 0)
+        return -1;
+    w->stack[w->n++] = *f;
+    return 0;
+}
+
+/* parent path + '!' + name (escaped), bounded. */
+static char *child_path(walk *w, const char *parent, const uint8_t *name,
+                        size_t nlen)
+{
+    pkli_buf b;
+    pkli_buf_init(&b, &w->a, 0);
+    pkli_buf_puts(&b, parent);
+    pkli_buf_putc(&b, '!');
+    pkli_fmt_put_name(&b, name, nlen);
+    if (!b.failed && b.len > PATH_MAX_LEN) {
+        b.len = PATH_MAX_LEN - 3;
+        pkli_buf_puts(&b, "...");
+    }
+    pkli_buf_putc(&b, '\0');
+    if (b.failed) {
+        pkli_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+static char *chain_add(walk *w, const char *chain, const char *fmt)
+{
+    pkli_buf b;
+    pkli_buf_init(&b, &w->a, 0);
+    pkli_buf_puts(&b, chain);
+    if (*chain)
+        pkli_buf_putc(&b, '>');
+    pkli_buf_puts(&b, fmt);
+    pkli_buf_putc(&b, '\0');
+    if (b.failed) {
+        pkli_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+static size_t output_budget(walk *w)
+{
+    size_t left = w->max_total > w->st.bytes_out ? w->max_total - w->st.bytes_out
+                                                 : 0;
+    return left < w->max_output ? left : w->max_output;
+}
+
+/* Decompresses f's data (format fmt) and pushes the payload as a new
+ * top-like buffer. */
+static void open_compressed(walk *w, frame *f, int fmt, const uint8_t *in,
+                            size_t inlen, int mode, const char *label)
+{
+    uint8_t *out = NULL;
+    size_t outlen = 0;
+    pkl_error e;
+    size_t budget = output_budget(w);
+    if (budget == 0) {
+        problemf(w, f->path, PKL_E_LIMIT_OUTPUT, 0,
+                 "%s: the walk already produced %zu bytes of decompressed "
+                 "data (total limit)", label, w->st.bytes_out);
+        return;
+    }
+    w->st.containers++;
+    if (pkli_decompress(fmt, in, inlen, &w->a, budget, &out, &outlen, &e) < 0) {
+        if (e.code == PKL_E_LIMIT_OUTPUT && budget < w->max_output)
+            snprintf(e.detail, sizeof e.detail,
+                     "%s: decompressed data exceeds what is left of the "
+                     "%zu-byte total limit", label, w->max_total);
+        problem(w, f->path, &e);
+        return;
+    }
+    w->st.bytes_out += outlen;
+    frame c;
+    memset(&c, 0, sizeof c);
+    c.kind = FR_BUF;
+    c.mode = mode;
+    c.data = out;
+    c.len = outlen;
+    c.owned = out;
+    c.depth = f->depth + 1;
+    c.path = dup_str(w, f->path);
+    c.chain = chain_add(w, f->chain, label);
+    if (!c.path || !c.chain || push(w, &c) < 0) {
+        frame_free(w, &c);
+        nomem(w, "container walk");
+    }
+}
+
+/* ---- NumPy .npy ----------------------------------------------------------- */
+
+/* Finds `'key':` in the header dict and returns a pointer after the colon
+ * and spaces, or NULL. */
+static const uint8_t *npy_field(const uint8_t *h, size_t n, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl + 2 < n; i++) {
+        if ((h[i] == '\'' || h[i] == '"') && memcmp(h + i + 1, key, kl) == 0 &&
+            h[i + 1 + kl] == h[i]) {
+            size_t j = i + kl + 2;
+            while (j < n && h[j] == ' ')
+                j++;
+            if (j < n && h[j] == ':') {
+                j++;
+                while (j < n && h[j] == ' ')
+                    j++;
+                return h + j;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Item size of a simple descr string like '<f8', '|b1', '<U10', '|S5'. */
+static int npy_itemsize(const uint8_t *d, size_t n, uint64_t *size)
+{
+    if (n < 2)
+        return -1;
+    size_t i = 0;
+    if (d[0] == '<' || d[0] == '>' || d[0] == '|' || d[0] == '=')
+        i = 1;
+    char kind = (char)d[i++];
+    uint64_t v = 0;
+    if (i >= n)
+        return -1;
+    for (; i < n; i++) {
+        if (d[i] == '[') /* datetime units: M8[ns] */
+            break;
+        if (d[i] < '0' || d[i] > '9' || v > UINT32_MAX)
+            return -1;
+        v = v * 10 + (d[i] - '0');
+    }
+    if (kind == 'U')
+        v *= 4;
+    if (!strchr("biufcmMSUV?", kind))
+        return -1;
+    *size = v;
+    return 0;
+}
+
+static void walk_npy(walk *w, frame *f)
+{
+    const uint8_t *b = f->data;
+    size_t len = f->len;
+    if (len < 10) {
+        problemf(w, f->path, PKL_E_TRUNCATED, len, "npy: header truncated");
+        return;
+    }
+    unsigned major = b[6];
+    size_t hlen, hstart;
+    if (major == 1) {
+        hlen = pkli_dec16le(b + 8);
+        hstart = 10;
+    } else if (major == 2 || major == 3) {
+        if (len < 12) {
+            problemf(w, f->path, PKL_E_TRUNCATED, len, "npy: header truncated");
+            return;
+        }
+        hlen = pkli_dec32le(b + 8);
+        hstart = 12;
+    } else {
+        problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, 6,
+                 "npy: format version %u.%u is not supported", major, b[7]);
+        return;
+    }
+    if (hlen > len - hstart) {
+        problemf(w, f->path, PKL_E_TRUNCATED, 8,
+                 "npy: header declares %zu bytes, %zu remain", hlen,
+                 len - hstart);
+        return;
+    }
+    const uint8_t *h = b + hstart;
+    size_t body = hstart + hlen;
+    const uint8_t *descr = npy_field(h, hlen, "descr");
+    const uint8_t *shape = npy_field(h, hlen, "shape");
+    if (!descr || !shape || !npy_field(h, hlen, "fortran_order")) {
+        problemf(w, f->path, PKL_E_FORMAT, hstart,
+                 "npy: header lacks descr, fortran_order or shape");
+        return;
+    }
+    size_t dleft = hlen - (size_t)(descr - h);
+    int hasobject = 0, simple = 0;
+    uint64_t item = 0;
+    if (dleft && (descr[0] == '\'' || descr[0] == '"')) {
+        const uint8_t *q = memchr(descr + 1, descr[0], dleft - 1);
+        if (!q) {
+            problemf(w, f->path, PKL_E_FORMAT, hstart, "npy: descr unterminated");
+            return;
+        }
+        size_t dl = (size_t)(q - descr - 1);
+        if (dl >= 2 && descr[dl] == 'O')
+            hasobject = 1;
+        else if (npy_itemsize(descr + 1, dl, &item) == 0)
+            simple = 1;
+    } else {
+        /* structured dtype (a list): objects if any field is 'O' */
+        for (size_t i = 0; i + 2 < dleft && descr[i] != '}'; i++)
+            if ((descr[i] == '\'' || descr[i] == '"') && descr[i + 1] == '|' &&
+                descr[i + 2] == 'O')
+                hasobject = 1;
+        for (size_t i = 0; i + 1 < dleft && descr[i] != '}'; i++)
+            if ((descr[i] == '\'' || descr[i] == '"') && descr[i + 1] == 'O')
+                hasobject = 1;
+    }
+    if (hasobject) {
+        /* numpy.load(allow_pickle=True) unpickles the rest of the file */
+        emit(w, f, b + body, len - body, body, PKL_STREAM_FORCED, PKL_FMT_NPY,
+             0, 0);
+        return;
+    }
+    w->st.data_only++;
+    if (!simple)
+        return;
+    /* shape: (a, b, ...) */
+    size_t sleft = hlen - (size_t)(shape - h);
+    uint64_t count = 1;
+    size_t i = 0;
+    if (!sleft || shape[0] != '(') {
+        problemf(w, f->path, PKL_E_FORMAT, hstart, "npy: shape is not a tuple");
+        return;
+    }
+    for (i = 1; i < sleft && shape[i] != ')'; i++) {
+        if (shape[i] >= '0' && shape[i] <= '9') {
+            uint64_t v = 0;
+            while (i < sleft && shape[i] >= '0' && shape[i] <= '9') {
+                if (v > UINT32_MAX * (uint64_t)1000) {
+                    v = UINT64_MAX;
+                    break;
+                }
+                v = v * 10 + (uint64_t)(shape[i] - '0');
+                i++;
+            }
+            if (v && count > UINT64_MAX / v)
+                count = UINT64_MAX;
+            else
+                count *= v;
+            i--;
+        }
+    }
+    if (i >= sleft) {
+        problemf(w, f->path, PKL_E_FORMAT, hstart, "npy: shape unterminated");
+        return;
+    }
+    if (item && count > UINT64_MAX / item) {
+        problemf(w, f->path, PKL_E_BAD_LENGTH, hstart,
+                 "npy: array size overflows");
+        return;
+    }
+    if (count * item > (uint64_t)(len - body))
+        problemf(w, f->path, PKL_E_TRUNCATED, body,
+                 "npy: shape and dtype need %llu data bytes, %zu remain",
+                 (unsigned long long)(count * item), len - body);
+}
+
+/* ---- legacy torch.save ---------------------------------------------------- */
+
+static const uint8_t torch_magic[10] = { 0x6c, 0xfc, 0x9c, 0x46, 0xf9,
+                                         0x20, 0x6a, 0xa8, 0x50, 0x19 };
+
+/* Is the first pickle torch's magic number (0x1950a86a20f9469cfc6c)? */
+static int torch_legacy_sniff(const uint8_t *b, size_t len)
+{
+    pkl_reader r;
+    pkl_op op;
+    int state = 0;
+    pkl_reader_init(&r, b, len, NULL);
+    while (state < 3 && pkl_reader_next(&r, &op, NULL) == 1) {
+        if (op.code == PKL_OP_PROTO && state == 0)
+            continue;
+        if (state == 0 && op.code == PKL_OP_LONG1 && op.type == PKL_A_BIGINT &&
+            op.len == 10 && memcmp(op.data, torch_magic, 10) == 0) {
+            state = 1;
+            continue;
+        }
+        if (state == 1 && op.code == PKL_OP_STOP)
+            state = 3;
+        break;
+    }
+    pkl_reader_free(&r);
+    return state == 3;
+}
+
+static int storage_elsize(const uint8_t *name, size_t n)
+{
+    static const struct { const char *name; int size; } t[] = {
+        { "DoubleStorage", 8 }, { "FloatStorage", 4 }, { "HalfStorage", 2 },
+        { "BFloat16Storage", 2 }, { "LongStorage", 8 }, { "IntStorage", 4 },
+        { "ShortStorage", 2 }, { "CharStorage", 1 }, { "ByteStorage", 1 },
+        { "BoolStorage", 1 }, { "ComplexDoubleStorage", 16 },
+        { "ComplexFloatStorage", 8 }, { "QUInt8Storage", 1 },
+        { "QInt8Storage", 1 }, { "QInt32Storage", 4 },
+        { "QUInt4x2Storage", 1 }, { "QUInt2x4Storage", 1 },
+        { "UntypedStorage", 1 },
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (strlen(t[i].name) == n && memcmp(t[i].name, name, n) == 0)
+            return t[i].size;
+    return 0;
+}
+
+/* key -> element size, learnt from the object pickle's persistent ids. */
+typedef struct skey {
+    const uint8_t *key;
+    size_t len;
+    int elsize;
+} skey;
+
+static int skey_find(const skey *k, size_t n, const uint8_t *s, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (k[i].len == len && memcmp(k[i].key, s, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int is_text(const pkl_op *op)
+{
+    return op->type == PKL_A_STR &&
+           (op->code == PKL_OP_BINUNICODE || op->code == PKL_OP_SHORT_BINUNICODE ||
+            op->code == PKL_OP_BINUNICODE8);
+}
+
+/* Checks that the bytes after the five pickles are exactly the storages
+ * the keys pickle lists: per key an int64 element count and count *
+ * element-size bytes. Returns the offset where accounted data ends (== len
+ * when all is accounted), or SIZE_MAX when it cannot be told. */
+static size_t legacy_storage_end(walk *w, const uint8_t *b, size_t len,
+                                 size_t obj_start, size_t keys_start,
+                                 size_t data_start, const char **why)
+{
+    pkl_reader r;
+    pkl_op op;
+    skey *map = NULL;
+    size_t nmap = 0, cap = 0, result = SIZE_MAX;
+    int memo_size[256] = { 0 };
+    int cur = 0; /* element size of the storage type just seen */
+    *why = "the object pickle names no storage types";
+    pkl_reader_init(&r, b, keys_start, &w->a);
+    pkl_reader_seek(&r, obj_start);
+    while (pkl_reader_next(&r, &op, NULL) == 1) {
+        if (op.code == PKL_OP_GLOBAL && op.len == 5 &&
+            memcmp(op.data, "torch", 5) == 0) {
+            cur = storage_elsize(op.data2, op.len2);
+        } else if ((op.code == PKL_OP_BINPUT) && cur && op.i < 256) {
+            memo_size[op.i] = cur;
+        } else if (op.code == PKL_OP_BINGET && op.i < 256 && memo_size[op.i]) {
+            cur = memo_size[op.i];
+        } else if (cur && is_text(&op)) {
+            if (skey_find(map, nmap, op.data, op.len) < 0) {
+                if (pkli_grow(&w->a, (void **)&map, &cap, nmap + 1,
+                              sizeof *map) < 0) {
+                    nomem(w, "legacy torch keys");
+                    goto out;
+                }
+                map[nmap].key = op.data;
+                map[nmap].len = op.len;
+                map[nmap].elsize = cur;
+                nmap++;
+            }
+            cur = 0;
+        } else if (op.code != PKL_OP_BINPUT && op.code != PKL_OP_MEMOIZE) {
+            /* the key string follows the type directly (memo puts aside) */
+            cur = cur && op.code == PKL_OP_GLOBAL ? cur : 0;
+        }
+        if (op.code == PKL_OP_STOP)
+            break;
+    }
+    pkl_reader_free(&r);
+    /* walk the keys list in order */
+    pkl_reader_init(&r, b, data_start, &w->a);
+    pkl_reader_seek(&r, keys_start);
+    size_t pos = data_start;
+    while (pkl_reader_next(&r, &op, NULL) == 1) {
+        if (op.code == PKL_OP_STOP)
+            break;
+        if (!is_text(&op))
+            continue;
+        int k = skey_find(map, nmap, op.data, op.len);
+        if (k < 0) {
+            *why = "a storage key is not named by the object pickle";
+            goto out;
+        }
+        if (len - pos < 8) {
+            *why = "storage data is truncated";
+            result = pos;
+            goto out;
+        }
+        uint64_t numel = pkli_dec64le(b + pos);
+        pos += 8;
+        uint64_t el = (uint64_t)map[k].elsize;
+        if (numel > (uint64_t)(len - pos) / el) {
+            *why = "storage data is truncated";
+            result = pos - 8;
+            goto out;
+        }
+        pos += (size_t)(numel * el);
+    }
+    result = pos;
+    *why = NULL;
+out:
+    pkl_reader_free(&r);
+    pkli_free(&w->a, map);
+    return result;
+}
+
+static void walk_torch_legacy(walk *w, frame *f)
+{
+    const uint8_t *b = f->data;
+    size_t len = f->len;
+    size_t starts[6];
+    pkl_reader r;
+    pkl_op op;
+    pkl_error e;
+    size_t n = 0;
+    starts[0] = 0;
+    pkl_reader_init(&r, b, len, &w->a);
+    while (n < 5) {
+        int rc = pkl_reader_next(&r, &op, &e);
+        if (rc != 1)
+            break;
+        if (op.code == PKL_OP_STOP)
+            starts[++n] = op.end;
+    }
+    pkl_reader_free(&r);
+    if (n < 5) {
+        /* the scanner reports where it breaks */
+        emit(w, f, b, len, 0, PKL_STREAM_FORCED, PKL_FMT_TORCH_LEGACY, 0, 0);
+        return;
+    }
+    size_t end = starts[5];
+    emit(w, f, b, end, 0, PKL_STREAM_SEQUENCE |
+                              (end < len ? PKL_STREAM_DATA_FOLLOWS : 0),
+         PKL_FMT_TORCH_LEGACY, 5, len - end);
+    if (w->stop)
+        return;
+    const char *why = NULL;
+    size_t acc = legacy_storage_end(w, b, len, starts[3], starts[4], end, &why);
+    if (w->stop || acc == len)
+        return;
+    if (acc == SIZE_MAX) {
+        problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, end,
+                 "legacy torch: cannot account for the %zu bytes of storage "
+                 "data: %s", len - end, why);
+        return;
+    }
+    if (why) {
+        problemf(w, f->path, PKL_E_TRUNCATED, acc, "legacy torch: %s", why);
+        return;
+    }
+    /* bytes no storage accounts for: torch ignores them, other loaders
+     * might not; say so and scan them */
+    problemf(w, f->path, PKL_E_TRAILING, acc,
+             "legacy torch: %zu bytes after the last storage", len - acc);
+    if (!w->stop && plausible_pickle(b + acc, len - acc))
+        emit(w, f, b + acc, len - acc, acc, 0, PKL_FMT_PICKLE, 0, 0);
+}
+
+/* ---- joblib -------------------------------------------------------------- */
+
+static void walk_joblib(walk *w, frame *f)
+{
+    pkli_joblib j;
+    pkl_error e;
+    memset(&j, 0, sizeof j);
+    if (pkli_joblib_split(f->data, f->len, &w->a, &j, &e) < 0) {
+        if (e.code == PKL_E_NOMEM) {
+            nomem(w, "joblib");
+            return;
+        }
+        /* joblib.load would fail or do something we cannot follow: say
+         * so, then scan everything */
+        problem(w, f->path, &e);
+        /* scan everything: the scanner reports what breaks */
+        emit(w, f, f->data, f->len, 0, 0, PKL_FMT_PICKLE, 0, 0);
+        return;
+    }
+    if (j.arrays == 0) {
+        pkli_joblib_free(&j, &w->a);
+        emit(w, f, f->data, f->len, 0, 0, PKL_FMT_PICKLE, 0, 0);
+        return;
+    }
+    /* splice the main stream together, without the array bytes */
+    size_t total = 0, end = 0;
+    for (size_t i = 0; i < j.nparts; i++) {
+        if (j.parts[i].is_pickle == 1)
+            total += j.parts[i].len;
+        end = j.parts[i].offset + j.parts[i].len;
+    }
+    uint8_t *cat = pkli_malloc(&w->a, total);
+    if (!cat) {
+        pkli_joblib_free(&j, &w->a);
+        nomem(w, "joblib splice");
+        return;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < j.nparts; i++) {
+        if (j.parts[i].is_pickle == 1) {
+            memcpy(cat + at, f->data + j.parts[i].offset, j.parts[i].len);
+            at += j.parts[i].len;
+        }
+    }
+    emit(w, f, cat, total, 0, PKL_STREAM_SPLICED, PKL_FMT_JOBLIB, 0, 0);
+    pkli_free(&w->a, cat);
+    /* object arrays: whole pickles joblib unpickles with pickle.load */
+    for (size_t i = 0; i < j.nparts && !w->stop; i++) {
+        if (j.parts[i].is_pickle != 2)
+            continue;
+        char label[48];
+        snprintf(label, sizeof label, "object-array@%zu", j.parts[i].offset);
+        char *p = child_path(w, f->path, (const uint8_t *)label, strlen(label));
+        if (!p) {
+            nomem(w, "path");
+            break;
+        }
+        frame tmp = *f;
+        tmp.path = p;
+        emit(w, &tmp, f->data + j.parts[i].offset, j.parts[i].len,
+             j.parts[i].offset, PKL_STREAM_FORCED, PKL_FMT_JOBLIB, 0, 0);
+        pkli_free(&w->a, p);
+    }
+    pkli_joblib_free(&j, &w->a);
+    /* what follows the pickle: joblib.load ignores it; scan it */
+    if (!w->stop && end < f->len) {
+        problemf(w, f->path, PKL_E_TRAILING, end,
+                 "joblib: %zu bytes after the pickle", f->len - end);
+        if (!w->stop && plausible_pickle(f->data + end, f->len - end))
+            emit(w, f, f->data + end, f->len - end, end, 0, PKL_FMT_PICKLE, 0, 0);
+    }
+}
+
+/* ---- shelves ------------------------------------------------------------- */
+
+typedef struct shelf_ctx {
+    walk *w;
+    frame *f;
+} shelf_ctx;
+
+static int shelf_value(void *vctx, const char *key, const uint8_t *v, size_t n)
+{
+    shelf_ctx *c = vctx;
+    walk *w = c->w;
+    pkli_buf b;
+    pkli_buf_init(&b, &w->a, 0);
+    pkli_buf_puts(&b, c->f->path);
+    pkli_buf_puts(&b, "!key:");
+    pkli_buf_puts(&b, key);
+    pkli_buf_putc(&b, '\0');
+    if (b.failed) {
+        pkli_buf_free(&b);
+        nomem(w, "shelf path");
+        return 1;
+    }
+    frame tmp = *c->f;
+    tmp.path = b.data;
+    /* shelve unpickles every value, whatever it looks like */
+    emit(w, &tmp, v, n, 0, PKL_STREAM_FORCED, PKL_FMT_PICKLE, 0, 0);
+    pkli_buf_free(&b);
+    return w->stop;
+}
+
+static int shelf_problem(void *vctx, const pkl_error *e)
+{
+    shelf_ctx *c = vctx;
+    problem(c->w, c->f->path, e);
+    return c->w->stop;
+}
+
+/* Maps a sibling file read-only. */
+static int map_file(const char *path, const uint8_t **data, size_t *len,
+                    void **map)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    *map = NULL;
+    *len = 0;
+    *data = (const uint8_t *)"";
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -1;
+    }
+    if (st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            close(fd);
+            return -1;
+        }
+        *map = m;
+        *data = m;
+        *len = (size_t)st.st_size;
+    }
+    close(fd);
+    return 0;
+}
+
+/* fs_path with its ".dat"/".dir" suffix swapped for `want`, or NULL. */
+static char *sibling(walk *w, const char *fs, const char *have,
+                     const char *want)
+{
+    size_t n = strlen(fs);
+    if (n < 4 || strcmp(fs + n - 4, have) != 0)
+        return NULL;
+    char *s = pkli_malloc(&w->a, n + 1);
+    if (!s)
+        return NULL;
+    memcpy(s, fs, n - 4);
+    memcpy(s + n - 4, want, 5);
+    return s;
+}
+
+/* dbm.dumb: the top buffer is the .dir (is_dir) or the .dat. Returns 1 when
+ * handled as a shelf, 0 when there is no valid pair. */
+static int walk_dumb(walk *w, frame *f, int is_dir)
+{
+    const char *fs = w->o->fs_path;
+    if (f->depth != 0 || !fs)
+        return 0;
+    char *other = sibling(w, fs, is_dir ? ".dir" : ".dat",
+                          is_dir ? ".dat" : ".dir");
+    if (!other)
+        return 0;
+    const uint8_t *od;
+    size_t olen;
+    void *map;
+    int handled = 0;
+    if (map_file(other, &od, &olen, &map) == 0) {
+        const uint8_t *dir = is_dir ? f->data : od;
+        size_t dirlen = is_dir ? f->len : olen;
+        if (pkli_dumb_dir_sniff(dir, dirlen)) {
+            shelf_ctx c = { w, f };
+            pkl_error e;
+            w->st.containers++;
+            handled = 1;
+            if (pkli_dumb_walk(dir, dirlen, is_dir ? od : f->data,
+                               is_dir ? olen : f->len, w->max_members, &w->a,
+                               shelf_value, shelf_problem, &c, &e) < 0 &&
+                e.code == PKL_E_NOMEM)
+                nomem(w, "dbm.dumb");
+        }
+        if (map)
+            munmap(map, olen);
+    } else if (is_dir) {
+        problemf(w, f->path, PKL_E_IO, 0,
+                 "dbm.dumb index without its data file %s", other);
+        handled = 1;
+    }
+    pkli_free(&w->a, other);
+    return handled;
+}
+
+static void walk_shelf(walk *w, frame *f, int fmt)
+{
+    shelf_ctx c = { w, f };
+    pkl_error e;
+    int rc = 0;
+    if (fmt == PKL_FMT_DBM_SQLITE) {
+        w->st.containers++;
+        rc = pkli_sqlite_walk(f->data, f->len, w->max_members, &w->a,
+                              shelf_value, shelf_problem, &c, &e);
+    } else if (fmt == PKL_FMT_GDBM) {
+        if (f->depth != 0 || !w->o->fs_path) {
+            problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, 0,
+                     "GNU dbm file inside a container: libgdbm reads only "
+                     "files; extract it and scan it");
+            return;
+        }
+        w->st.containers++;
+        rc = pkli_gdbm_walk(w->o->fs_path, w->max_members, shelf_value,
+                            shelf_problem, &c, &e);
+    } else if (fmt == PKL_FMT_DBM_DUMB) {
+        if (!walk_dumb(w, f, 1))
+            problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, 0,
+                     "dbm.dumb index: its .dat file is needed (scan the "
+                     "pair on disk)");
+        return;
+    }
+    if (rc < 0 && e.code == PKL_E_NOMEM)
+        nomem(w, pkl_format_name(fmt));
+}
+
+/* ---- one buffer ----------------------------------------------------------- */
+
+static int has_pkl_name(const uint8_t *n, size_t len)
+{
+    return (len >= 4 && memcmp(n + len - 4, ".pkl", 4) == 0) ||
+           (len >= 7 && memcmp(n + len - 7, ".pickle", 7) == 0);
+}
+
+static void walk_zip_step(walk *w, frame *z)
+{
+    pkli_zip_entry e;
+    pkl_error err;
+    if (z->zip.next >= w->max_members) {
+        problemf(w, z->path, PKL_E_LIMIT_VALUES, z->zip.cd_pos,
+                 "zip: more than %zu entries (limit); the rest is not "
+                 "scanned", w->max_members);
+        z->zip.count = 0;
+        z->zip.local_mode = 0;
+        return;
+    }
+    int rc = pkli_zip_next(&z->zip, &e, &err);
+    if (rc <= 0) {
+        if (rc < 0)
+            problem(w, z->path, &err);
+        z->zip.count = 0; /* done */
+        z->zip.local_mode = 0;
+        z->zip.next = SIZE_MAX;
+        return;
+    }
+    char *path = child_path(w, z->path, e.name, e.name_len);
+    if (!path) {
+        nomem(w, "path");
+        return;
+    }
+    /* directories */
+    if (e.name_len && e.name[e.name_len - 1] == '/' && e.comp_size == 0) {
+        pkli_free(&w->a, path);
+        return;
+    }
+    const uint8_t *data;
+    size_t avail;
+    if (pkli_zip_data(&z->zip, &e, &data, &avail, &err) < 0) {
+        problem(w, path, &err);
+        pkli_free(&w->a, path);
+        return;
+    }
+    int mode = has_pkl_name(e.name, e.name_len) ? M_FORCED : M_MEMBER;
+    frame c;
+    memset(&c, 0, sizeof c);
+    c.kind = FR_BUF;
+    c.mode = mode;
+    c.depth = z->depth + 1;
+    c.path = path;
+    if (e.method == 0) {
+        if (avail < e.comp_size)
+            problemf(w, path, PKL_E_TRUNCATED, (size_t)(data - z->data) + avail,
+                     "zip: member declares %llu bytes, %zu remain",
+                     (unsigned long long)e.comp_size, avail);
+        c.data = data;
+        c.len = avail;
+    } else if (e.method == 8) {
+        size_t budget = output_budget(w);
+        uint8_t *out;
+        size_t outlen;
+        if (budget == 0) {
+            problemf(w, path, PKL_E_LIMIT_OUTPUT, 0,
+                     "zip: total decompression limit reached");
+            pkli_free(&w->a, path);
+            return;
+        }
+        if (pkli_decompress(PKLI_RAW_DEFLATE, data, avail, &w->a, budget, &out,
+                            &outlen, &err) < 0) {
+            err.offset += (size_t)(data - z->data);
+            problem(w, path, &err);
+            pkli_free(&w->a, path);
+            return;
+        }
+        w->st.bytes_out += outlen;
+        c.data = c.owned = out;
+        c.len = outlen;
+    } else {
+        problemf(w, path, PKL_E_FORMAT_UNSUPPORTED, (size_t)e.local_offset,
+                 "zip: compression method %u is not supported", e.method);
+        pkli_free(&w->a, path);
+        return;
+    }
+    c.chain = dup_str(w, z->chain);
+    if (!c.chain || push(w, &c) < 0) {
+        frame_free(w, &c);
+        nomem(w, "container walk");
+    }
+}
+
+static int is_container(int fmt)
+{
+    return fmt == PKL_FMT_ZIP || fmt == PKL_FMT_GZIP || fmt == PKL_FMT_BZIP2 ||
+           fmt == PKL_FMT_XZ || fmt == PKL_FMT_LZMA || fmt == PKL_FMT_ZLIB ||
+           fmt == PKL_FMT_ZSTD || fmt == PKL_FMT_DBM_SQLITE ||
+           fmt == PKL_FMT_GDBM || fmt == PKL_FMT_DBM_DUMB;
+}
+
+static int contains(const uint8_t *b, size_t n, const char *s)
+{
+    size_t k = strlen(s);
+    if (n < k)
+        return 0;
+    for (size_t i = 0; i + k <= n; i++) {
+        const uint8_t *p = memchr(b + i, s[0], n - k + 1 - i);
+        if (!p)
+            return 0;
+        i = (size_t)(p - b);
+        if (memcmp(p, s, k) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void walk_buffer(walk *w, frame *f)
+{
+    if (f->mode == M_FORCED) {
+        emit(w, f, f->data, f->len, 0, PKL_STREAM_FORCED, PKL_FMT_PICKLE, 0, 0);
+        return;
+    }
+    int fmt = pkl_format_detect(f->data, f->len);
+    if (fmt == PKL_FMT_PICKLE && f->mode == M_MEMBER &&
+        !complete_pickle(f->data, f->len, &w->a))
+        fmt = PKL_FMT_UNKNOWN;
+    if (is_container(fmt) && f->depth >= w->max_nesting) {
+        problemf(w, f->path, PKL_E_LIMIT_NESTING, 0,
+                 "%s nested %zu containers deep (limit %zu): not opened",
+                 pkl_format_name(fmt), f->depth, w->max_nesting);
+        return;
+    }
+    switch (fmt) {
+    case PKL_FMT_ZIP: {
+        frame z = *f;
+        pkl_error e;
+        int rc = pkli_zip_open(&z.zip, f->data, f->len, &e);
+        if (rc != 0)
+            problem(w, f->path, &e);
+        if (rc < 0 || w->stop)
+            return;
+        w->st.containers++;
+        z.kind = FR_ZIP;
+        char *ch = chain_add(w, f->chain, "zip");
+        if (!ch) {
+            nomem(w, "chain");
+            return;
+        }
+        z.chain = ch;
+        z.path = dup_str(w, f->path);
+        z.owned = NULL; /* the data stays owned by f until... */
+        if (!z.path) {
+            pkli_free(&w->a, ch);
+            nomem(w, "path");
+            return;
+        }
+        /* move ownership of f's data to the zip frame */
+        z.owned = f->owned;
+        f->owned = NULL;
+        if (push(w, &z) < 0) {
+            f->owned = z.owned;
+            z.owned = NULL;
+            frame_free(w, &z);
+            nomem(w, "container walk");
+        }
+        return;
+    }
+    case PKL_FMT_GZIP: case PKL_FMT_BZIP2: case PKL_FMT_XZ:
+    case PKL_FMT_LZMA: case PKL_FMT_ZLIB: case PKL_FMT_ZSTD:
+        open_compressed(w, f, fmt, f->data, f->len, M_TOP, pkl_format_name(fmt));
+        return;
+    case PKL_FMT_NPY:
+        walk_npy(w, f);
+        return;
+    case PKL_FMT_DBM_SQLITE: case PKL_FMT_GDBM: case PKL_FMT_DBM_DUMB:
+        walk_shelf(w, f, fmt);
+        return;
+    case PKL_FMT_PICKLE:
+        if (f->depth == 0 && walk_dumb(w, f, 0))
+            return;
+        if (torch_legacy_sniff(f->data, f->len)) {
+            walk_torch_legacy(w, f);
+            return;
+        }
+        if (contains(f->data, f->len, "NumpyArrayWrapper")) {
+            walk_joblib(w, f);
+            return;
+        }
+        emit(w, f, f->data, f->len, 0, 0, PKL_FMT_PICKLE, 0, 0);
+        return;
+    default:
+        if (f->mode == M_MEMBER) {
+            w->st.data_only++;
+            return;
+        }
+        if (f->depth == 0 && walk_dumb(w, f, 0))
+            return;
+        if (f->len == 0) {
+            /* an empty file: the scanner says "no pickle" */
+            emit(w, f, f->data, 0, 0, 0, PKL_FMT_PICKLE, 0, 0);
+            return;
+        }
+        {
+            char hex[3 * 8 + 1] = "";
+            size_t k = f->len < 8 ? f->len : 8;
+            for (size_t i = 0; i < k; i++)
+                snprintf(hex + 3 * i, 4, "%02x%s", f->data[i], i + 1 < k ? " " : "");
+            problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, 0,
+                     "not a pickle nor a known container (first bytes %s)",
+                     hex);
+        }
+        return;
+    }
+}
+
+int pkl_walk_buffer(const void *buf, size_t len, const char *path,
+                    const pkl_walk_options *opt, pkl_walk_stats *stats,
+                    pkl_error *err)
+{
+    walk w;
+    pkl_error local;
+    memset(&w, 0, sizeof w);
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    w.err = err ? err : &local;
+    if (!opt || (!buf && len)) {
+        pkli_error_setf(err, PKL_E_INVALID_ARG, 0, -1,
+                        "pkl_walk_buffer needs options and a buffer");
+        return -1;
+    }
+    w.o = opt;
+    pkli_alloc_init(&w.a, opt->alloc);
+    w.max_nesting = opt->max_nesting ? opt->max_nesting : DEFAULT_NESTING;
+    w.max_output = opt->max_output ? opt->max_output : DEFAULT_OUTPUT;
+    w.max_total = opt->max_total ? opt->max_total : DEFAULT_TOTAL;
+    w.max_members = opt->max_members ? opt->max_members : DEFAULT_MEMBERS;
+
+    frame top;
+    memset(&top, 0, sizeof top);
+    top.kind = FR_BUF;
+    top.mode = M_TOP;
+    top.data = buf ? buf : (const void *)"";
+    top.len = len;
+    top.path = dup_str(&w, path ? path : "");
+    top.chain = dup_str(&w, "");
+    if (!top.path || !top.chain || push(&w, &top) < 0) {
+        frame_free(&w, &top);
+        pkli_error_setf(err, PKL_E_NOMEM, 0, -1, "container walk");
+        pkli_free(&w.a, w.stack);
+        return -1;
+    }
+    while (w.n > 0 && !w.stop) {
+        frame *t = &w.stack[w.n - 1];
+        if (t->kind == FR_ZIP) {
+            if (t->zip.next == SIZE_MAX ||
+                (!t->zip.local_mode && t->zip.next >= t->zip.count)) {
+                frame done = *t;
+                w.n--;
+                frame_free(&w, &done);
+                continue;
+            }
+            frame z = *t; /* the stack may move while pushing */
+            size_t at = w.n - 1;
+            walk_zip_step(&w, &z);
+            w.stack[at].zip = z.zip;
+            continue;
+        }
+        frame cur = *t;
+        w.n--;
+        walk_buffer(&w, &cur);
+        frame_free(&w, &cur);
+    }
+    while (w.n > 0) {
+        w.n--;
+        frame_free(&w, &w.stack[w.n]);
+    }
+    pkli_free(&w.a, w.stack);
+    if (stats)
+        *stats = w.st;
+    if (w.stop)
+        return -1;
+    pkli_error_clear(err);
+    return 0;
+}

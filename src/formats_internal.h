@@ -1,0 +1,138 @@
+/* formats_internal.h -- what the container modules (formats*.c) share.
+ *
+ * Only formats*.c include this. It declares the pieces the walker in
+ * formats.c drives: streamed decompression with an output limit
+ * (formats_compress.c), the lenient zip reader (formats_zip.c), the joblib
+ * splicer (formats_joblib.c) and the shelf readers (formats_dbm.c). None of
+ * them calls back into the walker or keeps state outside what it is given.
+ */
+#ifndef PKL_FORMATS_INTERNAL_H
+#define PKL_FORMATS_INTERNAL_H
+
+#include "internal.h"
+
+/* ---- decompression (formats_compress.c) --------------------------------- */
+
+/* Extra "format" for a zip member: raw deflate without header. */
+#define PKLI_RAW_DEFLATE (PKL_FMT__COUNT + 1)
+
+/* Decompresses in[0..inlen) of format fmt (PKL_FMT_GZIP ... PKL_FMT_ZSTD or
+ * PKLI_RAW_DEFLATE) into a buffer allocated with a, never growing it past
+ * `limit` bytes: more output is PKL_E_LIMIT_OUTPUT (detail says how much
+ * was produced). Concatenated gzip/bz2/xz/zstd members are all read, as
+ * Python's modules do. Returns 0 with *out (owned by the caller, free with
+ * pkli_free) and *outlen, or -1 with *err (offset: input bytes consumed
+ * when the problem was found); *out is NULL on failure. */
+int pkli_decompress(int fmt, const uint8_t *in, size_t inlen,
+                    const pkl_allocator *a, size_t limit, uint8_t **out,
+                    size_t *outlen, pkl_error *err);
+
+/* ---- zip (formats_zip.c) ------------------------------------------------ */
+
+typedef struct pkli_zip_entry {
+    const uint8_t *name;   /* central directory name (not NUL-terminated) */
+    size_t name_len;
+    unsigned method;       /* 0 stored, 8 deflate, others unsupported */
+    unsigned flags;        /* general purpose bits (ignored, see formats.md) */
+    uint32_t crc;          /* never checked, as PyTorch's miniz build */
+    uint64_t comp_size;
+    uint64_t uncomp_size;
+    uint64_t local_offset; /* of the local header, shift applied */
+    size_t index;          /* 0-based entry number */
+    int from_local;        /* found by the local-header fallback walk */
+} pkli_zip_entry;
+
+typedef struct pkli_zip {
+    const uint8_t *buf;
+    size_t len;
+    uint64_t count;        /* entries the end record declares */
+    size_t cd_pos;         /* next central directory record */
+    size_t cd_end;
+    size_t shift;          /* bytes before the archive (python zipfile's
+                              `concat`), 0 when offsets are absolute */
+    size_t next;           /* entries returned */
+    int local_mode;        /* no usable central directory: walk local
+                              headers from the start */
+    size_t local_pos;
+} pkli_zip;
+
+/* Non-zero when buf starts with a local header or ends with an end of
+ * central directory record within the last 64 KiB + 22 bytes. */
+int pkli_zip_sniff(const uint8_t *buf, size_t len);
+/* Opens the archive. Returns 0; or 1 when the central directory is
+ * unusable but buf starts with a local header, so entries come from the
+ * local headers (*err says why: the caller reports it); or -1 with *err. */
+int pkli_zip_open(pkli_zip *z, const uint8_t *buf, size_t len, pkl_error *err);
+/* Next entry: 1, 0 at the end, -1 with *err (the directory is damaged from
+ * here on: stop iterating). */
+int pkli_zip_next(pkli_zip *z, pkli_zip_entry *e, pkl_error *err);
+/* Locates an entry's compressed bytes through its local header. *avail is
+ * what exists in the buffer (may be less than comp_size: truncated; the
+ * caller reports that). Returns 0 or -1 with *err. */
+int pkli_zip_data(const pkli_zip *z, const pkli_zip_entry *e,
+                  const uint8_t **data, size_t *avail, pkl_error *err);
+
+/* ---- joblib (formats_joblib.c) ------------------------------------------ */
+
+/* One piece of a joblib file after splicing. */
+typedef struct pkli_joblib_part {
+    size_t offset;         /* in the input */
+    size_t len;
+    int is_pickle;         /* 1: pickle opcodes of the main stream, 2: a
+                              whole nested pickle (object array), 0: raw
+                              array bytes */
+} pkli_joblib_part;
+
+typedef struct pkli_joblib {
+    pkli_joblib_part *parts;
+    size_t nparts;
+    size_t cap;
+    size_t arrays;         /* NumpyArrayWrapper BUILDs followed */
+} pkli_joblib;
+
+/* Follows the first pickle of buf[0..len) with a small symbolic stack,
+ * cutting out the bytes joblib's NumpyUnpickler reads directly after each
+ * NumpyArrayWrapper BUILD. Returns 0 with the parts (free with
+ * pkli_joblib_free; the main-stream parts end with the pickle's STOP), or
+ * -1 with *err: PKL_E_FORMAT_UNSUPPORTED when the pickle uses something the
+ * follower cannot track, malformed codes from the reader, PKL_E_NOMEM. */
+int pkli_joblib_split(const uint8_t *buf, size_t len, const pkl_allocator *a,
+                      pkli_joblib *out, pkl_error *err);
+void pkli_joblib_free(pkli_joblib *j, const pkl_allocator *a);
+
+/* ---- shelves (formats_dbm.c) -------------------------------------------- */
+
+/* Called per shelf value: key as display text (Python repr-like, ASCII),
+ * value bytes valid during the call. Non-zero stops the iteration. */
+typedef int (*pkli_dbm_value_fn)(void *ctx, const char *key_repr,
+                                 const uint8_t *value, size_t len);
+/* Called per problem found inside the shelf. Non-zero stops. */
+typedef int (*pkli_dbm_problem_fn)(void *ctx, const pkl_error *problem);
+
+/* Non-zero when buf is a dbm.dumb .dir index (every line `'key', (pos,
+ * size)`). */
+int pkli_dumb_dir_sniff(const uint8_t *buf, size_t len);
+/* Reads a dbm.dumb pair: dir/dat are the two files' bytes. Each value is
+ * dat[pos..pos+size). Returns 0, or -1 on out of memory / stop. */
+int pkli_dumb_walk(const uint8_t *dir, size_t dirlen, const uint8_t *dat,
+                   size_t datlen, size_t max_members, const pkl_allocator *a,
+                   pkli_dbm_value_fn fn, pkli_dbm_problem_fn pfn, void *ctx,
+                   pkl_error *err);
+/* dbm.sqlite3: reads `SELECT key, value FROM Dict` from an in-memory copy,
+ * read-only. Same return convention. */
+int pkli_sqlite_walk(const uint8_t *buf, size_t len, size_t max_members,
+                     const pkl_allocator *a, pkli_dbm_value_fn fn,
+                     pkli_dbm_problem_fn pfn, void *ctx, pkl_error *err);
+/* Non-zero when buf starts with a GNU dbm magic number (either order). */
+int pkli_gdbm_sniff(const uint8_t *buf, size_t len);
+/* GNU dbm: opened read-only from fs_path (libgdbm reads files only). */
+int pkli_gdbm_walk(const char *fs_path, size_t max_members,
+                   pkli_dbm_value_fn fn, pkli_dbm_problem_fn pfn, void *ctx,
+                   pkl_error *err);
+
+/* Appends printable-ASCII text for bytes s[0..n) to b: printable ASCII as
+ * is except '\\' and '!', everything else as \xNN, so a member name cannot
+ * forge a path separator or corrupt a terminal. */
+int pkli_fmt_put_name(pkli_buf *b, const uint8_t *s, size_t n);
+
+#endif /* PKL_FORMATS_INTERNAL_H */
