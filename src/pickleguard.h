@@ -470,21 +470,31 @@ typedef struct pkl_scan_result {
     size_t pickles;          /* pickles seen */
     size_t opcodes;          /* opcodes walked */
     size_t bytes;            /* bytes accounted for */
+    size_t dropped;          /* findings over max_findings: counted, not kept */
+    size_t by_severity[5];   /* findings per pkl_severity, dropped included */
+    int max_severity;        /* highest severity, dropped included; -1: none */
     pkl_allocator alloc;
 } pkl_scan_result;
 
 typedef struct pkl_scan_options {
     const pkl_policy *policy;     /* required */
     const pkl_allocator *alloc;   /* NULL: libc */
-    size_t max_findings;          /* 0 = default (1000); the rest are counted */
-    size_t max_nesting;           /* nested pickles / containers, 0 = default */
+    size_t max_findings;          /* 0 = default (1000); the rest are counted
+                                     in `dropped` (max_severity stays exact) */
+    size_t max_nesting;           /* nested pickles (bytes passed to a known
+                                     deserializer) scanned this deep; 0 =
+                                     default (4). Deeper: a high finding */
 } pkl_scan_options;
 
 void pkl_scan_result_init(pkl_scan_result *res, const pkl_allocator *alloc);
 /* Scans every pickle in buf (concatenated pickles included) and appends
- * findings to *res, with `path` as the prefix of each finding's path.
- * Never stops at the first problem. Returns 0, or -1 only on resource
- * failure (out of memory) with *err filled. */
+ * findings to *res, with `path` as the prefix of each finding's path
+ * (NULL or "": top level; nested pickles add "!nested@OFFSET").
+ * Never stops at the first problem; the rules are in docs/rules.md.
+ * Memory is bounded independently of len (tracking caps give a
+ * `scan-limit` finding instead of growing). Several threads may scan at
+ * once with the same policy. Returns 0, or -1 only on resource failure
+ * (out of memory) with *err filled. */
 int pkl_scan_buffer(const void *buf, size_t len, const char *path,
                     const pkl_scan_options *opt, pkl_scan_result *res,
                     pkl_error *err);

@@ -1,0 +1,1821 @@
+/* scanner.c -- the static scanner: pickle bytes -> findings, without
+ * loading anything.
+ *
+ * An abstract interpreter walks every opcode with the unpickler's own
+ * stack / mark / memo discipline (marks fence the stack as in _pickle.c;
+ * each pickle gets a fresh memo and protocol 0), but with abstract values:
+ * inert data, unknown, constant str/bytes (text kept, so STACK_GLOBAL's
+ * operands are known whatever opcode produced them), a global, the result
+ * of calling a global, an aggregate carrying a constant (the argument
+ * tuple of a nested pickle.loads). Globals are resolved by
+ * pkl_resolve_global (names.c) with the protocol in force, checked against
+ * the catalogue (catalogue.def) and the policy. The rules and their
+ * severities are documented in docs/rules.md.
+ *
+ * Fail closed: a stream that cannot be parsed to its end is a finding that
+ * says how many bytes were not examined, and those bytes are searched for
+ * global-looking text. Memory is bounded by fixed caps (stack entries,
+ * marks, memo, retained text, distinct globals); hitting one is a
+ * `scan-limit` finding, never growth. Nested pickles are scanned from a
+ * work queue, never by recursion.
+ *
+ * Must never: execute or import anything, depend on the decoder, print,
+ * keep global state, or report "clean" for bytes it did not examine.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+
+/* ---- caps (memory bound independent of input size; see docs/rules.md) -- */
+#define STACK_MAX ((size_t)1 << 18)   /* abstract stack entries (runs merged) */
+#define MARKS_MAX ((size_t)1 << 18)   /* open marks */
+#define MEMO_DENSE_MAX ((size_t)1 << 21) /* memo keys held in the dense table */
+#define MEMO_HASH_MAX ((size_t)1 << 16)  /* memo keys beyond the dense range */
+#define MEMO_POOL_MAX ((size_t)1 << 20)  /* memo entries holding non-inert values */
+#define GLOBALS_MAX 4096              /* distinct resolved globals per scan */
+#define ARENA_MAX ((size_t)8 << 20)   /* copies of escaped text (STRING/UNICODE) */
+#define QUEUE_MAX 64                  /* nested pickles waiting */
+#define STRUCT_MAX 8                  /* structural findings per pickle */
+#define REMAINDER_HITS_MAX 16         /* unparsed-global findings per stream */
+#define DEFAULT_MAX_FINDINGS 1000
+#define DEFAULT_MAX_NESTING 4
+
+/* ---- severities ------------------------------------------------------------ */
+
+static const char *const sev_names[] = {"info", "low", "medium", "high",
+                                        "critical"};
+
+const char *pkl_severity_name(int sev)
+{
+    if (sev < 0 || sev > PKL_SEV_CRITICAL)
+        return "unknown";
+    return sev_names[sev];
+}
+
+int pkl_severity_parse(const char *s)
+{
+    if (!s)
+        return -1;
+    for (int i = 0; i <= PKL_SEV_CRITICAL; i++)
+        if (strcmp(s, sev_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- catalogue ------------------------------------------------------------- */
+
+enum {
+    CAT_EXEC, CAT_IMPORT, CAT_ATTR, CAT_PROCESS, CAT_FILE, CAT_NETWORK,
+    CAT_NATIVE, CAT_DESERIALIZE, CAT_INTERP
+};
+
+static const char *const cat_names[] = {
+    "code execution", "import machinery", "attribute access by name",
+    "process execution", "file-system access", "network access",
+    "native code", "nested deserializer", "interpreter state"};
+
+typedef struct cat_entry {
+    const char *pattern;
+    uint8_t cat;
+    const char *reason;
+} cat_entry;
+
+static const cat_entry catalogue[] = {
+#define CAT(pattern, category, reason) {pattern, CAT_##category, reason},
+#include "catalogue.def"
+#undef CAT
+#undef DUNDER
+};
+#define NCAT (sizeof catalogue / sizeof catalogue[0])
+
+typedef struct dunder_entry {
+    const char *name;
+    const char *reason;
+} dunder_entry;
+
+static const dunder_entry dunders[] = {
+#define DUNDER(name, reason) {name, reason},
+#include "catalogue.def"
+#undef CAT
+#undef DUNDER
+};
+#define NDUNDER (sizeof dunders / sizeof dunders[0])
+
+/* Whole-component match of pattern against s[0..n): "os" matches "os" and
+ * "os.x.y"; a "*" component matches any one component. */
+static int pattern_match(const char *p, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (*p) {
+        const char *pe = strchr(p, '.');
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p);
+        if (i >= n)
+            return 0;
+        const char *se = memchr(s + i, '.', n - i);
+        size_t sl = se ? (size_t)(se - (s + i)) : n - i;
+        if (!(pl == 1 && p[0] == '*') &&
+            (pl != sl || memcmp(p, s + i, pl) != 0))
+            return 0;
+        i += sl;
+        p += pl;
+        if (*p == '.') {
+            p++;
+            if (i >= n)
+                return 0;
+            i++;
+        }
+    }
+    return 1;
+}
+
+static int catalogue_find(const char *s, size_t n)
+{
+    for (size_t k = 0; k < NCAT; k++)
+        if (pattern_match(catalogue[k].pattern, s, n))
+            return (int)k;
+    return -1;
+}
+
+/* Catalogue index for the full dotted name (module length mlen), also
+ * trying every tail of the qualname that walks THROUGH a component
+ * ("posixpath" + "os.system" -> "os.system"). -1 if none. */
+static int catalogue_lookup(const char *full, size_t n, size_t mlen)
+{
+    int k = catalogue_find(full, n);
+    if (k >= 0 || mlen >= n)
+        return k;
+    size_t i = mlen + 1; /* start of the qualname */
+    while (i < n) {
+        const char *dot = memchr(full + i, '.', n - i);
+        if (!dot)
+            break; /* a single last component walks through nothing */
+        k = catalogue_find(full + i, n - i);
+        if (k >= 0)
+            return k;
+        i = (size_t)(dot - full) + 1;
+    }
+    return -1;
+}
+
+/* Dunder index of the first qualname component in the list, or -1. */
+static int dunder_lookup(const char *full, size_t n, size_t mlen)
+{
+    size_t i = mlen < n ? mlen + 1 : n;
+    while (i < n) {
+        const char *dot = memchr(full + i, '.', n - i);
+        size_t cl = dot ? (size_t)(dot - (full + i)) : n - i;
+        for (size_t k = 0; k < NDUNDER; k++)
+            if (strlen(dunders[k].name) == cl &&
+                memcmp(dunders[k].name, full + i, cl) == 0)
+                return (int)k;
+        i += cl + 1;
+    }
+    return -1;
+}
+
+/* ---- abstract values ----------------------------------------------------- */
+
+enum {
+    V_INERT = 0,  /* data that cannot act: numbers, None, containers... */
+    V_UNKNOWN,    /* anything: persistent_load results, lost precision */
+    V_STR,        /* constant text (data == NULL: too long to keep) */
+    V_BYTES,      /* constant bytes (BINBYTES family, BYTEARRAY8) */
+    V_GLOBAL,     /* a global (g: index in the globals table or NOG) */
+    V_CALL,       /* the result of calling global g */
+    V_AGG         /* an aggregate holding a constant (data/len) */
+};
+
+/* sflag bits */
+#define SF_NARROW 1u  /* STRING family: str only through the encoding */
+#define SF_LOST 2u    /* held a constant whose text was not kept */
+
+#define NOG UINT32_MAX
+
+typedef struct aval {
+    uint8_t kind;
+    uint8_t sflag;
+    uint32_t g;
+    size_t n;              /* run length (V_INERT, V_UNKNOWN); else 1 */
+    const uint8_t *data;   /* constant text, or carried payload; NULL: none */
+    size_t len;
+} aval;
+
+/* Memo pool entry: compact, the memo can hold a million entries. */
+typedef struct mentry {
+    const uint8_t *data;
+    uint32_t len;          /* UINT32_MAX: longer (data is then NULL) */
+    uint32_t meta;         /* kind | sflag << 3 | g << 5 */
+} mentry;
+
+#define MEMO_ABSENT 0u
+#define MEMO_INERT 1u
+#define MEMO_UNKNOWN 2u
+#define MEMO_POOL0 3u
+
+typedef struct gent {
+    char name[2 * PKL_NAME_MAX + 2];
+    uint16_t mlen;
+    int16_t cat;
+    int16_t dunder;
+    uint8_t verdict;
+} gent;
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    uint8_t data[];
+} chunk;
+
+typedef struct work {
+    const uint8_t *data;
+    size_t len;
+    unsigned depth;
+    char path[sizeof(((pkl_finding *)0)->path)];
+} work;
+
+typedef struct scan {
+    pkl_allocator a;
+    const pkl_policy *policy;
+    pkl_scan_result *res;
+    size_t max_findings;
+    size_t max_nesting;
+    int nomem;
+
+    /* current stream */
+    const uint8_t *base;
+    size_t len;
+    unsigned depth;
+    char path[sizeof(((pkl_finding *)0)->path)];
+    size_t remainder_hits;
+
+    /* current pickle */
+    aval *stk;
+    size_t nstk, stkcap;
+    size_t depth_log;       /* values on the stack (runs counted) */
+    size_t *marks;
+    size_t nmarks, markcap;
+    size_t lost_marks;
+    uint32_t *mdense;
+    size_t mdcap, mdhi;
+    uint64_t *hkeys;
+    uint32_t *hvals;        /* 0: empty slot */
+    size_t hcap, hcount;
+    mentry *pool;
+    size_t npool, poolcap;
+    size_t memo_count;
+    int memo_lossy;
+    int proto;
+    size_t ops_ok;
+    int op_failed;          /* the current opcode failed structurally */
+    int first_failed;       /* ... and it was the pickle's first */
+    size_t nstruct;
+    int said_limit, said_mismatch, said_buffer, said_persid, said_inst;
+    int said_memo;
+
+    /* whole scan */
+    gent *gl;
+    size_t ngl, glcap;
+    uint32_t *ghash;        /* 0: empty, else index + 1 */
+    size_t ghcap;
+    int said_globals_cap;
+    chunk *arena;
+    size_t arena_used;
+    work *q;
+    size_t nq, qhead;
+} scan;
+
+/* ---- findings -------------------------------------------------------------- */
+
+/* out = a + sep + b, truncated to size (no format-truncation games). */
+static void join3(char *out, size_t size, const char *a, const char *sep,
+                  const char *b)
+{
+    size_t w = 0;
+    const char *parts[3] = {a, sep, b};
+    for (int k = 0; k < 3; k++) {
+        for (const char *p = parts[k]; *p && w + 1 < size; p++)
+            out[w++] = *p;
+    }
+    out[w] = '\0';
+}
+
+static void copy_text(char *dst, size_t size, const char *src)
+{
+    if (!src)
+        src = "";
+    size_t n = strlen(src);
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static void emit(scan *s, const char *rule, int sev, size_t off, int opcode,
+                 const char *global, const char *hint, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 8, 9)))
+#endif
+    ;
+
+static void emit(scan *s, const char *rule, int sev, size_t off, int opcode,
+                 const char *global, const char *hint, const char *fmt, ...)
+{
+    pkl_scan_result *res = s->res;
+    res->by_severity[sev]++;
+    if (sev > res->max_severity)
+        res->max_severity = sev;
+    if (res->count >= s->max_findings) {
+        res->dropped++;
+        return;
+    }
+    if (pkli_grow(&res->alloc, (void **)&res->findings, &res->cap,
+                  res->count + 1, sizeof *res->findings) < 0) {
+        s->nomem = 1;
+        res->dropped++;
+        return;
+    }
+    pkl_finding *f = &res->findings[res->count++];
+    f->rule = rule;
+    f->severity = sev;
+    f->offset = off;
+    f->opcode = opcode;
+    copy_text(f->global, sizeof f->global, global);
+    copy_text(f->hint, sizeof f->hint, hint);
+    copy_text(f->path, sizeof f->path, s->path);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->message, sizeof f->message, fmt, ap);
+    va_end(ap);
+}
+
+static void scan_limit(scan *s, size_t off, int opcode, const char *what)
+{
+    if (s->said_limit)
+        return;
+    s->said_limit = 1;
+    emit(s, "scan-limit", PKL_SEV_MEDIUM, off, opcode, "",
+         "split the data or review it by hand; the scanner keeps its memory "
+         "bounded and does not track further values precisely",
+         "%s: the analysis of this pickle is no longer exact from here on",
+         what);
+}
+
+/* A structural error CPython's unpickler would raise on. The first one in
+ * a pickle whose very first opcode it is means "no pickle here". */
+static void structural(scan *s, const pkl_op *op, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static void structural(scan *s, const pkl_op *op, const char *fmt, ...)
+{
+    s->op_failed = 1;
+    if (s->ops_ok == 0) {
+        s->first_failed = 1;
+        return;
+    }
+    if (s->nstruct++ >= STRUCT_MAX)
+        return;
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    emit(s, "malformed", PKL_SEV_MEDIUM, op->offset, op->code, "",
+         "the file is damaged or crafted; CPython's unpickler stops with an "
+         "error here",
+         "%s %s", op->info->name, msg);
+}
+
+/* ---- arena for text that does not live in the input ---------------------- */
+
+static const uint8_t *arena_keep(scan *s, const uint8_t *p, size_t n)
+{
+    static const uint8_t empty[1] = {0};
+    if (n == 0)
+        return empty;
+    if (n > ARENA_MAX - s->arena_used)
+        return NULL;
+    chunk *c = s->arena;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > 65536 ? n : 65536;
+        c = pkli_malloc(&s->a, sizeof *c + cap);
+        if (!c) {
+            s->nomem = 1;
+            return NULL;
+        }
+        c->next = s->arena;
+        c->used = 0;
+        c->cap = cap;
+        s->arena = c;
+    }
+    uint8_t *d = c->data + c->used;
+    memcpy(d, p, n);
+    c->used += n;
+    s->arena_used += n;
+    return d;
+}
+
+static int in_input(const scan *s, const uint8_t *p)
+{
+    return p >= s->base && p <= s->base + s->len;
+}
+
+/* ---- the abstract stack --------------------------------------------------- */
+
+static size_t fence(const scan *s)
+{
+    return s->nmarks ? s->marks[s->nmarks - 1] : 0;
+}
+
+static size_t accessible(const scan *s)
+{
+    return s->depth_log - fence(s);
+}
+
+static void push(scan *s, aval v, size_t off, int opcode)
+{
+    s->depth_log++;
+    if ((v.kind == V_INERT || v.kind == V_UNKNOWN) && s->nstk &&
+        s->stk[s->nstk - 1].kind == v.kind) {
+        s->stk[s->nstk - 1].n++;
+        return;
+    }
+    v.n = 1;
+    if (s->nstk == s->stkcap) {
+        if (s->nstk >= STACK_MAX ||
+            pkli_grow(&s->a, (void **)&s->stk, &s->stkcap, s->nstk + 1,
+                      sizeof *s->stk) < 0) {
+            if (s->nstk < STACK_MAX)
+                s->nomem = 1;
+            scan_limit(s, off, opcode, "too many distinct values on the stack");
+            if (!s->nstk) {
+                s->depth_log--;
+                return;
+            }
+            /* merge into the top entry, losing what both were */
+            aval *t = &s->stk[s->nstk - 1];
+            size_t tn = t->n;
+            memset(t, 0, sizeof *t);
+            t->kind = V_UNKNOWN;
+            t->n = tn + 1;
+            return;
+        }
+    }
+    s->stk[s->nstk++] = v;
+}
+
+static aval mk(uint8_t kind)
+{
+    aval v;
+    memset(&v, 0, sizeof v);
+    v.kind = kind;
+    v.n = 1;
+    v.g = NOG;
+    return v;
+}
+
+static void push_kind(scan *s, uint8_t kind, const pkl_op *op)
+{
+    push(s, mk(kind), op->offset, op->code);
+}
+
+/* Pops one value; on underflow a structural error and an inert value. */
+static aval pop1(scan *s, const pkl_op *op)
+{
+    if (accessible(s) == 0) {
+        if (!s->op_failed)
+            structural(s, op, "pops from an empty stack (or below the "
+                              "topmost MARK): stack underflow");
+        s->op_failed = 1;
+        return mk(V_INERT);
+    }
+    aval *t = &s->stk[s->nstk - 1];
+    aval v = *t;
+    s->depth_log--;
+    if (t->n > 1) {
+        t->n--;
+        v.n = 1;
+    } else {
+        s->nstk--;
+    }
+    return v;
+}
+
+static const aval *peek(scan *s, const pkl_op *op)
+{
+    if (accessible(s) == 0) {
+        if (!s->op_failed)
+            structural(s, op, "needs a value on the stack and there is none "
+                              "above the topmost MARK: stack underflow");
+        s->op_failed = 1;
+        return NULL;
+    }
+    return &s->stk[s->nstk - 1];
+}
+
+/* The constant a value carries for a nested deserializer. */
+static int payload_of(const aval *v, const uint8_t **data, size_t *len)
+{
+    if ((v->kind == V_STR || v->kind == V_BYTES || v->kind == V_AGG ||
+         v->kind == V_CALL) && v->data) {
+        *data = v->data;
+        *len = v->len;
+        return 1;
+    }
+    return 0;
+}
+
+/* What a run of popped values adds up to. */
+typedef struct collect {
+    const uint8_t *data;
+    size_t len;
+    int lost;
+    size_t count;
+    aval bottom;  /* the deepest value popped (OBJ's class) */
+} collect;
+
+static void collect_add(collect *c, const aval *v)
+{
+    const uint8_t *d;
+    size_t l;
+    if (!c->data && payload_of(v, &d, &l)) {
+        c->data = d;
+        c->len = l;
+    }
+    if (v->sflag & SF_LOST)
+        c->lost = 1;
+    if ((v->kind == V_STR || v->kind == V_BYTES) && !v->data)
+        c->lost = 1;
+}
+
+static void collect_init(collect *c)
+{
+    memset(c, 0, sizeof *c);
+    c->bottom = mk(V_INERT);
+}
+
+/* Pops everything above the topmost mark and the mark itself. Returns 0,
+ * or -1 (structural error) when there is no mark. */
+static int pop_mark(scan *s, const pkl_op *op, collect *c)
+{
+    if (s->nmarks == 0) {
+        if (s->lost_marks) {
+            s->lost_marks--;
+            return 0;
+        }
+        structural(s, op, "needs a MARK and there is none");
+        return -1;
+    }
+    size_t m = s->marks[--s->nmarks];
+    size_t todo = s->depth_log - m;
+    c->count = todo;
+    while (todo) {
+        aval *t = &s->stk[s->nstk - 1];
+        size_t take = t->n < todo ? t->n : todo;
+        collect_add(c, t);
+        c->bottom = *t;
+        c->bottom.n = 1;
+        s->depth_log -= take;
+        todo -= take;
+        if (take == t->n)
+            s->nstk--;
+        else
+            t->n -= take;
+    }
+    return 0;
+}
+
+static void push_mark(scan *s, const pkl_op *op)
+{
+    if (s->nmarks == s->markcap) {
+        if (s->nmarks >= MARKS_MAX ||
+            pkli_grow(&s->a, (void **)&s->marks, &s->markcap, s->nmarks + 1,
+                      sizeof *s->marks) < 0) {
+            if (s->nmarks < MARKS_MAX)
+                s->nomem = 1;
+            scan_limit(s, op->offset, op->code, "too many open MARKs");
+            s->lost_marks++;
+            return;
+        }
+    }
+    s->marks[s->nmarks++] = s->depth_log;
+}
+
+/* Pushes the aggregate built from popped values. */
+static void push_aggregate(scan *s, const collect *c, const pkl_op *op)
+{
+    aval v = mk(c->data ? V_AGG : V_INERT);
+    v.data = c->data;
+    v.len = c->len;
+    if (c->lost)
+        v.sflag |= SF_LOST;
+    if (c->lost && v.kind == V_INERT)
+        v.kind = V_AGG;
+    push(s, v, op->offset, op->code);
+}
+
+/* ---- memo ------------------------------------------------------------------- */
+
+static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
+{
+    if (v->kind == V_INERT)
+        return MEMO_INERT;
+    if (v->kind == V_UNKNOWN)
+        return MEMO_UNKNOWN;
+    if (s->npool == s->poolcap) {
+        if (s->npool >= MEMO_POOL_MAX ||
+            pkli_grow(&s->a, (void **)&s->pool, &s->poolcap, s->npool + 1,
+                      sizeof *s->pool) < 0) {
+            if (s->npool < MEMO_POOL_MAX)
+                s->nomem = 1;
+            scan_limit(s, op->offset, op->code, "too many memo entries");
+            return MEMO_UNKNOWN;
+        }
+    }
+    mentry *e = &s->pool[s->npool];
+    e->data = v->data;
+    if (v->len >= UINT32_MAX) {
+        e->len = UINT32_MAX;
+        e->data = NULL;
+    } else {
+        e->len = (uint32_t)v->len;
+    }
+    uint32_t g = v->g == NOG ? (1u << 27) - 1 : v->g;
+    uint32_t sflag = v->sflag;
+    if (!e->data && v->data)
+        sflag |= SF_LOST;
+    e->meta = (uint32_t)v->kind | (sflag << 3) | (g << 5);
+    return MEMO_POOL0 + (uint32_t)s->npool++;
+}
+
+static aval memo_decode(const scan *s, uint32_t slot)
+{
+    if (slot == MEMO_INERT)
+        return mk(V_INERT);
+    if (slot < MEMO_POOL0 || slot - MEMO_POOL0 >= s->npool)
+        return mk(V_UNKNOWN);
+    const mentry *e = &s->pool[slot - MEMO_POOL0];
+    aval v = mk((uint8_t)(e->meta & 7u));
+    v.sflag = (uint8_t)((e->meta >> 3) & 3u);
+    uint32_t g = e->meta >> 5;
+    v.g = g == (1u << 27) - 1 ? NOG : g;
+    v.data = e->data;
+    v.len = e->len == UINT32_MAX ? 0 : e->len;
+    if (!v.data && e->len == UINT32_MAX)
+        v.sflag |= SF_LOST;
+    return v;
+}
+
+static uint32_t *memo_slot(scan *s, uint64_t key, int create,
+                           const pkl_op *op)
+{
+    if (key < MEMO_DENSE_MAX) {
+        if (key >= s->mdcap) {
+            if (!create)
+                return NULL;
+            size_t old = s->mdcap;
+            size_t need = (size_t)key + 1;
+            if (need < 256)
+                need = 256;
+            if (pkli_grow(&s->a, (void **)&s->mdense, &s->mdcap, need,
+                          sizeof *s->mdense) < 0) {
+                s->nomem = 1;
+                return NULL;
+            }
+            memset(s->mdense + old, 0, (s->mdcap - old) * sizeof *s->mdense);
+        }
+        if (create && key >= s->mdhi)
+            s->mdhi = (size_t)key + 1;
+        return &s->mdense[key];
+    }
+    if (!s->hcap) {
+        if (!create)
+            return NULL;
+        size_t cap = 1024;
+        s->hkeys = pkli_malloc(&s->a, cap * sizeof *s->hkeys);
+        s->hvals = pkli_malloc(&s->a, cap * sizeof *s->hvals);
+        if (!s->hkeys || !s->hvals) {
+            s->nomem = 1;
+            return NULL;
+        }
+        memset(s->hvals, 0, cap * sizeof *s->hvals);
+        s->hcap = cap;
+    }
+    size_t mask = s->hcap - 1;
+    size_t h = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+    for (;;) {
+        if (s->hvals[h] == 0)
+            break;
+        if (s->hkeys[h] == key)
+            return &s->hvals[h];
+        h = (h + 1) & mask;
+    }
+    if (!create)
+        return NULL;
+    if (s->hcount >= MEMO_HASH_MAX) {
+        scan_limit(s, op->offset, op->code, "too many sparse memo keys");
+        return NULL;
+    }
+    if ((s->hcount + 1) * 2 > s->hcap) {
+        /* rehash into a table twice the size */
+        size_t ncap = s->hcap * 2;
+        uint64_t *nk = pkli_malloc(&s->a, ncap * sizeof *nk);
+        uint32_t *nv = pkli_malloc(&s->a, ncap * sizeof *nv);
+        if (!nk || !nv) {
+            pkli_free(&s->a, nk);
+            pkli_free(&s->a, nv);
+            s->nomem = 1;
+            return NULL;
+        }
+        memset(nv, 0, ncap * sizeof *nv);
+        for (size_t i = 0; i < s->hcap; i++) {
+            if (!s->hvals[i])
+                continue;
+            size_t j = (size_t)((s->hkeys[i] * 0x9E3779B97F4A7C15ull) >> 20) &
+                       (ncap - 1);
+            while (nv[j])
+                j = (j + 1) & (ncap - 1);
+            nk[j] = s->hkeys[i];
+            nv[j] = s->hvals[i];
+        }
+        pkli_free(&s->a, s->hkeys);
+        pkli_free(&s->a, s->hvals);
+        s->hkeys = nk;
+        s->hvals = nv;
+        s->hcap = ncap;
+        mask = ncap - 1;
+        h = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+        while (s->hvals[h])
+            h = (h + 1) & mask;
+    }
+    s->hkeys[h] = key;
+    s->hcount++;
+    return &s->hvals[h];
+}
+
+static void memo_put(scan *s, uint64_t key, const pkl_op *op)
+{
+    const aval *top = peek(s, op);
+    if (!top)
+        return;
+    aval v = *top;
+    v.n = 1;
+    uint32_t *slot = memo_slot(s, key, 1, op);
+    if (!slot) {
+        s->memo_lossy = 1;
+        return;
+    }
+    if (*slot == MEMO_ABSENT) {
+        s->memo_count++;
+    } else if (!s->said_memo) {
+        /* pickle.dumps never stores twice under one key */
+        s->said_memo = 1;
+        emit(s, "memo-overwrite", PKL_SEV_INFO, op->offset, op->code, "",
+             "nothing to fix if the file comes from a trusted writer",
+             "%s overwrites memo key %llu", op->info->name,
+             (unsigned long long)key);
+    }
+    *slot = memo_encode(s, &v, op);
+}
+
+static void memo_get(scan *s, uint64_t key, const pkl_op *op)
+{
+    uint32_t *slot = memo_slot(s, key, 0, op);
+    if (!slot || *slot == MEMO_ABSENT) {
+        if (!s->memo_lossy)
+            structural(s, op, "reads memo key %llu, which was never stored",
+                       (unsigned long long)key);
+        push(s, mk(s->memo_lossy ? V_UNKNOWN : V_INERT), op->offset,
+             op->code);
+        return;
+    }
+    push(s, memo_decode(s, *slot), op->offset, op->code);
+}
+
+static void memo_reset(scan *s)
+{
+    if (s->mdhi)
+        memset(s->mdense, 0, s->mdhi * sizeof *s->mdense);
+    s->mdhi = 0;
+    if (s->hcount)
+        memset(s->hvals, 0, s->hcap * sizeof *s->hvals);
+    s->hcount = 0;
+    s->npool = 0;
+    s->memo_count = 0;
+    s->memo_lossy = 0;
+}
+
+/* ---- globals ------------------------------------------------------------- */
+
+static uint32_t name_hash(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 16777619u;
+    return h;
+}
+
+static void gent_fill(scan *s, gent *e, const char *full, size_t n,
+                      size_t ml, const pkl_global *g)
+{
+    memcpy(e->name, full, n + 1);
+    e->mlen = (uint16_t)ml;
+    e->cat = (int16_t)catalogue_lookup(full, n, ml);
+    e->dunder = (int16_t)dunder_lookup(full, n, ml);
+    e->verdict = (uint8_t)pkl_policy_check(s->policy, g);
+}
+
+/* Finds or adds the resolved global; NOG when the table is full (then
+ * *spare is filled instead). */
+static uint32_t global_intern(scan *s, const pkl_global *g, const pkl_op *op,
+                              gent *spare)
+{
+    char full[sizeof(((gent *)0)->name)];
+    size_t ml = strlen(g->module), ql = strlen(g->qualname);
+    if (ml + 1 + ql >= sizeof full)
+        return NOG;
+    memcpy(full, g->module, ml);
+    full[ml] = '.';
+    memcpy(full + ml + 1, g->qualname, ql + 1);
+    size_t n = ml + 1 + ql;
+    gent_fill(s, spare, full, n, ml, g);
+
+    if (!s->ghcap) {
+        s->ghcap = 2 * GLOBALS_MAX;
+        s->ghash = pkli_malloc(&s->a, s->ghcap * sizeof *s->ghash);
+        if (!s->ghash) {
+            s->ghcap = 0;
+            s->nomem = 1;
+            return NOG;
+        }
+        memset(s->ghash, 0, s->ghcap * sizeof *s->ghash);
+    }
+    size_t h = name_hash(full, n) & (s->ghcap - 1);
+    while (s->ghash[h]) {
+        const gent *e = &s->gl[s->ghash[h] - 1];
+        if (strcmp(e->name, full) == 0)
+            return s->ghash[h] - 1;
+        h = (h + 1) & (s->ghcap - 1);
+    }
+    if (s->ngl >= GLOBALS_MAX) {
+        if (!s->said_globals_cap) {
+            s->said_globals_cap = 1;
+            emit(s, "scan-limit", PKL_SEV_MEDIUM, op->offset, op->code, "",
+                 "review the file by hand",
+                 "more than %d distinct globals: calls on further globals are "
+                 "not tracked", GLOBALS_MAX);
+        }
+        return NOG;
+    }
+    if (pkli_grow(&s->a, (void **)&s->gl, &s->glcap, s->ngl + 1,
+                  sizeof *s->gl) < 0) {
+        s->nomem = 1;
+        return NOG;
+    }
+    s->gl[s->ngl] = *spare;
+    s->ghash[h] = (uint32_t)++s->ngl;
+    return (uint32_t)(s->ngl - 1);
+}
+
+/* Reports a reference to a resolved global (every occurrence). */
+static void global_report(scan *s, const gent *e, const pkl_global *g,
+                          const pkl_op *op, const char *how)
+{
+    if (e->cat >= 0) {
+        const cat_entry *c = &catalogue[e->cat];
+        char hint[512];
+        snprintf(hint, sizeof hint, "do not load this file: %s", c->reason);
+        emit(s, "dangerous-global", PKL_SEV_CRITICAL, op->offset, op->code,
+             e->name, hint,
+             "%s %s, a known-dangerous global (%s; catalogue entry '%s')",
+             how, e->name, cat_names[c->cat], c->pattern);
+    } else if (e->dunder >= 0) {
+        const dunder_entry *d = &dunders[e->dunder];
+        char hint[512];
+        snprintf(hint, sizeof hint, "do not load this file: %s is %s",
+                 d->name, d->reason);
+        emit(s, "dunder-traversal", PKL_SEV_CRITICAL, op->offset, op->code,
+             e->name, hint,
+             "%s %s, which walks through the attribute %s", how, e->name,
+             d->name);
+    } else if (e->verdict != PKL_ALLOWED) {
+        char hint[512];
+        pkl_policy_suggest(g, hint, sizeof hint);
+        emit(s, "global-not-allowed", PKL_SEV_HIGH, op->offset, op->code,
+             e->name, hint, "%s %s, which policy '%s' %s", how, e->name,
+             pkl_policy_name(s->policy),
+             e->verdict == PKL_DENIED_EXPLICIT ? "denies explicitly"
+                                               : "does not allow");
+    }
+}
+
+/* Writes a printable rendering of raw name text (for messages). */
+static void printable(char *out, size_t size, const uint8_t *p, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n && w + 5 < size; i++) {
+        uint8_t ch = p[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+            out[w++] = (char)ch;
+        } else {
+            snprintf(out + w, size - w, "\\x%02x", ch);
+            w += 4;
+        }
+    }
+    out[w] = '\0';
+}
+
+/* Resolves, interns and reports (module, name) for op; returns the value
+ * to push. */
+static aval global_ref(scan *s, const uint8_t *m, size_t ml, const uint8_t *nm,
+                       size_t nl, const pkl_op *op, const char *how)
+{
+    pkl_global g;
+    pkl_error err;
+    aval v = mk(V_GLOBAL);
+    if (pkl_resolve_global((const char *)m, ml, (const char *)nm, nl, s->proto,
+                           &g, &err) < 0) {
+        char pm[200], pn[200], full[420];
+        printable(pm, sizeof pm, m, ml);
+        printable(pn, sizeof pn, nm, nl);
+        snprintf(full, sizeof full, "%s.%s", pm, pn);
+        /* catalogue on the raw text too: fail closed */
+        int k = catalogue_lookup(full, strlen(full), strlen(pm));
+        if (k >= 0) {
+            char hint[512];
+            snprintf(hint, sizeof hint, "do not load this file: %s",
+                     catalogue[k].reason);
+            emit(s, "dangerous-global", PKL_SEV_CRITICAL, op->offset,
+                 op->code, full, hint,
+                 "%s %s, a known-dangerous global spelled in a form no "
+                 "plain name resolves to (%s; catalogue entry '%s')",
+                 how, full, cat_names[catalogue[k].cat], catalogue[k].pattern);
+        }
+        emit(s, "bad-global-name", PKL_SEV_HIGH, op->offset, op->code, full,
+             "do not load this file: no legitimate pickler writes such a "
+             "name",
+             "%s a name no Python identifier path spells at protocol %d "
+             "(%s)", how, s->proto, err.detail[0] ? err.detail : err.msg);
+        return v; /* g = NOG: an unknown global */
+    }
+    gent spare;
+    spare.name[0] = '\0';
+    v.g = global_intern(s, &g, op, &spare);
+    if (spare.name[0])
+        global_report(s, v.g != NOG ? &s->gl[v.g] : &spare, &g, op, how);
+    return v;
+}
+
+/* ---- nested pickles ----------------------------------------------------- */
+
+static void nested_enqueue(scan *s, const collect *args, uint32_t gi,
+                           const pkl_op *op)
+{
+    const char *callee = gi != NOG ? s->gl[gi].name : "?";
+    if (!args->data) {
+        if (args->lost)
+            emit(s, "nested-unscanned", PKL_SEV_HIGH, op->offset, op->code,
+                 callee, "review the file by hand",
+                 "%s is called with a constant too long for the scanner to "
+                 "keep: the nested payload was not scanned", callee);
+        return;
+    }
+    size_t at = in_input(s, args->data) ? (size_t)(args->data - s->base)
+                                        : op->offset;
+    if (s->depth + 1 > s->max_nesting || s->nq - s->qhead >= QUEUE_MAX) {
+        emit(s, "nested-unscanned", PKL_SEV_HIGH, op->offset, op->code,
+             callee, "review the file by hand",
+             "%s is called with a %zu-byte constant at offset %zu that was "
+             "not scanned (nesting deeper than %zu)", callee, args->len, at,
+             s->max_nesting);
+        return;
+    }
+    if (s->nq == QUEUE_MAX) {
+        /* compact the queue */
+        memmove(s->q, s->q + s->qhead, (s->nq - s->qhead) * sizeof *s->q);
+        s->nq -= s->qhead;
+        s->qhead = 0;
+    }
+    work *w = &s->q[s->nq++];
+    w->data = args->data;
+    w->len = args->len;
+    w->depth = s->depth + 1;
+    char tail[48];
+    snprintf(tail, sizeof tail, "nested@%zu", at);
+    join3(w->path, sizeof w->path, s->path, s->path[0] ? "!" : "", tail);
+}
+
+/* ---- calls, builds, mutations ------------------------------------------- */
+
+static void do_call(scan *s, const aval *callee, const collect *args,
+                    const pkl_op *op)
+{
+    aval r = mk(V_UNKNOWN);
+    if (s->op_failed) {
+        push_kind(s, V_INERT, op);
+        return;
+    }
+    switch (callee->kind) {
+    case V_GLOBAL:
+        r = mk(V_CALL);
+        r.g = callee->g;
+        r.data = args->data;
+        r.len = args->len;
+        if (args->lost)
+            r.sflag |= SF_LOST;
+        if (callee->g != NOG && s->gl[callee->g].cat >= 0 &&
+            catalogue[s->gl[callee->g].cat].cat == CAT_DESERIALIZE)
+            nested_enqueue(s, args, callee->g, op);
+        break;
+    case V_CALL: {
+        const char *what = callee->g != NOG ? s->gl[callee->g].name : "a global";
+        emit(s, "call-on-call-result", PKL_SEV_HIGH, op->offset, op->code,
+             callee->g != NOG ? what : "",
+             "do not load this file: pickle.dumps never calls what a call "
+             "returned",
+             "%s calls the result of calling %s", op->info->name, what);
+        break;
+    }
+    case V_UNKNOWN:
+        emit(s, "call-on-unknown", PKL_SEV_HIGH, op->offset, op->code, "",
+             "review the file by hand",
+             "%s calls a value the scanner cannot identify (a persistent id, "
+             "an extension code or a value past a scan limit)",
+             op->info->name);
+        break;
+    default:
+        structural(s, op, "calls a value that is not callable");
+        r = mk(V_INERT);
+        break;
+    }
+    push(s, r, op->offset, op->code);
+}
+
+/* APPEND(S)/SETITEM(S)/ADDITEMS/BUILD on the value below: calls methods
+ * of a global (module attribute, class) when the target is one. */
+static void mutate_check(scan *s, const aval *target, const pkl_op *op,
+                         int build)
+{
+    if (!target || target->kind != V_GLOBAL)
+        return;
+    const char *what = target->g != NOG ? s->gl[target->g].name : "a global";
+    if (build)
+        emit(s, "build-on-global", PKL_SEV_HIGH, op->offset, op->code,
+             target->g != NOG ? what : "",
+             "do not load this file: BUILD on a class or module sets its "
+             "attributes for the whole process",
+             "BUILD sets state on %s itself (a class or module object), "
+             "not on an instance", what);
+    else
+        emit(s, "mutate-global", PKL_SEV_HIGH, op->offset, op->code,
+             target->g != NOG ? what : "",
+             "do not load this file: pickle.dumps never adds items to a "
+             "global",
+             "%s adds items to %s itself (a global object), calling its "
+             "methods", op->info->name, what);
+}
+
+/* ---- text search in bytes that could not be parsed ----------------------- */
+
+static int id_char(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '.';
+}
+
+static int id_start(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+/* Checks module/name text against the catalogue; reports a hit. */
+static int remainder_check(scan *s, const uint8_t *m, size_t ml,
+                           const uint8_t *nm, size_t nl, size_t off,
+                           const char *form)
+{
+    if (s->remainder_hits >= REMAINDER_HITS_MAX || ml == 0 || ml > 200 ||
+        nl > 200)
+        return 0;
+    char full[2 * PKL_NAME_MAX + 2];
+    size_t mlen;
+    pkl_global g;
+    if (nl && pkl_resolve_global((const char *)m, ml, (const char *)nm, nl, 2,
+                                 &g, NULL) == 0) {
+        join3(full, sizeof full, g.module, ".", g.qualname);
+        mlen = strlen(g.module);
+    } else if (nl && pkl_resolve_global((const char *)m, ml, (const char *)nm,
+                                        nl, 4, &g, NULL) == 0) {
+        join3(full, sizeof full, g.module, ".", g.qualname);
+        mlen = strlen(g.module);
+    } else {
+        memcpy(full, m, ml);
+        full[ml] = '\0';
+        mlen = ml;
+        if (nl) {
+            full[ml] = '.';
+            memcpy(full + ml + 1, nm, nl);
+            full[ml + 1 + nl] = '\0';
+        }
+    }
+    int k = catalogue_lookup(full, strlen(full), mlen);
+    if (k < 0)
+        return 0;
+    s->remainder_hits++;
+    char hint[512];
+    snprintf(hint, sizeof hint, "do not load this file: %s",
+             catalogue[k].reason);
+    emit(s, "unparsed-global", PKL_SEV_HIGH, off, -1, full, hint,
+         "bytes the scanner could not parse name %s as %s (%s; catalogue "
+         "entry '%s')", full, form, cat_names[catalogue[k].cat],
+         catalogue[k].pattern);
+    return 1;
+}
+
+/* A string operand starting at b[i] (SHORT_BINUNICODE, SHORT_BINSTRING,
+ * BINUNICODE, BINSTRING, UNICODE, STRING) holding an identifier path:
+ * sets *t, *tl and *next (the offset after it). */
+static int string_at(const uint8_t *b, size_t n, size_t i, const uint8_t **t,
+                     size_t *tl, size_t *next)
+{
+    size_t l, st;
+    switch (b[i]) {
+    case 0x8c: case 'U':
+        if (i + 1 >= n)
+            return 0;
+        l = b[i + 1];
+        st = i + 2;
+        break;
+    case 'X': case 'T':
+        if (n - i < 5)
+            return 0;
+        l = pkli_dec32le(b + i + 1);
+        st = i + 5;
+        if (l > 200)
+            return 0;
+        break;
+    case 'V': case 'S': {
+        st = i + 1;
+        int q = b[i] == 'S';
+        if (q) {
+            if (st >= n || (b[st] != '\'' && b[st] != '"'))
+                return 0;
+            st++;
+        }
+        l = 0;
+        while (st + l < n && l <= 200 && id_char(b[st + l]))
+            l++;
+        if (st + l + (size_t)q >= n)
+            return 0;
+        if (q && b[st + l] != b[st - 1])
+            return 0;
+        if (b[st + l + (size_t)q] != '\n')
+            return 0;
+        *t = b + st;
+        *tl = l;
+        *next = st + l + (size_t)q + 1;
+        return l > 0 && id_start(b[st]);
+    }
+    default:
+        return 0;
+    }
+    if (l == 0 || l > 200 || l > n - st || !id_start(b[st]))
+        return 0;
+    for (size_t k = 0; k < l; k++)
+        if (!id_char(b[st + k]))
+            return 0;
+    *t = b + st;
+    *tl = l;
+    *next = st + l;
+    return 1;
+}
+
+/* Looks through b[from..len) for GLOBAL/INST text and string operands that
+ * name catalogue entries. Linear in the bytes. */
+static void look_through(scan *s, size_t from)
+{
+    const uint8_t *b = s->base;
+    size_t n = s->len;
+    if (from >= n)
+        return;
+    /* GLOBAL/INST text: 'c' or 'i', module, '\n', name, '\n' */
+    const uint8_t *p = memchr(b + from, '\n', n - from);
+    while (p && s->remainder_hits < REMAINDER_HITS_MAX) {
+        size_t q = (size_t)(p - b);
+        size_t st = q;
+        while (st > from && q - st < 256 && id_char(b[st - 1]))
+            st--;
+        size_t ne = q + 1;
+        while (ne < n && ne - q < 256 && id_char(b[ne]))
+            ne++;
+        if (ne < n && b[ne] == '\n' && ne > q + 1 && st < q) {
+            /* the opcode byte may be inside the run: try each c/i */
+            for (size_t k = st; k + 1 < q; k++) {
+                if ((b[k] == 'c' || b[k] == 'i') && id_start(b[k + 1])) {
+                    if (remainder_check(s, b + k + 1, q - k - 1, b + q + 1,
+                                        ne - q - 1, k, "GLOBAL/INST text"))
+                        break;
+                }
+            }
+        }
+        if (q + 1 >= n)
+            break;
+        p = memchr(b + q + 1, '\n', n - q - 1);
+    }
+    /* string operands: module string then (within a few bytes) a name */
+    for (size_t i = from; i < n && s->remainder_hits < REMAINDER_HITS_MAX;
+         i++) {
+        uint8_t c = b[i];
+        if (c != 0x8c && c != 'U' && c != 'X' && c != 'T' && c != 'V' &&
+            c != 'S')
+            continue;
+        const uint8_t *t1, *t2;
+        size_t l1, l2, nx1, nx2;
+        if (!string_at(b, n, i, &t1, &l1, &nx1))
+            continue;
+        int paired = 0;
+        for (size_t j = nx1; j < n && j < nx1 + 12; j++) {
+            if (string_at(b, n, j, &t2, &l2, &nx2)) {
+                paired = remainder_check(s, t1, l1, t2, l2, i,
+                                         "string operands");
+                break;
+            }
+        }
+        if (!paired)
+            remainder_check(s, t1, l1, NULL, 0, i, "a string operand");
+        i = nx1 - 1;
+    }
+}
+
+/* ---- one pickle ------------------------------------------------------------ */
+
+enum { P_STOPPED, P_END };
+
+static void pickle_reset(scan *s)
+{
+    s->nstk = 0;
+    s->depth_log = 0;
+    s->nmarks = 0;
+    s->lost_marks = 0;
+    memo_reset(s);
+    s->proto = 0;
+    s->ops_ok = 0;
+    s->op_failed = 0;
+    s->first_failed = 0;
+    s->nstruct = 0;
+    s->said_limit = 0;
+    s->said_mismatch = 0;
+    s->said_buffer = 0;
+    s->said_persid = 0;
+    s->said_inst = 0;
+    s->said_memo = 0;
+}
+
+static void const_push(scan *s, const pkl_op *op, uint8_t kind, uint8_t sflag)
+{
+    aval v = mk(kind);
+    v.sflag = sflag;
+    v.len = op->len;
+    if (in_input(s, op->data))
+        v.data = op->data;
+    else
+        v.data = arena_keep(s, op->data, op->len);
+    push(s, v, op->offset, op->code);
+}
+
+/* Text of a STACK_GLOBAL operand (UTF-8), or 0 when it has none. STRING
+ * family bytes are latin-1 text for the unpickler's encoding. */
+static int operand_text(const aval *v, char *buf, size_t size, size_t *n)
+{
+    if (v->kind != V_STR || !v->data)
+        return 0;
+    size_t w = 0;
+    for (size_t i = 0; i < v->len; i++) {
+        uint8_t ch = v->data[i];
+        if (!(v->sflag & SF_NARROW) || ch < 0x80) {
+            if (w + 1 >= size)
+                return 0;
+            buf[w++] = (char)ch;
+        } else {
+            if (w + 2 >= size)
+                return 0;
+            buf[w++] = (char)(0xc0 | (ch >> 6));
+            buf[w++] = (char)(0x80 | (ch & 0x3f));
+        }
+    }
+    buf[w] = '\0';
+    *n = w;
+    return 1;
+}
+
+static void stack_global(scan *s, const pkl_op *op)
+{
+    aval name = pop1(s, op);
+    aval mod = pop1(s, op);
+    if (s->op_failed) {
+        push_kind(s, V_INERT, op);
+        return;
+    }
+    char mt[4 * PKL_NAME_MAX + 8], nt[4 * PKL_NAME_MAX + 8];
+    size_t ml = 0, nl = 0;
+    int mok = operand_text(&mod, mt, sizeof mt, &ml);
+    int nok = operand_text(&name, nt, sizeof nt, &nl);
+    if (mok && nok) {
+        aval v = global_ref(s, (const uint8_t *)mt, ml, (const uint8_t *)nt,
+                            nl, op, "STACK_GLOBAL imports");
+        push(s, v, op->offset, op->code);
+        return;
+    }
+    int constant = (mod.kind == V_STR || mod.kind == V_BYTES ||
+                    mod.kind == V_INERT || mod.kind == V_AGG) &&
+                   (name.kind == V_STR || name.kind == V_BYTES ||
+                    name.kind == V_INERT || name.kind == V_AGG);
+    if (constant && !(mod.kind == V_STR && !mod.data) &&
+        !(name.kind == V_STR && !name.data)) {
+        structural(s, op, "operands are not both str (CPython raises "
+                          "\"STACK_GLOBAL requires str\")");
+        push_kind(s, V_INERT, op);
+        return;
+    }
+    emit(s, "dynamic-global", PKL_SEV_HIGH, op->offset, op->code, "",
+         "do not load this file: pickle.dumps always gives STACK_GLOBAL "
+         "two constant strings",
+         "STACK_GLOBAL imports a name computed at load time (its module "
+         "and name are not both constant strings), so the scanner cannot "
+         "tell what it imports");
+    push_kind(s, V_GLOBAL, op);
+}
+
+/* Scans one pickle from the reader's position. */
+static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
+{
+    pkl_op op;
+    pkl_error err;
+    size_t start = pkl_reader_offset(r);
+    pickle_reset(s);
+
+    for (;;) {
+        if (s->nomem)
+            return P_END;
+        int rc = pkl_reader_next(r, &op, &err);
+        if (rc == 0) {
+            s->res->bytes += s->len - start;
+            emit(s, "truncated", PKL_SEV_MEDIUM, s->len, -1, "",
+                 "the file is incomplete; obtain it again",
+                 "the pickle starting at offset %zu ends without STOP", start);
+            return P_END;
+        }
+        if (rc < 0) {
+            if (err.code == PKL_E_NOMEM) {
+                s->nomem = 1;
+                return P_END;
+            }
+            if (err.code == PKL_E_FRAME && s->ops_ok > 0) {
+                emit(s, "frame-crossing", PKL_SEV_HIGH, err.offset, err.opcode,
+                     "", "do not load this file: pickle.dumps never writes "
+                     "opcodes across frames; the two unpicklers read it "
+                     "differently",
+                     "%s", err.detail[0] ? err.detail : err.msg);
+                pkl_reader_seek(r, err.offset); /* leaves the frame */
+                continue;
+            }
+            s->res->bytes += err.offset - start;
+            if (s->ops_ok == 0) {
+                if (npk == 0)
+                    emit(s, "not-a-pickle", PKL_SEV_INFO, err.offset,
+                         err.opcode, "", "nothing to do: pickle.load fails "
+                         "before doing anything",
+                         "no pickle: the first opcode cannot be read (%s)",
+                         err.detail[0] ? err.detail : err.msg);
+                else
+                    emit(s, "trailing-bytes", PKL_SEV_MEDIUM, err.offset,
+                         err.opcode, "", "remove the bytes after STOP; "
+                         "pickle.loads ignores them but another reader may "
+                         "not", "%zu bytes after STOP at offset %zu are not a "
+                         "pickle (%s)", s->len - err.offset, err.offset,
+                         err.detail[0] ? err.detail : err.msg);
+            } else {
+                const char *rule = err.code == PKL_E_TRUNCATED ? "truncated"
+                    : err.code == PKL_E_UNKNOWN_OPCODE ? "unknown-opcode"
+                    : "malformed";
+                emit(s, rule, PKL_SEV_MEDIUM, err.offset, err.opcode, "",
+                     "the file is damaged or crafted; the bytes after this "
+                     "point were only searched for global names",
+                     "%s; %zu bytes from offset %zu not examined",
+                     err.detail[0] ? err.detail : err.msg, s->len - err.offset,
+                     err.offset);
+            }
+            look_through(s, err.offset);
+            return P_END;
+        }
+
+        s->res->opcodes++;
+        s->op_failed = 0;
+        int mismatch = op.info->proto >= 2 && op.info->proto > s->proto &&
+                       op.code != PKL_OP_PROTO && !s->said_mismatch;
+        int proto_before = s->proto;
+
+        switch (op.code) {
+        case PKL_OP_MARK:
+            push_mark(s, &op);
+            break;
+        case PKL_OP_STOP: {
+            if (accessible(s) == 0)
+                structural(s, &op, "with nothing to return (stack underflow)");
+            else if (s->depth_log > 1 || s->nmarks)
+                emit(s, "stack-not-empty", PKL_SEV_INFO, op.offset, op.code,
+                     "", "nothing to fix if the file comes from a trusted "
+                     "writer", "STOP leaves %zu values and %zu MARKs behind",
+                     s->depth_log - 1, s->nmarks);
+            if (!s->first_failed) {
+                s->ops_ok++;
+                s->res->bytes += op.end - start;
+                return P_STOPPED;
+            }
+            break;
+        }
+        case PKL_OP_POP:
+            if (accessible(s) == 0 && (s->nmarks || s->lost_marks)) {
+                if (s->nmarks)
+                    s->nmarks--;
+                else
+                    s->lost_marks--;
+            } else {
+                (void)pop1(s, &op);
+            }
+            break;
+        case PKL_OP_POP_MARK: {
+            collect c;
+            collect_init(&c);
+            (void)pop_mark(s, &op, &c);
+            break;
+        }
+        case PKL_OP_DUP: {
+            const aval *t = peek(s, &op);
+            if (t) {
+                aval v = *t;
+                v.n = 1;
+                push(s, v, op.offset, op.code);
+            }
+            break;
+        }
+        case PKL_OP_FLOAT: case PKL_OP_INT: case PKL_OP_BININT:
+        case PKL_OP_BININT1: case PKL_OP_LONG: case PKL_OP_BININT2:
+        case PKL_OP_NONE: case PKL_OP_BINFLOAT: case PKL_OP_NEWTRUE:
+        case PKL_OP_NEWFALSE: case PKL_OP_LONG1: case PKL_OP_LONG4:
+        case PKL_OP_EMPTY_DICT: case PKL_OP_EMPTY_LIST:
+        case PKL_OP_EMPTY_TUPLE: case PKL_OP_EMPTY_SET:
+            push_kind(s, V_INERT, &op);
+            break;
+        case PKL_OP_PERSID: case PKL_OP_BINPERSID: {
+            if (op.code == PKL_OP_BINPERSID)
+                (void)pop1(s, &op);
+            if (!s->op_failed && !s->said_persid) {
+                int ok = pkl_policy_allows_persid(s->policy);
+                s->said_persid = 1;
+                emit(s, "persistent-id", ok ? PKL_SEV_INFO : PKL_SEV_LOW,
+                     op.offset, op.code, "",
+                     ok ? "the policy allows persistent ids; the loader's "
+                          "persistent_load decides what they become"
+                        : "load with a persistent_load you trust, or use a "
+                          "policy that allows persistent ids",
+                     "%s asks the loader's persistent_load for an object%s "
+                     "(reported once per pickle)",
+                     op.info->name, ok ? "" : "; the policy does not allow "
+                                              "persistent ids");
+            }
+            push_kind(s, V_UNKNOWN, &op);
+            break;
+        }
+        case PKL_OP_REDUCE: {
+            aval args = pop1(s, &op);
+            aval callee = pop1(s, &op);
+            collect c;
+            collect_init(&c);
+            collect_add(&c, &args);
+            do_call(s, &callee, &c, &op);
+            break;
+        }
+        case PKL_OP_NEWOBJ: {
+            aval args = pop1(s, &op);
+            aval cls = pop1(s, &op);
+            collect c;
+            collect_init(&c);
+            collect_add(&c, &args);
+            do_call(s, &cls, &c, &op);
+            break;
+        }
+        case PKL_OP_NEWOBJ_EX: {
+            aval kw = pop1(s, &op);
+            aval args = pop1(s, &op);
+            aval cls = pop1(s, &op);
+            collect c;
+            collect_init(&c);
+            collect_add(&c, &args);
+            collect_add(&c, &kw);
+            do_call(s, &cls, &c, &op);
+            break;
+        }
+        case PKL_OP_STRING: case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
+            const_push(s, &op, V_STR, SF_NARROW);
+            break;
+        case PKL_OP_UNICODE: case PKL_OP_BINUNICODE:
+        case PKL_OP_SHORT_BINUNICODE: case PKL_OP_BINUNICODE8:
+            const_push(s, &op, V_STR, 0);
+            break;
+        case PKL_OP_BINBYTES: case PKL_OP_SHORT_BINBYTES:
+        case PKL_OP_BINBYTES8: case PKL_OP_BYTEARRAY8:
+            const_push(s, &op, V_BYTES, 0);
+            break;
+        case PKL_OP_APPEND: {
+            (void)pop1(s, &op);
+            const aval *t = peek(s, &op);
+            mutate_check(s, t, &op, 0);
+            break;
+        }
+        case PKL_OP_SETITEM: {
+            (void)pop1(s, &op);
+            (void)pop1(s, &op);
+            const aval *t = peek(s, &op);
+            mutate_check(s, t, &op, 0);
+            break;
+        }
+        case PKL_OP_APPENDS: case PKL_OP_SETITEMS: case PKL_OP_ADDITEMS: {
+            collect c;
+            collect_init(&c);
+            if (pop_mark(s, &op, &c) == 0) {
+                const aval *t = peek(s, &op);
+                mutate_check(s, t, &op, 0);
+            }
+            break;
+        }
+        case PKL_OP_BUILD: {
+            (void)pop1(s, &op);
+            const aval *t = peek(s, &op);
+            mutate_check(s, t, &op, 1);
+            break;
+        }
+        case PKL_OP_GLOBAL: {
+            aval v = global_ref(s, op.data, op.len, op.data2, op.len2, &op,
+                                "GLOBAL imports");
+            push(s, v, op.offset, op.code);
+            break;
+        }
+        case PKL_OP_INST: {
+            aval cls = global_ref(s, op.data, op.len, op.data2, op.len2, &op,
+                                  "INST imports and calls");
+            collect c;
+            collect_init(&c);
+            if (pop_mark(s, &op, &c) < 0) {
+                push_kind(s, V_INERT, &op);
+                break;
+            }
+            if (!s->said_inst++)
+            emit(s, "inst-obj", PKL_SEV_INFO, op.offset, op.code, "",
+                 "nothing to fix if the file comes from a trusted writer",
+                 "INST creates an object by calling a class (protocol 0 "
+                 "style, not written by Python 3's pickle.dumps)");
+            do_call(s, &cls, &c, &op);
+            break;
+        }
+        case PKL_OP_OBJ: {
+            collect c;
+            collect_init(&c);
+            if (pop_mark(s, &op, &c) < 0) {
+                push_kind(s, V_INERT, &op);
+                break;
+            }
+            if (c.count == 0) {
+                structural(s, &op, "has no class after its MARK");
+                push_kind(s, V_INERT, &op);
+                break;
+            }
+            if (!s->said_inst++)
+            emit(s, "inst-obj", PKL_SEV_INFO, op.offset, op.code, "",
+                 "nothing to fix if the file comes from a trusted writer",
+                 "OBJ creates an object by calling a class taken from the "
+                 "stack (not written by Python 3's pickle.dumps)");
+            /* the class is the bottom value; its own payload is not an
+             * argument, but keeping it only widens nested scanning */
+            do_call(s, &c.bottom, &c, &op);
+            break;
+        }
+        case PKL_OP_DICT: case PKL_OP_LIST: case PKL_OP_TUPLE:
+        case PKL_OP_FROZENSET: {
+            collect c;
+            collect_init(&c);
+            (void)pop_mark(s, &op, &c);
+            push_aggregate(s, &c, &op);
+            break;
+        }
+        case PKL_OP_TUPLE1: case PKL_OP_TUPLE2: case PKL_OP_TUPLE3: {
+            int k = op.code - PKL_OP_TUPLE1 + 1;
+            collect c;
+            collect_init(&c);
+            if (accessible(s) < (size_t)k)
+                structural(s, &op, "needs %d values above the topmost MARK: "
+                                   "stack underflow", k);
+            for (int i = 0; i < k && accessible(s) > 0; i++) {
+                aval v = pop1(s, &op);
+                collect_add(&c, &v);
+            }
+            push_aggregate(s, &c, &op);
+            break;
+        }
+        case PKL_OP_GET: case PKL_OP_BINGET: case PKL_OP_LONG_BINGET:
+            if (op.type != PKL_A_INT || op.i < 0) {
+                structural(s, &op, "has a memo key out of range");
+                push_kind(s, V_INERT, &op);
+            } else {
+                memo_get(s, (uint64_t)op.i, &op);
+            }
+            break;
+        case PKL_OP_PUT: case PKL_OP_BINPUT: case PKL_OP_LONG_BINPUT:
+            if (op.type != PKL_A_INT || op.i < 0)
+                structural(s, &op, "has a memo key out of range");
+            else
+                memo_put(s, (uint64_t)op.i, &op);
+            break;
+        case PKL_OP_MEMOIZE:
+            memo_put(s, s->memo_count, &op);
+            break;
+        case PKL_OP_PROTO:
+            if (s->ops_ok > 0)
+                emit(s, "proto-switch", PKL_SEV_INFO, op.offset, op.code, "",
+                     "nothing to fix if the file comes from a trusted writer",
+                     "PROTO %lld in the middle of a pickle changes how later "
+                     "names resolve (protocol was %d)", (long long)op.i,
+                     s->proto);
+            s->proto = (int)op.i;
+            break;
+        case PKL_OP_EXT1: case PKL_OP_EXT2: case PKL_OP_EXT4: {
+            emit(s, "ext-registry", PKL_SEV_HIGH, op.offset, op.code, "",
+                 "do not load this file: the scanner cannot know which "
+                 "global the loading process registered under this code",
+                 "%s imports whatever global the copyreg extension registry "
+                 "maps code %lld to", op.info->name, (long long)op.i);
+            push_kind(s, V_GLOBAL, &op);
+            break;
+        }
+        case PKL_OP_STACK_GLOBAL:
+            stack_global(s, &op);
+            break;
+        case PKL_OP_FRAME:
+            break;
+        case PKL_OP_NEXT_BUFFER:
+            if (!s->said_buffer) {
+                s->said_buffer = 1;
+                emit(s, "oob-buffer", PKL_SEV_INFO, op.offset, op.code, "",
+                     "nothing to fix; loading needs the buffers",
+                     "NEXT_BUFFER takes an out-of-band buffer from the "
+                     "loader");
+            }
+            push_kind(s, V_INERT, &op);
+            break;
+        case PKL_OP_READONLY_BUFFER:
+            (void)peek(s, &op);
+            break;
+        default:
+            /* every opcode of opcodes.def is handled above */
+            if (NEVER(1))
+                return P_END;
+            break;
+        }
+
+        if (s->first_failed) {
+            s->res->bytes += op.offset - start;
+            if (npk == 0)
+                emit(s, "not-a-pickle", PKL_SEV_INFO, op.offset, op.code, "",
+                     "nothing to do: pickle.load fails before doing anything",
+                     "no pickle: the first opcode, %s, fails at once",
+                     op.info->name);
+            else
+                emit(s, "trailing-bytes", PKL_SEV_MEDIUM, op.offset, op.code,
+                     "", "remove the bytes after STOP; pickle.loads ignores "
+                     "them but another reader may not",
+                     "%zu bytes after STOP at offset %zu are not a pickle "
+                     "(%s fails at once)", s->len - op.offset, op.offset,
+                     op.info->name);
+            look_through(s, op.offset);
+            return P_END;
+        }
+        if (s->ops_ok == 0 && npk > 0)
+            emit(s, "multiple-pickles", PKL_SEV_INFO, op.offset, op.code, "",
+                 "pickle.loads reads only the first; repeated pickle.load "
+                 "calls run them all",
+                 "another pickle starts at offset %zu", op.offset);
+        if (mismatch) {
+            s->said_mismatch = 1;
+            emit(s, "proto-mismatch", PKL_SEV_INFO, op.offset, op.code, "",
+                 "nothing to fix if the file comes from a trusted writer",
+                 "%s is a protocol %u opcode but the protocol in force is %d",
+                 op.info->name, op.info->proto, proto_before);
+        }
+        s->ops_ok++;
+    }
+}
+
+static void scan_stream(scan *s, const uint8_t *data, size_t len,
+                        const char *path, unsigned depth)
+{
+    s->base = data;
+    s->len = len;
+    s->depth = depth;
+    s->remainder_hits = 0;
+    copy_text(s->path, sizeof s->path, path);
+    if (len == 0) {
+        emit(s, "not-a-pickle", PKL_SEV_INFO, 0, -1, "",
+             "nothing to do: pickle.load fails before doing anything",
+             "no pickle: the input is empty");
+        return;
+    }
+    pkl_reader r;
+    pkl_reader_init(&r, data, len, &s->a);
+    size_t npk = 0;
+    while (pkl_reader_offset(&r) < len && !s->nomem) {
+        int rc = scan_pickle(s, &r, npk);
+        if (s->ops_ok)
+            s->res->pickles++;
+        npk++;
+        if (rc != P_STOPPED)
+            break;
+    }
+    pkl_reader_free(&r);
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+void pkl_scan_result_init(pkl_scan_result *res, const pkl_allocator *alloc)
+{
+    if (!res)
+        return;
+    memset(res, 0, sizeof *res);
+    res->max_severity = -1;
+    pkli_alloc_init(&res->alloc, alloc);
+}
+
+void pkl_scan_result_free(pkl_scan_result *res)
+{
+    if (!res)
+        return;
+    pkli_free(&res->alloc, res->findings);
+    pkl_allocator a = res->alloc;
+    memset(res, 0, sizeof *res);
+    res->alloc = a;
+    res->max_severity = -1;
+}
+
+int pkl_scan_result_max_severity(const pkl_scan_result *res)
+{
+    return res ? res->max_severity : -1;
+}
+
+static void scan_free(scan *s)
+{
+    pkli_free(&s->a, s->stk);
+    pkli_free(&s->a, s->marks);
+    pkli_free(&s->a, s->mdense);
+    pkli_free(&s->a, s->hkeys);
+    pkli_free(&s->a, s->hvals);
+    pkli_free(&s->a, s->pool);
+    pkli_free(&s->a, s->gl);
+    pkli_free(&s->a, s->ghash);
+    pkli_free(&s->a, s->q);
+    while (s->arena) {
+        chunk *c = s->arena;
+        s->arena = c->next;
+        pkli_free(&s->a, c);
+    }
+}
+
+int pkl_scan_buffer(const void *buf, size_t len, const char *path,
+                    const pkl_scan_options *opt, pkl_scan_result *res,
+                    pkl_error *err)
+{
+    scan s;
+    memset(&s, 0, sizeof s);
+    ERR_IF(!opt || !opt->policy || !res || (!buf && len), err,
+           PKL_E_INVALID_ARG, 0, -1);
+    pkli_alloc_init(&s.a, opt->alloc);
+    s.policy = opt->policy;
+    s.res = res;
+    s.max_findings = opt->max_findings ? opt->max_findings
+                                       : DEFAULT_MAX_FINDINGS;
+    s.max_nesting = opt->max_nesting ? opt->max_nesting : DEFAULT_MAX_NESTING;
+    s.q = pkli_malloc(&s.a, QUEUE_MAX * sizeof *s.q);
+    ERR_IF(!s.q, err, PKL_E_NOMEM, 0, -1);
+
+    scan_stream(&s, buf ? buf : "", len, path ? path : "", 0);
+    while (s.qhead < s.nq && !s.nomem) {
+        work w = s.q[s.qhead++];
+        scan_stream(&s, w.data, w.len, w.path, w.depth);
+    }
+    ERR_IF(s.nomem, err, PKL_E_NOMEM, 0, -1);
+    scan_free(&s);
+    pkli_error_clear(err);
+    return 0;
+fail:
+    scan_free(&s);
+    return -1;
+}
