@@ -447,7 +447,7 @@ def perf_top(argv, tmpdir, n=12):
         if (dso == own and sym not in skip) or sym == "asm_exc_page_fault":
             name = "page faults (kernel: asm_exc_page_fault)" \
                 if sym == "asm_exc_page_fault" else sym
-            inclrows.append(["%s" % m.group(1), "%s" % m.group(2), name])
+            inclrows.append(["%.1f" % float(m.group(1)), "%.1f" % float(m.group(2)), name])
     md = ("Self time, top %d symbols (kernel total: %.1f%% of samples):\n\n" %
           (min(n, len(selfrows)), kernel) +
           md_table(["self %", "object", "symbol"], selfrows[:n]) +
