@@ -10,7 +10,8 @@
 # is instrumented too. PKL_TESTING makes ALWAYS/NEVER abort.
 #
 # Environment: ENGINES (default "libfuzzer afl"), TARGETS (default: every
-# fuzz/fuzz_*.c), JOBS (make -j, default 2).
+# fuzz/fuzz_*.c), JOBS (make -j, default 2), FUZZ_CFLAGS (added to every
+# compile, e.g. -fno-sanitize=pointer-overflow to look past one known bug).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -23,10 +24,14 @@ LIBS="-lyaml -lz -lbz2 -llzma -lzstd -lsqlite3 -lgdbm -lm"
 WARN="-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla"
 COMMON="-std=c11 $WARN -g -O1 -fno-omit-frame-pointer -D_POSIX_C_SOURCE=200809L -DPKL_TESTING"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
+FUZZ_CFLAGS=${FUZZ_CFLAGS:-}
+COMMON="$COMMON $FUZZ_CFLAGS"
 
 build_lib() { # build dir, CC, extra cflags, extra ldflags
+    # from scratch: make tracks sources, not flags
+    rm -rf "$1"
     make -s -j"$JOBS" BUILD="$1" CC="$2" OPT=-O1 \
-        EXTRA_CFLAGS="$3 -fno-omit-frame-pointer -DPKL_TESTING" \
+        EXTRA_CFLAGS="$3 -fno-omit-frame-pointer -DPKL_TESTING $FUZZ_CFLAGS" \
         EXTRA_LDFLAGS="$4" "$1/libpickleguard.a"
 }
 
