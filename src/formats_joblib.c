@@ -122,7 +122,8 @@ static size_t tuple_from(jstate *j, size_t from)
         return NONE_IDX;
     j->v[x].first = j->nitems;
     j->v[x].n = count;
-    memcpy(j->items + j->nitems, j->stack + from, count * sizeof *j->items);
+    if (count)
+        memcpy(j->items + j->nitems, j->stack + from, count * sizeof *j->items);
     j->nitems += count;
     j->nstack = from;
     return x;

@@ -1,0 +1,434 @@
+/* check_formats.c -- the container walker (pkl_walk_buffer).
+ *
+ * Table-driven over corpus/formats/MANIFEST.tsv: for every file, the
+ * streams reported (inner path and length) and the problems (code and
+ * inner path) must be exactly the manifest's. The manifest's numbers come
+ * from corpus/formats/gen/gen_formats.py, which takes them from zipfile,
+ * pickletools, numpy.lib.format and joblib's own reader, never from
+ * pickleguard. Hand-made buffers below pin exact codes and offsets, the
+ * limits, and the out-of-memory paths.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MANIFEST "corpus/formats/MANIFEST.tsv"
+#define DIR "corpus/formats/"
+
+/* ---- helpers --------------------------------------------------------------- */
+
+typedef struct collected {
+    const char *top;       /* top path, stripped from reported paths */
+    char items[64][600];   /* "S inner:len" or "P code@inner" */
+    size_t n;
+    size_t stop_after;     /* non-zero: on_stream returns 1 at this count */
+    size_t streams;
+} collected;
+
+static const char *inner(const collected *c, const char *path)
+{
+    size_t k = strlen(c->top);
+    if (strncmp(path, c->top, k) == 0)
+        path += k;
+    return *path ? path : ".";
+}
+
+static int on_stream(void *ctx, const pkl_stream *s, pkl_error *err)
+{
+    collected *c = ctx;
+    (void)err;
+    if (c->n < 64)
+        snprintf(c->items[c->n++], sizeof c->items[0], "S %s:%zu",
+                 inner(c, s->path), s->len);
+    c->streams++;
+    return c->stop_after && c->streams >= c->stop_after;
+}
+
+static int on_problem(void *ctx, const char *path, const pkl_error *e)
+{
+    collected *c = ctx;
+    if (c->n < 64)
+        snprintf(c->items[c->n++], sizeof c->items[0], "P %d@%s", e->code,
+                 inner(c, path));
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (*len == cap) {
+            cap = cap ? cap * 2 : 4096;
+            buf = realloc(buf, cap);
+            ck_assert_ptr_nonnull(buf);
+        }
+        size_t got = fread(buf + *len, 1, cap - *len, f);
+        if (got == 0)
+            break;
+        *len += got;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Row i (0-based, header excluded) split into its 7 fields. */
+typedef struct mrow {
+    char line[4096];
+    char *f[7];
+} mrow;
+
+static int manifest_rows(void)
+{
+    FILE *f = fopen(MANIFEST, "r");
+    char line[4096];
+    int n = -1;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        n++;
+    fclose(f);
+    return n < 0 ? 0 : n;
+}
+
+static void manifest_row(int i, mrow *r)
+{
+    FILE *f = fopen(MANIFEST, "r");
+    ck_assert_ptr_nonnull(f);
+    int k = -1;
+    while (fgets(r->line, sizeof r->line, f))
+        if (k++ == i)
+            break;
+    fclose(f);
+    r->line[strcspn(r->line, "\n")] = '\0';
+    char *p = r->line;
+    for (int j = 0; j < 7; j++) {
+        r->f[j] = p;
+        p = strchr(p, '\t');
+        if (j < 6) {
+            ck_assert_msg(p != NULL, "manifest row %d has too few fields", i);
+            *p++ = '\0';
+        }
+    }
+}
+
+/* ---- the manifest ------------------------------------------------------------- */
+
+START_TEST(manifest_file)
+{
+    mrow r;
+    manifest_row(_i, &r);
+    char path[512];
+    snprintf(path, sizeof path, DIR "%s", r.f[0]);
+    size_t len;
+    uint8_t *buf = slurp(path, &len);
+    ck_assert_msg(buf != NULL || len == 0, "cannot read %s", path);
+
+    /* expected, in the same "S ..." / "P ..." spelling */
+    collected want, got;
+    memset(&want, 0, sizeof want);
+    memset(&got, 0, sizeof got);
+    for (int col = 2; col <= 3; col++) {
+        if (strcmp(r.f[col], "-") == 0)
+            continue;
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s", r.f[col]);
+        for (char *tok = strtok(tmp, ";"); tok; tok = strtok(NULL, ";"))
+            snprintf(want.items[want.n++], sizeof want.items[0], "%c %s",
+                     col == 2 ? 'S' : 'P', tok);
+    }
+
+    got.top = path;
+    pkl_walk_options o;
+    memset(&o, 0, sizeof o);
+    o.on_stream = on_stream;
+    o.on_problem = on_problem;
+    o.ctx = &got;
+    o.fs_path = path;
+    pkl_walk_stats st;
+    pkl_error err;
+    POISON_ERR(err);
+    int rc = pkl_walk_buffer(buf, len, path, &o, &st, &err);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(err.code, PKL_OK);
+    qsort(want.items, want.n, sizeof want.items[0], cmp_str);
+    qsort(got.items, got.n, sizeof got.items[0], cmp_str);
+    char wj[8192] = "", gj[8192] = "";
+    for (size_t k = 0; k < want.n; k++)
+        strncat(strncat(wj, want.items[k], 600), " | ", 4);
+    for (size_t k = 0; k < got.n; k++)
+        strncat(strncat(gj, got.items[k], 600), " | ", 4);
+    ck_assert_msg(strcmp(wj, gj) == 0, "%s:\n  expected %s\n  got      %s",
+                  r.f[0], wj, gj);
+    ck_assert_uint_eq(st.streams + st.problems, got.n);
+    free(buf);
+}
+END_TEST
+
+/* ---- hand-made buffers: exact codes and offsets ------------------------------- */
+
+static int walk_mem(const void *buf, size_t len, pkl_walk_options *o,
+                    collected *c, pkl_walk_stats *st, pkl_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->top = "m";
+    o->on_stream = on_stream;
+    o->on_problem = on_problem;
+    o->ctx = c;
+    return pkl_walk_buffer(buf, len, "m", o, st, err);
+}
+
+START_TEST(empty_and_raw)
+{
+    pkl_walk_options o;
+    collected c;
+    pkl_walk_stats st;
+    pkl_error err;
+    memset(&o, 0, sizeof o);
+    POISON_ERR(err);
+    /* empty: one empty stream, so the scanner reports "no pickle" */
+    ck_assert_int_eq(walk_mem("", 0, &o, &c, &st, &err), 0);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_str_eq(c.items[0], "S .:0");
+    /* protocol 0, no 0x80: a pickle */
+    ck_assert_int_eq(walk_mem("(lp0\n.", 6, &o, &c, &st, &err), 0);
+    ck_assert_str_eq(c.items[0], "S .:6");
+    ck_assert_int_eq(pkl_format_detect("(lp0\n.", 6), PKL_FMT_PICKLE);
+    /* STOP first is no plausible start */
+    ck_assert_int_eq(pkl_format_detect(".", 1), PKL_FMT_UNKNOWN);
+    ck_assert_int_eq(pkl_format_detect("\x1f\x8b\x08", 3), PKL_FMT_GZIP);
+    ck_assert_int_eq(pkl_format_detect("BZh91AY&SY", 10), PKL_FMT_BZIP2);
+    ck_assert_int_eq(pkl_format_detect("\x28\xb5\x2f\xfd\x00", 5), PKL_FMT_ZSTD);
+    ck_assert_int_eq(pkl_format_detect("\x78\x9c\x03\x00", 4), PKL_FMT_ZLIB);
+    ck_assert_str_eq(pkl_format_name(PKL_FMT_DBM_SQLITE), "dbm.sqlite3");
+    ck_assert_str_eq(pkl_format_name(999), "unknown");
+}
+END_TEST
+
+START_TEST(unknown_is_a_problem)
+{
+    pkl_walk_options o;
+    collected c;
+    pkl_walk_stats st;
+    pkl_error err;
+    memset(&o, 0, sizeof o);
+    POISON_ERR(err);
+    ck_assert_int_eq(walk_mem("%PDF-1.4\n", 9, &o, &c, &st, &err), 0);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_str_eq(c.items[0], "P 601@.");
+    ck_assert_uint_eq(st.problems, 1);
+    ck_assert_uint_eq(st.streams, 0);
+}
+END_TEST
+
+/* A zip whose end record claims a 46-byte directory at offset 0 that is
+ * not there:
+ *   "PK\5\6" disk=0 cd_disk=0 n=1 total=1 cd_size=46 cd_off=0 comment=0
+ *    ^ offset 46 (after 46 filler bytes) */
+START_TEST(zip_bad_directory)
+{
+    uint8_t z[46 + 22];
+    memset(z, 'x', sizeof z);
+    static const uint8_t eocd[22] = { 'P', 'K', 5, 6, 0, 0, 0, 0, 1, 0, 1, 0,
+                                      46, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    memcpy(z + 46, eocd, 22);
+    pkl_walk_options o;
+    collected c;
+    pkl_walk_stats st;
+    pkl_error err;
+    memset(&o, 0, sizeof o);
+    POISON_ERR(err);
+    ck_assert_int_eq(pkl_format_detect(z, sizeof z), PKL_FMT_ZIP);
+    ck_assert_int_eq(walk_mem(z, sizeof z, &o, &c, &st, &err), 0);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_str_eq(c.items[0], "P 600@.");
+    /* 4 bytes are too short for a zip, and 'P' (PERSID) without a newline
+     * does not parse: unknown */
+    ck_assert_int_eq(walk_mem(eocd, 4, &o, &c, &st, &err), 0);
+    ck_assert_str_eq(c.items[0], "P 601@.");
+    /* an empty archive is fine: nothing to scan, nothing wrong */
+    uint8_t empty[22] = { 'P', 'K', 5, 6 };
+    ck_assert_int_eq(walk_mem(empty, 22, &o, &c, &st, &err), 0);
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_uint_eq(st.containers, 1);
+}
+END_TEST
+
+static int problem_offset(void *ctx, const char *path, const pkl_error *e)
+{
+    (void)path;
+    *(pkl_error *)ctx = *e;
+    return 0;
+}
+
+START_TEST(npy_header_offset)
+{
+    size_t len;
+    uint8_t *buf = slurp(DIR "npy_bad_header.npy", &len);
+    ck_assert_ptr_nonnull(buf);
+    pkl_walk_options o;
+    pkl_error got, err;
+    memset(&o, 0, sizeof o);
+    POISON_ERR(got);
+    o.on_problem = problem_offset;
+    o.ctx = &got;
+    ck_assert_int_eq(pkl_walk_buffer(buf, len, "x", &o, NULL, &err), 0);
+    /* "\x93NUMPY" 1 0 [len lo][len hi]: the length field is at offset 8 */
+    ck_assert_err(got, PKL_E_TRUNCATED, 8);
+    free(buf);
+}
+END_TEST
+
+START_TEST(limits)
+{
+    size_t len;
+    uint8_t *buf = slurp(DIR "pickle_gzip.gz", &len);
+    ck_assert_ptr_nonnull(buf);
+    pkl_walk_options o;
+    collected c;
+    pkl_walk_stats st;
+    pkl_error err;
+    memset(&o, 0, sizeof o);
+    o.max_output = 10; /* the payload is longer than 10 bytes */
+    ck_assert_int_eq(walk_mem(buf, len, &o, &c, &st, &err), 0);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_str_eq(c.items[0], "P 306@.");
+    free(buf);
+
+    buf = slurp(DIR "nested.zip", &len);
+    ck_assert_ptr_nonnull(buf);
+    memset(&o, 0, sizeof o);
+    o.max_nesting = 1; /* the top zip opens; nothing inside it may */
+    ck_assert_int_eq(walk_mem(buf, len, &o, &c, &st, &err), 0);
+    qsort(c.items, c.n, sizeof c.items[0], cmp_str);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert_str_eq(c.items[0], "P 305@!b.zip");
+    ck_assert_str_eq(c.items[1], "P 305@!d.pkl.gz");
+
+    /* a callback that stops the walk */
+    memset(&o, 0, sizeof o);
+    o.on_stream = on_stream;
+    memset(&c, 0, sizeof c);
+    c.top = "m";
+    c.stop_after = 1;
+    o.ctx = &c;
+    POISON_ERR(err);
+    ck_assert_int_eq(pkl_walk_buffer(buf, len, "m", &o, NULL, &err), -1);
+    ck_assert_int_eq(err.code, PKL_E_INTERNAL);
+    ck_assert_uint_eq(c.streams, 1);
+
+    /* total output budget shared by members */
+    memset(&o, 0, sizeof o);
+    o.max_total = 1;
+    ck_assert_int_eq(walk_mem(buf, len, &o, &c, &st, &err), 0);
+    ck_assert_uint_eq(st.streams, 0);
+    ck_assert_uint_ge(st.problems, 1);
+    free(buf);
+
+    ck_assert_int_eq(pkl_walk_buffer("x", 1, "m", NULL, NULL, &err), -1);
+    ck_assert_int_eq(err.code, PKL_E_INVALID_ARG);
+}
+END_TEST
+
+/* ---- out of memory: fail the N-th allocation for every N ----------------------- */
+
+typedef struct failer {
+    long left; /* allocations until failure; <0: never */
+} failer;
+
+static void *f_malloc(void *ctx, size_t n)
+{
+    failer *f = ctx;
+    if (f->left == 0)
+        return NULL;
+    if (f->left > 0)
+        f->left--;
+    return malloc(n);
+}
+static void *f_realloc(void *ctx, void *p, size_t n)
+{
+    failer *f = ctx;
+    if (f->left == 0)
+        return NULL;
+    if (f->left > 0)
+        f->left--;
+    return realloc(p, n);
+}
+static void f_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+static const char *const oom_files[] = {
+    "torch_zip.pt", "torch_legacy_trailing.pt", "joblib_plain.joblib",
+    "joblib_object.joblib", "nested.zip", "zip_truncated.pt",
+    "arrays_compressed.npz", "shelf_sqlite_evil.db", "pickle_xz.xz",
+};
+
+START_TEST(out_of_memory)
+{
+    char path[256];
+    snprintf(path, sizeof path, DIR "%s", oom_files[_i]);
+    size_t len;
+    uint8_t *buf = slurp(path, &len);
+    ck_assert_ptr_nonnull(buf);
+    int succeeded = 0;
+    for (long n = 0; n < 10000 && !succeeded; n++) {
+        failer f = { n };
+        pkl_allocator a = { f_malloc, f_realloc, f_free, &f };
+        pkl_walk_options o;
+        collected c;
+        pkl_error err;
+        memset(&o, 0, sizeof o);
+        memset(&c, 0, sizeof c);
+        c.top = path;
+        o.alloc = &a;
+        o.on_stream = on_stream;
+        o.on_problem = on_problem;
+        o.ctx = &c;
+        POISON_ERR(err);
+        int rc = pkl_walk_buffer(buf, len, path, &o, NULL, &err);
+        if (rc == 0) {
+            succeeded = 1;
+            ck_assert_int_eq(err.code, PKL_OK);
+        } else {
+            ck_assert_int_eq(err.code, PKL_E_NOMEM);
+        }
+    }
+    ck_assert(succeeded);
+    free(buf);
+}
+END_TEST
+
+Suite *suite_formats(void)
+{
+    Suite *s = suite_create("formats");
+    TCase *t = tcase_create("manifest");
+    int rows = manifest_rows();
+    tcase_add_loop_test(t, manifest_file, 0, rows > 0 ? rows : 1);
+    tcase_set_timeout(t, 60);
+    suite_add_tcase(s, t);
+    t = tcase_create("walker");
+    tcase_add_test(t, empty_and_raw);
+    tcase_add_test(t, unknown_is_a_problem);
+    tcase_add_test(t, zip_bad_directory);
+    tcase_add_test(t, npy_header_offset);
+    tcase_add_test(t, limits);
+    tcase_add_loop_test(t, out_of_memory, 0,
+                        (int)(sizeof oom_files / sizeof oom_files[0]));
+    tcase_set_timeout(t, 120);
+    suite_add_tcase(s, t);
+    return s;
+}
