@@ -937,22 +937,12 @@ static aval global_ref(scan *s, const uint8_t *m, size_t ml, const uint8_t *nm,
     aval v = mk(V_GLOBAL);
     if (pkl_resolve_global((const char *)m, ml, (const char *)nm, nl, s->proto,
                            &g, &err) < 0) {
+        /* find_class would fail too (names.c refuses only what no
+         * getattr walk can reach), so this is not a catalogue hit */
         char pm[200], pn[200], full[420];
         printable(pm, sizeof pm, m, ml);
         printable(pn, sizeof pn, nm, nl);
         snprintf(full, sizeof full, "%s.%s", pm, pn);
-        /* catalogue on the raw text too: fail closed */
-        int k = catalogue_lookup(full, strlen(full), strlen(pm));
-        if (k >= 0) {
-            char hint[512];
-            snprintf(hint, sizeof hint, "do not load this file: %s",
-                     catalogue[k].reason);
-            emit(s, "dangerous-global", PKL_SEV_CRITICAL, op->offset,
-                 op->code, full, hint,
-                 "%s %s, a known-dangerous global spelled in a form no "
-                 "plain name resolves to (%s; catalogue entry '%s')",
-                 how, full, cat_names[catalogue[k].cat], catalogue[k].pattern);
-        }
         emit(s, "bad-global-name", PKL_SEV_HIGH, op->offset, op->code, full,
              "do not load this file: no legitimate pickler writes such a "
              "name",
