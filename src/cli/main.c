@@ -13,14 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* DEVELOPMENT ONLY (removed at integration): while commands are being
- * written in parallel, a command whose file does not exist yet links as a
- * NULL weak reference and is reported as missing. */
-#pragma weak cmd_dis
-#pragma weak cmd_load
-#pragma weak cmd_scan
-#pragma weak cmd_policy
-#pragma weak pkl_policy_open
 
 void cli_errorf(const char *fmt, ...)
 {
@@ -130,10 +122,6 @@ void cli_input_close(cli_input *in)
 pkl_policy *cli_policy_open(const char *name_or_path)
 {
     pkl_error err;
-    if (!pkl_policy_open) {
-        cli_errorf("policies are not built into this binary yet");
-        return NULL;
-    }
     pkl_policy *p = pkl_policy_open(name_or_path, NULL, &err);
     if (!p) {
         char msg[1024];
@@ -160,15 +148,6 @@ static void usage(FILE *f)
 }
 
 
-static int run(int (*fn)(int, char **), const char *name, int argc, char **argv)
-{
-    if (!fn) {
-        cli_errorf("'%s' is not built into this binary yet", name);
-        return PKL_EXIT_USAGE;
-    }
-    return fn(argc, argv);
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -177,13 +156,13 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "dis") == 0)
-        return run(cmd_dis, "dis", argc - 1, argv + 1);
+        return cmd_dis(argc - 1, argv + 1);
     if (strcmp(cmd, "load") == 0)
-        return run(cmd_load, "load", argc - 1, argv + 1);
+        return cmd_load(argc - 1, argv + 1);
     if (strcmp(cmd, "scan") == 0)
-        return run(cmd_scan, "scan", argc - 1, argv + 1);
+        return cmd_scan(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)
-        return run(cmd_policy, "policy", argc - 1, argv + 1);
+        return cmd_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("pickleguard %s\n", PKL_VERSION);
         return PKL_EXIT_OK;
