@@ -57,7 +57,9 @@ POLICY = os.path.join(HERE, "bench-policy.yaml")
 PYTOOLS = os.path.join(HERE, "pytools.py")
 
 # Repetitions per file (the 1 GB file gets fewer); sized so that a full
-# `make bench` stays under 10 minutes on a 2-core machine.
+# `make bench` stays under 10 minutes on a 2-core machine. BENCH_BUDGET
+# (seconds, default 420) caps the measuring itself: a repetition round that
+# would not fit is skipped and the report says so.
 REPS = {"quick": 3, "full": 5, "big": 3}
 
 # Files whose bulk is opcodes (the scanner's 100x-genops target applies).
@@ -153,44 +155,83 @@ def launcher_for(build):
     return db if os.access(db, os.X_OK) else None
 
 
-def measure_file(path, tools, reps, build, tmpdir, log):
-    size = os.path.getsize(path)
-    launcher = launcher_for(build)
-    warm(path)
+def new_result(path, tools, build):
     res = {t: {"times": [], "rss": [], "out": "", "error": None} for t in tools}
     for t in tools:
         exe = tool_argv(t, build, path)[0]
         if not os.access(exe, os.X_OK):
             res[t]["error"] = "missing: %s is not built" % os.path.relpath(exe, ROOT)
-    for r in range(reps):
-        order = tools[r % len(tools):] + tools[:r % len(tools)]
-        for t in order:
-            if res[t]["error"]:
-                continue
-            ok = dict((x[0], x[2]) for x in TOOLS)[t]
-            keep = dict((x[0], x[3]) for x in TOOLS)[t]
-            dt, code, rss, out, err = spawn(tool_argv(t, build, path), keep, tmpdir,
-                                            launcher)
-            if code not in ok:
-                res[t]["error"] = missing_reason(t, build, code, err)
-                continue
-            res[t]["times"].append(dt)
-            res[t]["rss"].append(rss)
-            res[t]["out"] = out.strip()
-            inproc = kv(out).get("seconds")
-            if inproc is not None:
-                res[t].setdefault("inproc", []).append(float(inproc))
-        print("  %s rep %d/%d done" % (os.path.basename(path), r + 1, reps),
-              file=log, flush=True)
-    for t in tools:
-        d = res[t]
+    return res
+
+
+def measure_round(path, res, tools, r, build, tmpdir):
+    """One repetition of every tool on one file, the order rotated by r."""
+    launcher = launcher_for(build)
+    warm(path)
+    order = tools[r % len(tools):] + tools[:r % len(tools)]
+    for t in order:
+        if res[t]["error"]:
+            continue
+        ok = dict((x[0], x[2]) for x in TOOLS)[t]
+        keep = dict((x[0], x[3]) for x in TOOLS)[t]
+        dt, code, rss, out, err = spawn(tool_argv(t, build, path), keep, tmpdir, launcher)
+        if code not in ok:
+            res[t]["error"] = missing_reason(t, build, code, err)
+            continue
+        res[t]["times"].append(dt)
+        res[t]["rss"].append(rss)
+        res[t]["out"] = out.strip()
+        inproc = kv(out).get("seconds")
+        if inproc is not None:
+            res[t].setdefault("inproc", []).append(float(inproc))
+
+
+def summarize(size, res):
+    for d in res.values():
         if d["times"] and not d["error"]:
             d["median"] = statistics.median(d["times"])
             d["mbps"] = size / 1e6 / d["median"]
             d["rss_mb"] = max(d["rss"]) / 1024.0
             if len(d.get("inproc", [])) == len(d["times"]):
                 d["inproc_median"] = statistics.median(d["inproc"])
-    return size, res
+
+
+def measure_all(files, plan, tools, build, tmpdir, budget, log):
+    """Runs repetition rounds over all files (round r covers the files
+    planned for more than r reps). A round starts only if the previous
+    round's duration says it fits in the budget, so a loaded machine gets
+    fewer repetitions instead of a run over 10 minutes. Returns
+    (results, note or None)."""
+    t0 = time.perf_counter()
+    res = {os.path.basename(p): new_result(p, tools, build) for p in files}
+    done = {os.path.basename(p): 0 for p in files}
+    last = {}
+    note = None
+    for r in range(max(plan.values())):
+        active = [p for p in files if plan[os.path.basename(p)] > r]
+        est = sum(last.get(os.path.basename(p), 0.0) for p in active)
+        spent = time.perf_counter() - t0
+        if r > 0 and spent + est > budget:
+            note = ("stopped after %d repetition round(s): another round (~%.0f s) "
+                    "would pass the %.0f s budget (BENCH_BUDGET) after %.0f s"
+                    % (r, est, budget, spent))
+            print("bench: " + note, file=log, flush=True)
+            break
+        for p in active:
+            fname = os.path.basename(p)
+            t1 = time.perf_counter()
+            measure_round(p, res[fname], tools, r, build, tmpdir)
+            last[fname] = time.perf_counter() - t1
+            done[fname] = r + 1
+            print("bench: %s rep %d/%d: %.1f s" % (fname, r + 1, plan[fname], last[fname]),
+                  file=log, flush=True)
+    out = {}
+    for p in files:
+        fname = os.path.basename(p)
+        size = os.path.getsize(p)
+        summarize(size, res[fname])
+        out[fname] = (size, res[fname], done[fname])
+    return out, note
 
 
 def startup(build, tmpdir):
@@ -331,8 +372,11 @@ def notes(results, start, build):
             lines.append("- %s: C API scan reported %s finding(s), highest %s"
                          % (fname, cs["findings"], cs.get("maxsev")))
     for name, t in start.items():
-        lines.append("- start-up included in every figure: %s takes %.1f ms"
-                     % (name, t * 1e3))
+        if name == "budget":
+            lines.append("- " + t)
+        else:
+            lines.append("- start-up included in every figure: %s takes %.1f ms"
+                         % (name, t * 1e3))
     return "\n".join(lines)
 
 
@@ -552,16 +596,19 @@ def main():
     if args.files:
         subs = args.files.split(",")
         files = [f for f in files if any(s in os.path.basename(f[0]) for s in subs)]
-    results = {}
+    paths = [p for p, _ in files]
+    plan = {os.path.basename(p): args.reps or (REPS["big"] if os.path.basename(p) == BIG_FILE
+                                               else REPS[setname]) for p in paths}
+    budget = float(os.environ.get("BENCH_BUDGET", "420"))
     with tempfile.TemporaryDirectory(prefix="pklbench.") as tmpdir:
         start = startup(build, tmpdir)
-        for path, _desc in files:
-            fname = os.path.basename(path)
-            reps = args.reps or (REPS["big"] if fname == BIG_FILE else REPS[setname])
-            print("bench: %s (%.1f MB), %d reps" % (fname, os.path.getsize(path) / 1e6, reps),
+        for p in paths:
+            print("bench: %s (%.1f MB), %d reps planned" %
+                  (os.path.basename(p), os.path.getsize(p) / 1e6, plan[os.path.basename(p)]),
                   file=log, flush=True)
-            size, res = measure_file(path, tools, reps, build, tmpdir, log)
-            results[fname] = (size, res, reps)
+        results, budget_note = measure_all(paths, plan, tools, build, tmpdir, budget, log)
+        if budget_note:
+            start["budget"] = budget_note
         prof = profile(setname, build, tmpdir, log) if do_profile else None
     elapsed = time.perf_counter() - t_start
 
