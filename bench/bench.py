@@ -500,8 +500,12 @@ def perf_top(argv, tmpdir, n=12):
     return md, None
 
 
-def callgrind_top(argv, tmpdir, n=12):
+def callgrind_run(argv, tmpdir):
+    """Runs argv under callgrind; returns (total instructions, [(self %, file,
+    function)] sorted by self cost) or (None, error text)."""
     out = os.path.join(tmpdir, "callgrind.out")
+    if os.path.exists(out):
+        os.unlink(out)
     r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + argv,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if not os.path.exists(out):
@@ -510,16 +514,56 @@ def callgrind_top(argv, tmpdir, n=12):
     total = None
     rows = []
     for line in ann.splitlines():
-        m = re.match(r"\s*([\d,]+)\s+\(?\s*([\d.]+)%\)?\s+(\S+):(\S+)", line)
         t = re.match(r"\s*([\d,]+)\s+\(100.0%\)\s+PROGRAM TOTALS", line)
+        m = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(\S+):(\S+)", line)
         if t:
-            total = t.group(1)
+            total = int(t.group(1).replace(",", ""))
         elif m:
             rows.append((float(m.group(2)), os.path.basename(m.group(3)), m.group(4)))
-    del total
-    return ("Instructions per function (self), top %d:\n\n" % min(n, len(rows)) +
+    if total is None:
+        return None, "callgrind_annotate gave no totals"
+    return total, rows
+
+
+def callgrind_top(argv, tmpdir, n=12):
+    total, rows = callgrind_run(argv, tmpdir)
+    if total is None:
+        return None, rows
+    return ("Instructions per function (self), top %d of %d in total:\n\n"
+            % (min(n, len(rows)), total) +
             md_table(["self %", "file", "function"],
                      [["%.1f" % p, f, fn] for p, f, fn in rows[:n]])), None
+
+
+def instruction_counts(path, build, tmpdir, log):
+    """Deterministic cost per opcode and per byte (callgrind), immune to the
+    load of a shared machine: the reader alone, the scanner, the decoder."""
+    db = os.path.join(build, "decode_bench")
+    size = os.path.getsize(path)
+    rows = []
+    opcodes = None
+    for mode in ("walk", "scan", "decode"):
+        print("profiling: callgrind %s" % mode, file=log, flush=True)
+        chk = spawn([db, "--policy", POLICY, mode, path], True, tmpdir)
+        if chk[1] != 0:
+            rows.append([mode, "n/a", "", "", missing_reason(None, build, chk[1], chk[4])])
+            continue
+        if mode == "walk":
+            opcodes = int(kv(chk[3]).get("opcodes", 0)) or None
+        total, top = callgrind_run([db, "--policy", POLICY, mode, path], tmpdir)
+        if total is None:
+            rows.append([mode, "n/a", "", "", top])
+            continue
+        rows.append([mode, "{:,}".format(total),
+                     "%.0f" % (total / opcodes) if opcodes else "n/a",
+                     "%.1f" % (total / size),
+                     ", ".join("%s %.1f%%" % (fn, p) for p, _, fn in top[:5])])
+    return ("Instruction counts (`valgrind --tool=callgrind`, deterministic, so "
+            "unaffected by other load on the machine; the page-fault time that "
+            "dominates allocation-heavy runs is kernel time and not counted here) "
+            "of `decode_bench` on the same file:\n\n" +
+            md_table(["mode", "instructions", "per opcode", "per byte",
+                      "top functions (self)"], rows))
 
 
 def profile(setname, build, tmpdir, log):
@@ -561,6 +605,8 @@ def profile(setname, build, tmpdir, log):
         parts.append("#### %s\n\n`%s`\n\n%s" % (
             title, " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
                             for a in argv), md))
+    if use_perf and shutil.which("valgrind") and os.access(db, os.X_OK):
+        parts.append("#### Instructions\n\n" + instruction_counts(path, build, tmpdir, log))
     return "\n\n".join(parts)
 
 
