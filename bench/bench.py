@@ -312,8 +312,8 @@ def targets(results):
         add("scan >= 1 GB/s (big payloads)", BIG_FILE, v,
             "%.0f MB/s" % v if v is not None else "", lambda x: x >= 1000)
         v = None if d.get("error") or "rss_mb" not in d else d["rss_mb"]
-        add("scan peak RSS < 64 MB (1 GB file)", BIG_FILE, v,
-            "%.1f MB" % v if v is not None else "", lambda x: x < 64)
+        add("scan peak RSS < 64 MiB (1 GB file)", BIG_FILE, v,
+            "%.1f MiB" % v if v is not None else "", lambda x: x < 64)
     return rows
 
 
