@@ -484,6 +484,13 @@ typedef struct pkl_scan_options {
     size_t max_nesting;           /* nested pickles (bytes passed to a known
                                      deserializer) scanned this deep; 0 =
                                      default (4). Deeper: a high finding */
+    /* Optional: called about every 16 MiB of the top-level buffer with the
+     * offset the scan has reached. Bytes below it may still be read again
+     * (memo and nested payloads), so a caller may only drop them in ways
+     * that keep them readable -- madvise(MADV_DONTNEED) on a file mapping
+     * bounds resident memory on huge files. NULL: not called. */
+    void (*on_progress)(void *ctx, size_t offset);
+    void *progress_ctx;
 } pkl_scan_options;
 
 void pkl_scan_result_init(pkl_scan_result *res, const pkl_allocator *alloc);

@@ -29,15 +29,16 @@
 /* ---- caps (memory bound independent of input size; see docs/rules.md) -- */
 #define STACK_MAX ((size_t)1 << 18)   /* abstract stack entries (runs merged) */
 #define MARKS_MAX ((size_t)1 << 18)   /* open marks */
-#define MEMO_DENSE_MAX ((size_t)1 << 21) /* memo keys held in the dense table */
-#define MEMO_HASH_MAX ((size_t)1 << 16)  /* memo keys beyond the dense range */
-#define MEMO_POOL_MAX ((size_t)1 << 20)  /* memo entries holding non-inert values */
+#define MEMO_DENSE_MAX ((size_t)1 << 24) /* memo keys in the byte-per-key table */
+#define MEMO_HASH_MAX ((size_t)1 << 19)  /* sparse keys + kept values */
+#define MEMO_POOL_MAX ((size_t)1 << 19)  /* memo entries holding kept values */
 #define GLOBALS_MAX 4096              /* distinct resolved globals per scan */
 #define ARENA_MAX ((size_t)8 << 20)   /* copies of escaped text (STRING/UNICODE) */
 #define QUEUE_MAX 64                  /* nested pickles waiting */
 #define STRUCT_MAX 8                  /* structural findings per pickle */
 #define REMAINDER_HITS_MAX 16         /* unparsed-global findings per stream */
 #define DEFAULT_MAX_FINDINGS 1000
+#define PROGRESS_STEP ((size_t)16 << 20)
 #define DEFAULT_MAX_NESTING 4
 
 /* ---- severities ------------------------------------------------------------ */
@@ -207,10 +208,6 @@ typedef struct mentry {
     uint32_t meta;         /* kind | sflag << 3 | g << 5 */
 } mentry;
 
-#define MEMO_ABSENT 0u
-#define MEMO_INERT 1u
-#define MEMO_UNKNOWN 2u
-#define MEMO_POOL0 3u
 
 typedef struct gent {
     char name[2 * PKL_NAME_MAX + 2];
@@ -240,6 +237,9 @@ typedef struct scan {
     size_t max_findings;
     size_t max_nesting;
     int nomem;
+    void (*on_progress)(void *ctx, size_t offset);
+    void *progress_ctx;
+    size_t next_progress;   /* top-level offset of the next on_progress */
 
     /* current stream */
     const uint8_t *base;
@@ -255,7 +255,7 @@ typedef struct scan {
     size_t *marks;
     size_t nmarks, markcap;
     size_t lost_marks;
-    uint32_t *mdense;
+    uint8_t *mdense;        /* MS_* per dense key */
     size_t mdcap, mdhi;
     uint64_t *hkeys;
     uint32_t *hvals;        /* 0: empty slot */
@@ -424,17 +424,37 @@ static int in_input(const scan *s, const uint8_t *p)
 
 /* ---- the abstract stack --------------------------------------------------- */
 
-static size_t fence(const scan *s)
+static inline size_t fence(const scan *s)
 {
     return s->nmarks ? s->marks[s->nmarks - 1] : 0;
 }
 
-static size_t accessible(const scan *s)
+static inline size_t accessible(const scan *s)
 {
     return s->depth_log - fence(s);
 }
 
-static void push(scan *s, aval v, size_t off, int opcode)
+static void push_slow(scan *s, aval v, size_t off, int opcode);
+
+/* The hot path: inert values merge into a run on top of the stack. */
+static inline void push(scan *s, aval v, size_t off, int opcode)
+{
+    if ((v.kind == V_INERT || v.kind == V_UNKNOWN) && s->nstk &&
+        s->stk[s->nstk - 1].kind == v.kind) {
+        s->stk[s->nstk - 1].n++;
+        s->depth_log++;
+        return;
+    }
+    if (s->nstk < s->stkcap) {
+        v.n = 1;
+        s->stk[s->nstk++] = v;
+        s->depth_log++;
+        return;
+    }
+    push_slow(s, v, off, opcode);
+}
+
+static void push_slow(scan *s, aval v, size_t off, int opcode)
 {
     s->depth_log++;
     if ((v.kind == V_INERT || v.kind == V_UNKNOWN) && s->nstk &&
@@ -482,7 +502,7 @@ static void push_kind(scan *s, uint8_t kind, const pkl_op *op)
 }
 
 /* Pops one value; on underflow a structural error and an inert value. */
-static aval pop1(scan *s, const pkl_op *op)
+static inline aval pop1(scan *s, const pkl_op *op)
 {
     if (accessible(s) == 0) {
         if (!s->op_failed)
@@ -540,7 +560,7 @@ static void collect_add(collect *c, const aval *v)
 {
     const uint8_t *d;
     size_t l;
-    if (!c->data && payload_of(v, &d, &l)) {
+    if (!c->data && payload_of(v, &d, &l) && l >= 8) {
         c->data = d;
         c->len = l;
     }
@@ -616,14 +636,58 @@ static void push_aggregate(scan *s, const collect *c, const pkl_op *op)
     push(s, v, op->offset, op->code);
 }
 
-/* ---- memo ------------------------------------------------------------------- */
+static int id_char(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '.';
+}
+
+static int id_start(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+/* ---- memo -------------------------------------------------------------------
+ * One byte per key for keys below MEMO_DENSE_MAX (most memos are dense: 0,
+ * 1, 2... as pickle.dumps writes them), holding the state of the value;
+ * values worth keeping (constants that can name a global or carry a nested
+ * pickle, globals, call results) live in a pool, found through a hash map
+ * keyed by memo key. Sparse keys live in the hash map only. */
+
+enum {
+    MS_ABSENT = 0,  /* never stored */
+    MS_INERT = 1,
+    MS_UNKNOWN = 2,
+    MS_POOLED = 3,  /* dense table only: see the hash map */
+    MS_STR = 4,     /* a str whose text cannot matter (not a name, short) */
+    MS_POOL0 = 16   /* hash values >= MS_POOL0: pool index + MS_POOL0 */
+};
+
+/* A constant worth remembering: it can spell a module or name, or be
+ * a nested pickle (anything shorter than 8 bytes cannot do harm). */
+static int worth_keeping(const aval *v)
+{
+    if (!v->data)
+        return v->len > 0;
+    if (v->len >= 8)
+        return 1;
+    return v->len > 0 && (id_start(v->data[0]) || v->data[0] >= 0x80);
+}
 
 static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
 {
-    if (v->kind == V_INERT)
-        return MEMO_INERT;
-    if (v->kind == V_UNKNOWN)
-        return MEMO_UNKNOWN;
+    switch (v->kind) {
+    case V_INERT:
+        return MS_INERT;
+    case V_UNKNOWN:
+        return MS_UNKNOWN;
+    case V_STR: case V_BYTES:
+        if (!worth_keeping(v))
+            return v->kind == V_STR ? MS_STR : MS_INERT;
+        break;
+    default:
+        break;
+    }
     if (s->npool == s->poolcap) {
         if (s->npool >= MEMO_POOL_MAX ||
             pkli_grow(&s->a, (void **)&s->pool, &s->poolcap, s->npool + 1,
@@ -631,7 +695,7 @@ static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
             if (s->npool < MEMO_POOL_MAX)
                 s->nomem = 1;
             scan_limit(s, op->offset, op->code, "too many memo entries");
-            return MEMO_UNKNOWN;
+            return MS_UNKNOWN;
         }
     }
     mentry *e = &s->pool[s->npool];
@@ -647,16 +711,21 @@ static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
     if (!e->data && v->data)
         sflag |= SF_LOST;
     e->meta = (uint32_t)v->kind | (sflag << 3) | (g << 5);
-    return MEMO_POOL0 + (uint32_t)s->npool++;
+    return MS_POOL0 + (uint32_t)s->npool++;
 }
 
-static aval memo_decode(const scan *s, uint32_t slot)
+static aval memo_decode(const scan *s, uint32_t code)
 {
-    if (slot == MEMO_INERT)
+    if (code == MS_INERT)
         return mk(V_INERT);
-    if (slot < MEMO_POOL0 || slot - MEMO_POOL0 >= s->npool)
+    if (code == MS_STR) {
+        aval v = mk(V_STR); /* text not kept: never a valid name */
+        v.len = 1;
+        return v;
+    }
+    if (code < MS_POOL0 || code - MS_POOL0 >= s->npool)
         return mk(V_UNKNOWN);
-    const mentry *e = &s->pool[slot - MEMO_POOL0];
+    const mentry *e = &s->pool[code - MS_POOL0];
     aval v = mk((uint8_t)(e->meta & 7u));
     v.sflag = (uint8_t)((e->meta >> 3) & 3u);
     uint32_t g = e->meta >> 5;
@@ -668,28 +737,15 @@ static aval memo_decode(const scan *s, uint32_t slot)
     return v;
 }
 
-static uint32_t *memo_slot(scan *s, uint64_t key, int create,
-                           const pkl_op *op)
+static size_t key_hash(uint64_t key, size_t mask)
 {
-    if (key < MEMO_DENSE_MAX) {
-        if (key >= s->mdcap) {
-            if (!create)
-                return NULL;
-            size_t old = s->mdcap;
-            size_t need = (size_t)key + 1;
-            if (need < 256)
-                need = 256;
-            if (pkli_grow(&s->a, (void **)&s->mdense, &s->mdcap, need,
-                          sizeof *s->mdense) < 0) {
-                s->nomem = 1;
-                return NULL;
-            }
-            memset(s->mdense + old, 0, (s->mdcap - old) * sizeof *s->mdense);
-        }
-        if (create && key >= s->mdhi)
-            s->mdhi = (size_t)key + 1;
-        return &s->mdense[key];
-    }
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+}
+
+/* Hash map slot for key: the existing one, or (create) a new one. NULL
+ * when absent (or full / out of memory when creating). */
+static uint32_t *hash_slot(scan *s, uint64_t key, int create, const pkl_op *op)
+{
     if (!s->hcap) {
         if (!create)
             return NULL;
@@ -704,10 +760,8 @@ static uint32_t *memo_slot(scan *s, uint64_t key, int create,
         s->hcap = cap;
     }
     size_t mask = s->hcap - 1;
-    size_t h = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
-    for (;;) {
-        if (s->hvals[h] == 0)
-            break;
+    size_t h = key_hash(key, mask);
+    while (s->hvals[h]) {
         if (s->hkeys[h] == key)
             return &s->hvals[h];
         h = (h + 1) & mask;
@@ -715,11 +769,10 @@ static uint32_t *memo_slot(scan *s, uint64_t key, int create,
     if (!create)
         return NULL;
     if (s->hcount >= MEMO_HASH_MAX) {
-        scan_limit(s, op->offset, op->code, "too many sparse memo keys");
+        scan_limit(s, op->offset, op->code, "too many memo entries");
         return NULL;
     }
     if ((s->hcount + 1) * 2 > s->hcap) {
-        /* rehash into a table twice the size */
         size_t ncap = s->hcap * 2;
         uint64_t *nk = pkli_malloc(&s->a, ncap * sizeof *nk);
         uint32_t *nv = pkli_malloc(&s->a, ncap * sizeof *nv);
@@ -733,8 +786,7 @@ static uint32_t *memo_slot(scan *s, uint64_t key, int create,
         for (size_t i = 0; i < s->hcap; i++) {
             if (!s->hvals[i])
                 continue;
-            size_t j = (size_t)((s->hkeys[i] * 0x9E3779B97F4A7C15ull) >> 20) &
-                       (ncap - 1);
+            size_t j = key_hash(s->hkeys[i], ncap - 1);
             while (nv[j])
                 j = (j + 1) & (ncap - 1);
             nk[j] = s->hkeys[i];
@@ -746,13 +798,26 @@ static uint32_t *memo_slot(scan *s, uint64_t key, int create,
         s->hvals = nv;
         s->hcap = ncap;
         mask = ncap - 1;
-        h = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+        h = key_hash(key, mask);
         while (s->hvals[h])
             h = (h + 1) & mask;
     }
     s->hkeys[h] = key;
+    s->hvals[h] = MS_UNKNOWN; /* caller overwrites */
     s->hcount++;
     return &s->hvals[h];
+}
+
+/* Current code for key (MS_ABSENT when never stored). */
+static uint32_t memo_lookup(scan *s, uint64_t key)
+{
+    if (key < MEMO_DENSE_MAX) {
+        uint8_t st = key < s->mdcap ? s->mdense[key] : MS_ABSENT;
+        if (st != MS_POOLED)
+            return st;
+    }
+    uint32_t *h = hash_slot(s, key, 0, NULL);
+    return h ? *h : MS_ABSENT;
 }
 
 static void memo_put(scan *s, uint64_t key, const pkl_op *op)
@@ -762,12 +827,8 @@ static void memo_put(scan *s, uint64_t key, const pkl_op *op)
         return;
     aval v = *top;
     v.n = 1;
-    uint32_t *slot = memo_slot(s, key, 1, op);
-    if (!slot) {
-        s->memo_lossy = 1;
-        return;
-    }
-    if (*slot == MEMO_ABSENT) {
+    uint32_t old = memo_lookup(s, key);
+    if (old == MS_ABSENT) {
         s->memo_count++;
     } else if (!s->said_memo) {
         /* pickle.dumps never stores twice under one key */
@@ -777,13 +838,44 @@ static void memo_put(scan *s, uint64_t key, const pkl_op *op)
              "%s overwrites memo key %llu", op->info->name,
              (unsigned long long)key);
     }
-    *slot = memo_encode(s, &v, op);
+    uint32_t code = memo_encode(s, &v, op);
+    if (key < MEMO_DENSE_MAX) {
+        if (key >= s->mdcap) {
+            size_t oldcap = s->mdcap;
+            size_t need = (size_t)key + 1 < 4096 ? 4096 : (size_t)key + 1;
+            if (pkli_grow(&s->a, (void **)&s->mdense, &s->mdcap, need, 1) < 0) {
+                s->nomem = 1;
+                return;
+            }
+            memset(s->mdense + oldcap, 0, s->mdcap - oldcap);
+        }
+        if (key >= s->mdhi)
+            s->mdhi = (size_t)key + 1;
+        if (code < MS_POOL0) {
+            s->mdense[key] = (uint8_t)code;
+            return;
+        }
+        uint32_t *h = hash_slot(s, key, 1, op);
+        if (!h) {
+            s->mdense[key] = MS_UNKNOWN;
+            return;
+        }
+        s->mdense[key] = MS_POOLED;
+        *h = code;
+        return;
+    }
+    uint32_t *h = hash_slot(s, key, 1, op);
+    if (!h) {
+        s->memo_lossy = 1;
+        return;
+    }
+    *h = code;
 }
 
 static void memo_get(scan *s, uint64_t key, const pkl_op *op)
 {
-    uint32_t *slot = memo_slot(s, key, 0, op);
-    if (!slot || *slot == MEMO_ABSENT) {
+    uint32_t code = memo_lookup(s, key);
+    if (code == MS_ABSENT) {
         if (!s->memo_lossy)
             structural(s, op, "reads memo key %llu, which was never stored",
                        (unsigned long long)key);
@@ -791,13 +883,13 @@ static void memo_get(scan *s, uint64_t key, const pkl_op *op)
              op->code);
         return;
     }
-    push(s, memo_decode(s, *slot), op->offset, op->code);
+    push(s, memo_decode(s, code), op->offset, op->code);
 }
 
 static void memo_reset(scan *s)
 {
     if (s->mdhi)
-        memset(s->mdense, 0, s->mdhi * sizeof *s->mdense);
+        memset(s->mdense, 0, s->mdhi);
     s->mdhi = 0;
     if (s->hcount)
         memset(s->hvals, 0, s->hcap * sizeof *s->hvals);
@@ -1069,17 +1161,6 @@ static void mutate_check(scan *s, const aval *target, const pkl_op *op,
 
 /* ---- text search in bytes that could not be parsed ----------------------- */
 
-static int id_char(uint8_t c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '_' || c == '.';
-}
-
-static int id_start(uint8_t c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
 /* Checks module/name text against the catalogue; reports a hit. */
 static int remainder_check(scan *s, const uint8_t *m, size_t ml,
                            const uint8_t *nm, size_t nl, size_t off,
@@ -1317,12 +1398,20 @@ static void stack_global(scan *s, const pkl_op *op)
         push(s, v, op->offset, op->code);
         return;
     }
+    if ((mod.kind == V_STR && !mod.data) || (name.kind == V_STR && !name.data)) {
+        emit(s, "bad-global-name", PKL_SEV_HIGH, op->offset, op->code, "",
+             "do not load this file: no legitimate pickler writes such a "
+             "name",
+             "STACK_GLOBAL operand is a string that cannot be a module or "
+             "attribute name (not an identifier, or too long)");
+        push_kind(s, V_GLOBAL, op);
+        return;
+    }
     int constant = (mod.kind == V_STR || mod.kind == V_BYTES ||
                     mod.kind == V_INERT || mod.kind == V_AGG) &&
                    (name.kind == V_STR || name.kind == V_BYTES ||
                     name.kind == V_INERT || name.kind == V_AGG);
-    if (constant && !(mod.kind == V_STR && !mod.data) &&
-        !(name.kind == V_STR && !name.data)) {
+    if (constant) {
         structural(s, op, "operands are not both str (CPython raises "
                           "\"STACK_GLOBAL requires str\")");
         push_kind(s, V_INERT, op);
@@ -1348,7 +1437,11 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
     for (;;) {
         if (s->nomem)
             return P_END;
-        int rc = pkl_reader_next(r, &op, &err);
+        /* without an error struct on the hot path; a failure is read
+         * again (the reader does not move on errors) to get its details */
+        int rc = pkl_reader_next(r, &op, NULL);
+        if (rc < 0)
+            rc = pkl_reader_next(r, &op, &err);
         if (rc == 0) {
             s->res->bytes += s->len - start;
             emit(s, "truncated", PKL_SEV_MEDIUM, s->len, -1, "",
@@ -1402,6 +1495,11 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
 
         s->res->opcodes++;
         s->op_failed = 0;
+        if (op.end >= s->next_progress) {
+            s->next_progress = op.end + PROGRESS_STEP;
+            if (s->on_progress && s->depth == 0)
+                s->on_progress(s->progress_ctx, op.offset);
+        }
         int mismatch = op.info->proto >= 2 && op.info->proto > s->proto &&
                        op.code != PKL_OP_PROTO && !s->said_mismatch;
         int proto_before = s->proto;
@@ -1793,6 +1891,9 @@ int pkl_scan_buffer(const void *buf, size_t len, const char *path,
     s.max_findings = opt->max_findings ? opt->max_findings
                                        : DEFAULT_MAX_FINDINGS;
     s.max_nesting = opt->max_nesting ? opt->max_nesting : DEFAULT_MAX_NESTING;
+    s.on_progress = opt->on_progress;
+    s.progress_ctx = opt->progress_ctx;
+    s.next_progress = PROGRESS_STEP;
     s.q = pkli_malloc(&s.a, QUEUE_MAX * sizeof *s.q);
     ERR_IF(!s.q, err, PKL_E_NOMEM, 0, -1);
 
