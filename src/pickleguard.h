@@ -491,6 +491,11 @@ typedef struct pkl_scan_options {
      * bounds resident memory on huge files. NULL: not called. */
     void (*on_progress)(void *ctx, size_t offset);
     void *progress_ctx;
+    /* Non-zero when the buffer was found by content rather than named as
+     * a pickle (a directory walk): if its very first opcode fails, so that
+     * pickle.load would fail before doing anything, report `not-a-pickle`
+     * (info) instead of a medium finding. */
+    int lenient_start;
 } pkl_scan_options;
 
 void pkl_scan_result_init(pkl_scan_result *res, const pkl_allocator *alloc);

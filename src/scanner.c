@@ -268,7 +268,10 @@ typedef struct scan {
     size_t ops_ok;
     int op_failed;          /* the current opcode failed structurally */
     int first_failed;       /* ... and it was the pickle's first */
+    char first_msg[400];    /* why the first opcode failed */
+    int lenient_start;      /* pkl_scan_options.lenient_start */
     size_t nstruct;
+    int saw_proto;
     int said_limit, said_mismatch, said_buffer, said_persid, said_inst;
     int said_memo;
 
@@ -372,6 +375,12 @@ static void structural(scan *s, const pkl_op *op, const char *fmt, ...)
 {
     s->op_failed = 1;
     if (s->ops_ok == 0) {
+        if (!s->first_failed) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(s->first_msg, sizeof s->first_msg, fmt, ap);
+            va_end(ap);
+        }
         s->first_failed = 1;
         return;
     }
@@ -830,14 +839,9 @@ static void memo_put(scan *s, uint64_t key, const pkl_op *op)
     uint32_t old = memo_lookup(s, key);
     if (old == MS_ABSENT) {
         s->memo_count++;
-    } else if (!s->said_memo) {
-        /* pickle.dumps never stores twice under one key */
-        s->said_memo = 1;
-        emit(s, "memo-overwrite", PKL_SEV_INFO, op->offset, op->code, "",
-             "nothing to fix if the file comes from a trusted writer",
-             "%s overwrites memo key %llu", op->info->name,
-             (unsigned long long)key);
     }
+    /* storing twice under one key is accepted by CPython and harmless
+     * (pickle.dumps never does it, hand-written pickles may) */
     uint32_t code = memo_encode(s, &v, op);
     if (key < MEMO_DENSE_MAX) {
         if (key >= s->mdcap) {
@@ -1337,6 +1341,8 @@ static void pickle_reset(scan *s)
     s->nstruct = 0;
     s->said_limit = 0;
     s->said_mismatch = 0;
+    s->saw_proto = 0;
+    s->first_msg[0] = '\0';
     s->said_buffer = 0;
     s->said_persid = 0;
     s->said_inst = 0;
@@ -1407,23 +1413,37 @@ static void stack_global(scan *s, const pkl_op *op)
         push_kind(s, V_GLOBAL, op);
         return;
     }
-    int constant = (mod.kind == V_STR || mod.kind == V_BYTES ||
-                    mod.kind == V_INERT || mod.kind == V_AGG) &&
-                   (name.kind == V_STR || name.kind == V_BYTES ||
-                    name.kind == V_INERT || name.kind == V_AGG);
-    if (constant) {
-        structural(s, op, "operands are not both str (CPython raises "
-                          "\"STACK_GLOBAL requires str\")");
-        push_kind(s, V_INERT, op);
-        return;
-    }
     emit(s, "dynamic-global", PKL_SEV_HIGH, op->offset, op->code, "",
          "do not load this file: pickle.dumps always gives STACK_GLOBAL "
          "two constant strings",
-         "STACK_GLOBAL imports a name computed at load time (its module "
-         "and name are not both constant strings), so the scanner cannot "
-         "tell what it imports");
+         "STACK_GLOBAL's module and name are not both constant strings "
+         "(computed at load time, or values of another type), so the "
+         "scanner cannot tell what it imports");
     push_kind(s, V_GLOBAL, op);
+}
+
+/* The first opcode of a pickle fails: pickle.load raises before doing
+ * anything. At the start of the buffer that is "no pickle" (medium unless
+ * the caller only guessed it was one); after a STOP, trailing bytes. */
+static void first_failure(scan *s, size_t npk, size_t off, int opcode,
+                          const char *rule, const char *why)
+{
+    if (npk > 0)
+        emit(s, "trailing-bytes", PKL_SEV_MEDIUM, off, opcode, "",
+             "remove the bytes after STOP; pickle.loads ignores them but a "
+             "reader that goes on after STOP does not",
+             "%zu bytes after STOP at offset %zu are not a pickle (%s)",
+             s->len - off, off, why);
+    else if (s->lenient_start || s->depth > 0)
+        emit(s, "not-a-pickle", PKL_SEV_INFO, off, opcode, "",
+             "nothing to do: pickle.load fails before doing anything",
+             "not a pickle: the first opcode fails (%s)", why);
+    else
+        emit(s, rule, PKL_SEV_MEDIUM, off, opcode, "",
+             "the file is damaged or is no pickle; pickle.load fails before "
+             "doing anything",
+             "no pickle starts here: the first opcode fails (%s); %zu bytes "
+             "not examined", why, s->len - off);
 }
 
 /* Scans one pickle from the reader's position. */
@@ -1464,24 +1484,13 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                 continue;
             }
             s->res->bytes += err.offset - start;
+            const char *rule = err.code == PKL_E_TRUNCATED ? "truncated"
+                : err.code == PKL_E_UNKNOWN_OPCODE ? "unknown-opcode"
+                : "malformed";
             if (s->ops_ok == 0) {
-                if (npk == 0)
-                    emit(s, "not-a-pickle", PKL_SEV_INFO, err.offset,
-                         err.opcode, "", "nothing to do: pickle.load fails "
-                         "before doing anything",
-                         "no pickle: the first opcode cannot be read (%s)",
-                         err.detail[0] ? err.detail : err.msg);
-                else
-                    emit(s, "trailing-bytes", PKL_SEV_MEDIUM, err.offset,
-                         err.opcode, "", "remove the bytes after STOP; "
-                         "pickle.loads ignores them but another reader may "
-                         "not", "%zu bytes after STOP at offset %zu are not a "
-                         "pickle (%s)", s->len - err.offset, err.offset,
-                         err.detail[0] ? err.detail : err.msg);
+                first_failure(s, npk, err.offset, err.opcode, rule,
+                              err.detail[0] ? err.detail : err.msg);
             } else {
-                const char *rule = err.code == PKL_E_TRUNCATED ? "truncated"
-                    : err.code == PKL_E_UNKNOWN_OPCODE ? "unknown-opcode"
-                    : "malformed";
                 emit(s, rule, PKL_SEV_MEDIUM, err.offset, err.opcode, "",
                      "the file is damaged or crafted; the bytes after this "
                      "point were only searched for global names",
@@ -1500,8 +1509,13 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
             if (s->on_progress && s->depth == 0)
                 s->on_progress(s->progress_ctx, op.offset);
         }
-        int mismatch = op.info->proto >= 2 && op.info->proto > s->proto &&
-                       op.code != PKL_OP_PROTO && !s->said_mismatch;
+        /* pickle.dumps writes PROTO first from protocol 2 on, so a
+         * protocol 2+ opcode in a pickle without PROTO is odd; newer
+         * opcodes under an older PROTO are not reported (hand-written
+         * benign pickles do that) */
+        int mismatch = op.info->proto >= 2 && s->proto == 0 &&
+                       !s->saw_proto && op.code != PKL_OP_PROTO &&
+                       !s->said_mismatch;
         int proto_before = s->proto;
 
         switch (op.code) {
@@ -1512,9 +1526,10 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
             if (accessible(s) == 0)
                 structural(s, &op, "with nothing to return (stack underflow)");
             else if (s->depth_log > 1 || s->nmarks)
-                emit(s, "stack-not-empty", PKL_SEV_INFO, op.offset, op.code,
-                     "", "nothing to fix if the file comes from a trusted "
-                     "writer", "STOP leaves %zu values and %zu MARKs behind",
+                emit(s, "stack-not-empty", PKL_SEV_MEDIUM, op.offset, op.code,
+                     "", "the file is damaged or crafted: pickle.dumps leaves "
+                     "exactly one value; pickletools.dis rejects it",
+                     "STOP leaves %zu values and %zu MARKs behind",
                      s->depth_log - 1, s->nmarks);
             if (!s->first_failed) {
                 s->ops_ok++;
@@ -1736,6 +1751,7 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                      "names resolve (protocol was %d)", (long long)op.i,
                      s->proto);
             s->proto = (int)op.i;
+            s->saw_proto = 1;
             break;
         case PKL_OP_EXT1: case PKL_OP_EXT2: case PKL_OP_EXT4: {
             emit(s, "ext-registry", PKL_SEV_HIGH, op.offset, op.code, "",
@@ -1772,27 +1788,13 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
         }
 
         if (s->first_failed) {
+            char why[480];
+            snprintf(why, sizeof why, "%s %s", op.info->name, s->first_msg);
             s->res->bytes += op.offset - start;
-            if (npk == 0)
-                emit(s, "not-a-pickle", PKL_SEV_INFO, op.offset, op.code, "",
-                     "nothing to do: pickle.load fails before doing anything",
-                     "no pickle: the first opcode, %s, fails at once",
-                     op.info->name);
-            else
-                emit(s, "trailing-bytes", PKL_SEV_MEDIUM, op.offset, op.code,
-                     "", "remove the bytes after STOP; pickle.loads ignores "
-                     "them but another reader may not",
-                     "%zu bytes after STOP at offset %zu are not a pickle "
-                     "(%s fails at once)", s->len - op.offset, op.offset,
-                     op.info->name);
+            first_failure(s, npk, op.offset, op.code, "malformed", why);
             look_through(s, op.offset);
             return P_END;
         }
-        if (s->ops_ok == 0 && npk > 0)
-            emit(s, "multiple-pickles", PKL_SEV_INFO, op.offset, op.code, "",
-                 "pickle.loads reads only the first; repeated pickle.load "
-                 "calls run them all",
-                 "another pickle starts at offset %zu", op.offset);
         if (mismatch) {
             s->said_mismatch = 1;
             emit(s, "proto-mismatch", PKL_SEV_INFO, op.offset, op.code, "",
@@ -1813,9 +1815,7 @@ static void scan_stream(scan *s, const uint8_t *data, size_t len,
     s->remainder_hits = 0;
     copy_text(s->path, sizeof s->path, path);
     if (len == 0) {
-        emit(s, "not-a-pickle", PKL_SEV_INFO, 0, -1, "",
-             "nothing to do: pickle.load fails before doing anything",
-             "no pickle: the input is empty");
+        first_failure(s, 0, 0, -1, "truncated", "the input is empty");
         return;
     }
     pkl_reader r;
@@ -1892,6 +1892,7 @@ int pkl_scan_buffer(const void *buf, size_t len, const char *path,
                                        : DEFAULT_MAX_FINDINGS;
     s.max_nesting = opt->max_nesting ? opt->max_nesting : DEFAULT_MAX_NESTING;
     s.on_progress = opt->on_progress;
+    s.lenient_start = opt->lenient_start;
     s.progress_ctx = opt->progress_ctx;
     s.next_progress = PROGRESS_STEP;
     s.q = pkli_malloc(&s.a, QUEUE_MAX * sizeof *s.q);

@@ -53,6 +53,8 @@ static void scan_usage(FILE *f)
 typedef struct entry {
     char *path;
     char *error;      /* preset error (directory that cannot be read...) */
+    int found;        /* found in a directory, not named: content decides
+                         whether it is a pickle at all */
 } entry;
 
 typedef struct entries {
@@ -93,7 +95,7 @@ static char *xprintf(const char *fmt, ...)
     return d;
 }
 
-static void entries_add(entries *e, char *path, char *error)
+static void entries_add(entries *e, char *path, char *error, int found)
 {
     if (!path) {
         free(error);
@@ -114,6 +116,7 @@ static void entries_add(entries *e, char *path, char *error)
     }
     e->v[e->n].path = path;
     e->v[e->n].error = error;
+    e->v[e->n].found = found;
     e->n++;
 }
 
@@ -168,13 +171,13 @@ static void walk_dir(const char *root, entries *out)
         st.n--;
         char *path = st.path[st.n];
         if (!st.isdir[st.n]) {
-            entries_add(out, path, NULL);
+            entries_add(out, path, NULL, 1);
             continue;
         }
         DIR *d = opendir(path);
         if (!d) {
             entries_add(out, path, xprintf("cannot read directory: %s",
-                                           strerror(errno)));
+                                           strerror(errno)), 0);
             continue;
         }
         char **names = NULL;
@@ -246,7 +249,7 @@ static void add_operand(const char *arg, entries *out)
     if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode))
         walk_dir(arg, out);
     else
-        entries_add(out, xstrdup(arg), NULL);
+        entries_add(out, xstrdup(arg), NULL, 0);
 }
 
 static int read_stdin_paths(entries *out)
@@ -398,6 +401,7 @@ static void scan_one(const pkl_policy *policy, const entry *e, scan_file *f)
     pkl_scan_options opt;
     memset(&opt, 0, sizeof opt);
     opt.policy = policy;
+    opt.lenient_start = e->found;
     struct progress pr = {map, 0};
     if (map) {
         opt.on_progress = drop_pages;

@@ -115,30 +115,26 @@ static const rule_doc rules[] = {
      "Old-style object creation that Python 3's pickle.dumps does not "
      "write."},
     {"proto-mismatch", PKL_SEV_INFO,
-     "Opcode newer than the declared protocol",
-     "An opcode from a protocol above the one in force."},
+     "Protocol 2+ opcode without PROTO",
+     "A pickle with no PROTO opcode (protocol 0/1 style) uses an opcode "
+     "of protocol 2 or later, which pickle.dumps never writes."},
     {"proto-switch", PKL_SEV_INFO,
      "PROTO in the middle of a pickle",
      "Changes how later global names resolve (Python 2 renames below 3, "
      "dotted names from 4)."},
-    {"memo-overwrite", PKL_SEV_INFO,
-     "Memo key stored twice",
-     "pickle.dumps never stores two values under one memo key."},
-    {"stack-not-empty", PKL_SEV_INFO,
+    {"stack-not-empty", PKL_SEV_MEDIUM,
      "STOP leaves values behind",
-     "Values or MARKs left on the stack at STOP; the unpickler ignores "
-     "them."},
-    {"multiple-pickles", PKL_SEV_INFO,
-     "Several pickles back to back",
-     "pickle.loads reads only the first; repeated pickle.load calls run "
-     "them all. Each is scanned."},
+     "Values or MARKs left on the stack at STOP. CPython's unpickler "
+     "ignores them, pickletools.dis rejects them, pickle.dumps never writes "
+     "them: the file is damaged or crafted."},
     {"oob-buffer", PKL_SEV_INFO,
      "Out-of-band buffers",
      "NEXT_BUFFER takes protocol 5 out-of-band buffers from the loader."},
     {"not-a-pickle", PKL_SEV_INFO,
      "Not a pickle",
-     "The first opcode cannot be read or fails at once: pickle.load fails "
-     "before doing anything."},
+     "A file found in a directory (or a nested payload) whose first opcode "
+     "fails: pickle.load fails before doing anything. Files named on the "
+     "command line get a medium finding instead."},
 };
 #define NRULES (sizeof rules / sizeof rules[0])
 
