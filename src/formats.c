@@ -145,10 +145,12 @@ static int lzma_alone_sniff(const uint8_t *b, size_t len)
 
 static int zlib_sniff(const uint8_t *b, size_t len)
 {
-    /* CMF: deflate with a window <= 32K; FCHECK makes CMF*256+FLG a
-     * multiple of 31; no preset dictionary */
-    return len >= 2 && (b[0] & 0x0f) == 8 && (b[0] >> 4) <= 7 &&
-           ((b[0] << 8) | b[1]) % 31 == 0 && !(b[1] & 0x20);
+    /* CMF 0x78: deflate, 32K window (what zlib.compress and joblib write;
+     * 'x' is no opcode, whereas smaller windows would make "(S" -- MARK,
+     * STRING -- a zlib header); FCHECK makes CMF*256+FLG a multiple of 31;
+     * no preset dictionary */
+    return len >= 2 && b[0] == 0x78 && ((b[0] << 8) | b[1]) % 31 == 0 &&
+           !(b[1] & 0x20);
 }
 
 int pkl_format_detect(const void *vbuf, size_t len)
@@ -377,6 +379,15 @@ static void open_compressed(walk *w, frame *f, int fmt, const uint8_t *in,
     }
     w->st.containers++;
     if (pkli_decompress(fmt, in, inlen, &w->a, budget, &out, &outlen, &e) < 0) {
+        /* a .lzma or zlib header is only a plausibility test: when the
+         * data does not decode and the bytes read as a pickle (']' is
+         * EMPTY_LIST), they are a pickle */
+        if (e.code != PKL_E_LIMIT_OUTPUT && e.code != PKL_E_NOMEM &&
+            plausible_pickle(in, inlen)) {
+            w->st.containers--;
+            emit(w, f, in, inlen, 0, 0, PKL_FMT_PICKLE, 0, 0);
+            return;
+        }
         if (e.code == PKL_E_LIMIT_OUTPUT && budget < w->max_output)
             snprintf(e.detail, sizeof e.detail,
                      "%s: decompressed data exceeds what is left of the "

@@ -205,6 +205,9 @@ START_TEST(empty_and_raw)
     ck_assert_int_eq(walk_mem("(lp0\n.", 6, &o, &c, &st, &err), 0);
     ck_assert_str_eq(c.items[0], "S .:6");
     ck_assert_int_eq(pkl_format_detect("(lp0\n.", 6), PKL_FMT_PICKLE);
+    /* "(S" -- MARK, STRING -- is also a valid zlib header for a 4K window:
+     * only 0x78 zlib headers are taken */
+    ck_assert_int_eq(pkl_format_detect("(S'a'\n.", 7), PKL_FMT_PICKLE);
     /* STOP first is no plausible start */
     ck_assert_int_eq(pkl_format_detect(".", 1), PKL_FMT_UNKNOWN);
     ck_assert_int_eq(pkl_format_detect("\x1f\x8b\x08", 3), PKL_FMT_GZIP);

@@ -11,7 +11,10 @@ The outputs are committed; `make check` needs none of these packages.
 Rules: malicious pickles are assembled from raw opcode bytes and never
 unpickled. Expected stream lengths come from independent sources (zipfile,
 pickletools.genops, numpy.lib.format, joblib's own reader), never from
-pickleguard. Output is deterministic (fixed zip timestamps, gzip mtime 0).
+pickleguard. Output is deterministic (fixed zip timestamps, gzip mtime 0)
+except the legacy torch files, whose storage keys are memory addresses.
+load_ml is "error" for a hostile container with a problem: `load` stops at
+the first problem, before any refusal.
 """
 import bz2
 import collections
@@ -135,7 +138,7 @@ def torch_real():
     write("torch_legacy_trailing.pt", data + MAL_P2)
     row("torch_legacy_trailing.pt", "torch-legacy",
         [(".", end), (".", len(MAL_P2))], [(112, ".")], "flagged:critical",
-        "refused", "legacy torch + a posix.system pickle after the storages")
+        "error", "legacy torch + a posix.system pickle after the storages")
     return open(path("torch_zip.pt"), "rb").read()
 
 
@@ -194,14 +197,14 @@ def torch_hostile(real):
     v[cd0:cd0 + 4] = b"XXXX"
     write("zip_bad_cd.pt", bytes(v))
     row("zip_bad_cd.pt", "zip", [("!archive/data.pkl", len(MAL_P2))], [(600, ".")],
-        "flagged:critical", "refused",
+        "flagged:critical", "error",
         "central directory damaged; members found by walking local headers")
     # truncated: cut inside the second member
     second = bytes(z).find(b"PK\x03\x04", 4)
     cut = bytes(z)[:second + 30 + len("archive/version") + 1]
     write("zip_truncated.pt", cut)
     row("zip_truncated.pt", "zip", [("!archive/data.pkl", len(MAL_P2))],
-        [(600, "."), (100, "!archive/version")], "flagged:critical", "refused",
+        [(600, "."), (100, "!archive/version")], "flagged:critical", "error",
         "archive cut inside the data of its second member")
 
 
@@ -355,7 +358,7 @@ def raw():
         "refused", "protocol-0 os.system pickle under a .txt name")
     # '%' is no opcode (0x89 of a PNG would be NEWFALSE: a plausible start)
     write("document.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
-    row("document.pdf", "unknown", [], [(601, ".")], "flagged:medium", "error",
+    row("document.pdf", "unknown", [], [(601, ".")], "not-a-pickle", "error",
         "neither a pickle nor a container")
 
 
