@@ -714,7 +714,8 @@ int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
 
     if (c.code == PKL_OP_PROTO && op->i > 5) {
         pkli_error_setf(err, PKL_E_BAD_PROTO, c.op_at, c.code,
-                        "unsupported pickle protocol: %lld", (long long)op->i);
+                        "PROTO %lld is above the highest protocol, 5",
+                        (long long)op->i);
         return -1;
     }
     if (c.code == PKL_OP_FRAME) {
