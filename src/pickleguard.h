@@ -285,7 +285,11 @@ typedef struct pkl_global {
  * compatibility renames when proto < 3, dotted attribute paths when
  * proto >= 4. A name no identifier path can spell (empty component,
  * non-identifier character, "<locals>", too long, dotted below protocol 4)
- * is PKL_E_BAD_NAME with the name in err->detail. Returns 0 or -1. */
+ * is PKL_E_BAD_NAME with the name in err->detail ("module 'm', name 'n':
+ * why", hostile bytes escaped); err->offset is 0 and err->opcode -1, for
+ * the caller to fill in. Only ASCII identifiers are accepted: non-ASCII
+ * ones are refused on purpose (docs/policy.md). Lengths are counted, so a
+ * NUL byte never truncates a name. Returns 0 or -1. */
 int pkl_resolve_global(const char *module, size_t module_len, const char *name,
                        size_t name_len, int proto, pkl_global *out,
                        pkl_error *err);
@@ -303,7 +307,9 @@ typedef struct pkl_limits {
     size_t max_json_bytes; /* size of one pickle-json document */
 } pkl_limits;
 
-/* Fills the documented defaults. */
+/* Fills the documented defaults (docs/policy.md): max_depth 1000, max_memo
+ * 10,000,000, max_values 100,000,000, max_bytes 2 GiB, max_json_bytes
+ * 4 GiB. */
 void pkl_limits_default(pkl_limits *l);
 
 typedef struct pkl_policy pkl_policy;
@@ -328,13 +334,19 @@ pkl_policy *pkl_policy_load_file(const char *path, const pkl_allocator *alloc,
 pkl_policy *pkl_policy_load_string(const char *yaml, size_t len,
                                    const char *origin,
                                    const pkl_allocator *alloc, pkl_error *err);
-/* A built-in name or else a file path: what --policy takes. */
+/* What --policy takes: a value containing '/' or ending in .yaml/.yml is a
+ * file path; otherwise a built-in name if it is one (a file of the same
+ * name does not shadow it); otherwise an existing file; otherwise NULL
+ * with PKL_E_POLICY_NOT_FOUND. */
 pkl_policy *pkl_policy_open(const char *name_or_path, const pkl_allocator *alloc,
                             pkl_error *err);
 void pkl_policy_free(pkl_policy *p);
 
 const char *pkl_policy_name(const pkl_policy *p);
-/* Verdict for a resolved global. */
+/* Verdict for a resolved global: deny entries first, then allow entries;
+ * `a.b.C` matches module + "." + qualname exactly, `a.b.*` exactly one more
+ * component (docs/policy.md). NULL p or g: PKL_DENIED. A loaded policy is
+ * never modified, so threads may share it. */
 pkl_verdict pkl_policy_check(const pkl_policy *p, const pkl_global *g);
 /* Non-zero when PERSID/BINPERSID are allowed. */
 int pkl_policy_allows_persid(const pkl_policy *p);
@@ -343,7 +355,9 @@ void pkl_policy_limits(const pkl_policy *p, pkl_limits *out);
 /* The YAML line that would allow g ("allow:\n  - module.qualname"), for
  * messages; writes a NUL-terminated string into buf and returns buf. */
 char *pkl_policy_suggest(const pkl_global *g, char *buf, size_t size);
-/* Writes the fully resolved policy (after extends) as YAML. */
+/* Writes the fully resolved policy (after extends; entries sorted, every
+ * limit spelled out) as YAML that loads again. Returns 0, or -1 on a write
+ * error. */
 int pkl_policy_write(const pkl_policy *p, FILE *out);
 
 /* ===================================================================== */
