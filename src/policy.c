@@ -1164,21 +1164,40 @@ char *pkl_policy_suggest(const pkl_global *g, char *buf, size_t size)
     return buf;
 }
 
-/* Writes s as a YAML double-quoted scalar. */
+/* Writes s (valid UTF-8: libyaml checked it) as a YAML double-quoted
+ * scalar in plain ASCII. Non-ASCII is escaped too, because libyaml folds
+ * raw NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR like newlines inside
+ * quotes, and the output must load back to the same text. */
 static void write_quoted(FILE *out, const char *s)
 {
+    const unsigned char *c = (const unsigned char *)s;
+    size_t n = strlen(s);
     fputc('"', out);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            fprintf(out, "\\%c", *c);
-        else if (*c == '\n')
+    for (size_t i = 0; i < n;) {
+        unsigned char b = c[i];
+        if (b >= 0x80) {
+            uint32_t cp;
+            size_t k = pkli_utf8_decode(c + i, n - i, &cp);
+            if (k == 0)
+                k = 1; /* cannot happen for libyaml-checked text */
+            if (cp > 0xffff)
+                fprintf(out, "\\U%08lx", (unsigned long)cp);
+            else
+                fprintf(out, "\\u%04lx", (unsigned long)cp);
+            i += k;
+            continue;
+        }
+        if (b == '"' || b == '\\')
+            fprintf(out, "\\%c", b);
+        else if (b == '\n')
             fputs("\\n", out);
-        else if (*c == '\t')
+        else if (b == '\t')
             fputs("\\t", out);
-        else if (*c < 0x20 || *c == 0x7f)
-            fprintf(out, "\\x%02x", *c);
+        else if (b < 0x20 || b == 0x7f)
+            fprintf(out, "\\x%02x", b);
         else
-            fputc(*c, out);
+            fputc(b, out);
+        i++;
     }
     fputc('"', out);
 }

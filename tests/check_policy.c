@@ -348,6 +348,40 @@ START_TEST(test_write_roundtrip)
 }
 END_TEST
 
+/* Text that libyaml would fold inside quotes (NEL, LINE SEPARATOR) and
+ * non-ASCII survive write -> load -> write unchanged. */
+START_TEST(test_write_unicode)
+{
+    const char *y = "version: 1\nname: \"n\\u00e9\"\n"
+                    "description: \"a\\u2028b\\u0085c\\U0001F600 \\\" \\\\ \\t\\x01\"\n";
+    pkl_error err;
+    POISON_ERR(err);
+    pkl_policy *p = load_str(y, &err);
+    ck_assert_msg(p != NULL, "%s", err.detail);
+    ck_assert_str_eq(pkl_policy_name(p), "n\xc3\xa9");
+    char *b1 = NULL, *b2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    FILE *f = open_memstream(&b1, &l1);
+    ck_assert_int_eq(pkl_policy_write(p, f), 0);
+    fclose(f);
+    POISON_ERR(err);
+    pkl_policy *q = pkl_policy_load_string(b1, l1, "<test>", NULL, &err);
+    ck_assert_msg(q != NULL, "%s\n%s", err.detail, b1);
+    f = open_memstream(&b2, &l2);
+    ck_assert_int_eq(pkl_policy_write(q, f), 0);
+    fclose(f);
+    ck_assert_str_eq(b1, b2);
+    /* the output is ASCII */
+    for (size_t i = 0; i < l1; i++)
+        ck_assert_uint_lt((unsigned char)b1[i], 0x80);
+    ck_assert_ptr_nonnull(strstr(b1, "\\u2028"));
+    pkl_policy_free(p);
+    pkl_policy_free(q);
+    free(b1);
+    free(b2);
+}
+END_TEST
+
 /* ---- the folders -------------------------------------------------------------------- */
 
 typedef struct file_list {
@@ -666,6 +700,7 @@ Suite *suite_policy(void)
     tc = tcase_create("files");
     tcase_add_test(tc, test_suggest);
     tcase_add_test(tc, test_write_roundtrip);
+    tcase_add_test(tc, test_write_unicode);
     tcase_add_test(tc, test_bad_folder);
     tcase_add_test(tc, test_good_folder);
     tcase_add_test(tc, test_extends_depth);
