@@ -1457,11 +1457,7 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
     for (;;) {
         if (s->nomem)
             return P_END;
-        /* without an error struct on the hot path; a failure is read
-         * again (the reader does not move on errors) to get its details */
-        int rc = pkl_reader_next(r, &op, NULL);
-        if (rc < 0)
-            rc = pkl_reader_next(r, &op, &err);
+        int rc = pkl_reader_next(r, &op, &err);
         if (rc == 0) {
             s->res->bytes += s->len - start;
             emit(s, "truncated", PKL_SEV_MEDIUM, s->len, -1, "",
