@@ -237,8 +237,11 @@ static int put_double(jw *w, double f)
         PUTS(w, ".0");
         return 0;
     }
-    /* the shortest of 15, 16, 17 significant digits that reads back */
-    for (int prec = 15; prec <= 17; prec++) {
+    /* the shortest of 15, 16, 17 significant digits that reads back: for
+     * normal doubles a shorter exact form is what %.15g prints (a double
+     * carries more than 15 digits); subnormals have fewer digits, so all
+     * precisions are tried */
+    for (int prec = fabs(f) < 2.2250738585072014e-308 ? 1 : 15; prec <= 17; prec++) {
         n = snprintf(tmp, sizeof tmp, "%.*g", prec, f);
         if (prec == 17 || strtod(tmp, NULL) == f)
             break;
