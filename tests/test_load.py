@@ -534,6 +534,83 @@ def check_corpus():
             ok(rc == 1, "%s: malformed accepted" % row["file"])
 
 
+# ---------------------------------------------------------------------------
+# The rows of tests/check_decoder.c, re-checked against CPython
+# ---------------------------------------------------------------------------
+
+def c_string(lit):
+    """Value of a C string literal that uses only \\ooo, \\" and \\\\."""
+    out = bytearray()
+    i = 1
+    while lit[i] != '"':
+        c = lit[i]
+        if c == "\\":
+            n = lit[i + 1]
+            if n in "01234567":
+                out.append(int(lit[i + 1:i + 4], 8))
+                i += 4
+                continue
+            out.append(ord(n))
+            i += 2
+            continue
+        out += c.encode()
+        i += 1
+    return bytes(out), i + 1
+
+
+def check_rows_against_cpython():
+    src = os.path.join(ROOT, "tests", "check_decoder.c")
+    with open(src, encoding="utf-8") as f:
+        text = f.read()
+    okpart = text[text.index("BEGIN OK ROWS"):text.index("END OK ROWS")]
+    errpart = text[text.index("BEGIN ERR ROWS"):text.index("END ERR ROWS")]
+    n_ok = n_err = 0
+    for line in okpart.splitlines():
+        line = line.strip()
+        if not line.startswith('{"'):
+            continue
+        data, end = c_string(line[1:])
+        rest = line[1 + end:]
+        policy = rest.split('"')[1]
+        jlit = rest[rest.index('"', rest.index(policy) + len(policy) + 1):]
+        js, _ = c_string(jlit)
+        why = line[line.index("/*") + 2:].strip()
+        n_ok += 1
+        if why.startswith("!") or policy != "default":
+            continue
+        obj = pickle.loads(data)
+        exp = Renderer(protocol_of(data)).render(obj)
+        got = parse_json(js.decode("utf-8", "surrogatepass"))
+        ok(canon(got) == canon(exp), "check_decoder.c row %r: C expects %s, "
+           "CPython + renderer give %r" % (data, js, exp))
+    for line in errpart.splitlines():
+        line = line.strip()
+        if not line.startswith('{"'):
+            continue
+        data, end = c_string(line[1:])
+        code = line[1 + end:].split(",")[3].strip()
+        why = line[line.index("/*") + 2:].strip()
+        n_err += 1
+        # refusals, limits and the fail-closed STOP rules are ours; every
+        # other error row is malformed input that CPython must reject too
+        if why.startswith("!") or "REFUSED" in code or "LIMIT" in code or \
+                code in ("PKL_E_BAD_STOP", "PKL_E_STACK_NOT_EMPTY"):
+            continue
+        limit = sys.get_int_max_str_digits()
+        sys.set_int_max_str_digits(4300)   # CPython's default
+        try:
+            pickle.loads(data)
+            accepted = True
+        except Exception:
+            accepted = False
+        finally:
+            sys.set_int_max_str_digits(limit)
+        ok(not accepted, "check_decoder.c row %r (%s): CPython accepts it" %
+           (data, code))
+    ok(n_ok > 50 and n_err > 50, "rows found in check_decoder.c: %d, %d" %
+       (n_ok, n_err))
+
+
 def main():
     if not os.path.exists(EXE):
         print("FAIL: no binary at", EXE)
@@ -546,6 +623,7 @@ def main():
         check_hand(tmp)
         check_limits(tmp)
     check_corpus()
+    check_rows_against_cpython()
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
