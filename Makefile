@@ -36,7 +36,7 @@ FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 POLICIES  := $(sort $(wildcard policies/*.yaml))
 HEADERS   := src/pickleguard.h src/internal.h src/opcodes.def \
-             $(wildcard src/*.def)
+             $(wildcard src/*.def) $(wildcard src/*_internal.h)
 
 GEN_SRC   := $(B)/gen/builtin_policies.c
 LIB_OBJ   := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRC)) $(B)/obj/builtin_policies.o

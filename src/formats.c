@@ -1058,6 +1058,19 @@ static void walk_zip_step(walk *w, frame *z)
     c.depth = z->depth + 1;
     c.path = path;
     if (e.method == 0) {
+        /* Stored members of sane archives never add up to more than the
+         * buffers that hold them; entries that overlap (many pointing at one
+         * large member) would make us scan the same bytes over and over. */
+        if (avail > z->len - z->zip.stored) {
+            problemf(w, path, PKL_E_LIMIT_OUTPUT, (size_t)(data - z->data),
+                     "zip: entries overlap: stored members add up to more "
+                     "than the %zu-byte archive; the rest is not scanned",
+                     z->len);
+            pkli_free(&w->a, path);
+            z->zip.next = SIZE_MAX; /* done with this archive */
+            return;
+        }
+        z->zip.stored += avail;
         if (avail < e.comp_size)
             problemf(w, path, PKL_E_TRUNCATED, (size_t)(data - z->data) + avail,
                      "zip: member declares %llu bytes, %zu remain",

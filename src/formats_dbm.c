@@ -193,10 +193,23 @@ static int blob_key_text(pkli_buf *b, const pkl_allocator *a,
     return b->failed ? -1 : 0;
 }
 
+/* Progress handler: interrupts the query when its budget (in units of
+ * 1000 virtual machine steps) is spent. */
+static int sqlite_budget(void *p)
+{
+    uint64_t *left = p;
+    if (*left == 0)
+        return 1;
+    (*left)--;
+    return 0;
+}
+
 int pkli_sqlite_walk(const uint8_t *buf, size_t len, size_t max_members,
                      const pkl_allocator *a, pkli_dbm_value_fn fn,
                      pkli_dbm_problem_fn pfn, void *ctx, pkl_error *err)
 {
+    /* 1000 steps per byte is far more than reading every row needs */
+    uint64_t budget = (uint64_t)len + 100000;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     uint8_t *copy = NULL;
@@ -239,6 +252,31 @@ int pkli_sqlite_walk(const uint8_t *buf, size_t len, size_t max_members,
         rc = stopped ? -1 : 0;
         goto out;
     }
+    /* Dict must be a plain table: a view (or a virtual table) would run
+     * the attacker's query -- a recursive CTE can spin for hours */
+    {
+        sqlite3_stmt *q = NULL;
+        int plain = 0;
+        if (sqlite3_prepare_v2(db, "SELECT type, sql FROM sqlite_schema "
+                               "WHERE name = 'Dict'", -1, &q, NULL) == SQLITE_OK &&
+            sqlite3_step(q) == SQLITE_ROW) {
+            const unsigned char *ty = sqlite3_column_text(q, 0);
+            const unsigned char *sql = sqlite3_column_text(q, 1);
+            plain = ty && sql && strcmp((const char *)ty, "table") == 0 &&
+                    sqlite3_strnicmp((const char *)sql, "CREATE TABLE", 12) == 0;
+        }
+        sqlite3_finalize(q);
+        if (!plain) {
+            pkli_error_setf(&pe, PKL_E_FORMAT_UNSUPPORTED, 0, -1,
+                            "SQLite database is not a dbm.sqlite3 shelf (no "
+                            "plain table Dict)");
+            stopped = pfn(ctx, &pe);
+            rc = stopped ? -1 : 0;
+            goto out;
+        }
+    }
+    /* a bounded amount of work per byte of database */
+    sqlite3_progress_handler(db, 1000, sqlite_budget, &budget);
     if (sqlite3_prepare_v2(db, "SELECT key, value FROM Dict", -1, &st, NULL) !=
         SQLITE_OK) {
         pkli_error_setf(&pe, PKL_E_FORMAT_UNSUPPORTED, 0, -1,
@@ -252,6 +290,13 @@ int pkli_sqlite_walk(const uint8_t *buf, size_t len, size_t max_members,
         int s = sqlite3_step(st);
         if (s == SQLITE_DONE)
             break;
+        if (s == SQLITE_INTERRUPT) {
+            pkli_error_setf(&pe, PKL_E_LIMIT_VALUES, 0, -1,
+                            "SQLite shelf: reading it takes more work than "
+                            "its size allows (limit)");
+            stopped = pfn(ctx, &pe);
+            break;
+        }
         if (s != SQLITE_ROW) {
             pkli_error_setf(&pe, PKL_E_FORMAT, 0, -1,
                             "SQLite shelf is damaged: %s", sqlite3_errmsg(db));

@@ -54,6 +54,9 @@ typedef struct pkli_zip {
     int local_mode;        /* no usable central directory: walk local
                               headers from the start */
     size_t local_pos;
+    size_t stored;         /* bytes of stored members handed out: never more
+                              than the archive in a sane zip (the walker's
+                              guard against overlapping entries) */
 } pkli_zip;
 
 /* Non-zero when buf starts with a local header or ends with an end of

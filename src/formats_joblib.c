@@ -136,6 +136,7 @@ static int dict_add(jstate *j, size_t d, size_t k, size_t v)
     if (pkli_grow(j->a, (void **)&j->pairs, &j->cappairs, j->npairs + 1,
                   sizeof *j->pairs) < 0)
         return -1;
+    j->v[d].n++;
     j->pairs[j->npairs].k = k;
     j->pairs[j->npairs].v = v;
     j->pairs[j->npairs].next = j->v[d].first;
@@ -143,10 +144,14 @@ static int dict_add(jstate *j, size_t d, size_t k, size_t v)
     return 0;
 }
 
+/* Dicts we read (a wrapper's state: 6 keys; a dtype's fields) are small;
+ * bigger ones are not followed, so lookups cannot go quadratic. */
+#define MAX_DICT_READ 64
+
 /* Latest value of key `name` in a dict node (later SETITEMs win). */
 static size_t dict_get(const jstate *j, size_t d, const char *name)
 {
-    if (d == NONE_IDX || j->v[d].kind != V_DICT)
+    if (d == NONE_IDX || j->v[d].kind != V_DICT || j->v[d].n > MAX_DICT_READ)
         return NONE_IDX;
     for (size_t p = j->v[d].first; p != NONE_IDX; p = j->pairs[p].next) {
         const jv *k = &j->v[j->pairs[p].k];
@@ -226,7 +231,8 @@ static int dtype_info(const jstate *j, size_t d, uint64_t *itemsize,
     /* structured: every field must be followable; objects anywhere count */
     size_t fields = tuple_item(j, st, 4);
     if (fields != NONE_IDX && j->v[fields].kind != V_NONE) {
-        if (j->v[fields].kind != V_DICT || depth > 4)
+        if (j->v[fields].kind != V_DICT || depth > 4 ||
+            j->v[fields].n > MAX_DICT_READ)
             return -1;
         for (size_t p = j->v[fields].first; p != NONE_IDX; p = j->pairs[p].next) {
             size_t ft = j->pairs[p].v;

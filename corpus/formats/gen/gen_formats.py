@@ -349,6 +349,28 @@ def nesting():
         "zip in zip 10 deep: nesting limit 8 stops at l8.zip")
 
 
+def overlap():
+    """One stored member, its central directory entry repeated: every entry
+    points at the same bytes (the overlapping-entries zip bomb shape)."""
+    member = pickle.dumps(list(range(200)), protocol=2)
+    z = bytearray(fixed_zip("o", [("m.pkl", member)]))
+    e = z.rfind(b"PK\x05\x06")
+    cd_size, cd_off = struct.unpack("<II", z[e + 12:e + 20])
+    entry = bytes(z[cd_off:cd_off + cd_size])
+    n = 40
+    out = bytes(z[:cd_off]) + entry * n
+    eocd = bytearray(z[e:])
+    eocd[8:10] = struct.pack("<H", n)
+    eocd[10:12] = struct.pack("<H", n)
+    eocd[12:16] = struct.pack("<I", cd_size * n)
+    out += bytes(eocd)
+    write("zip_overlap.zip", out)
+    ok = len(out) // len(member)   # entries that fit before the guard trips
+    row("zip_overlap.zip", "zip", [("!m.pkl", len(member))] * ok,
+        [(306, "!m.pkl")], "flagged:medium", "error",
+        "%d central directory entries all pointing at one stored member" % n)
+
+
 def raw():
     write("model.bin", pickle.dumps(BENIGN, protocol=2))
     row("model.bin", "pickle", [(".", len(pickle.dumps(BENIGN, protocol=2)))], [],
@@ -358,7 +380,7 @@ def raw():
         "refused", "protocol-0 os.system pickle under a .txt name")
     # '%' is no opcode (0x89 of a PNG would be NEWFALSE: a plausible start)
     write("document.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
-    row("document.pdf", "unknown", [], [(601, ".")], "not-a-pickle", "error",
+    row("document.pdf", "unknown", [], [(601, ".")], "flagged:medium", "error",
         "neither a pickle nor a container")
 
 
@@ -409,6 +431,18 @@ def shelves():
         row(name, "dbm.sqlite3", st, [], "flagged:critical" if extra else "clean",
             "refused" if extra else "ok",
             "dbm.sqlite3 layout" + (" with a posix.system value" if extra else ""))
+    # a Dict that is a view: reading it would run the attacker's query
+    p = path("shelf_sqlite_view.db")
+    if os.path.exists(p):
+        os.remove(p)
+    con = sqlite3.connect(p)
+    con.execute("CREATE VIEW Dict AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                "SELECT x + 1 FROM c) SELECT CAST(x AS BLOB) AS key, "
+                "CAST(x AS BLOB) AS value FROM c")
+    con.commit()
+    con.close()
+    row("shelf_sqlite_view.db", "dbm.sqlite3", [], [(601, ".")], "flagged:medium",
+        "error", "Dict is an endless recursive view, not a table")
     # GNU dbm
     for name, extra in (("shelf.gdbm", {}), ("shelf_evil.gdbm", {"evil": MAL_P4})):
         p = path(name)
@@ -434,6 +468,7 @@ def main():
     joblib_files()
     compressed()
     nesting()
+    overlap()
     raw()
     shelves()
     with open(path("MANIFEST.tsv"), "w") as f:
