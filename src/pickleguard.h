@@ -524,6 +524,13 @@ void pkl_scan_result_init(pkl_scan_result *res, const pkl_allocator *alloc);
 int pkl_scan_buffer(const void *buf, size_t len, const char *path,
                     const pkl_scan_options *opt, pkl_scan_result *res,
                     pkl_error *err);
+/* Appends a finding made outside the scanner (the CLI reports container
+ * problems this way). f->rule must be a static string. Counted like the
+ * scanner's own: by_severity, max_severity, and `dropped` past
+ * max_findings (0: the default 1000). Returns 0, or -1 when out of memory
+ * (the finding is then counted as dropped). */
+int pkl_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
+                        size_t max_findings);
 /* Highest severity among the findings, -1 if there are none. */
 int pkl_scan_result_max_severity(const pkl_scan_result *res);
 void pkl_scan_result_free(pkl_scan_result *res);

@@ -1570,19 +1570,17 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
         case PKL_OP_PERSID: case PKL_OP_BINPERSID: {
             if (op.code == PKL_OP_BINPERSID)
                 (void)pop1(s, &op);
-            if (!s->op_failed && !s->said_persid) {
-                int ok = pkl_policy_allows_persid(s->policy);
+            /* a policy that allows persistent ids expects them (torch
+             * storages under `ml`): no finding then */
+            if (!s->op_failed && !s->said_persid &&
+                !pkl_policy_allows_persid(s->policy)) {
                 s->said_persid = 1;
-                emit(s, "persistent-id", ok ? PKL_SEV_INFO : PKL_SEV_LOW,
-                     op.offset, op.code, "",
-                     ok ? "the policy allows persistent ids; the loader's "
-                          "persistent_load decides what they become"
-                        : "load with a persistent_load you trust, or use a "
-                          "policy that allows persistent ids",
-                     "%s asks the loader's persistent_load for an object%s "
-                     "(reported once per pickle)",
-                     op.info->name, ok ? "" : "; the policy does not allow "
-                                              "persistent ids");
+                emit(s, "persistent-id", PKL_SEV_LOW, op.offset, op.code, "",
+                     "load with a persistent_load you trust, or use a policy "
+                     "that allows persistent ids (persistent_ids: allow)",
+                     "%s asks the loader's persistent_load for an object; the "
+                     "policy does not allow persistent ids (reported once per "
+                     "pickle)", op.info->name);
             }
             push_kind(s, V_UNKNOWN, &op);
             break;
@@ -1848,6 +1846,27 @@ void pkl_scan_result_free(pkl_scan_result *res)
     memset(res, 0, sizeof *res);
     res->alloc = a;
     res->max_severity = -1;
+}
+
+int pkl_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
+                        size_t max_findings)
+{
+    if (!res || !f || f->severity < 0 || f->severity > PKL_SEV_CRITICAL)
+        return -1;
+    res->by_severity[f->severity]++;
+    if (f->severity > res->max_severity)
+        res->max_severity = f->severity;
+    if (res->count >= (max_findings ? max_findings : DEFAULT_MAX_FINDINGS)) {
+        res->dropped++;
+        return 0;
+    }
+    if (pkli_grow(&res->alloc, (void **)&res->findings, &res->cap,
+                  res->count + 1, sizeof *res->findings) < 0) {
+        res->dropped++;
+        return -1;
+    }
+    res->findings[res->count++] = *f;
+    return 0;
 }
 
 int pkl_scan_result_max_severity(const pkl_scan_result *res)

@@ -265,6 +265,37 @@ def corpus_test():
                   r['file'] + ': clean means every byte examined')
 
 
+def formats_corpus_test():
+    """Containers: corpus/formats/MANIFEST.tsv gives, per file, what
+    `scan --policy ml` must say (clean, or flagged:<highest severity>),
+    reasoned by the formats helper from what the real loaders read."""
+    manifest = os.path.join(ROOT, 'corpus', 'formats', 'MANIFEST.tsv')
+    if not os.path.exists(manifest):
+        check(False, 'corpus/formats/MANIFEST.tsv exists')
+        return
+    with open(manifest, encoding='utf-8') as f:
+        rows = list(csv.DictReader(f, delimiter='\t'))
+    files = ['corpus/formats/' + r['file'] for r in rows]
+    rc, out, err = run(['--policy', 'ml', '--format', 'json'] + files)
+    doc = json.loads(out)
+    got = {f['path']: f for f in doc['files']}
+    for r in rows:
+        f = got.get('corpus/formats/' + r['file'])
+        if f is None:
+            check(False, 'no report for formats/' + r['file'])
+            continue
+        sev = [SEVERITIES.index(x['severity']) for x in f['findings']]
+        verdict = 'flagged:' + SEVERITIES[max(sev)] if sev else 'clean'
+        check(verdict == r['scan_ml'], 'formats/%s: manifest says %s, scan '
+              'gives %s (%s)' % (r['file'], r['scan_ml'], verdict,
+                                 [(x['rule'], x['path'], x['offset'])
+                                  for x in f['findings']][:3]))
+    # member paths appear after the file name
+    rc, out, _ = run(['--policy', 'ml', 'corpus/formats/torch_malicious.pt'])
+    check('corpus/formats/torch_malicious.pt!archive/data.pkl:' in out,
+          'container member path in text output: ' + out[:200])
+
+
 def exit_code_tests(d):
     samples = {
         'critical.pkl': (OS_SYSTEM, 'critical'),
@@ -457,6 +488,7 @@ def main():
         print('0 passed, 1 failed')
         return 1
     corpus_test()
+    formats_corpus_test()
     with tempfile.TemporaryDirectory() as d:
         exit_code_tests(d)
         text_tests(d)

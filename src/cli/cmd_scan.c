@@ -305,6 +305,64 @@ static void drop_pages(void *ctx, size_t offset)
     }
 }
 
+/* ---- containers: pkl_walk_buffer hands over each pickle stream -------- */
+
+typedef struct walk_ctx {
+    pkl_scan_options *opt;
+    pkl_scan_result *res;
+    const uint8_t *map;    /* the file mapping (progress only applies to it) */
+    int found;
+} walk_ctx;
+
+/* "!archive/data.pkl" -> "archive/data.pkl" (findings print PATH!prefix) */
+static const char *member_path(const char *p)
+{
+    return p && p[0] == '!' ? p + 1 : (p ? p : "");
+}
+
+static int on_stream(void *ctx, const pkl_stream *st, pkl_error *err)
+{
+    walk_ctx *wc = ctx;
+    pkl_scan_options opt = *wc->opt;
+    /* forced streams are unpickled whatever they look like; others were
+     * only guessed to be pickles */
+    opt.lenient_start = (st->flags & PKL_STREAM_FORCED) ? 0 : wc->found;
+    if (st->data != wc->map) {
+        opt.on_progress = NULL;
+        opt.progress_ctx = NULL;
+    }
+    return pkl_scan_buffer(st->data, st->len, member_path(st->path), &opt,
+                           wc->res, err) < 0;
+}
+
+/* A container problem is a medium finding: a file the scanner could not
+ * fully look inside is never clean. */
+static int on_problem(void *ctx, const char *path, const pkl_error *e)
+{
+    walk_ctx *wc = ctx;
+    pkl_finding f;
+    memset(&f, 0, sizeof f);
+    int cls = pkl_error_class(e->code);
+    f.rule = e->code == PKL_E_FORMAT_UNSUPPORTED ? "container-unsupported"
+           : e->code == PKL_E_FORMAT ? "container-damaged"
+           : e->code == PKL_E_TRUNCATED ? "container-truncated"
+           : e->code == PKL_E_TRAILING ? "container-trailing"
+           : cls == 3 ? "container-limit" : "container-error";
+    f.severity = PKL_SEV_MEDIUM;
+    f.offset = e->offset;
+    f.opcode = -1;
+    snprintf(f.path, sizeof f.path, "%s", member_path(path));
+    char msg[1024];
+    snprintf(f.message, sizeof f.message, "%s",
+             pkl_error_format(e, msg, sizeof msg));
+    snprintf(f.hint, sizeof f.hint, "%s",
+             "the scanner could not look at everything inside this file; "
+             "review it by hand");
+    if (pkl_scan_result_add(wc->res, &f, wc->opt->max_findings) < 0)
+        return 1;
+    return 0;
+}
+
 static void scan_one(const pkl_policy *policy, const entry *e, scan_file *f)
 {
     memset(f, 0, sizeof *f);
@@ -408,7 +466,23 @@ static void scan_one(const pkl_policy *policy, const entry *e, scan_file *f)
         opt.progress_ctx = &pr;
     }
     pkl_error err;
-    if (pkl_scan_buffer(data, len, "", &opt, &f->res, &err) < 0) {
+    int rc;
+    if (pkl_format_detect(data, len) == PKL_FMT_UNKNOWN) {
+        /* no container and no plausible pickle start: scanned as it is,
+         * so the reason the first opcode fails is reported (and text
+         * after it searched) */
+        rc = pkl_scan_buffer(data, len, "", &opt, &f->res, &err);
+    } else {
+        walk_ctx wc = {&opt, &f->res, map ? data : NULL, e->found};
+        pkl_walk_options wo;
+        memset(&wo, 0, sizeof wo);
+        wo.fs_path = e->path;
+        wo.on_stream = on_stream;
+        wo.on_problem = on_problem;
+        wo.ctx = &wc;
+        rc = pkl_walk_buffer(data, len, "", &wo, NULL, &err);
+    }
+    if (rc < 0) {
         char msg[1024];
         f->verdict = SCAN_ERROR;
         f->error = xstrdup(pkl_error_format(&err, msg, sizeof msg));

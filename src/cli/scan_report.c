@@ -106,10 +106,32 @@ static const rule_doc rules[] = {
      "The scanner keeps its memory bounded; past a limit (stack entries, "
      "marks, memo entries, distinct globals) its analysis is no longer "
      "exact. Review the file by hand."},
+    {"container-damaged", PKL_SEV_MEDIUM,
+     "Damaged container",
+     "A zip, compressed stream or database holding pickles is damaged; "
+     "what could be read was scanned (docs/formats.md)."},
+    {"container-truncated", PKL_SEV_MEDIUM,
+     "Truncated container member",
+     "A container or one of its members ends early; the bytes present were "
+     "scanned."},
+    {"container-trailing", PKL_SEV_MEDIUM,
+     "Unexpected bytes in a container",
+     "Bytes in a container that belong to no member or stream."},
+    {"container-unsupported", PKL_SEV_MEDIUM,
+     "Unsupported container or data",
+     "A file or member in no known format that is no pickle either."},
+    {"container-limit", PKL_SEV_MEDIUM,
+     "Container limit reached",
+     "Nesting, decompressed size or member count over a limit: the rest "
+     "was not scanned."},
+    {"container-error", PKL_SEV_MEDIUM,
+     "Container could not be read",
+     "A container member could not be read."},
     {"persistent-id", PKL_SEV_LOW,
      "Uses persistent ids",
      "PERSID/BINPERSID hand an id to the loader's persistent_load, which "
-     "decides what object it becomes. Info when the policy allows them."},
+     "decides what object it becomes. Not reported when the policy allows "
+     "persistent ids."},
     {"inst-obj", PKL_SEV_INFO,
      "Uses INST or OBJ",
      "Old-style object creation that Python 3's pickle.dumps does not "
