@@ -415,11 +415,15 @@ def shelves():
         "refused", "dbm.dumb: os.system value, and an index entry past the .dat end")
     del b
     # dbm.sqlite3 layout (Python 3.13), built with this Python's sqlite3
-    for name, extra in (("shelf_sqlite.db", {}), ("shelf_sqlite_evil.db", {"evil": MAL_P2})):
+    for name, extra, wal in (("shelf_sqlite.db", {}, False),
+                             ("shelf_sqlite_wal.db", {}, True),
+                             ("shelf_sqlite_evil.db", {"evil": MAL_P2}, False)):
         p = path(name)
         if os.path.exists(p):
             os.remove(p)
         con = sqlite3.connect(p)
+        if wal:   # what dbm.sqlite3 of Python 3.13 sets
+            con.execute("PRAGMA journal_mode = wal")
         con.execute("CREATE TABLE IF NOT EXISTS Dict (key BLOB UNIQUE NOT NULL, "
                     "value BLOB NOT NULL)")
         for k, v in list(vals.items()) + list(extra.items()):
@@ -430,7 +434,8 @@ def shelves():
         st = [("!key:'%s'" % k, len(v)) for k, v in list(vals.items()) + list(extra.items())]
         row(name, "dbm.sqlite3", st, [], "flagged:critical" if extra else "clean",
             "refused" if extra else "ok",
-            "dbm.sqlite3 layout" + (" with a posix.system value" if extra else ""))
+            "dbm.sqlite3 layout" + (" in WAL mode" if wal else "") +
+            (" with a posix.system value" if extra else ""))
     # a Dict that is a view: reading it would run the attacker's query
     p = path("shelf_sqlite_view.db")
     if os.path.exists(p):
