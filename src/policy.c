@@ -354,56 +354,49 @@ static int load_text(loader *L, const char *text, size_t len,
                      const char *origin, const char *base_path,
                      const char *builtin, int top);
 
-/* Reads a whole file through the allocator (at most PKL_POLICY_MAX_FILE). */
+/* Reads a whole file through the allocator (at most PKL_POLICY_MAX_FILE).
+ * For the top-level file (from == NULL) failures are PKL_E_POLICY_NOT_FOUND
+ * (no such file) or PKL_E_IO with "PATH: why"; for a file named by an
+ * extends entry they are policy errors at that entry (5xx with
+ * FROM:LINE:COLUMN), since the fix belongs in the extending file. */
 static int read_file(loader *L, const char *path, char **out, size_t *outlen,
                      const char *from, yaml_mark_t mark)
 {
     char *buf = NULL;
     size_t len = 0, cap = 0;
+    int e = 0, too_big = 0;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        int e = errno;
-        if (from)
-            perr(L, e == ENOENT ? PKL_E_POLICY_NOT_FOUND : PKL_E_IO, from,
-                 mark, "cannot open extended policy '%s': %s", path,
-                 strerror(e));
-        else
-            pkli_error_setf(L->err,
-                            e == ENOENT ? PKL_E_POLICY_NOT_FOUND : PKL_E_IO, 0,
-                            -1, "%s: %s", path, strerror(e));
-        return -1;
+        e = errno;
+        goto fail;
     }
     for (;;) {
         if (len == cap) {
             if (cap >= PKL_POLICY_MAX_FILE + 1) {
-                pkli_error_setf(L->err, PKL_E_IO, 0, -1,
-                                "%s: policy file larger than %u bytes", path,
-                                PKL_POLICY_MAX_FILE);
+                too_big = 1;
                 goto fail;
             }
             if (pkli_grow(L->a, (void **)&buf, &cap,
                           cap ? cap * 2 : 4096, 1) < 0) {
                 nomem(L);
-                goto fail;
+                goto fail_quiet;
             }
             if (cap > PKL_POLICY_MAX_FILE + 1)
                 cap = PKL_POLICY_MAX_FILE + 1;
         }
+        errno = 0;
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (got == 0) {
             if (ferror(f)) {
-                pkli_error_setf(L->err, PKL_E_IO, 0, -1, "%s: read error",
-                                path);
+                e = errno ? errno : EIO;
                 goto fail;
             }
             break;
         }
     }
     if (len > PKL_POLICY_MAX_FILE) {
-        pkli_error_setf(L->err, PKL_E_IO, 0, -1,
-                        "%s: policy file larger than %u bytes", path,
-                        PKL_POLICY_MAX_FILE);
+        too_big = 1;
         goto fail;
     }
     fclose(f);
@@ -411,7 +404,23 @@ static int read_file(loader *L, const char *path, char **out, size_t *outlen,
     *outlen = len;
     return 0;
 fail:
-    fclose(f);
+    if (too_big && from)
+        perr(L, PKL_E_POLICY_SCHEMA, from, mark,
+             "extended policy '%s' is larger than %u bytes", path,
+             PKL_POLICY_MAX_FILE);
+    else if (too_big)
+        pkli_error_setf(L->err, PKL_E_IO, 0, -1,
+                        "%s: policy file larger than %u bytes", path,
+                        PKL_POLICY_MAX_FILE);
+    else if (from)
+        perr(L, PKL_E_POLICY_NOT_FOUND, from, mark,
+             "cannot read extended policy '%s': %s", path, strerror(e));
+    else
+        pkli_error_setf(L->err, e == ENOENT ? PKL_E_POLICY_NOT_FOUND : PKL_E_IO,
+                        0, -1, "%s: %s", path, strerror(e));
+fail_quiet:
+    if (f)
+        fclose(f);
     pkli_free(L->a, buf);
     return -1;
 }
@@ -500,6 +509,13 @@ static int load_ref(loader *L, const char *ref, size_t reflen,
             perr(L, PKL_E_POLICY_NOT_FOUND, from, mark,
                  "extends '%.*s': no such built-in policy (%s) or file '%s'",
                  (int)(reflen > 100 ? 100 : reflen), ref, names, path);
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            /* a directory fails to read, a FIFO would block forever */
+            perr(L, PKL_E_POLICY_NOT_FOUND, from, mark,
+                 "extends '%.*s': '%s' is not a regular file",
+                 (int)(reflen > 100 ? 100 : reflen), ref, path);
             return -1;
         }
         link.has_id = 1;
