@@ -575,8 +575,6 @@ static void collect_add(collect *c, const aval *v)
     }
     if (v->sflag & SF_LOST)
         c->lost = 1;
-    if ((v->kind == V_STR || v->kind == V_BYTES) && !v->data)
-        c->lost = 1;
 }
 
 static void collect_init(collect *c)
@@ -677,7 +675,7 @@ enum {
 static int worth_keeping(const aval *v)
 {
     if (!v->data)
-        return v->len > 0;
+        return (v->sflag & SF_LOST) != 0;
     if (v->len >= 8)
         return 1;
     return v->len > 0 && (id_start(v->data[0]) || v->data[0] >= 0x80);
@@ -728,8 +726,8 @@ static aval memo_decode(const scan *s, uint32_t code)
     if (code == MS_INERT)
         return mk(V_INERT);
     if (code == MS_STR) {
-        aval v = mk(V_STR); /* text not kept: never a valid name */
-        v.len = 1;
+        aval v = mk(V_STR); /* text not kept: never a valid name, too short
+                             * to be a nested pickle */
         return v;
     }
     if (code < MS_POOL0 || code - MS_POOL0 >= s->npool)
@@ -1358,6 +1356,8 @@ static void const_push(scan *s, const pkl_op *op, uint8_t kind, uint8_t sflag)
         v.data = op->data;
     else
         v.data = arena_keep(s, op->data, op->len);
+    if (!v.data)
+        v.sflag |= SF_LOST; /* too much escaped text to keep */
     push(s, v, op->offset, op->code);
 }
 

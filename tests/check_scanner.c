@@ -110,6 +110,14 @@ static const row rows[] = {
      * genops: 2 SHORT_BINUNICODE 10 DUP 11 STACK_GLOBAL */
     {"sg_dup", B("\x80\x04\x8c\x06system2\x93."), 2, 1,
      {{"global-not-allowed", H, 11}}, "system.system", NULL, 0, 0},
+    /* "1" is no module name, whether read directly or from the memo.
+     * genops: 2 SBU 5 SBU 8 STACK_GLOBAL / 2 SBU 5 MEMOIZE 6 POP 7 BINGET
+     * 9 BINGET 11 STACK_GLOBAL */
+    {"sg_not_a_name", B("\x80\x04\x8c\x01" "1\x8c\x01" "1\x93."), 2, 1,
+     {{"bad-global-name", H, 8}}, NULL, NULL, 0, 0},
+    {"sg_not_a_name_memo",
+     B("\x80\x04\x8c\x01" "1\x94" "0h\x00h\x00\x93."), 2, 1,
+     {{"bad-global-name", H, 11}}, NULL, NULL, 0, 0},
     /* the call target stored in the memo and called from a BINGET copy:
      * still a call on a call result. genops: 2 GLOBAL 27 EMPTY_TUPLE
      * 28 REDUCE 29 BINPUT 31 POP 32 BINGET 34 EMPTY_TUPLE 35 REDUCE 36 STOP */
