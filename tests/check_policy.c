@@ -579,6 +579,42 @@ START_TEST(test_extends_depth)
         snprintf(path, sizeof path, "%s/p%d.yaml", dir, i);
         remove(path);
     }
+
+    /* A diamond is no cycle, but fan-out is bounded: q0..q6 each extend
+     * [q(i+1), q(i+1)], q7 extends nothing. Loading is a preorder walk of a
+     * binary tree of depth 7; the top file is load 1, so the 65th load
+     * (one over the limit of 64) is preorder node 65: inside q1's first
+     * subtree (nodes 2..128), inside q2's first subtree (nodes 3..65), as
+     * its last node, i.e. the q7 named by the SECOND entry of a q6.
+     * "extends: [q7.yaml, " is 19 characters: line 2, column 20. */
+    for (int i = 0; i <= 7; i++) {
+        snprintf(path, sizeof path, "%s/q%d.yaml", dir, i);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        if (i < 7)
+            fprintf(f, "version: 1\nextends: [q%d.yaml, q%d.yaml]\n", i + 1,
+                    i + 1);
+        else
+            fprintf(f, "version: 1\n");
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/q0.yaml", dir);
+    POISON_ERR(err);
+    ck_assert_ptr_null(pkl_policy_load_file(path, NULL, &err));
+    ck_assert_int_eq(err.code, PKL_E_POLICY_CYCLE);
+    ck_assert_uint_eq(err.line, 2);
+    ck_assert_uint_eq(err.column, 20);
+    ck_assert_ptr_nonnull(strstr(err.detail, "q6.yaml:2:20: more than 64"));
+    /* q2 loads 1 + 2 + ... + 32 = 63 files: within the limit */
+    snprintf(path, sizeof path, "%s/q2.yaml", dir);
+    POISON_ERR(err);
+    pkl_policy *q = pkl_policy_load_file(path, NULL, &err);
+    ck_assert_msg(q != NULL, "%s", err.detail);
+    pkl_policy_free(q);
+    for (int i = 0; i <= 7; i++) {
+        snprintf(path, sizeof path, "%s/q%d.yaml", dir, i);
+        remove(path);
+    }
     rmdir(dir);
 }
 END_TEST
