@@ -271,8 +271,6 @@ typedef struct loader {
     chain_link chain[PKL_POLICY_MAX_EXTENDS + 2];
     size_t depth;           /* links in chain */
     size_t loads;
-    int persid_set;
-    unsigned limits_set;    /* bit i: limit_keys[i] set by some file */
 } loader;
 
 /* Fills *err with code, 1-based line/column from a libyaml mark, and the
@@ -911,12 +909,10 @@ static int load_text(loader *L, const char *text, size_t len,
 
     if (vnode[K_PERSID]) {
         L->p->allow_persid = scalar_is(vnode[K_PERSID], "allow");
-        L->persid_set = 1;
     }
     for (size_t i = 0; i < NLIMITS; i++)
         if (lim_set & (1u << i))
             *limit_field(&L->p->limits, i) = *limit_field(&lim, i);
-    L->limits_set |= lim_set;
     if (top) {
         const char *nm = NULL;
         size_t nl = 0;
