@@ -272,7 +272,7 @@ typedef struct scan {
     int lenient_start;      /* pkl_scan_options.lenient_start */
     size_t nstruct;
     int saw_proto;
-    int said_limit, said_mismatch, said_buffer, said_persid, said_inst;
+    int said_limit, said_mismatch, said_buffer, said_persid;
     int said_memo;
 
     /* whole scan */
@@ -1343,7 +1343,6 @@ static void pickle_reset(scan *s)
     s->first_msg[0] = '\0';
     s->said_buffer = 0;
     s->said_persid = 0;
-    s->said_inst = 0;
     s->said_memo = 0;
 }
 
@@ -1668,11 +1667,6 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                 push_kind(s, V_INERT, &op);
                 break;
             }
-            if (!s->said_inst++)
-            emit(s, "inst-obj", PKL_SEV_INFO, op.offset, op.code, "",
-                 "nothing to fix if the file comes from a trusted writer",
-                 "INST creates an object by calling a class (protocol 0 "
-                 "style, not written by Python 3's pickle.dumps)");
             do_call(s, &cls, &c, &op);
             break;
         }
@@ -1688,11 +1682,6 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                 push_kind(s, V_INERT, &op);
                 break;
             }
-            if (!s->said_inst++)
-            emit(s, "inst-obj", PKL_SEV_INFO, op.offset, op.code, "",
-                 "nothing to fix if the file comes from a trusted writer",
-                 "OBJ creates an object by calling a class taken from the "
-                 "stack (not written by Python 3's pickle.dumps)");
             /* the class is the bottom value; its own payload is not an
              * argument, but keeping it only widens nested scanning */
             do_call(s, &c.bottom, &c, &op);
