@@ -35,6 +35,7 @@
 #define GLOBALS_MAX 4096              /* distinct resolved globals per scan */
 #define ARENA_MAX ((size_t)8 << 20)   /* copies of escaped text (STRING/UNICODE) */
 #define QUEUE_MAX 64                  /* nested pickles waiting */
+#define SEEN_MAX 1024                 /* nested payloads remembered (dedup) */
 #define STRUCT_MAX 8                  /* structural findings per pickle */
 #define REMAINDER_HITS_MAX 16         /* unparsed-global findings per stream */
 #define DEFAULT_MAX_FINDINGS 1000
@@ -285,6 +286,9 @@ typedef struct scan {
     size_t arena_used;
     work *q;
     size_t nq, qhead;
+    struct { const uint8_t *data; size_t len; } seen[SEEN_MAX];
+    size_t nested_budget;   /* bytes nested scans may still cover */
+    size_t nseen;           /* payloads already queued (no double scans) */
 } scan;
 
 /* ---- findings -------------------------------------------------------------- */
@@ -995,8 +999,10 @@ static void global_report(scan *s, const gent *e, const pkl_global *g,
              "%s %s, which walks through the attribute %s", how, e->name,
              d->name);
     } else if (e->verdict != PKL_ALLOWED) {
-        char hint[512];
-        pkl_policy_suggest(g, hint, sizeof hint);
+        char line[400], hint[512];
+        pkl_policy_suggest(g, line, sizeof line);
+        join3(hint, sizeof hint, "if the file is trusted and this global "
+              "is plain data, allow it in the policy: ", "", line);
         emit(s, "global-not-allowed", PKL_SEV_HIGH, op->offset, op->code,
              e->name, hint, "%s %s, which policy '%s' %s", how, e->name,
              pkl_policy_name(s->policy),
@@ -1066,14 +1072,21 @@ static void nested_enqueue(scan *s, const collect *args, uint32_t gi,
                  "keep: the nested payload was not scanned", callee);
         return;
     }
+    for (size_t k = 0; k < s->nseen; k++)
+        if (s->seen[k].data == args->data && s->seen[k].len == args->len)
+            return; /* the same bytes reached another deserializer */
     size_t at = in_input(s, args->data) ? (size_t)(args->data - s->base)
                                         : op->offset;
-    if (s->depth + 1 > s->max_nesting || s->nq - s->qhead >= QUEUE_MAX) {
+    if (s->depth + 1 > s->max_nesting || s->nq - s->qhead >= QUEUE_MAX ||
+        args->len > s->nested_budget) {
         emit(s, "nested-unscanned", PKL_SEV_HIGH, op->offset, op->code,
              callee, "review the file by hand",
              "%s is called with a %zu-byte constant at offset %zu that was "
-             "not scanned (nesting deeper than %zu)", callee, args->len, at,
-             s->max_nesting);
+             "not scanned (%s)", callee, args->len, at,
+             s->depth + 1 > s->max_nesting ? "nested too deep"
+             : args->len > s->nested_budget ? "nested payloads add up to "
+                                              "more than 4 times the file"
+             : "too many nested payloads waiting");
         return;
     }
     if (s->nq == QUEUE_MAX) {
@@ -1081,6 +1094,12 @@ static void nested_enqueue(scan *s, const collect *args, uint32_t gi,
         memmove(s->q, s->q + s->qhead, (s->nq - s->qhead) * sizeof *s->q);
         s->nq -= s->qhead;
         s->qhead = 0;
+    }
+    s->nested_budget -= args->len;
+    if (s->nseen < SEEN_MAX) {
+        s->seen[s->nseen].data = args->data;
+        s->seen[s->nseen].len = args->len;
+        s->nseen++;
     }
     work *w = &s->q[s->nq++];
     w->data = args->data;
@@ -1524,8 +1543,9 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                 emit(s, "stack-not-empty", PKL_SEV_MEDIUM, op.offset, op.code,
                      "", "the file is damaged or crafted: pickle.dumps leaves "
                      "exactly one value; pickletools.dis rejects it",
-                     "STOP leaves %zu values and %zu MARKs behind",
-                     s->depth_log - 1, s->nmarks);
+                     "STOP leaves %zu extra value(s) and %zu open MARK(s) "
+                     "behind", s->depth_log ? s->depth_log - 1 : 0,
+                     s->nmarks);
             if (!s->first_failed) {
                 s->ops_ok++;
                 s->res->bytes += op.end - start;
@@ -1899,6 +1919,11 @@ int pkl_scan_buffer(const void *buf, size_t len, const char *path,
     s.lenient_start = opt->lenient_start;
     s.progress_ctx = opt->progress_ctx;
     s.next_progress = PROGRESS_STEP;
+    /* nested scans may cover at most 4 times the buffer (+1 MiB): a
+     * payload reached by many calls is scanned once, and distinct payloads
+     * are disjoint parts of their parent */
+    s.nested_budget = len < (SIZE_MAX - ((size_t)1 << 20)) / 4
+                          ? 4 * len + ((size_t)1 << 20) : SIZE_MAX;
     s.q = pkli_malloc(&s.a, QUEUE_MAX * sizeof *s.q);
     ERR_IF(!s.q, err, PKL_E_NOMEM, 0, -1);
 

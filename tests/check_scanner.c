@@ -211,6 +211,18 @@ static const row rows[] = {
       {"nested-unscanned", H, 40}},
      "pickle.loads", "nested@18", 1, 0},
 
+    /* pickle.Unpickler.load(pickle.Unpickler(io.BytesIO(INNER))): the
+     * payload reaches two deserializers (and BytesIO carries it) but is
+     * scanned once. genops: 26 STACK_GLOBAL 46 STACK_GLOBAL 60 STACK_GLOBAL
+     * 61 SHORT_BINBYTES (payload at 63) 85/87/89 REDUCE */
+    {"nested_once",
+     B("\x80\x04\x8c\x06pickle\x8c\x0eUnpickler.load\x93"
+       "\x8c\x06pickle\x8c\x09Unpickler\x93\x8c\x02io\x8c\x07" "BytesIO\x93"
+       "C\x15" INNER "\x85R\x85R\x85R."), 2, 4,
+     {{"dangerous-global", C, 26}, {"dangerous-global", C, 46},
+      {"global-not-allowed", H, 60}, {"dangerous-global", C, 0}},
+     "pickle.Unpickler.load", "nested@63", 0, 0},
+
     /* --- EXT, frames ----------------------------------------------------------- */
     /* genops: 2 EXT1 4 EMPTY_TUPLE 5 REDUCE 6 STOP */
     {"ext1", B("\x80\x02\x82\x01)R."), 2, 1, {{"ext-registry", H, 2}}, NULL,
