@@ -15,10 +15,16 @@
  * keep global mutable state. Every node lives in one arena freed by
  * pkl_doc_free; every error path frees everything else.
  */
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* madvise(MADV_HUGEPAGE) for large arena blocks */
+#endif
 #include "internal.h"
 
 #include <math.h>
 #include <stdio.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 /* ===================================================================== */
 /* Arena                                                                 */
@@ -32,10 +38,21 @@ typedef struct ablock {
 
 #define ABLOCK_HDR ((sizeof(ablock) + 15u) & ~(size_t)15u)
 #define ABLOCK_MIN ((size_t)64 * 1024)
-#define ABLOCK_MAX ((size_t)4 * 1024 * 1024)
+#define ABLOCK_MAX ((size_t)8 * 1024 * 1024)
+
+/* Large growable arrays (list items, dict pairs) live outside the arena
+ * in their own allocations, so that growing one is a realloc (no copy for
+ * big blocks, no pages touched twice) instead of a copy into new arena
+ * memory. They are linked into the document for pkl_doc_free. */
+typedef struct bigarr {
+    struct bigarr *prev, *next;
+} bigarr;
+#define BIGARR_HDR ((sizeof(bigarr) + 15u) & ~(size_t)15u)
+#define BIGARR_MIN_BYTES ((size_t)16 * 1024)
 
 struct pkl_doc {
     pkl_allocator alloc;
+    bigarr *big;      /* large arrays */
     ablock *blocks;   /* current block first */
     size_t next_size; /* size of the next ordinary block */
     pkl_value *root;
@@ -182,6 +199,17 @@ static void *arena_alloc(dec *d, size_t n)
     }
     nb->size = size;
     nb->used = n;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    /* big pickles touch every page of their arena: with transparent huge
+     * pages a fault maps 2 MiB instead of 4 KiB (a hint; errors ignored) */
+    if (size >= ((size_t)4 << 20)) {
+        uintptr_t lo = ((uintptr_t)nb + ABLOCK_HDR + ((uintptr_t)2 << 20) - 1) &
+                       ~(((uintptr_t)2 << 20) - 1);
+        uintptr_t hi = ((uintptr_t)nb + ABLOCK_HDR + size) & ~(((uintptr_t)2 << 20) - 1);
+        if (hi > lo)
+            madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    }
+#endif
     if (dedicated && b) {
         /* keep bump-allocating from the current block */
         nb->next = b->next;
@@ -199,6 +227,12 @@ void pkl_doc_free(pkl_doc *doc)
 {
     if (!doc)
         return;
+    bigarr *g = doc->big;
+    while (g) {
+        bigarr *next = g->next;
+        pkli_free(&doc->alloc, g);
+        g = next;
+    }
     ablock *b = doc->blocks;
     while (b) {
         ablock *next = b->next;
@@ -273,8 +307,9 @@ static int note_child(dec *d, pkl_value *parent, const pkl_value *child)
     return 0;
 }
 
-/* Appends n item pointers to a growable array of *len items (pairs count
- * as 2 items: the caller passes item counts). */
+/* Appends n item pointers to a growable array of *len items (mult 2 for
+ * dicts, whose length counts pairs). Capacity is cap_for(len) * mult;
+ * arrays of at least BIGARR_MIN_BYTES are big arrays (see bigarr). */
 static int arr_append(dec *d, pkl_value ***arr, size_t *len, size_t mult,
                       pkl_value *const *items, size_t n)
 {
@@ -285,11 +320,41 @@ static int arr_append(dec *d, pkl_value ***arr, size_t *len, size_t mult,
     size_t need = have + n;
     if (need > oldcap) {
         size_t ncap = cap_for(need / mult) * mult;
-        pkl_value **na = arena_alloc(d, ncap * sizeof *na);
-        if (!na)
-            return -1;
-        if (have)
-            memcpy(na, *arr, have * sizeof *na);
+        size_t nbytes = ncap * sizeof(pkl_value *);
+        pkl_value **na;
+        if (nbytes < BIGARR_MIN_BYTES) {
+            na = arena_alloc(d, nbytes);
+            if (!na)
+                return -1;
+            if (have)
+                memcpy(na, *arr, have * sizeof *na);
+        } else {
+            size_t obytes = oldcap * sizeof(pkl_value *);
+            int was_big = obytes >= BIGARR_MIN_BYTES;
+            if (charge(d, nbytes - (was_big ? obytes : 0)) < 0)
+                return -1;
+            bigarr *old = was_big ? (bigarr *)(void *)((char *)*arr - BIGARR_HDR) : NULL;
+            bigarr *g = pkli_realloc(&d->doc->alloc, old, BIGARR_HDR + nbytes);
+            if (!g)
+                return nomem(d);
+            if (!was_big) {
+                g->prev = NULL;
+                g->next = d->doc->big;
+                if (g->next)
+                    g->next->prev = g;
+                d->doc->big = g;
+            } else if (g != old) {
+                if (g->prev)
+                    g->prev->next = g;
+                else
+                    d->doc->big = g;
+                if (g->next)
+                    g->next->prev = g;
+            }
+            na = (pkl_value **)(void *)((char *)g + BIGARR_HDR);
+            if (!was_big && have)
+                memcpy(na, *arr, have * sizeof *na);
+        }
         *arr = na;
     }
     memcpy(*arr + have, items, n * sizeof *items);

@@ -146,12 +146,14 @@ static int push_children(jw *w, const pkl_value *v)
     switch (v->type) {
     case PKL_T_LIST: case PKL_T_TUPLE: case PKL_T_SET: case PKL_T_FROZENSET:
         for (size_t i = 0; i < v->u.seq.len; i++)
-            if (vs_push(w, v->u.seq.items[i]) < 0)
+            if (v->u.seq.items[i]->type >= PKL_T_BYTEARRAY &&
+                vs_push(w, v->u.seq.items[i]) < 0)
                 return -1;
         return 0;
     case PKL_T_DICT:
         for (size_t i = 0; i < 2 * v->u.dict.len; i++)
-            if (vs_push(w, v->u.dict.kv[i]) < 0)
+            if (v->u.dict.kv[i]->type >= PKL_T_BYTEARRAY &&
+                vs_push(w, v->u.dict.kv[i]) < 0)
                 return -1;
         return 0;
     case PKL_T_PERSID:
@@ -196,9 +198,17 @@ static int count_refs(jw *w, const pkl_value *root)
 
 /* ---- scalar rendering ------------------------------------------------------ */
 
-static void put(jw *w, const char *s, size_t n)
+/* Appends to the in-memory document. The common case (room left) is an
+ * inlined copy; pkli_buf_put grows the buffer and enforces the limit. */
+static inline void put(jw *w, const char *s, size_t n)
 {
-    pkli_buf_put(&w->out, s, n);
+    pkli_buf *b = &w->out;
+    if (n < b->cap - b->len && n <= b->limit - b->len && !b->failed) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        return;
+    }
+    pkli_buf_put(b, s, n);
 }
 /* only for string literals: sizeof gives their length */
 #define PUTS(w, lit) put((w), "" lit, sizeof(lit) - 1)

@@ -252,16 +252,21 @@ class Renderer:
         return Obj(pairs)
 
 
-def canon(x):
+def canon(x, calls=True):
     """Sets and frozensets compare without order (their pickle order is the
-    original set's iteration order, which the loaded set may not keep)."""
+    original set's iteration order, which the loaded set may not keep).
+    calls=False drops the "args" and "new" of objects: for INST and OBJ,
+    which record a call that the loaded object cannot tell us."""
     if isinstance(x, Obj):
         if len(x.pairs) == 1 and x.pairs[0][0] in ("$set", "$frozenset"):
-            members = sorted((canon(m) for m in x.pairs[0][1]), key=repr)
+            members = sorted((canon(m, calls) for m in x.pairs[0][1]), key=repr)
             return ("SET", x.pairs[0][0], tuple(members))
-        return ("OBJ", tuple((k, canon(v)) for k, v in x.pairs))
+        pairs = x.pairs
+        if not calls and pairs and pairs[0][0] == "$object":
+            pairs = [kv for kv in pairs if kv[0] not in ("args", "new")]
+        return ("OBJ", tuple((k, canon(v, calls)) for k, v in pairs))
     if isinstance(x, list):
-        return ("LIST", tuple(canon(v) for v in x))
+        return ("LIST", tuple(canon(v, calls) for v in x))
     if isinstance(x, float):
         return ("FLOAT", x.hex())
     if isinstance(x, bool):
@@ -310,9 +315,12 @@ def check_benign(path, data, label):
     if not ok(len(lines) == len(exp), "%s: %d documents, expected %d" %
               (label, len(lines), len(exp))):
         return
+    ops = {op.name for op, _, _ in pickletools.genops(data)} \
+        if len(exp) == 1 else set()
+    calls = not ({"INST", "OBJ"} & ops)
     for i, (line, e) in enumerate(zip(lines, exp)):
         got = parse_json(line)
-        ok(canon(got) == canon(e), "%s[%d]:\n  got      %s\n  expected %r" %
+        ok(canon(got, calls) == canon(e, calls), "%s[%d]:\n  got      %s\n  expected %r" %
            (label, i, line[:600], e))
 
 
