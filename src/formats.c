@@ -1006,9 +1006,11 @@ static void walk_shelf(walk *w, frame *f, int fmt)
 
 /* ---- one buffer ----------------------------------------------------------- */
 
+/* Names whose bytes a loader unpickles: data.pkl, constants.pkl, any
+ * torch.package .pkl resource, TorchScript's *.debug_pkl. */
 static int has_pkl_name(const uint8_t *n, size_t len)
 {
-    return (len >= 4 && memcmp(n + len - 4, ".pkl", 4) == 0) ||
+    return (len >= 3 && memcmp(n + len - 3, "pkl", 3) == 0) ||
            (len >= 7 && memcmp(n + len - 7, ".pickle", 7) == 0);
 }
 
@@ -1077,7 +1079,14 @@ static void walk_zip_step(walk *w, frame *z)
                      (unsigned long long)e.comp_size, avail);
         c.data = data;
         c.len = avail;
-    } else if (e.method == 8) {
+    } else if (e.method == 8 || e.method == 12 || e.method == 14 ||
+               e.method == 93) {
+        /* deflate, and what Python's zipfile also reads: bzip2, lzma and
+         * (3.14) zstd -- numpy.load reads npz members through zipfile */
+        int zf = e.method == 8    ? PKLI_RAW_DEFLATE
+                 : e.method == 12 ? PKL_FMT_BZIP2
+                 : e.method == 14 ? PKLI_ZIP_LZMA
+                                  : PKL_FMT_ZSTD;
         size_t budget = output_budget(w);
         uint8_t *out;
         size_t outlen;
@@ -1087,8 +1096,8 @@ static void walk_zip_step(walk *w, frame *z)
             pkli_free(&w->a, path);
             return;
         }
-        if (pkli_decompress(PKLI_RAW_DEFLATE, data, avail, &w->a, budget, &out,
-                            &outlen, &err) < 0) {
+        if (pkli_decompress(zf, data, avail, &w->a, budget, &out, &outlen,
+                            &err) < 0) {
             err.offset += (size_t)(data - z->data);
             problem(w, path, &err);
             pkli_free(&w->a, path);

@@ -47,7 +47,9 @@ static int ob_room(outbuf *o)
 
 static const char *fmt_label(int fmt)
 {
-    return fmt == PKLI_RAW_DEFLATE ? "deflate" : pkl_format_name(fmt);
+    return fmt == PKLI_RAW_DEFLATE ? "deflate"
+         : fmt == PKLI_ZIP_LZMA    ? "zip lzma"
+                                   : pkl_format_name(fmt);
 }
 
 /* zlib family: gzip (multi-member), zlib, raw deflate. */
@@ -186,17 +188,49 @@ static int run_lzma(int fmt, const uint8_t *in, size_t inlen, outbuf *o,
                     pkl_error *err)
 {
     lzma_stream ls = LZMA_STREAM_INIT;
-    lzma_ret lr = fmt == PKL_FMT_XZ
-                      ? lzma_stream_decoder(&ls, LZMA_MEMLIMIT, LZMA_CONCATENATED)
-                      : lzma_alone_decoder(&ls, LZMA_MEMLIMIT);
+    lzma_ret lr;
     int rc = -1;
+    size_t skip = 0;
+    if (fmt == PKLI_ZIP_LZMA) {
+        /* zip method 14: version (2), properties size (2), properties */
+        lzma_filter filters[2];
+        size_t psize = inlen >= 4 ? pkli_dec16le(in + 2) : 0;
+        if (inlen < 4 || psize != 5 || inlen - 4 < psize) {
+            pkli_error_setf(err, PKL_E_FORMAT, 0, -1,
+                            "zip lzma member: bad properties header");
+            return -1;
+        }
+        memset(filters, 0, sizeof filters);
+        filters[0].id = LZMA_FILTER_LZMA1;
+        filters[1].id = LZMA_VLI_UNKNOWN;
+        if (lzma_properties_decode(&filters[0], NULL, in + 4, psize) != LZMA_OK) {
+            pkli_error_setf(err, PKL_E_FORMAT, 4, -1,
+                            "zip lzma member: bad LZMA1 properties");
+            return -1;
+        }
+        uint32_t dict = ((lzma_options_lzma *)filters[0].options)->dict_size;
+        if (dict > LZMA_MEMLIMIT / 2) {
+            free(filters[0].options);
+            pkli_error_setf(err, PKL_E_LIMIT_OUTPUT, 4, -1,
+                            "zip lzma member: dictionary of %u bytes (limit)",
+                            (unsigned)dict);
+            return -1;
+        }
+        lr = lzma_raw_decoder(&ls, filters);
+        free(filters[0].options);
+        skip = 4 + psize;
+    } else {
+        lr = fmt == PKL_FMT_XZ
+                 ? lzma_stream_decoder(&ls, LZMA_MEMLIMIT, LZMA_CONCATENATED)
+                 : lzma_alone_decoder(&ls, LZMA_MEMLIMIT);
+    }
     if (lr != LZMA_OK) {
         pkli_error_setf(err, PKL_E_NOMEM, 0, -1, "%s: cannot start the decoder",
                         fmt_label(fmt));
         return -1;
     }
-    ls.next_in = in;
-    ls.avail_in = inlen;
+    ls.next_in = in + skip;
+    ls.avail_in = inlen - skip;
     for (;;) {
         int r = ob_room(o);
         if (r < 0) {
@@ -307,6 +341,7 @@ int pkli_decompress(int fmt, const uint8_t *in, size_t inlen,
         break;
     case PKL_FMT_XZ:
     case PKL_FMT_LZMA:
+    case PKLI_ZIP_LZMA:
         rc = run_lzma(fmt, in, inlen, &o, err);
         break;
     case PKL_FMT_ZSTD:

@@ -13,11 +13,14 @@
 
 /* ---- decompression (formats_compress.c) --------------------------------- */
 
-/* Extra "format" for a zip member: raw deflate without header. */
+/* Extra "formats" for zip members: raw deflate without header (method 8),
+ * and zip's LZMA (method 14): a 4-byte version/size header, the 5-byte
+ * LZMA1 properties, then raw LZMA1 data. */
 #define PKLI_RAW_DEFLATE (PKL_FMT__COUNT + 1)
+#define PKLI_ZIP_LZMA (PKL_FMT__COUNT + 2)
 
-/* Decompresses in[0..inlen) of format fmt (PKL_FMT_GZIP ... PKL_FMT_ZSTD or
- * PKLI_RAW_DEFLATE) into a buffer allocated with a, never growing it past
+/* Decompresses in[0..inlen) of format fmt (PKL_FMT_GZIP ... PKL_FMT_ZSTD,
+ * PKLI_RAW_DEFLATE or PKLI_ZIP_LZMA) into a buffer allocated with a, never growing it past
  * `limit` bytes: more output is PKL_E_LIMIT_OUTPUT (detail says how much
  * was produced). Concatenated gzip/bz2/xz/zstd members are all read, as
  * Python's modules do. Returns 0 with *out (owned by the caller, free with
@@ -32,7 +35,8 @@ int pkli_decompress(int fmt, const uint8_t *in, size_t inlen,
 typedef struct pkli_zip_entry {
     const uint8_t *name;   /* central directory name (not NUL-terminated) */
     size_t name_len;
-    unsigned method;       /* 0 stored, 8 deflate, others unsupported */
+    unsigned method;       /* 0 stored, 8 deflate, 12 bzip2, 14 lzma, 93 zstd;
+                              others unsupported */
     unsigned flags;        /* general purpose bits (ignored, see formats.md) */
     uint32_t crc;          /* never checked, as PyTorch's miniz build */
     uint64_t comp_size;

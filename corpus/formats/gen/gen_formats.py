@@ -246,6 +246,27 @@ def numpy_files():
     np.lib.format._read_array_header(f, version)
     row("arrays_compressed.npz", "zip", [("!obj.npy", len(raw) - f.tell())], [],
         "clean", "ok", "np.savez_compressed (deflate) with an object array")
+    # members compressed with bzip2 (method 12) and lzma (method 14): zipfile,
+    # hence numpy.load, reads them; the lzma one holds a malicious pickle
+    objnpy = io.BytesIO()
+    np.save(objnpy, np.array([1, "x"], dtype=object), allow_pickle=True)
+    objnpy = objnpy.getvalue()
+    f = io.BytesIO(objnpy)
+    version = np.lib.format.read_magic(f)
+    np.lib.format._read_array_header(f, version)
+    hdr = objnpy[:f.tell()]
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w") as z:
+        for name, data, method in (("a.npy", objnpy, zipfile.ZIP_BZIP2),
+                                   ("b.npy", hdr + MAL_P2, zipfile.ZIP_LZMA)):
+            zi = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            zi.compress_type = method
+            z.writestr(zi, data)
+    write("npz_bzip2_lzma.npz", bio.getvalue())
+    row("npz_bzip2_lzma.npz", "zip",
+        [("!a.npy", len(objnpy) - len(hdr)), ("!b.npy", len(MAL_P2))], [],
+        "flagged:critical", "refused",
+        "npz members in bzip2 and lzma (zip methods 12, 14); b.npy calls posix.system")
 
 
 def joblib_regions(fname):
