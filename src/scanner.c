@@ -26,20 +26,25 @@
 
 #include <stdio.h>
 
-/* ---- caps (memory bound independent of input size; see docs/rules.md) -- */
+/* ---- caps (memory bound independent of input size; see docs/rules.md) --
+ * Worst case, every cap reached at once: stack 256Ki x 32 B = 8 MiB, marks
+ * 2 MiB, dense memo 8 MiB, memo hash 512Ki entries at <= 50% load x 12 B =
+ * 12 MiB, memo pool 512Ki x 16 B = 8 MiB, kept text 4 MiB, globals 2 MiB,
+ * findings ~2 MiB: about 46 MiB, plus the file pages the CLI has not yet
+ * dropped (on_progress every 4 MiB). */
 #define STACK_MAX ((size_t)1 << 18)   /* abstract stack entries (runs merged) */
 #define MARKS_MAX ((size_t)1 << 18)   /* open marks */
-#define MEMO_DENSE_MAX ((size_t)1 << 24) /* memo keys in the byte-per-key table */
+#define MEMO_DENSE_MAX ((size_t)1 << 23) /* memo keys in the byte-per-key table */
 #define MEMO_HASH_MAX ((size_t)1 << 19)  /* sparse keys + kept values */
 #define MEMO_POOL_MAX ((size_t)1 << 19)  /* memo entries holding kept values */
 #define GLOBALS_MAX 4096              /* distinct resolved globals per scan */
-#define ARENA_MAX ((size_t)8 << 20)   /* copies of escaped text (STRING/UNICODE) */
+#define ARENA_MAX ((size_t)4 << 20)   /* copies of escaped text (STRING/UNICODE) */
 #define QUEUE_MAX 64                  /* nested pickles waiting */
 #define SEEN_MAX 1024                 /* nested payloads remembered (dedup) */
 #define STRUCT_MAX 8                  /* structural findings per pickle */
 #define REMAINDER_HITS_MAX 16         /* unparsed-global findings per stream */
 #define DEFAULT_MAX_FINDINGS 1000
-#define PROGRESS_STEP ((size_t)16 << 20)
+#define PROGRESS_STEP ((size_t)4 << 20)
 #define DEFAULT_MAX_NESTING 4
 
 /* ---- severities ------------------------------------------------------------ */
