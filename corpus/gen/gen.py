@@ -110,6 +110,7 @@ class Walk:
         self.persid = False
         self.ext = False
         self.buffer = False
+        self.inst_obj = False   # protocol 0/1 class calls: odd, not harmful
         self.error = None       # genops / structural failure text
         stack, marks, memo = [], [], {}
         proto = 0
@@ -134,6 +135,8 @@ class Walk:
                     self.ext = True
                 elif name in ('NEXT_BUFFER', 'READONLY_BUFFER'):
                     self.buffer = True
+                if name in ('INST', 'OBJ'):
+                    self.inst_obj = True
                 # stack effect
                 if name in ('PUT', 'BINPUT', 'LONG_BINPUT'):
                     memo[arg] = stack[-1]
@@ -180,7 +183,7 @@ class Walk:
             sev = max(sev, 'high', key=SEVERITIES.index)
         if self.persid:
             sev = max(sev, 'low', key=SEVERITIES.index)
-        if self.buffer:
+        if self.buffer or self.inst_obj:
             sev = max(sev, 'info', key=SEVERITIES.index)
         return sev
 
