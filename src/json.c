@@ -45,7 +45,74 @@ typedef struct jw {
     pkli_buf out;
     char *num; /* bigint scratch */
     size_t numcap;
+    /* upper bound of the document's size and other facts from the
+     * pre-pass, to decide whether it can be streamed (see pkl_json_write) */
+    size_t bound;
+    size_t max_bigint;  /* longest BIGINT, bytes */
+    size_t opens;       /* bound on simultaneously open frames */
+    FILE *stream;       /* non-NULL: flush the buffer here as it fills */
+    int io_failed;
 } jw;
+
+static size_t sat_add(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+/* Most bytes a scalar can take in the document, plus a separator. */
+static size_t scalar_bound(jw *w, const pkl_value *v)
+{
+    size_t n;
+    switch (v->type) {
+    case PKL_T_NONE: case PKL_T_BOOL: return 8;
+    case PKL_T_INT: return 24;
+    case PKL_T_FLOAT: return 32;
+    case PKL_T_BIGINT:
+        if (v->u.s.len > w->max_bigint)
+            w->max_bigint = v->u.s.len;
+        n = v->u.s.len > SIZE_MAX / 4 ? SIZE_MAX : 3 * v->u.s.len;
+        return sat_add(n, 8);
+    case PKL_T_STR:
+        n = v->u.s.len > SIZE_MAX / 8 ? SIZE_MAX : 6 * v->u.s.len;
+        return sat_add(n, 8);
+    case PKL_T_BYTES: case PKL_T_BYTEARRAY:
+        n = v->u.s.len > SIZE_MAX / 4 ? SIZE_MAX : 2 * v->u.s.len;
+        return sat_add(n, 64);
+    case PKL_T_GLOBAL: return 32 + 2 * PKL_NAME_MAX;
+    default: return 0;
+    }
+}
+
+/* Most bytes a container adds around its members (brackets, an $id
+ * wrapper, a separator and per-member punctuation). */
+static size_t container_bound(const pkl_value *v)
+{
+    size_t per = 8, fixed = 64;
+    size_t n = 0;
+    switch (v->type) {
+    case PKL_T_LIST: case PKL_T_TUPLE: case PKL_T_SET: case PKL_T_FROZENSET:
+        n = v->u.seq.len;
+        break;
+    case PKL_T_DICT:
+        n = 2 * v->u.dict.len;
+        break;
+    case PKL_T_OBJECT: {
+        const pkl_object *o = v->u.obj;
+        fixed = 160 + 2 * PKL_NAME_MAX;
+        n = (o->args ? o->args->u.seq.len : 0) + 1 +
+            (o->kwargs ? 2 * o->kwargs->u.dict.len : 0) +
+            (o->items ? o->items->u.seq.len : 0) +
+            (o->dictitems ? 2 * o->dictitems->u.dict.len : 0);
+        break;
+    }
+    case PKL_T_PERSID:
+        n = 1;
+        break;
+    default:
+        break;
+    }
+    return sat_add(fixed, n > SIZE_MAX / per ? SIZE_MAX : n * per);
+}
 
 static size_t ptr_hash(const void *p)
 {
@@ -141,30 +208,43 @@ static int vs_push(jw *w, const pkl_value *v)
 /* Pushes the children of v that are written in value position. The
  * object's args/kwargs/items/dictitems containers are written inline
  * (transparent), so their members are pushed instead of them. */
+/* Pushes the children of v that are written in value position, and adds
+ * the size bound of its scalar children. The object's args/kwargs/items/
+ * dictitems containers are written inline (transparent), so their members
+ * are taken instead of them. */
+static int take_child(jw *w, const pkl_value *c)
+{
+    if (!c)
+        return 0;
+    if (c->type < PKL_T_LIST && c->type != PKL_T_BYTEARRAY) {
+        w->bound = sat_add(w->bound, scalar_bound(w, c));
+        return 0;
+    }
+    return vs_push(w, c);
+}
+
 static int push_children(jw *w, const pkl_value *v)
 {
     switch (v->type) {
     case PKL_T_LIST: case PKL_T_TUPLE: case PKL_T_SET: case PKL_T_FROZENSET:
         for (size_t i = 0; i < v->u.seq.len; i++)
-            if (v->u.seq.items[i]->type >= PKL_T_BYTEARRAY &&
-                vs_push(w, v->u.seq.items[i]) < 0)
+            if (take_child(w, v->u.seq.items[i]) < 0)
                 return -1;
         return 0;
     case PKL_T_DICT:
         for (size_t i = 0; i < 2 * v->u.dict.len; i++)
-            if (v->u.dict.kv[i]->type >= PKL_T_BYTEARRAY &&
-                vs_push(w, v->u.dict.kv[i]) < 0)
+            if (take_child(w, v->u.dict.kv[i]) < 0)
                 return -1;
         return 0;
     case PKL_T_PERSID:
-        return vs_push(w, v->u.persid.id);
+        return take_child(w, v->u.persid.id);
     case PKL_T_OBJECT: {
         const pkl_object *o = v->u.obj;
         if (o->args && push_children(w, o->args) < 0)
             return -1;
         if (o->kwargs && push_children(w, o->kwargs) < 0)
             return -1;
-        if (vs_push(w, o->state) < 0)
+        if (take_child(w, o->state) < 0)
             return -1;
         if (o->items && push_children(w, o->items) < 0)
             return -1;
@@ -177,9 +257,11 @@ static int push_children(jw *w, const pkl_value *v)
     }
 }
 
+/* The pre-pass: reference counts of containers, and an upper bound of the
+ * document's size and of its emission stack. */
 static int count_refs(jw *w, const pkl_value *root)
 {
-    if (vs_push(w, root) < 0)
+    if (take_child(w, root) < 0)
         return -1;
     while (w->vsn) {
         const pkl_value *v = w->vs[--w->vsn];
@@ -187,9 +269,17 @@ static int count_refs(jw *w, const pkl_value *root)
             int first;
             if (rmap_hit(w, v, &first) < 0)
                 return -1;
-            if (!first)
+            if (!first) {
+                w->bound = sat_add(w->bound, 32); /* {"$ref": N} */
                 continue;
+            }
         }
+        /* open frames: at most one per container, one transparent frame
+         * per object, one per persistent-id visit */
+        w->opens = sat_add(w->opens, v->type == PKL_T_OBJECT ? 2 : 1);
+        w->bound = sat_add(w->bound, container_bound(v));
+        if (v->type == PKL_T_BYTEARRAY)
+            w->bound = sat_add(w->bound, scalar_bound(w, v));
         if (push_children(w, v) < 0)
             return -1;
     }
@@ -198,8 +288,28 @@ static int count_refs(jw *w, const pkl_value *root)
 
 /* ---- scalar rendering ------------------------------------------------------ */
 
-/* Appends to the in-memory document. The common case (room left) is an
- * inlined copy; pkli_buf_put grows the buffer and enforces the limit. */
+/* Appends to the document. The common case (room left) is an inlined
+ * copy. Otherwise: when streaming, the full chunk goes to the FILE; when
+ * rendering into memory, pkli_buf_put grows the buffer and enforces the
+ * limit. */
+static void put_slow(jw *w, const char *s, size_t n)
+{
+    pkli_buf *b = &w->out;
+    if (!w->stream) {
+        pkli_buf_put(b, s, n);
+        return;
+    }
+    if (b->len && fwrite(b->data, 1, b->len, w->stream) != b->len)
+        w->io_failed = 1;
+    b->len = 0;
+    if (n < b->cap) {
+        memcpy(b->data, s, n);
+        b->len = n;
+    } else if (fwrite(s, 1, n, w->stream) != n) {
+        w->io_failed = 1;
+    }
+}
+
 static inline void put(jw *w, const char *s, size_t n)
 {
     pkli_buf *b = &w->out;
@@ -208,7 +318,7 @@ static inline void put(jw *w, const char *s, size_t n)
         b->len += n;
         return;
     }
-    pkli_buf_put(b, s, n);
+    put_slow(w, s, n);
 }
 /* only for string literals: sizeof gives their length */
 #define PUTS(w, lit) put((w), "" lit, sizeof(lit) - 1)
@@ -1061,6 +1171,21 @@ static int put_double(jw *w, double d)
     return 0;
 }
 
+/* Scratch for converting an integer of len bytes. */
+static int reserve_num(jw *w, size_t len)
+{
+    size_t nl = (len + 3) / 4;
+    size_t need = nl * sizeof(uint32_t) + nl * 10 + 16;
+    if (need <= w->numcap)
+        return 0;
+    char *nb = pkli_realloc(w->a, w->num, need);
+    if (!nb)
+        return -1;
+    w->num = nb;
+    w->numcap = need;
+    return 0;
+}
+
 /* Decimal text of a two's complement LE integer, by repeated division of
  * 32-bit limbs by 10^9. */
 static int put_bigint(jw *w, const uint8_t *le, size_t len)
@@ -1078,15 +1203,9 @@ static int put_bigint(jw *w, const uint8_t *le, size_t len)
     }
     int neg = (le[len - 1] & 0x80) != 0;
     size_t nl = (len + 3) / 4;
-    size_t need = nl * sizeof(uint32_t) + nl * 10 + 16;
-    if (need > w->numcap) {
-        char *nb = pkli_realloc(w->a, w->num, need);
-        if (!nb) {
-            pkli_error_set(w->err, PKL_E_NOMEM, 0, -1);
-            return -1;
-        }
-        w->num = nb;
-        w->numcap = need;
+    if (reserve_num(w, len) < 0) {
+        pkli_error_set(w->err, PKL_E_NOMEM, 0, -1);
+        return -1;
     }
     uint32_t *limbs = (uint32_t *)(void *)w->num;
     char *digits = w->num + nl * sizeof(uint32_t);
@@ -1466,6 +1585,29 @@ int pkl_json_write(const pkl_doc *doc, FILE *out, size_t max_json_bytes,
     pkli_buf_init(&w.out, &a, max_json_bytes);
     if (count_refs(&w, root) < 0)
         goto done;
+    w.bound = sat_add(w.bound, 1); /* newline */
+    if (w.max_bigint > PKL_JSON_MAX_BIGINT_BYTES) {
+        pkli_error_setf(err, PKL_E_LIMIT_JSON, 0, -1,
+                        "an integer of %zu bytes is over the %zu-byte limit "
+                        "for integers written as JSON", w.max_bigint,
+                        PKL_JSON_MAX_BIGINT_BYTES);
+        goto done;
+    }
+    if (w.bound <= max_json_bytes) {
+        /* The document cannot exceed the limit, so it is streamed through
+         * a fixed buffer; everything emission could allocate is reserved
+         * now, so nothing but an I/O error can stop it half-way. */
+        size_t chunk = w.bound < ((size_t)256 << 10) ? w.bound + 1 : (size_t)256 << 10;
+        w.out.data = pkli_malloc(&a, chunk);
+        if (!w.out.data ||
+            pkli_grow(&a, (void **)&w.fs, &w.fscap, w.opens + 2, sizeof *w.fs) < 0 ||
+            (w.max_bigint && reserve_num(&w, w.max_bigint) < 0)) {
+            pkli_error_set(err, PKL_E_NOMEM, 0, -1);
+            goto done;
+        }
+        w.out.cap = chunk;
+        w.stream = out;
+    }
     if (emit_value(&w, root) < 0)
         goto done;
     while (w.fsn && !w.out.failed)
@@ -1481,7 +1623,7 @@ int pkl_json_write(const pkl_doc *doc, FILE *out, size_t max_json_bytes,
             pkli_error_set(err, PKL_E_NOMEM, 0, -1);
         goto done;
     }
-    if (fwrite(w.out.data, 1, w.out.len, out) != w.out.len) {
+    if (fwrite(w.out.data, 1, w.out.len, out) != w.out.len || w.io_failed) {
         pkli_error_setf(err, PKL_E_IO, 0, -1, "writing the JSON document failed");
         goto done;
     }
