@@ -40,6 +40,7 @@ static const char *const format_names[PKL_FMT__COUNT] = {
     [PKL_FMT_DBM_DUMB] = "dbm.dumb",
     [PKL_FMT_DBM_SQLITE] = "dbm.sqlite3",
     [PKL_FMT_GDBM] = "gdbm",
+    [PKL_FMT_TAR] = "tar",
 };
 
 const char *pkl_format_name(int fmt)
@@ -174,6 +175,8 @@ int pkl_format_detect(const void *vbuf, size_t len)
         return PKL_FMT_DBM_SQLITE;
     if (pkli_gdbm_sniff(b, len))
         return PKL_FMT_GDBM;
+    if (pkli_tar_sniff(b, len))
+        return PKL_FMT_TAR;
     if (zlib_sniff(b, len))
         return PKL_FMT_ZLIB;
     if (lzma_alone_sniff(b, len))
@@ -187,7 +190,7 @@ int pkl_format_detect(const void *vbuf, size_t len)
 
 /* ---- the walk ------------------------------------------------------------ */
 
-enum { FR_BUF, FR_ZIP };
+enum { FR_BUF, FR_ZIP, FR_TAR };
 /* How a buffer is judged when it is no container. */
 enum {
     M_TOP,     /* a file or decompressed payload: lenient pickle test,
@@ -206,6 +209,8 @@ typedef struct frame {
     char *chain;       /* owned */
     size_t depth;      /* containers opened above this buffer */
     pkli_zip zip;
+    pkli_tar tar;
+    int done;          /* FR_ZIP / FR_TAR: no more members */
 } frame;
 
 typedef struct walk {
@@ -1119,12 +1124,75 @@ static void walk_zip_step(walk *w, frame *z)
     }
 }
 
+/* Pushes a member's bytes as a new buffer frame. Takes `path`. */
+static void push_member(walk *w, const frame *parent, char *path,
+                        const uint8_t *data, size_t len, int mode)
+{
+    frame c;
+    memset(&c, 0, sizeof c);
+    c.kind = FR_BUF;
+    c.mode = mode;
+    c.depth = parent->depth + 1;
+    c.path = path;
+    c.data = data;
+    c.len = len;
+    c.chain = dup_str(w, parent->chain);
+    if (!c.chain || push(w, &c) < 0) {
+        frame_free(w, &c);
+        nomem(w, "container walk");
+    }
+}
+
+/* torch.load's tar format unpickles these members */
+static int torch_tar_name(const uint8_t *n, size_t len)
+{
+    static const char *const names[] = { "sys_info", "pickle" };
+    for (size_t i = 0; i < 2; i++)
+        if (len == strlen(names[i]) && memcmp(n, names[i], len) == 0)
+            return 1;
+    return 0;
+}
+
+static void walk_tar_step(walk *w, frame *t)
+{
+    pkli_tar_entry e;
+    pkl_error err;
+    if (t->tar.next >= w->max_members) {
+        problemf(w, t->path, PKL_E_LIMIT_VALUES, t->tar.pos,
+                 "tar: more than %zu members (limit); the rest is not "
+                 "scanned", w->max_members);
+        t->done = 1;
+        return;
+    }
+    int rc = pkli_tar_next(&t->tar, &e, &err);
+    if (rc <= 0) {
+        if (rc < 0)
+            problem(w, t->path, &err);
+        t->done = 1;
+        return;
+    }
+    char *path = child_path(w, t->path, e.name, e.name_len);
+    if (!path) {
+        nomem(w, "path");
+        return;
+    }
+    if (e.size < e.declared)
+        problemf(w, path, PKL_E_TRUNCATED, e.header_offset,
+                 "tar: member declares %llu bytes, %zu remain",
+                 (unsigned long long)e.declared, e.size);
+    int mode = has_pkl_name(e.name, e.name_len) ||
+                       torch_tar_name(e.name, e.name_len)
+                   ? M_FORCED
+                   : M_MEMBER;
+    push_member(w, t, path, e.data, e.size, mode);
+}
+
 static int is_container(int fmt)
 {
     return fmt == PKL_FMT_ZIP || fmt == PKL_FMT_GZIP || fmt == PKL_FMT_BZIP2 ||
            fmt == PKL_FMT_XZ || fmt == PKL_FMT_LZMA || fmt == PKL_FMT_ZLIB ||
            fmt == PKL_FMT_ZSTD || fmt == PKL_FMT_DBM_SQLITE ||
-           fmt == PKL_FMT_GDBM || fmt == PKL_FMT_DBM_DUMB;
+           fmt == PKL_FMT_GDBM || fmt == PKL_FMT_DBM_DUMB || fmt == PKL_FMT_TAR;
 }
 
 static int contains(const uint8_t *b, size_t n, const char *s)
@@ -1190,6 +1258,24 @@ static void walk_buffer(walk *w, frame *f)
             f->owned = z.owned;
             z.owned = NULL;
             frame_free(w, &z);
+            nomem(w, "container walk");
+        }
+        return;
+    }
+    case PKL_FMT_TAR: {
+        frame t = *f;
+        w->st.containers++;
+        t.kind = FR_TAR;
+        t.done = 0;
+        pkli_tar_open(&t.tar, f->data, f->len);
+        t.chain = chain_add(w, f->chain, "tar");
+        t.path = dup_str(w, f->path);
+        t.owned = f->owned;
+        f->owned = NULL;
+        if (!t.chain || !t.path || push(w, &t) < 0) {
+            f->owned = t.owned;
+            t.owned = NULL;
+            frame_free(w, &t);
             nomem(w, "container walk");
         }
         return;
@@ -1280,6 +1366,20 @@ int pkl_walk_buffer(const void *buf, size_t len, const char *path,
     }
     while (w.n > 0 && !w.stop) {
         frame *t = &w.stack[w.n - 1];
+        if (t->kind == FR_TAR) {
+            if (t->done) {
+                frame done = *t;
+                w.n--;
+                frame_free(&w, &done);
+                continue;
+            }
+            frame tf = *t;
+            size_t at = w.n - 1;
+            walk_tar_step(&w, &tf);
+            w.stack[at].tar = tf.tar;
+            w.stack[at].done = tf.done;
+            continue;
+        }
         if (t->kind == FR_ZIP) {
             if (t->zip.next == SIZE_MAX ||
                 (!t->zip.local_mode && t->zip.next >= t->zip.count)) {

@@ -79,6 +79,35 @@ int pkli_zip_next(pkli_zip *z, pkli_zip_entry *e, pkl_error *err);
 int pkli_zip_data(const pkli_zip *z, const pkli_zip_entry *e,
                   const uint8_t **data, size_t *avail, pkl_error *err);
 
+/* ---- tar (formats_tar.c) ------------------------------------------------ */
+
+typedef struct pkli_tar_entry {
+    uint8_t name[512];     /* NUL-terminated; long names are cut at 511 */
+    size_t name_len;
+    const uint8_t *data;   /* regular files only */
+    size_t size;           /* bytes present (may be less than declared) */
+    uint64_t declared;     /* size from the header */
+    size_t header_offset;
+} pkli_tar_entry;
+
+typedef struct pkli_tar {
+    const uint8_t *buf;
+    size_t len;
+    size_t pos;            /* next header */
+    size_t next;           /* entries returned */
+    const uint8_t *long_name; /* pending GNU 'L' / pax path for the next */
+    size_t long_len;
+} pkli_tar;
+
+/* A 512-byte header whose checksum is right (as Python's tarfile checks),
+ * at the start of buf. */
+int pkli_tar_sniff(const uint8_t *buf, size_t len);
+void pkli_tar_open(pkli_tar *t, const uint8_t *buf, size_t len);
+/* Next regular file: 1; 0 at the end (two zero blocks or end of data);
+ * -1 with *err (a damaged header: stop). A truncated member is returned
+ * with size < declared: the caller reports it. */
+int pkli_tar_next(pkli_tar *t, pkli_tar_entry *e, pkl_error *err);
+
 /* ---- joblib (formats_joblib.c) ------------------------------------------ */
 
 /* One piece of a joblib file after splicing. */

@@ -552,6 +552,7 @@ typedef enum pkl_format {
     PKL_FMT_DBM_DUMB,      /* dbm.dumb .dir index (+ .dat values) */
     PKL_FMT_DBM_SQLITE,    /* dbm.sqlite3 (Python 3.13+): table Dict */
     PKL_FMT_GDBM,          /* GNU dbm */
+    PKL_FMT_TAR,           /* tar (torch's pre-1.0 format, .tar.gz bundles) */
     PKL_FMT__COUNT
 } pkl_format;
 

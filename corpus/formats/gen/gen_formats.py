@@ -392,6 +392,42 @@ def overlap():
         "%d central directory entries all pointing at one stored member" % n)
 
 
+def tar_bytes(members, fmt=None):
+    import tarfile
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w", format=fmt or tarfile.GNU_FORMAT) as t:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mtime = 1577836800
+            ti.uname = ti.gname = "user"
+            t.addfile(ti, io.BytesIO(data))
+    return bio.getvalue()
+
+
+def tars():
+    import tarfile
+    benign = pickle.dumps(BENIGN, protocol=2)
+    long_name = "models/" + "x" * 120 + "/model.bin"
+    write("bundle.tar.gz", gz(tar_bytes([("README", b"a model\n"),
+                                         ("model.bin", benign),
+                                         (long_name, benign)])))
+    row("bundle.tar.gz", "gzip", [("!model.bin", len(benign)),
+                                   ("!" + long_name, len(benign))], [],
+        "clean", "ok", "tar.gz with a README and two pickles (one GNU long name)")
+    # torch.load tries its pre-1.0 tar format first: sys_info and pickle
+    # members are unpickled
+    sysinfo = pickle.dumps({"protocol_version": 1001, "little_endian": True},
+                           protocol=2)
+    write("torch_tar_evil.tar", tar_bytes([("sys_info", sysinfo),
+                                           ("pickle", MAL_P0)],
+                                          tarfile.PAX_FORMAT))
+    row("torch_tar_evil.tar", "tar", [("!sys_info", len(sysinfo)),
+                                      ("!pickle", len(MAL_P0))], [],
+        "flagged:critical", "refused",
+        "torch's tar format (pax headers): the pickle member calls os.system")
+
+
 def raw():
     write("model.bin", pickle.dumps(BENIGN, protocol=2))
     row("model.bin", "pickle", [(".", len(pickle.dumps(BENIGN, protocol=2)))], [],
@@ -495,6 +531,7 @@ def main():
     compressed()
     nesting()
     overlap()
+    tars()
     raw()
     shelves()
     with open(path("MANIFEST.tsv"), "w") as f:
