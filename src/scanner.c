@@ -278,7 +278,7 @@ typedef struct scan {
     int lenient_start;      /* pkl_scan_options.lenient_start */
     size_t nstruct;
     int saw_proto;
-    int said_limit, said_mismatch, said_buffer, said_persid;
+    int said_limit, said_mismatch, said_buffer, said_persid, said_inst;
     int said_memo;
 
     /* whole scan */
@@ -930,8 +930,9 @@ static void gent_fill(scan *s, gent *e, const char *full, size_t n,
     e->verdict = (uint8_t)pkl_policy_check(s->policy, g);
 }
 
-/* Finds or adds the resolved global; NOG when the table is full (then
- * *spare is filled instead). */
+/* Finds or adds the resolved global (its catalogue and policy verdicts
+ * are computed once per distinct global). NOG when it is not in the table
+ * (full, or out of memory): *spare is filled instead. */
 static uint32_t global_intern(scan *s, const pkl_global *g, const pkl_op *op,
                               gent *spare)
 {
@@ -943,7 +944,6 @@ static uint32_t global_intern(scan *s, const pkl_global *g, const pkl_op *op,
     full[ml] = '.';
     memcpy(full + ml + 1, g->qualname, ql + 1);
     size_t n = ml + 1 + ql;
-    gent_fill(s, spare, full, n, ml, g);
 
     if (!s->ghcap) {
         s->ghcap = 2 * GLOBALS_MAX;
@@ -951,6 +951,7 @@ static uint32_t global_intern(scan *s, const pkl_global *g, const pkl_op *op,
         if (!s->ghash) {
             s->ghcap = 0;
             s->nomem = 1;
+            gent_fill(s, spare, full, n, ml, g);
             return NOG;
         }
         memset(s->ghash, 0, s->ghcap * sizeof *s->ghash);
@@ -970,14 +971,16 @@ static uint32_t global_intern(scan *s, const pkl_global *g, const pkl_op *op,
                  "more than %d distinct globals: calls on further globals are "
                  "not tracked", GLOBALS_MAX);
         }
+        gent_fill(s, spare, full, n, ml, g);
         return NOG;
     }
     if (pkli_grow(&s->a, (void **)&s->gl, &s->glcap, s->ngl + 1,
                   sizeof *s->gl) < 0) {
         s->nomem = 1;
+        gent_fill(s, spare, full, n, ml, g);
         return NOG;
     }
-    s->gl[s->ngl] = *spare;
+    gent_fill(s, &s->gl[s->ngl], full, n, ml, g);
     s->ghash[h] = (uint32_t)++s->ngl;
     return (uint32_t)(s->ngl - 1);
 }
@@ -1058,8 +1061,10 @@ static aval global_ref(scan *s, const uint8_t *m, size_t ml, const uint8_t *nm,
     gent spare;
     spare.name[0] = '\0';
     v.g = global_intern(s, &g, op, &spare);
-    if (spare.name[0])
-        global_report(s, v.g != NOG ? &s->gl[v.g] : &spare, &g, op, how);
+    if (v.g != NOG)
+        global_report(s, &s->gl[v.g], &g, op, how);
+    else if (spare.name[0])
+        global_report(s, &spare, &g, op, how);
     return v;
 }
 
@@ -1367,6 +1372,7 @@ static void pickle_reset(scan *s)
     s->first_msg[0] = '\0';
     s->said_buffer = 0;
     s->said_persid = 0;
+    s->said_inst = 0;
     s->said_memo = 0;
 }
 
@@ -1467,6 +1473,22 @@ static void first_failure(scan *s, size_t npk, size_t off, int opcode,
              "doing anything",
              "no pickle starts here: the first opcode fails (%s); %zu bytes "
              "not examined", why, s->len - off);
+}
+
+/* INST/OBJ: old-style object creation Python 3's pickle.dumps does not
+ * write; odd but harmless in itself (the class is checked as a global and
+ * the call as a call). Once per pickle. */
+static void inst_obj_note(scan *s, const pkl_op *op)
+{
+    if (s->said_inst)
+        return;
+    s->said_inst = 1;
+    emit(s, "inst-obj", PKL_SEV_INFO, op->offset, op->code, "",
+         "nothing to fix if the file comes from a trusted writer",
+         "%s creates an object by calling a class %s (not written by "
+         "Python 3's pickle.dumps)", op->info->name,
+         op->code == PKL_OP_INST ? "named in its argument"
+                                 : "taken from the stack");
 }
 
 /* Scans one pickle from the reader's position. */
@@ -1692,6 +1714,7 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                 push_kind(s, V_INERT, &op);
                 break;
             }
+            inst_obj_note(s, &op);
             do_call(s, &cls, &c, &op);
             break;
         }
@@ -1707,6 +1730,7 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                 push_kind(s, V_INERT, &op);
                 break;
             }
+            inst_obj_note(s, &op);
             /* the class is the bottom value; its own payload is not an
              * argument, but keeping it only widens nested scanning */
             do_call(s, &c.bottom, &c, &op);

@@ -131,14 +131,20 @@ static const row rows[] = {
      "collections.OrderedDict", NULL, 0, 0},
 
     /* --- INST / OBJ ---------------------------------------------------------- */
-    /* INST and OBJ are checked like any global and call (using them is
-     * not itself a finding: corpus benign/hand_p0_inst_fraction.pkl).
+    /* INST and OBJ are checked like any global and call, and noted once
+     * as info (corpus benign/hand_p0_inst_fraction.pkl: info).
      * genops: 0 MARK 1 STRING 7 INST 18 STOP */
-    {"inst", B("(S'id'\nios\nsystem\n."), 2, 1,
-     {{"dangerous-global", C, 7}}, "os.system", NULL, 0, 0},
+    {"inst", B("(S'id'\nios\nsystem\n."), 2, 2,
+     {{"dangerous-global", C, 7}, {"inst-obj", I, 7}}, "os.system", NULL, 0,
+     0},
     /* genops: 0 MARK 1 GLOBAL 12 STRING 18 OBJ 19 STOP */
-    {"obj", B("(cos\nsystem\nS'id'\no."), 2, 1,
-     {{"dangerous-global", C, 1}}, "os.system", NULL, 0, 0},
+    {"obj", B("(cos\nsystem\nS'id'\no."), 2, 2,
+     {{"dangerous-global", C, 1}, {"inst-obj", I, 18}}, "os.system", NULL, 0,
+     0},
+    /* INST of an allowed class: only the note. genops: 0 MARK 1 BININT1
+     * 3 INST 28 STOP */
+    {"inst_allowed", B("(K\x01icollections\nOrderedDict\n."), 0, 1,
+     {{"inst-obj", I, 3}}, NULL, NULL, 0, 0},
 
     /* --- protocol switches: compatibility names only below 3 ---------------- */
     /* genops: 0 PROTO 2 GLOBAL 20 STOP; __builtin__.eval -> builtins.eval */

@@ -132,6 +132,10 @@ static const rule_doc rules[] = {
      "PERSID/BINPERSID hand an id to the loader's persistent_load, which "
      "decides what object it becomes. Not reported when the policy allows "
      "persistent ids."},
+    {"inst-obj", PKL_SEV_INFO,
+     "Uses INST or OBJ",
+     "Old-style object creation that Python 3's pickle.dumps does not "
+     "write. The class and the call are checked like any other."},
     {"proto-mismatch", PKL_SEV_INFO,
      "Protocol 2+ opcode without PROTO",
      "A pickle with no PROTO opcode (protocol 0/1 style) uses an opcode "
