@@ -1067,7 +1067,12 @@ static int put_double(jw *w, double d)
     }
     uint64_t bits;
     memcpy(&bits, &d, sizeof bits);
-    char buf[40];
+    /* format in place when the output buffer has room (the common case) */
+    char tmp[40];
+    pkli_buf *ob = &w->out;
+    int direct = !ob->failed && ob->cap - ob->len > sizeof tmp &&
+                 ob->limit - ob->len > sizeof tmp;
+    char *buf = direct ? ob->data + ob->len : tmp;
     size_t n = 0;
     if (bits >> 63)
         buf[n++] = '-';
@@ -1076,9 +1081,10 @@ static int put_double(jw *w, double d)
     uint64_t f;
     int e;
     if (bq == 0 && t == 0) {
-        memcpy(buf + n, "0.0", 3);
-        put(w, buf, n + 3);
-        return 0;
+        buf[n++] = '0';
+        buf[n++] = '.';
+        buf[n++] = '0';
+        goto done;
     }
     if (bq != 0) {
         int mq = 1075 - bq; /* -q */
@@ -1095,12 +1101,12 @@ static int put_double(jw *w, double d)
          * shortest correctly rounded %.*e that reads back. Rare. */
         double a = fabs(d);
         for (int p = 0; p < 17; p++) {
-            char tmp[40];
-            snprintf(tmp, sizeof tmp, "%.*e", p, a);
-            if (strtod(tmp, NULL) != a && p < 16)
+            char sub[40];
+            snprintf(sub, sizeof sub, "%.*e", p, a);
+            if (strtod(sub, NULL) != a && p < 16)
                 continue;
             f = 0;
-            char *x = tmp;
+            char *x = sub;
             int nd = 0;
             for (; *x && *x != 'e'; x++) {
                 if (*x >= '0' && *x <= '9') {
@@ -1134,17 +1140,17 @@ static int put_double(jw *w, double d)
             buf[n++] = '.';
             for (int i = 0; i < -decpt; i++)
                 buf[n++] = '0';
-            memcpy(buf + n, dg, (size_t)nd);
-            n += (size_t)nd;
+            for (int i = 0; i < nd; i++)
+                buf[n++] = dg[i];
         } else if (decpt < nd) {
-            memcpy(buf + n, dg, (size_t)decpt);
-            n += (size_t)decpt;
+            for (int i = 0; i < decpt; i++)
+                buf[n++] = dg[i];
             buf[n++] = '.';
-            memcpy(buf + n, dg + decpt, (size_t)(nd - decpt));
-            n += (size_t)(nd - decpt);
+            for (int i = decpt; i < nd; i++)
+                buf[n++] = dg[i];
         } else {
-            memcpy(buf + n, dg, (size_t)nd);
-            n += (size_t)nd;
+            for (int i = 0; i < nd; i++)
+                buf[n++] = dg[i];
             for (int i = nd; i < decpt; i++)
                 buf[n++] = '0';
             buf[n++] = '.';
@@ -1154,8 +1160,8 @@ static int put_double(jw *w, double d)
         buf[n++] = dg[0];
         if (nd > 1) {
             buf[n++] = '.';
-            memcpy(buf + n, dg + 1, (size_t)(nd - 1));
-            n += (size_t)(nd - 1);
+            for (int i = 1; i < nd; i++)
+                buf[n++] = dg[i];
         }
         int x = decpt - 1;
         buf[n++] = 'e';
@@ -1167,7 +1173,11 @@ static int put_double(jw *w, double d)
         buf[n++] = (char)('0' + x / 10 % 10);
         buf[n++] = (char)('0' + x % 10);
     }
-    put(w, buf, n);
+done:
+    if (direct)
+        ob->len += n;
+    else
+        put(w, buf, n);
     return 0;
 }
 
