@@ -275,6 +275,7 @@ typedef struct scan {
     int op_failed;          /* the current opcode failed structurally */
     int first_failed;       /* ... and it was the pickle's first */
     char first_msg[400];    /* why the first opcode failed */
+    size_t npk;             /* index of the current pickle in the stream */
     int lenient_start;      /* pkl_scan_options.lenient_start */
     size_t nstruct;
     int saw_proto;
@@ -1045,6 +1046,13 @@ static aval global_ref(scan *s, const uint8_t *m, size_t ml, const uint8_t *nm,
     aval v = mk(V_GLOBAL);
     if (pkl_resolve_global((const char *)m, ml, (const char *)nm, nl, s->proto,
                            &g, &err) < 0) {
+        if (s->ops_ok == 0 && s->npk == 0 && (s->lenient_start || s->depth)) {
+            /* a text file found by content that starts with 'c' or 'i':
+             * find_class fails before anything happens, so no pickle */
+            structural(s, op, "names no importable global (%s)",
+                       err.detail[0] ? err.detail : err.msg);
+            return v;
+        }
         /* find_class would fail too (names.c refuses only what no
          * getattr walk can reach), so this is not a catalogue hit */
         char pm[200], pn[200], full[420];
@@ -1498,6 +1506,7 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
     pkl_error err;
     size_t start = pkl_reader_offset(r);
     pickle_reset(s);
+    s->npk = npk;
 
     for (;;) {
         if (s->nomem)
@@ -1706,6 +1715,13 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
             break;
         }
         case PKL_OP_INST: {
+            if (s->ops_ok == 0) {
+                /* nothing can be on the stack yet: _pickle.c fails on the
+                 * missing MARK before importing anything */
+                structural(s, &op, "needs a MARK and there is none");
+                push_kind(s, V_INERT, &op);
+                break;
+            }
             aval cls = global_ref(s, op.data, op.len, op.data2, op.len2, &op,
                                   "INST imports and calls");
             collect c;

@@ -303,6 +303,18 @@ static const row rows[] = {
      * reported: another reader may skip a header */
     {"not_a_pickle_hiding", B("#cos\nsystem\n(S'id'\ntR."), 2, 2,
      {{"not-a-pickle", I, 0}, {"unparsed-global", H, 1}}, NULL, NULL, 0, 1},
+    /* text found by content that starts with 'c' or 'i' (GLOBAL/INST):
+     * find_class fails at once (no identifier path spells the names, or
+     * INST has no MARK), so it is no pickle -- but named as a pickle it is
+     * a bad name / malformed. */
+    {"text_c_found", B("class Foo:\n    pass\n"), 2, 1,
+     {{"not-a-pickle", I, 0}}, NULL, NULL, 0, 1},
+    {"text_c_named", B("class Foo:\n    pass\n"), 2, 2,
+     {{"bad-global-name", H, 0}, {"truncated", M, 20}}, NULL, NULL, 0, 0},
+    {"text_i_found", B("import os\nimport sys\n"), 2, 1,
+     {{"not-a-pickle", I, 0}}, NULL, NULL, 0, 1},
+    {"text_i_named", B("import os\nimport sys\n"), 2, 1,
+     {{"malformed", M, 0}}, NULL, NULL, 0, 0},
     {"empty", "", 0, 2, 1, {{"truncated", M, 0}}, NULL, NULL, 0, 0},
     {"empty_lenient", "", 0, 2, 1, {{"not-a-pickle", I, 0}}, NULL, NULL, 0, 1},
     /* benign: {'a': [1, 2]} at protocol 2 as pickle.dumps writes it */
