@@ -363,6 +363,21 @@ static int on_problem(void *ctx, const char *path, const pkl_error *e)
     return 0;
 }
 
+/* Every byte was read as opcodes of complete pickles. */
+static int parsed_whole(const pkl_scan_result *res, size_t len)
+{
+    static const char *const broken[] = {
+        "truncated", "unknown-opcode", "malformed", "trailing-bytes",
+        "stack-not-empty", "not-a-pickle", "scan-limit"};
+    if (res->bytes != len || res->dropped)
+        return 0;
+    for (size_t i = 0; i < res->count; i++)
+        for (size_t k = 0; k < sizeof broken / sizeof broken[0]; k++)
+            if (strcmp(res->findings[i].rule, broken[k]) == 0)
+                return 0;
+    return 1;
+}
+
 static void scan_one(const pkl_policy *policy, const entry *e, scan_file *f)
 {
     memset(f, 0, sizeof *f);
@@ -467,12 +482,26 @@ static void scan_one(const pkl_policy *policy, const entry *e, scan_file *f)
     }
     pkl_error err;
     int rc;
-    if (pkl_format_detect(data, len) == PKL_FMT_UNKNOWN) {
+    int fmt = pkl_format_detect(data, len);
+    if (fmt == PKL_FMT_PICKLE) {
+        /* A plain pickle is scanned directly, without the container
+         * layer touching every page (its joblib check searches the whole
+         * buffer). Only when the stream does not parse to its end as
+         * pickles -- joblib's inline arrays, legacy torch storages -- is
+         * it handed to pkl_walk_buffer, which knows those layouts. */
+        rc = pkl_scan_buffer(data, len, "", &opt, &f->res, &err);
+        if (rc == 0 && !parsed_whole(&f->res, len)) {
+            pkl_scan_result_free(&f->res);
+            pkl_scan_result_init(&f->res, NULL);
+            fmt = -1;
+        }
+    }
+    if (fmt == PKL_FMT_UNKNOWN) {
         /* no container and no plausible pickle start: scanned as it is,
          * so the reason the first opcode fails is reported (and text
          * after it searched) */
         rc = pkl_scan_buffer(data, len, "", &opt, &f->res, &err);
-    } else {
+    } else if (fmt != PKL_FMT_PICKLE) {
         walk_ctx wc = {&opt, &f->res, map ? data : NULL, e->found};
         pkl_walk_options wo;
         memset(&wo, 0, sizeof wo);
