@@ -4,8 +4,11 @@
  * Expands PATHs (directories recursively, entries sorted byte-wise,
  * depth-first; symbolic links and special files inside directories are not
  * followed; "-" reads more PATHs from stdin, one per line), scans every
- * file by content (never by extension), and writes one report in PATH
- * order whatever --jobs is. Exit 0 when no finding is at or above
+ * file by content (never by extension: plain pickles directly, containers
+ * -- torch zip, npy, joblib, compressed streams, shelves -- through
+ * pkl_walk_buffer, one pkl_scan_buffer per pickle stream with the member
+ * path as prefix), and writes one report in PATH order whatever --jobs
+ * is. Exit 0 when no finding is at or above
  * --fail-on (default medium), 1 otherwise, 2 on usage or I/O errors (a
  * file that cannot be read, a policy that cannot be opened).
  *
