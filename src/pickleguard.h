@@ -483,7 +483,8 @@ typedef struct pkl_scan_result {
     size_t cap;
     size_t pickles;          /* pickles seen */
     size_t opcodes;          /* opcodes walked */
-    size_t bytes;            /* bytes accounted for */
+    size_t bytes;            /* bytes parsed as opcodes (a clean result
+                                of one buffer has bytes == its length) */
     size_t dropped;          /* findings over max_findings: counted, not kept */
     size_t by_severity[5];   /* findings per pkl_severity, dropped included */
     int max_severity;        /* highest severity, dropped included; -1: none */
@@ -498,7 +499,7 @@ typedef struct pkl_scan_options {
     size_t max_nesting;           /* nested pickles (bytes passed to a known
                                      deserializer) scanned this deep; 0 =
                                      default (4). Deeper: a high finding */
-    /* Optional: called about every 16 MiB of the top-level buffer with the
+    /* Optional: called about every 4 MiB of the top-level buffer with the
      * offset the scan has reached. Bytes below it may still be read again
      * (memo and nested payloads), so a caller may only drop them in ways
      * that keep them readable -- madvise(MADV_DONTNEED) on a file mapping
