@@ -608,6 +608,11 @@ def add_malicious(c):
       SBU('__builtins__.getattr') + b'\x93.',
       'builtins.__builtins__.getattr spelled through a dotted path',
       cpython='error')
+    m('p4_dotted_main_builtins_eval', PROTO(4) + SBU('__main__') +
+      SBU('__builtins__.eval') + b'\x93' + SBU("__import__('os').system('id')") +
+      b'\x85R.',
+      'dotted path __main__.__builtins__.eval at protocol 4: in a script '
+      '__main__.__builtins__ is the builtins module, so this is builtins.eval')
     m('proto_switch_compat', PROTO(4) + b'K\x01' + PROTO(2) +
       GLOBAL('__builtin__', 'eval') + BU('1') + b'\x85R\x86.',
       'PROTO 4 then PROTO 2 mid-stream: __builtin__.eval resolves by compat rename')
