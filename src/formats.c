@@ -468,6 +468,35 @@ static int npy_itemsize(const uint8_t *d, size_t n, uint64_t *size)
     return 0;
 }
 
+/* 1: an .npy whose body numpy.load would unpickle (object dtype); 0: a
+ * data .npy; -1: cannot tell from these bytes. */
+static int npy_holds_objects(const uint8_t *b, size_t len)
+{
+    if (len < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
+        return -1;
+    size_t hlen = b[6] == 1 ? pkli_dec16le(b + 8)
+                : (b[6] == 2 || b[6] == 3) && len >= 12 ? pkli_dec32le(b + 8)
+                                                       : SIZE_MAX;
+    size_t hstart = b[6] == 1 ? 10 : 12;
+    if (hlen == SIZE_MAX || hlen > len - hstart)
+        return -1;
+    const uint8_t *h = b + hstart;
+    const uint8_t *d = npy_field(h, hlen, "descr");
+    if (!d)
+        return -1;
+    size_t dleft = hlen - (size_t)(d - h);
+    for (size_t i = 0; i + 1 < dleft && d[i] != '}'; i++) {
+        if (d[i] == '\'' || d[i] == '"') {
+            size_t k = i + 1;
+            if (k < dleft && d[k] == '|')
+                k++;
+            if (k < dleft && d[k] == 'O')
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static void walk_npy(walk *w, frame *f)
 {
     const uint8_t *b = f->data;
@@ -1095,6 +1124,22 @@ static void walk_zip_step(walk *w, frame *z)
         size_t budget = output_budget(w);
         uint8_t *out;
         size_t outlen;
+        /* a numeric .npy (big savez_compressed arrays) holds no pickle:
+         * look at its header before inflating it all */
+        if (pkli_decompress_prefix(zf, data, avail, &w->a, 4096, &out, &outlen,
+                                   &err) == 0) {
+            int obj = npy_holds_objects(out, outlen);
+            pkli_free(&w->a, out);
+            if (obj == 0) {
+                w->st.data_only++;
+                pkli_free(&w->a, path);
+                return;
+            }
+        } else if (err.code == PKL_E_NOMEM) {
+            pkli_free(&w->a, path);
+            nomem(w, "zip member");
+            return;
+        }
         if (budget == 0) {
             problemf(w, path, PKL_E_LIMIT_OUTPUT, 0,
                      "zip: total decompression limit reached");

@@ -322,9 +322,9 @@ out:
     return rc;
 }
 
-int pkli_decompress(int fmt, const uint8_t *in, size_t inlen,
-                    const pkl_allocator *a, size_t limit, uint8_t **out,
-                    size_t *outlen, pkl_error *err)
+static int decompress(int fmt, const uint8_t *in, size_t inlen,
+                      const pkl_allocator *a, size_t limit, int peek,
+                      uint8_t **out, size_t *outlen, pkl_error *err)
 {
     outbuf o = { NULL, 0, 0, limit ? limit : 1, a };
     int rc;
@@ -353,6 +353,8 @@ int pkli_decompress(int fmt, const uint8_t *in, size_t inlen,
         rc = -1;
         break;
     }
+    if (rc < 0 && peek && err && err->code == PKL_E_LIMIT_OUTPUT)
+        rc = 0; /* the prefix asked for is there */
     if (rc < 0) {
         pkli_free(a, o.p);
         return -1;
@@ -368,4 +370,19 @@ int pkli_decompress(int fmt, const uint8_t *in, size_t inlen,
     *outlen = o.len;
     pkli_error_clear(err);
     return 0;
+}
+
+int pkli_decompress(int fmt, const uint8_t *in, size_t inlen,
+                    const pkl_allocator *a, size_t limit, uint8_t **out,
+                    size_t *outlen, pkl_error *err)
+{
+    return decompress(fmt, in, inlen, a, limit, 0, out, outlen, err);
+}
+
+int pkli_decompress_prefix(int fmt, const uint8_t *in, size_t inlen,
+                           const pkl_allocator *a, size_t n, uint8_t **out,
+                           size_t *outlen, pkl_error *err)
+{
+    pkl_error local;
+    return decompress(fmt, in, inlen, a, n, 1, out, outlen, err ? err : &local);
 }

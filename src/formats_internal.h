@@ -30,6 +30,13 @@ int pkli_decompress(int fmt, const uint8_t *in, size_t inlen,
                     const pkl_allocator *a, size_t limit, uint8_t **out,
                     size_t *outlen, pkl_error *err);
 
+/* The first n bytes (or fewer, when the data is shorter) of the same:
+ * for a look at a member's header before deciding to inflate it all.
+ * Truncated or corrupt data fails as above. */
+int pkli_decompress_prefix(int fmt, const uint8_t *in, size_t inlen,
+                           const pkl_allocator *a, size_t n, uint8_t **out,
+                           size_t *outlen, pkl_error *err);
+
 /* ---- zip (formats_zip.c) ------------------------------------------------ */
 
 typedef struct pkli_zip_entry {

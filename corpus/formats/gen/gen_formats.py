@@ -246,6 +246,14 @@ def numpy_files():
     np.lib.format._read_array_header(f, version)
     row("arrays_compressed.npz", "zip", [("!obj.npy", len(raw) - f.tell())], [],
         "clean", "ok", "np.savez_compressed (deflate) with an object array")
+    # an 80 MiB numeric array, deflated to ~80 KiB: more than the 64 MiB
+    # output limit, but numeric .npy members hold no pickle and are judged
+    # by their header alone
+    bio = io.BytesIO()
+    np.savez_compressed(bio, big=np.zeros((10240, 1024)))
+    write("big_compressed.npz", bio.getvalue())
+    row("big_compressed.npz", "zip", [], [], "clean", "ok",
+        "np.savez_compressed of 80 MiB of zeros (over the output limit, no pickle)")
     # members compressed with bzip2 (method 12) and lzma (method 14): zipfile,
     # hence numpy.load, reads them; the lzma one holds a malicious pickle
     objnpy = io.BytesIO()
