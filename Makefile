@@ -151,13 +151,17 @@ corpus:
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGET  ?= decoder
+# fuzz/build.sh puts every harness into build-fuzz/{libfuzzer,afl,afl-cmplog};
+# `make fuzz` and `make fuzz-afl` build only what they run. fuzz/README.md.
 fuzz-build: | $(DEPS_STAMP)
 	sh fuzz/build.sh
 
 fuzz: | $(DEPS_STAMP)
+	ENGINES=libfuzzer sh fuzz/build.sh
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh libfuzzer
 
 fuzz-afl: | $(DEPS_STAMP)
+	ENGINES=afl TARGETS=$(FUZZ_TARGET) sh fuzz/build.sh
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGET=$(FUZZ_TARGET) sh fuzz/run.sh afl
 
 BENCH ?= full
