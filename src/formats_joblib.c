@@ -18,6 +18,10 @@
 #include "formats_internal.h"
 
 #define MAX_MEMO ((size_t)1 << 20)
+/* Tracking is bounded independently of the input: past this many values
+ * (about 100 MiB of bookkeeping) the follower gives up -- the file is then
+ * scanned whole and a problem says why. */
+#define MAX_NODES ((size_t)1 << 20)
 #define MAX_SAVED_TEXT 64 /* longer strings are kept as "other" */
 
 enum { V_OTHER, V_NONE, V_BOOL, V_INT, V_STR, V_TUPLE, V_LIST, V_DICT,
@@ -52,6 +56,7 @@ typedef struct jstate {
     size_t capmemo;
     size_t memo_count;
     pkli_buf text;
+    int over;           /* MAX_NODES reached */
 } jstate;
 
 #define NONE_IDX SIZE_MAX
@@ -64,6 +69,10 @@ static int fail_nomem(pkl_error *err, size_t off)
 
 static size_t new_node(jstate *j, uint8_t kind)
 {
+    if (j->nv >= MAX_NODES) {
+        j->over = 1;
+        return NONE_IDX;
+    }
     if (pkli_grow(j->a, (void **)&j->v, &j->capv, j->nv + 1, sizeof *j->v) < 0)
         return NONE_IDX;
     jv *x = &j->v[j->nv];
@@ -78,6 +87,10 @@ static int push(jstate *j, size_t node)
 {
     if (node == NONE_IDX)
         return -1;
+    if (j->nstack >= 4 * MAX_NODES) {
+        j->over = 1;
+        return -1;
+    }
     if (pkli_grow(j->a, (void **)&j->stack, &j->capstack, j->nstack + 1,
                   sizeof *j->stack) < 0)
         return -1;
@@ -114,6 +127,10 @@ static int text_is(const jstate *j, size_t at, size_t n, const char *s)
 static size_t tuple_from(jstate *j, size_t from)
 {
     size_t count = j->nstack - from;
+    if (j->nitems + count > 4 * MAX_NODES) {
+        j->over = 1;
+        return NONE_IDX;
+    }
     if (pkli_grow(j->a, (void **)&j->items, &j->capitems, j->nitems + count,
                   sizeof *j->items) < 0)
         return NONE_IDX;
@@ -133,6 +150,10 @@ static int dict_add(jstate *j, size_t d, size_t k, size_t v)
 {
     if (j->v[d].kind != V_DICT)
         return 0; /* setitem on something else: nothing we need */
+    if (j->npairs >= 4 * MAX_NODES) {
+        j->over = 1;
+        return -1;
+    }
     if (pkli_grow(j->a, (void **)&j->pairs, &j->cappairs, j->npairs + 1,
                   sizeof *j->pairs) < 0)
         return -1;
@@ -387,6 +408,10 @@ int pkli_joblib_split(const uint8_t *buf, size_t len, const pkl_allocator *a,
             rc = 0;
             goto out;
         case PKL_OP_MARK:
+            if (j.nmarks >= MAX_NODES) {
+                j.over = 1;
+                goto nomem;
+            }
             if (pkli_grow(a, (void **)&j.marks, &j.capmarks, j.nmarks + 1,
                           sizeof *j.marks) < 0)
                 goto nomem;
@@ -664,7 +689,12 @@ int pkli_joblib_split(const uint8_t *buf, size_t len, const pkl_allocator *a,
                         pkli_opname(op.code));
         goto out;
     nomem:
-        fail_nomem(err, op.offset);
+        if (j.over)
+            pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, op.offset, op.code,
+                            "joblib: more than %zu values to follow (limit)",
+                            MAX_NODES);
+        else
+            fail_nomem(err, op.offset);
         goto out;
     }
 out:
