@@ -106,6 +106,13 @@ static const char *open_b(const pkl_error *derr)
         (derr->opcode == PKL_OP_DICT || derr->opcode == PKL_OP_SETITEMS) &&
         strstr(derr->detail, "odd number"))
         return "scanner: odd number of items for DICT/SETITEMS";
+    /* APPEND(S)/SETITEM(S)/BUILD on what persistent_load returned calls
+     * methods of an application object: the decoder refuses, the scanner
+     * (which flags the same on globals) says nothing */
+    if ((derr->code == PKL_E_REFUSED_CALL ||
+         derr->code == PKL_E_REFUSED_BUILD) &&
+        strstr(derr->detail, "persistent"))
+        return "scanner: APPEND/SETITEM/BUILD on a persistent-id value";
     return NULL;
 }
 
