@@ -28,15 +28,17 @@
 
 /* ---- caps (memory bound independent of input size; see docs/rules.md) --
  * Worst case, every cap reached at once: stack 256Ki x 32 B = 8 MiB, marks
- * 2 MiB, dense memo 8 MiB, memo hash 512Ki entries at <= 50% load x 12 B =
+ * 2 MiB, dense memo 8 MiB + pool-index pages 8 MiB, memo hash 512Ki entries at <= 50% load x 12 B =
  * 12 MiB, memo pool 512Ki x 16 B = 8 MiB, kept text 4 MiB, globals 2 MiB,
- * findings ~2 MiB: about 46 MiB, plus the file pages the CLI has not yet
+ * findings ~2 MiB: about 54 MiB, plus the file pages the CLI has not yet
  * dropped (on_progress every 4 MiB). */
 #define STACK_MAX ((size_t)1 << 18)   /* abstract stack entries (runs merged) */
 #define MARKS_MAX ((size_t)1 << 18)   /* open marks */
 #define MEMO_DENSE_MAX ((size_t)1 << 23) /* memo keys in the byte-per-key table */
 #define MEMO_HASH_MAX ((size_t)1 << 19)  /* sparse keys + kept values */
 #define MEMO_POOL_MAX ((size_t)1 << 19)  /* memo entries holding kept values */
+#define PIDX_PAGE ((size_t)4096)         /* dense keys per pool-index page */
+#define PIDX_PAGES_MAX ((size_t)512)     /* 8 MiB of pages; then the hash */
 #define GLOBALS_MAX 4096              /* distinct resolved globals per scan */
 #define ARENA_MAX ((size_t)4 << 20)   /* copies of escaped text (STRING/UNICODE) */
 #define QUEUE_MAX 64                  /* nested pickles waiting */
@@ -263,6 +265,9 @@ typedef struct scan {
     size_t lost_marks;
     uint8_t *mdense;        /* MS_* per dense key */
     size_t mdcap, mdhi;
+    uint32_t **pidx;        /* MS_POOLED dense keys: pool code, in pages of
+                               PIDX_PAGE keys allocated on first use */
+    size_t npidx;           /* pages allocated */
     uint64_t *hkeys;
     uint32_t *hvals;        /* 0: empty slot */
     size_t hcap, hcount;
@@ -825,6 +830,36 @@ static uint32_t *hash_slot(scan *s, uint64_t key, int create, const pkl_op *op)
     return &s->hvals[h];
 }
 
+/* The pool-index cell of a dense key, allocating its page on first use;
+ * NULL past PIDX_PAGES_MAX pages (the hash map takes over). Direct
+ * indexing keeps a memo of a million strings free of hashing and
+ * rehashing. */
+static uint32_t *pidx_slot(scan *s, uint64_t key)
+{
+    if (!s->pidx) {
+        size_t n = MEMO_DENSE_MAX / PIDX_PAGE;
+        s->pidx = pkli_malloc(&s->a, n * sizeof *s->pidx);
+        if (!s->pidx) {
+            s->nomem = 1;
+            return NULL;
+        }
+        memset(s->pidx, 0, n * sizeof *s->pidx);
+    }
+    uint32_t **pp = &s->pidx[key / PIDX_PAGE];
+    if (!*pp) {
+        if (s->npidx >= PIDX_PAGES_MAX)
+            return NULL;
+        *pp = pkli_malloc(&s->a, PIDX_PAGE * sizeof **pp);
+        if (!*pp) {
+            s->nomem = 1;
+            return NULL;
+        }
+        memset(*pp, 0, PIDX_PAGE * sizeof **pp);
+        s->npidx++;
+    }
+    return &(*pp)[key % PIDX_PAGE];
+}
+
 /* Current code for key (MS_ABSENT when never stored). */
 static uint32_t memo_lookup(scan *s, uint64_t key)
 {
@@ -832,6 +867,9 @@ static uint32_t memo_lookup(scan *s, uint64_t key)
         uint8_t st = key < s->mdcap ? s->mdense[key] : MS_ABSENT;
         if (st != MS_POOLED)
             return st;
+        const uint32_t *page = s->pidx ? s->pidx[key / PIDX_PAGE] : NULL;
+        if (page && page[key % PIDX_PAGE])
+            return page[key % PIDX_PAGE];
     }
     uint32_t *h = hash_slot(s, key, 0, NULL);
     return h ? *h : MS_ABSENT;
@@ -867,6 +905,12 @@ static void memo_put(scan *s, uint64_t key, const pkl_op *op)
             s->mdense[key] = (uint8_t)code;
             return;
         }
+        uint32_t *slot = pidx_slot(s, key);
+        if (slot) {
+            s->mdense[key] = MS_POOLED;
+            *slot = code;
+            return;
+        }
         uint32_t *h = hash_slot(s, key, 1, op);
         if (!h) {
             s->mdense[key] = MS_UNKNOWN;
@@ -900,6 +944,12 @@ static void memo_get(scan *s, uint64_t key, const pkl_op *op)
 
 static void memo_reset(scan *s)
 {
+    if (s->pidx && s->npidx) {
+        size_t pages = (s->mdhi + PIDX_PAGE - 1) / PIDX_PAGE;
+        for (size_t k = 0; k < pages; k++)
+            if (s->pidx[k])
+                memset(s->pidx[k], 0, PIDX_PAGE * sizeof *s->pidx[k]);
+    }
     if (s->mdhi)
         memset(s->mdense, 0, s->mdhi);
     s->mdhi = 0;
@@ -1933,6 +1983,11 @@ static void scan_free(scan *s)
     pkli_free(&s->a, s->stk);
     pkli_free(&s->a, s->marks);
     pkli_free(&s->a, s->mdense);
+    if (s->pidx) {
+        for (size_t k = 0; k < MEMO_DENSE_MAX / PIDX_PAGE; k++)
+            pkli_free(&s->a, s->pidx[k]);
+        pkli_free(&s->a, s->pidx);
+    }
     pkli_free(&s->a, s->hkeys);
     pkli_free(&s->a, s->hvals);
     pkli_free(&s->a, s->pool);

@@ -366,13 +366,15 @@ static int on_problem(void *ctx, const char *path, const pkl_error *e)
     return 0;
 }
 
-/* Every byte was read as opcodes of complete pickles. */
+/* Every byte was read as opcodes of complete pickles: nothing for the
+ * container layer to add (joblib's inline arrays and legacy torch storages
+ * break the opcode stream; odd but parseable pickles do not). */
 static int parsed_whole(const pkl_scan_result *res, size_t len)
 {
     static const char *const broken[] = {
         "truncated", "unknown-opcode", "malformed", "trailing-bytes",
-        "stack-not-empty", "not-a-pickle", "scan-limit"};
-    if (res->bytes != len || res->dropped)
+        "not-a-pickle"};
+    if (res->bytes != len)
         return 0;
     for (size_t i = 0; i < res->count; i++)
         for (size_t k = 0; k < sizeof broken / sizeof broken[0]; k++)
