@@ -779,6 +779,9 @@ def add_malformed(c):
     m('utf8_global_surrogate', b'cos\xed\xa0\x80\nsystem\n.',
       'GLOBAL module name with an encoded surrogate (strict UTF-8 refuses)',
       cpython='error')
+    m('inst_non_ascii', b'(i\xc3\xa9\nPoint\n.',
+      'INST with a UTF-8 module name: both unpicklers decode INST lines as '
+      'ASCII (the reader once accepted UTF-8 here)', cpython='error')
     # opcodes, protocol, STOP
     m('unknown_opcode_ff', b'\xff', 'byte 0xff is no opcode')
     m('unknown_opcode_nul', PROTO(4) + b'K\x01\x00.', 'byte 0x00 after a value')
