@@ -1078,8 +1078,8 @@ static int put_double(jw *w, double d)
         buf[n++] = '-';
     uint64_t t = bits & (((uint64_t)1 << 52) - 1);
     int bq = (int)((bits >> 52) & 0x7ff);
-    uint64_t f;
-    int e;
+    uint64_t f = 0;
+    int e = 0;
     if (bq == 0 && t == 0) {
         buf[n++] = '0';
         buf[n++] = '.';
