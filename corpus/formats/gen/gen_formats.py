@@ -11,8 +11,8 @@ The outputs are committed; `make check` needs none of these packages.
 Rules: malicious pickles are assembled from raw opcode bytes and never
 unpickled. Expected stream lengths come from independent sources (zipfile,
 pickletools.genops, numpy.lib.format, joblib's own reader), never from
-pickleguard. Output is deterministic (fixed zip timestamps, gzip mtime 0)
-except the legacy torch files, whose storage keys are memory addresses.
+pickleguard. Output is deterministic (fixed zip/tar timestamps, gzip mtime
+0, legacy torch storage keys renamed from memory addresses to fixed text).
 load_ml is "error" for a hostile container with a problem: `load` stops at
 the first problem, before any refusal.
 """
@@ -132,6 +132,17 @@ def torch_real():
     torch.save(sd, path("torch_legacy.pt"), _use_new_zipfile_serialization=False)
     data = open(path("torch_legacy.pt"), "rb").read()
     end = stops(data, 0, 5)[-1]
+    # legacy storage keys are memory addresses: rename them to fixed text of
+    # the same length so regenerating gives the same bytes
+    start5 = stops(data, 0, 4)[-1]
+    keys = [arg for op, arg, pos in pickletools.genops(io.BytesIO(data[start5:end]))
+            if op.name in ("BINUNICODE", "SHORT_BINUNICODE")]
+    head = data[:end]
+    for i, k in enumerate(keys):
+        new = ("%d" % i).rjust(len(k), "0")
+        head = head.replace(k.encode(), new.encode())
+    data = head + data[end:]
+    write("torch_legacy.pt", data)
     row("torch_legacy.pt", "torch-legacy", [(".", end)], [], "clean", "ok",
         "legacy torch.save: 5 pickles then %d bytes of storages" % (len(data) - end))
     # hostile: a malicious pickle appended after the storages
@@ -479,6 +490,10 @@ def shelves():
     row("shelf_dumb_evil.dat", "dbm.dumb", st, [(100, ".")], "flagged:critical",
         "refused", "dbm.dumb: os.system value, and an index entry past the .dat end")
     del b
+    # an index whose .dat is missing: nothing can be scanned, and it says so
+    write("shelf_orphan.dir", b"'alpha', (0, 84)\n")
+    row("shelf_orphan.dir", "dbm.dumb", [], [(401, ".")], "flagged:medium", "error",
+        "dbm.dumb index without its .dat file")
     # dbm.sqlite3 layout (Python 3.13), built with this Python's sqlite3
     for name, extra, wal in (("shelf_sqlite.db", {}, False),
                              ("shelf_sqlite_wal.db", {}, True),
