@@ -381,7 +381,10 @@ typedef struct pkl_object pkl_object;
  * with surrogatepass encoding for lone surrogates; STR and BYTES (and
  * BIGINT) may point into the input buffer, which must outlive the document.
  * The same node may be reached more than once (memo GET/DUP): the tree is a
- * graph that can be cyclic, so walk it with a visited set. */
+ * graph that can be cyclic, so walk it with a visited set. Read nodes
+ * through their pointers and never copy a pkl_value by value: INT and
+ * FLOAT nodes are allocated with only the bytes up to and including u.i /
+ * u.f. */
 struct pkl_value {
     uint8_t type;            /* pkl_type */
     uint8_t flags_;          /* decoder bookkeeping: not for callers */
