@@ -45,6 +45,98 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
+/* Decodes every pickle of data[0..len) (a file, or one stream found in a
+ * container) and writes each as a line; `shown` names it in messages. */
+static int load_buffer(const uint8_t *data, size_t len, const char *shown,
+                       const pkl_decode_options *popt, const pkl_limits *plim)
+{
+    pkl_decode_options opt = *popt;
+    pkl_limits lim = *plim;
+    int rc = PKL_EXIT_OK;
+    size_t off = 0;
+    size_t count = 0;
+    pkl_error err;
+    do {
+        size_t used = 0;
+        pkl_doc *doc = pkl_decode(data + off, len - off, &opt, &used, &err);
+        if (doc && pkl_json_write(doc, stdout, lim.max_json_bytes, NULL, &err) == 0) {
+            pkl_doc_free(doc);
+            off += used;
+            count++;
+            continue;
+        }
+        pkl_doc_free(doc);
+        if (doc) {
+            /* a writer error: no input offset; point at the pickle */
+            err.offset = 0;
+            err.opcode = -1;
+        }
+        err.offset += off;
+        char msg[1200];
+        if (err.code == PKL_E_IO) {
+            cli_errorf("%s: writing output failed", shown);
+            rc = PKL_EXIT_USAGE;
+        } else if (pkl_error_class(err.code) == 2) {
+            /* refusal details are complete sentences naming the global,
+             * the opcode and its offset within this pickle */
+            if (off)
+                cli_errorf("%s: refused: pickle %zu (starting at offset %zu): %s",
+                           shown, count + 1, off, err.detail);
+            else
+                cli_errorf("%s: refused: %s", shown, err.detail);
+            rc = PKL_EXIT_FINDINGS;
+        } else {
+            if (count && err.code == PKL_E_UNKNOWN_OPCODE && err.offset == off)
+                cli_errorf("%s: bytes after STOP are not a pickle: %s", shown,
+                           pkl_error_format(&err, msg, sizeof msg));
+            else
+                cli_errorf("%s: %s", shown, pkl_error_format(&err, msg, sizeof msg));
+            rc = err.code == PKL_E_NOMEM ? PKL_EXIT_USAGE : PKL_EXIT_FINDINGS;
+        }
+        break;
+    } while (off < len);
+
+    return rc;
+}
+
+/* ---- containers (docs/formats.md): the walker hands over each pickle
+ * stream (torch's data.pkl, an object .npy body, joblib's pickle without
+ * its array bytes, a shelf value...) with its inner path; each is loaded in
+ * turn. A container problem (damaged archive, bomb...) is an error. */
+typedef struct load_walk {
+    const uint8_t *data;
+    size_t len;
+    const char *shown;
+    const pkl_decode_options *opt;
+    const pkl_limits *lim;
+    int rc;
+} load_walk;
+
+static int load_walk_stream(void *ctx, const pkl_stream *s, pkl_error *err)
+{
+    load_walk *w = ctx;
+    char shown[1200];
+    (void)err;
+    snprintf(shown, sizeof shown, "%s%s", w->shown, s->path);
+    w->rc = load_buffer(s->data, s->len, shown, w->opt, w->lim);
+    return w->rc != PKL_EXIT_OK;
+}
+
+static int load_walk_problem(void *ctx, const char *path, const pkl_error *e)
+{
+    load_walk *w = ctx;
+    char msg[1200];
+    if (e->code == PKL_E_FORMAT_UNSUPPORTED && path[0] == '\0') {
+        /* no container and no pickle: the decoder says why */
+        w->rc = load_buffer(w->data, w->len, w->shown, w->opt, w->lim);
+    } else {
+        cli_errorf("%s%s: %s", w->shown, path,
+                   pkl_error_format(e, msg, sizeof msg));
+        w->rc = e->code == PKL_E_NOMEM ? PKL_EXIT_USAGE : PKL_EXIT_FINDINGS;
+    }
+    return w->rc != PKL_EXIT_OK;
+}
+
 int cmd_load(int argc, char **argv)
 {
     const char *policy_name = "default";
@@ -130,49 +222,21 @@ int cmd_load(int argc, char **argv)
     opt.policy = policy;
     opt.limits = &lim;
 
-    int rc = PKL_EXIT_OK;
-    size_t off = 0;
-    size_t count = 0;
-    pkl_error err;
-    do {
-        size_t used = 0;
-        pkl_doc *doc = pkl_decode(in.data + off, in.len - off, &opt, &used, &err);
-        if (doc && pkl_json_write(doc, stdout, lim.max_json_bytes, NULL, &err) == 0) {
-            pkl_doc_free(doc);
-            off += used;
-            count++;
-            continue;
-        }
-        pkl_doc_free(doc);
-        if (doc) {
-            /* a writer error: no input offset; point at the pickle */
-            err.offset = 0;
-            err.opcode = -1;
-        }
-        err.offset += off;
+    load_walk lw = {in.data, in.len, shown, &opt, &lim, PKL_EXIT_OK};
+    pkl_walk_options wo;
+    memset(&wo, 0, sizeof wo);
+    wo.fs_path = strcmp(path, "-") == 0 ? NULL : path;
+    wo.on_stream = load_walk_stream;
+    wo.on_problem = load_walk_problem;
+    wo.ctx = &lw;
+    pkl_error werr;
+    if (pkl_walk_buffer(in.data, in.len, "", &wo, NULL, &werr) < 0 &&
+        lw.rc == PKL_EXIT_OK) {
         char msg[1200];
-        if (err.code == PKL_E_IO) {
-            cli_errorf("%s: writing output failed", shown);
-            rc = PKL_EXIT_USAGE;
-        } else if (pkl_error_class(err.code) == 2) {
-            /* refusal details are complete sentences naming the global,
-             * the opcode and its offset within this pickle */
-            if (off)
-                cli_errorf("%s: refused: pickle %zu (starting at offset %zu): %s",
-                           shown, count + 1, off, err.detail);
-            else
-                cli_errorf("%s: refused: %s", shown, err.detail);
-            rc = PKL_EXIT_FINDINGS;
-        } else {
-            if (count && err.code == PKL_E_UNKNOWN_OPCODE && err.offset == off)
-                cli_errorf("%s: bytes after STOP are not a pickle: %s", shown,
-                           pkl_error_format(&err, msg, sizeof msg));
-            else
-                cli_errorf("%s: %s", shown, pkl_error_format(&err, msg, sizeof msg));
-            rc = err.code == PKL_E_NOMEM ? PKL_EXIT_USAGE : PKL_EXIT_FINDINGS;
-        }
-        break;
-    } while (off < in.len);
+        cli_errorf("%s: %s", shown, pkl_error_format(&werr, msg, sizeof msg));
+        lw.rc = PKL_EXIT_USAGE;
+    }
+    int rc = lw.rc;
 
     if (fflush(stdout) != 0 && rc == PKL_EXIT_OK) {
         cli_errorf("%s: writing output failed", shown);
