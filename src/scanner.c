@@ -282,6 +282,7 @@ typedef struct scan {
     char first_msg[400];    /* why the first opcode failed */
     size_t npk;             /* index of the current pickle in the stream */
     int lenient_start;      /* pkl_scan_options.lenient_start */
+    int text_guard;         /* look_through in a buffer that is no pickle */
     size_t nstruct;
     int saw_proto;
     int said_limit, said_mismatch, said_buffer, said_persid, said_inst;
@@ -1372,7 +1373,13 @@ static void look_through(scan *s, size_t from)
         if (ne < n && b[ne] == '\n' && ne > q + 1 && st < q) {
             /* the opcode byte may be inside the run: try each c/i */
             for (size_t k = st; k + 1 < q; k++) {
-                if ((b[k] == 'c' || b[k] == 'i') && id_start(b[k + 1])) {
+                /* in a file that is no pickle at all (found by content),
+                 * words of prose ending in "cos"/"ios" at a line end must
+                 * not count: there the opcode must not follow a
+                 * lowercase letter */
+                if ((b[k] == 'c' || b[k] == 'i') && id_start(b[k + 1]) &&
+                    !(s->text_guard && k > from && b[k - 1] >= 'a' &&
+                      b[k - 1] <= 'z')) {
                     if (remainder_check(s, b + k + 1, q - k - 1, b + q + 1,
                                         ne - q - 1, k, "GLOBAL/INST text"))
                         break;
@@ -1521,7 +1528,7 @@ static void first_failure(scan *s, size_t npk, size_t off, int opcode,
              "reader that goes on after STOP does not",
              "%zu bytes after STOP at offset %zu are not a pickle (%s)",
              s->len - off, off, why);
-    else if (s->lenient_start || s->depth > 0)
+    else if ((s->text_guard = s->lenient_start || s->depth > 0))
         emit(s, "not-a-pickle", PKL_SEV_INFO, off, opcode, "",
              "nothing to do: pickle.load fails before doing anything",
              "not a pickle: the first opcode fails (%s)", why);
@@ -1911,6 +1918,7 @@ static void scan_stream(scan *s, const uint8_t *data, size_t len,
     s->len = len;
     s->depth = depth;
     s->remainder_hits = 0;
+    s->text_guard = 0;
     copy_text(s->path, sizeof s->path, path);
     if (len == 0) {
         first_failure(s, 0, 0, -1, "truncated", "the input is empty");

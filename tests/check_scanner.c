@@ -315,6 +315,10 @@ static const row rows[] = {
      {{"not-a-pickle", I, 0}}, NULL, NULL, 0, 1},
     {"text_i_named", B("import os\nimport sys\n"), 2, 1,
      {{"malformed", M, 0}}, NULL, NULL, 0, 0},
+    /* prose found by content: "scenarios" at a line end followed by a
+     * one-word line is not GLOBAL os.Next */
+    {"text_prose", B("# Notes\nscenarios\nNext\n"), 2, 1,
+     {{"not-a-pickle", I, 0}}, NULL, NULL, 0, 1},
     {"empty", "", 0, 2, 1, {{"truncated", M, 0}}, NULL, NULL, 0, 0},
     {"empty_lenient", "", 0, 2, 1, {{"not-a-pickle", I, 0}}, NULL, NULL, 0, 1},
     /* benign: {'a': [1, 2]} at protocol 2 as pickle.dumps writes it */
