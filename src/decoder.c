@@ -1787,6 +1787,14 @@ static int run(dec *d, size_t *consumed)
     pkl_op op;
     int rc = -1;
     pkl_reader_init(&r, d->base, d->len, d->a);
+    /* the stack exists from the start: `stack + mark` is then never
+     * arithmetic on a null pointer (UBSan) */
+    if (charge(d, 256 * sizeof *d->stack) < 0)
+        goto out;
+    if (pkli_grow(d->a, (void **)&d->stack, &d->scap, 256, sizeof *d->stack) < 0) {
+        nomem(d);
+        goto out;
+    }
     for (;;) {
         int got = pkl_reader_next(&r, &op, d->err);
         if (got < 0)
