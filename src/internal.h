@@ -106,10 +106,16 @@ static inline uint64_t pkli_dec64le(const uint8_t *p)
 }
 static inline uint64_t pkli_dec64be(const uint8_t *p)
 {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, sizeof v); /* no alignment assumption */
+    return __builtin_bswap64(v);
+#else
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
         v = (v << 8) | p[i];
     return v;
+#endif
 }
 
 /* ---- text ---------------------------------------------------------------- */
@@ -127,6 +133,8 @@ size_t pkli_utf8_encode(uint32_t cp, uint8_t out[4]);
 int pkli_buf_put_pyrepr(pkli_buf *b, const uint8_t *s, size_t n, int text);
 
 /* ---- opcode helpers ------------------------------------------------------- */
+/* Table entry per opcode byte (NULL: not an opcode), from opcodes.def. */
+extern const pkl_opinfo *const pkli_op_by_byte[256];
 /* "GLOBAL" for a byte, or "opcode 0xNN" style static text for unknown. */
 const char *pkli_opname(int byte);
 

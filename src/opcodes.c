@@ -20,18 +20,17 @@ enum {
     IDX__COUNT
 };
 
-/* Position+1 in all_ops for each byte; 0 for bytes that are no opcode. */
-static const uint8_t by_byte[256] = {
-#define OP(name, byte, arg, proto, flags) [byte] = IDX_##name + 1,
+/* Entry for each byte; NULL for bytes that are no opcode. The reader
+ * indexes this directly on its hot path. */
+const pkl_opinfo *const pkli_op_by_byte[256] = {
+#define OP(name, byte, arg, proto, flags) [byte] = &all_ops[IDX_##name],
 #include "opcodes.def"
 #undef OP
 };
 
 const pkl_opinfo *pkl_opinfo_get(unsigned byte)
 {
-    if (byte > 255 || by_byte[byte] == 0)
-        return NULL;
-    return &all_ops[by_byte[byte] - 1];
+    return byte > 255 ? NULL : pkli_op_by_byte[byte];
 }
 
 const char *pkli_opname(int byte)

@@ -483,10 +483,18 @@ int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
     c.limit = r->in_frame ? r->frame_end : r->len;
     c.code = r->base[r->pos];
 
-    memset(op, 0, sizeof *op);
+    /* every field is set, without a memset: this runs once per opcode */
     op->offset = c.op_at;
+    op->end = c.p;
     op->code = c.code;
-    op->info = pkl_opinfo_get(c.code);
+    op->type = PKL_A_NONE;
+    op->i = 0;
+    op->f = 0.0;
+    op->data = NULL;
+    op->len = 0;
+    op->data2 = NULL;
+    op->len2 = 0;
+    op->info = pkli_op_by_byte[c.code];
     if (!op->info) {
         pkli_error_setf(err, PKL_E_UNKNOWN_OPCODE, c.op_at, c.code,
                         "byte 0x%02x is not a pickle opcode", c.code);
@@ -730,7 +738,8 @@ int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
     }
     op->end = c.p;
     r->pos = c.p;
-    pkli_error_clear(err);
+    if (err && err->code != PKL_OK)
+        pkli_error_clear(err);
     return 1;
 }
 

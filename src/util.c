@@ -132,6 +132,16 @@ int pkli_utf8_valid(const uint8_t *s, size_t n, int surrogatepass, size_t *bad)
 {
     size_t i = 0;
     while (i < n) {
+        /* ASCII fast path: eight bytes at a time while no high bit is set */
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, sizeof w);
+            if (w & UINT64_C(0x8080808080808080))
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         uint8_t c = s[i];
         if (c < 0x80) {
             i++;
