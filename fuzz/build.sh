@@ -6,8 +6,8 @@
 #   build-fuzz/afl-cmplog/fuzz_<target>  the same with CMPLOG (afl-fuzz -c)
 #
 # The library is built by the Makefile with the same compiler and
-# sanitizers into build-fuzz/<engine>/ (libpickleguard.a), so library code
-# is instrumented too. PKL_TESTING makes ALWAYS/NEVER abort.
+# sanitizers into build-fuzz/lib-<engine>/ (libpickleguard.a), so library
+# code is instrumented too. PKL_TESTING makes ALWAYS/NEVER abort.
 #
 # Environment: ENGINES (default "libfuzzer afl"), TARGETS (default: every
 # fuzz/fuzz_*.c), JOBS (make -j, default 2), FUZZ_CFLAGS (added to every
@@ -39,12 +39,14 @@ for engine in $ENGINES; do
     case $engine in
     libfuzzer)
         B=build-fuzz/libfuzzer
-        build_lib "$B" clang "-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+        L=build-fuzz/lib-libfuzzer
+        mkdir -p "$B"
+        build_lib "$L" clang "-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
             "-fsanitize=address,undefined"
         for t in $TARGETS; do
             echo "build.sh: libfuzzer fuzz_$t"
             clang $COMMON -fsanitize=fuzzer $SAN -Isrc -Ifuzz -o "$B/fuzz_$t" \
-                "fuzz/fuzz_$t.c" "$B/libpickleguard.a" $LIBS
+                "fuzz/fuzz_$t.c" "$L/libpickleguard.a" $LIBS
         done
         ;;
     afl)
@@ -52,19 +54,21 @@ for engine in $ENGINES; do
         export AFL_QUIET=1 AFL_USE_ASAN=1 AFL_USE_UBSAN=1
         for variant in afl afl-cmplog; do
             B=build-fuzz/$variant
+            L=build-fuzz/lib-$variant
+            mkdir -p "$B"
             if [ "$variant" = afl-cmplog ]; then
                 export AFL_LLVM_CMPLOG=1
             else
                 unset AFL_LLVM_CMPLOG || true
             fi
-            build_lib "$B" afl-clang-fast "" ""
+            build_lib "$L" afl-clang-fast "" ""
             for t in $TARGETS; do
                 echo "build.sh: $variant fuzz_$t"
                 # -fsanitize=fuzzer makes afl-clang-fast link AFL++'s
                 # libAFLDriver, which provides main() around
                 # LLVMFuzzerTestOneInput (persistent mode, shared memory input)
                 afl-clang-fast $COMMON -fsanitize=fuzzer -Isrc -Ifuzz -o "$B/fuzz_$t" \
-                    "fuzz/fuzz_$t.c" "$B/libpickleguard.a" $LIBS
+                    "fuzz/fuzz_$t.c" "$L/libpickleguard.a" $LIBS
             done
         done
         unset AFL_LLVM_CMPLOG || true
