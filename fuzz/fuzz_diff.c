@@ -100,12 +100,6 @@ static void dump(const char *rule, const pkl_error *derr, int accepted,
  * Remove an entry when its owner fixes it. */
 static const char *open_b(const pkl_error *derr)
 {
-    /* CPython raises "odd number of items for DICT/SETITEMS"; the scanner
-     * does not check the parity of the items above a MARK */
-    if (derr->code == PKL_E_STACK_UNDERFLOW &&
-        (derr->opcode == PKL_OP_DICT || derr->opcode == PKL_OP_SETITEMS) &&
-        strstr(derr->detail, "odd number"))
-        return "scanner: odd number of items for DICT/SETITEMS";
     /* APPEND(S)/SETITEM(S)/BUILD on what persistent_load returned calls
      * methods of an application object: the decoder refuses, the scanner
      * (which flags the same on globals) says nothing */

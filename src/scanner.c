@@ -1754,6 +1754,10 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
             collect c;
             collect_init(&c);
             if (pop_mark(s, &op, &c) == 0) {
+                if (op.code == PKL_OP_SETITEMS && (c.count & 1))
+                    /* _pickle.c: "odd number of items for SETITEMS" */
+                    structural(s, &op, "has an odd number of items (%zu) "
+                                       "above its MARK", c.count);
                 const aval *t = peek(s, &op);
                 mutate_check(s, t, &op, 0);
             }
@@ -1813,7 +1817,11 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
         case PKL_OP_FROZENSET: {
             collect c;
             collect_init(&c);
-            (void)pop_mark(s, &op, &c);
+            if (pop_mark(s, &op, &c) == 0 && op.code == PKL_OP_DICT &&
+                (c.count & 1))
+                /* _pickle.c: "odd number of items for DICT" */
+                structural(s, &op, "has an odd number of items (%zu) above "
+                                   "its MARK", c.count);
             push_aggregate(s, &c, &op);
             break;
         }

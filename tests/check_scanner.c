@@ -60,6 +60,17 @@ static const char *const policy_yaml[] = {
 #define NESTED2 "\x80\x03" "cpickle\nloads\n" "C\x2a" NESTED "\x85R."
 
 static const row rows[] = {
+    /* --- parity of DICT / SETITEMS (CPython: "odd number of items") ----- */
+    /* genops: 0 PROTO 2 EMPTY_DICT 3 MARK 4 BININT1 6 SETITEMS 7 STOP */
+    {"setitems_odd", B("\x80\x02}(K\x01u."), 2, 1,
+     {{"malformed", M, 6}}, NULL, NULL, 0, 0},
+    /* genops: 0 PROTO 2 MARK 3 BININT1 5 DICT 6 STOP */
+    {"dict_odd", B("\x80\x02(K\x01" "d."), 2, 1,
+     {{"malformed", M, 5}}, NULL, NULL, 0, 0},
+    /* two items: even, and clean.
+     * genops: 0 PROTO 2 MARK 3 BININT1 5 BININT1 7 DICT 8 STOP */
+    {"dict_even", B("\x80\x02(K\x01K\x02" "d."), 2, 0,
+     {{NULL, 0, 0}}, NULL, NULL, 0, 0},
     /* --- alternate string opcodes feeding STACK_GLOBAL ------------------ */
     /* genops: 0 PROTO 2 SHORT_BINUNICODE 6 SHORT_BINUNICODE 14 STACK_GLOBAL
      * 15 SHORT_BINUNICODE 19 TUPLE1 20 REDUCE 21 STOP */
