@@ -1302,13 +1302,13 @@ static int string_at(const uint8_t *b, size_t n, size_t i, const uint8_t **t,
 {
     size_t l, st;
     switch (b[i]) {
-    case 0x8c: case 'U':
+    case PKL_OP_SHORT_BINUNICODE: case PKL_OP_SHORT_BINSTRING:
         if (i + 1 >= n)
             return 0;
         l = b[i + 1];
         st = i + 2;
         break;
-    case 'X': case 'T':
+    case PKL_OP_BINUNICODE: case PKL_OP_BINSTRING:
         if (n - i < 5)
             return 0;
         l = pkli_dec32le(b + i + 1);
@@ -1316,9 +1316,9 @@ static int string_at(const uint8_t *b, size_t n, size_t i, const uint8_t **t,
         if (l > 200)
             return 0;
         break;
-    case 'V': case 'S': {
+    case PKL_OP_UNICODE: case PKL_OP_STRING: {
         st = i + 1;
-        int q = b[i] == 'S';
+        int q = b[i] == PKL_OP_STRING;
         if (q) {
             if (st >= n || (b[st] != '\'' && b[st] != '"'))
                 return 0;
@@ -1394,8 +1394,9 @@ static void look_through(scan *s, size_t from)
     for (size_t i = from; i < n && s->remainder_hits < REMAINDER_HITS_MAX;
          i++) {
         uint8_t c = b[i];
-        if (c != 0x8c && c != 'U' && c != 'X' && c != 'T' && c != 'V' &&
-            c != 'S')
+        if (c != PKL_OP_SHORT_BINUNICODE && c != PKL_OP_SHORT_BINSTRING &&
+            c != PKL_OP_BINUNICODE && c != PKL_OP_BINSTRING &&
+            c != PKL_OP_UNICODE && c != PKL_OP_STRING)
             continue;
         const uint8_t *t1, *t2;
         size_t l1, l2, nx1, nx2;
