@@ -430,49 +430,6 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Counts bytes live through the allocator, to bound memory. */
-typedef struct counting {
-    size_t live, peak;
-} counting;
-
-static void *c_malloc(void *ctx, size_t n)
-{
-    counting *c = ctx;
-    size_t *p = malloc(n + 16);
-    if (!p)
-        return NULL;
-    p[0] = n;
-    c->live += n;
-    if (c->live > c->peak)
-        c->peak = c->live;
-    return (char *)p + 16;
-}
-static void c_free(void *ctx, void *q)
-{
-    if (!q)
-        return;
-    counting *c = ctx;
-    size_t *p = (size_t *)(void *)((char *)q - 16);
-    c->live -= p[0];
-    free(p);
-}
-static void *c_realloc(void *ctx, void *q, size_t n)
-{
-    if (!q)
-        return c_malloc(ctx, n);
-    counting *c = ctx;
-    size_t *p = (size_t *)(void *)((char *)q - 16);
-    size_t old = p[0];
-    size_t *np = realloc(p, n + 16);
-    if (!np)
-        return NULL;
-    np[0] = n;
-    c->live = c->live - old + n;
-    if (c->live > c->peak)
-        c->peak = c->live;
-    return (char *)np + 16;
-}
-
 typedef struct limit_case {
     const char *name;
     int code;
@@ -590,8 +547,8 @@ START_TEST(test_limits)
     pkl_limits lim;
     size_t n = build_limit_input(_i, &in, &off, &lim);
     pkl_policy *p = policy_named("default");
-    counting cnt = {0, 0};
-    pkl_allocator a = {c_malloc, c_realloc, c_free, &cnt};
+    test_alloc cnt;
+    pkl_allocator a = test_allocator(&cnt, 0);
     pkl_decode_options opt;
     memset(&opt, 0, sizeof opt);
     opt.policy = p;
@@ -611,7 +568,8 @@ START_TEST(test_limits)
     else
         ck_assert_msg(err.offset > 3 && err.offset < n, "%s: offset %zu",
                       lc->name, err.offset);
-    ck_assert_uint_eq(cnt.live, 0); /* everything freed */
+    ck_assert_uint_eq(cnt.bytes, 0); /* everything freed */
+    ck_assert_int_eq(cnt.live, 0);
     /* bounded memory: at most a 24-byte node and an 8-byte stack slot per
      * input byte, plus arena slack (blocks double up to 8 MiB) -- never
      * gigabytes */
@@ -696,30 +654,6 @@ END_TEST
 
 /* Out of memory at every allocation: a clean PKL_E_NOMEM (or success when
  * the failing allocation is never reached), nothing leaked. */
-typedef struct failing {
-    counting c;
-    long left;
-} failing;
-static void *f_malloc(void *ctx, size_t n)
-{
-    failing *f = ctx;
-    if (f->left-- == 0)
-        return NULL;
-    return c_malloc(&f->c, n);
-}
-static void *f_realloc(void *ctx, void *q, size_t n)
-{
-    failing *f = ctx;
-    if (f->left-- == 0)
-        return NULL;
-    return c_realloc(&f->c, q, n);
-}
-static void f_free(void *ctx, void *q)
-{
-    failing *f = ctx;
-    c_free(&f->c, q);
-}
-
 START_TEST(test_oom_every_allocation)
 {
     pkl_policy *p = policy_named("default");
@@ -728,8 +662,8 @@ START_TEST(test_oom_every_allocation)
         "}(U\x01" "ah\x00U\x01" "b]q\x01h\x01" "au" "\x86.";
     int done = 0;
     for (long k = 0; !done && k < 1000; k++) {
-        failing f = {{0, 0}, k};
-        pkl_allocator a = {f_malloc, f_realloc, f_free, &f};
+        test_alloc t;
+        pkl_allocator a = test_allocator(&t, (size_t)k + 1);
         pkl_decode_options opt;
         memset(&opt, 0, sizeof opt);
         opt.policy = p;
@@ -750,7 +684,8 @@ START_TEST(test_oom_every_allocation)
             ck_assert_msg(err.code == PKL_E_NOMEM, "k=%ld: %d %s", k, err.code,
                           err.detail);
         }
-        ck_assert_msg(f.c.live == 0, "k=%ld: %zu bytes leaked", k, f.c.live);
+        ck_assert_msg(t.bytes == 0 && t.live == 0, "k=%ld: %zu bytes leaked", k,
+                      t.bytes);
     }
     ck_assert(done);
     pkl_policy_free(p);

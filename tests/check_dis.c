@@ -12,42 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct counting {
-    size_t calls;
-    long live;
-    size_t fail_at;
-} counting;
-
-static void *c_malloc(void *ctx, size_t n)
-{
-    counting *c = ctx;
-    if (++c->calls == c->fail_at)
-        return NULL;
-    void *p = malloc(n);
-    if (p)
-        c->live++;
-    return p;
-}
-
-static void *c_realloc(void *ctx, void *p, size_t n)
-{
-    counting *c = ctx;
-    if (++c->calls == c->fail_at)
-        return NULL;
-    void *q = realloc(p, n);
-    if (q && !p)
-        c->live++;
-    return q;
-}
-
-static void c_free(void *ctx, void *p)
-{
-    counting *c = ctx;
-    if (p)
-        c->live--;
-    free(p);
-}
-
 #define S(x) x, sizeof(x) - 1
 
 typedef struct dcase {
@@ -134,10 +98,10 @@ static const dcase cases[] = {
 
 #define NCASES (sizeof cases / sizeof cases[0])
 
-static int run_dis(const dcase *t, counting *cnt, char **text, size_t *tlen,
+static int run_dis(const dcase *t, test_alloc *cnt, char **text, size_t *tlen,
                    pkl_error *err)
 {
-    pkl_allocator a = { c_malloc, c_realloc, c_free, cnt };
+    pkl_allocator a = { ta_malloc, ta_realloc, ta_free, cnt };
     FILE *out = open_memstream(text, tlen);
     ck_assert_ptr_nonnull(out);
     POISON_ERR(*err);
@@ -149,7 +113,7 @@ static int run_dis(const dcase *t, counting *cnt, char **text, size_t *tlen,
 START_TEST(test_dis_table)
 {
     const dcase *t = &cases[_i];
-    counting cnt = { 0, 0, 0 };
+    test_alloc cnt = { 0 };
     char *text = NULL;
     size_t tlen = 0;
     pkl_error err;
@@ -178,14 +142,14 @@ END_TEST
 START_TEST(test_dis_oom)
 {
     const dcase *t = &cases[_i];
-    counting probe = { 0, 0, 0 };
+    test_alloc probe = { 0 };
     char *text = NULL;
     size_t tlen = 0;
     pkl_error err;
     run_dis(t, &probe, &text, &tlen, &err);
     free(text);
     for (size_t n = 1; n <= probe.calls; n++) {
-        counting cnt = { 0, 0, n };
+        test_alloc cnt = { .fail_at = n };
         text = NULL;
         int rc = run_dis(t, &cnt, &text, &tlen, &err);
         free(text);

@@ -346,34 +346,6 @@ END_TEST
 
 /* ---- out of memory: fail the N-th allocation for every N ----------------------- */
 
-typedef struct failer {
-    long left; /* allocations until failure; <0: never */
-} failer;
-
-static void *f_malloc(void *ctx, size_t n)
-{
-    failer *f = ctx;
-    if (f->left == 0)
-        return NULL;
-    if (f->left > 0)
-        f->left--;
-    return malloc(n);
-}
-static void *f_realloc(void *ctx, void *p, size_t n)
-{
-    failer *f = ctx;
-    if (f->left == 0)
-        return NULL;
-    if (f->left > 0)
-        f->left--;
-    return realloc(p, n);
-}
-static void f_free(void *ctx, void *p)
-{
-    (void)ctx;
-    free(p);
-}
-
 static const char *const oom_files[] = {
     "torch_zip.pt", "torch_legacy_trailing.pt", "joblib_plain.joblib",
     "joblib_object.joblib", "nested.zip", "zip_truncated.pt",
@@ -389,8 +361,8 @@ START_TEST(out_of_memory)
     ck_assert_ptr_nonnull(buf);
     int succeeded = 0;
     for (long n = 0; n < 10000 && !succeeded; n++) {
-        failer f = { n };
-        pkl_allocator a = { f_malloc, f_realloc, f_free, &f };
+        test_alloc t;
+        pkl_allocator a = test_allocator(&t, (size_t)n + 1);
         pkl_walk_options o;
         collected c;
         pkl_error err;
@@ -409,6 +381,8 @@ START_TEST(out_of_memory)
         } else {
             ck_assert_int_eq(err.code, PKL_E_NOMEM);
         }
+        ck_assert_msg(t.live == 0, "%s: allocation %ld failed: %ld blocks leaked",
+                      path, n + 1, t.live);
     }
     ck_assert(succeeded);
     free(buf);

@@ -29,48 +29,6 @@
 #define OOM_ALL 64
 #define OOM_SAMPLES 64
 
-/* ---- the failing allocator ------------------------------------------------ */
-
-typedef struct oom_ctx {
-    unsigned long count;     /* allocations so far (malloc, realloc) */
-    unsigned long fail_at;   /* fail this one (1-based); 0: never */
-    long live;               /* blocks allocated and not yet freed */
-    int failed;              /* the failure was injected */
-} oom_ctx;
-
-static void *oom_malloc(void *vctx, size_t size)
-{
-    oom_ctx *c = vctx;
-    if (++c->count == c->fail_at) {
-        c->failed = 1;
-        return NULL;
-    }
-    void *p = malloc(size);
-    if (p)
-        c->live++;
-    return p;
-}
-
-static void *oom_realloc(void *vctx, void *ptr, size_t size)
-{
-    oom_ctx *c = vctx;
-    if (!ptr)
-        return oom_malloc(vctx, size);
-    if (++c->count == c->fail_at) {
-        c->failed = 1;
-        return NULL;
-    }
-    return realloc(ptr, size);
-}
-
-static void oom_free(void *vctx, void *ptr)
-{
-    oom_ctx *c = vctx;
-    if (ptr)
-        c->live--;
-    free(ptr);
-}
-
 /* ---- inputs ------------------------------------------------------------------- */
 
 typedef struct input {
@@ -276,10 +234,10 @@ static int op_walk(const input *in, const pkl_allocator *a)
 
 static void run_one(const char *opname, oom_op op, const input *in)
 {
-    oom_ctx c = {0};
-    pkl_allocator a = {oom_malloc, oom_realloc, oom_free, &c};
+    test_alloc c;
+    pkl_allocator a = test_allocator(&c, 0); /* tests/testutil.h */
     int expect = op(in, &a);
-    unsigned long total = c.count;
+    unsigned long total = c.calls;
     ck_assert_msg(c.live == 0, "%s %s: %ld blocks leaked without failure",
                   opname, in->path, c.live);
     ck_assert_msg(expect != PKL_E_NOMEM, "%s %s: out of memory without an "
@@ -295,7 +253,7 @@ static void run_one(const char *opname, oom_op op, const input *in)
         memset(&c, 0, sizeof c);
         c.fail_at = n;
         int got = op(in, &a);
-        if (c.failed)
+        if (c.calls >= c.fail_at) /* the failure was injected */
             ck_assert_msg(got == PKL_E_NOMEM,
                           "%s %s: allocation %lu of %lu failed, result %d "
                           "instead of PKL_E_NOMEM", opname, in->path, n, total,

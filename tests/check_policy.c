@@ -650,41 +650,6 @@ END_TEST
 
 /* ---- allocation failures ------------------------------------------------------------ */
 
-typedef struct failing_alloc {
-    long countdown;      /* fail when it reaches 0 */
-    long live;           /* allocations not yet freed */
-} failing_alloc;
-
-static void *fa_malloc(void *ctx, size_t n)
-{
-    failing_alloc *fa = ctx;
-    if (fa->countdown-- == 0)
-        return NULL;
-    void *p = malloc(n);
-    if (p)
-        fa->live++;
-    return p;
-}
-
-static void *fa_realloc(void *ctx, void *p, size_t n)
-{
-    failing_alloc *fa = ctx;
-    if (fa->countdown-- == 0)
-        return NULL;
-    void *q = realloc(p, n);
-    if (q && !p)
-        fa->live++;
-    return q;
-}
-
-static void fa_free(void *ctx, void *p)
-{
-    failing_alloc *fa = ctx;
-    if (p)
-        fa->live--;
-    free(p);
-}
-
 /* Fails the 1st, 2nd, ... allocation of loading a policy with extends from
  * a file until loading succeeds: every failure must be PKL_E_NOMEM with
  * nothing left allocated. */
@@ -694,8 +659,8 @@ START_TEST(test_alloc_failures)
     for (int k = 0; k < 2; k++) {
         long n;
         for (n = 0; n < 100000; n++) {
-            failing_alloc fa = {n, 0};
-            pkl_allocator a = {fa_malloc, fa_realloc, fa_free, &fa};
+            test_alloc fa;
+            pkl_allocator a = test_allocator(&fa, (size_t)n + 1);
             pkl_error err;
             POISON_ERR(err);
             pkl_policy *p = pkl_policy_open(paths[k], &a, &err);

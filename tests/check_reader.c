@@ -19,48 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- counting allocator -------------------------------------------------- */
-
-typedef struct counting {
-    size_t calls;     /* malloc + realloc calls */
-    long live;        /* blocks not yet freed */
-    size_t fail_at;   /* fail the N-th call (1-based); 0 = never */
-} counting;
-
-static void *c_malloc(void *ctx, size_t n)
-{
-    counting *c = ctx;
-    if (c->fail_at && ++c->calls == c->fail_at)
-        return NULL;
-    if (!c->fail_at)
-        c->calls++;
-    void *p = malloc(n);
-    if (p)
-        c->live++;
-    return p;
-}
-
-static void *c_realloc(void *ctx, void *p, size_t n)
-{
-    counting *c = ctx;
-    if (c->fail_at && ++c->calls == c->fail_at)
-        return NULL;
-    if (!c->fail_at)
-        c->calls++;
-    void *q = realloc(p, n);
-    if (q && !p)
-        c->live++;
-    return q;
-}
-
-static void c_free(void *ctx, void *p)
-{
-    counting *c = ctx;
-    if (p)
-        c->live--;
-    free(p);
-}
-
 /* ---- the table ------------------------------------------------------------ */
 
 #define S(x) x, sizeof(x) - 1
@@ -365,9 +323,9 @@ static const rcase cases[] = {
 #define NCASES (sizeof cases / sizeof cases[0])
 
 /* Reads the row's input; fills *err_out / *op_out. Returns the rc. */
-static int read_case(const rcase *t, counting *cnt, pkl_op *op, pkl_error *err)
+static int read_case(const rcase *t, test_alloc *cnt, pkl_op *op, pkl_error *err)
 {
-    pkl_allocator a = { c_malloc, c_realloc, c_free, cnt };
+    pkl_allocator a = { ta_malloc, ta_realloc, ta_free, cnt };
     pkl_reader r;
     pkl_reader_init(&r, t->in, t->len, &a);
     int rc = 1;
@@ -396,7 +354,7 @@ static int read_case(const rcase *t, counting *cnt, pkl_op *op, pkl_error *err)
 START_TEST(test_reader_table)
 {
     const rcase *t = &cases[_i];
-    counting cnt = { 0, 0, 0 };
+    test_alloc cnt = { 0 };
     pkl_op op;
     pkl_error err;
     int rc = read_case(t, &cnt, &op, &err);
@@ -452,12 +410,12 @@ END_TEST
 START_TEST(test_reader_oom)
 {
     const rcase *t = &cases[_i];
-    counting probe = { 0, 0, 0 };
+    test_alloc probe = { 0 };
     pkl_op op;
     pkl_error err;
     read_case(t, &probe, &op, &err);
     for (size_t n = 1; n <= probe.calls; n++) {
-        counting cnt = { 0, 0, n };
+        test_alloc cnt = { .fail_at = n };
         int rc = read_case(t, &cnt, &op, &err);
         ck_assert_msg(cnt.live == 0, "%s: leak when allocation %zu fails", t->name, n);
         ck_assert_msg(rc == -1 && err.code == PKL_E_NOMEM,
