@@ -100,13 +100,7 @@ static void dump(const char *rule, const pkl_error *derr, int accepted,
  * Remove an entry when its owner fixes it. */
 static const char *open_b(const pkl_error *derr)
 {
-    /* APPEND(S)/SETITEM(S)/BUILD on what persistent_load returned calls
-     * methods of an application object: the decoder refuses, the scanner
-     * (which flags the same on globals) says nothing */
-    if ((derr->code == PKL_E_REFUSED_CALL ||
-         derr->code == PKL_E_REFUSED_BUILD) &&
-        strstr(derr->detail, "persistent"))
-        return "scanner: APPEND/SETITEM/BUILD on a persistent-id value";
+    (void)derr; /* none open: see fuzz/README.md for the ones fixed */
     return NULL;
 }
 

@@ -65,6 +65,10 @@ static inline void pkli_free(const pkl_allocator *a, void *p)
 }
 /* Grows *buf (of *cap elements of size elem) to hold at least `need`
  * elements, doubling; checks overflow. Returns 0 or -1 (nothing changed). */
+/* Hint that [p, p+n) is about to be written: on Linux, transparent huge
+ * pages and one MADV_POPULATE_WRITE instead of a trap per page (a VM makes
+ * traps expensive). No effect below 64 KiB or elsewhere; never fails. */
+void pkli_prefault(void *p, size_t n);
 int pkli_grow(const pkl_allocator *a, void **buf, size_t *cap, size_t need,
               size_t elem);
 

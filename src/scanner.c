@@ -37,8 +37,8 @@
 #define MEMO_DENSE_MAX ((size_t)1 << 23) /* memo keys in the byte-per-key table */
 #define MEMO_HASH_MAX ((size_t)1 << 19)  /* sparse keys + kept values */
 #define MEMO_POOL_MAX ((size_t)1 << 19)  /* memo entries holding kept values */
-#define PIDX_PAGE ((size_t)4096)         /* dense keys per pool-index page */
-#define PIDX_PAGES_MAX ((size_t)512)     /* 8 MiB of pages; then the hash */
+#define PIDX_MAX ((size_t)1 << 21)       /* dense keys with a direct pool
+                                            index (8 MiB); then the hash */
 #define GLOBALS_MAX 4096              /* distinct resolved globals per scan */
 #define ARENA_MAX ((size_t)4 << 20)   /* copies of escaped text (STRING/UNICODE) */
 #define QUEUE_MAX 64                  /* nested pickles waiting */
@@ -191,7 +191,9 @@ enum {
     V_BYTES,      /* constant bytes (BINBYTES family, BYTEARRAY8) */
     V_GLOBAL,     /* a global (g: index in the globals table or NOG) */
     V_CALL,       /* the result of calling global g */
-    V_AGG         /* an aggregate holding a constant (data/len) */
+    V_AGG,        /* an aggregate holding a constant (data/len) */
+    V_PERSID      /* what persistent_load returned: an application object
+                     (kinds fit in 3 bits: see mentry.meta) */
 };
 
 /* sflag bits */
@@ -265,9 +267,9 @@ typedef struct scan {
     size_t lost_marks;
     uint8_t *mdense;        /* MS_* per dense key */
     size_t mdcap, mdhi;
-    uint32_t **pidx;        /* MS_POOLED dense keys: pool code, in pages of
-                               PIDX_PAGE keys allocated on first use */
-    size_t npidx;           /* pages allocated */
+    uint32_t *pidx;         /* MS_POOLED dense keys below PIDX_MAX: pool
+                               code per key (0: see the hash map) */
+    size_t pidxcap;
     uint64_t *hkeys;
     uint32_t *hvals;        /* 0: empty slot */
     size_t hcap, hcount;
@@ -831,34 +833,25 @@ static uint32_t *hash_slot(scan *s, uint64_t key, int create, const pkl_op *op)
     return &s->hvals[h];
 }
 
-/* The pool-index cell of a dense key, allocating its page on first use;
- * NULL past PIDX_PAGES_MAX pages (the hash map takes over). Direct
- * indexing keeps a memo of a million strings free of hashing and
- * rehashing. */
+/* The pool-index cell of a dense key, growing the index (one array,
+ * doubled, its new part zeroed) on demand; NULL from PIDX_MAX on (the
+ * hash map takes over) or when out of memory. Direct indexing keeps a
+ * memo of a million strings free of hashing and rehashing. */
 static uint32_t *pidx_slot(scan *s, uint64_t key)
 {
-    if (!s->pidx) {
-        size_t n = MEMO_DENSE_MAX / PIDX_PAGE;
-        s->pidx = pkli_malloc(&s->a, n * sizeof *s->pidx);
-        if (!s->pidx) {
+    if (key >= PIDX_MAX)
+        return NULL;
+    if (key >= s->pidxcap) {
+        size_t old = s->pidxcap;
+        size_t need = (size_t)key + 1 < 4096 ? 4096 : (size_t)key + 1;
+        if (pkli_grow(&s->a, (void **)&s->pidx, &s->pidxcap, need,
+                      sizeof *s->pidx) < 0) {
             s->nomem = 1;
             return NULL;
         }
-        memset(s->pidx, 0, n * sizeof *s->pidx);
+        memset(s->pidx + old, 0, (s->pidxcap - old) * sizeof *s->pidx);
     }
-    uint32_t **pp = &s->pidx[key / PIDX_PAGE];
-    if (!*pp) {
-        if (s->npidx >= PIDX_PAGES_MAX)
-            return NULL;
-        *pp = pkli_malloc(&s->a, PIDX_PAGE * sizeof **pp);
-        if (!*pp) {
-            s->nomem = 1;
-            return NULL;
-        }
-        memset(*pp, 0, PIDX_PAGE * sizeof **pp);
-        s->npidx++;
-    }
-    return &(*pp)[key % PIDX_PAGE];
+    return &s->pidx[key];
 }
 
 /* Current code for key (MS_ABSENT when never stored). */
@@ -868,9 +861,8 @@ static uint32_t memo_lookup(scan *s, uint64_t key)
         uint8_t st = key < s->mdcap ? s->mdense[key] : MS_ABSENT;
         if (st != MS_POOLED)
             return st;
-        const uint32_t *page = s->pidx ? s->pidx[key / PIDX_PAGE] : NULL;
-        if (page && page[key % PIDX_PAGE])
-            return page[key % PIDX_PAGE];
+        if (key < s->pidxcap && s->pidx[key])
+            return s->pidx[key];
     }
     uint32_t *h = hash_slot(s, key, 0, NULL);
     return h ? *h : MS_ABSENT;
@@ -945,12 +937,9 @@ static void memo_get(scan *s, uint64_t key, const pkl_op *op)
 
 static void memo_reset(scan *s)
 {
-    if (s->pidx && s->npidx) {
-        size_t pages = (s->mdhi + PIDX_PAGE - 1) / PIDX_PAGE;
-        for (size_t k = 0; k < pages; k++)
-            if (s->pidx[k])
-                memset(s->pidx[k], 0, PIDX_PAGE * sizeof *s->pidx[k]);
-    }
+    if (s->pidxcap)
+        memset(s->pidx, 0,
+               (s->mdhi < s->pidxcap ? s->mdhi : s->pidxcap) * sizeof *s->pidx);
     if (s->mdhi)
         memset(s->mdense, 0, s->mdhi);
     s->mdhi = 0;
@@ -1210,7 +1199,7 @@ static void do_call(scan *s, const aval *callee, const collect *args,
              "%s calls the result of calling %s", op->info->name, what);
         break;
     }
-    case V_UNKNOWN:
+    case V_UNKNOWN: case V_PERSID:
         emit(s, "call-on-unknown", PKL_SEV_HIGH, op->offset, op->code, "",
              "review the file by hand",
              "%s calls a value the scanner cannot identify (a persistent id, "
@@ -1230,6 +1219,16 @@ static void do_call(scan *s, const aval *callee, const collect *args,
 static void mutate_check(scan *s, const aval *target, const pkl_op *op,
                          int build)
 {
+    if (target && target->kind == V_PERSID) {
+        /* the decoder refuses this whatever the policy says */
+        emit(s, "mutate-persid", PKL_SEV_HIGH, op->offset, op->code, "",
+             "do not load this file: pickle.dumps never adds items to or "
+             "sets the state of a persistent id",
+             "%s %s the object persistent_load returned (an application "
+             "object), calling its methods", op->info->name,
+             build ? "sets the state of" : "adds items to");
+        return;
+    }
     if (!target || target->kind != V_GLOBAL)
         return;
     const char *what = target->g != NOG ? s->gl[target->g].name : "a global";
@@ -1695,7 +1694,7 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                      "policy does not allow persistent ids (reported once per "
                      "pickle)", op.info->name);
             }
-            push_kind(s, V_UNKNOWN, &op);
+            push_kind(s, V_PERSID, &op);
             break;
         }
         case PKL_OP_REDUCE: {
@@ -1759,8 +1758,12 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                     /* _pickle.c: "odd number of items for SETITEMS" */
                     structural(s, &op, "has an odd number of items (%zu) "
                                        "above its MARK", c.count);
-                const aval *t = peek(s, &op);
-                mutate_check(s, t, &op, 0);
+                /* no items: CPython returns before it looks at the target
+                 * (_pickle.c: "nothing to do") */
+                if (c.count) {
+                    const aval *t = peek(s, &op);
+                    mutate_check(s, t, &op, 0);
+                }
             }
             break;
         }
@@ -2000,11 +2003,7 @@ static void scan_free(scan *s)
     pkli_free(&s->a, s->stk);
     pkli_free(&s->a, s->marks);
     pkli_free(&s->a, s->mdense);
-    if (s->pidx) {
-        for (size_t k = 0; k < MEMO_DENSE_MAX / PIDX_PAGE; k++)
-            pkli_free(&s->a, s->pidx[k]);
-        pkli_free(&s->a, s->pidx);
-    }
+    pkli_free(&s->a, s->pidx);
     pkli_free(&s->a, s->hkeys);
     pkli_free(&s->a, s->hvals);
     pkli_free(&s->a, s->pool);

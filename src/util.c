@@ -1,8 +1,12 @@
 /* util.c -- allocator plumbing, growable buffers and UTF-8 helpers shared by
  * every module. Nothing here knows about pickles. */
+#define _DEFAULT_SOURCE 1 /* madvise */
 #include "internal.h"
 
 #include <stdio.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 static void *libc_malloc(void *ctx, size_t n)
 {
@@ -32,6 +36,27 @@ void pkli_alloc_init(pkl_allocator *dst, const pkl_allocator *alloc)
     }
 }
 
+void pkli_prefault(void *p, size_t n)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    /* A hint only: errors are ignored. Below 64 KiB it does not pay. */
+    if (!p || n < ((size_t)64 << 10))
+        return;
+    uintptr_t lo = ((uintptr_t)p + ((uintptr_t)2 << 20) - 1) &
+                   ~(((uintptr_t)2 << 20) - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(((uintptr_t)2 << 20) - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    uintptr_t plo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t phi = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    if (phi > plo)
+        madvise((void *)plo, phi - plo, 23 /* MADV_POPULATE_WRITE, >= 5.14 */);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 int pkli_grow(const pkl_allocator *a, void **buf, size_t *cap, size_t need,
               size_t elem)
 {
@@ -48,6 +73,10 @@ int pkli_grow(const pkl_allocator *a, void **buf, size_t *cap, size_t need,
     void *p = pkli_realloc(a, *buf, ncap * elem);
     if (!p)
         return -1;
+    /* a big table that doubled is about to be filled: fault its new half
+     * in with one call instead of one trap per page */
+    if (elem)
+        pkli_prefault((char *)p + *cap * elem, (ncap - *cap) * elem);
     *buf = p;
     *cap = ncap;
     return 0;

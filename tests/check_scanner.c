@@ -275,6 +275,40 @@ static const row rows[] = {
     {"setitem_on_global",
      B("\x80\x02" "ccollections\nOrderedDict\nK\x01K\x02s."), 0, 1,
      {{"mutate-global", H, 31}}, NULL, NULL, 0, 0},
+    /* no items: CPython returns before it looks at the target, so the
+     * decoder accepts these and the scanner must stay silent
+     * (corpus/regressions/diff/empty-*-on-global.bin).
+     * genops: 2 GLOBAL 27 MARK 28 APPENDS 29 STOP */
+    {"empty_appends_on_global",
+     B("\x80\x02" "ccollections\nOrderedDict\n(e."), 0, 0, {{NULL, 0, 0}},
+     NULL, NULL, 0, 0},
+    {"empty_setitems_on_global",
+     B("\x80\x02" "ccollections\nOrderedDict\n(u."), 0, 0, {{NULL, 0, 0}},
+     NULL, NULL, 0, 0},
+    /* ... but one item is a call of the global's method.
+     * genops: 2 GLOBAL 27 MARK 28 BININT1 30 APPENDS */
+    {"appends_on_global",
+     B("\x80\x02" "ccollections\nOrderedDict\n(K\x01" "e."), 0, 1,
+     {{"mutate-global", H, 30}}, NULL, NULL, 0, 0},
+    /* mutation of what persistent_load returned, persistent ids allowed
+     * (corpus/regressions/diff/persid-*.bin).
+     * genops: 2 PERSID 7 BININT1 9 APPEND 10 STOP */
+    {"append_on_persid", B("\x80\x02Pabc\nK\x01" "a."), 1, 1,
+     {{"mutate-persid", H, 9}}, NULL, NULL, 0, 0},
+    /* genops: 2 PERSID 7 BININT1 9 BININT1 11 SETITEM */
+    {"setitem_on_persid", B("\x80\x02Pabc\nK\x01K\x02s."), 1, 1,
+     {{"mutate-persid", H, 11}}, NULL, NULL, 0, 0},
+    /* genops: 2 PERSID 7 EMPTY_DICT 8 BUILD: reported with the persid
+     * denied too (low persistent-id at 2 first) */
+    {"build_on_persid", B("\x80\x02Pabc\n}b."), 0, 2,
+     {{"persistent-id", L, 2}, {"mutate-persid", H, 8}}, NULL, NULL, 0, 0},
+    /* memo round trip keeps the kind. genops: 2 PERSID 7 BINPUT 9 POP
+     * 10 BINGET 12 EMPTY_DICT 13 BUILD */
+    {"build_on_memo_persid", B("\x80\x02Pabc\nq\x00" "0h\x00}b."), 1, 1,
+     {{"mutate-persid", H, 13}}, NULL, NULL, 0, 0},
+    /* empty APPENDS on a persistent id: nothing happens */
+    {"empty_appends_on_persid", B("\x80\x02Pabc\n(e."), 1, 0, {{NULL, 0, 0}},
+     NULL, NULL, 0, 0},
     /* STACK_GLOBAL's module is a call result.
      * genops: 2 GLOBAL 27 EMPTY_TUPLE 28 REDUCE 29 SBU 32 STACK_GLOBAL */
     {"dynamic_global",

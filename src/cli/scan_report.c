@@ -70,6 +70,11 @@ static const rule_doc rules[] = {
      "Adds items to a global object",
      "APPEND(S)/SETITEM(S)/ADDITEMS on a global call its methods and change "
      "process-wide state. Do not load the file."},
+    {"mutate-persid", PKL_SEV_HIGH,
+     "Adds items to or builds a persistent-id object",
+     "APPEND(S)/SETITEM(S)/ADDITEMS/BUILD on what persistent_load returned "
+     "call methods of an application object. pickle.dumps never writes "
+     "this. Do not load the file."},
     {"frame-crossing", PKL_SEV_HIGH,
      "Opcode crosses a FRAME boundary",
      "An opcode (or a new FRAME) runs past the end of the current frame. "
