@@ -11,6 +11,11 @@
  * matching resolved names sees one spelling per object). Then the whole
  * input is disassembled into /dev/null. Any broken promise abort()s.
  *
+ * pkl_reader_next is a fast path in front of the general reader
+ * (pkli_reader_next_full, src/reader.c): every read is done again by the
+ * general path from the same reader state, and the two must agree on the
+ * result, every field of the op or the error, and the state they leave.
+ *
  * It must never filter inputs out: every byte string is a test.
  */
 #include <stdint.h>
@@ -19,6 +24,9 @@
 #include <string.h>
 
 #include "pickleguard.h"
+
+/* src/internal.h: the reader's general path */
+int pkli_reader_next_full(pkl_reader *r, pkl_op *op, pkl_error *err);
 
 #define CHECK(x)                                                              \
     do {                                                                      \
@@ -75,6 +83,41 @@ static void check_names(const pkl_op *op)
         CHECK(strcmp(g.module, again.module) == 0);
         CHECK(strcmp(g.qualname, again.qualname) == 0);
     }
+}
+
+/* Reads at r's position with the general path, from a copy of r's state
+ * before the fast read (*before), and compares with what the fast path
+ * returned (rc, *op, *err) and left in *r. */
+static void check_same(const pkl_reader *before, const pkl_reader *r, int rc,
+                       const pkl_op *op, const pkl_error *err)
+{
+    pkl_reader r2 = *before;
+    r2.scratch = NULL; /* its own scratch: the copy must not share it */
+    r2.scratch_cap = 0;
+    pkl_op op2;
+    pkl_error err2;
+    memset(&err2, 0, sizeof err2);
+    int rc2 = pkli_reader_next_full(&r2, &op2, &err2);
+    CHECK(rc2 == rc);
+    CHECK(r2.pos == r->pos);
+    CHECK(r2.in_frame == r->in_frame);
+    CHECK(!r->in_frame || r2.frame_end == r->frame_end);
+    CHECK(err2.code == err->code);
+    if (rc < 0) {
+        CHECK(err2.offset == err->offset && err2.opcode == err->opcode);
+        CHECK(strcmp(err2.detail, err->detail) == 0);
+    } else if (rc > 0) {
+        CHECK(op2.offset == op->offset && op2.end == op->end);
+        CHECK(op2.info == op->info && op2.code == op->code);
+        CHECK(op2.type == op->type && op2.i == op->i);
+        CHECK(memcmp(&op2.f, &op->f, sizeof op->f) == 0);
+        CHECK(op2.len == op->len && op2.len2 == op->len2);
+        CHECK((op2.data == NULL) == (op->data == NULL));
+        CHECK(op->len == 0 || memcmp(op2.data, op->data, op->len) == 0);
+        CHECK((op2.data2 == NULL) == (op->data2 == NULL));
+        CHECK(op->len2 == 0 || memcmp(op2.data2, op->data2, op->len2) == 0);
+    }
+    pkl_reader_free(&r2);
 }
 
 static void check_op(const pkl_reader *r, const uint8_t *data, size_t size,
@@ -137,7 +180,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (;;) {
         size_t at = pkl_reader_offset(&r);
         memset(&err, 0, sizeof err);
+        pkl_reader before = r;
         int rc = pkl_reader_next(&r, &op, &err);
+        check_same(&before, &r, rc, &op, &err);
         if (rc == 0) {
             CHECK(at == size);
             break;

@@ -172,16 +172,27 @@ static int charge(dec *d, size_t n)
 
 /* ---- arena --------------------------------------------------------------- */
 
-static void *arena_alloc(dec *d, size_t n)
+static void *arena_alloc_slow(dec *d, size_t n);
+
+/* The fast path (bump allocation) is inlined into every caller: a big
+ * numeric pickle allocates a node per opcode. */
+static PKL_INLINE void *arena_alloc(dec *d, size_t n)
 {
-    pkl_doc *doc = d->doc;
     n = (n + 7u) & ~(size_t)7u;
-    ablock *b = doc->blocks;
+    ablock *b = d->doc->blocks;
     if (b && n <= b->size - b->used) {
         void *p = (char *)b + ABLOCK_HDR + b->used;
         b->used += n;
         return p;
     }
+    return arena_alloc_slow(d, n);
+}
+
+/* n is rounded already; the current block (if any) has no room. */
+static PKL_NOINLINE void *arena_alloc_slow(dec *d, size_t n)
+{
+    pkl_doc *doc = d->doc;
+    ablock *b = doc->blocks;
     if (n > SIZE_MAX - ABLOCK_HDR - 16) {
         charge(d, SIZE_MAX);
         return NULL;
@@ -256,12 +267,16 @@ const pkl_value *pkl_doc_root(const pkl_doc *doc)
 
 /* ---- nodes --------------------------------------------------------------- */
 
-static int count_value(dec *d)
+static PKL_NOINLINE int too_many_values(dec *d)
+{
+    return fail_at(d, PKL_E_LIMIT_VALUES, "more than max_values (%zu) values",
+                   d->lim.max_values);
+}
+
+static PKL_INLINE int count_value(dec *d)
 {
     if (++d->nvalues > d->lim.max_values)
-        return fail_at(d, PKL_E_LIMIT_VALUES,
-                       "more than max_values (%zu) values",
-                       d->lim.max_values);
+        return too_many_values(d);
     return 0;
 }
 
@@ -285,7 +300,7 @@ static pkl_value *new_node(dec *d, int type)
  * memory a big list of numbers touches by a third. */
 #define SCALAR_NODE_SIZE (offsetof(pkl_value, u) + sizeof(int64_t))
 
-static pkl_value *new_scalar(dec *d, int type)
+static PKL_INLINE pkl_value *new_scalar(dec *d, int type)
 {
     if (count_value(d) < 0)
         return NULL;
@@ -1034,16 +1049,21 @@ static pkl_value *make_dict(dec *d, pkl_value *const *kv, size_t npairs)
 /* Stack, marks and memo                                                 */
 /* ===================================================================== */
 
-static int push(dec *d, pkl_value *v)
+static PKL_NOINLINE int grow_stack(dec *d)
 {
-    if (d->sp == d->scap) {
-        size_t ncap = d->scap ? d->scap * 2 : 256;
-        if (charge(d, (ncap - d->scap) * sizeof *d->stack) < 0)
-            return -1;
-        if (pkli_grow(d->a, (void **)&d->stack, &d->scap, d->sp + 1,
-                      sizeof *d->stack) < 0)
-            return nomem(d);
-    }
+    size_t ncap = d->scap ? d->scap * 2 : 256;
+    if (charge(d, (ncap - d->scap) * sizeof *d->stack) < 0)
+        return -1;
+    if (pkli_grow(d->a, (void **)&d->stack, &d->scap, d->sp + 1,
+                  sizeof *d->stack) < 0)
+        return nomem(d);
+    return 0;
+}
+
+static PKL_INLINE int push(dec *d, pkl_value *v)
+{
+    if (d->sp == d->scap && grow_stack(d) < 0)
+        return -1;
     d->stack[d->sp++] = v;
     return 0;
 }

@@ -65,6 +65,20 @@ static inline void pkli_free(const pkl_allocator *a, void *p)
 }
 /* Grows *buf (of *cap elements of size elem) to hold at least `need`
  * elements, doubling; checks overflow. Returns 0 or -1 (nothing changed). */
+/* The reader's general path (pkl_reader_next is a fast path in front of
+ * it): exported so that fuzz/fuzz_reader.c can check that both agree. */
+int pkli_reader_next_full(pkl_reader *r, pkl_op *op, pkl_error *err);
+
+/* Hot-path helpers: the fast path inlined into its callers, the rare
+ * path kept out of line so that callers stay small. */
+#if defined(__GNUC__)
+#define PKL_NOINLINE __attribute__((noinline))
+#define PKL_INLINE inline __attribute__((always_inline))
+#else
+#define PKL_NOINLINE
+#define PKL_INLINE inline
+#endif
+
 /* Hint that [p, p+n) is about to be written: on Linux, transparent huge
  * pages and one MADV_POPULATE_WRITE instead of a trap per page (a VM makes
  * traps expensive). No effect below 64 KiB or elsewhere; never fails. */

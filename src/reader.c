@@ -54,7 +54,7 @@ typedef struct cursor {
 
 /* Error for an argument of n bytes that does not fit before c->limit:
  * inside a frame it is a frame crossing if the bytes exist at all. */
-static int short_arg(cursor *c, size_t n, pkl_error *err)
+static PKL_NOINLINE int short_arg(cursor *c, size_t n, pkl_error *err)
 {
     pkl_reader *r = c->r;
     if (r->in_frame && n <= r->len - c->p)
@@ -69,7 +69,8 @@ static int short_arg(cursor *c, size_t n, pkl_error *err)
 }
 
 /* Takes n bytes of argument. Compares n with what remains first. */
-static int take(cursor *c, size_t n, const uint8_t **out, pkl_error *err)
+static PKL_INLINE int take(cursor *c, size_t n, const uint8_t **out,
+                           pkl_error *err)
 {
     if (n > c->limit - c->p)
         return short_arg(c, n, err);
@@ -407,8 +408,8 @@ static int parse_unicodenl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
     return 0;
 }
 
-static int check_utf8(cursor *c, const uint8_t *s, size_t n, int surrogatepass,
-                      pkl_error *err)
+static PKL_NOINLINE int check_utf8_slow(cursor *c, const uint8_t *s, size_t n,
+                                       int surrogatepass, pkl_error *err)
 {
     size_t bad = 0;
     if (pkli_utf8_valid(s, n, surrogatepass, &bad))
@@ -417,6 +418,24 @@ static int check_utf8(cursor *c, const uint8_t *s, size_t n, int surrogatepass,
                     "invalid UTF-8 at byte %zu of the %s argument", bad,
                     pkli_opname(c->code));
     return -1;
+}
+
+/* Most text in a pickle is short and ASCII: checked here, inline, eight
+ * bytes at a time; anything else goes to the full validator. */
+static PKL_INLINE int check_utf8(cursor *c, const uint8_t *s, size_t n,
+                                 int surrogatepass, pkl_error *err)
+{
+    size_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, sizeof w);
+        if (w & UINT64_C(0x8080808080808080))
+            return check_utf8_slow(c, s, n, surrogatepass, err);
+    }
+    for (; i < n; i++)
+        if (s[i] & 0x80)
+            return check_utf8_slow(c, s, n, surrogatepass, err);
+    return 0;
 }
 
 /* GLOBAL lines are strict UTF-8; INST lines must be ASCII, as both CPython
@@ -466,7 +485,9 @@ static void set_long(pkl_op *op, const uint8_t *b, size_t n)
     op->len = n;
 }
 
-int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
+/* Every opcode: the general path (any argument kind, every error). */
+PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
+                                       pkl_error *err)
 {
     const uint8_t *a = NULL;
     size_t n = 0;
@@ -738,6 +759,113 @@ int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
     }
     op->end = c.p;
     r->pos = c.p;
+    if (err && err->code != PKL_OK)
+        pkli_error_clear(err);
+    return 1;
+}
+
+/* The fast path: opcodes without argument and with a fixed-width or a
+ * one-byte-counted argument that lies inside the current frame (or buffer)
+ * -- nearly every opcode of a typical pickle -- decoded here with a small
+ * register footprint; everything else, and every error, is left to
+ * pkli_reader_next_full, which reads the opcode again from the start. The
+ * two must agree on every field: fuzz/fuzz_reader.c reads every offset of
+ * every input both ways and compares (replayed over corpus/ by make
+ * check), and tests/test_dis.py compares the result with pickletools. */
+int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
+{
+    size_t pos = r->pos;
+    size_t limit = r->len;
+    if (r->in_frame) {
+        if (pos < r->frame_end)
+            limit = r->frame_end;
+        else
+            return pkli_reader_next_full(r, op, err);
+    }
+    if (pos >= limit)
+        return pkli_reader_next_full(r, op, err);
+    const uint8_t *p = r->base + pos;
+    const pkl_opinfo *info = pkli_op_by_byte[p[0]];
+    if (!info)
+        return pkli_reader_next_full(r, op, err);
+    size_t avail = limit - pos - 1;
+    size_t end;
+    op->type = PKL_A_INT;
+    op->f = 0.0;
+    op->data = NULL;
+    op->len = 0;
+    switch ((pkl_argkind)info->arg) {
+    case PKL_ARG_NONE:
+        op->type = PKL_A_NONE;
+        op->i = 0;
+        end = pos + 1;
+        break;
+    case PKL_ARG_UINT1:
+        if (avail < 1 || p[0] == PKL_OP_PROTO)
+            return pkli_reader_next_full(r, op, err);
+        op->i = p[1];
+        end = pos + 2;
+        break;
+    case PKL_ARG_UINT2:
+        if (avail < 2)
+            return pkli_reader_next_full(r, op, err);
+        op->i = pkli_dec16le(p + 1);
+        end = pos + 3;
+        break;
+    case PKL_ARG_INT4:
+        if (avail < 4)
+            return pkli_reader_next_full(r, op, err);
+        op->i = (int32_t)pkli_dec32le(p + 1);
+        end = pos + 5;
+        break;
+    case PKL_ARG_UINT4:
+        if (avail < 4)
+            return pkli_reader_next_full(r, op, err);
+        op->i = pkli_dec32le(p + 1);
+        end = pos + 5;
+        break;
+    case PKL_ARG_FLOAT8: {
+        if (avail < 8)
+            return pkli_reader_next_full(r, op, err);
+        uint64_t bits = pkli_dec64be(p + 1);
+        op->type = PKL_A_FLOAT;
+        op->i = 0;
+        memcpy(&op->f, &bits, sizeof bits);
+        end = pos + 9;
+        break;
+    }
+    case PKL_ARG_UNICODESTRING1: { /* SHORT_BINUNICODE, ASCII text */
+        if (avail < 1 || (size_t)p[1] > avail - 1)
+            return pkli_reader_next_full(r, op, err);
+        size_t n = p[1];
+        const uint8_t *t = p + 2;
+        size_t k = 0;
+        for (; n - k >= 8; k += 8) {
+            uint64_t w;
+            memcpy(&w, t + k, sizeof w);
+            if (w & UINT64_C(0x8080808080808080))
+                return pkli_reader_next_full(r, op, err);
+        }
+        for (; k < n; k++)
+            if (t[k] & 0x80)
+                return pkli_reader_next_full(r, op, err);
+        op->type = PKL_A_STR;
+        op->i = 0;
+        op->data = t;
+        op->len = n;
+        end = pos + 2 + n;
+        break;
+    }
+    default:
+        return pkli_reader_next_full(r, op, err);
+    }
+    op->offset = pos;
+    op->end = end;
+    op->info = info;
+    op->code = p[0];
+    op->data2 = NULL;
+    op->len2 = 0;
+    r->pos = end;
     if (err && err->code != PKL_OK)
         pkli_error_clear(err);
     return 1;

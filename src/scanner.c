@@ -513,7 +513,7 @@ static void push_slow(scan *s, aval v, size_t off, int opcode)
     s->stk[s->nstk++] = v;
 }
 
-static aval mk(uint8_t kind)
+static PKL_INLINE aval mk(uint8_t kind)
 {
     aval v;
     memset(&v, 0, sizeof v);
@@ -523,7 +523,7 @@ static aval mk(uint8_t kind)
     return v;
 }
 
-static void push_kind(scan *s, uint8_t kind, const pkl_op *op)
+static PKL_INLINE void push_kind(scan *s, uint8_t kind, const pkl_op *op)
 {
     push(s, mk(kind), op->offset, op->code);
 }
@@ -550,7 +550,7 @@ static inline aval pop1(scan *s, const pkl_op *op)
     return v;
 }
 
-static const aval *peek(scan *s, const pkl_op *op)
+static PKL_INLINE const aval *peek(scan *s, const pkl_op *op)
 {
     if (accessible(s) == 0) {
         if (!s->op_failed)
@@ -583,7 +583,7 @@ typedef struct collect {
     aval bottom;  /* the deepest value popped (OBJ's class) */
 } collect;
 
-static void collect_add(collect *c, const aval *v)
+static PKL_INLINE void collect_add(collect *c, const aval *v)
 {
     const uint8_t *d;
     size_t l;
@@ -620,8 +620,10 @@ static int pop_mark(scan *s, const pkl_op *op, collect *c)
         aval *t = &s->stk[s->nstk - 1];
         size_t take = t->n < todo ? t->n : todo;
         collect_add(c, t);
-        c->bottom = *t;
-        c->bottom.n = 1;
+        if (take == todo) { /* the deepest value popped */
+            c->bottom = *t;
+            c->bottom.n = 1;
+        }
         s->depth_log -= take;
         todo -= take;
         if (take == t->n)
@@ -690,7 +692,7 @@ enum {
 
 /* A constant worth remembering: it can spell a module or name, or be
  * a nested pickle (anything shorter than 8 bytes cannot do harm). */
-static int worth_keeping(const aval *v)
+static PKL_INLINE int worth_keeping(const aval *v)
 {
     if (!v->data)
         return (v->sflag & SF_LOST) != 0;
@@ -855,7 +857,7 @@ static uint32_t *pidx_slot(scan *s, uint64_t key)
 }
 
 /* Current code for key (MS_ABSENT when never stored). */
-static uint32_t memo_lookup(scan *s, uint64_t key)
+static PKL_INLINE uint32_t memo_lookup(scan *s, uint64_t key)
 {
     if (key < MEMO_DENSE_MAX) {
         uint8_t st = key < s->mdcap ? s->mdense[key] : MS_ABSENT;
