@@ -130,6 +130,14 @@ static int parse_decimal(cursor *c, const uint8_t *s, size_t n,
         first++;
     if (first != i && !leading_zeros_ok)
         goto bad;
+    if (n - first <= 18) { /* below 10^18: cannot overflow int64 */
+        uint64_t u = 0;
+        for (size_t k = first; k < n; k++)
+            u = u * 10 + (uint64_t)(s[k] - '0');
+        op->type = PKL_A_INT;
+        op->i = neg ? -(int64_t)u : (int64_t)u;
+        return 0;
+    }
     /* accumulate as a negative number to reach INT64_MIN */
     int64_t v = 0;
     int overflow = 0;
@@ -832,6 +840,23 @@ int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
         op->i = 0;
         memcpy(&op->f, &bits, sizeof bits);
         end = pos + 9;
+        break;
+    }
+    case PKL_ARG_DECIMALNL_SHORT: { /* INT, GET, PUT: "123\n" */
+        /* 1 to 18 digits, no sign, no leading zero: no overflow, not
+         * INT's "00"/"01" booleans; anything else takes the full path */
+        const uint8_t *t = p + 1;
+        size_t max = avail < 18 ? avail : 18;
+        size_t k = 0;
+        uint64_t u = 0;
+        while (k < max && t[k] >= '0' && t[k] <= '9') {
+            u = u * 10 + (uint64_t)(t[k] - '0');
+            k++;
+        }
+        if (k == 0 || k >= avail || t[k] != '\n' || (t[0] == '0' && k > 1))
+            return pkli_reader_next_full(r, op, err);
+        op->i = (int64_t)u;
+        end = pos + k + 2;
         break;
     }
     case PKL_ARG_UNICODESTRING1: { /* SHORT_BINUNICODE, ASCII text */

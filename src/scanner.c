@@ -877,10 +877,11 @@ static void memo_put(scan *s, uint64_t key, const pkl_op *op)
         return;
     aval v = *top;
     v.n = 1;
-    uint32_t old = memo_lookup(s, key);
-    if (old == MS_ABSENT) {
+    /* a dense key is present iff its byte is set (MS_POOLED also for the
+     * ones that went to the hash map) */
+    if (key < MEMO_DENSE_MAX ? key >= s->mdcap || !s->mdense[key]
+                             : memo_lookup(s, key) == MS_ABSENT)
         s->memo_count++;
-    }
     /* storing twice under one key is accepted by CPython and harmless
      * (pickle.dumps never does it, hand-written pickles may) */
     uint32_t code = memo_encode(s, &v, op);
