@@ -326,14 +326,15 @@ static size_t cap_for(size_t n)
     return c;
 }
 
-static int is_container(const pkl_value *v)
+static PKL_INLINE int is_container(const pkl_value *v)
 {
     return v->type >= PKL_T_LIST && v->type != PKL_T_GLOBAL;
 }
 
 /* Records that `child` now sits inside `parent`. Depths are kept on
  * containers only; the JSON writer enforces the exact limit again. */
-static int note_child(dec *d, pkl_value *parent, const pkl_value *child)
+static PKL_INLINE int note_child(dec *d, pkl_value *parent,
+                                  const pkl_value *child)
 {
     if (child == parent || !is_container(child))
         return 0;

@@ -842,6 +842,19 @@ int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
         end = pos + 9;
         break;
     }
+    case PKL_ARG_LONG1: { /* up to 8 bytes: an int64, sign-extended */
+        if (avail < 1 || p[1] > 8 || (size_t)p[1] > avail - 1)
+            return pkli_reader_next_full(r, op, err);
+        size_t n = p[1];
+        uint64_t u = 0;
+        for (size_t k = 0; k < n; k++)
+            u |= (uint64_t)p[2 + k] << (8 * k);
+        if (n && n < 8 && (p[1 + n] & 0x80))
+            u |= UINT64_MAX << (8 * n);
+        memcpy(&op->i, &u, sizeof u);
+        end = pos + 2 + n;
+        break;
+    }
     case PKL_ARG_DECIMALNL_SHORT: { /* INT, GET, PUT: "123\n" */
         /* 1 to 18 digits, no sign, no leading zero: no overflow, not
          * INT's "00"/"01" booleans; anything else takes the full path */
