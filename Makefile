@@ -35,7 +35,7 @@ CHECK_SRC := $(sort $(wildcard tests/check_*.c))
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 POLICIES  := $(sort $(wildcard policies/*.yaml))
-HEADERS   := src/pickleguard.h src/internal.h src/opcodes.def \
+HEADERS   := src/pickleguard.h src/internal.h src/reader_fast.h src/opcodes.def \
              $(wildcard src/*.def) $(wildcard src/*_internal.h)
 
 GEN_SRC   := $(B)/gen/builtin_policies.c

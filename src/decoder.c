@@ -1817,7 +1817,7 @@ static int run(dec *d, size_t *consumed)
         goto out;
     }
     for (;;) {
-        int got = pkl_reader_next(&r, &op, d->err);
+        int got = pkli_reader_next_inline(&r, &op, d->err);
         if (got < 0)
             goto out;
         if (got == 0) {

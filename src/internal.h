@@ -156,6 +156,9 @@ extern const pkl_opinfo *const pkli_op_by_byte[256];
 /* "GLOBAL" for a byte, or "opcode 0xNN" style static text for unknown. */
 const char *pkli_opname(int byte);
 
+/* The reader's fast path (pkl_reader_next), inline for hot loops. */
+#include "reader_fast.h"
+
 /* ---- embedded files (scripts/embed.py) ------------------------------------ */
 typedef struct pkli_embedded {
     const char *name;      /* base name without extension: "default" */

@@ -1571,7 +1571,7 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
     for (;;) {
         if (s->nomem)
             return P_END;
-        int rc = pkl_reader_next(r, &op, &err);
+        int rc = pkli_reader_next_inline(r, &op, &err);
         if (rc == 0) {
             s->res->bytes += s->len - start;
             emit(s, "truncated", PKL_SEV_MEDIUM, s->len, -1, "",
