@@ -136,6 +136,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&derr, 0, sizeof derr);
     size_t off = 0;
     int accepted = 0;
+    size_t *ends = NULL; /* end offset of each pickle decoded (rule C) */
+    size_t nends = 0, capends = 0;
     for (;;) {
         size_t consumed = 0;
         pkl_doc *doc = pkl_decode(p + off, len - off, &dopt, &consumed, &derr);
@@ -144,6 +146,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pkl_doc_free(doc);
         CHECK(consumed > 0 && consumed <= len - off);
         off += consumed;
+        if (nends == capends) {
+            capends = capends ? 2 * capends : 16;
+            ends = realloc(ends, capends * sizeof *ends);
+            CHECK(ends != NULL);
+        }
+        ends[nends++] = off;
         if (off == len) {
             accepted = 1;
             break;
@@ -175,10 +183,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     if (accepted) {
+        /* each pickle on its own: dis lists it, or refuses only a memo key
+         * stored twice */
+        int redefined = 0;
+        for (size_t k = 0; k < nends; k++) {
+            size_t from = k ? ends[k - 1] : 0;
+            pkl_error xerr;
+            memset(&xerr, 0, sizeof xerr);
+            if (pkl_dis(p + from, ends[k] - from, fz_devnull(), NULL,
+                        &xerr) == 0)
+                continue;
+            if (xerr.code == PKL_E_MEMO_REDEFINED) {
+                redefined = 1;
+                continue;
+            }
+            char msg[1024];
+            fprintf(stderr, "fuzz_diff: rule C: decoder accepted pickle %zu "
+                            "(offsets %zu-%zu), dis failed: %s\n", k, from,
+                    ends[k], pkl_error_format(&xerr, msg, sizeof msg));
+            abort();
+        }
+        /* and the whole input: a failure in a later pickle is reported as
+         * PKL_E_TRAILING (the detail names the inner error) */
         pkl_error xerr;
         memset(&xerr, 0, sizeof xerr);
         if (pkl_dis(p, len, fz_devnull(), NULL, &xerr) < 0 &&
-            xerr.code != PKL_E_MEMO_REDEFINED) {
+            !(redefined && (xerr.code == PKL_E_MEMO_REDEFINED ||
+                            xerr.code == PKL_E_TRAILING))) {
             char msg[1024];
             fprintf(stderr, "fuzz_diff: rule C: decoder accepted, dis "
                             "failed: %s\n",
@@ -186,6 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
+    free(ends);
     pkl_scan_result_free(&res);
     return 0;
 }
