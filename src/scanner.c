@@ -1761,12 +1761,12 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                     /* _pickle.c: "odd number of items for SETITEMS" */
                     structural(s, &op, "has an odd number of items (%zu) "
                                        "above its MARK", c.count);
-                /* no items: CPython returns before it looks at the target
-                 * (_pickle.c: "nothing to do") */
-                if (c.count) {
-                    const aval *t = peek(s, &op);
+                /* a target must be there even without items (_pickle.c:
+                 * stack underflow), but with no items CPython returns
+                 * before it looks at it ("nothing to do") */
+                const aval *t = peek(s, &op);
+                if (c.count)
                     mutate_check(s, t, &op, 0);
-                }
             }
             break;
         }

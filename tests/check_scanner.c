@@ -306,6 +306,13 @@ static const row rows[] = {
      * 10 BINGET 12 EMPTY_DICT 13 BUILD */
     {"build_on_memo_persid", B("\x80\x02Pabc\nq\x00" "0h\x00}b."), 1, 1,
      {{"mutate-persid", H, 13}}, NULL, NULL, 0, 0},
+    /* no items, but no target either: a stack underflow in CPython
+     * (corpus/regressions/diff/empty-SETITEMS-no-target.bin); then STOP
+     * has nothing to return. genops: 0 MARK 1 SETITEMS 2 STOP */
+    {"empty_setitems_no_target", B("(u."), 0, 2,
+     {{"malformed", M, 1}, {"malformed", M, 2}}, NULL, NULL, 0, 0},
+    {"empty_appends_no_target", B("(e."), 0, 2,
+     {{"malformed", M, 1}, {"malformed", M, 2}}, NULL, NULL, 0, 0},
     /* empty APPENDS on a persistent id: nothing happens */
     {"empty_appends_on_persid", B("\x80\x02Pabc\n(e."), 1, 0, {{NULL, 0, 0}},
      NULL, NULL, 0, 0},
