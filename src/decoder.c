@@ -1653,12 +1653,23 @@ static pkl_value *obj_field(dec *d, pkl_value *o, int which)
     return *slot;
 }
 
+/* The container of a batch must lie above the next MARK down, as in
+ * _pickle.c (x <= fence: "unexpected MARK found"), even with no items. */
+static int batch_underflow(dec *d, const char *what)
+{
+    if (d->nmarks)
+        return fail_at(d, PKL_E_STACK_UNDERFLOW, "unexpected MARK found (%s "
+                       "has no %s between its MARK and the one under it)",
+                       pkli_opname(d->opcode), what);
+    return fail_at(d, PKL_E_STACK_UNDERFLOW, "%s has no %s under its items",
+                   pkli_opname(d->opcode), what);
+}
+
 /* APPEND(S): stack[x..sp) appended to stack[x-1], as do_append. */
 static int do_append(dec *d, size_t x)
 {
-    if (x > d->sp || x == 0)
-        return fail_at(d, PKL_E_STACK_UNDERFLOW, "%s has no list under its "
-                       "items", pkli_opname(d->opcode));
+    if (x > d->sp || x <= d->fence)
+        return batch_underflow(d, "list");
     if (x == d->sp)
         return 0; /* nothing to append: CPython does not look at the target */
     pkl_value *t = d->stack[x - 1];
@@ -1707,9 +1718,8 @@ static int do_append(dec *d, size_t x)
 /* SETITEM(S): pairs stack[x..sp) set into stack[x-1], as do_setitems. */
 static int do_setitems(dec *d, size_t x)
 {
-    if (x > d->sp || x == 0)
-        return fail_at(d, PKL_E_STACK_UNDERFLOW, "%s has no dict under its "
-                       "items", pkli_opname(d->opcode));
+    if (x > d->sp || x <= d->fence)
+        return batch_underflow(d, "dict");
     if (x == d->sp)
         return 0;
     if ((d->sp - x) % 2)
@@ -2059,9 +2069,8 @@ static int run(dec *d, size_t *consumed)
             size_t m;
             if (marker(d, &m) < 0)
                 goto out;
-            if (m > d->sp || m == 0) {
-                fail_at(d, PKL_E_STACK_UNDERFLOW, "ADDITEMS has no set under "
-                        "its items");
+            if (m > d->sp || m <= d->fence) {
+                batch_underflow(d, "set");
                 goto out;
             }
             if (m == d->sp)

@@ -107,6 +107,7 @@ static const ok_row ok_rows[] = {
     {"K\001p5\0120K\002\2240h\001.", 13, "default", "2"}, /* MEMOIZE after PUT 5 uses index 1 (entry count) */
     {"]K\005aK\000K\007s.", 10, "default", "[7]"}, /* SETITEM on a list assigns an index */
     {"K\001(e.", 5, "default", "1"}, /* empty APPENDS ignores its target */
+    {"](]e.", 5, "default", "[[]]"}, /* the container right under the batch's mark */
     {"\200\004\225\003\000\000\000\000\000\000\000K\001.", 14, "default", "1"}, /* FRAME */
     {"S'\\x41'\012.", 9, "default", "\"A\""}, /* STRING \x escape */
     {"}(\212\011\000\000\000\000\000\000\000\000\001U\001aGC\360\000\000\000\000\000\000U\001bu.", 30, "default", "{\"$dict\": [[18446744073709551616, \"b\"]]}"}, /* 2**64 == 2.0**64 */
@@ -149,6 +150,12 @@ static const err_row err_rows[] = {
     {"a.", 2, "default", PKL_E_STACK_UNDERFLOW, 0}, /* APPEND on empty stack */
     {"(e.", 3, "default", PKL_E_STACK_UNDERFLOW, 1}, /* APPENDS with nothing under the mark */
     {"}(K\001K\002s.", 8, "default", PKL_E_STACK_UNDERFLOW, 6}, /* SETITEM across a mark (CPython: unexpected MARK found) */
+    /* a batch's container must lie above the next MARK down, with or
+     * without items (_pickle.c: x <= fence) */
+    {"}((uu.", 6, "default", PKL_E_STACK_UNDERFLOW, 3}, /* empty SETITEMS, dict under an enclosing mark */
+    {"}((K\001K\002uu.", 10, "default", PKL_E_STACK_UNDERFLOW, 7}, /* SETITEMS with items, same */
+    {"]((e1.", 6, "default", PKL_E_STACK_UNDERFLOW, 3}, /* empty APPENDS, same */
+    {"\217((\220.", 5, "default", PKL_E_STACK_UNDERFLOW, 3}, /* empty ADDITEMS, same */
     {"](K\002a.", 6, "default", PKL_E_STACK_UNDERFLOW, 4}, /* APPEND across a mark */
     {"K\001(\205.", 5, "default", PKL_E_STACK_UNDERFLOW, 3}, /* TUPLE1 across a mark */
     {"0.", 2, "default", PKL_E_STACK_UNDERFLOW, 0}, /* POP on empty stack */
