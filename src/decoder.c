@@ -33,7 +33,6 @@
 typedef struct ablock {
     struct ablock *next;
     size_t size; /* usable bytes after the header */
-    size_t used;
 } ablock;
 
 #define ABLOCK_HDR ((sizeof(ablock) + 15u) & ~(size_t)15u)
@@ -127,6 +126,9 @@ typedef struct dec {
     walk *ws; /* scratch stack for hashing / equality */
     size_t wcap;
 
+    char *acur, *aend; /* free bytes of the arena's current block */
+    pkl_value *smallint[256]; /* the shared node of each int 0..255 */
+
     size_t nbuf_used;
     size_t nvalues;
     size_t bytes; /* allocated beyond the input */
@@ -179,10 +181,10 @@ static void *arena_alloc_slow(dec *d, size_t n);
 static PKL_INLINE void *arena_alloc(dec *d, size_t n)
 {
     n = (n + 7u) & ~(size_t)7u;
-    ablock *b = d->doc->blocks;
-    if (b && n <= b->size - b->used) {
-        void *p = (char *)b + ABLOCK_HDR + b->used;
-        b->used += n;
+    /* n - 1: a request of 0 bytes (and the empty arena) take the slow path */
+    if (n - 1 < (size_t)(d->aend - d->acur)) {
+        void *p = d->acur;
+        d->acur += n;
         return p;
     }
     return arena_alloc_slow(d, n);
@@ -209,7 +211,6 @@ static PKL_NOINLINE void *arena_alloc_slow(dec *d, size_t n)
         return NULL;
     }
     nb->size = size;
-    nb->used = n;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     /* big pickles touch every page of their arena: with transparent huge
      * pages a fault maps 2 MiB instead of 4 KiB (a hint; errors ignored) */
@@ -236,6 +237,9 @@ static PKL_NOINLINE void *arena_alloc_slow(dec *d, size_t n)
         doc->blocks = nb;
         if (doc->next_size < ABLOCK_MAX)
             doc->next_size *= 2;
+        /* bump-allocate from the new block from now on */
+        d->acur = (char *)nb + ABLOCK_HDR + n;
+        d->aend = (char *)nb + ABLOCK_HDR + size;
     }
     return (char *)nb + ABLOCK_HDR;
 }
@@ -289,8 +293,8 @@ static pkl_value *new_node(dec *d, int type)
         return NULL;
     memset(v, 0, sizeof *v);
     v->type = (uint8_t)type;
-    if (type >= PKL_T_LIST)
-        v->depth_ = 1;
+    if (type >= PKL_T_LIST && type != PKL_T_GLOBAL)
+        v->depth_ = 1; /* a container: depth_ > 0 exactly for these */
     return v;
 }
 
@@ -326,17 +330,14 @@ static size_t cap_for(size_t n)
     return c;
 }
 
-static PKL_INLINE int is_container(const pkl_value *v)
-{
-    return v->type >= PKL_T_LIST && v->type != PKL_T_GLOBAL;
-}
-
 /* Records that `child` now sits inside `parent`. Depths are kept on
  * containers only; the JSON writer enforces the exact limit again. */
 static PKL_INLINE int note_child(dec *d, pkl_value *parent,
                                   const pkl_value *child)
 {
-    if (child == parent || !is_container(child))
+    /* depth_ is 0 exactly for the nodes that are not containers (scalars,
+     * text, GLOBAL): one load decides for the common case */
+    if (child->depth_ == 0 || child == parent)
         return 0;
     uint32_t nd = child->depth_ >= UINT32_MAX - 1 ? UINT32_MAX : child->depth_ + 1;
     if (nd > parent->depth_) {
@@ -423,8 +424,6 @@ static pkl_value *new_blob(dec *d, int type, const uint8_t *p, size_t n)
         v->flags_ |= F_OWNED;
     }
     v->u.s.len = n;
-    if (type >= PKL_T_LIST)
-        v->depth_ = 1;
     return v;
 }
 
@@ -1929,9 +1928,20 @@ static int run(dec *d, size_t *consumed)
                     goto out;
                 v = (pkl_value *)(op.i ? &k_true : &k_false);
             } else if (op.type == PKL_A_INT) {
-                v = new_scalar(d, PKL_T_INT);
-                if (v)
-                    v->u.i = op.i;
+                if ((uint64_t)op.i < 256 && d->smallint[op.i]) {
+                    /* like CPython's small-int cache: ints are immutable
+                     * and written by value, so one node serves them all */
+                    if (count_value(d) < 0)
+                        goto out;
+                    v = d->smallint[op.i];
+                } else {
+                    v = new_scalar(d, PKL_T_INT);
+                    if (v) {
+                        v->u.i = op.i;
+                        if ((uint64_t)op.i < 256)
+                            d->smallint[op.i] = v;
+                    }
+                }
             } else if (op.type == PKL_A_DECIMAL) {
                 v = bigint_from_decimal(d, op.data, op.len);
             } else { /* PKL_A_BIGINT: points into the input */

@@ -775,7 +775,10 @@ PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
 /* The public entry point is the inline fast path (src/reader_fast.h). */
 int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
 {
-    return pkli_reader_next_inline(r, op, err);
+    int rc = pkli_reader_next_inline(r, op, err);
+    if (rc == 1 && err && err->code != PKL_OK)
+        pkli_error_clear(err);
+    return rc;
 }
 
 /* Two's complement LE bytes to decimal text, by repeated division of the

@@ -85,10 +85,18 @@ static PKL_INLINE int pkli_reader_next_inline(pkl_reader *r, pkl_op *op,
             return pkli_reader_next_full(r, op, err);
         size_t n = p[1];
         uint64_t u = 0;
-        for (size_t k = 0; k < n; k++)
-            u |= (uint64_t)p[2 + k] << (8 * k);
-        if (n && n < 8 && (p[1 + n] & 0x80))
-            u |= UINT64_MAX << (8 * n);
+        if (n && r->len - pos >= 10) {
+            /* one 8-byte load (inside the buffer, maybe past the frame),
+             * the n bytes moved to the top and sign-extended down */
+            u = pkli_dec64le(p + 2) << (64 - 8 * n);
+            u = (u >> (64 - 8 * n)) |
+                ((u >> 63) && n < 8 ? UINT64_MAX << (8 * n) : 0);
+        } else {
+            for (size_t k = 0; k < n; k++)
+                u |= (uint64_t)p[2 + k] << (8 * k);
+            if (n && n < 8 && (p[1 + n] & 0x80))
+                u |= UINT64_MAX << (8 * n);
+        }
         memcpy(&op->i, &u, sizeof u);
         end = pos + 2 + n;
         break;
@@ -142,8 +150,9 @@ static PKL_INLINE int pkli_reader_next_inline(pkl_reader *r, pkl_op *op,
     op->data2 = NULL;
     op->len2 = 0;
     r->pos = end;
-    if (err && err->code != PKL_OK)
-        pkli_error_clear(err);
+    /* *err is left alone on success here: the loops that call this never
+     * carry an error forward, and pkl_reader_next clears it */
+    (void)err;
     return 1;
 }
 
