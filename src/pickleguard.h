@@ -230,6 +230,8 @@ typedef struct pkl_reader {
     uint8_t *scratch;        /* decoded STRING / UNICODE text */
     size_t scratch_cap;
     pkl_allocator alloc;
+    int skip_float_values_;  /* internal (the scanner's): FLOAT text is
+                                checked but its value not computed */
 } pkl_reader;
 
 /* Starts reading buf[0..len). buf must outlive the reader. */

@@ -138,19 +138,15 @@ static int parse_decimal(cursor *c, const uint8_t *s, size_t n,
         op->i = neg ? -(int64_t)u : (int64_t)u;
         return 0;
     }
-    /* accumulate as a negative number to reach INT64_MIN */
-    int64_t v = 0;
-    int overflow = 0;
-    for (size_t k = first; k < n; k++) {
-        int d = s[k] - '0';
-        if (v < (INT64_MIN + d) / 10) {
-            overflow = 1;
-            break;
-        }
-        v = v * 10 - d;
+    /* 19 digits fit a uint64 (< 10^19 < 2^64); more, after the leading
+     * zeros, are 10^19 or above: beyond int64 */
+    int overflow = 1;
+    uint64_t u = 0;
+    if (n - first == 19) {
+        for (size_t k = first; k < n; k++)
+            u = u * 10 + (uint64_t)(s[k] - '0');
+        overflow = u > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX);
     }
-    if (!overflow && !neg && v == INT64_MIN)
-        overflow = 1;
     if (overflow) {
         op->type = PKL_A_DECIMAL;
         if (neg) {
@@ -168,7 +164,7 @@ static int parse_decimal(cursor *c, const uint8_t *s, size_t n,
         return 0;
     }
     op->type = PKL_A_INT;
-    op->i = neg ? v : -v;
+    op->i = neg ? -(int64_t)(u - 1) - 1 : (int64_t)u;
     return 0;
 bad:
     pkli_error_setf(err, PKL_E_BAD_INT, c->op_at, c->code,
@@ -218,6 +214,7 @@ static int parse_floatnl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
     size_t digits = 0, k = i;
     while (k < n && s[k] >= '0' && s[k] <= '9')
         k++, digits++;
+    size_t intdigits = digits;
     if (k < n && s[k] == '.') {
         k++;
         while (k < n && s[k] >= '0' && s[k] <= '9')
@@ -225,7 +222,8 @@ static int parse_floatnl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
     }
     if (digits == 0)
         goto bad;
-    if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+    int has_exp = k < n && (s[k] == 'e' || s[k] == 'E');
+    if (has_exp) {
         k++;
         if (k < n && (s[k] == '+' || s[k] == '-'))
             k++;
@@ -237,6 +235,12 @@ static int parse_floatnl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
     }
     if (k != n)
         goto bad;
+    if (c->r->skip_float_values_ && intdigits <= 300 && !has_exp) {
+        /* below 10^300 without an exponent: no overflow to report, and
+         * the caller (the scanner) never looks at the value */
+        op->f = 0.0;
+        goto ok;
+    }
     char *heap = NULL;
     char *buf = tmp;
     if (n >= sizeof tmp) {

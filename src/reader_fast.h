@@ -118,6 +118,24 @@ static PKL_INLINE int pkli_reader_next_inline(pkl_reader *r, pkl_op *op,
         end = pos + k + 2;
         break;
     }
+    case PKL_ARG_UNICODESTRINGNL: { /* UNICODE: ASCII, no backslash */
+        /* raw-unicode-escape of such a line is the line itself */
+        const uint8_t *t = p + 1;
+        size_t k = 0;
+        while (k < avail && t[k] != '\n') {
+            if ((t[k] & 0x80) || t[k] == '\\')
+                return pkli_reader_next_full(r, op, err);
+            k++;
+        }
+        if (k == avail)
+            return pkli_reader_next_full(r, op, err);
+        op->type = PKL_A_STR;
+        op->i = 0;
+        op->data = t;
+        op->len = k;
+        end = pos + k + 2;
+        break;
+    }
     case PKL_ARG_UNICODESTRING1: { /* SHORT_BINUNICODE, ASCII text */
         if (avail < 1 || (size_t)p[1] > avail - 1)
             return pkli_reader_next_full(r, op, err);

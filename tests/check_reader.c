@@ -119,6 +119,17 @@ static const rcase cases[] = {
             "9223372036854775808", 21),
     OK_DATA("INT -2^63-1 overflows to DECIMAL", "I-9223372036854775809\n", PKL_A_DECIMAL,
             "-9223372036854775809", 22),
+    /* 19 significant digits are checked against the int64 range exactly;
+     * 20 or more are always beyond it */
+    OK_INT("LONG int64 max", "L9223372036854775807L\n", INT64_MAX, 22),
+    OK_INT("LONG int64 min", "L-9223372036854775808\n", INT64_MIN, 22),
+    OK_DATA("LONG 2^63 overflows to DECIMAL", "L9223372036854775808\n", PKL_A_DECIMAL,
+            "9223372036854775808", 21),
+    OK_DATA("LONG 19 nines overflow", "L9999999999999999999\n", PKL_A_DECIMAL,
+            "9999999999999999999", 21),
+    OK_DATA("LONG 20 digits", "L-10000000000000000000L\n", PKL_A_DECIMAL,
+            "-10000000000000000000", 24),
+    OK_INT("GET 19 digits after leading zeros", "g009223372036854775807\n", INT64_MAX, 23),
     /* _pickle.c reads INT with strtol(base 0): "010" is 8 there, an error
      * in pickle.py; "-0" and "+1" are bools (len 3) for _pickle.c only */
     ERR("INT 010 refused (octal for _pickle.c)", "I010\n", PKL_E_BAD_INT, 0),
@@ -213,6 +224,8 @@ static const rcase cases[] = {
     /* ---- unicodestringnl: UNICODE (raw-unicode-escape) ---- */
     OK_DATA("UNICODE plain", "Vabc\n", PKL_A_STR, "abc", 5),
     OK_DATA("UNICODE empty", "V\n", PKL_A_STR, "", 2),
+    OK_DATA("UNICODE lone backslash is literal", "Va\\b\n", PKL_A_STR, "a\\b", 0),
+    ERR("UNICODE without newline", "Vabc", PKL_E_NO_NEWLINE, 0),
     OK_DATA("UNICODE \\u0041", "V\\u0041\n", PKL_A_STR, "A", 0),
     OK_DATA("UNICODE \\U0001f600", "V\\U0001f600\n", PKL_A_STR, "\xf0\x9f\x98\x80", 0),
     OK_DATA("UNICODE Latin-1 byte", "V\xe9\n", PKL_A_STR, "\xc3\xa9", 0),
@@ -425,6 +438,58 @@ START_TEST(test_reader_oom)
 }
 END_TEST
 
+/* The scanner's reader does not compute FLOAT text values, but must accept
+ * and refuse exactly what the full reader does. */
+START_TEST(test_reader_skip_float_values)
+{
+    static const struct { const char *in; int rc; int code; } rows[] = {
+        { "F1.5\n", 1, PKL_OK },
+        { "F-628.5516522525292\n", 1, PKL_OK },
+        { "F1e999\n", -1, PKL_E_BAD_FLOAT },   /* overflow: strtod still runs */
+        { "F1e5\n", 1, PKL_OK },
+        { "F1_0\n", -1, PKL_E_BAD_FLOAT },
+        { "F.\n", -1, PKL_E_BAD_FLOAT },
+        { "Finf\n", 1, PKL_OK },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        for (int skip = 0; skip < 2; skip++) {
+            pkl_reader r;
+            pkl_op op;
+            pkl_error err;
+            memset(&err, 0, sizeof err);
+            pkl_reader_init(&r, rows[i].in, strlen(rows[i].in), NULL);
+            r.skip_float_values_ = skip;
+            int rc = pkl_reader_next(&r, &op, &err);
+            ck_assert_msg(rc == rows[i].rc && err.code == rows[i].code,
+                          "%s (skip %d): rc %d code %d", rows[i].in, skip, rc,
+                          (int)err.code);
+            if (rc == 1) {
+                ck_assert_int_eq(op.type, PKL_A_FLOAT);
+                ck_assert_uint_eq(op.end, strlen(rows[i].in));
+            }
+            pkl_reader_free(&r);
+        }
+    }
+    /* 300 integer digits: skipped; 301: converted (and in range) */
+    char buf[400];
+    for (int nd = 300; nd <= 309; nd += 9) {
+        buf[0] = 'F';
+        memset(buf + 1, '9', (size_t)nd);
+        memcpy(buf + 1 + nd, ".5\n", 3);
+        pkl_reader r;
+        pkl_op op;
+        pkl_error err;
+        memset(&err, 0, sizeof err);
+        pkl_reader_init(&r, buf, (size_t)nd + 4, NULL);
+        r.skip_float_values_ = 1;
+        int rc = pkl_reader_next(&r, &op, &err);
+        /* 10^309 overflows a double: refused even when values are skipped */
+        ck_assert_int_eq(rc, nd == 300 ? 1 : -1);
+        pkl_reader_free(&r);
+    }
+}
+END_TEST
+
 START_TEST(test_reader_null_err)
 {
     /* err may be NULL on every path */
@@ -520,6 +585,7 @@ Suite *suite_reader(void)
     tcase_add_loop_test(tc, test_reader_table, 0, (int)NCASES);
     tcase_add_loop_test(tc, test_reader_oom, 0, (int)NCASES);
     tcase_add_test(tc, test_reader_null_err);
+    tcase_add_test(tc, test_reader_skip_float_values);
     tcase_add_test(tc, test_reader_seek);
     tcase_add_loop_test(tc, test_bigint_decimal, 0, (int)(sizeof bigs / sizeof bigs[0]));
     suite_add_tcase(s, tc);
