@@ -587,12 +587,12 @@ static PKL_INLINE void collect_add(collect *c, const aval *v)
 {
     const uint8_t *d;
     size_t l;
-    if (!c->data && payload_of(v, &d, &l) && l >= 8) {
+    /* v->len >= 8 first: most popped values are short or carry nothing */
+    if (v->len >= 8 && !c->data && payload_of(v, &d, &l)) {
         c->data = d;
         c->len = l;
     }
-    if (v->sflag & SF_LOST)
-        c->lost = 1;
+    c->lost |= v->sflag & SF_LOST;
 }
 
 static void collect_init(collect *c)
@@ -616,21 +616,25 @@ static int pop_mark(scan *s, const pkl_op *op, collect *c)
     size_t m = s->marks[--s->nmarks];
     size_t todo = s->depth_log - m;
     c->count = todo;
-    while (todo) {
-        aval *t = &s->stk[s->nstk - 1];
-        size_t take = t->n < todo ? t->n : todo;
+    if (!todo)
+        return 0;
+    s->depth_log = m;
+    /* the entries' runs add up to depth_log: whole entries above the
+     * deepest one popped, which may give up only part of its run */
+    aval *t = s->stk + s->nstk - 1;
+    while (t->n < todo && t > s->stk) {
         collect_add(c, t);
-        if (take == todo) { /* the deepest value popped */
-            c->bottom = *t;
-            c->bottom.n = 1;
-        }
-        s->depth_log -= take;
-        todo -= take;
-        if (take == t->n)
-            s->nstk--;
-        else
-            t->n -= take;
+        todo -= t->n;
+        t--;
     }
+    collect_add(c, t);
+    c->bottom = *t;
+    c->bottom.n = 1;
+    if (t->n > todo) {
+        t->n -= todo;
+        t++;
+    }
+    s->nstk = (size_t)(t - s->stk);
     return 0;
 }
 
@@ -1623,8 +1627,8 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
          * protocol 2+ opcode in a pickle without PROTO is odd; newer
          * opcodes under an older PROTO are not reported (hand-written
          * benign pickles do that) */
-        int mismatch = op.info->proto >= 2 && s->proto == 0 &&
-                       !s->saw_proto && op.code != PKL_OP_PROTO &&
+        int mismatch = !s->saw_proto && op.info->proto >= 2 &&
+                       s->proto == 0 && op.code != PKL_OP_PROTO &&
                        !s->said_mismatch;
         int proto_before = s->proto;
 
