@@ -769,6 +769,19 @@ PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
         r->in_frame = 1;
         r->frame_end = c.p + (size_t)op->i;
     }
+    if (c.code == PKL_OP_STOP && r->in_frame && c.p < r->frame_end) {
+        /* pickle.load reads a frame whole: the next pickle.load starts at
+         * the frame's end, so bytes between STOP and that end are never
+         * read by CPython while a reader going on after STOP would parse
+         * them (a scanner could be shown a different stream); pickle.dumps
+         * ends every frame at its STOP */
+        pkli_error_setf(err, PKL_E_FRAME, c.op_at, c.code,
+                        "STOP leaves %zu byte%s of its frame (ending at "
+                        "offset %zu) unread: pickle.load skips them and "
+                        "reads on from the frame's end", r->frame_end - c.p,
+                        r->frame_end - c.p == 1 ? "" : "s", r->frame_end);
+        return -1;
+    }
     op->end = c.p;
     r->pos = c.p;
     if (err && err->code != PKL_OK)

@@ -42,6 +42,8 @@ static PKL_INLINE int pkli_reader_next_inline(pkl_reader *r, pkl_op *op,
     op->len = 0;
     switch ((pkl_argkind)info->arg) {
     case PKL_ARG_NONE:
+        if (p[0] == PKL_OP_STOP && r->in_frame)
+            return pkli_reader_next_full(r, op, err); /* frame tail check */
         op->type = PKL_A_NONE;
         op->i = 0;
         end = pos + 1;

@@ -311,6 +311,8 @@ static const rcase cases[] = {
       .in = S("\x95\x01\x00\x00\x00\x00\x00\x00\x00K\x05."),
       .skip = 1, .rc = -1, .code = PKL_E_FRAME, .off = 9 },
     /* FRAME(12) covers 9..20; the FRAME at 10 starts inside it */
+    { .name = "STOP before its frame ends", .in = S("\x95\x02\x00\x00\x00\x00\x00\x00\x00.N"),
+      .skip = 1, .rc = -1, .code = PKL_E_FRAME, .off = 9 },
     { .name = "FRAME inside an unfinished frame",
       .in = S("\x95\x0c\x00\x00\x00\x00\x00\x00\x00N\x95\x01\x00\x00\x00\x00\x00\x00\x00.."),
       .skip = 2, .rc = -1, .code = PKL_E_FRAME, .off = 10 },

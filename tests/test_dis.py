@@ -41,6 +41,7 @@ REFUSED_ON_PURPOSE = {
     'malformed/frame_beyond_end.pkl': (2, 'FRAME declares 16 bytes'),
     'malformed/frame_crossing.pkl': (11, 'past the frame'),
     'malformed/frame_nested.pkl': (13, 'new frame begins'),
+    'malformed/frame_stop_early.pkl': (13, 'STOP leaves 3 bytes of its frame'),
     'malformed/len_frame_2p63.pkl': (2, 'FRAME declares 9223372036854775808'),
     'malformed/int_leading_zero.pkl': (0, 'invalid integer text'),
     'malformed/int_minus_zero.pkl': (0, '"-0" is ambiguous'),

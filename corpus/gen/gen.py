@@ -802,6 +802,10 @@ def add_malformed(c):
     m('frame_nested', PROTO(4) + FRAME(12) + b'K\x01' + FRAME(1) + b'.',
       'a FRAME inside an unfinished frame: _pickle accepts, pickle.py raises',
       scan='high')
+    m('frame_stop_early', PROTO(4) + FRAME(6) + b'K\x01.K\x02.' + b'K\x03.',
+      'STOP 3 bytes before its frame ends: sequential pickle.load skips '
+      'K\\x02. (the frame is read whole) and loads 3 next; a reader going '
+      'on after STOP would parse bytes CPython never reads', scan='high')
     # numbers and strings in text form
     m('int_leading_zero', b'I010\n.', 'INT "010": 8 for _pickle.c, an error for pickle.py')
     m('int_minus_zero', b'I-0\n.', 'INT "-0": False for _pickle.c, 0 for pickle.py')
