@@ -1568,6 +1568,7 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
 {
     pkl_op op;
     pkl_error err;
+    memset(&err, 0, sizeof err);
     size_t start = pkl_reader_offset(r);
     pickle_reset(s);
     s->npk = npk;
