@@ -461,56 +461,64 @@ static inline size_t accessible(const scan *s)
     return s->depth_log - fence(s);
 }
 
-static void push_slow(scan *s, aval v, size_t off, int opcode);
+static aval *push_grow(scan *s, size_t off, int opcode);
 
-/* The hot path: inert values merge into a run on top of the stack. */
-static inline void push(scan *s, aval v, size_t off, int opcode)
-{
-    if ((v.kind == V_INERT || v.kind == V_UNKNOWN) && s->nstk &&
-        s->stk[s->nstk - 1].kind == v.kind) {
-        s->stk[s->nstk - 1].n++;
-        s->depth_log++;
-        return;
-    }
-    if (s->nstk < s->stkcap) {
-        v.n = 1;
-        s->stk[s->nstk++] = v;
-        s->depth_log++;
-        return;
-    }
-    push_slow(s, v, off, opcode);
-}
-
-static void push_slow(scan *s, aval v, size_t off, int opcode)
+/* The hot path: a value given by its fields, written straight into its
+ * stack slot (building an aval and copying it stalls on store-to-load
+ * forwarding: narrow stores read back as wide loads). Inert and unknown
+ * values merge into a run on top of the stack. */
+static PKL_INLINE void push_v(scan *s, uint8_t kind, uint8_t sflag, uint32_t g,
+                              const uint8_t *data, size_t len, size_t off,
+                              int opcode)
 {
     s->depth_log++;
-    if ((v.kind == V_INERT || v.kind == V_UNKNOWN) && s->nstk &&
-        s->stk[s->nstk - 1].kind == v.kind) {
+    if ((kind == V_INERT || kind == V_UNKNOWN) && s->nstk &&
+        s->stk[s->nstk - 1].kind == kind) {
         s->stk[s->nstk - 1].n++;
         return;
     }
-    v.n = 1;
-    if (s->nstk == s->stkcap) {
-        if (s->nstk >= STACK_MAX ||
-            pkli_grow(&s->a, (void **)&s->stk, &s->stkcap, s->nstk + 1,
-                      sizeof *s->stk) < 0) {
-            if (s->nstk < STACK_MAX)
-                s->nomem = 1;
-            scan_limit(s, off, opcode, "too many distinct values on the stack");
-            if (!s->nstk) {
-                s->depth_log--;
-                return;
-            }
-            /* merge into the top entry, losing what both were */
-            aval *t = &s->stk[s->nstk - 1];
-            size_t tn = t->n;
-            memset(t, 0, sizeof *t);
-            t->kind = V_UNKNOWN;
-            t->n = tn + 1;
-            return;
+    aval *t;
+    if (s->nstk < s->stkcap)
+        t = &s->stk[s->nstk++];
+    else if (!(t = push_grow(s, off, opcode)))
+        return;
+    t->kind = kind;
+    t->sflag = sflag;
+    t->g = g;
+    t->n = 1;
+    t->data = data;
+    t->len = len;
+}
+
+static PKL_INLINE void push(scan *s, const aval *v, size_t off, int opcode)
+{
+    push_v(s, v->kind, v->sflag, v->g, v->data, v->len, off, opcode);
+}
+
+/* A new top slot when the stack is full: grown, or NULL when it cannot
+ * grow (the value then merges into the top entry, both becoming
+ * unknown). depth_log already counts the value. */
+static aval *push_grow(scan *s, size_t off, int opcode)
+{
+    if (s->nstk >= STACK_MAX ||
+        pkli_grow(&s->a, (void **)&s->stk, &s->stkcap, s->nstk + 1,
+                  sizeof *s->stk) < 0) {
+        if (s->nstk < STACK_MAX)
+            s->nomem = 1;
+        scan_limit(s, off, opcode, "too many distinct values on the stack");
+        if (!s->nstk) {
+            s->depth_log--;
+            return NULL;
         }
+        /* merge into the top entry, losing what both were */
+        aval *t = &s->stk[s->nstk - 1];
+        size_t tn = t->n;
+        memset(t, 0, sizeof *t);
+        t->kind = V_UNKNOWN;
+        t->n = tn + 1;
+        return NULL;
     }
-    s->stk[s->nstk++] = v;
+    return &s->stk[s->nstk++];
 }
 
 static PKL_INLINE aval mk(uint8_t kind)
@@ -525,7 +533,7 @@ static PKL_INLINE aval mk(uint8_t kind)
 
 static PKL_INLINE void push_kind(scan *s, uint8_t kind, const pkl_op *op)
 {
-    push(s, mk(kind), op->offset, op->code);
+    push_v(s, kind, 0, NOG, NULL, 0, op->offset, op->code);
 }
 
 /* Pops one value; on underflow a structural error and an inert value. */
@@ -657,14 +665,9 @@ static void push_mark(scan *s, const pkl_op *op)
 /* Pushes the aggregate built from popped values. */
 static void push_aggregate(scan *s, const collect *c, const pkl_op *op)
 {
-    aval v = mk(c->data ? V_AGG : V_INERT);
-    v.data = c->data;
-    v.len = c->len;
-    if (c->lost)
-        v.sflag |= SF_LOST;
-    if (c->lost && v.kind == V_INERT)
-        v.kind = V_AGG;
-    push(s, v, op->offset, op->code);
+    uint8_t kind = c->data || c->lost ? V_AGG : V_INERT;
+    push_v(s, kind, c->lost ? SF_LOST : 0, NOG, c->data, c->len, op->offset,
+           op->code);
 }
 
 static int id_char(uint8_t c)
@@ -743,29 +746,6 @@ static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
         sflag |= SF_LOST;
     e->meta = (uint32_t)v->kind | (sflag << 3) | (g << 5);
     return MS_POOL0 + (uint32_t)s->npool++;
-}
-
-static aval memo_decode(const scan *s, uint32_t code)
-{
-    if (code == MS_INERT)
-        return mk(V_INERT);
-    if (code == MS_STR) {
-        aval v = mk(V_STR); /* text not kept: never a valid name, too short
-                             * to be a nested pickle */
-        return v;
-    }
-    if (code < MS_POOL0 || code - MS_POOL0 >= s->npool)
-        return mk(V_UNKNOWN);
-    const mentry *e = &s->pool[code - MS_POOL0];
-    aval v = mk((uint8_t)(e->meta & 7u));
-    v.sflag = (uint8_t)((e->meta >> 3) & 3u);
-    uint32_t g = e->meta >> 5;
-    v.g = g == (1u << 27) - 1 ? NOG : g;
-    v.data = e->data;
-    v.len = e->len == UINT32_MAX ? 0 : e->len;
-    if (!v.data && e->len == UINT32_MAX)
-        v.sflag |= SF_LOST;
-    return v;
 }
 
 static size_t key_hash(uint64_t key, size_t mask)
@@ -935,11 +915,25 @@ static void memo_get(scan *s, uint64_t key, const pkl_op *op)
         if (!s->memo_lossy)
             structural(s, op, "reads memo key %llu, which was never stored",
                        (unsigned long long)key);
-        push(s, mk(s->memo_lossy ? V_UNKNOWN : V_INERT), op->offset,
-             op->code);
+        push_kind(s, s->memo_lossy ? V_UNKNOWN : V_INERT, op);
         return;
     }
-    push(s, memo_decode(s, code), op->offset, op->code);
+    /* decoded straight into the stack slot (see push_v) */
+    if (code < MS_POOL0 || code - MS_POOL0 >= s->npool) {
+        /* MS_STR: text not kept, never a valid name, too short to be a
+         * nested pickle */
+        push_kind(s, code == MS_INERT ? V_INERT
+                     : code == MS_STR ? V_STR : V_UNKNOWN, op);
+        return;
+    }
+    const mentry *e = &s->pool[code - MS_POOL0];
+    uint32_t g = e->meta >> 5;
+    uint8_t sflag = (uint8_t)((e->meta >> 3) & 3u);
+    if (!e->data && e->len == UINT32_MAX)
+        sflag |= SF_LOST;
+    push_v(s, (uint8_t)(e->meta & 7u), sflag,
+           g == (1u << 27) - 1 ? NOG : g, e->data,
+           e->len == UINT32_MAX ? 0 : e->len, op->offset, op->code);
 }
 
 static void memo_reset(scan *s)
@@ -1218,7 +1212,7 @@ static void do_call(scan *s, const aval *callee, const collect *args,
         r = mk(V_INERT);
         break;
     }
-    push(s, r, op->offset, op->code);
+    push(s, &r, op->offset, op->code);
 }
 
 /* APPEND(S)/SETITEM(S)/ADDITEMS/BUILD on the value below: calls methods
@@ -1450,16 +1444,11 @@ static void pickle_reset(scan *s)
 
 static void const_push(scan *s, const pkl_op *op, uint8_t kind, uint8_t sflag)
 {
-    aval v = mk(kind);
-    v.sflag = sflag;
-    v.len = op->len;
-    if (in_input(s, op->data))
-        v.data = op->data;
-    else
-        v.data = arena_keep(s, op->data, op->len);
-    if (!v.data)
-        v.sflag |= SF_LOST; /* too much escaped text to keep */
-    push(s, v, op->offset, op->code);
+    const uint8_t *data = in_input(s, op->data) ? op->data
+                          : arena_keep(s, op->data, op->len);
+    if (!data)
+        sflag |= SF_LOST; /* too much escaped text to keep */
+    push_v(s, kind, sflag, NOG, data, op->len, op->offset, op->code);
 }
 
 /* Text of a STACK_GLOBAL operand (UTF-8), or 0 when it has none. STRING
@@ -1502,7 +1491,7 @@ static void stack_global(scan *s, const pkl_op *op)
     if (mok && nok) {
         aval v = global_ref(s, (const uint8_t *)mt, ml, (const uint8_t *)nt,
                             nl, op, "STACK_GLOBAL imports");
-        push(s, v, op->offset, op->code);
+        push(s, &v, op->offset, op->code);
         return;
     }
     if ((mod.kind == V_STR && !mod.data) || (name.kind == V_STR && !name.data)) {
@@ -1673,9 +1662,7 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
         case PKL_OP_DUP: {
             const aval *t = peek(s, &op);
             if (t) {
-                aval v = *t;
-                v.n = 1;
-                push(s, v, op.offset, op.code);
+                push(s, t, op.offset, op.code); /* t read before growth */
             }
             break;
         }
@@ -1784,7 +1771,7 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
         case PKL_OP_GLOBAL: {
             aval v = global_ref(s, op.data, op.len, op.data2, op.len2, &op,
                                 "GLOBAL imports");
-            push(s, v, op.offset, op.code);
+            push(s, &v, op.offset, op.code);
             break;
         }
         case PKL_OP_INST: {
