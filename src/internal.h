@@ -74,7 +74,9 @@ int pkli_reader_next_full(pkl_reader *r, pkl_op *op, pkl_error *err);
 #if defined(__GNUC__)
 #define PKL_NOINLINE __attribute__((noinline))
 #define PKL_INLINE inline __attribute__((always_inline))
+#define PKL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
+#define PKL_UNLIKELY(x) (x)
 #define PKL_NOINLINE
 #define PKL_INLINE inline
 #endif

@@ -138,26 +138,39 @@ static PKL_INLINE int pkli_reader_next_inline(pkl_reader *r, pkl_op *op,
         end = pos + k + 2;
         break;
     }
-    case PKL_ARG_UNICODESTRING1: { /* SHORT_BINUNICODE, ASCII text */
-        if (avail < 1 || (size_t)p[1] > avail - 1)
+    case PKL_ARG_STRING1: case PKL_ARG_BYTES1: case PKL_ARG_UNICODESTRING1:
+    case PKL_ARG_STRING4: case PKL_ARG_BYTES4: case PKL_ARG_UNICODESTRING4: {
+        /* counted text inside the frame; str only in ASCII (the full path
+         * validates UTF-8), BINSTRING only up to INT32_MAX (the full path
+         * refuses a negative count) */
+        pkl_argkind kind = (pkl_argkind)info->arg;
+        size_t w = kind == PKL_ARG_STRING1 || kind == PKL_ARG_BYTES1 ||
+                   kind == PKL_ARG_UNICODESTRING1 ? 1 : 4;
+        if (avail < w)
             return pkli_reader_next_full(r, op, err);
-        size_t n = p[1];
-        const uint8_t *t = p + 2;
-        size_t k = 0;
-        for (; n - k >= 8; k += 8) {
-            uint64_t w;
-            memcpy(&w, t + k, sizeof w);
-            if (w & UINT64_C(0x8080808080808080))
-                return pkli_reader_next_full(r, op, err);
+        size_t n = w == 1 ? p[1] : pkli_dec32le(p + 1);
+        if (n > avail - w || (kind == PKL_ARG_STRING4 && n > INT32_MAX))
+            return pkli_reader_next_full(r, op, err);
+        const uint8_t *t = p + 1 + w;
+        if (kind == PKL_ARG_UNICODESTRING1 || kind == PKL_ARG_UNICODESTRING4) {
+            size_t k = 0;
+            for (; n - k >= 8; k += 8) {
+                uint64_t u;
+                memcpy(&u, t + k, sizeof u);
+                if (u & UINT64_C(0x8080808080808080))
+                    return pkli_reader_next_full(r, op, err);
+            }
+            for (; k < n; k++)
+                if (t[k] & 0x80)
+                    return pkli_reader_next_full(r, op, err);
+            op->type = PKL_A_STR;
+        } else {
+            op->type = PKL_A_BYTES;
         }
-        for (; k < n; k++)
-            if (t[k] & 0x80)
-                return pkli_reader_next_full(r, op, err);
-        op->type = PKL_A_STR;
         op->i = 0;
         op->data = t;
         op->len = n;
-        end = pos + 2 + n;
+        end = pos + 1 + w + n;
         break;
     }
     default:

@@ -1617,9 +1617,10 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
          * protocol 2+ opcode in a pickle without PROTO is odd; newer
          * opcodes under an older PROTO are not reported (hand-written
          * benign pickles do that) */
-        int mismatch = !s->saw_proto && op.info->proto >= 2 &&
-                       s->proto == 0 && op.code != PKL_OP_PROTO &&
-                       !s->said_mismatch;
+        int mismatch = 0;
+        if (PKL_UNLIKELY(!s->saw_proto))
+            mismatch = op.info->proto >= 2 && s->proto == 0 &&
+                       op.code != PKL_OP_PROTO && !s->said_mismatch;
         int proto_before = s->proto;
 
         switch (op.code) {

@@ -285,6 +285,14 @@ static const rcase cases[] = {
     OK_DATA("SHORT_BINUNICODE astral", "\x8c\x04\xf0\x9f\x98\x80", PKL_A_STR,
             "\xf0\x9f\x98\x80", 6),
     ERR("BINUNICODE bad continuation", "X\x02\x00\x00\x00\xc3(", PKL_E_BAD_UTF8, 0),
+    /* the fast path takes ASCII in 8-byte words: non-ASCII after the first
+     * word, and a count that runs past the end, go to the full path */
+    OK_DATA("BINUNICODE 9 ASCII bytes", "X\x09\x00\x00\x00" "abcdefghi", PKL_A_STR,
+            "abcdefghi", 14),
+    ERR("BINUNICODE bad UTF-8 after 8 ASCII bytes",
+        "X\x0a\x00\x00\x00" "abcdefgh\xc3(", PKL_E_BAD_UTF8, 0),
+    ERR("BINUNICODE one byte short", "X\x04\x00\x00\x00" "abc", PKL_E_TRUNCATED, 0),
+    ERR("SHORT_BINBYTES one byte short", "C\x04" "abc", PKL_E_TRUNCATED, 0),
     ERR("SHORT_BINUNICODE 0xff", "\x8c\x01\xff", PKL_E_BAD_UTF8, 0),
     ERR("SHORT_BINUNICODE overlong '/'", "\x8c\x02\xc0\xaf", PKL_E_BAD_UTF8, 0),
     ERR("SHORT_BINUNICODE above U+10FFFF", "\x8c\x04\xf4\x90\x80\x80", PKL_E_BAD_UTF8, 0),
