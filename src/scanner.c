@@ -708,7 +708,8 @@ static PKL_INLINE int worth_keeping(const aval *v)
     return v->len > 0 && (id_start(v->data[0]) || v->data[0] >= 0x80);
 }
 
-static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
+/* The memo state of a value that needs no pool entry, or 0 when it does. */
+static PKL_INLINE uint32_t memo_plain(const aval *v)
 {
     switch (v->kind) {
     case V_INERT:
@@ -718,21 +719,15 @@ static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
     case V_STR: case V_BYTES:
         if (!worth_keeping(v))
             return v->kind == V_STR ? MS_STR : MS_INERT;
-        break;
+        return 0;
     default:
-        break;
+        return 0;
     }
-    if (s->npool == s->poolcap) {
-        if (s->npool >= MEMO_POOL_MAX ||
-            pkli_grow(&s->a, (void **)&s->pool, &s->poolcap, s->npool + 1,
-                      sizeof *s->pool) < 0) {
-            if (s->npool < MEMO_POOL_MAX)
-                s->nomem = 1;
-            scan_limit(s, op->offset, op->code, "too many memo entries");
-            return MS_UNKNOWN;
-        }
-    }
-    mentry *e = &s->pool[s->npool];
+}
+
+/* Fills pool entry e with v (compact: see mentry). */
+static PKL_INLINE void pool_fill(mentry *e, const aval *v)
+{
     e->data = v->data;
     if (v->len >= UINT32_MAX) {
         e->len = UINT32_MAX;
@@ -745,6 +740,24 @@ static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
     if (!e->data && v->data)
         sflag |= SF_LOST;
     e->meta = (uint32_t)v->kind | (sflag << 3) | (g << 5);
+}
+
+static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
+{
+    uint32_t plain = memo_plain(v);
+    if (plain)
+        return plain;
+    if (s->npool == s->poolcap) {
+        if (s->npool >= MEMO_POOL_MAX ||
+            pkli_grow(&s->a, (void **)&s->pool, &s->poolcap, s->npool + 1,
+                      sizeof *s->pool) < 0) {
+            if (s->npool < MEMO_POOL_MAX)
+                s->nomem = 1;
+            scan_limit(s, op->offset, op->code, "too many memo entries");
+            return MS_UNKNOWN;
+        }
+    }
+    pool_fill(&s->pool[s->npool], v);
     return MS_POOL0 + (uint32_t)s->npool++;
 }
 
@@ -854,7 +867,8 @@ static PKL_INLINE uint32_t memo_lookup(scan *s, uint64_t key)
     return h ? *h : MS_ABSENT;
 }
 
-static void memo_put(scan *s, uint64_t key, const pkl_op *op)
+static PKL_NOINLINE void memo_put_slow(scan *s, uint64_t key,
+                                      const pkl_op *op)
 {
     const aval *top = peek(s, op);
     if (!top)
@@ -906,6 +920,31 @@ static void memo_put(scan *s, uint64_t key, const pkl_op *op)
         return;
     }
     *h = code;
+}
+
+/* Stores the top of the stack under key. The fast path is a dense key
+ * whose tables (state byte, pool index) and pool already have room; the
+ * slow path grows them, or takes the hash map. Both store the same. */
+static PKL_INLINE void memo_put(scan *s, uint64_t key, const pkl_op *op)
+{
+    if (key < PIDX_MAX && key < s->mdcap && key < s->pidxcap &&
+        s->npool < s->poolcap && accessible(s) > 0) {
+        const aval *t = &s->stk[s->nstk - 1];
+        uint8_t *st = &s->mdense[key];
+        s->memo_count += *st == MS_ABSENT;
+        if (key >= s->mdhi)
+            s->mdhi = (size_t)key + 1;
+        uint32_t plain = memo_plain(t);
+        if (plain) {
+            *st = (uint8_t)plain;
+            return;
+        }
+        pool_fill(&s->pool[s->npool], t);
+        s->pidx[key] = MS_POOL0 + (uint32_t)s->npool++;
+        *st = MS_POOLED;
+        return;
+    }
+    memo_put_slow(s, key, op);
 }
 
 static void memo_get(scan *s, uint64_t key, const pkl_op *op)
