@@ -76,9 +76,8 @@ static int legit_b(const pkl_error *derr, const pkl_scan_result *res)
     /* INT/LONG text of more than 4300 digits: the reader reads it (the
      * two unpicklers agree on it), the decoder refuses it as CPython does
      * by default (sys.set_int_max_str_digits, a setting, not syntax) */
-    if (code == PKL_E_BAD_INT &&
-        (derr->opcode == PKL_OP_INT || derr->opcode == PKL_OP_LONG) &&
-        strstr(derr->detail, "limit of 4300 digits"))
+    if (code == PKL_E_INT_DIGITS &&
+        (derr->opcode == PKL_OP_INT || derr->opcode == PKL_OP_LONG))
         return 1;
     return 0;
 }

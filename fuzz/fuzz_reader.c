@@ -125,7 +125,7 @@ static void check_same(const pkl_reader *before, const pkl_reader *r, int rc,
     pkl_reader r3 = *before;
     r3.scratch = NULL;
     r3.scratch_cap = 0;
-    r3.skip_float_values_ = !before->skip_float_values_;
+    pkl_reader_set_options(&r3, before->options ^ PKL_READER_SKIP_FLOAT_VALUES);
     pkl_op op3;
     pkl_error err3;
     memset(&err3, 0, sizeof err3);

@@ -449,7 +449,7 @@ static pkl_value *bigint_from_decimal(dec *d, const uint8_t *s, size_t n)
     const uint8_t *dg = s + neg;
     size_t nd = n - (size_t)neg;
     if (nd > 4300) {
-        fail_at(d, PKL_E_BAD_INT,
+        fail_at(d, PKL_E_INT_DIGITS,
                 "integer text of %zu digits exceeds CPython's limit of 4300 "
                 "digits for integer string conversion", nd);
         return NULL;

@@ -32,6 +32,7 @@ const char *pkl_strerror(int code)
     case PKL_E_EMPTY: return "no pickle data (empty input)";
     case PKL_E_BAD_STOP: return "STOP with an empty stack or an open MARK";
     case PKL_E_MEMO_REDEFINED: return "memo key stored twice";
+    case PKL_E_INT_DIGITS: return "integer text over the 4300-digit limit";
 
     case PKL_E_REFUSED_GLOBAL: return "refused: global is not allowed by the policy";
     case PKL_E_REFUSED_CALL: return "refused: call target is not an allowed global";

@@ -63,6 +63,8 @@ typedef enum pkl_code {
     PKL_E_BAD_STOP = 120,      /* STOP with nothing to return / mark left open */
     PKL_E_MEMO_REDEFINED = 121, /* memo key stored twice (pickletools.dis
                                    refuses it; CPython overwrites) */
+    PKL_E_INT_DIGITS = 122,     /* INT/LONG text over CPython's default
+                                   4300-digit limit (a setting, not syntax) */
 
     PKL_E_REFUSED_GLOBAL = 200, /* GLOBAL/STACK_GLOBAL/INST/OBJ target not allowed */
     PKL_E_REFUSED_CALL = 201,   /* REDUCE/NEWOBJ/NEWOBJ_EX on a non-allowed target */
@@ -230,13 +232,25 @@ typedef struct pkl_reader {
     uint8_t *scratch;        /* decoded STRING / UNICODE text */
     size_t scratch_cap;
     pkl_allocator alloc;
-    int skip_float_values_;  /* internal (the scanner's): FLOAT text is
-                                checked but its value not computed */
+    unsigned options;        /* PKL_READER_* (pkl_reader_set_options) */
 } pkl_reader;
 
 /* Starts reading buf[0..len). buf must outlive the reader. */
 void pkl_reader_init(pkl_reader *r, const void *buf, size_t len,
                      const pkl_allocator *alloc);
+
+/* Reader options, or-ed together. */
+enum {
+    /* FLOAT (text) is checked exactly as without the option -- the same
+     * bytes accepted and refused, the same errors -- but when its text has
+     * no exponent and at most 300 integer digits its value is not
+     * computed: op->f is 0.0. For callers that never read values (the
+     * scanner). */
+    PKL_READER_SKIP_FLOAT_VALUES = 1u
+};
+/* Sets the options (replacing any set before); takes effect at the next
+ * pkl_reader_next. The default, after pkl_reader_init, is none. */
+void pkl_reader_set_options(pkl_reader *r, unsigned options);
 /* Reads the opcode at the current position. Returns 1 and fills *op, 0 at
  * the end of the buffer (no bytes left), or -1 with *err filled (offset of
  * the opcode, opcode byte). After STOP the reader continues with whatever

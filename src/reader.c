@@ -22,6 +22,11 @@ void pkl_reader_init(pkl_reader *r, const void *buf, size_t len,
     pkli_alloc_init(&r->alloc, alloc);
 }
 
+void pkl_reader_set_options(pkl_reader *r, unsigned options)
+{
+    r->options = options;
+}
+
 void pkl_reader_free(pkl_reader *r)
 {
     if (!r)
@@ -235,7 +240,7 @@ static int parse_floatnl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
     }
     if (k != n)
         goto bad;
-    if (c->r->skip_float_values_ && intdigits <= 300 && !has_exp) {
+    if ((c->r->options & PKL_READER_SKIP_FLOAT_VALUES) && intdigits <= 300 && !has_exp) {
         /* below 10^300 without an exponent: no overflow to report, and
          * the caller (the scanner) never looks at the value */
         op->f = 0.0;

@@ -1973,7 +1973,8 @@ static void scan_stream(scan *s, const uint8_t *data, size_t len,
     }
     pkl_reader r;
     pkl_reader_init(&r, data, len, &s->a);
-    r.skip_float_values_ = 1; /* the scanner never reads a float's value */
+    /* the scanner never reads a float's value */
+    pkl_reader_set_options(&r, PKL_READER_SKIP_FLOAT_VALUES);
     size_t npk = 0;
     while (pkl_reader_offset(&r) < len && !s->nomem) {
         int rc = scan_pickle(s, &r, npk);
