@@ -228,6 +228,7 @@ typedef struct pkl_reader {
     size_t len;
     size_t pos;
     size_t frame_end;        /* valid when in_frame */
+    size_t limit;            /* frame_end in a frame, else len */
     int in_frame;
     uint8_t *scratch;        /* decoded STRING / UNICODE text */
     size_t scratch_cap;

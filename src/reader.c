@@ -19,6 +19,7 @@ void pkl_reader_init(pkl_reader *r, const void *buf, size_t len,
     memset(r, 0, sizeof *r);
     r->base = buf;
     r->len = buf ? len : 0;
+    r->limit = r->len;
     pkli_alloc_init(&r->alloc, alloc);
 }
 
@@ -46,6 +47,7 @@ void pkl_reader_seek(pkl_reader *r, size_t offset)
     r->pos = offset <= r->len ? offset : r->len;
     r->in_frame = 0;
     r->frame_end = 0;
+    r->limit = r->len;
 }
 
 /* State of one pkl_reader_next call. */
@@ -509,8 +511,10 @@ PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
     const uint8_t *a = NULL;
     size_t n = 0;
 
-    if (r->in_frame && r->pos >= r->frame_end)
+    if (r->in_frame && r->pos >= r->frame_end) {
         r->in_frame = 0;
+        r->limit = r->len;
+    }
     if (r->pos >= r->len)
         return 0;
 
@@ -773,6 +777,7 @@ PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
         }
         r->in_frame = 1;
         r->frame_end = c.p + (size_t)op->i;
+        r->limit = r->frame_end;
     }
     if (c.code == PKL_OP_STOP && r->in_frame && c.p < r->frame_end) {
         /* pickle.load reads a frame whole: the next pickle.load starts at

@@ -21,14 +21,8 @@ static PKL_INLINE int pkli_reader_next_inline(pkl_reader *r, pkl_op *op,
                                             pkl_error *err)
 {
     size_t pos = r->pos;
-    size_t limit = r->len;
-    if (r->in_frame) {
-        if (pos < r->frame_end)
-            limit = r->frame_end;
-        else
-            return pkli_reader_next_full(r, op, err);
-    }
-    if (pos >= limit)
+    size_t limit = r->limit; /* the frame's end, or the buffer's */
+    if (pos >= limit) /* leaving a frame, or the end */
         return pkli_reader_next_full(r, op, err);
     const uint8_t *p = r->base + pos;
     const pkl_opinfo *info = pkli_op_by_byte[p[0]];

@@ -1481,7 +1481,8 @@ static void pickle_reset(scan *s)
     s->said_memo = 0;
 }
 
-static void const_push(scan *s, const pkl_op *op, uint8_t kind, uint8_t sflag)
+static PKL_INLINE void const_push(scan *s, const pkl_op *op, uint8_t kind,
+                                  uint8_t sflag)
 {
     const uint8_t *data = in_input(s, op->data) ? op->data
                           : arena_keep(s, op->data, op->len);
