@@ -1601,10 +1601,12 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
     size_t start = pkl_reader_offset(r);
     pickle_reset(s);
     s->npk = npk;
+    if (s->nomem)
+        return P_END;
 
+    /* s->nomem is tested once per opcode, after it (with the other rare
+     * conditions), and before any `continue` */
     for (;;) {
-        if (s->nomem)
-            return P_END;
         int rc = pkli_reader_next_inline(r, &op, &err);
         if (rc == 0) {
             s->res->bytes += s->len - start;
@@ -1625,6 +1627,8 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                      "differently",
                      "%s", err.detail[0] ? err.detail : err.msg);
                 pkl_reader_seek(r, err.offset); /* leaves the frame */
+                if (s->nomem)
+                    return P_END;
                 continue;
             }
             s->res->bytes += err.offset - start;
@@ -1653,15 +1657,6 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
             if (s->on_progress && s->depth == 0)
                 s->on_progress(s->progress_ctx, op.offset);
         }
-        /* pickle.dumps writes PROTO first from protocol 2 on, so a
-         * protocol 2+ opcode in a pickle without PROTO is odd; newer
-         * opcodes under an older PROTO are not reported (hand-written
-         * benign pickles do that) */
-        int mismatch = 0;
-        if (PKL_UNLIKELY(!s->saw_proto))
-            mismatch = op.info->proto >= 2 && s->proto == 0 &&
-                       op.code != PKL_OP_PROTO && !s->said_mismatch;
-        int proto_before = s->proto;
 
         switch (op.code) {
         case PKL_OP_MARK:
@@ -1940,20 +1935,36 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
             break;
         }
 
-        if (s->first_failed) {
-            char why[480];
-            snprintf(why, sizeof why, "%s %s", op.info->name, s->first_msg);
-            s->res->bytes += op.offset - start;
-            first_failure(s, npk, op.offset, op.code, "malformed", why);
-            look_through(s, op.offset);
-            return P_END;
-        }
-        if (mismatch) {
-            s->said_mismatch = 1;
-            emit(s, "proto-mismatch", PKL_SEV_INFO, op.offset, op.code, "",
-                 "nothing to fix if the file comes from a trusted writer",
-                 "%s is a protocol %u opcode but the protocol in force is %d",
-                 op.info->name, op.info->proto, proto_before);
+        /* the rare conditions, tested with one branch */
+        if (PKL_UNLIKELY(s->first_failed | s->nomem | !s->saw_proto)) {
+            if (s->first_failed) {
+                char why[480];
+                snprintf(why, sizeof why, "%s %s", op.info->name,
+                         s->first_msg);
+                s->res->bytes += op.offset - start;
+                first_failure(s, npk, op.offset, op.code, "malformed", why);
+                look_through(s, op.offset);
+                return P_END;
+            }
+            /* pickle.dumps writes PROTO first from protocol 2 on, so a
+             * protocol 2+ opcode in a pickle without PROTO is odd; newer
+             * opcodes under an older PROTO are not reported (hand-written
+             * benign pickles do that). Only PROTO changes s->proto and
+             * saw_proto, so testing after the opcode is the same as
+             * before it. */
+            if (!s->saw_proto && op.info->proto >= 2 && s->proto == 0 &&
+                op.code != PKL_OP_PROTO && !s->said_mismatch) {
+                s->said_mismatch = 1;
+                emit(s, "proto-mismatch", PKL_SEV_INFO, op.offset, op.code,
+                     "", "nothing to fix if the file comes from a trusted "
+                     "writer",
+                     "%s is a protocol %u opcode but the protocol in force "
+                     "is %d", op.info->name, op.info->proto, s->proto);
+            }
+            if (s->nomem) {
+                s->ops_ok++;
+                return P_END;
+            }
         }
         s->ops_ok++;
     }
