@@ -16,7 +16,9 @@
  * says how many bytes were not examined, and those bytes are searched for
  * global-looking text. Memory is bounded by fixed caps (stack entries,
  * marks, memo, retained text, distinct globals); hitting one is a
- * `scan-limit` finding, never growth. Nested pickles are scanned from a
+ * `scan-limit` finding, never growth -- except the memo's: past them
+ * values are kept by kind only (`memo-limit`, info) and a use that needs
+ * what was not kept is reported where it happens (`lost-value`). Nested pickles are scanned from a
  * work queue, never by recursion.
  *
  * Must never: execute or import anything, depend on the decoder, print,
@@ -473,7 +475,8 @@ static PKL_INLINE void push_v(scan *s, uint8_t kind, uint8_t sflag, uint32_t g,
 {
     s->depth_log++;
     if ((kind == V_INERT || kind == V_UNKNOWN) && s->nstk &&
-        s->stk[s->nstk - 1].kind == kind) {
+        s->stk[s->nstk - 1].kind == kind &&
+        s->stk[s->nstk - 1].sflag == sflag) { /* a lost unknown stays apart */
         s->stk[s->nstk - 1].n++;
         return;
     }
@@ -694,6 +697,11 @@ enum {
     MS_UNKNOWN = 2,
     MS_POOLED = 3,  /* dense table only: see the hash map */
     MS_STR = 4,     /* a str whose text cannot matter (not a name, short) */
+    /* past the memo caps (memo-limit): what the value was is only known
+     * by kind, and a use that depends on the rest is a lost-value */
+    MS_LOST_STR = 5,   /* a str whose text was not kept */
+    MS_LOST_BYTES = 6, /* bytes not kept */
+    MS_LOST = 7,       /* a global, call result, aggregate... not kept */
     MS_POOL0 = 16   /* hash values >= MS_POOL0: pool index + MS_POOL0 */
 };
 
@@ -742,20 +750,46 @@ static PKL_INLINE void pool_fill(mentry *e, const aval *v)
     e->meta = (uint32_t)v->kind | (sflag << 3) | (g << 5);
 }
 
+/* The memo state of a value past the memo caps: its kind only. */
+static uint32_t memo_lost(const aval *v)
+{
+    uint32_t plain = memo_plain(v);
+    if (plain)
+        return plain;
+    return v->kind == V_STR ? MS_LOST_STR
+         : v->kind == V_BYTES ? MS_LOST_BYTES : MS_LOST;
+}
+
+/* The memo holds more than its caps allow: later values are kept by kind
+ * only (memo_lost). Nothing is inexact yet -- a benign pickle with a
+ * million memoized words only reads them back as data -- so this is
+ * information; a use that needs what was not kept is a lost-value. */
+static void memo_limit(scan *s, const pkl_op *op, const char *what)
+{
+    if (s->said_memo)
+        return;
+    s->said_memo = 1;
+    emit(s, "memo-limit", PKL_SEV_INFO, op->offset, op->code, "",
+         "nothing to fix unless a lost-value finding follows",
+         "%s: from here on the scanner keeps memoized values by kind only; "
+         "a use that depends on one it did not keep is reported as "
+         "lost-value", what);
+}
+
 static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
 {
     uint32_t plain = memo_plain(v);
     if (plain)
         return plain;
-    if (s->npool == s->poolcap) {
-        if (s->npool >= MEMO_POOL_MAX ||
-            pkli_grow(&s->a, (void **)&s->pool, &s->poolcap, s->npool + 1,
-                      sizeof *s->pool) < 0) {
-            if (s->npool < MEMO_POOL_MAX)
-                s->nomem = 1;
-            scan_limit(s, op->offset, op->code, "too many memo entries");
-            return MS_UNKNOWN;
-        }
+    if (s->npool >= MEMO_POOL_MAX) {
+        memo_limit(s, op, "more than 524288 memoized values worth keeping");
+        return memo_lost(v);
+    }
+    if (s->npool == s->poolcap &&
+        pkli_grow(&s->a, (void **)&s->pool, &s->poolcap, s->npool + 1,
+                  sizeof *s->pool) < 0) {
+        s->nomem = 1;
+        return memo_lost(v);
     }
     pool_fill(&s->pool[s->npool], v);
     return MS_POOL0 + (uint32_t)s->npool++;
@@ -793,7 +827,8 @@ static uint32_t *hash_slot(scan *s, uint64_t key, int create, const pkl_op *op)
     if (!create)
         return NULL;
     if (s->hcount >= MEMO_HASH_MAX) {
-        scan_limit(s, op->offset, op->code, "too many memo entries");
+        memo_limit(s, op, "more than 524288 memo keys outside the dense "
+                          "range or values past it");
         return NULL;
     }
     if ((s->hcount + 1) * 2 > s->hcap) {
@@ -907,7 +942,7 @@ static PKL_NOINLINE void memo_put_slow(scan *s, uint64_t key,
         }
         uint32_t *h = hash_slot(s, key, 1, op);
         if (!h) {
-            s->mdense[key] = MS_UNKNOWN;
+            s->mdense[key] = (uint8_t)memo_lost(&v);
             return;
         }
         s->mdense[key] = MS_POOLED;
@@ -954,15 +989,35 @@ static void memo_get(scan *s, uint64_t key, const pkl_op *op)
         if (!s->memo_lossy)
             structural(s, op, "reads memo key %llu, which was never stored",
                        (unsigned long long)key);
-        push_kind(s, s->memo_lossy ? V_UNKNOWN : V_INERT, op);
+        if (s->memo_lossy) /* stored past the caps, or never */
+            push_v(s, V_UNKNOWN, SF_LOST, NOG, NULL, 0, op->offset, op->code);
+        else
+            push_kind(s, V_INERT, op);
         return;
     }
     /* decoded straight into the stack slot (see push_v) */
     if (code < MS_POOL0 || code - MS_POOL0 >= s->npool) {
-        /* MS_STR: text not kept, never a valid name, too short to be a
-         * nested pickle */
-        push_kind(s, code == MS_INERT ? V_INERT
-                     : code == MS_STR ? V_STR : V_UNKNOWN, op);
+        switch (code) {
+        case MS_INERT:
+            push_kind(s, V_INERT, op);
+            break;
+        case MS_STR: /* text not kept: never a valid name, too short to be
+                        a nested pickle */
+            push_kind(s, V_STR, op);
+            break;
+        case MS_LOST_STR:
+            push_v(s, V_STR, SF_LOST, NOG, NULL, 0, op->offset, op->code);
+            break;
+        case MS_LOST_BYTES:
+            push_v(s, V_BYTES, SF_LOST, NOG, NULL, 0, op->offset, op->code);
+            break;
+        case MS_LOST:
+            push_v(s, V_UNKNOWN, SF_LOST, NOG, NULL, 0, op->offset, op->code);
+            break;
+        default:
+            push_kind(s, V_UNKNOWN, op);
+            break;
+        }
         return;
     }
     const mentry *e = &s->pool[code - MS_POOL0];
@@ -1269,6 +1324,17 @@ static void mutate_check(scan *s, const aval *target, const pkl_op *op,
              build ? "sets the state of" : "adds items to");
         return;
     }
+    if (target && target->kind == V_UNKNOWN && (target->sflag & SF_LOST)) {
+        /* past the memo caps: it may have been a global or a persistent
+         * id, which the two findings above would name */
+        emit(s, "lost-value", PKL_SEV_HIGH, op->offset, op->code, "",
+             "review the file by hand: the scanner stopped tracking memoized "
+             "values (see memo-limit)",
+             "%s %s a memoized value the scanner did not keep (past the "
+             "memo limit): it cannot tell whether that is a global",
+             op->info->name, build ? "sets the state of" : "adds items to");
+        return;
+    }
     if (!target || target->kind != V_GLOBAL)
         return;
     const char *what = target->g != NOG ? s->gl[target->g].name : "a global";
@@ -1532,6 +1598,19 @@ static void stack_global(scan *s, const pkl_op *op)
         aval v = global_ref(s, (const uint8_t *)mt, ml, (const uint8_t *)nt,
                             nl, op, "STACK_GLOBAL imports");
         push(s, &v, op->offset, op->code);
+        return;
+    }
+    if ((mod.kind == V_STR && !mod.data && (mod.sflag & SF_LOST)) ||
+        (name.kind == V_STR && !name.data && (name.sflag & SF_LOST))) {
+        emit(s, "lost-value", PKL_SEV_HIGH, op->offset, op->code, "",
+             "review the file by hand: the scanner did not keep this text "
+             "(memo or text limit)",
+             "STACK_GLOBAL's %s is a string whose text the scanner did not "
+             "keep (past the memo limit, or more escaped text than it "
+             "keeps), so it cannot tell what is imported",
+             mod.kind == V_STR && !mod.data && (mod.sflag & SF_LOST)
+                 ? "module" : "name");
+        push_kind(s, V_GLOBAL, op);
         return;
     }
     if ((mod.kind == V_STR && !mod.data) || (name.kind == V_STR && !name.data)) {

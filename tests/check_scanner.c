@@ -563,6 +563,124 @@ START_TEST(test_invalid_args)
 }
 END_TEST
 
+/* Memo floods (docs/rules.md: memo-limit, lost-value). A flood fills the
+ * scanner's memo, then the tail uses what was memoized past the cap. The
+ * flood is PROTO 4 then FLOOD_N times one of:
+ *   dense:  SHORT_BINUNICODE 'a', MEMOIZE, POP (keys 0.., 5 bytes each);
+ *   sparse: NONE, LONG_BINPUT 2^23 + i, POP (hash-map keys, 7 bytes each).
+ * Offsets in `want` are relative to the tail's first byte. */
+#define POOL_CAP 524288u
+typedef struct flood_row {
+    const char *name;
+    int sparse;
+    size_t n;              /* flood elements */
+    const char *tail;
+    size_t tail_len;
+    size_t nwant;
+    want w[3];
+    int max_sev;
+} flood_row;
+
+/* memo keys as LONG_BINGET's 4 little-endian bytes */
+#define K_CAP "\x00\x00\x08\x00"       /* 524288 */
+#define K_CAP1 "\x01\x00\x08\x00"      /* 524289 */
+#define K_BELOW2 "\xfe\xff\x07\x00"    /* 524286 */
+#define K_BELOW1 "\xff\xff\x07\x00"    /* 524287 */
+/* 'os' and 'system' memoized right after the flood, read back, given to
+ * STACK_GLOBAL at 26 */
+#define SG_HEAD "\x8c\x02" "os\x94" "0\x8c\x06" "system\x94" "0"
+static const char t_sg_cap[] = SG_HEAD "j" K_CAP "j" K_CAP1 "\x93" ".";
+static const char t_sg_below[] = SG_HEAD "j" K_BELOW2 "j" K_BELOW1 "\x93" ".";
+#undef SG_HEAD
+/* collections.OrderedDict memoized at 25 (allowed by policy 1), popped,
+ * read back at 27, then BUILD (or REDUCE) on it at 33 */
+#define OD "ccollections\nOrderedDict\n\x94" "0"
+static const char t_build[] = OD "j" K_CAP "}b.";
+static const char t_call[] = OD "j" K_CAP ")R.";
+#undef OD
+/* a memoized string past the cap read back as data: nothing to report */
+static const char t_data[] = "\x8c\x02" "os\x94" "0j" K_CAP ".";
+/* after the sparse flood: a key never stored can no longer be told from
+ * one that was dropped; BUILD on it at 6 */
+static const char t_lossy[] = "j\x39\x30\x00\x00}b.";
+#define T(t) t, sizeof t - 1
+
+static const flood_row flood_rows[] = {
+    {"stack_global_past_cap", 0, POOL_CAP, T(t_sg_cap), 2,
+     {{"memo-limit", I, 4}, {"lost-value", H, 26}}, H},
+    /* control: one element fewer on each side of the cap keeps both
+     * operands, and the global is named */
+    {"stack_global_below_cap", 0, POOL_CAP - 2, T(t_sg_below), 1, {{"dangerous-global", C, 26}}, C},
+    {"build_on_lost_global", 0, POOL_CAP, T(t_build), 2,
+     {{"memo-limit", I, 25}, {"lost-value", H, 33}}, H},
+    {"call_on_lost_global", 0, POOL_CAP, T(t_call), 2,
+     {{"memo-limit", I, 25}, {"call-on-unknown", H, 33}}, H},
+    {"lost_string_read_as_data", 0, POOL_CAP, T(t_data), 1,
+     {{"memo-limit", I, 4}}, I},
+    /* the hash map's cap is the 524289th sparse key: its LONG_BINPUT lies
+     * in the flood, not the tail, so its offset is given as (size_t)-1
+     * and computed in the test */
+    {"lossy_get_then_build", 1, POOL_CAP + 1, T(t_lossy), 2,
+     {{"memo-limit", I, (size_t)-1}, {"lost-value", H, 6}}, H},
+};
+#define NFLOOD (sizeof flood_rows / sizeof flood_rows[0])
+
+START_TEST(test_memo_flood)
+{
+    const flood_row *fr = &flood_rows[_i];
+    size_t el = fr->sparse ? 7 : 5;
+    size_t base = 2 + el * fr->n;
+    size_t len = base + fr->tail_len;
+    char *b = malloc(len);
+    ck_assert_ptr_nonnull(b);
+    b[0] = '\x80';
+    b[1] = 4;
+    for (size_t i = 0; i < fr->n; i++) {
+        char *e = b + 2 + el * i;
+        if (fr->sparse) {
+            uint32_t k = (1u << 23) + (uint32_t)i;
+            e[0] = 'N';
+            e[1] = 'r';
+            for (int j = 0; j < 4; j++)
+                e[2 + j] = (char)((k >> (8 * j)) & 0xff);
+            e[6] = '0';
+        } else {
+            memcpy(e, "\x8c\x01" "a\x94" "0", 5);
+        }
+    }
+    memcpy(b + base, fr->tail, fr->tail_len);
+    pkl_policy *p = open_policy(1);
+    pkl_scan_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.policy = p;
+    pkl_scan_result res;
+    pkl_scan_result_init(&res, NULL);
+    ck_assert_int_eq(pkl_scan_buffer(b, len, NULL, &opt, &res, NULL), 0);
+    ck_assert_msg(res.count == fr->nwant, "%s: %zu findings, want %zu%s%s",
+                  fr->name, res.count, fr->nwant,
+                  res.count ? ": first " : "",
+                  res.count ? res.findings[0].rule : "");
+    for (size_t k = 0; k < fr->nwant; k++) {
+        const pkl_finding *f = &res.findings[k];
+        /* the sparse flood's cap: the 524289th LONG_BINPUT, 1 byte into
+         * its element */
+        size_t off = fr->w[k].offset == (size_t)-1
+                         ? 2 + el * POOL_CAP + 1
+                         : base + fr->w[k].offset;
+        ck_assert_msg(strcmp(f->rule, fr->w[k].rule) == 0 &&
+                          f->severity == fr->w[k].severity && f->offset == off,
+                      "%s: finding %zu is %s/%d at %zu, want %s/%d at %zu",
+                      fr->name, k, f->rule, f->severity, f->offset,
+                      fr->w[k].rule, fr->w[k].severity, off);
+    }
+    ck_assert_int_eq(res.max_severity, fr->max_sev);
+    pkl_scan_result_free(&res);
+    free(b);
+    pkl_policy_free(p);
+}
+END_TEST
+#undef T
+
 /* Caps: a million MARKs, a deep memo and a long run of values stay
  * bounded and are reported as scan-limit, never as clean. */
 START_TEST(test_caps)
@@ -606,6 +724,7 @@ Suite *suite_scanner(void)
     tcase_add_test(tc, test_path_prefix);
     tcase_add_test(tc, test_invalid_args);
     tcase_add_test(tc, test_caps);
+    tcase_add_loop_test(tc, test_memo_flood, 0, (int)NFLOOD);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -106,11 +106,16 @@ static const rule_doc rules[] = {
      "Bytes after STOP that are not a pickle",
      "pickle.loads ignores them, but a reader that continues after STOP "
      "would not. Remove them."},
+    {"lost-value", PKL_SEV_HIGH,
+     "Uses a value the scanner did not keep",
+     "A memoized value past the memo limit (or text past the text limit) "
+     "is used where what it was matters: as a STACK_GLOBAL operand, or as "
+     "the target of BUILD or of added items. Review the file by hand."},
     {"scan-limit", PKL_SEV_MEDIUM,
      "Scanner tracking limit reached",
      "The scanner keeps its memory bounded; past a limit (stack entries, "
-     "marks, memo entries, distinct globals) its analysis is no longer "
-     "exact. Review the file by hand."},
+     "marks, distinct globals) its analysis is no longer exact. Review the "
+     "file by hand."},
     {"container-damaged", PKL_SEV_MEDIUM,
      "Damaged container",
      "A zip, compressed stream or database holding pickles is damaged; "
@@ -154,6 +159,11 @@ static const rule_doc rules[] = {
      "Values or MARKs left on the stack at STOP. CPython's unpickler "
      "ignores them, pickletools.dis rejects them, pickle.dumps never writes "
      "them: the file is damaged or crafted."},
+    {"memo-limit", PKL_SEV_INFO,
+     "Memo limit reached",
+     "More memoized values than the scanner keeps (524288): later ones are "
+     "kept by kind only. A use that depends on what was not kept is a "
+     "lost-value finding."},
     {"oob-buffer", PKL_SEV_INFO,
      "Out-of-band buffers",
      "NEXT_BUFFER takes protocol 5 out-of-band buffers from the loader."},

@@ -344,6 +344,23 @@ def joblib_files():
         "flagged:medium", "error", "cut inside the first array")
 
 
+def memo_flood():
+    """The memo-flood evasion (docs/rules.md, lost-value): 524288 memoized
+    one-letter strings fill the scanner's memo pool, then 'os' and 'system'
+    are memoized past it and read back for STACK_GLOBAL. Compressed, as an
+    attacker would ship it (2.6 MB of pickle, a few KB of gzip). Built from
+    raw opcodes: never loaded."""
+    body = b"\x80\x04" + (b"\x8c\x01a\x94" + b"0") * 524288
+    body += b"\x8c\x02os\x94" + b"0" + b"\x8c\x06system\x94" + b"0"
+    body += b"j" + struct.pack("<I", 524288) + b"j" + struct.pack("<I", 524289)
+    body += b"\x93" + b"\x8c\x0aecho pwned" + b"\x85" + b"R" + b"."
+    write("memo_flood_stack_global.pkl.gz", gz(body))
+    row("memo_flood_stack_global.pkl.gz", "gzip", [(".", len(body))], [],
+        "flagged:high", "refused",
+        "memo flood: 524288 memoized strings, then os.system through "
+        "memoized STACK_GLOBAL operands past the scanner's memo cap")
+
+
 def compressed():
     benign = pickle.dumps(BENIGN, protocol=4)
     outs = {
@@ -552,6 +569,7 @@ def main():
     numpy_files()
     joblib_files()
     compressed()
+    memo_flood()
     nesting()
     overlap()
     tars()
