@@ -323,6 +323,21 @@ def exit_code_tests(d):
         check(rc == want, '%s default --fail-on: exit %d, want %d' % (name, rc, want))
 
 
+def big_memo_tests(d):
+    """A benign pickle bigger than the scanner's memo caps: a 600,000-word
+    vocabulary, as pickle.dumps writes it (every key memoized). It used to
+    get a medium scan-limit and fail CI; now it is memo-limit (info) only."""
+    vocab = {'tok%d' % i: i for i in range(600000)}
+    path = write(d, 'vocab.pkl', pickle.dumps(vocab, protocol=4))
+    rc, out, _ = run(['--format', 'json', path])
+    doc = json.loads(out)
+    rules = [(x['rule'], x['severity']) for x in doc['files'][0]['findings']]
+    check(rules == [('memo-limit', 'info')],
+          'vocabulary of 600k words: only memo-limit (info), got %r' % rules)
+    check(rc == 0, 'vocabulary of 600k words: exit 0 at the default '
+          '--fail-on (got %d)' % rc)
+
+
 def text_tests(d):
     path = write(d, 'text/evil.pkl', OS_SYSTEM)
     rc, out, _ = run([path])
@@ -491,6 +506,7 @@ def main():
     formats_corpus_test()
     with tempfile.TemporaryDirectory() as d:
         exit_code_tests(d)
+        big_memo_tests(d)
         text_tests(d)
         path_tests(d)
         error_tests(d)
