@@ -15,23 +15,11 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from pgtest import ROOT, check, finish
 CORPUS = os.path.join(ROOT, 'corpus')
 DIRS = ('benign', 'malicious', 'malformed')
 HEADER = 'file\tkind\tcpython\tscan\tload_default\tload_strict\tnote'
 
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL:', what)
-    return cond
 
 
 def files_under(root):
@@ -95,8 +83,7 @@ def main():
           % sorted(set(committed) - listed)[:5])
     total = sum(len(v) for v in committed.values())
     check(total < 2 * 1024 * 1024, 'corpus is %d bytes' % total)
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == '__main__':

@@ -28,11 +28,8 @@ import struct
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from pgtest import EXE as BIN, ROOT, check, finish
 CORPUS = os.path.join(ROOT, 'corpus')
-BIN = os.path.join(os.environ.get('PKL_BUILD', 'build'), 'pickleguard')
-if not os.path.isabs(BIN):
-    BIN = os.path.join(ROOT, BIN)
 
 # Files pickletools reads without complaint but pickleguard refuses,
 # because CPython's two unpicklers disagree on them or because the bytes
@@ -64,18 +61,6 @@ REFUSED_ON_PURPOSE = {
     'malformed/long_leading_zero.pkl': (0, 'invalid integer text'),
 }
 
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL:', what)
-    return cond
 
 
 # Messages of pickletools.dis' own structural checks (raised after the
@@ -259,8 +244,7 @@ def main():
     for row in rows:
         test_file(row[0], row[1])
     test_cli()
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == '__main__':

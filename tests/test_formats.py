@@ -29,21 +29,9 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from pgtest import EXE as BIN, ROOT, check, finish, no_binary
 CORPUS = os.path.join(ROOT, "corpus", "formats")
-BIN = os.path.join(ROOT, os.environ.get("PKL_BUILD", "build"), "pickleguard")
 
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
 
 
 def run(*args):
@@ -151,9 +139,7 @@ def load_checks(r):
 
 def main():
     if not os.path.exists(BIN):
-        print("pickleguard binary not found at", BIN)
-        print("0 passed, 1 failed")
-        return 1
+        return no_binary()
     with open(os.path.join(CORPUS, "MANIFEST.tsv"), newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     check(len(rows) >= 40, "manifest has %d rows" % len(rows))
@@ -177,8 +163,7 @@ def main():
                 sev = None
             check(code == 1 and sev == "critical",
                   "%s renamed %s: exit %d, severity %s" % (src, alias, code, sev))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -39,23 +39,9 @@ warnings.simplefilter("ignore", DeprecationWarning)
 if hasattr(sys, "set_int_max_str_digits"):
     sys.set_int_max_str_digits(0)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("PKL_BUILD", os.path.join(ROOT, "build"))
-EXE = os.path.join(BUILD, "pickleguard")
+from pgtest import EXE, ROOT, check as ok, finish, no_binary
 CORPUS = os.path.join(ROOT, "corpus")
 
-passed = 0
-failed = 0
-
-
-def ok(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return cond
 
 
 _cache = {}
@@ -630,9 +616,7 @@ def check_rows_against_cpython():
 
 def main():
     if not os.path.exists(EXE):
-        print("FAIL: no binary at", EXE)
-        print("0 passed, 1 failed")
-        return 1
+        return no_binary()
     with tempfile.TemporaryDirectory() as tmp:
         for p in generated_files(tmp):
             with open(p, "rb") as f:
@@ -641,8 +625,7 @@ def main():
         check_limits(tmp)
     check_corpus()
     check_rows_against_cpython()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -24,23 +24,10 @@ import types
 import uuid
 import _compat_pickle
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get('PKL_BUILD', 'build')
-EXE = os.path.join(BUILD, 'pickleguard')
+from pgtest import EXE, ROOT, check, finish, no_binary
 BAD = 'tests/policies/bad'
 GOOD = 'tests/policies/good'
 
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL:', what)
 
 
 def run(*args):
@@ -339,10 +326,8 @@ def main():
         except ImportError:
             return 3
         return numpy_emitted()
-    if not os.path.exists(os.path.join(ROOT, EXE)) and not os.path.exists(EXE):
-        print('no binary at %s' % EXE)
-        print('0 passed, 1 failed')
-        return 1
+    if not os.path.exists(EXE):
+        return no_binary()
     for t in [test_generated_table, test_bad_files, test_good_files,
               test_usage, test_show_roundtrip, test_show_inheritance,
               test_builtins_never, test_default_covers_cpython,
@@ -351,8 +336,7 @@ def main():
             t()
         except Exception as e:  # a crash in one test is one failure
             check(False, '%s raised %r' % (t.__name__, e))
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == '__main__':

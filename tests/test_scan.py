@@ -21,22 +21,9 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get('PKL_BUILD', 'build')
-EXE = os.path.abspath(os.path.join(ROOT, BUILD, 'pickleguard'))
+from pgtest import EXE, ROOT, check, finish, no_binary
 SEVERITIES = ['info', 'low', 'medium', 'high', 'critical']
 
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL:', what)
 
 
 def run(args, stdin=None, cwd=ROOT):
@@ -499,9 +486,7 @@ def sarif_tests(d):
 
 def main():
     if not os.path.exists(EXE):
-        print('no binary at', EXE)
-        print('0 passed, 1 failed')
-        return 1
+        return no_binary()
     corpus_test()
     formats_corpus_test()
     with tempfile.TemporaryDirectory() as d:
@@ -512,8 +497,7 @@ def main():
         error_tests(d)
         json_shape_tests(d)
         sarif_tests(d)
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == '__main__':
