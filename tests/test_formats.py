@@ -23,8 +23,10 @@ Environment: PKL_BUILD (build directory holding the pickleguard binary).
 Prints "N passed, M failed" last; exits 1 on any failure.
 """
 import csv
+import gzip
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -137,6 +139,54 @@ def load_checks(r):
         check(name in err, "%s: the error does not name the file: %s" % (name, err))
 
 
+def output_limit_checks(tmp):
+    """--max-output / --max-total (scan and load): a gzip member that
+    expands to 3 MiB is clean by default, a container-limit finding (scan)
+    or an error (load) under a 1 MiB limit, clean again under 4 MiB."""
+    data = gzip.compress(pickle.dumps({"a": b"x" * (3 << 20)}, protocol=4),
+                         mtime=0)
+    path = os.path.join(tmp, "big.pkl.gz")
+    with open(path, "wb") as f:
+        f.write(data)
+
+    def scan_rules(*opts):
+        code, out, err = run("scan", "--format", "json", *opts, path)
+        try:
+            rules = [x["rule"] for x in json.loads(out)["files"][0]["findings"]]
+        except (ValueError, KeyError, IndexError):
+            rules = None
+        return code, rules, err
+
+    for opts, want_code, want_rules in (
+            ((), 0, []),
+            (("--max-output", "1M"), 1, ["container-limit"]),
+            (("--max-output=4M",), 0, []),
+            (("--max-total", "1048576"), 1, ["container-limit"]),
+            (("--max-output", "4M", "--max-total", "2M"), 1, ["container-limit"])):
+        code, rules, err = scan_rules(*opts)
+        check(code == want_code and rules == want_rules,
+              "scan %s: exit %d, rules %r, want %d, %r (%s)"
+              % (" ".join(opts) or "(defaults)", code, rules, want_code,
+                 want_rules, err.strip()[:200]))
+    for opts, want_code in (((), 0), (("--max-output", "1M"), 1),
+                            (("--max-output", "4M"), 0),
+                            (("--max-total=1M",), 1)):
+        code, out, err = run("load", *opts, path)
+        check(code == want_code,
+              "load %s: exit %d, want %d (%s)"
+              % (" ".join(opts) or "(defaults)", code, want_code,
+                 err.strip()[:200]))
+        if want_code == 1:
+            check("output limit" in err or "limit" in err,
+                  "load %s names the limit: %s" % (" ".join(opts), err[:200]))
+    for cmd in ("scan", "load"):
+        for bad in ("0", "-1", "1X", "", "99999999999999999999G"):
+            code, _, err = run(cmd, "--max-output", bad, path)
+            check(code == 2 and "--max-output" in err,
+                  "%s --max-output %r: exit %d, want 2 (%s)"
+                  % (cmd, bad, code, err.strip()[:120]))
+
+
 def main():
     if not os.path.exists(BIN):
         return no_binary()
@@ -163,6 +213,7 @@ def main():
                 sev = None
             check(code == 1 and sev == "critical",
                   "%s renamed %s: exit %d, severity %s" % (src, alias, code, sev))
+        output_limit_checks(tmp)
     return finish()
 
 

@@ -36,6 +36,11 @@ void cli_errorf(const char *fmt, ...)
 #endif
     ;
 
+/* Parses a positive decimal size with an optional k, M or G suffix
+ * (powers of 1024) into *out: 0, or -1 for anything else (0, a sign,
+ * junk, overflow). */
+int cli_parse_size(const char *s, size_t *out);
+
 /* Opens --policy's argument (a built-in name or a file), printing errors. */
 pkl_policy *cli_policy_open(const char *name_or_path);
 

@@ -16,33 +16,11 @@ static void load_usage(FILE *f)
 {
     fputs("usage: pickleguard load [--policy NAME|FILE] [--max-depth N]\n"
           "         [--max-memo N] [--max-values N] [--max-bytes N]\n"
-          "         [--max-json-bytes N] FILE|-\n"
+          "         [--max-json-bytes N] [--max-output N] [--max-total N]\n"
+          "         FILE|-\n"
           "Decodes every pickle in FILE (concatenated pickles included) and\n"
           "writes each as one pickle-json v1 line (docs/json.md).\n",
           f);
-}
-
-/* Parses a positive decimal size with an optional k/M/G suffix. */
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!s || !*s || *s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return -1;
-    unsigned long long mul = 1;
-    if (*end == 'k' || *end == 'K')
-        mul = 1024ULL, end++;
-    else if (*end == 'M')
-        mul = 1024ULL * 1024, end++;
-    else if (*end == 'G')
-        mul = 1024ULL * 1024 * 1024, end++;
-    if (*end || v == 0 || v > SIZE_MAX / mul)
-        return -1;
-    *out = (size_t)(v * mul);
-    return 0;
 }
 
 /* Decodes every pickle of data[0..len) (a file, or one stream found in a
@@ -147,7 +125,8 @@ int cmd_load(int argc, char **argv)
         int set;
     } ov[] = {{"--max-depth", 0, 0}, {"--max-memo", 0, 0},
               {"--max-values", 0, 0}, {"--max-bytes", 0, 0},
-              {"--max-json-bytes", 0, 0}};
+              {"--max-json-bytes", 0, 0}, {"--max-output", 0, 0},
+              {"--max-total", 0, 0}};
     const size_t nov = sizeof ov / sizeof ov[0];
 
     for (int i = 1; i < argc; i++) {
@@ -176,7 +155,7 @@ int cmd_load(int argc, char **argv)
         if (k < nov) {
             size_t fl = strlen(ov[k].flag);
             const char *val = a[fl] == '=' ? a + fl + 1 : (i + 1 < argc ? argv[++i] : NULL);
-            if (parse_size(val, &ov[k].value) < 0) {
+            if (cli_parse_size(val, &ov[k].value) < 0) {
                 cli_errorf("load: %s needs a positive integer", ov[k].flag);
                 return PKL_EXIT_USAGE;
             }
@@ -226,6 +205,8 @@ int cmd_load(int argc, char **argv)
     pkl_walk_options wo;
     memset(&wo, 0, sizeof wo);
     wo.fs_path = strcmp(path, "-") == 0 ? NULL : path;
+    if (ov[5].set) wo.max_output = ov[5].value;
+    if (ov[6].set) wo.max_total = ov[6].value;
     wo.on_stream = load_walk_stream;
     wo.on_problem = load_walk_problem;
     wo.ctx = &lw;

@@ -38,7 +38,8 @@ static void scan_usage(FILE *f)
 {
     fputs("usage: pickleguard scan [--policy NAME|FILE] [--format text|json|sarif]\n"
           "                        [--fail-on critical|high|medium|low|info]\n"
-          "                        [--jobs N] PATH...\n"
+          "                        [--jobs N] [--max-output N] [--max-total N]\n"
+          "                        PATH...\n"
           "  Reports what loading each file would do, without loading it.\n"
           "  PATH: a file, a directory (scanned recursively, sorted, symlinks\n"
           "  not followed) or - (read PATHs from stdin, one per line).\n"
@@ -46,6 +47,10 @@ static void scan_usage(FILE *f)
           "  --format   text (default), json or sarif (SARIF 2.1.0)\n"
           "  --fail-on  lowest severity that makes the exit status 1 (medium)\n"
           "  --jobs     files scanned in parallel (default 1; 0: one per CPU)\n"
+          "  --max-output  bytes one compressed member or file may expand to\n"
+          "             (default 64M; suffix k, M or G)\n"
+          "  --max-total   bytes all decompression in one file may produce\n"
+          "             (default 1G)\n"
           "  exit: 0 nothing at or above --fail-on, 1 findings, 2 usage or I/O error\n"
           "  rules: docs/rules.md\n",
           f);
@@ -274,8 +279,15 @@ static int read_stdin_paths(entries *out)
 
 /* ---- scanning one file --------------------------------------------------- */
 
-typedef struct job {
+/* What every file's scan is given. */
+typedef struct scan_cfg {
     const pkl_policy *policy;
+    size_t max_output;    /* pkl_walk_options; 0: the library default */
+    size_t max_total;
+} scan_cfg;
+
+typedef struct job {
+    const scan_cfg *cfg;
     entries *files;
     scan_file *slots;
     unsigned char *done;
@@ -359,8 +371,12 @@ static int on_problem(void *ctx, const char *path, const pkl_error *e)
     snprintf(f.message, sizeof f.message, "%s",
              pkl_error_format(e, msg, sizeof msg));
     snprintf(f.hint, sizeof f.hint, "%s",
-             "the scanner could not look at everything inside this file; "
-             "review it by hand");
+             e->code == PKL_E_LIMIT_OUTPUT
+                 ? "the scanner did not decompress all of this file; if it "
+                   "is expected to be this large, scan it again with a "
+                   "higher --max-output / --max-total, else review it by hand"
+                 : "the scanner could not look at everything inside this "
+                   "file; review it by hand");
     if (pkl_scan_result_add(wc->res, &f, wc->opt->max_findings) < 0)
         return 1;
     return 0;
@@ -383,8 +399,9 @@ static int parsed_whole(const pkl_scan_result *res, size_t len)
     return 1;
 }
 
-static void scan_one(const pkl_policy *policy, const entry *e, scan_file *f)
+static void scan_one(const scan_cfg *cfg, const entry *e, scan_file *f)
 {
+    const pkl_policy *policy = cfg->policy;
     memset(f, 0, sizeof *f);
     f->path = e->path;
     pkl_scan_result_init(&f->res, NULL);
@@ -511,6 +528,8 @@ static void scan_one(const pkl_policy *policy, const entry *e, scan_file *f)
         pkl_walk_options wo;
         memset(&wo, 0, sizeof wo);
         wo.fs_path = e->path;
+        wo.max_output = cfg->max_output;
+        wo.max_total = cfg->max_total;
         wo.on_stream = on_stream;
         wo.on_problem = on_problem;
         wo.ctx = &wc;
@@ -546,7 +565,7 @@ static void *worker(void *arg)
             break;
         size_t i = j->next++;
         pthread_mutex_unlock(&j->mu);
-        scan_one(j->policy, &j->files->v[i], &j->slots[i]);
+        scan_one(j->cfg, &j->files->v[i], &j->slots[i]);
         pthread_mutex_lock(&j->mu);
         j->done[i] = 1;
         pthread_cond_broadcast(&j->cv);
@@ -586,6 +605,7 @@ int cmd_scan(int argc, char **argv)
     int format = SCAN_FMT_TEXT;
     int fail_on = PKL_SEV_MEDIUM;
     long jobs = 1;
+    size_t max_output = 0, max_total = 0;
     int only_operands = 0, use_stdin = 0;
     entries files = {0};
     int status = PKL_EXIT_OK;
@@ -649,6 +669,15 @@ int cmd_scan(int argc, char **argv)
                 long c = sysconf(_SC_NPROCESSORS_ONLN);
                 jobs = c < 1 ? 1 : c > MAX_JOBS ? MAX_JOBS : c;
             }
+        } else if (is_opt(a, "--max-output") || is_opt(a, "--max-total")) {
+            int out = is_opt(a, "--max-output");
+            const char *flag = out ? "--max-output" : "--max-total";
+            const char *v = opt_value(argc, argv, &i, flag);
+            if (cli_parse_size(v, out ? &max_output : &max_total) < 0) {
+                cli_errorf("scan: %s takes a positive size (bytes, or with "
+                           "k, M or G)", flag);
+                goto usage;
+            }
         } else {
             cli_errorf("scan: unknown option '%s'", a);
             goto usage;
@@ -696,7 +725,8 @@ int cmd_scan(int argc, char **argv)
     int worst = -1, errors = 0;
     job j;
     memset(&j, 0, sizeof j);
-    j.policy = policy;
+    scan_cfg cfg = {policy, max_output, max_total};
+    j.cfg = &cfg;
     j.files = &files;
     j.slots = slots;
     j.done = done;
@@ -719,7 +749,7 @@ int cmd_scan(int argc, char **argv)
                 pthread_cond_wait(&j.cv, &j.mu);
             pthread_mutex_unlock(&j.mu);
         } else {
-            scan_one(policy, &files.v[i], &slots[i]);
+            scan_one(&cfg, &files.v[i], &slots[i]);
         }
         scan_file *f = &slots[i];
         if (f->verdict == SCAN_ERROR) {

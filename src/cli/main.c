@@ -178,3 +178,26 @@ int main(int argc, char **argv)
     usage(stderr);
     return PKL_EXIT_USAGE;
 }
+
+/* Parses a positive decimal size with an optional k/M/G suffix. */
+int cli_parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    unsigned long long mul = 1;
+    if (*end == 'k' || *end == 'K')
+        mul = 1024ULL, end++;
+    else if (*end == 'M')
+        mul = 1024ULL * 1024, end++;
+    else if (*end == 'G')
+        mul = 1024ULL * 1024 * 1024, end++;
+    if (*end || v == 0 || v > SIZE_MAX / mul)
+        return -1;
+    *out = (size_t)(v * mul);
+    return 0;
+}
