@@ -26,7 +26,7 @@ OPT       ?= -O2
 EXTRA_CFLAGS ?=
 CFLAGS_ALL = -std=c11 $(WARN) $(OPT) -g -fPIC -D_POSIX_C_SOURCE=200809L \
              -Isrc -I$(B)/gen $(EXTRA_CFLAGS)
-LDLIBS_LIB = -lyaml -lz -lbz2 -llzma -lzstd -lsqlite3 -lgdbm -lm
+LDLIBS_LIB = -lyaml -lz -lbz2 -llzma -lzstd -llz4 -lsqlite3 -lgdbm -lm
 EXTRA_LDFLAGS ?=
 # The programs (pickleguard, decode_bench) link the YAML and format
 # libraries statically, glibc stays shared: seven fewer shared objects to
@@ -34,7 +34,7 @@ EXTRA_LDFLAGS ?=
 # a CI scan of one small file). LINK_DEPS=dynamic links them as usual.
 LINK_DEPS ?= static
 ifeq ($(LINK_DEPS),static)
-LDLIBS_PROG = -Wl,-Bstatic -lyaml -lz -lbz2 -llzma -lzstd -lsqlite3 -lgdbm \
+LDLIBS_PROG = -Wl,-Bstatic -lyaml -lz -lbz2 -llzma -lzstd -llz4 -lsqlite3 -lgdbm \
               -Wl,-Bdynamic -lm
 else
 LDLIBS_PROG = $(LDLIBS_LIB)

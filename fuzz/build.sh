@@ -20,7 +20,7 @@ JOBS=${JOBS:-2}
 if [ -z "${TARGETS:-}" ]; then
     TARGETS=$(for f in fuzz/fuzz_*.c; do basename "$f" .c | sed 's/^fuzz_//'; done)
 fi
-LIBS="-lyaml -lz -lbz2 -llzma -lzstd -lsqlite3 -lgdbm -lm"
+LIBS="-lyaml -lz -lbz2 -llzma -lzstd -llz4 -lsqlite3 -lgdbm -lm"
 WARN="-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla"
 COMMON="-std=c11 $WARN -g -O1 -fno-omit-frame-pointer -D_POSIX_C_SOURCE=200809L -DPKL_TESTING"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"

@@ -4,7 +4,8 @@
 # a fresh Debian machine needs nothing but a clone.
 set -eu
 PKGS="gcc make pkg-config python3 libyaml-dev check clang libclang-rt-14-dev \
-afl++ zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libsqlite3-dev libgdbm-dev"
+afl++ zlib1g-dev libbz2-dev liblzma-dev libzstd-dev liblz4-dev libsqlite3-dev \
+libgdbm-dev"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

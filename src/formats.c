@@ -41,6 +41,7 @@ static const char *const format_names[PKL_FMT__COUNT] = {
     [PKL_FMT_DBM_SQLITE] = "dbm.sqlite3",
     [PKL_FMT_GDBM] = "gdbm",
     [PKL_FMT_TAR] = "tar",
+    [PKL_FMT_LZ4] = "lz4",
 };
 
 const char *pkl_format_name(int fmt)
@@ -171,6 +172,8 @@ int pkl_format_detect(const void *vbuf, size_t len)
         return PKL_FMT_XZ;
     if (len >= 4 && pkli_dec32le(b) == 0xFD2FB528u)
         return PKL_FMT_ZSTD;
+    if (len >= 4 && pkli_dec32le(b) == 0x184D2204u) /* LZ4 frame */
+        return PKL_FMT_LZ4;
     if (len >= 16 && memcmp(b, "SQLite format 3\0", 16) == 0)
         return PKL_FMT_DBM_SQLITE;
     if (pkli_gdbm_sniff(b, len))
@@ -360,6 +363,15 @@ static char *chain_add(walk *w, const char *chain, const char *fmt)
     return b.data;
 }
 
+/* Decompressed bytes cut short by a problem (already reported) are walked
+ * when they start a pickle or a container: pickle.load on a stream reads
+ * and acts on them before it meets the problem. Anything else (a bomb's
+ * zeros) adds nothing to the report. */
+static int partial_worth_walking(const uint8_t *out, size_t outlen)
+{
+    return pkl_format_detect(out, outlen) != PKL_FMT_UNKNOWN;
+}
+
 static size_t output_budget(walk *w)
 {
     size_t left = w->max_total > w->st.bytes_out ? w->max_total - w->st.bytes_out
@@ -389,6 +401,7 @@ static void open_compressed(walk *w, frame *f, int fmt, const uint8_t *in,
          * EMPTY_LIST), they are a pickle */
         if (e.code != PKL_E_LIMIT_OUTPUT && e.code != PKL_E_NOMEM &&
             plausible_pickle(in, inlen)) {
+            pkli_free(&w->a, out);
             w->st.containers--;
             emit(w, f, in, inlen, 0, 0, PKL_FMT_PICKLE, 0, 0);
             return;
@@ -398,7 +411,12 @@ static void open_compressed(walk *w, frame *f, int fmt, const uint8_t *in,
                      "%s: decompressed data exceeds what is left of the "
                      "%zu-byte total limit", label, w->max_total);
         problem(w, f->path, &e);
-        return;
+        /* the bytes decoded before the problem are walked too when they
+         * start something (a pickle, a container) */
+        if (!out || !partial_worth_walking(out, outlen)) {
+            pkli_free(&w->a, out);
+            return;
+        }
     }
     w->st.bytes_out += outlen;
     frame c;
@@ -1135,10 +1153,13 @@ static void walk_zip_step(walk *w, frame *z)
                 pkli_free(&w->a, path);
                 return;
             }
-        } else if (err.code == PKL_E_NOMEM) {
-            pkli_free(&w->a, path);
-            nomem(w, "zip member");
-            return;
+        } else {
+            pkli_free(&w->a, out); /* a partial prefix, not needed */
+            if (err.code == PKL_E_NOMEM) {
+                pkli_free(&w->a, path);
+                nomem(w, "zip member");
+                return;
+            }
         }
         if (budget == 0) {
             problemf(w, path, PKL_E_LIMIT_OUTPUT, 0,
@@ -1150,8 +1171,12 @@ static void walk_zip_step(walk *w, frame *z)
                             &err) < 0) {
             err.offset += (size_t)(data - z->data);
             problem(w, path, &err);
-            pkli_free(&w->a, path);
-            return;
+            /* the part decoded before the problem, as in open_compressed */
+            if (!out || !partial_worth_walking(out, outlen)) {
+                pkli_free(&w->a, out);
+                pkli_free(&w->a, path);
+                return;
+            }
         }
         w->st.bytes_out += outlen;
         c.data = c.owned = out;
@@ -1236,7 +1261,8 @@ static int is_container(int fmt)
 {
     return fmt == PKL_FMT_ZIP || fmt == PKL_FMT_GZIP || fmt == PKL_FMT_BZIP2 ||
            fmt == PKL_FMT_XZ || fmt == PKL_FMT_LZMA || fmt == PKL_FMT_ZLIB ||
-           fmt == PKL_FMT_ZSTD || fmt == PKL_FMT_DBM_SQLITE ||
+           fmt == PKL_FMT_ZSTD || fmt == PKL_FMT_LZ4 ||
+           fmt == PKL_FMT_DBM_SQLITE ||
            fmt == PKL_FMT_GDBM || fmt == PKL_FMT_DBM_DUMB || fmt == PKL_FMT_TAR;
 }
 
@@ -1327,6 +1353,7 @@ static void walk_buffer(walk *w, frame *f)
     }
     case PKL_FMT_GZIP: case PKL_FMT_BZIP2: case PKL_FMT_XZ:
     case PKL_FMT_LZMA: case PKL_FMT_ZLIB: case PKL_FMT_ZSTD:
+    case PKL_FMT_LZ4:
         open_compressed(w, f, fmt, f->data, f->len, M_TOP, pkl_format_name(fmt));
         return;
     case PKL_FMT_NPY:

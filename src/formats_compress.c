@@ -1,5 +1,6 @@
 /* formats_compress.c -- streamed decompression for the container walker:
- * gzip, zlib, raw deflate (zip members), bzip2, xz, lzma-alone, zstd.
+ * gzip, zlib, raw deflate (zip members), bzip2, xz, lzma-alone, zstd,
+ * LZ4 frames.
  *
  * Output grows in steps and never past the caller's limit, so a
  * decompression bomb ends as PKL_E_LIMIT_OUTPUT after at most `limit`
@@ -10,6 +11,7 @@
 #include "formats_internal.h"
 
 #include <bzlib.h>
+#include <lz4frame.h>
 #include <lzma.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -322,6 +324,52 @@ out:
     return rc;
 }
 
+/* LZ4 frame format: every frame (and skippable frame) in the input. The
+ * decoder's memory is bounded by the format (blocks of at most 4 MiB). */
+static int run_lz4(const uint8_t *in, size_t inlen, outbuf *o, pkl_error *err)
+{
+    LZ4F_dctx *d = NULL;
+    if (LZ4F_isError(LZ4F_createDecompressionContext(&d, LZ4F_VERSION)) || !d) {
+        pkli_error_setf(err, PKL_E_NOMEM, 0, -1, "lz4: cannot start the decoder");
+        return -1;
+    }
+    int rc = -1;
+    size_t pos = 0;
+    size_t hint = 1; /* 0 once a frame is complete */
+    while (pos < inlen || hint != 0) {
+        int r = ob_room(o);
+        if (r < 0) {
+            if (r == -1)
+                pkli_error_setf(err, PKL_E_NOMEM, pos, -1, "lz4 output");
+            else
+                pkli_error_setf(err, PKL_E_LIMIT_OUTPUT, pos, -1,
+                                "lz4 data decompresses to more than %zu "
+                                "bytes (limit)", o->limit);
+            goto out;
+        }
+        size_t dst = o->cap - o->len;
+        size_t src = inlen - pos;
+        hint = LZ4F_decompress(d, o->p + o->len, &dst, in + pos, &src, NULL);
+        pos += src;
+        o->len += dst;
+        if (LZ4F_isError(hint)) {
+            pkli_error_setf(err, PKL_E_FORMAT, pos, -1,
+                            "lz4 data is corrupt: %s", LZ4F_getErrorName(hint));
+            goto out;
+        }
+        if (hint != 0 && pos == inlen && src == 0 && dst == 0) {
+            pkli_error_setf(err, PKL_E_TRUNCATED, pos, -1,
+                            "lz4 data ends inside a frame after %zu bytes of "
+                            "output", o->len);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    LZ4F_freeDecompressionContext(d);
+    return rc;
+}
+
 static int decompress(int fmt, const uint8_t *in, size_t inlen,
                       const pkl_allocator *a, size_t limit, int peek,
                       uint8_t **out, size_t *outlen, pkl_error *err)
@@ -347,6 +395,9 @@ static int decompress(int fmt, const uint8_t *in, size_t inlen,
     case PKL_FMT_ZSTD:
         rc = run_zstd(in, inlen, &o, err);
         break;
+    case PKL_FMT_LZ4:
+        rc = run_lz4(in, inlen, &o, err);
+        break;
     default:
         pkli_error_setf(err, PKL_E_INTERNAL, 0, -1,
                         "no decompressor for format %d", fmt);
@@ -356,7 +407,17 @@ static int decompress(int fmt, const uint8_t *in, size_t inlen,
     if (rc < 0 && peek && err && err->code == PKL_E_LIMIT_OUTPUT)
         rc = 0; /* the prefix asked for is there */
     if (rc < 0) {
-        pkli_free(a, o.p);
+        /* truncated, corrupt or over the limit: what was decoded before
+         * the problem is handed back (a streaming pickle.load would have
+         * run it) */
+        if (o.len && (err->code == PKL_E_TRUNCATED ||
+                      err->code == PKL_E_FORMAT ||
+                      err->code == PKL_E_LIMIT_OUTPUT)) {
+            *out = o.p;
+            *outlen = o.len;
+        } else {
+            pkli_free(a, o.p);
+        }
         return -1;
     }
     if (!o.p) { /* empty output: still hand back a buffer */

@@ -25,7 +25,11 @@
  * was produced). Concatenated gzip/bz2/xz/zstd members are all read, as
  * Python's modules do. Returns 0 with *out (owned by the caller, free with
  * pkli_free) and *outlen, or -1 with *err (offset: input bytes consumed
- * when the problem was found); *out is NULL on failure. */
+ * when the problem was found). On failure *out is NULL, except when the
+ * data is truncated, corrupt or over the limit after some output: *out and
+ * *outlen then hold the bytes decoded before the problem (the caller
+ * frees them), which a streaming reader such as pickle.load(gzip.open(f))
+ * would already have acted on. */
 int pkli_decompress(int fmt, const uint8_t *in, size_t inlen,
                     const pkl_allocator *a, size_t limit, uint8_t **out,
                     size_t *outlen, pkl_error *err);

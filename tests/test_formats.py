@@ -142,7 +142,9 @@ def load_checks(r):
 def output_limit_checks(tmp):
     """--max-output / --max-total (scan and load): a gzip member that
     expands to 3 MiB is clean by default, a container-limit finding (scan)
-    or an error (load) under a 1 MiB limit, clean again under 4 MiB."""
+    or an error (load) under a 1 MiB limit, clean again under 4 MiB. A
+    truncated or over-limit stream is scanned as far as it was decoded:
+    os.system at the start of a gzip cut short is still critical."""
     data = gzip.compress(pickle.dumps({"a": b"x" * (3 << 20)}, protocol=4),
                          mtime=0)
     path = os.path.join(tmp, "big.pkl.gz")
@@ -157,12 +159,15 @@ def output_limit_checks(tmp):
             rules = None
         return code, rules, err
 
+    # over a limit: the limit, then the pickle cut short at it (the part
+    # decoded before the limit is scanned too)
+    cut = ["container-limit", "truncated"]
     for opts, want_code, want_rules in (
             ((), 0, []),
-            (("--max-output", "1M"), 1, ["container-limit"]),
+            (("--max-output", "1M"), 1, cut),
             (("--max-output=4M",), 0, []),
-            (("--max-total", "1048576"), 1, ["container-limit"]),
-            (("--max-output", "4M", "--max-total", "2M"), 1, ["container-limit"])):
+            (("--max-total", "1048576"), 1, cut),
+            (("--max-output", "4M", "--max-total", "2M"), 1, cut)):
         code, rules, err = scan_rules(*opts)
         check(code == want_code and rules == want_rules,
               "scan %s: exit %d, rules %r, want %d, %r (%s)"
@@ -179,6 +184,61 @@ def output_limit_checks(tmp):
         if want_code == 1:
             check("output limit" in err or "limit" in err,
                   "load %s names the limit: %s" % (" ".join(opts), err[:200]))
+    # a pickle that calls os.system, then 2 MiB of padding after STOP, in
+    # one gzip member: over a 1 MiB limit, the call is still reported
+    evil = gzip.compress(b"cos\nsystem\n(S'echo pwned'\ntR." +
+                         b"\0" * (2 << 20), mtime=0)
+    epath = os.path.join(tmp, "evil-padded.gz")
+    with open(epath, "wb") as f:
+        f.write(evil)
+    code, out, err = run("scan", "--format", "json", "--max-output", "1M",
+                         epath)
+    try:
+        found = sorted((x["rule"], x["severity"], x["offset"]) for x in
+                       json.loads(out)["files"][0]["findings"])
+    except (ValueError, KeyError, IndexError):
+        found = None
+    check(found is not None and ("dangerous-global", "critical", 0) in found
+          and any(r == "container-limit" for r, _, _ in found),
+          "padded os.system gzip over --max-output 1M: %r" % (found,))
+    # cut short inside the compressed data: the call is still reported
+    trunc = gzip.compress(b"cos\nsystem\n(S'echo pwned'\ntR.", mtime=0)[:-10]
+    tpath = os.path.join(tmp, "evil-truncated.gz")
+    with open(tpath, "wb") as f:
+        f.write(trunc)
+    code, out, err = run("scan", "--format", "json", tpath)
+    try:
+        found = sorted((x["rule"], x["severity"]) for x in
+                       json.loads(out)["files"][0]["findings"])
+    except (ValueError, KeyError, IndexError):
+        found = None
+    check(found == [("container-truncated", "medium"),
+                    ("dangerous-global", "critical"), ("truncated", "medium")],
+          "truncated os.system gzip: %r" % (found,))
+    code, out, err = run("load", tpath)
+    check(code == 1 and out == "", "load of a truncated gzip fails without "
+          "output: exit %d, %r" % (code, out[:80]))
+    # LZ4 frames cut short, and with a damaged frame header: the committed
+    # sample (os.system, protocol 0) stores its 29 bytes uncompressed in
+    # one block, so a cut inside the block still decodes what came before
+    with open(os.path.join(CORPUS, "malicious_lz4.lz4"), "rb") as f:
+        lz = f.read()
+    for name, data, want in (
+            ("lz4-truncated.lz4", lz[:-6], [("container-truncated", "medium"),
+                                           ("dangerous-global", "critical"),
+                                           ("truncated", "medium")]),
+            ("lz4-bad-header.lz4", lz[:5] + bytes([lz[5] ^ 0xff]) + lz[6:],
+             [("container-damaged", "medium")])):
+        lpath = os.path.join(tmp, name)
+        with open(lpath, "wb") as f:
+            f.write(data)
+        code, out, err = run("scan", "--format", "json", lpath)
+        try:
+            found = sorted((x["rule"], x["severity"]) for x in
+                           json.loads(out)["files"][0]["findings"])
+        except (ValueError, KeyError, IndexError):
+            found = None
+        check(found == want, "%s: %r, want %r" % (name, found, want))
     for cmd in ("scan", "load"):
         for bad in ("0", "-1", "1X", "", "99999999999999999999G"):
             code, _, err = run(cmd, "--max-output", bad, path)

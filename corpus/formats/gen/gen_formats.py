@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Generates corpus/formats/: real container files made by numpy, torch and
-joblib (Debian's python3-numpy, python3-torch, python3-joblib, python3-gdbm)
+joblib (Debian's python3-numpy, python3-torch, python3-joblib, python3-gdbm,
+python3-lz4)
 and hostile variants, plus MANIFEST.tsv with the expected streams, problems
 and outcomes.
 
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 import joblib
 import joblib.numpy_pickle as jnp
+import lz4.frame
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "corpus/formats"
 ROWS = []  # file, format, streams, problems, scan_ml, load_ml, note
@@ -318,7 +320,7 @@ def joblib_files():
     row("joblib_plain.joblib", "joblib", [(".", len(data) - cut)], [], "clean", "ok",
         "joblib.dump of 3 arrays + a list; %d array bytes cut out" % cut)
     for comp, ext in (("zlib", "z"), ("gzip", "gz"), ("bz2", "bz2"),
-                      ("xz", "xz"), ("lzma", "lzma")):
+                      ("xz", "xz"), ("lzma", "lzma"), ("lz4", "lz4")):
         name = "joblib_%s.joblib" % comp
         joblib.dump(obj, path(name), compress=(comp, 3))
         row(name, comp if comp != "bz2" else "bzip2", [(".", len(data) - cut)], [],
@@ -368,6 +370,7 @@ def compressed():
         "xz": ("xz", lambda d: lzma.compress(d, format=lzma.FORMAT_XZ)),
         "lzma": ("lzma", lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE)),
         "zlib": ("zlib", zlib.compress), "zst": ("zstd", zstd_frame),
+        "lz4": ("lz4", lz4.frame.compress),
     }
     for ext, (fmt, fn) in outs.items():
         write("pickle_%s.%s" % (fmt, ext), fn(benign))
