@@ -363,6 +363,27 @@ def memo_flood():
         "memoized STACK_GLOBAL operands past the scanner's memo cap")
 
 
+def cut_short():
+    """Compressed streams that end early or expand past the 64 MiB output
+    limit still hold the os.system call at their start, which a streaming
+    pickle.load(gzip.open(f)) runs before it meets the problem: the bytes
+    decoded before the problem are scanned (the stream column, whose length
+    Python's own zlib gives)."""
+    whole = gz(MAL_P0)
+    cut = whole[:-10]
+    partial = zlib.decompressobj(wbits=31).decompress(cut)
+    write("malicious_gzip_truncated.gz", cut)
+    row("malicious_gzip_truncated.gz", "gzip", [(".", len(partial))],
+        [(100, ".")], "flagged:critical", "error",
+        "gzip of a protocol-0 os.system pickle, cut 10 bytes short")
+    limit = 64 << 20
+    write("malicious_gzip_padded.gz", gz(MAL_P0 + b"\0" * (limit + (1 << 20))))
+    row("malicious_gzip_padded.gz", "gzip", [(".", limit)], [(306, ".")],
+        "flagged:critical", "error",
+        "gzip of a protocol-0 os.system pickle + 65 MiB of zeros: over the "
+        "output limit, the first 64 MiB are scanned")
+
+
 def compressed():
     benign = pickle.dumps(BENIGN, protocol=4)
     outs = {
@@ -573,6 +594,7 @@ def main():
     joblib_files()
     compressed()
     memo_flood()
+    cut_short()
     nesting()
     overlap()
     tars()
