@@ -827,8 +827,8 @@ static uint32_t *hash_slot(scan *s, uint64_t key, int create, const pkl_op *op)
     if (!create)
         return NULL;
     if (s->hcount >= MEMO_HASH_MAX) {
-        memo_limit(s, op, "more than 524288 memo keys outside the dense "
-                          "range or values past it");
+        memo_limit(s, op, "more than 524288 entries in the memo's sparse "
+                          "table (keys above 2^23, or values past 2^21)");
         return NULL;
     }
     if ((s->hcount + 1) * 2 > s->hcap) {
