@@ -5,7 +5,9 @@
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
 #   make install    PREFIX=/usr/local (DESTDIR honoured)
 #   make deps       install missing Debian packages (make/check do it too)
-#   make corpus     regenerate corpus/ with corpus/gen (python3, stdlib only)
+#   make pyenv      create/update .venv, the project's Python environment
+#                   (requirements/test.txt; make check/corpus/bench do it too)
+#   make corpus     regenerate corpus/ with corpus/gen (in .venv)
 #   make fuzz       libFuzzer campaign, FUZZ_SECONDS per target (default 60)
 #   make fuzz-afl   AFL++ on FUZZ_TARGET for FUZZ_SECONDS
 #   make bench      benchmarks against CPython's pickle tools (BENCH=quick)
@@ -17,7 +19,11 @@
 CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
-PYTHON  ?= python3
+# HOSTPY builds (stdlib only); PYTHON runs the tests, the corpus generators
+# and the bench, in the project-local environment scripts/pyenv.sh makes.
+HOSTPY  ?= python3
+VENV    ?= .venv
+PYTHON  ?= $(abspath $(VENV))/bin/python
 B       := $(BUILD)
 
 PKGS      := yaml-0.1 check
@@ -55,8 +61,9 @@ CLI_OBJ   := $(patsubst src/cli/%.c,$(B)/obj/cli/%.o,$(CLI_SRC))
 CHECK_OBJ := $(patsubst tests/%.c,$(B)/obj/tests/%.o,$(CHECK_SRC))
 
 DEPS_STAMP := $(B)/.deps-ok
+VENV_STAMP := $(VENV)/.pickleguard-requirements
 
-.PHONY: all deps check unit asan install uninstall corpus fuzz fuzz-afl \
+.PHONY: all deps pyenv check unit asan install uninstall corpus fuzz fuzz-afl \
         fuzz-build bench bench-report clean
 .DELETE_ON_ERROR:
 
@@ -70,9 +77,15 @@ $(DEPS_STAMP): scripts/deps.sh
 	sh scripts/deps.sh
 	@touch $@
 
+pyenv: | $(DEPS_STAMP)
+	VENV=$(VENV) PYTHON_BASE=$(HOSTPY) sh scripts/pyenv.sh requirements/test.txt
+
+$(VENV_STAMP): requirements/test.txt scripts/pyenv.sh | $(DEPS_STAMP)
+	VENV=$(VENV) PYTHON_BASE=$(HOSTPY) sh scripts/pyenv.sh requirements/test.txt
+
 $(B)/gen/builtin_policies.c: $(POLICIES) scripts/embed.py | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(PYTHON) scripts/embed.py $@ pkli_builtin_policies $(POLICIES)
+	$(HOSTPY) scripts/embed.py $@ pkli_builtin_policies $(POLICIES)
 
 $(B)/obj/builtin_policies.o: $(B)/gen/builtin_policies.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -127,7 +140,7 @@ REPLAYS := $(patsubst %,$(B)/fuzz/replay_%,$(FUZZ_TARGETS))
 unit: $(B)/check_all
 	CK_FORK=no $(B)/check_all
 
-check: all $(B)/check_all $(REPLAYS)
+check: all $(B)/check_all $(REPLAYS) $(VENV_STAMP)
 	@PKL_BUILD=$(B) PYTHON=$(PYTHON) sh tests/run.sh
 
 asan:
@@ -157,7 +170,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/pickleguard
 
 # ---- corpus, fuzzing, benchmarks -------------------------------------------------
-corpus:
+corpus: $(VENV_STAMP)
 	$(PYTHON) corpus/gen/gen.py corpus
 
 FUZZ_SECONDS ?= 60
@@ -185,10 +198,10 @@ $(B)/decode_bench: bench/decode_bench.c $(B)/libpickleguard.a
 	$(CC) $(CFLAGS_ALL) $(BENCH_DEFS) -o $@ $< $(B)/libpickleguard.a \
 	  $(EXTRA_LDFLAGS) $(LDLIBS_PROG)
 
-bench: all $(B)/decode_bench
+bench: all $(B)/decode_bench $(VENV_STAMP)
 	BENCH=$(BENCH) PKL_BUILD=$(B) $(PYTHON) bench/bench.py
 
-bench-report: all $(B)/decode_bench
+bench-report: all $(B)/decode_bench $(VENV_STAMP)
 	BENCH=full PKL_BUILD=$(B) $(PYTHON) bench/bench.py --report bench/RESULTS.md
 
 clean:

@@ -2,23 +2,54 @@
 # Installs the Debian packages pickleguard needs, only those missing.
 # Called by `make deps`, and by `make`/`make check` through a stamp file, so
 # a fresh Debian machine needs nothing but a clone.
+#
+# Works on Debian 12 and 13: nothing here names a versioned package. The
+# clang runtime (sanitizers, libFuzzer) is versioned by clang's major
+# version (libclang-rt-14-dev on 12, libclang-rt-19-dev on 13), so it is
+# chosen after clang is installed, from the clang that is on the PATH.
 set -eu
-PKGS="gcc make pkg-config python3 libyaml-dev check clang libclang-rt-14-dev \
+PKGS="gcc make pkg-config python3 python3-venv libyaml-dev check clang \
 afl++ zlib1g-dev libbz2-dev liblzma-dev libzstd-dev liblz4-dev libsqlite3-dev \
-libgdbm-dev"
-missing=""
-for p in $PKGS; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
-        missing="$missing $p"
-    fi
-done
-if [ -z "$missing" ]; then
-    exit 0
-fi
-echo "deps: installing:$missing"
+libgdbm-dev libdb-dev libseccomp-dev"
+
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+updated=""
+
+is_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
+}
+
+install_missing() { # package...
+    missing=""
+    for p in "$@"; do
+        is_installed "$p" || missing="$missing $p"
+    done
+    [ -n "$missing" ] || return 0
+    echo "deps: installing:$missing"
+    if [ -z "$updated" ]; then
+        $SUDO apt-get update -qq
+        updated=1
+    fi
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends $missing
+}
+
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+install_missing $PKGS
+
+# The compiler-rt package that matches the installed clang.
+major=$(clang -dumpversion 2>/dev/null | cut -d. -f1)
+if [ -n "$major" ]; then
+    rt="libclang-rt-$major-dev"
+    if ! is_installed "$rt"; then
+        if [ -z "$updated" ]; then $SUDO apt-get update -qq; updated=1; fi
+        if apt-cache show "$rt" >/dev/null 2>&1; then
+            install_missing "$rt"
+        else
+            # Older layouts shipped the runtime inside libclang-common-N-dev.
+            install_missing "libclang-common-$major-dev"
+        fi
+    fi
+fi

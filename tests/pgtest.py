@@ -6,8 +6,11 @@
   absolute (tests/run.sh passes the build directory; default "build").
 - check(cond, what): counts a check, prints "FAIL: what" when cond is
   false, and returns cond.
-- finish(): prints "N passed, M failed" (the last line, which tests/run.sh
-  and people read) and returns the exit status: 1 if anything failed.
+- skip(what): counts a check that could not run (a missing optional
+  dependency); printed as "SKIP: what" and counted in the last line.
+- finish(): prints "N passed, M failed, K skipped" (the last line, which
+  tests/run.sh and people read) and returns the exit status: 1 if anything
+  failed.
 - no_binary(): the result when EXE does not exist: one failure, status 1.
 
 Not a test itself (tests/run.sh runs tests/test_*.py only).
@@ -20,6 +23,7 @@ EXE = os.path.join(BUILD, 'pickleguard')
 
 _passed = 0
 _failed = 0
+_skipped = 0
 
 
 def check(cond, what):
@@ -32,8 +36,14 @@ def check(cond, what):
     return cond
 
 
+def skip(what):
+    global _skipped
+    _skipped += 1
+    print('SKIP:', what)
+
+
 def finish():
-    print('%d passed, %d failed' % (_passed, _failed))
+    print('%d passed, %d failed, %d skipped' % (_passed, _failed, _skipped))
     return 1 if _failed else 0
 
 
