@@ -28,12 +28,19 @@ B       := $(BUILD)
 
 PKGS      := yaml-0.1 check
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla
+# The user's CPPFLAGS, CFLAGS and LDFLAGS are honoured (CFLAGS replaces the
+# default optimisation, as with any Makefile); the flags the code needs
+# (standard, warnings, include paths) are added around them.
 OPT       ?= -O2
+CFLAGS    ?= $(OPT) -g
 EXTRA_CFLAGS ?=
-CFLAGS_ALL = -std=c11 $(WARN) $(OPT) -g -fPIC -D_POSIX_C_SOURCE=200809L \
-             -Isrc -I$(B)/gen $(EXTRA_CFLAGS)
+CFLAGS_ALL = -std=c11 $(WARN) -fPIC -D_POSIX_C_SOURCE=200809L \
+             -Isrc -I$(B)/gen $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+# Header dependencies of every object, tracked by the compiler.
+DEPFLAGS   = -MMD -MP
 LDLIBS_LIB = -lyaml -lz -lbz2 -llzma -lzstd -llz4 -lsqlite3 -lgdbm -lm
 EXTRA_LDFLAGS ?=
+LINK_FLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
 # The programs (pickleguard, decode_bench) link the YAML and format
 # libraries statically, glibc stays shared: seven fewer shared objects to
 # map and relocate at every start (about 3 ms of 8 here, which is most of
@@ -89,25 +96,26 @@ $(B)/gen/builtin_policies.c: $(POLICIES) scripts/embed.py | $(DEPS_STAMP)
 
 $(B)/obj/builtin_policies.o: $(B)/gen/builtin_policies.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -c -o $@ $<
 
 $(B)/obj/%.o: src/%.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -c -o $@ $<
 
 $(B)/obj/cli/%.o: src/cli/%.c $(HEADERS) $(wildcard src/cli/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -c -o $@ $<
 
 $(B)/libpickleguard.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/libpickleguard.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libpickleguard.so.0 -o $@ $^ $(EXTRA_LDFLAGS) $(LDLIBS_LIB)
+$(B)/libpickleguard.so: $(LIB_OBJ) src/libpickleguard.map
+	$(CC) -shared -Wl,-soname,libpickleguard.so.0 \
+	  -Wl,--version-script=src/libpickleguard.map -o $@ $(LIB_OBJ) $(LINK_FLAGS) $(LDLIBS_LIB)
 
 $(B)/pickleguard: $(CLI_OBJ) $(B)/libpickleguard.a
-	$(CC) -o $@ $(CLI_OBJ) $(B)/libpickleguard.a $(EXTRA_LDFLAGS) $(LDLIBS_PROG) -lpthread
+	$(CC) -o $@ $(CLI_OBJ) $(B)/libpickleguard.a $(LINK_FLAGS) $(LDLIBS_PROG) -lpthread
 
 # ---- check suites ------------------------------------------------------------
 # tests/check_main.c includes suites.h, generated from every
@@ -122,17 +130,17 @@ $(B)/obj/tests/check_main.o: $(B)/gen/suites.h
 
 $(B)/obj/tests/%.o: tests/%.c $(HEADERS) $(wildcard tests/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests $$(pkg-config --cflags check) -c -o $@ $<
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -Itests $$(pkg-config --cflags check) -c -o $@ $<
 
 $(B)/check_all: $(CHECK_OBJ) $(B)/libpickleguard.a
-	$(CC) -o $@ $(CHECK_OBJ) $(B)/libpickleguard.a $(EXTRA_LDFLAGS) \
+	$(CC) -o $@ $(CHECK_OBJ) $(B)/libpickleguard.a $(LINK_FLAGS) \
 	  $$(pkg-config --libs check) $(LDLIBS_LIB) -lpthread
 
 # ---- fuzz harnesses: plain replay drivers (built by make check) -------------
 $(B)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c $(B)/libpickleguard.a $(wildcard fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Ifuzz -o $@ $< fuzz/replay_main.c $(B)/libpickleguard.a \
-	  $(EXTRA_LDFLAGS) $(LDLIBS_LIB)
+	  $(LINK_FLAGS) $(LDLIBS_LIB)
 
 REPLAYS := $(patsubst %,$(B)/fuzz/replay_%,$(FUZZ_TARGETS))
 
@@ -151,13 +159,13 @@ asan:
 # ---- install -------------------------------------------------------------------
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
-	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/pickleguard $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/share/pickleguard/policies $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(B)/pickleguard $(DESTDIR)$(PREFIX)/bin/pickleguard
 	install -m 644 $(B)/libpickleguard.a $(DESTDIR)$(PREFIX)/lib/libpickleguard.a
 	install -m 755 $(B)/libpickleguard.so $(DESTDIR)$(PREFIX)/lib/libpickleguard.so.0
 	ln -sf libpickleguard.so.0 $(DESTDIR)$(PREFIX)/lib/libpickleguard.so
-	install -m 644 src/pickleguard.h src/opcodes.def $(DESTDIR)$(PREFIX)/include/
+	install -m 644 src/pickleguard.h src/opcodes.def $(DESTDIR)$(PREFIX)/include/pickleguard/
 	install -m 644 $(POLICIES) $(DESTDIR)$(PREFIX)/share/pickleguard/policies/
 	install -m 644 docs/pickleguard.1 $(DESTDIR)$(PREFIX)/share/man/man1/pickleguard.1
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|'"$$(sed -n 's/^#define PKL_VERSION "\(.*\)"/\1/p' src/pickleguard.h)"'|g' \
@@ -165,9 +173,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/pickleguard $(DESTDIR)$(PREFIX)/lib/libpickleguard.* \
-	  $(DESTDIR)$(PREFIX)/include/pickleguard.h $(DESTDIR)$(PREFIX)/include/opcodes.def \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/pickleguard.pc $(DESTDIR)$(PREFIX)/share/man/man1/pickleguard.1
-	rm -rf $(DESTDIR)$(PREFIX)/share/pickleguard
+	rm -rf $(DESTDIR)$(PREFIX)/share/pickleguard $(DESTDIR)$(PREFIX)/include/pickleguard
 
 # ---- corpus, fuzzing, benchmarks -------------------------------------------------
 corpus: $(VENV_STAMP)
@@ -196,7 +203,7 @@ BENCH_DEFS := $(if $(wildcard src/decoder.c),,-DPKL_BENCH_NO_DECODER) \
               $(if $(wildcard src/policy*.c),,-DPKL_BENCH_NO_POLICY)
 $(B)/decode_bench: bench/decode_bench.c $(B)/libpickleguard.a
 	$(CC) $(CFLAGS_ALL) $(BENCH_DEFS) -o $@ $< $(B)/libpickleguard.a \
-	  $(EXTRA_LDFLAGS) $(LDLIBS_PROG)
+	  $(LINK_FLAGS) $(LDLIBS_PROG)
 
 bench: all $(B)/decode_bench $(VENV_STAMP)
 	BENCH=$(BENCH) PKL_BUILD=$(B) $(PYTHON) bench/bench.py
@@ -206,3 +213,5 @@ bench-report: all $(B)/decode_bench $(VENV_STAMP)
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+-include $(wildcard $(B)/obj/*.d $(B)/obj/cli/*.d $(B)/obj/tests/*.d)

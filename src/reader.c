@@ -733,9 +733,9 @@ PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
             return -1;
         uint64_t n64 = pkli_dec64le(a);
         if (n64 > (uint64_t)(r->len - c.p)) {
-            /* compared with what remains before anything else */
-            if (r->in_frame && n64 <= (uint64_t)(r->len - c.p))
-                return short_arg(&c, (size_t)n64, err);
+            /* compared with what remains in the whole input before it is
+             * narrowed to size_t; a length that fits the input but runs
+             * past the current frame is reported at `counted:` */
             pkli_error_setf(err, PKL_E_TRUNCATED, c.op_at, c.code,
                             "%s declares %llu bytes, %zu remain",
                             op->info->name, (unsigned long long)n64,
