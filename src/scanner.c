@@ -982,7 +982,7 @@ static PKL_INLINE void memo_put(scan *s, uint64_t key, const pkl_op *op)
     memo_put_slow(s, key, op);
 }
 
-static void memo_get(scan *s, uint64_t key, const pkl_op *op)
+static PKL_INLINE void memo_get(scan *s, uint64_t key, const pkl_op *op)
 {
     uint32_t code = memo_lookup(s, key);
     if (code == MS_ABSENT) {
@@ -1671,8 +1671,369 @@ static void inst_obj_note(scan *s, const pkl_op *op)
                                  : "taken from the stack");
 }
 
-/* Scans one pickle from the reader's position. */
-static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
+/* ---- one handler per opcode (as _pickle.c's load_* functions) ------------
+ * Each models the opcode's stack effect on abstract values and reports what
+ * it sees. Handlers return nothing: findings go to s->res, and the rare
+ * conditions (first failure, out of memory) are flags the loop tests once
+ * per opcode. PKL_INLINE keeps the dispatch as fast as the one switch it
+ * replaces. */
+
+static PKL_INLINE void op_stop(scan *s, const pkl_op *op)
+{
+    if (accessible(s) == 0)
+        structural(s, op, "with nothing to return (stack underflow)");
+    else if (s->depth_log > 1 || s->nmarks)
+        emit(s, "stack-not-empty", PKL_SEV_MEDIUM, op->offset, op->code,
+             "", "the file is damaged or crafted: pickle.dumps leaves "
+             "exactly one value; pickletools.dis rejects it",
+             "STOP leaves %zu extra value(s) and %zu open MARK(s) "
+             "behind", s->depth_log ? s->depth_log - 1 : 0, s->nmarks);
+}
+
+static PKL_INLINE void op_pop(scan *s, const pkl_op *op)
+{
+    if (accessible(s) == 0 && (s->nmarks || s->lost_marks)) {
+        if (s->nmarks)
+            s->nmarks--;
+        else
+            s->lost_marks--;
+    } else {
+        (void)pop1(s, op);
+    }
+}
+
+static PKL_INLINE void op_pop_mark(scan *s, const pkl_op *op)
+{
+    collect c;
+    collect_init(&c);
+    (void)pop_mark(s, op, &c);
+}
+
+static PKL_INLINE void op_dup(scan *s, const pkl_op *op)
+{
+    const aval *t = peek(s, op);
+    if (t)
+        push(s, t, op->offset, op->code); /* t read before growth */
+}
+
+static void op_persid(scan *s, const pkl_op *op)
+{
+    if (op->code == PKL_OP_BINPERSID)
+        (void)pop1(s, op);
+    /* a policy that allows persistent ids expects them (torch storages
+     * under `ml`): no finding then */
+    if (!s->op_failed && !s->said_persid &&
+        !pkl_policy_allows_persid(s->policy)) {
+        s->said_persid = 1;
+        emit(s, "persistent-id", PKL_SEV_LOW, op->offset, op->code, "",
+             "load with a persistent_load you trust, or use a policy "
+             "that allows persistent ids (persistent_ids: allow)",
+             "%s asks the loader's persistent_load for an object; the "
+             "policy does not allow persistent ids (reported once per "
+             "pickle)", op->info->name);
+    }
+    push_kind(s, V_PERSID, op);
+}
+
+/* REDUCE (callable, args), NEWOBJ (cls, args), NEWOBJ_EX (cls, args, kw):
+ * the callee sits below `nargs` argument values. */
+static void op_call(scan *s, const pkl_op *op, int nargs)
+{
+    aval a[2];
+    for (int i = nargs - 1; i >= 0; i--)
+        a[i] = pop1(s, op);
+    aval callee = pop1(s, op);
+    collect c;
+    collect_init(&c);
+    for (int i = 0; i < nargs; i++)
+        collect_add(&c, &a[i]);
+    do_call(s, &callee, &c, op);
+}
+
+/* APPEND (target, x), SETITEM (target, k, v), BUILD (target, state): pop
+ * the operands, check what is mutated. */
+static PKL_INLINE void op_mutate(scan *s, const pkl_op *op, int npop,
+                                 int is_build)
+{
+    for (int i = 0; i < npop; i++)
+        (void)pop1(s, op);
+    mutate_check(s, peek(s, op), op, is_build);
+}
+
+static PKL_INLINE void op_batch(scan *s, const pkl_op *op)
+{ /* APPENDS SETITEMS ADDITEMS */
+    collect c;
+    collect_init(&c);
+    if (pop_mark(s, op, &c) != 0)
+        return;
+    if (op->code == PKL_OP_SETITEMS && (c.count & 1))
+        /* _pickle.c: "odd number of items for SETITEMS" */
+        structural(s, op, "has an odd number of items (%zu) above its MARK",
+                   c.count);
+    /* a target must be there even without items (_pickle.c: stack
+     * underflow), but with no items CPython returns before it looks at it
+     * ("nothing to do") */
+    const aval *t = peek(s, op);
+    if (c.count)
+        mutate_check(s, t, op, 0);
+}
+
+static void op_global(scan *s, const pkl_op *op)
+{
+    aval v = global_ref(s, op->data, op->len, op->data2, op->len2, op,
+                        "GLOBAL imports");
+    push(s, &v, op->offset, op->code);
+}
+
+static void op_inst(scan *s, const pkl_op *op)
+{
+    if (s->ops_ok == 0) {
+        /* nothing can be on the stack yet: _pickle.c fails on the missing
+         * MARK before importing anything */
+        structural(s, op, "needs a MARK and there is none");
+        push_kind(s, V_INERT, op);
+        return;
+    }
+    aval cls = global_ref(s, op->data, op->len, op->data2, op->len2, op,
+                          "INST imports and calls");
+    collect c;
+    collect_init(&c);
+    if (pop_mark(s, op, &c) < 0) {
+        push_kind(s, V_INERT, op);
+        return;
+    }
+    inst_obj_note(s, op);
+    do_call(s, &cls, &c, op);
+}
+
+static void op_obj(scan *s, const pkl_op *op)
+{
+    collect c;
+    collect_init(&c);
+    if (pop_mark(s, op, &c) < 0) {
+        push_kind(s, V_INERT, op);
+        return;
+    }
+    if (c.count == 0) {
+        structural(s, op, "has no class after its MARK");
+        push_kind(s, V_INERT, op);
+        return;
+    }
+    inst_obj_note(s, op);
+    /* the class is the bottom value; its own payload is not an argument,
+     * but keeping it only widens nested scanning */
+    do_call(s, &c.bottom, &c, op);
+}
+
+static PKL_INLINE void op_marked_aggregate(scan *s, const pkl_op *op)
+{ /* DICT LIST TUPLE FROZENSET */
+    collect c;
+    collect_init(&c);
+    if (pop_mark(s, op, &c) == 0 && op->code == PKL_OP_DICT && (c.count & 1))
+        /* _pickle.c: "odd number of items for DICT" */
+        structural(s, op, "has an odd number of items (%zu) above its MARK",
+                   c.count);
+    push_aggregate(s, &c, op);
+}
+
+static PKL_INLINE void op_tuple_n(scan *s, const pkl_op *op)
+{ /* TUPLE1 TUPLE2 TUPLE3 */
+    int k = op->code - PKL_OP_TUPLE1 + 1;
+    collect c;
+    collect_init(&c);
+    if (accessible(s) < (size_t)k)
+        structural(s, op, "needs %d values above the topmost MARK: stack "
+                          "underflow", k);
+    for (int i = 0; i < k && accessible(s) > 0; i++) {
+        aval v = pop1(s, op);
+        collect_add(&c, &v);
+    }
+    push_aggregate(s, &c, op);
+}
+
+static PKL_INLINE void op_get(scan *s, const pkl_op *op)
+{
+    if (op->type != PKL_A_INT || op->i < 0) {
+        structural(s, op, "has a memo key out of range");
+        push_kind(s, V_INERT, op);
+    } else {
+        memo_get(s, (uint64_t)op->i, op);
+    }
+}
+
+static PKL_INLINE void op_put(scan *s, const pkl_op *op)
+{
+    if (op->type != PKL_A_INT || op->i < 0)
+        structural(s, op, "has a memo key out of range");
+    else
+        memo_put(s, (uint64_t)op->i, op);
+}
+
+static void op_proto(scan *s, const pkl_op *op)
+{
+    if (s->ops_ok > 0)
+        emit(s, "proto-switch", PKL_SEV_INFO, op->offset, op->code, "",
+             "nothing to fix if the file comes from a trusted writer",
+             "PROTO %lld in the middle of a pickle changes how later names "
+             "resolve (protocol was %d)", (long long)op->i, s->proto);
+    s->proto = (int)op->i;
+    s->saw_proto = 1;
+}
+
+static void op_ext(scan *s, const pkl_op *op)
+{
+    emit(s, "ext-registry", PKL_SEV_HIGH, op->offset, op->code, "",
+         "do not load this file: the scanner cannot know which global the "
+         "loading process registered under this code",
+         "%s imports whatever global the copyreg extension registry maps "
+         "code %lld to", op->info->name, (long long)op->i);
+    push_kind(s, V_GLOBAL, op);
+}
+
+static void op_next_buffer(scan *s, const pkl_op *op)
+{
+    if (!s->said_buffer) {
+        s->said_buffer = 1;
+        emit(s, "oob-buffer", PKL_SEV_INFO, op->offset, op->code, "",
+             "nothing to fix; loading needs the buffers",
+             "NEXT_BUFFER takes an out-of-band buffer from the loader");
+    }
+    push_kind(s, V_INERT, op);
+}
+
+/* The dispatch: one line per opcode, a flat table. Returns nonzero only
+ * for an opcode the table does not know (cannot happen). */
+static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
+{
+    switch (op->code) {
+    case PKL_OP_MARK:           push_mark(s, op); break;
+    case PKL_OP_STOP:           op_stop(s, op); break;
+    case PKL_OP_POP:            op_pop(s, op); break;
+    case PKL_OP_POP_MARK:       op_pop_mark(s, op); break;
+    case PKL_OP_DUP:            op_dup(s, op); break;
+    case PKL_OP_FLOAT: case PKL_OP_INT: case PKL_OP_BININT:
+    case PKL_OP_BININT1: case PKL_OP_LONG: case PKL_OP_BININT2:
+    case PKL_OP_NONE: case PKL_OP_BINFLOAT: case PKL_OP_NEWTRUE:
+    case PKL_OP_NEWFALSE: case PKL_OP_LONG1: case PKL_OP_LONG4:
+    case PKL_OP_EMPTY_DICT: case PKL_OP_EMPTY_LIST:
+    case PKL_OP_EMPTY_TUPLE: case PKL_OP_EMPTY_SET:
+                                push_kind(s, V_INERT, op); break;
+    case PKL_OP_PERSID: case PKL_OP_BINPERSID:
+                                op_persid(s, op); break;
+    case PKL_OP_REDUCE:         op_call(s, op, 1); break;
+    case PKL_OP_NEWOBJ:         op_call(s, op, 1); break;
+    case PKL_OP_NEWOBJ_EX:      op_call(s, op, 2); break;
+    case PKL_OP_STRING: case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
+                                const_push(s, op, V_STR, SF_NARROW); break;
+    case PKL_OP_UNICODE: case PKL_OP_BINUNICODE:
+    case PKL_OP_SHORT_BINUNICODE: case PKL_OP_BINUNICODE8:
+                                const_push(s, op, V_STR, 0); break;
+    case PKL_OP_BINBYTES: case PKL_OP_SHORT_BINBYTES:
+    case PKL_OP_BINBYTES8: case PKL_OP_BYTEARRAY8:
+                                const_push(s, op, V_BYTES, 0); break;
+    case PKL_OP_APPEND:         op_mutate(s, op, 1, 0); break;
+    case PKL_OP_SETITEM:        op_mutate(s, op, 2, 0); break;
+    case PKL_OP_BUILD:          op_mutate(s, op, 1, 1); break;
+    case PKL_OP_APPENDS: case PKL_OP_SETITEMS: case PKL_OP_ADDITEMS:
+                                op_batch(s, op); break;
+    case PKL_OP_GLOBAL:         op_global(s, op); break;
+    case PKL_OP_INST:           op_inst(s, op); break;
+    case PKL_OP_OBJ:            op_obj(s, op); break;
+    case PKL_OP_DICT: case PKL_OP_LIST: case PKL_OP_TUPLE:
+    case PKL_OP_FROZENSET:      op_marked_aggregate(s, op); break;
+    case PKL_OP_TUPLE1: case PKL_OP_TUPLE2: case PKL_OP_TUPLE3:
+                                op_tuple_n(s, op); break;
+    case PKL_OP_GET: case PKL_OP_BINGET: case PKL_OP_LONG_BINGET:
+                                op_get(s, op); break;
+    case PKL_OP_PUT: case PKL_OP_BINPUT: case PKL_OP_LONG_BINPUT:
+                                op_put(s, op); break;
+    case PKL_OP_MEMOIZE:        memo_put(s, s->memo_count, op); break;
+    case PKL_OP_PROTO:          op_proto(s, op); break;
+    case PKL_OP_EXT1: case PKL_OP_EXT2: case PKL_OP_EXT4:
+                                op_ext(s, op); break;
+    case PKL_OP_STACK_GLOBAL:   stack_global(s, op); break;
+    case PKL_OP_FRAME:          break;
+    case PKL_OP_NEXT_BUFFER:    op_next_buffer(s, op); break;
+    case PKL_OP_READONLY_BUFFER: (void)peek(s, op); break;
+    default:
+        /* every opcode of opcodes.def is handled above */
+        if (NEVER(1))
+            return -1;
+        break;
+    }
+    return 0;
+}
+
+/* The reader refused an opcode (rc < 0). Returns P_END, or -1 to go on
+ * (a FRAME crossing, reported and stepped over). */
+static int read_failed(scan *s, pkl_reader *r, const pkl_error *err,
+                       size_t npk, size_t start)
+{
+    if (err->code == PKL_E_NOMEM) {
+        s->nomem = 1;
+        return P_END;
+    }
+    const char *why = err->detail[0] ? err->detail : err->msg;
+    if (err->code == PKL_E_FRAME && s->ops_ok > 0) {
+        emit(s, "frame-crossing", PKL_SEV_HIGH, err->offset, err->opcode, "",
+             "do not load this file: pickle.dumps never writes opcodes "
+             "across frames; the two unpicklers read it differently",
+             "%s", why);
+        pkl_reader_seek(r, err->offset); /* leaves the frame */
+        return s->nomem ? P_END : -1;
+    }
+    s->res->bytes += err->offset - start;
+    const char *rule = err->code == PKL_E_TRUNCATED ? "truncated"
+        : err->code == PKL_E_UNKNOWN_OPCODE ? "unknown-opcode"
+        : "malformed";
+    if (s->ops_ok == 0)
+        first_failure(s, npk, err->offset, err->opcode, rule, why);
+    else
+        emit(s, rule, PKL_SEV_MEDIUM, err->offset, err->opcode, "",
+             "the file is damaged or crafted; the bytes after this point "
+             "were only searched for global names",
+             "%s; %zu bytes from offset %zu not examined", why,
+             s->len - err->offset, err->offset);
+    look_through(s, err->offset);
+    return P_END;
+}
+
+/* After an opcode, the rare conditions (tested by the caller with one
+ * branch). Returns P_END to stop the pickle, 0 to go on. */
+static PKL_NOINLINE int rare_conditions(scan *s, const pkl_op *op,
+                                        size_t npk, size_t start)
+{
+    if (s->first_failed) {
+        char why[480];
+        snprintf(why, sizeof why, "%s %s", op->info->name, s->first_msg);
+        s->res->bytes += op->offset - start;
+        first_failure(s, npk, op->offset, op->code, "malformed", why);
+        look_through(s, op->offset);
+        return P_END;
+    }
+    /* pickle.dumps writes PROTO first from protocol 2 on, so a protocol 2+
+     * opcode in a pickle without PROTO is odd; newer opcodes under an older
+     * PROTO are not reported (hand-written benign pickles do that). Only
+     * PROTO changes s->proto and saw_proto, so testing after the opcode is
+     * the same as before it. */
+    if (!s->saw_proto && op->info->proto >= 2 && s->proto == 0 &&
+        op->code != PKL_OP_PROTO && !s->said_mismatch) {
+        s->said_mismatch = 1;
+        emit(s, "proto-mismatch", PKL_SEV_INFO, op->offset, op->code, "",
+             "nothing to fix if the file comes from a trusted writer",
+             "%s is a protocol %u opcode but the protocol in force is %d",
+             op->info->name, op->info->proto, s->proto);
+    }
+    if (s->nomem) {
+        s->ops_ok++;
+        return P_END;
+    }
+    return 0;
+}
+
+/* Scans one pickle from the reader's position: read an opcode, dispatch
+ * it, test the rare conditions. */
+static PKL_NOINLINE int scan_pickle(scan *s, pkl_reader *r, size_t npk)
 {
     pkl_op op;
     pkl_error err;
@@ -1683,8 +2044,6 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
     if (s->nomem)
         return P_END;
 
-    /* s->nomem is tested once per opcode, after it (with the other rare
-     * conditions), and before any `continue` */
     for (;;) {
         int rc = pkli_reader_next_inline(r, &op, &err);
         if (rc == 0) {
@@ -1695,38 +2054,10 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
             return P_END;
         }
         if (rc < 0) {
-            if (err.code == PKL_E_NOMEM) {
-                s->nomem = 1;
-                return P_END;
-            }
-            if (err.code == PKL_E_FRAME && s->ops_ok > 0) {
-                emit(s, "frame-crossing", PKL_SEV_HIGH, err.offset, err.opcode,
-                     "", "do not load this file: pickle.dumps never writes "
-                     "opcodes across frames; the two unpicklers read it "
-                     "differently",
-                     "%s", err.detail[0] ? err.detail : err.msg);
-                pkl_reader_seek(r, err.offset); /* leaves the frame */
-                if (s->nomem)
-                    return P_END;
-                continue;
-            }
-            s->res->bytes += err.offset - start;
-            const char *rule = err.code == PKL_E_TRUNCATED ? "truncated"
-                : err.code == PKL_E_UNKNOWN_OPCODE ? "unknown-opcode"
-                : "malformed";
-            if (s->ops_ok == 0) {
-                first_failure(s, npk, err.offset, err.opcode, rule,
-                              err.detail[0] ? err.detail : err.msg);
-            } else {
-                emit(s, rule, PKL_SEV_MEDIUM, err.offset, err.opcode, "",
-                     "the file is damaged or crafted; the bytes after this "
-                     "point were only searched for global names",
-                     "%s; %zu bytes from offset %zu not examined",
-                     err.detail[0] ? err.detail : err.msg, s->len - err.offset,
-                     err.offset);
-            }
-            look_through(s, err.offset);
-            return P_END;
+            int end = read_failed(s, r, &err, npk, start);
+            if (end >= 0)
+                return end;
+            continue;
         }
 
         s->res->opcodes++;
@@ -1737,314 +2068,18 @@ static int scan_pickle(scan *s, pkl_reader *r, size_t npk)
                 s->on_progress(s->progress_ctx, op.offset);
         }
 
-        switch (op.code) {
-        case PKL_OP_MARK:
-            push_mark(s, &op);
-            break;
-        case PKL_OP_STOP: {
-            if (accessible(s) == 0)
-                structural(s, &op, "with nothing to return (stack underflow)");
-            else if (s->depth_log > 1 || s->nmarks)
-                emit(s, "stack-not-empty", PKL_SEV_MEDIUM, op.offset, op.code,
-                     "", "the file is damaged or crafted: pickle.dumps leaves "
-                     "exactly one value; pickletools.dis rejects it",
-                     "STOP leaves %zu extra value(s) and %zu open MARK(s) "
-                     "behind", s->depth_log ? s->depth_log - 1 : 0,
-                     s->nmarks);
-            if (!s->first_failed) {
-                s->ops_ok++;
-                s->res->bytes += op.end - start;
-                return P_STOPPED;
-            }
-            break;
-        }
-        case PKL_OP_POP:
-            if (accessible(s) == 0 && (s->nmarks || s->lost_marks)) {
-                if (s->nmarks)
-                    s->nmarks--;
-                else
-                    s->lost_marks--;
-            } else {
-                (void)pop1(s, &op);
-            }
-            break;
-        case PKL_OP_POP_MARK: {
-            collect c;
-            collect_init(&c);
-            (void)pop_mark(s, &op, &c);
-            break;
-        }
-        case PKL_OP_DUP: {
-            const aval *t = peek(s, &op);
-            if (t) {
-                push(s, t, op.offset, op.code); /* t read before growth */
-            }
-            break;
-        }
-        case PKL_OP_FLOAT: case PKL_OP_INT: case PKL_OP_BININT:
-        case PKL_OP_BININT1: case PKL_OP_LONG: case PKL_OP_BININT2:
-        case PKL_OP_NONE: case PKL_OP_BINFLOAT: case PKL_OP_NEWTRUE:
-        case PKL_OP_NEWFALSE: case PKL_OP_LONG1: case PKL_OP_LONG4:
-        case PKL_OP_EMPTY_DICT: case PKL_OP_EMPTY_LIST:
-        case PKL_OP_EMPTY_TUPLE: case PKL_OP_EMPTY_SET:
-            push_kind(s, V_INERT, &op);
-            break;
-        case PKL_OP_PERSID: case PKL_OP_BINPERSID: {
-            if (op.code == PKL_OP_BINPERSID)
-                (void)pop1(s, &op);
-            /* a policy that allows persistent ids expects them (torch
-             * storages under `ml`): no finding then */
-            if (!s->op_failed && !s->said_persid &&
-                !pkl_policy_allows_persid(s->policy)) {
-                s->said_persid = 1;
-                emit(s, "persistent-id", PKL_SEV_LOW, op.offset, op.code, "",
-                     "load with a persistent_load you trust, or use a policy "
-                     "that allows persistent ids (persistent_ids: allow)",
-                     "%s asks the loader's persistent_load for an object; the "
-                     "policy does not allow persistent ids (reported once per "
-                     "pickle)", op.info->name);
-            }
-            push_kind(s, V_PERSID, &op);
-            break;
-        }
-        case PKL_OP_REDUCE: {
-            aval args = pop1(s, &op);
-            aval callee = pop1(s, &op);
-            collect c;
-            collect_init(&c);
-            collect_add(&c, &args);
-            do_call(s, &callee, &c, &op);
-            break;
-        }
-        case PKL_OP_NEWOBJ: {
-            aval args = pop1(s, &op);
-            aval cls = pop1(s, &op);
-            collect c;
-            collect_init(&c);
-            collect_add(&c, &args);
-            do_call(s, &cls, &c, &op);
-            break;
-        }
-        case PKL_OP_NEWOBJ_EX: {
-            aval kw = pop1(s, &op);
-            aval args = pop1(s, &op);
-            aval cls = pop1(s, &op);
-            collect c;
-            collect_init(&c);
-            collect_add(&c, &args);
-            collect_add(&c, &kw);
-            do_call(s, &cls, &c, &op);
-            break;
-        }
-        case PKL_OP_STRING: case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
-            const_push(s, &op, V_STR, SF_NARROW);
-            break;
-        case PKL_OP_UNICODE: case PKL_OP_BINUNICODE:
-        case PKL_OP_SHORT_BINUNICODE: case PKL_OP_BINUNICODE8:
-            const_push(s, &op, V_STR, 0);
-            break;
-        case PKL_OP_BINBYTES: case PKL_OP_SHORT_BINBYTES:
-        case PKL_OP_BINBYTES8: case PKL_OP_BYTEARRAY8:
-            const_push(s, &op, V_BYTES, 0);
-            break;
-        case PKL_OP_APPEND: {
-            (void)pop1(s, &op);
-            const aval *t = peek(s, &op);
-            mutate_check(s, t, &op, 0);
-            break;
-        }
-        case PKL_OP_SETITEM: {
-            (void)pop1(s, &op);
-            (void)pop1(s, &op);
-            const aval *t = peek(s, &op);
-            mutate_check(s, t, &op, 0);
-            break;
-        }
-        case PKL_OP_APPENDS: case PKL_OP_SETITEMS: case PKL_OP_ADDITEMS: {
-            collect c;
-            collect_init(&c);
-            if (pop_mark(s, &op, &c) == 0) {
-                if (op.code == PKL_OP_SETITEMS && (c.count & 1))
-                    /* _pickle.c: "odd number of items for SETITEMS" */
-                    structural(s, &op, "has an odd number of items (%zu) "
-                                       "above its MARK", c.count);
-                /* a target must be there even without items (_pickle.c:
-                 * stack underflow), but with no items CPython returns
-                 * before it looks at it ("nothing to do") */
-                const aval *t = peek(s, &op);
-                if (c.count)
-                    mutate_check(s, t, &op, 0);
-            }
-            break;
-        }
-        case PKL_OP_BUILD: {
-            (void)pop1(s, &op);
-            const aval *t = peek(s, &op);
-            mutate_check(s, t, &op, 1);
-            break;
-        }
-        case PKL_OP_GLOBAL: {
-            aval v = global_ref(s, op.data, op.len, op.data2, op.len2, &op,
-                                "GLOBAL imports");
-            push(s, &v, op.offset, op.code);
-            break;
-        }
-        case PKL_OP_INST: {
-            if (s->ops_ok == 0) {
-                /* nothing can be on the stack yet: _pickle.c fails on the
-                 * missing MARK before importing anything */
-                structural(s, &op, "needs a MARK and there is none");
-                push_kind(s, V_INERT, &op);
-                break;
-            }
-            aval cls = global_ref(s, op.data, op.len, op.data2, op.len2, &op,
-                                  "INST imports and calls");
-            collect c;
-            collect_init(&c);
-            if (pop_mark(s, &op, &c) < 0) {
-                push_kind(s, V_INERT, &op);
-                break;
-            }
-            inst_obj_note(s, &op);
-            do_call(s, &cls, &c, &op);
-            break;
-        }
-        case PKL_OP_OBJ: {
-            collect c;
-            collect_init(&c);
-            if (pop_mark(s, &op, &c) < 0) {
-                push_kind(s, V_INERT, &op);
-                break;
-            }
-            if (c.count == 0) {
-                structural(s, &op, "has no class after its MARK");
-                push_kind(s, V_INERT, &op);
-                break;
-            }
-            inst_obj_note(s, &op);
-            /* the class is the bottom value; its own payload is not an
-             * argument, but keeping it only widens nested scanning */
-            do_call(s, &c.bottom, &c, &op);
-            break;
-        }
-        case PKL_OP_DICT: case PKL_OP_LIST: case PKL_OP_TUPLE:
-        case PKL_OP_FROZENSET: {
-            collect c;
-            collect_init(&c);
-            if (pop_mark(s, &op, &c) == 0 && op.code == PKL_OP_DICT &&
-                (c.count & 1))
-                /* _pickle.c: "odd number of items for DICT" */
-                structural(s, &op, "has an odd number of items (%zu) above "
-                                   "its MARK", c.count);
-            push_aggregate(s, &c, &op);
-            break;
-        }
-        case PKL_OP_TUPLE1: case PKL_OP_TUPLE2: case PKL_OP_TUPLE3: {
-            int k = op.code - PKL_OP_TUPLE1 + 1;
-            collect c;
-            collect_init(&c);
-            if (accessible(s) < (size_t)k)
-                structural(s, &op, "needs %d values above the topmost MARK: "
-                                   "stack underflow", k);
-            for (int i = 0; i < k && accessible(s) > 0; i++) {
-                aval v = pop1(s, &op);
-                collect_add(&c, &v);
-            }
-            push_aggregate(s, &c, &op);
-            break;
-        }
-        case PKL_OP_GET: case PKL_OP_BINGET: case PKL_OP_LONG_BINGET:
-            if (op.type != PKL_A_INT || op.i < 0) {
-                structural(s, &op, "has a memo key out of range");
-                push_kind(s, V_INERT, &op);
-            } else {
-                memo_get(s, (uint64_t)op.i, &op);
-            }
-            break;
-        case PKL_OP_PUT: case PKL_OP_BINPUT: case PKL_OP_LONG_BINPUT:
-            if (op.type != PKL_A_INT || op.i < 0)
-                structural(s, &op, "has a memo key out of range");
-            else
-                memo_put(s, (uint64_t)op.i, &op);
-            break;
-        case PKL_OP_MEMOIZE:
-            memo_put(s, s->memo_count, &op);
-            break;
-        case PKL_OP_PROTO:
-            if (s->ops_ok > 0)
-                emit(s, "proto-switch", PKL_SEV_INFO, op.offset, op.code, "",
-                     "nothing to fix if the file comes from a trusted writer",
-                     "PROTO %lld in the middle of a pickle changes how later "
-                     "names resolve (protocol was %d)", (long long)op.i,
-                     s->proto);
-            s->proto = (int)op.i;
-            s->saw_proto = 1;
-            break;
-        case PKL_OP_EXT1: case PKL_OP_EXT2: case PKL_OP_EXT4: {
-            emit(s, "ext-registry", PKL_SEV_HIGH, op.offset, op.code, "",
-                 "do not load this file: the scanner cannot know which "
-                 "global the loading process registered under this code",
-                 "%s imports whatever global the copyreg extension registry "
-                 "maps code %lld to", op.info->name, (long long)op.i);
-            push_kind(s, V_GLOBAL, &op);
-            break;
-        }
-        case PKL_OP_STACK_GLOBAL:
-            stack_global(s, &op);
-            break;
-        case PKL_OP_FRAME:
-            break;
-        case PKL_OP_NEXT_BUFFER:
-            if (!s->said_buffer) {
-                s->said_buffer = 1;
-                emit(s, "oob-buffer", PKL_SEV_INFO, op.offset, op.code, "",
-                     "nothing to fix; loading needs the buffers",
-                     "NEXT_BUFFER takes an out-of-band buffer from the "
-                     "loader");
-            }
-            push_kind(s, V_INERT, &op);
-            break;
-        case PKL_OP_READONLY_BUFFER:
-            (void)peek(s, &op);
-            break;
-        default:
-            /* every opcode of opcodes.def is handled above */
-            if (NEVER(1))
-                return P_END;
-            break;
+        if (PKL_UNLIKELY(dispatch(s, &op) != 0))
+            return P_END;
+        if (op.code == PKL_OP_STOP && !s->first_failed) {
+            s->ops_ok++;
+            s->res->bytes += op.end - start;
+            return P_STOPPED;
         }
 
         /* the rare conditions, tested with one branch */
-        if (PKL_UNLIKELY(s->first_failed | s->nomem | !s->saw_proto)) {
-            if (s->first_failed) {
-                char why[480];
-                snprintf(why, sizeof why, "%s %s", op.info->name,
-                         s->first_msg);
-                s->res->bytes += op.offset - start;
-                first_failure(s, npk, op.offset, op.code, "malformed", why);
-                look_through(s, op.offset);
-                return P_END;
-            }
-            /* pickle.dumps writes PROTO first from protocol 2 on, so a
-             * protocol 2+ opcode in a pickle without PROTO is odd; newer
-             * opcodes under an older PROTO are not reported (hand-written
-             * benign pickles do that). Only PROTO changes s->proto and
-             * saw_proto, so testing after the opcode is the same as
-             * before it. */
-            if (!s->saw_proto && op.info->proto >= 2 && s->proto == 0 &&
-                op.code != PKL_OP_PROTO && !s->said_mismatch) {
-                s->said_mismatch = 1;
-                emit(s, "proto-mismatch", PKL_SEV_INFO, op.offset, op.code,
-                     "", "nothing to fix if the file comes from a trusted "
-                     "writer",
-                     "%s is a protocol %u opcode but the protocol in force "
-                     "is %d", op.info->name, op.info->proto, s->proto);
-            }
-            if (s->nomem) {
-                s->ops_ok++;
-                return P_END;
-            }
-        }
+        if (PKL_UNLIKELY(s->first_failed | s->nomem | !s->saw_proto) &&
+            rare_conditions(s, &op, npk, start) == P_END)
+            return P_END;
         s->ops_ok++;
     }
 }
