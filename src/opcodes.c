@@ -4,8 +4,8 @@
 #include "internal.h"
 
 static const pkl_opinfo all_ops[] = {
-#define OP(name, byte, arg, proto, flags) \
-    { #name, byte, PKL_ARG_##arg, proto, (uint16_t)(flags) },
+#define OP(name, byte, arg, proto, flags, pops, pushes) \
+    { #name, byte, PKL_ARG_##arg, proto, (uint16_t)(flags), pops, pushes },
 #include "opcodes.def"
 #undef OP
 };
@@ -14,7 +14,7 @@ static const pkl_opinfo all_ops[] = {
 
 /* Position of each opcode in all_ops. */
 enum {
-#define OP(name, byte, arg, proto, flags) IDX_##name,
+#define OP(name, byte, arg, proto, flags, pops, pushes) IDX_##name,
 #include "opcodes.def"
 #undef OP
     IDX__COUNT
@@ -23,7 +23,8 @@ enum {
 /* Entry for each byte; NULL for bytes that are no opcode. The reader
  * indexes this directly on its hot path. */
 const pkl_opinfo *const pkli_op_by_byte[256] = {
-#define OP(name, byte, arg, proto, flags) [byte] = &all_ops[IDX_##name],
+#define OP(name, byte, arg, proto, flags, pops, pushes) \
+    [byte] = &all_ops[IDX_##name],
 #include "opcodes.def"
 #undef OP
 };

@@ -162,7 +162,7 @@ enum {
 };
 
 typedef enum pkl_opcode {
-#define OP(name, byte, arg, proto, flags) PKL_OP_##name = byte,
+#define OP(name, byte, arg, proto, flags, pops, pushes) PKL_OP_##name = byte,
 #include "opcodes.def"
 #undef OP
     PKL_OP__UNUSED = 0x100
@@ -174,6 +174,9 @@ typedef struct pkl_opinfo {
     uint8_t arg;          /* pkl_argkind */
     uint8_t proto;        /* protocol that introduced it */
     uint16_t flags;       /* PKL_OPF_* */
+    uint8_t pops;         /* values taken from the stack, besides a MARK
+                             and the values above it (PKL_OPF_POPMARK) */
+    uint8_t pushes;       /* values left on the stack */
 } pkl_opinfo;
 
 /* Table entry for an opcode byte, or NULL if the byte is no opcode. */

@@ -1736,10 +1736,13 @@ static void op_persid(scan *s, const pkl_op *op)
 }
 
 /* REDUCE (callable, args), NEWOBJ (cls, args), NEWOBJ_EX (cls, args, kw):
- * the callee sits below `nargs` argument values. */
-static void op_call(scan *s, const pkl_op *op, int nargs)
+ * the callee sits below the argument values (the table's pops less one). */
+static void op_call(scan *s, const pkl_op *op)
 {
+    int nargs = op->info->pops - 1;
     aval a[2];
+    if (NEVER(nargs < 1 || nargs > 2))
+        return;
     for (int i = nargs - 1; i >= 0; i--)
         a[i] = pop1(s, op);
     aval callee = pop1(s, op);
@@ -1751,11 +1754,11 @@ static void op_call(scan *s, const pkl_op *op, int nargs)
 }
 
 /* APPEND (target, x), SETITEM (target, k, v), BUILD (target, state): pop
- * the operands, check what is mutated. */
-static PKL_INLINE void op_mutate(scan *s, const pkl_op *op, int npop,
-                                 int is_build)
+ * the operands (the table's pops less the target), check what is
+ * mutated. */
+static PKL_INLINE void op_mutate(scan *s, const pkl_op *op, int is_build)
 {
-    for (int i = 0; i < npop; i++)
+    for (int i = 1; i < op->info->pops; i++)
         (void)pop1(s, op);
     mutate_check(s, peek(s, op), op, is_build);
 }
@@ -1920,9 +1923,8 @@ static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
                                 push_kind(s, V_INERT, op); break;
     case PKL_OP_PERSID: case PKL_OP_BINPERSID:
                                 op_persid(s, op); break;
-    case PKL_OP_REDUCE:         op_call(s, op, 1); break;
-    case PKL_OP_NEWOBJ:         op_call(s, op, 1); break;
-    case PKL_OP_NEWOBJ_EX:      op_call(s, op, 2); break;
+    case PKL_OP_REDUCE: case PKL_OP_NEWOBJ: case PKL_OP_NEWOBJ_EX:
+                                op_call(s, op); break;
     case PKL_OP_STRING: case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
                                 const_push(s, op, V_STR, SF_NARROW); break;
     case PKL_OP_UNICODE: case PKL_OP_BINUNICODE:
@@ -1931,9 +1933,9 @@ static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
     case PKL_OP_BINBYTES: case PKL_OP_SHORT_BINBYTES:
     case PKL_OP_BINBYTES8: case PKL_OP_BYTEARRAY8:
                                 const_push(s, op, V_BYTES, 0); break;
-    case PKL_OP_APPEND:         op_mutate(s, op, 1, 0); break;
-    case PKL_OP_SETITEM:        op_mutate(s, op, 2, 0); break;
-    case PKL_OP_BUILD:          op_mutate(s, op, 1, 1); break;
+    case PKL_OP_APPEND: case PKL_OP_SETITEM:
+                                op_mutate(s, op, 0); break;
+    case PKL_OP_BUILD:          op_mutate(s, op, 1); break;
     case PKL_OP_APPENDS: case PKL_OP_SETITEMS: case PKL_OP_ADDITEMS:
                                 op_batch(s, op); break;
     case PKL_OP_GLOBAL:         op_global(s, op); break;

@@ -238,7 +238,35 @@ def test_cli():
     del data
 
 
+def test_opcode_table():
+    """src/opcodes.def against pickletools.opcodes: every opcode once, same
+    byte, same protocol, and the stack effects (pops/pushes) as pickletools
+    records them in stack_before/stack_after."""
+    text = open(os.path.join(ROOT, 'src', 'opcodes.def')).read()
+    rows = re.findall(r'^OP\((\w+),\s*(0x[0-9a-f]+),\s*(\w+),\s*(\d+),'
+                      r'\s*([^,]+),\s*(\d+),\s*(\d+)\)$', text, re.M)
+    ref = {o.name: o for o in pickletools.opcodes}
+    check(sorted(r[0] for r in rows) == sorted(ref),
+          'opcodes.def lists the opcodes pickletools lists')
+    mark = (pickletools.markobject, pickletools.stackslice)
+    for name, byte, _arg, proto, flags, pops, pushes in rows:
+        o = ref.get(name)
+        if not check(o is not None, 'opcode %s unknown to pickletools' % name):
+            continue
+        check(int(byte, 16) == ord(o.code), '%s byte' % name)
+        check(int(proto) == o.proto, '%s protocol' % name)
+        before = [x for x in o.stack_before if x not in mark]
+        check(int(pops) == len(before), '%s pops %s, pickletools %d'
+              % (name, pops, len(before)))
+        check(int(pushes) == len(o.stack_after), '%s pushes %s, pickletools %d'
+              % (name, pushes, len(o.stack_after)))
+        takes_mark = pickletools.markobject in o.stack_before
+        check(takes_mark == ('POPMARK' in flags),
+              '%s POPMARK flag and pickletools stack_before agree' % name)
+
+
 def main():
+    test_opcode_table()
     with open(os.path.join(CORPUS, 'MANIFEST.tsv')) as f:
         rows = [ln.rstrip('\n').split('\t') for ln in f][1:]
     for row in rows:
