@@ -387,7 +387,10 @@ typedef enum pkl_type {
     PKL_T_LIST, PKL_T_TUPLE, PKL_T_DICT, PKL_T_SET, PKL_T_FROZENSET,
     PKL_T_GLOBAL,   /* a global referenced as a value */
     PKL_T_OBJECT,   /* result of calling / NEWOBJ-ing an allowed global */
-    PKL_T_PERSID    /* a persistent id the policy allows */
+    PKL_T_PERSID,   /* a persistent id the policy allows */
+    PKL_T_ATTR      /* getattr(cls, "NAME") of an allowed class: an Enum
+                       member or class constant (docs/json.md); never
+                       callable */
 } pkl_type;
 
 typedef struct pkl_value pkl_value;
@@ -422,6 +425,8 @@ struct pkl_value {
         struct { const pkl_global *g; } global;  /* GLOBAL */
         const pkl_object *obj;                   /* OBJECT */
         struct { pkl_value *id; } persid;        /* PERSID */
+        struct { const pkl_global *cls; const uint8_t *name; size_t len; }
+            attr;                                /* ATTR: cls.name */
     } u;
 };
 
