@@ -91,6 +91,9 @@ typedef enum pkl_code {
     PKL_E_POLICY_NAME = 502,    /* a pattern that is not a dotted name */
     PKL_E_POLICY_CYCLE = 503,   /* extends cycle */
     PKL_E_POLICY_NOT_FOUND = 504, /* unknown built-in name or missing file */
+    PKL_E_POLICY_DANGEROUS = 505, /* an `allow` entry matches the catalogue
+                                     of known-dangerous globals (move it to
+                                     `allow_dangerous` to mean it) */
 
     PKL_E_FORMAT = 600,         /* a container (zip, gzip...) is damaged */
     PKL_E_FORMAT_UNSUPPORTED = 601

@@ -1159,7 +1159,9 @@ static void global_report(scan *s, const gent *e, const pkl_global *g,
         char line[400], hint[512];
         pkl_policy_suggest(g, line, sizeof line);
         join3(hint, sizeof hint, "if the file is trusted and this global "
-              "is plain data, allow it in the policy: ", "", line);
+              "is plain data, allow it in a policy file (a new file starts "
+              "with 'version: 1' and 'extends: default'; for PyTorch, NumPy "
+              "and joblib files try --policy ml first):", "\n", line);
         emit(s, "global-not-allowed", PKL_SEV_HIGH, op->offset, op->code,
              e->name, hint, "%s %s, which policy '%s' %s", how, e->name,
              pkl_policy_name(s->policy),

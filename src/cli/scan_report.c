@@ -51,6 +51,8 @@ int scan_verdict(const pkl_scan_result *res)
 
 /* ---- JSON text ------------------------------------------------------------ */
 
+static void json_str(FILE *o, const char *str);
+
 /* Length of the valid UTF-8 sequence at s (0 if invalid). */
 static size_t utf8_len(const unsigned char *s)
 {
@@ -76,6 +78,11 @@ static size_t utf8_len(const unsigned char *s)
         (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return n;
+}
+
+void scan_json_str(FILE *o, const char *str)
+{
+    json_str(o, str);
 }
 
 /* A JSON string; invalid UTF-8 bytes become U+FFFD. */

@@ -54,5 +54,7 @@ void scan_writer_end(scan_writer *w);
  * invalid UTF-8) as \xNN, so a name can never start a new line or move
  * the cursor. */
 void scan_put_name(FILE *o, const char *s);
+/* Writes s as a JSON string (invalid UTF-8 bytes become U+FFFD). */
+void scan_json_str(FILE *o, const char *s);
 
 #endif
