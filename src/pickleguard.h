@@ -583,6 +583,7 @@ typedef enum pkl_format {
     PKL_FMT_GDBM,          /* GNU dbm */
     PKL_FMT_TAR,           /* tar (torch's pre-1.0 format, .tar.gz bundles) */
     PKL_FMT_LZ4,           /* LZ4 frame format (joblib compress='lz4') */
+    PKL_FMT_BDB,           /* Berkeley DB hash file (dbm.ndbm on Debian) */
     PKL_FMT__COUNT
 } pkl_format;
 
