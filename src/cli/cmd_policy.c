@@ -29,7 +29,8 @@ static void policy_usage(FILE *f)
           "       pickleguard policy show [NAME|FILE]\n"
           "       pickleguard policy suggest [--extends NAME|FILE] FILE...\n"
           "\n"
-          "check    validate policy files; errors as FILE:LINE:COLUMN: message;\n"
+          "check    validate policy files (- reads one from stdin); errors as\n"
+          "         FILE:LINE:COLUMN: message;\n"
           "         an 'allow' entry matching the catalogue of known-dangerous\n"
           "         globals is an error (list it under 'allow_dangerous' to mean it)\n"
           "         exit: 0 all valid, 1 some invalid, 2 usage error\n"
@@ -71,7 +72,19 @@ static int policy_check(int argc, char **argv)
     }
     for (int i = 0; i < argc; i++) {
         pkl_error err;
-        pkl_policy *p = pkl_policy_load_file(argv[i], NULL, &err);
+        pkl_policy *p;
+        if (strcmp(argv[i], "-") == 0) {
+            /* - is the policy text on stdin (relative extends: from the
+             * current directory) */
+            cli_input in;
+            if (cli_input_open("-", &in) < 0)
+                return PKL_EXIT_USAGE;
+            p = pkl_policy_load_string((const char *)in.data, in.len,
+                                       "./<stdin>", NULL, &err);
+            cli_input_close(&in);
+        } else {
+            p = pkl_policy_load_file(argv[i], NULL, &err);
+        }
         if (!p) {
             report(argv[i], &err);
             bad = 1;
