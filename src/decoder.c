@@ -123,6 +123,13 @@ typedef struct dec {
     gslot *gtab; /* interned resolved globals */
     size_t gcap, gcount;
 
+    /* builtins.getattr imported although the policy does not allow it:
+     * legal only as getattr(AllowedClass, "NAME") (attr_call below) */
+    const pkl_global *getattr_g;
+    size_t getattr_uses, getattr_calls; /* pushes of it, calls of it */
+    size_t getattr_at;
+    int getattr_op;
+
     walk *ws; /* scratch stack for hashing / equality */
     size_t wcap;
 
@@ -293,7 +300,7 @@ static pkl_value *new_node(dec *d, int type)
         return NULL;
     memset(v, 0, sizeof *v);
     v->type = (uint8_t)type;
-    if (type >= PKL_T_LIST && type != PKL_T_GLOBAL)
+    if (type >= PKL_T_LIST && type != PKL_T_GLOBAL && type != PKL_T_ATTR)
         v->depth_ = 1; /* a container: depth_ > 0 exactly for these */
     return v;
 }
@@ -598,6 +605,10 @@ static int hash_leaf(const pkl_value *v, uint32_t *h)
     }
     case PKL_T_STR: *h = hash_bytes(v->u.s.ptr, v->u.s.len, SEED_STR); return 0;
     case PKL_T_BYTES: *h = hash_bytes(v->u.s.ptr, v->u.s.len, SEED_BYTES); return 0;
+    case PKL_T_ATTR: /* a class attribute: hashed by class and name */
+        *h = mix64((uint64_t)(uintptr_t)v->u.attr.cls ^
+                   hash_bytes(v->u.attr.name, v->u.attr.len, SEED_STR));
+        return 0;
     case PKL_T_GLOBAL:
     case PKL_T_OBJECT:
     case PKL_T_PERSID:
@@ -750,6 +761,9 @@ static int leaf_eq(const pkl_value *a, const pkl_value *b)
         return a->u.s.len == b->u.s.len &&
                memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0;
     case PKL_T_GLOBAL: return a->u.global.g == b->u.global.g;
+    case PKL_T_ATTR:
+        return a->u.attr.cls == b->u.attr.cls && a->u.attr.len == b->u.attr.len &&
+               memcmp(a->u.attr.name, b->u.attr.name, a->u.attr.len) == 0;
     case PKL_T_FROZENSET: {
         if (a->u.seq.len != b->u.seq.len)
             return 0;
@@ -1064,6 +1078,8 @@ static PKL_INLINE int push(dec *d, pkl_value *v)
 {
     if (d->sp == d->scap && grow_stack(d) < 0)
         return -1;
+    if (PKL_UNLIKELY(v->type == PKL_T_GLOBAL) && v->u.global.g == d->getattr_g)
+        d->getattr_uses++; /* d->getattr_g is NULL until it is imported */
     d->stack[d->sp++] = v;
     return 0;
 }
@@ -1261,6 +1277,81 @@ static int refuse_global(dec *d, const pkl_global *g, pkl_verdict v)
                    pkl_policy_name(d->policy), sug);
 }
 
+static const pkl_global *intern_global(dec *d, const pkl_global *gp);
+
+/* ---- getattr(AllowedClass, "NAME"): Enum members and class constants ----
+ * CPython pickles such values as REDUCE(builtins.getattr, (cls, name))
+ * (enum.pickle_by_enum_name). builtins.getattr is in the catalogue of
+ * dangerous globals, and no policy allows it; but this one use of it is
+ * data: the attribute of a class the policy allows, named by a plain
+ * identifier (ASCII letters, digits and '_', not starting with '_'), and
+ * never called, built or mutated. The rule (docs/json.md):
+ *   - importing builtins.getattr is deferred, not refused (unless a deny
+ *     entry matches it; INST, which calls at once, is never deferred);
+ *   - each call of it must be exactly getattr(cls, "NAME") with cls a
+ *     global the policy allows: it yields an ATTR node;
+ *   - at STOP every push of the getattr global must have been such a call;
+ *     else the import is refused as usual, at its own offset.
+ * An ATTR node is never callable and cannot be built or mutated (the
+ * call/BUILD/append paths accept only GLOBAL/OBJECT targets). */
+static int attr_defer(dec *d, const pkl_global *g, pkl_verdict v)
+{
+    if (v != PKL_DENIED || d->opcode == PKL_OP_INST ||
+        strcmp(g->module, "builtins") != 0 || strcmp(g->qualname, "getattr") != 0)
+        return 0;
+    if (!d->getattr_g) {
+        d->getattr_at = d->at;
+        d->getattr_op = d->opcode;
+    }
+    return 1;
+}
+
+static int plain_attr_name(const pkl_value *s)
+{
+    if (s->type != PKL_T_STR || s->u.s.len == 0 || s->u.s.len > PKL_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < s->u.s.len; i++) {
+        uint8_t c = s->u.s.ptr[i];
+        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!(alpha || (i > 0 && (c == '_' || (c >= '0' && c <= '9')))))
+            return 0;
+    }
+    return 1;
+}
+
+/* A call of the deferred builtins.getattr: an ATTR node, or refused. */
+static pkl_value *attr_call(dec *d, pkl_value *args, int plain, int is_new)
+{
+    pkl_value **a = args->u.seq.items;
+    if (!plain || is_new || args->u.seq.len != 2 ||
+        a[0]->type != PKL_T_GLOBAL || a[0]->u.global.g == d->getattr_g ||
+        !plain_attr_name(a[1])) {
+        fail_at(d, PKL_E_REFUSED_CALL, "builtins.getattr (%s at offset %zu) "
+                "is allowed only as getattr(AllowedClass, \"NAME\") with a "
+                "plain attribute name (an Enum member); this call is not",
+                pkli_opname(d->opcode), d->at);
+        return NULL;
+    }
+    pkl_value *v = new_node(d, PKL_T_ATTR);
+    if (!v)
+        return NULL;
+    v->u.attr.cls = a[0]->u.global.g;
+    v->u.attr.name = a[1]->u.s.ptr;
+    v->u.attr.len = a[1]->u.s.len;
+    d->getattr_calls++;
+    return v;
+}
+
+/* At STOP: a getattr import used any other way is refused after all. */
+static int attr_settle(dec *d)
+{
+    if (!d->getattr_g || d->getattr_uses == d->getattr_calls)
+        return 0;
+    d->at = d->getattr_at;
+    d->opcode = d->getattr_op;
+    return refuse_global(d, d->getattr_g, PKL_DENIED);
+}
+
 /* Resolves, checks and interns a global; NULL with the error set. */
 static const pkl_global *lookup_global(dec *d, const uint8_t *mod, size_t ml,
                                        const uint8_t *name, size_t nl)
@@ -1277,10 +1368,21 @@ static const pkl_global *lookup_global(dec *d, const uint8_t *mod, size_t ml,
         return NULL;
     }
     pkl_verdict v = pkl_policy_check(d->policy, &g);
-    if (v != PKL_ALLOWED) {
+    int deferred = 0;
+    if (v != PKL_ALLOWED && !(deferred = attr_defer(d, &g, v))) {
         refuse_global(d, &g, v);
         return NULL;
     }
+    const pkl_global *r = intern_global(d, &g);
+    if (r && deferred)
+        d->getattr_g = r;
+    return r;
+}
+
+/* Interns a resolved global; NULL with the error set. */
+static const pkl_global *intern_global(dec *d, const pkl_global *gp)
+{
+    pkl_global g = *gp;
     size_t m1 = strlen(g.module), q1 = strlen(g.qualname);
     uint64_t h = (uint64_t)hash_bytes((const uint8_t *)g.module, m1, 1) << 32 |
                  hash_bytes((const uint8_t *)g.qualname, q1, 2);
@@ -1346,6 +1448,7 @@ static const char *type_name(const pkl_value *v)
     case PKL_T_SET: return "set";
     case PKL_T_FROZENSET: return "frozenset";
     case PKL_T_GLOBAL: return "global";
+    case PKL_T_ATTR: return "class attribute";
     case PKL_T_OBJECT: return "object";
     case PKL_T_PERSID: return "persistent id";
     }
@@ -1488,6 +1591,9 @@ static pkl_value *do_call(dec *d, const pkl_global *g, pkl_value *args,
     int plain = !kwargs || kwargs->u.dict.len == 0;
     int handled = 0;
     pkl_value *r = NULL;
+
+    if (g == d->getattr_g)
+        return attr_call(d, args, plain, is_new);
 
     if (plain && strcmp(g->module, "builtins") == 0) {
         const char *q = g->qualname;
@@ -1882,6 +1988,8 @@ static int run(dec *d, size_t *consumed)
                         "the stack (CPython would return the top one)", d->sp);
                 goto out;
             }
+            if (attr_settle(d) < 0)
+                goto out;
             d->doc->root = d->stack[0];
             *consumed = op.end;
             rc = 0;

@@ -59,6 +59,7 @@ const char *pkl_strerror(int code)
     case PKL_E_POLICY_NAME: return "policy: invalid global name pattern";
     case PKL_E_POLICY_CYCLE: return "policy: extends cycle";
     case PKL_E_POLICY_NOT_FOUND: return "policy: not found";
+    case PKL_E_POLICY_DANGEROUS: return "policy: allows a known-dangerous global";
 
     case PKL_E_FORMAT: return "damaged container";
     case PKL_E_FORMAT_UNSUPPORTED: return "unsupported container feature";

@@ -40,6 +40,7 @@ static const char *const format_names[PKL_FMT__COUNT] = {
     [PKL_FMT_DBM_DUMB] = "dbm.dumb",
     [PKL_FMT_DBM_SQLITE] = "dbm.sqlite3",
     [PKL_FMT_GDBM] = "gdbm",
+    [PKL_FMT_BDB] = "dbm.ndbm (Berkeley DB)",
     [PKL_FMT_TAR] = "tar",
     [PKL_FMT_LZ4] = "lz4",
 };
@@ -178,6 +179,8 @@ int pkl_format_detect(const void *vbuf, size_t len)
         return PKL_FMT_DBM_SQLITE;
     if (pkli_gdbm_sniff(b, len))
         return PKL_FMT_GDBM;
+    if (pkli_bdb_sniff(b, len))
+        return PKL_FMT_BDB;
     if (pkli_tar_sniff(b, len))
         return PKL_FMT_TAR;
     if (zlib_sniff(b, len))
@@ -995,6 +998,11 @@ static int walk_dumb(walk *w, frame *f, int is_dir)
         return 0;
     char *other = sibling(w, fs, is_dir ? ".dir" : ".dat",
                           is_dir ? ".dat" : ".dir");
+    /* x.bak: dbm.dumb's copy of the previous x.dir (_commit renames the
+     * old index there; Lib/dbm/dumb.py never reads it back). It indexes
+     * the same x.dat, so it is read as an index of that pair. */
+    if (!other && is_dir)
+        other = sibling(w, fs, ".bak", ".dat");
     if (!other)
         return 0;
     const uint8_t *od;
@@ -1035,6 +1043,10 @@ static void walk_shelf(walk *w, frame *f, int fmt)
         w->st.containers++;
         rc = pkli_sqlite_walk(f->data, f->len, w->max_members, &w->a,
                               shelf_value, shelf_problem, &c, &e);
+    } else if (fmt == PKL_FMT_BDB) {
+        w->st.containers++;
+        rc = pkli_bdb_walk(f->data, f->len, w->max_members, &w->a,
+                           shelf_value, shelf_problem, &c, &e);
     } else if (fmt == PKL_FMT_GDBM) {
         if (f->depth != 0 || !w->o->fs_path) {
             problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, 0,
@@ -1263,7 +1275,8 @@ static int is_container(int fmt)
            fmt == PKL_FMT_XZ || fmt == PKL_FMT_LZMA || fmt == PKL_FMT_ZLIB ||
            fmt == PKL_FMT_ZSTD || fmt == PKL_FMT_LZ4 ||
            fmt == PKL_FMT_DBM_SQLITE ||
-           fmt == PKL_FMT_GDBM || fmt == PKL_FMT_DBM_DUMB || fmt == PKL_FMT_TAR;
+           fmt == PKL_FMT_GDBM || fmt == PKL_FMT_DBM_DUMB || fmt == PKL_FMT_TAR ||
+           fmt == PKL_FMT_BDB;
 }
 
 static int contains(const uint8_t *b, size_t n, const char *s)
@@ -1360,6 +1373,7 @@ static void walk_buffer(walk *w, frame *f)
         walk_npy(w, f);
         return;
     case PKL_FMT_DBM_SQLITE: case PKL_FMT_GDBM: case PKL_FMT_DBM_DUMB:
+    case PKL_FMT_BDB:
         walk_shelf(w, f, fmt);
         return;
     case PKL_FMT_PICKLE:

@@ -177,6 +177,16 @@ int pkli_gdbm_walk(const char *fs_path, size_t max_members,
                    pkli_dbm_value_fn fn, pkli_dbm_problem_fn pfn, void *ctx,
                    pkl_error *err);
 
+/* Non-zero when buf starts like a Berkeley DB file (hash or btree meta
+ * page, either byte order): dbm.ndbm on Debian (formats_bdb.c). */
+int pkli_bdb_sniff(const uint8_t *buf, size_t len);
+/* Berkeley DB hash database read from memory: every key/value pair of
+ * every hash page (overflow chains followed). Btree, big-endian and
+ * duplicate keys are problems. Same return convention as the others. */
+int pkli_bdb_walk(const uint8_t *buf, size_t len, size_t max_members,
+                  const pkl_allocator *a, pkli_dbm_value_fn fn,
+                  pkli_dbm_problem_fn pfn, void *ctx, pkl_error *err);
+
 /* Appends printable-ASCII text for bytes s[0..n) to b: printable ASCII as
  * is except '\\' and '!', everything else as \xNN, so a member name cannot
  * forge a path separator or corrupt a terminal. */

@@ -79,6 +79,7 @@ static size_t scalar_bound(jw *w, const pkl_value *v)
         n = v->u.s.len > SIZE_MAX / 4 ? SIZE_MAX : 2 * v->u.s.len;
         return sat_add(n, 64);
     case PKL_T_GLOBAL: return 32 + 2 * PKL_NAME_MAX;
+    case PKL_T_ATTR: return 48 + 3 * PKL_NAME_MAX;
     default: return 0;
     }
 }
@@ -1438,6 +1439,13 @@ static int emit_value(jw *w, const pkl_value *v)
         PUTS(w, "{\"$global\": ");
         put_global(w, v->u.global.g);
         PUTS(w, "}");
+        return 0;
+    case PKL_T_ATTR: /* the name is a plain ASCII identifier */
+        PUTS(w, "{\"$attr\": ");
+        put_global(w, v->u.attr.cls);
+        PUTS(w, ", \"name\": \"");
+        put(w, (const char *)v->u.attr.name, v->u.attr.len);
+        PUTS(w, "\"}");
         return 0;
     case PKL_T_LIST:
         PUTS(w, "[");

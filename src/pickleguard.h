@@ -91,6 +91,9 @@ typedef enum pkl_code {
     PKL_E_POLICY_NAME = 502,    /* a pattern that is not a dotted name */
     PKL_E_POLICY_CYCLE = 503,   /* extends cycle */
     PKL_E_POLICY_NOT_FOUND = 504, /* unknown built-in name or missing file */
+    PKL_E_POLICY_DANGEROUS = 505, /* an `allow` entry matches the catalogue
+                                     of known-dangerous globals (move it to
+                                     `allow_dangerous` to mean it) */
 
     PKL_E_FORMAT = 600,         /* a container (zip, gzip...) is damaged */
     PKL_E_FORMAT_UNSUPPORTED = 601
@@ -390,7 +393,10 @@ typedef enum pkl_type {
     PKL_T_LIST, PKL_T_TUPLE, PKL_T_DICT, PKL_T_SET, PKL_T_FROZENSET,
     PKL_T_GLOBAL,   /* a global referenced as a value */
     PKL_T_OBJECT,   /* result of calling / NEWOBJ-ing an allowed global */
-    PKL_T_PERSID    /* a persistent id the policy allows */
+    PKL_T_PERSID,   /* a persistent id the policy allows */
+    PKL_T_ATTR      /* getattr(cls, "NAME") of an allowed class: an Enum
+                       member or class constant (docs/json.md); never
+                       callable */
 } pkl_type;
 
 typedef struct pkl_value pkl_value;
@@ -425,6 +431,8 @@ struct pkl_value {
         struct { const pkl_global *g; } global;  /* GLOBAL */
         const pkl_object *obj;                   /* OBJECT */
         struct { pkl_value *id; } persid;        /* PERSID */
+        struct { const pkl_global *cls; const uint8_t *name; size_t len; }
+            attr;                                /* ATTR: cls.name */
     } u;
 };
 
@@ -578,6 +586,7 @@ typedef enum pkl_format {
     PKL_FMT_GDBM,          /* GNU dbm */
     PKL_FMT_TAR,           /* tar (torch's pre-1.0 format, .tar.gz bundles) */
     PKL_FMT_LZ4,           /* LZ4 frame format (joblib compress='lz4') */
+    PKL_FMT_BDB,           /* Berkeley DB hash file (dbm.ndbm on Debian) */
     PKL_FMT__COUNT
 } pkl_format;
 
@@ -668,6 +677,63 @@ typedef struct pkl_walk_stats {
 int pkl_walk_buffer(const void *buf, size_t len, const char *path,
                     const pkl_walk_options *opt, pkl_walk_stats *stats,
                     pkl_error *err);
+
+/* ===================================================================== */
+/* Scan orchestration: one file, as `pickleguard scan` sees it           */
+/* ===================================================================== */
+
+/* The rule table (src/rules.def): every rule id a finding can carry. */
+typedef struct pkl_rule_info {
+    const char *id;          /* "dangerous-global"... */
+    int severity;            /* usual pkl_severity */
+    const char *title;       /* one line */
+    const char *help;        /* one paragraph */
+} pkl_rule_info;
+
+size_t pkl_rule_count(void);
+/* Entry i (0 .. pkl_rule_count()-1), NULL past the end. */
+const pkl_rule_info *pkl_rule_get(size_t i);
+/* Index of rule `id`, or -1. */
+int pkl_rule_find(const char *id);
+
+typedef struct pkl_scan_file_options {
+    const pkl_policy *policy;     /* required */
+    size_t max_findings;          /* as pkl_scan_options; 0: 1000 */
+    size_t max_output;            /* as pkl_walk_options; 0: 64 MiB */
+    size_t max_total;             /* as pkl_walk_options; 0: 1 GiB; also
+                                     the most a pipe is read */
+    /* Non-zero when the file was found in a directory walk rather than
+     * named: content decides whether it is a pickle at all (a first
+     * opcode that fails is `not-a-pickle`, info), and a FIFO is a
+     * `special-file` finding instead of being read. */
+    int found;
+} pkl_scan_file_options;
+
+/* Scans the file at `path` the way `pickleguard scan` does: the format is
+ * detected by content; a plain pickle is scanned directly; containers
+ * (zip/torch, npy/npz, joblib, compressed streams, shelves -- a dbm.dumb
+ * pair and GNU dbm are read from disk next to `path`) are walked with
+ * pkl_walk_buffer, each pickle stream scanned with its member path as
+ * prefix, each container problem a medium `container-*` finding. Regular
+ * files are mmapped (pages behind the scan are dropped, so resident
+ * memory stays bounded); a FIFO named explicitly is read up to max_total;
+ * devices, sockets and FIFOs found in a walk are a `special-file` finding
+ * and never read. Findings are appended to *res (which may hold earlier
+ * findings). Returns 0, or -1 with *err filled when the file cannot be
+ * read at all (PKL_E_IO: missing, unreadable, a directory) or memory ran
+ * out. Thread-safe for distinct results. */
+int pkl_scan_file(const char *path, const pkl_scan_file_options *opt,
+                  pkl_scan_result *res, pkl_error *err);
+/* The same for bytes in memory (stdin): fs_path, when not NULL, is where
+ * the bytes came from (only used to find a dbm.dumb/GNU dbm on disk). */
+int pkl_scan_data(const void *buf, size_t len, const char *fs_path,
+                  const pkl_scan_file_options *opt, pkl_scan_result *res,
+                  pkl_error *err);
+/* Appends the `special-file` finding (medium) for a file that is not
+ * read: `what` says what it is ("a FIFO (named pipe)"). Returns 0 or -1
+ * (out of memory; counted as dropped). */
+int pkl_scan_special(const char *what, const pkl_scan_file_options *opt,
+                     pkl_scan_result *res);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,8 @@ struct pkl_policy {
     char *origin;
     strvec allow_exact, allow_prefix; /* prefixes stored without ".*" */
     strvec deny_exact, deny_prefix;
+    strvec dangerous;   /* allow_dangerous entries as written (".*" kept),
+                           also in allow_exact/allow_prefix */
     int allow_persid;
     pkl_limits limits;
 };
@@ -573,14 +575,98 @@ static int load_ref(loader *L, const char *ref, size_t reflen,
 
 enum {
     K_VERSION, K_NAME, K_DESCRIPTION, K_EXTENDS, K_ALLOW, K_DENY, K_PERSID,
-    K_LIMITS, K_COUNT
+    K_LIMITS, K_ALLOW_DANGEROUS, K_COUNT
 };
 static const char *const top_keys[K_COUNT] = {
     "version", "name", "description", "extends", "allow", "deny",
-    "persistent_ids", "limits"
+    "persistent_ids", "limits", "allow_dangerous"
 };
 
-/* Appends each entry of an allow/deny list to the policy. */
+/* ---- the catalogue of known-dangerous globals (catalogue.def) ------------
+ * An `allow` entry that lets a catalogue global through is an error
+ * (PKL_E_POLICY_DANGEROUS): the scanner rates such globals critical
+ * whatever the policy says, but the decoder does what the policy says. A
+ * policy that really means it lists the entry under `allow_dangerous`. */
+static const struct { const char *pattern, *reason; } dangerous[] = {
+#define CAT(pattern, category, reason) {pattern, reason},
+#include "catalogue.def"
+#undef CAT
+#undef DUNDER
+};
+
+/* Components of a dotted name: count, and the i-th (start, length). */
+static size_t comp_count(const char *s, size_t n)
+{
+    size_t c = n ? 1 : 0;
+    for (size_t i = 0; i < n; i++)
+        c += s[i] == '.';
+    return c;
+}
+
+/* Whether catalogue pattern p (components, '*' matches one) matches the
+ * first comp_count(p) components of s[0..n). */
+static int cat_prefix_match(const char *p, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (*p) {
+        const char *pe = strchr(p, '.');
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p);
+        if (i >= n)
+            return 0;
+        const char *se = memchr(s + i, '.', n - i);
+        size_t sl = se ? (size_t)(se - (s + i)) : n - i;
+        if (!(pl == 1 && p[0] == '*') &&
+            (pl != sl || memcmp(p, s + i, pl) != 0))
+            return 0;
+        i += sl;
+        p += pl;
+        if (*p == '.') {
+            p++;
+            if (i >= n)
+                return 0;
+            i++;
+        }
+    }
+    return 1;
+}
+
+/* The catalogue entry an allow entry lets through, or -1. Exact entries
+ * are matched as the scanner matches a resolved global (the pattern
+ * against the name and against every dotted tail of it); `A.*` lets
+ * through every A.x, so it hits a pattern that matches A itself or has
+ * exactly one component more than A. */
+static int dangerous_hit(const char *s, size_t n, int star)
+{
+    size_t nd = sizeof dangerous / sizeof dangerous[0];
+    for (size_t k = 0; k < nd; k++) {
+        const char *p = dangerous[k].pattern;
+        size_t pc = comp_count(p, strlen(p));
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0 && s[i - 1] != '.')
+                continue;
+            size_t tn = n - i, tc = comp_count(s + i, tn);
+            if (pc <= tc && cat_prefix_match(p, s + i, tn))
+                return (int)k;
+            if (star && pc == tc + 1) {
+                /* the pattern's first tc components against A's, and
+                 * its last against the '*' (anything) */
+                const char *last = strrchr(p, '.');
+                char head[PATTERN_MAX + 1];
+                size_t hl = (size_t)(last - p);
+                if (hl <= PATTERN_MAX) {
+                    memcpy(head, p, hl);
+                    head[hl] = '\0';
+                    if (cat_prefix_match(head, s + i, tn))
+                        return (int)k;
+                }
+            }
+        }
+    }
+    return -1;
+}
+
+/* Appends each entry of an allow/deny list to the policy. deny: 0 allow,
+ * 1 deny, 2 allow_dangerous. */
 static int load_names(loader *L, yaml_document_t *doc, yaml_node_t *seq,
                       const char *origin, const char *key, int deny)
 {
@@ -612,8 +698,22 @@ static int load_names(loader *L, yaml_document_t *doc, yaml_node_t *seq,
                  "'%s' entry '%s' %s", key, show(n, shown, sizeof shown), why);
             return -1;
         }
-        strvec *sv = deny ? (star ? &L->p->deny_prefix : &L->p->deny_exact)
-                          : (star ? &L->p->allow_prefix : &L->p->allow_exact);
+        int hit = deny == 1 ? -1 : dangerous_hit(s, star ? len - 2 : len, star);
+        if (deny == 0 && hit >= 0) {
+            perr(L, PKL_E_POLICY_DANGEROUS, origin, n->start_mark,
+                 "'allow' entry '%s' lets through the known-dangerous global "
+                 "'%s' (%s): loading would be allowed to call it. Remove it; "
+                 "if you really mean it, list it under 'allow_dangerous' "
+                 "instead", show(n, shown, sizeof shown),
+                 dangerous[hit].pattern, dangerous[hit].reason);
+            return -1;
+        }
+        if (deny == 2 && strvec_push(L->a, &L->p->dangerous, s, len) < 0) {
+            nomem(L);
+            return -1;
+        }
+        strvec *sv = deny == 1 ? (star ? &L->p->deny_prefix : &L->p->deny_exact)
+                               : (star ? &L->p->allow_prefix : &L->p->allow_exact);
         if (strvec_push(L->a, sv, s, star ? len - 2 : len) < 0) {
             nomem(L);
             return -1;
@@ -784,7 +884,8 @@ static int load_text(loader *L, const char *text, size_t len,
         if (i == K_COUNT) {
             perr(L, PKL_E_POLICY_SCHEMA, origin, k->start_mark,
                  "unknown key '%s' (known: version, name, description, "
-                 "extends, allow, deny, persistent_ids, limits)",
+                 "extends, allow, deny, persistent_ids, limits, "
+                 "allow_dangerous)",
                  show(k, shown, sizeof shown));
             goto fail;
         }
@@ -869,6 +970,10 @@ static int load_text(loader *L, const char *text, size_t len,
         goto fail;
     if (vnode[K_DENY] &&
         load_names(L, &doc, vnode[K_DENY], origin, "deny", 1) < 0)
+        goto fail;
+    if (vnode[K_ALLOW_DANGEROUS] &&
+        load_names(L, &doc, vnode[K_ALLOW_DANGEROUS], origin,
+                   "allow_dangerous", 2) < 0)
         goto fail;
 
     /* Parents first, so this file's scalars override theirs. */
@@ -956,6 +1061,7 @@ void pkl_policy_free(pkl_policy *p)
     strvec_free(&a, &p->allow_exact);
     strvec_free(&a, &p->allow_prefix);
     strvec_free(&a, &p->deny_exact);
+    strvec_free(&a, &p->dangerous);
     strvec_free(&a, &p->deny_prefix);
     pkli_free(&a, p->name);
     pkli_free(&a, p->description);
@@ -994,6 +1100,7 @@ static pkl_policy *policy_finish(pkl_policy *p, int rc, pkl_error *err)
     strvec_sort_unique(&p->alloc, &p->allow_prefix);
     strvec_sort_unique(&p->alloc, &p->deny_exact);
     strvec_sort_unique(&p->alloc, &p->deny_prefix);
+    strvec_sort_unique(&p->alloc, &p->dangerous);
     pkli_error_clear(err);
     return p;
 }
@@ -1214,24 +1321,39 @@ static void write_quoted(FILE *out, const char *s)
     fputc('"', out);
 }
 
+static int in_dangerous(const strvec *d, const char *s, int star)
+{
+    size_t n = strlen(s);
+    for (size_t k = 0; d && k < d->len; k++) {
+        size_t dl = strlen(d->v[k]);
+        if (star ? (dl == n + 2 && strncmp(d->v[k], s, n) == 0 &&
+                    strcmp(d->v[k] + n, ".*") == 0)
+                 : strcmp(d->v[k], s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Writes the allow or deny list; entries in `skip` (allow_dangerous,
+ * written under their own key) are left out. */
 static void write_list(FILE *out, const char *key, const strvec *exact,
-                       const strvec *prefix)
+                       const strvec *prefix, const strvec *skip)
 {
     /* Merge the two sorted lists so the output reads alphabetically. */
-    if (exact->len + prefix->len == 0) {
-        fprintf(out, "%s: []\n", key);
-        return;
-    }
-    fprintf(out, "%s:\n", key);
+    size_t shown = 0;
     size_t i = 0, j = 0;
     while (i < exact->len || j < prefix->len) {
         int take_exact = j >= prefix->len ||
                          (i < exact->len && strcmp(exact->v[i], prefix->v[j]) <= 0);
-        if (take_exact)
-            fprintf(out, "  - %s\n", exact->v[i++]);
-        else
-            fprintf(out, "  - %s.*\n", prefix->v[j++]);
+        const char *e = take_exact ? exact->v[i++] : prefix->v[j++];
+        if (in_dangerous(skip, e, !take_exact))
+            continue;
+        if (shown++ == 0)
+            fprintf(out, "%s:\n", key);
+        fprintf(out, "  - %s%s\n", e, take_exact ? "" : ".*");
     }
+    if (shown == 0)
+        fprintf(out, "%s: []\n", key);
 }
 
 int pkl_policy_write(const pkl_policy *p, FILE *out)
@@ -1248,8 +1370,13 @@ int pkl_policy_write(const pkl_policy *p, FILE *out)
         write_quoted(out, p->description);
         fputc('\n', out);
     }
-    write_list(out, "allow", &p->allow_exact, &p->allow_prefix);
-    write_list(out, "deny", &p->deny_exact, &p->deny_prefix);
+    write_list(out, "allow", &p->allow_exact, &p->allow_prefix, &p->dangerous);
+    write_list(out, "deny", &p->deny_exact, &p->deny_prefix, NULL);
+    if (p->dangerous.len) {
+        fputs("allow_dangerous:\n", out);
+        for (size_t k = 0; k < p->dangerous.len; k++)
+            fprintf(out, "  - %s\n", p->dangerous.v[k]);
+    }
     fprintf(out, "persistent_ids: %s\n", p->allow_persid ? "allow" : "deny");
     fputs("limits:\n", out);
     for (size_t i = 0; i < NLIMITS; i++)

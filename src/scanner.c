@@ -201,6 +201,8 @@ enum {
 /* sflag bits */
 #define SF_NARROW 1u  /* STRING family: str only through the encoding */
 #define SF_LOST 2u    /* held a constant whose text was not kept */
+#define SF_ATTRARGS 4u /* V_AGG: the tuple (AllowedClass g, "NAME" data):
+                          getattr's safe arguments (never memoized) */
 
 #define NOG UINT32_MAX
 
@@ -305,6 +307,14 @@ typedef struct scan {
     struct { const uint8_t *data; size_t len; } seen[SEEN_MAX];
     size_t nested_budget;   /* bytes nested scans may still cover */
     size_t nseen;           /* payloads already queued (no double scans) */
+
+    /* builtins.getattr imports of the current pickle, reported only if
+     * some use of them is not getattr(AllowedClass, "NAME") (attr_*) */
+    uint32_t attr_g;        /* its globals index, NOG until seen */
+    struct { size_t off; int code; const char *how; } attr_pend[8];
+    size_t attr_npend;
+    size_t attr_pushes, attr_calls;
+    int attr_bad;           /* a result was called, built or mutated */
 } scan;
 
 /* ---- findings -------------------------------------------------------------- */
@@ -474,6 +484,8 @@ static PKL_INLINE void push_v(scan *s, uint8_t kind, uint8_t sflag, uint32_t g,
                               int opcode)
 {
     s->depth_log++;
+    if (PKL_UNLIKELY(kind == V_GLOBAL) && g == s->attr_g && g != NOG)
+        s->attr_pushes++;
     if ((kind == V_INERT || kind == V_UNKNOWN) && s->nstk &&
         s->stk[s->nstk - 1].kind == kind &&
         s->stk[s->nstk - 1].sflag == sflag) { /* a lost unknown stays apart */
@@ -590,6 +602,7 @@ typedef struct collect {
     const uint8_t *data;
     size_t len;
     int lost;
+    int attr_ok;  /* REDUCE's argument is getattr's safe tuple */
     size_t count;
     aval bottom;  /* the deepest value popped (OBJ's class) */
 } collect;
@@ -744,7 +757,7 @@ static PKL_INLINE void pool_fill(mentry *e, const aval *v)
         e->len = (uint32_t)v->len;
     }
     uint32_t g = v->g == NOG ? (1u << 27) - 1 : v->g;
-    uint32_t sflag = v->sflag;
+    uint32_t sflag = v->sflag & (SF_NARROW | SF_LOST); /* 2 bits */
     if (!e->data && v->data)
         sflag |= SF_LOST;
     e->meta = (uint32_t)v->kind | (sflag << 3) | (g << 5);
@@ -1146,7 +1159,9 @@ static void global_report(scan *s, const gent *e, const pkl_global *g,
         char line[400], hint[512];
         pkl_policy_suggest(g, line, sizeof line);
         join3(hint, sizeof hint, "if the file is trusted and this global "
-              "is plain data, allow it in the policy: ", "", line);
+              "is plain data, allow it in a policy file (a new file starts "
+              "with 'version: 1' and 'extends: default'; for PyTorch, NumPy "
+              "and joblib files try --policy ml first):", "\n", line);
         emit(s, "global-not-allowed", PKL_SEV_HIGH, op->offset, op->code,
              e->name, hint, "%s %s, which policy '%s' %s", how, e->name,
              pkl_policy_name(s->policy),
@@ -1173,6 +1188,81 @@ static void printable(char *out, size_t size, const uint8_t *p, size_t n)
 
 /* Resolves, interns and reports (module, name) for op; returns the value
  * to push. */
+/* ---- getattr(AllowedClass, "NAME"): Enum members --------------------------
+ * CPython pickles some Enum members (enum.pickle_by_enum_name) and class
+ * constants as REDUCE(builtins.getattr, (cls, "NAME")). The decoder's rule
+ * (docs/json.md, src/decoder.c attr_call) is mirrored here: an import of
+ * builtins.getattr is not reported at once but held for the pickle; it
+ * stays silent only when every push of it (the import, memo reads) is
+ * consumed by REDUCE with the tuple (a global the policy allows, a plain
+ * ASCII identifier not starting with '_') and no result of it is called,
+ * built or mutated. Otherwise, at the end of the pickle, the usual
+ * critical dangerous-global is reported at each import. */
+static int attr_defer(scan *s, uint32_t gi, const pkl_op *op, const char *how)
+{
+    const gent *e = &s->gl[gi];
+    if (op->code == PKL_OP_INST || e->cat < 0 ||
+        strcmp(e->name, "builtins.getattr") != 0 ||
+        s->attr_npend >= sizeof s->attr_pend / sizeof s->attr_pend[0])
+        return 0;
+    s->attr_g = gi;
+    s->attr_pend[s->attr_npend].off = op->offset;
+    s->attr_pend[s->attr_npend].code = op->code;
+    s->attr_pend[s->attr_npend].how = how;
+    s->attr_npend++;
+    return 1;
+}
+
+/* Whether (cls, name) -- the two values a tuple is built from -- are
+ * getattr's safe arguments. */
+static int attr_args(const scan *s, const aval *cls, const aval *name)
+{
+    if (cls->kind != V_GLOBAL || cls->g == NOG || cls->g == s->attr_g ||
+        name->kind != V_STR || !name->data || name->len == 0 ||
+        name->len > PKL_NAME_MAX)
+        return 0;
+    const gent *e = &s->gl[cls->g];
+    if (e->cat >= 0 || e->dunder >= 0 || e->verdict != PKL_ALLOWED)
+        return 0;
+    for (size_t i = 0; i < name->len; i++) {
+        uint8_t c = name->data[i];
+        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!(alpha || (i > 0 && (c == '_' || (c >= '0' && c <= '9')))))
+            return 0;
+    }
+    return 1;
+}
+
+/* Pushes the tuple (cls, name) marked as getattr's safe arguments. */
+static void attr_push_args(scan *s, const aval *cls, const aval *name,
+                           const pkl_op *op)
+{
+    push_v(s, V_AGG, SF_ATTRARGS, cls->g, name->data, name->len, op->offset,
+           op->code);
+}
+
+static void global_report(scan *s, const gent *e, const pkl_global *g,
+                          const pkl_op *op, const char *how);
+
+/* End of a pickle: reports the held getattr imports unless every use of
+ * them was safe. */
+static void attr_settle(scan *s)
+{
+    if (s->attr_npend && (s->attr_pushes != s->attr_calls || s->attr_bad)) {
+        for (size_t k = 0; k < s->attr_npend; k++) {
+            pkl_op op;
+            memset(&op, 0, sizeof op);
+            op.offset = s->attr_pend[k].off;
+            op.code = s->attr_pend[k].code;
+            global_report(s, &s->gl[s->attr_g], NULL, &op,
+                          s->attr_pend[k].how);
+        }
+    }
+    s->attr_npend = 0;
+    s->attr_pushes = s->attr_calls = 0;
+    s->attr_bad = 0;
+}
+
 static aval global_ref(scan *s, const uint8_t *m, size_t ml, const uint8_t *nm,
                        size_t nl, const pkl_op *op, const char *how)
 {
@@ -1204,6 +1294,8 @@ static aval global_ref(scan *s, const uint8_t *m, size_t ml, const uint8_t *nm,
     gent spare;
     spare.name[0] = '\0';
     v.g = global_intern(s, &g, op, &spare);
+    if (v.g != NOG && attr_defer(s, v.g, op, how))
+        return v;
     if (v.g != NOG)
         global_report(s, &s->gl[v.g], &g, op, how);
     else if (spare.name[0])
@@ -1277,6 +1369,8 @@ static void do_call(scan *s, const aval *callee, const collect *args,
     case V_GLOBAL:
         r = mk(V_CALL);
         r.g = callee->g;
+        if (callee->g == s->attr_g && callee->g != NOG && args->attr_ok)
+            s->attr_calls++;
         r.data = args->data;
         r.len = args->len;
         if (args->lost)
@@ -1287,6 +1381,8 @@ static void do_call(scan *s, const aval *callee, const collect *args,
         break;
     case V_CALL: {
         const char *what = callee->g != NOG ? s->gl[callee->g].name : "a global";
+        if (callee->g == s->attr_g && callee->g != NOG)
+            s->attr_bad = 1; /* getattr(cls, "NAME")(...) */
         emit(s, "call-on-call-result", PKL_SEV_HIGH, op->offset, op->code,
              callee->g != NOG ? what : "",
              "do not load this file: pickle.dumps never calls what a call "
@@ -1335,6 +1431,9 @@ static void mutate_check(scan *s, const aval *target, const pkl_op *op,
              op->info->name, build ? "sets the state of" : "adds items to");
         return;
     }
+    if (target && target->kind == V_CALL && target->g == s->attr_g &&
+        target->g != NOG)
+        s->attr_bad = 1; /* changes a class attribute */
     if (!target || target->kind != V_GLOBAL)
         return;
     const char *what = target->g != NOG ? s->gl[target->g].name : "a global";
@@ -1750,6 +1849,8 @@ static void op_call(scan *s, const pkl_op *op)
     collect_init(&c);
     for (int i = 0; i < nargs; i++)
         collect_add(&c, &a[i]);
+    c.attr_ok = op->code == PKL_OP_REDUCE && a[0].kind == V_AGG &&
+                (a[0].sflag & SF_ATTRARGS);
     do_call(s, &callee, &c, op);
 }
 
@@ -1832,6 +1933,15 @@ static PKL_INLINE void op_marked_aggregate(scan *s, const pkl_op *op)
 { /* DICT LIST TUPLE FROZENSET */
     collect c;
     collect_init(&c);
+    if (op->code == PKL_OP_TUPLE && s->attr_npend && s->nmarks &&
+        s->depth_log - s->marks[s->nmarks - 1] == 2 && s->nstk >= 2 &&
+        s->stk[s->nstk - 1].n == 1 && s->stk[s->nstk - 2].n == 1 &&
+        attr_args(s, &s->stk[s->nstk - 2], &s->stk[s->nstk - 1])) {
+        aval name = s->stk[s->nstk - 1], cls = s->stk[s->nstk - 2];
+        (void)pop_mark(s, op, &c);
+        attr_push_args(s, &cls, &name, op);
+        return;
+    }
     if (pop_mark(s, op, &c) == 0 && op->code == PKL_OP_DICT && (c.count & 1))
         /* _pickle.c: "odd number of items for DICT" */
         structural(s, op, "has an odd number of items (%zu) above its MARK",
@@ -1844,6 +1954,13 @@ static PKL_INLINE void op_tuple_n(scan *s, const pkl_op *op)
     int k = op->code - PKL_OP_TUPLE1 + 1;
     collect c;
     collect_init(&c);
+    if (k == 2 && s->attr_npend && accessible(s) >= 2 && s->nstk >= 2 &&
+        s->stk[s->nstk - 1].n == 1 && s->stk[s->nstk - 2].n == 1 &&
+        attr_args(s, &s->stk[s->nstk - 2], &s->stk[s->nstk - 1])) {
+        aval name = pop1(s, op), cls = pop1(s, op);
+        attr_push_args(s, &cls, &name, op);
+        return;
+    }
     if (accessible(s) < (size_t)k)
         structural(s, op, "needs %d values above the topmost MARK: stack "
                           "underflow", k);
@@ -2106,6 +2223,7 @@ static void scan_stream(scan *s, const uint8_t *data, size_t len,
     size_t npk = 0;
     while (pkl_reader_offset(&r) < len && !s->nomem) {
         int rc = scan_pickle(s, &r, npk);
+        attr_settle(s);
         if (s->ops_ok)
             s->res->pickles++;
         npk++;
@@ -2193,6 +2311,7 @@ int pkl_scan_buffer(const void *buf, size_t len, const char *path,
     pkli_alloc_init(&s.a, opt->alloc);
     s.policy = opt->policy;
     s.res = res;
+    s.attr_g = NOG;
     s.max_findings = opt->max_findings ? opt->max_findings
                                        : DEFAULT_MAX_FINDINGS;
     s.max_nesting = opt->max_nesting ? opt->max_nesting : DEFAULT_MAX_NESTING;

@@ -41,12 +41,13 @@ typedef struct row {
 #define L PKL_SEV_LOW
 #define I PKL_SEV_INFO
 
-/* 0: a small allowlist that (wrongly) allows os.system -- a catalogue hit
- *    must stay critical; 1: the same with persistent ids allowed;
+/* 0: a small allowlist that (wrongly, through allow_dangerous) allows
+ *    os.system -- a catalogue hit must stay critical; 1: the same with
+ *    persistent ids allowed;
  *    2: the built-in default. */
 static const char *const policy_yaml[] = {
     "version: 1\nname: t\nallow:\n  - collections.OrderedDict\n"
-    "  - os.system\npersistent_ids: deny\n",
+    "allow_dangerous:\n  - os.system\npersistent_ids: deny\n",
     "version: 1\nname: tp\nallow:\n  - collections.OrderedDict\n"
     "persistent_ids: allow\n",
     NULL,

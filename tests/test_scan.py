@@ -357,9 +357,16 @@ def path_tests(d):
     rc, out, _ = run(['--format', 'json', base])
     doc = json.loads(out)
     paths = [os.path.relpath(f['path'], base) for f in doc['files']]
-    # byte-wise sorted, depth-first, symlinks not followed
-    check(paths == ['A.pkl', 'README.md', 'a/c.pkl', 'a/z.pkl', 'b.pkl'],
+    # byte-wise sorted, depth-first; symlinks followed, each file and
+    # directory once: the links lead to what was already scanned
+    check(paths == ['A.pkl', 'README.md', 'a/c.pkl', 'a/z.pkl', 'b.pkl',
+                    'link.pkl', 'linkdir'],
           'directory order: %r' % paths)
+    rules = {os.path.relpath(f['path'], base): [x['rule'] for x in f['findings']]
+             for f in doc['files']}
+    check(rules.get('link.pkl') == ['same-file'] and
+          rules.get('linkdir') == ['same-file'],
+          'links to scanned files are same-file findings: %r' % rules)
     verdicts = {os.path.relpath(f['path'], base): f['verdict'] for f in doc['files']}
     check(verdicts.get('README.md') == 'not-a-pickle',
           'a README found in a directory is not-a-pickle: %r' % verdicts)
@@ -371,10 +378,10 @@ def path_tests(d):
     check(rc == 1 and f['verdict'] == 'findings' and
           f['findings'][0]['severity'] == 'medium',
           'named non-pickle is a medium finding: %r' % f)
-    # '-' reads paths from stdin, one per line
+    # --files-from - reads paths from stdin, one per line
     listing = (os.path.join(base, 'A.pkl') + '\n' +
                os.path.join(base, 'a') + '\n').encode()
-    rc, out, _ = run(['--format', 'json', '-'], stdin=listing)
+    rc, out, _ = run(['--format', 'json', '--files-from', '-'], stdin=listing)
     doc = json.loads(out)
     paths = [os.path.relpath(f['path'], base) for f in doc['files']]
     check(paths == ['A.pkl', 'a/c.pkl', 'a/z.pkl'], 'paths from stdin: %r' % paths)

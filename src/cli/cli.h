@@ -36,6 +36,10 @@ void cli_errorf(const char *fmt, ...)
 #endif
     ;
 
+/* Prints "pickleguard: NAME: MSG" to stderr with both escaped
+ * (scan_put_name): a file name cannot forge a line. */
+void cli_error_name(const char *name, const char *msg);
+
 /* Parses a positive decimal size with an optional k, M or G suffix
  * (powers of 1024) into *out: 0, or -1 for anything else (0, a sign,
  * junk, overflow). */

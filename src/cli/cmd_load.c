@@ -6,6 +6,7 @@
  * documents before it are complete lines); 2 on usage or I/O errors.
  */
 #include "cli.h"
+#include "scan_report.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,16 +18,80 @@ static void load_usage(FILE *f)
     fputs("usage: pickleguard load [--policy NAME|FILE] [--max-depth N]\n"
           "         [--max-memo N] [--max-values N] [--max-bytes N]\n"
           "         [--max-json-bytes N] [--max-output N] [--max-total N]\n"
-          "         FILE|-\n"
-          "Decodes every pickle in FILE (concatenated pickles included) and\n"
-          "writes each as one pickle-json v1 line (docs/json.md).\n",
+          "         [--with-source] FILE|-\n"
+          "Decodes every pickle in FILE (concatenated pickles included; the\n"
+          "pickles inside containers: torch zip, npz, joblib, compressed\n"
+          "streams, shelves) and writes each as one pickle-json v1 line\n"
+          "(docs/json.md). - reads the data from stdin.\n"
+          "options:\n"
+          "  --policy NAME|FILE   built-in policy or YAML file (default: default;\n"
+          "                       PyTorch/NumPy/joblib files: ml)\n"
+          "  --with-source        wrap each line in an envelope naming where the\n"
+          "                       pickle came from: {\"source\": MEMBER, \"pickle\":\n"
+          "                       N, \"value\": DOC} (docs/json.md)\n"
+          "  --max-depth N, --max-memo N, --max-values N, --max-bytes SIZE,\n"
+          "  --max-json-bytes SIZE  decoder limits (override the policy's)\n"
+          "  --max-output SIZE, --max-total SIZE  decompression limits per\n"
+          "                       member / per file (default 64M / 1G)\n"
+          "exit status: 0 every pickle decoded (a file of data only, such as a\n"
+          "  numeric .npy, has none: said on stderr); 1 a pickle refused,\n"
+          "  malformed or over a limit;\n"
+          "  2 usage error, unreadable file, a policy that cannot be loaded or\n"
+          "  is invalid, a write error\n",
           f);
+}
+
+/* Where documents go: plain lines, or envelopes naming their source. */
+typedef struct load_out {
+    int with_source;
+    const char *member;      /* member path inside the file ("" at top) */
+    size_t docs;             /* documents written so far */
+} load_out;
+
+/* Writes one document (a line), in an envelope when asked. */
+static int write_doc(const pkl_doc *doc, size_t max_json, load_out *lo,
+                     size_t index, pkl_error *err)
+{
+    if (!lo->with_source)
+        return pkl_json_write(doc, stdout, max_json, NULL, err);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) {
+        if (err) {
+            memset(err, 0, sizeof *err);
+            err->code = PKL_E_NOMEM;
+            err->msg = "out of memory";
+        }
+        return -1;
+    }
+    int rc = pkl_json_write(doc, m, max_json, NULL, err);
+    if (fclose(m) != 0 && rc == 0) {
+        rc = -1;
+        if (err) {
+            memset(err, 0, sizeof *err);
+            err->code = PKL_E_NOMEM;
+            err->msg = "out of memory";
+        }
+    }
+    if (rc == 0) {
+        while (len > 0 && buf[len - 1] == '\n')
+            len--;
+        fputs("{\"source\": ", stdout);
+        scan_json_str(stdout, lo->member);
+        printf(", \"pickle\": %zu, \"value\": ", index);
+        fwrite(buf, 1, len, stdout);
+        fputs("}\n", stdout);
+    }
+    free(buf);
+    return rc;
 }
 
 /* Decodes every pickle of data[0..len) (a file, or one stream found in a
  * container) and writes each as a line; `shown` names it in messages. */
 static int load_buffer(const uint8_t *data, size_t len, const char *shown,
-                       const pkl_decode_options *popt, const pkl_limits *plim)
+                       const pkl_decode_options *popt, const pkl_limits *plim,
+                       load_out *lo)
 {
     pkl_decode_options opt = *popt;
     pkl_limits lim = *plim;
@@ -37,10 +102,11 @@ static int load_buffer(const uint8_t *data, size_t len, const char *shown,
     do {
         size_t used = 0;
         pkl_doc *doc = pkl_decode(data + off, len - off, &opt, &used, &err);
-        if (doc && pkl_json_write(doc, stdout, lim.max_json_bytes, NULL, &err) == 0) {
+        if (doc && write_doc(doc, lim.max_json_bytes, lo, count, &err) == 0) {
             pkl_doc_free(doc);
             off += used;
             count++;
+            lo->docs++;
             continue;
         }
         pkl_doc_free(doc);
@@ -87,6 +153,7 @@ typedef struct load_walk {
     const char *shown;
     const pkl_decode_options *opt;
     const pkl_limits *lim;
+    load_out *lo;
     int rc;
 } load_walk;
 
@@ -96,7 +163,8 @@ static int load_walk_stream(void *ctx, const pkl_stream *s, pkl_error *err)
     char shown[1200];
     (void)err;
     snprintf(shown, sizeof shown, "%s%s", w->shown, s->path);
-    w->rc = load_buffer(s->data, s->len, shown, w->opt, w->lim);
+    w->lo->member = s->path[0] == '!' ? s->path + 1 : s->path;
+    w->rc = load_buffer(s->data, s->len, shown, w->opt, w->lim, w->lo);
     return w->rc != PKL_EXIT_OK;
 }
 
@@ -106,7 +174,8 @@ static int load_walk_problem(void *ctx, const char *path, const pkl_error *e)
     char msg[1200];
     if (e->code == PKL_E_FORMAT_UNSUPPORTED && path[0] == '\0') {
         /* no container and no pickle: the decoder says why */
-        w->rc = load_buffer(w->data, w->len, w->shown, w->opt, w->lim);
+        w->lo->member = "";
+        w->rc = load_buffer(w->data, w->len, w->shown, w->opt, w->lim, w->lo);
     } else {
         cli_errorf("%s%s: %s", w->shown, path,
                    pkl_error_format(e, msg, sizeof msg));
@@ -119,6 +188,7 @@ int cmd_load(int argc, char **argv)
 {
     const char *policy_name = "default";
     const char *path = NULL;
+    load_out lo = {0, "", 0};
     struct {
         const char *flag;
         size_t value;
@@ -134,6 +204,10 @@ int cmd_load(int argc, char **argv)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             load_usage(stdout);
             return PKL_EXIT_OK;
+        }
+        if (strcmp(a, "--with-source") == 0) {
+            lo.with_source = 1;
+            continue;
         }
         if (strcmp(a, "--policy") == 0 || strncmp(a, "--policy=", 9) == 0) {
             if (a[8] == '=')
@@ -201,7 +275,7 @@ int cmd_load(int argc, char **argv)
     opt.policy = policy;
     opt.limits = &lim;
 
-    load_walk lw = {in.data, in.len, shown, &opt, &lim, PKL_EXIT_OK};
+    load_walk lw = {in.data, in.len, shown, &opt, &lim, &lo, PKL_EXIT_OK};
     pkl_walk_options wo;
     memset(&wo, 0, sizeof wo);
     wo.fs_path = strcmp(path, "-") == 0 ? NULL : path;
@@ -211,13 +285,30 @@ int cmd_load(int argc, char **argv)
     wo.on_problem = load_walk_problem;
     wo.ctx = &lw;
     pkl_error werr;
-    if (pkl_walk_buffer(in.data, in.len, "", &wo, NULL, &werr) < 0 &&
+    pkl_walk_stats st;
+    memset(&st, 0, sizeof st);
+    if (pkl_walk_buffer(in.data, in.len, "", &wo, &st, &werr) < 0 &&
         lw.rc == PKL_EXIT_OK) {
         char msg[1200];
         cli_errorf("%s: %s", shown, pkl_error_format(&werr, msg, sizeof msg));
         lw.rc = PKL_EXIT_USAGE;
     }
     int rc = lw.rc;
+    if (rc == PKL_EXIT_OK && lo.docs == 0) {
+        /* every input yields documents or says why not */
+        if (st.data_only) {
+            /* not an error: the file is data, which loads without any
+             * pickle (numpy.load of a numeric .npy) */
+            cli_error_name(shown, st.containers
+                ? "no document: the container holds only data (numeric "
+                  "arrays, raw bytes), no pickle"
+                : "no document: it holds only data (a numeric NumPy array "
+                  "or raw bytes), no pickle");
+        } else {
+            cli_error_name(shown, "no document: no pickle found in it");
+            rc = PKL_EXIT_FINDINGS;
+        }
+    }
 
     if (fflush(stdout) != 0 && rc == PKL_EXIT_OK) {
         cli_errorf("%s: writing output failed", shown);

@@ -1,74 +1,109 @@
-/* cmd_scan.c -- `pickleguard scan [--policy NAME|FILE] [--format
- * text|json|sarif] [--fail-on LEVEL] [--jobs N] PATH...`
+/* cmd_scan.c -- `pickleguard scan [OPTIONS] PATH...`: parses options,
+ * lists the files, calls pkl_scan_file (src/scan_file.c) on each and
+ * hands the results to the report writers, in PATH order whatever --jobs
+ * is. The scan itself -- detection, container walking, container
+ * findings -- is the library's.
  *
- * Expands PATHs (directories recursively, entries sorted byte-wise,
- * depth-first; symbolic links and special files inside directories are not
- * followed; "-" reads more PATHs from stdin, one per line), scans every
- * file by content (never by extension: plain pickles directly, containers
- * -- torch zip, npy, joblib, compressed streams, shelves -- through
- * pkl_walk_buffer, one pkl_scan_buffer per pickle stream with the member
- * path as prefix), and writes one report in PATH order whatever --jobs
- * is. Exit 0 when no finding is at or above
- * --fail-on (default medium), 1 otherwise, 2 on usage or I/O errors (a
- * file that cannot be read, a policy that cannot be opened).
+ * Listing (docs/rules.md "Which files are scanned"): directories are
+ * walked recursively, entries sorted byte-wise, depth-first. Symbolic
+ * links are followed, to files and to directories, wherever they point;
+ * every file and directory is visited once per run, by device and inode
+ * (a second path to it is a `same-file` info finding, so link loops end);
+ * a link that leads nowhere is a `symlink-broken` finding; FIFOs, devices
+ * and sockets found in a walk are a `special-file` finding and never
+ * opened. --include/--exclude filter files found in directories by
+ * fnmatch(3) on their path relative to the directory named. "-" is DATA
+ * on stdin; --files-from FILE|- reads PATHs (NUL- or newline-separated).
  *
- * Must never: load or import anything, follow links found while walking
- * directories, or let --jobs change the output.
+ * Must never: load or import anything, scan a file twice in one run, skip
+ * a file found in a directory without a word (filters aside), or let
+ * --jobs change the output.
  */
-#define _DEFAULT_SOURCE 1 /* MAP_POPULATE, madvise */
 #include "cli.h"
 #include "scan_report.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <fnmatch.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_JOBS 256
-#define POPULATE_MAX ((size_t)32 << 20)
+#define FAIL_NONE (PKL_SEV_CRITICAL + 1)
 
 static void scan_usage(FILE *f)
 {
-    fputs("usage: pickleguard scan [--policy NAME|FILE] [--format text|json|sarif]\n"
-          "                        [--fail-on critical|high|medium|low|info]\n"
-          "                        [--jobs N] [--max-output N] [--max-total N]\n"
-          "                        PATH...\n"
+    fputs("usage: pickleguard scan [OPTIONS] PATH...\n"
           "  Reports what loading each file would do, without loading it.\n"
-          "  PATH: a file, a directory (scanned recursively, sorted, symlinks\n"
-          "  not followed) or - (read PATHs from stdin, one per line).\n"
-          "  --policy   built-in name or YAML file (default: default)\n"
-          "  --format   text (default), json or sarif (SARIF 2.1.0)\n"
-          "  --fail-on  lowest severity that makes the exit status 1 (medium)\n"
-          "  --jobs     files scanned in parallel (default 1; 0: one per CPU)\n"
-          "  --max-output  bytes one compressed member or file may expand to\n"
-          "             (default 64M; suffix k, M or G)\n"
-          "  --max-total   bytes all decompression in one file may produce\n"
-          "             (default 1G)\n"
-          "  exit: 0 nothing at or above --fail-on, 1 findings, 2 usage or I/O error\n"
-          "  rules: docs/rules.md\n",
+          "  PATH: a file; a directory (walked recursively, sorted; symbolic\n"
+          "  links followed, each file scanned once); or - (the DATA to scan\n"
+          "  on stdin).\n"
+          "options:\n"
+          "  --policy NAME|FILE  built-in policy (strict, default, ml) or a\n"
+          "                      YAML file (default: default)\n"
+          "  --format FMT        text (default), json, jsonl (one object per\n"
+          "                      file, flushed as it goes) or sarif (2.1.0)\n"
+          "  --fail-on LEVEL     lowest severity that makes the exit status 1:\n"
+          "                      critical, high, medium (default), low, info,\n"
+          "                      or none (report only)\n"
+          "  --include GLOB      scan only files found in directories whose path\n"
+          "                      relative to the directory matches GLOB\n"
+          "                      (fnmatch; repeatable)\n"
+          "  --exclude GLOB      skip files and directories found in directories\n"
+          "                      whose relative path matches GLOB (repeatable)\n"
+          "  --files-from FILE   read PATHs from FILE (- for stdin), separated\n"
+          "                      by NUL bytes if it holds any, else by newlines\n"
+          "  --quiet, -q         text: print only findings at or above\n"
+          "                      --fail-on (and their fix snippets), no summary\n"
+          "  --jobs N            files scanned in parallel (default 1; 0: one\n"
+          "                      per CPU)\n"
+          "  --max-output SIZE   bytes one compressed member or file may expand\n"
+          "                      to (default 64M; suffix k, M or G)\n"
+          "  --max-total SIZE    bytes all decompression in one file may produce\n"
+          "                      (default 1G)\n"
+          "exit status: 0 no finding at or above --fail-on; 1 findings;\n"
+          "  2 usage error, a file that cannot be read, a policy that cannot\n"
+          "  be loaded or is invalid, a write error\n"
+          "rules: docs/rules.md\n",
           f);
 }
 
 /* ---- the list of files ---------------------------------------------------- */
 
+enum {
+    E_FILE = 0,   /* scan the path */
+    E_STDIN,      /* scan stdin's bytes */
+    E_SPECIAL,    /* FIFO/device/socket found in a walk: a finding */
+    E_BROKEN,     /* link that leads nowhere: a finding */
+    E_SAME        /* a file or directory already listed: a finding */
+};
+
 typedef struct entry {
     char *path;
     char *error;      /* preset error (directory that cannot be read...) */
+    char *note;       /* E_SPECIAL/E_BROKEN/E_SAME: what to say */
+    int kind;
     int found;        /* found in a directory, not named: content decides
                          whether it is a pickle at all */
 } entry;
+
+/* (device, inode) pairs already listed, open addressing. */
+typedef struct seen_set {
+    struct seen { dev_t dev; ino_t ino; size_t idx; int used; } *v;
+    size_t cap, n;
+} seen_set;
 
 typedef struct entries {
     entry *v;
     size_t n, cap;
     int nomem;
+    seen_set seen;
+    char **include, **exclude;   /* NULL-terminated or NULL */
 } entries;
 
 static char *xstrdup(const char *s)
@@ -103,10 +138,13 @@ static char *xprintf(const char *fmt, ...)
     return d;
 }
 
-static void entries_add(entries *e, char *path, char *error, int found)
+static void entries_add(entries *e, char *path, char *error, int found,
+                        int kind, char *note)
 {
-    if (!path) {
+    if (!path || (kind >= E_SPECIAL && !note)) {
+        free(path);
         free(error);
+        free(note);
         e->nomem = 1;
         return;
     }
@@ -116,6 +154,7 @@ static void entries_add(entries *e, char *path, char *error, int found)
         if (!nv) {
             free(path);
             free(error);
+            free(note);
             e->nomem = 1;
             return;
         }
@@ -124,8 +163,46 @@ static void entries_add(entries *e, char *path, char *error, int found)
     }
     e->v[e->n].path = path;
     e->v[e->n].error = error;
+    e->v[e->n].note = note;
+    e->v[e->n].kind = kind;
     e->v[e->n].found = found;
     e->n++;
+}
+
+/* Looks (dev, ino) up; adds it with index idx when new. Returns the
+ * entry index it was first listed under, SIZE_MAX when new, or
+ * SIZE_MAX - 1 when out of memory. */
+static size_t seen_check(seen_set *s, dev_t dev, ino_t ino, size_t idx)
+{
+    if (s->n * 2 >= s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 256;
+        struct seen *nv = calloc(ncap, sizeof *nv);
+        if (!nv)
+            return SIZE_MAX - 1;
+        for (size_t k = 0; k < s->cap; k++) {
+            if (!s->v[k].used)
+                continue;
+            size_t h = ((size_t)s->v[k].dev * 31u + (size_t)s->v[k].ino) & (ncap - 1);
+            while (nv[h].used)
+                h = (h + 1) & (ncap - 1);
+            nv[h] = s->v[k];
+        }
+        free(s->v);
+        s->v = nv;
+        s->cap = ncap;
+    }
+    size_t h = ((size_t)dev * 31u + (size_t)ino) & (s->cap - 1);
+    while (s->v[h].used) {
+        if (s->v[h].dev == dev && s->v[h].ino == ino)
+            return s->v[h].idx;
+        h = (h + 1) & (s->cap - 1);
+    }
+    s->v[h].used = 1;
+    s->v[h].dev = dev;
+    s->v[h].ino = ino;
+    s->v[h].idx = idx;
+    s->n++;
+    return SIZE_MAX;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -166,12 +243,83 @@ static int pending_push(pending *p, char *path, int isdir)
     return 0;
 }
 
+static int glob_any(char **pats, const char *rel)
+{
+    for (size_t k = 0; pats && pats[k]; k++)
+        if (fnmatch(pats[k], rel, 0) == 0)
+            return 1;
+    return 0;
+}
+
+/* Lists a path met in a walk (or named), following links. Returns 1 when
+ * it is a directory to descend into. */
+static int list_path(entries *out, char *path, int found, const char *rel)
+{
+    struct stat lsb, sb;
+    if (lstat(path, &lsb) < 0) {
+        /* vanished or unreadable: the scan reports the error */
+        entries_add(out, path, NULL, found, E_FILE, NULL);
+        return 0;
+    }
+    int link = S_ISLNK(lsb.st_mode);
+    if (stat(path, &sb) < 0) {
+        if (link && found)
+            entries_add(out, path, NULL, found, E_BROKEN,
+                        xprintf("symbolic link that leads nowhere: %s",
+                                strerror(errno)));
+        else
+            entries_add(out, path, NULL, found, E_FILE, NULL);
+        return 0;
+    }
+    int isdir = S_ISDIR(sb.st_mode);
+    if (found && rel) {
+        if (glob_any(out->exclude, rel))
+            return 0;
+        if (!isdir && out->include && !glob_any(out->include, rel))
+            return 0;
+    }
+    size_t first = seen_check(&out->seen, sb.st_dev, sb.st_ino,
+                              isdir ? SIZE_MAX - 2 : out->n);
+    if (first == SIZE_MAX - 1) {
+        free(path);
+        out->nomem = 1;
+        return 0;
+    }
+    if (first != SIZE_MAX) {
+        const char *other = first < out->n ? out->v[first].path
+                                           : "one already walked";
+        entries_add(out, path, NULL, found, E_SAME,
+                    xprintf("same %s as %s (device %llu, inode %llu): "
+                            "scanned there, not again",
+                            isdir ? "directory" : "file", other,
+                            (unsigned long long)sb.st_dev,
+                            (unsigned long long)sb.st_ino));
+        return 0;
+    }
+    if (isdir)
+        return 1;
+    if (!S_ISREG(sb.st_mode) && found) {
+        entries_add(out, path, NULL, found, E_SPECIAL,
+                    xstrdup(S_ISFIFO(sb.st_mode)  ? "a FIFO (named pipe)"
+                            : S_ISCHR(sb.st_mode) ? "a character device"
+                            : S_ISBLK(sb.st_mode) ? "a block device"
+                            : S_ISSOCK(sb.st_mode) ? "a socket"
+                                                   : "not a regular file"));
+        return 0;
+    }
+    entries_add(out, path, NULL, found, E_FILE, NULL);
+    return 0;
+}
+
 /* Walks a directory depth-first in sorted order, without recursion:
- * children are pushed in reverse so they pop in order. */
-static void walk_dir(const char *root, entries *out)
+ * children are pushed in reverse so they pop in order; each is listed
+ * (stat, links followed) when it pops. The root is already listed. */
+static void walk_dir(char *root, entries *out)
 {
     pending st = {0};
-    if (pending_push(&st, xstrdup(root), 1) < 0) {
+    size_t rootlen = strlen(root);
+    int rslash = rootlen > 0 && root[rootlen - 1] == '/';
+    if (pending_push(&st, root, 1) < 0) {
         out->nomem = 1;
         return;
     }
@@ -179,13 +327,15 @@ static void walk_dir(const char *root, entries *out)
         st.n--;
         char *path = st.path[st.n];
         if (!st.isdir[st.n]) {
-            entries_add(out, path, NULL, 1);
-            continue;
+            const char *rel = path + rootlen + (rslash ? 0 : 1);
+            /* list_path owns path unless it is a directory to walk */
+            if (!list_path(out, path, 1, rel))
+                continue;
         }
         DIR *d = opendir(path);
         if (!d) {
             entries_add(out, path, xprintf("cannot read directory: %s",
-                                           strerror(errno)), 0);
+                                           strerror(errno)), 0, E_FILE, NULL);
             continue;
         }
         char **names = NULL;
@@ -219,26 +369,8 @@ static void walk_dir(const char *root, entries *out)
         for (size_t k = nn; k-- > 0;) {
             char *child = xprintf("%s%s%s", path, slash ? "" : "/", names[k]);
             free(names[k]);
-            if (!child) {
+            if (pending_push(&st, child, 0) < 0)
                 out->nomem = 1;
-                continue;
-            }
-            struct stat sb;
-            if (lstat(child, &sb) < 0) {
-                /* vanished or unreadable: report it as an error */
-                if (pending_push(&st, child, 0) < 0)
-                    out->nomem = 1;
-                continue;
-            }
-            if (S_ISDIR(sb.st_mode)) {
-                if (pending_push(&st, child, 1) < 0)
-                    out->nomem = 1;
-            } else if (S_ISREG(sb.st_mode)) {
-                if (pending_push(&st, child, 0) < 0)
-                    out->nomem = 1;
-            } else {
-                free(child); /* symlinks, sockets, devices: not followed */
-            }
         }
         free(names);
         free(path);
@@ -250,31 +382,50 @@ static void walk_dir(const char *root, entries *out)
 }
 
 /* A PATH operand: a directory is walked, anything else is one entry
- * (errors surface when it is opened). */
+ * (errors surface when it is scanned). */
 static void add_operand(const char *arg, entries *out)
 {
-    struct stat sb;
-    if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode))
-        walk_dir(arg, out);
-    else
-        entries_add(out, xstrdup(arg), NULL, 0);
+    char *path = xstrdup(arg);
+    if (!path) {
+        out->nomem = 1;
+        return;
+    }
+    if (list_path(out, path, 0, NULL))
+        walk_dir(path, out);
 }
 
-static int read_stdin_paths(entries *out)
+/* --files-from: PATHs separated by NUL bytes when the list holds any,
+ * else by newlines (a trailing CR is dropped; empty lines are skipped). */
+static int read_path_list(const char *from, entries *out)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = '\0';
-        if (n == 0)
-            continue;
-        add_operand(line, out);
+    cli_input in;
+    if (cli_input_open(from, &in) < 0)
+        return -1;
+    const char *p = (const char *)in.data, *end = p + in.len;
+    int nul = memchr(p, '\0', in.len) != NULL;
+    while (p < end && !out->nomem) {
+        const char *q = memchr(p, nul ? '\0' : '\n', (size_t)(end - p));
+        if (!q)
+            q = end;
+        size_t n = (size_t)(q - p);
+        if (!nul)
+            while (n > 0 && p[n - 1] == '\r')
+                n--;
+        if (n > 0) {
+            char *one = malloc(n + 1);
+            if (!one) {
+                out->nomem = 1;
+                break;
+            }
+            memcpy(one, p, n);
+            one[n] = '\0';
+            add_operand(one, out);
+            free(one);
+        }
+        p = q + 1;
     }
-    int bad = ferror(stdin);
-    free(line);
-    return bad ? -1 : 0;
+    cli_input_close(&in);
+    return 0;
 }
 
 /* ---- scanning one file --------------------------------------------------- */
@@ -284,6 +435,7 @@ typedef struct scan_cfg {
     const pkl_policy *policy;
     size_t max_output;    /* pkl_walk_options; 0: the library default */
     size_t max_total;
+    const cli_input *stdin_data;   /* E_STDIN entries */
 } scan_cfg;
 
 typedef struct job {
@@ -299,109 +451,8 @@ typedef struct job {
     pthread_cond_t cv;
 } job;
 
-/* Resident memory stays bounded on huge files: pages the scanner has
- * walked past are dropped from the mapping (reading them again faults them
- * back in from the file, so nested payloads stay readable). */
-struct progress {
-    void *map;
-    size_t dropped;
-};
-
-static void drop_pages(void *ctx, size_t offset)
-{
-    struct progress *p = ctx;
-    long pg = sysconf(_SC_PAGESIZE);
-    size_t page = pg > 0 ? (size_t)pg : 4096;
-    size_t upto = offset / page * page;
-    if (upto > p->dropped) {
-        madvise((char *)p->map + p->dropped, upto - p->dropped,
-                MADV_DONTNEED);
-        p->dropped = upto;
-    }
-}
-
-/* ---- containers: pkl_walk_buffer hands over each pickle stream -------- */
-
-typedef struct walk_ctx {
-    pkl_scan_options *opt;
-    pkl_scan_result *res;
-    const uint8_t *map;    /* the file mapping (progress only applies to it) */
-    int found;
-} walk_ctx;
-
-/* "!archive/data.pkl" -> "archive/data.pkl" (findings print PATH!prefix) */
-static const char *member_path(const char *p)
-{
-    return p && p[0] == '!' ? p + 1 : (p ? p : "");
-}
-
-static int on_stream(void *ctx, const pkl_stream *st, pkl_error *err)
-{
-    walk_ctx *wc = ctx;
-    pkl_scan_options opt = *wc->opt;
-    /* forced streams are unpickled whatever they look like; others were
-     * only guessed to be pickles */
-    opt.lenient_start = (st->flags & PKL_STREAM_FORCED) ? 0 : wc->found;
-    if (st->data != wc->map) {
-        opt.on_progress = NULL;
-        opt.progress_ctx = NULL;
-    }
-    return pkl_scan_buffer(st->data, st->len, member_path(st->path), &opt,
-                           wc->res, err) < 0;
-}
-
-/* A container problem is a medium finding: a file the scanner could not
- * fully look inside is never clean. */
-static int on_problem(void *ctx, const char *path, const pkl_error *e)
-{
-    walk_ctx *wc = ctx;
-    pkl_finding f;
-    memset(&f, 0, sizeof f);
-    int cls = pkl_error_class(e->code);
-    f.rule = e->code == PKL_E_FORMAT_UNSUPPORTED ? "container-unsupported"
-           : e->code == PKL_E_FORMAT ? "container-damaged"
-           : e->code == PKL_E_TRUNCATED ? "container-truncated"
-           : e->code == PKL_E_TRAILING ? "container-trailing"
-           : cls == 3 ? "container-limit" : "container-error";
-    f.severity = PKL_SEV_MEDIUM;
-    f.offset = e->offset;
-    f.opcode = -1;
-    snprintf(f.path, sizeof f.path, "%s", member_path(path));
-    char msg[1024];
-    snprintf(f.message, sizeof f.message, "%s",
-             pkl_error_format(e, msg, sizeof msg));
-    snprintf(f.hint, sizeof f.hint, "%s",
-             e->code == PKL_E_LIMIT_OUTPUT
-                 ? "the scanner did not decompress all of this file; if it "
-                   "is expected to be this large, scan it again with a "
-                   "higher --max-output / --max-total, else review it by hand"
-                 : "the scanner could not look at everything inside this "
-                   "file; review it by hand");
-    if (pkl_scan_result_add(wc->res, &f, wc->opt->max_findings) < 0)
-        return 1;
-    return 0;
-}
-
-/* Every byte was read as opcodes of complete pickles: nothing for the
- * container layer to add (joblib's inline arrays and legacy torch storages
- * break the opcode stream; odd but parseable pickles do not). */
-static int parsed_whole(const pkl_scan_result *res, size_t len)
-{
-    static const char *const broken[] = {
-        "truncated", "unknown-opcode", "malformed", "trailing-bytes",
-        "not-a-pickle"};
-    if (res->bytes != len)
-        return 0;
-    for (size_t i = 0; i < res->count; i++)
-        for (size_t k = 0; k < sizeof broken / sizeof broken[0]; k++)
-            if (strcmp(res->findings[i].rule, broken[k]) == 0)
-                return 0;
-    return 1;
-}
-
 static void scan_one(const scan_cfg *cfg, const entry *e, scan_file *f)
 {
-    const pkl_policy *policy = cfg->policy;
     memset(f, 0, sizeof *f);
     f->path = e->path;
     pkl_scan_result_init(&f->res, NULL);
@@ -410,130 +461,43 @@ static void scan_one(const scan_cfg *cfg, const entry *e, scan_file *f)
         f->error = xstrdup(e->error);
         return;
     }
-    int fd = open(e->path, O_RDONLY | O_CLOEXEC);
-    struct stat sb;
-    const uint8_t *data = NULL;
-    size_t len = 0;
-    void *map = NULL;
-    uint8_t *heap = NULL;
-    if (fd < 0 || fstat(fd, &sb) < 0) {
-        f->verdict = SCAN_ERROR;
-        f->error = xstrdup(strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        f->verdict = SCAN_ERROR;
-        f->error = xstrdup("is a directory");
-        close(fd);
-        return;
-    }
-    if (S_ISREG(sb.st_mode)) {
-        if (sb.st_size > 0) {
-            int flags = MAP_PRIVATE;
-#ifdef MAP_POPULATE
-            /* one call maps every page instead of one fault per page;
-             * only for files small enough that mapping them all cannot
-             * matter (big files are mostly payload the scanner skips) */
-            if ((size_t)sb.st_size <= POPULATE_MAX)
-                flags |= MAP_POPULATE;
-#endif
-            map = mmap(NULL, (size_t)sb.st_size, PROT_READ, flags, fd, 0);
-            if (map == MAP_FAILED) {
-                f->verdict = SCAN_ERROR;
-                f->error = xprintf("mmap failed: %s", strerror(errno));
-                close(fd);
-                return;
-            }
-            data = map;
-            len = (size_t)sb.st_size;
-#ifdef MADV_SEQUENTIAL
-            madvise(map, len, MADV_SEQUENTIAL);
-#endif
-        } else {
-            data = (const uint8_t *)"";
-        }
-    } else {
-        /* pipes and devices given explicitly: read them whole */
-        size_t cap = 1 << 16;
-        heap = malloc(cap);
-        for (;;) {
-            if (!heap) {
-                f->verdict = SCAN_ERROR;
-                f->error = xstrdup("out of memory");
-                close(fd);
-                return;
-            }
-            if (len == cap) {
-                uint8_t *nb = cap <= SIZE_MAX / 2 ? realloc(heap, cap * 2) : NULL;
-                if (!nb) {
-                    free(heap);
-                    heap = NULL;
-                    continue;
-                }
-                heap = nb;
-                cap *= 2;
-            }
-            ssize_t got = read(fd, heap + len, cap - len);
-            if (got < 0 && errno == EINTR)
-                continue;
-            if (got < 0) {
-                f->verdict = SCAN_ERROR;
-                f->error = xprintf("read failed: %s", strerror(errno));
-                free(heap);
-                close(fd);
-                return;
-            }
-            if (got == 0)
-                break;
-            len += (size_t)got;
-        }
-        data = heap;
-    }
-    close(fd);
-
-    pkl_scan_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.policy = policy;
-    opt.lenient_start = e->found;
-    struct progress pr = {map, 0};
-    if (map) {
-        opt.on_progress = drop_pages;
-        opt.progress_ctx = &pr;
-    }
+    pkl_scan_file_options o;
+    memset(&o, 0, sizeof o);
+    o.policy = cfg->policy;
+    o.max_output = cfg->max_output;
+    o.max_total = cfg->max_total;
+    o.found = e->found;
     pkl_error err;
-    int rc;
-    int fmt = pkl_format_detect(data, len);
-    if (fmt == PKL_FMT_PICKLE) {
-        /* A plain pickle is scanned directly, without the container
-         * layer touching every page (its joblib check searches the whole
-         * buffer). Only when the stream does not parse to its end as
-         * pickles -- joblib's inline arrays, legacy torch storages -- is
-         * it handed to pkl_walk_buffer, which knows those layouts. */
-        rc = pkl_scan_buffer(data, len, "", &opt, &f->res, &err);
-        if (rc == 0 && !parsed_whole(&f->res, len)) {
-            pkl_scan_result_free(&f->res);
-            pkl_scan_result_init(&f->res, NULL);
-            fmt = -1;
+    int rc = 0;
+    memset(&err, 0, sizeof err);
+    if (e->kind == E_FILE) {
+        rc = pkl_scan_file(e->path, &o, &f->res, &err);
+    } else if (e->kind == E_STDIN) {
+        rc = pkl_scan_data(cfg->stdin_data->data, cfg->stdin_data->len, NULL,
+                           &o, &f->res, &err);
+    } else {
+        pkl_finding x;
+        memset(&x, 0, sizeof x);
+        x.rule = e->kind == E_SPECIAL ? "special-file"
+               : e->kind == E_BROKEN ? "symlink-broken" : "same-file";
+        if (e->kind == E_SPECIAL) {
+            rc = pkl_scan_special(e->note, &o, &f->res);
+        } else {
+            x.severity = e->kind == E_BROKEN ? PKL_SEV_MEDIUM : PKL_SEV_INFO;
+            x.opcode = -1;
+            snprintf(x.message, sizeof x.message, "%s", e->note);
+            snprintf(x.hint, sizeof x.hint, "%s",
+                     e->kind == E_BROKEN
+                         ? "remove the link or make it point at the file"
+                         : "nothing to do: the file was scanned under the "
+                           "other path");
+            rc = pkl_scan_result_add(&f->res, &x, 0);
         }
-    }
-    if (fmt == PKL_FMT_UNKNOWN) {
-        /* no container and no plausible pickle start: scanned as it is,
-         * so the reason the first opcode fails is reported (and text
-         * after it searched) */
-        rc = pkl_scan_buffer(data, len, "", &opt, &f->res, &err);
-    } else if (fmt != PKL_FMT_PICKLE) {
-        walk_ctx wc = {&opt, &f->res, map ? data : NULL, e->found};
-        pkl_walk_options wo;
-        memset(&wo, 0, sizeof wo);
-        wo.fs_path = e->path;
-        wo.max_output = cfg->max_output;
-        wo.max_total = cfg->max_total;
-        wo.on_stream = on_stream;
-        wo.on_problem = on_problem;
-        wo.ctx = &wc;
-        rc = pkl_walk_buffer(data, len, "", &wo, NULL, &err);
+        if (rc < 0) {
+            f->verdict = SCAN_ERROR;
+            f->error = xstrdup("out of memory");
+            return;
+        }
     }
     if (rc < 0) {
         char msg[1024];
@@ -542,9 +506,6 @@ static void scan_one(const scan_cfg *cfg, const entry *e, scan_file *f)
     } else {
         f->verdict = scan_verdict(&f->res);
     }
-    if (map)
-        munmap(map, len);
-    free(heap);
 }
 
 static void slot_free(scan_file *f)
@@ -599,6 +560,17 @@ static int is_opt(const char *a, const char *name)
     return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
 }
 
+static int add_glob(char ***list, size_t *n, const char *pat)
+{
+    char **nv = realloc(*list, (*n + 2) * sizeof *nv);
+    if (!nv)
+        return -1;
+    nv[(*n)++] = (char *)pat;
+    nv[*n] = NULL;
+    *list = nv;
+    return 0;
+}
+
 int cmd_scan(int argc, char **argv)
 {
     const char *policy_name = "default";
@@ -606,12 +578,18 @@ int cmd_scan(int argc, char **argv)
     int fail_on = PKL_SEV_MEDIUM;
     long jobs = 1;
     size_t max_output = 0, max_total = 0;
-    int only_operands = 0, use_stdin = 0;
-    entries files = {0};
+    int only_operands = 0, quiet = 0;
+    const char *files_from = NULL;
+    size_t ninclude = 0, nexclude = 0;
+    entries files;
+    memset(&files, 0, sizeof files);
     int status = PKL_EXIT_OK;
     pkl_policy *policy = NULL;
     scan_file *slots = NULL;
     unsigned char *done = NULL;
+    cli_input stdin_data;
+    int have_stdin = 0;
+    memset(&stdin_data, 0, sizeof stdin_data);
     const char **operands = calloc((size_t)argc + 1, sizeof *operands);
     size_t noperands = 0;
     if (!operands) {
@@ -631,6 +609,8 @@ int cmd_scan(int argc, char **argv)
             scan_usage(stdout);
             free(operands);
             return PKL_EXIT_OK;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            quiet = 1;
         } else if (is_opt(a, "--policy")) {
             policy_name = opt_value(argc, argv, &i, "--policy");
             if (!policy_name || !*policy_name)
@@ -641,18 +621,42 @@ int cmd_scan(int argc, char **argv)
                 format = SCAN_FMT_TEXT;
             else if (v && strcmp(v, "json") == 0)
                 format = SCAN_FMT_JSON;
+            else if (v && strcmp(v, "jsonl") == 0)
+                format = SCAN_FMT_JSONL;
             else if (v && strcmp(v, "sarif") == 0)
                 format = SCAN_FMT_SARIF;
             else {
-                cli_errorf("scan: --format takes text, json or sarif");
+                cli_errorf("scan: --format takes text, json, jsonl or sarif");
                 goto usage;
             }
         } else if (is_opt(a, "--fail-on")) {
             const char *v = opt_value(argc, argv, &i, "--fail-on");
-            fail_on = pkl_severity_parse(v);
+            fail_on = v && strcmp(v, "none") == 0 ? FAIL_NONE
+                                                  : pkl_severity_parse(v);
             if (fail_on < 0) {
-                cli_errorf("scan: --fail-on takes critical, high, medium, low "
-                           "or info");
+                cli_errorf("scan: --fail-on takes critical, high, medium, low, "
+                           "info or none");
+                goto usage;
+            }
+        } else if (is_opt(a, "--include") || is_opt(a, "--exclude")) {
+            int inc = is_opt(a, "--include");
+            const char *v = opt_value(argc, argv, &i,
+                                      inc ? "--include" : "--exclude");
+            if (!v || !*v) {
+                cli_errorf("scan: %s takes a glob", inc ? "--include"
+                                                        : "--exclude");
+                goto usage;
+            }
+            if (add_glob(inc ? &files.include : &files.exclude,
+                         inc ? &ninclude : &nexclude, v) < 0) {
+                cli_errorf("scan: out of memory");
+                status = PKL_EXIT_USAGE;
+                goto out;
+            }
+        } else if (is_opt(a, "--files-from")) {
+            files_from = opt_value(argc, argv, &i, "--files-from");
+            if (!files_from || !*files_from) {
+                cli_errorf("scan: --files-from takes a FILE or -");
                 goto usage;
             }
         } else if (is_opt(a, "--jobs")) {
@@ -670,10 +674,10 @@ int cmd_scan(int argc, char **argv)
                 jobs = c < 1 ? 1 : c > MAX_JOBS ? MAX_JOBS : c;
             }
         } else if (is_opt(a, "--max-output") || is_opt(a, "--max-total")) {
-            int out = is_opt(a, "--max-output");
-            const char *flag = out ? "--max-output" : "--max-total";
+            int outp = is_opt(a, "--max-output");
+            const char *flag = outp ? "--max-output" : "--max-total";
             const char *v = opt_value(argc, argv, &i, flag);
-            if (cli_parse_size(v, out ? &max_output : &max_total) < 0) {
+            if (cli_parse_size(v, outp ? &max_output : &max_total) < 0) {
                 cli_errorf("scan: %s takes a positive size (bytes, or with "
                            "k, M or G)", flag);
                 goto usage;
@@ -683,28 +687,38 @@ int cmd_scan(int argc, char **argv)
             goto usage;
         }
     }
-    if (noperands == 0) {
+    if (noperands == 0 && !files_from) {
         cli_errorf("scan: no PATH given");
         goto usage;
     }
+    for (size_t k = 0; k < noperands; k++)
+        if (strcmp(operands[k], "-") == 0) {
+            if (have_stdin++ || (files_from && strcmp(files_from, "-") == 0)) {
+                cli_errorf("scan: stdin can be read once: one '-' operand "
+                           "(data) or --files-from - (paths), not both");
+                goto usage;
+            }
+        }
 
     policy = cli_policy_open(policy_name);
     if (!policy) {
         status = PKL_EXIT_USAGE;
         goto out;
     }
+    if (have_stdin && cli_input_open("-", &stdin_data) < 0) {
+        status = PKL_EXIT_USAGE;
+        goto out;
+    }
 
-    for (size_t k = 0; k < noperands; k++) {
-        if (strcmp(operands[k], "-") == 0) {
-            if (use_stdin++)
-                continue; /* stdin holds one list */
-            if (read_stdin_paths(&files) < 0) {
-                cli_errorf("scan: reading paths from stdin failed");
-                status = PKL_EXIT_USAGE;
-            }
-        } else {
+    for (size_t k = 0; k < noperands && !files.nomem; k++) {
+        if (strcmp(operands[k], "-") == 0)
+            entries_add(&files, xstrdup("-"), NULL, 0, E_STDIN, NULL);
+        else
             add_operand(operands[k], &files);
-        }
+    }
+    if (files_from && read_path_list(files_from, &files) < 0) {
+        status = PKL_EXIT_USAGE;
+        goto out;
     }
     if (files.nomem) {
         cli_errorf("scan: out of memory while listing files");
@@ -722,10 +736,12 @@ int cmd_scan(int argc, char **argv)
 
     scan_writer w;
     scan_writer_begin(&w, stdout, format, pkl_policy_name(policy));
+    w.quiet = quiet;
+    w.fail_on = fail_on;
     int worst = -1, errors = 0;
     job j;
     memset(&j, 0, sizeof j);
-    scan_cfg cfg = {policy, max_output, max_total};
+    scan_cfg cfg = {policy, max_output, max_total, &stdin_data};
     j.cfg = &cfg;
     j.files = &files;
     j.slots = slots;
@@ -754,7 +770,7 @@ int cmd_scan(int argc, char **argv)
         scan_file *f = &slots[i];
         if (f->verdict == SCAN_ERROR) {
             errors++;
-            cli_errorf("%s: %s", f->path, f->error ? f->error : "error");
+            cli_error_name(f->path, f->error ? f->error : "error");
         } else if (f->res.max_severity > worst) {
             worst = f->res.max_severity;
         }
@@ -790,11 +806,16 @@ out:
     for (size_t k = 0; k < files.n; k++) {
         free(files.v[k].path);
         free(files.v[k].error);
+        free(files.v[k].note);
     }
     free(files.v);
+    free(files.seen.v);
+    free(files.include);
+    free(files.exclude);
     free(slots);
     free(done);
     free(operands);
+    cli_input_close(&stdin_data);
     pkl_policy_free(policy);
     return status;
 }

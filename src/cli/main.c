@@ -2,6 +2,7 @@
  * owns the shared helpers (input mapping, messages). Exit codes: 0 success,
  * 1 findings/refusals/invalid input, 2 usage or I/O error. */
 #include "cli.h"
+#include "scan_report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,15 @@ void cli_errorf(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
+    fputc('\n', stderr);
+}
+
+void cli_error_name(const char *name, const char *msg)
+{
+    fputs("pickleguard: ", stderr);
+    scan_put_name(stderr, name);
+    fputs(": ", stderr);
+    scan_put_name(stderr, msg);
     fputc('\n', stderr);
 }
 

@@ -14,173 +14,14 @@
 
 #define TOOL_URI "https://github.com/pickleguard/pickleguard/blob/main/docs/rules.md"
 
-/* Every rule the scanner emits (docs/rules.md has the long form). */
-typedef struct rule_doc {
-    const char *id;
-    int severity;      /* usual severity */
-    const char *title;
-    const char *help;
-} rule_doc;
-
-static const rule_doc rules[] = {
-    {"dangerous-global", PKL_SEV_CRITICAL,
-     "References a known-dangerous global",
-     "The pickle imports a global from the catalogue of known-dangerous "
-     "globals (code execution, import machinery, attribute access by name, "
-     "process/file/network/native access, nested deserializers, interpreter "
-     "state). Loading it can run arbitrary code. Do not load the file; no "
-     "policy can allow these globals."},
-    {"dunder-traversal", PKL_SEV_CRITICAL,
-     "Dotted global walks through an interpreter-internal attribute",
-     "At protocol 4+ a global's name is walked attribute by attribute; a "
-     "component such as __globals__, __builtins__ or __subclasses__ reaches "
-     "interpreter internals. Do not load the file."},
-    {"global-not-allowed", PKL_SEV_HIGH,
-     "References a global the policy does not allow",
-     "The pickle imports a global the policy does not allow. If the file is "
-     "trusted and the global is a plain data class, add the suggested line "
-     "to the policy's allow list."},
-    {"bad-global-name", PKL_SEV_HIGH,
-     "Global name no Python identifier path spells",
-     "The module or name of a global is not a plain dotted identifier path "
-     "at the protocol in force. No legitimate pickler writes it; do not "
-     "load the file."},
-    {"dynamic-global", PKL_SEV_HIGH,
-     "STACK_GLOBAL with non-constant operands",
-     "STACK_GLOBAL takes its module and name from values computed while "
-     "loading, so what it imports cannot be known statically. Do not load "
-     "the file."},
-    {"ext-registry", PKL_SEV_HIGH,
-     "Imports through the copyreg extension registry",
-     "EXT1/EXT2/EXT4 import whatever global the loading process registered "
-     "under a code. The scanner cannot know it; do not load the file."},
-    {"call-on-call-result", PKL_SEV_HIGH,
-     "Calls the result of a call",
-     "REDUCE/NEWOBJ/OBJ call a value that is itself the result of a call "
-     "(for example getattr(...)(...)). pickle.dumps never writes this."},
-    {"call-on-unknown", PKL_SEV_HIGH,
-     "Calls a value the scanner cannot identify",
-     "A call whose target comes from a persistent id, an extension code or "
-     "a value past a scan limit. Review the file by hand."},
-    {"build-on-global", PKL_SEV_HIGH,
-     "BUILD sets state on a class or module",
-     "BUILD on a global sets attributes on the class or module itself, for "
-     "the whole process. Do not load the file."},
-    {"mutate-global", PKL_SEV_HIGH,
-     "Adds items to a global object",
-     "APPEND(S)/SETITEM(S)/ADDITEMS on a global call its methods and change "
-     "process-wide state. Do not load the file."},
-    {"mutate-persid", PKL_SEV_HIGH,
-     "Adds items to or builds a persistent-id object",
-     "APPEND(S)/SETITEM(S)/ADDITEMS/BUILD on what persistent_load returned "
-     "call methods of an application object. pickle.dumps never writes "
-     "this. Do not load the file."},
-    {"frame-crossing", PKL_SEV_HIGH,
-     "Opcode crosses a FRAME boundary",
-     "An opcode (or a new FRAME) runs past the end of the current frame. "
-     "CPython's two unpicklers read this differently; pickle.dumps never "
-     "writes it."},
-    {"nested-unscanned", PKL_SEV_HIGH,
-     "Nested pickle not scanned",
-     "A known deserializer is called with a constant that was not scanned "
-     "(too deep or too long). Review the file by hand."},
-    {"unparsed-global", PKL_SEV_HIGH,
-     "Dangerous-looking global in bytes that could not be parsed",
-     "Bytes the scanner could not parse contain GLOBAL-style text or string "
-     "operands naming a catalogue entry. Another reader may execute them; "
-     "do not load the file."},
-    {"malformed", PKL_SEV_MEDIUM,
-     "Malformed pickle",
-     "The stream breaks a structural rule (stack underflow, missing MARK, "
-     "unknown memo key, bad argument) where CPython's unpickler stops with "
-     "an error. The file is damaged or crafted."},
-    {"truncated", PKL_SEV_MEDIUM,
-     "Truncated pickle",
-     "The stream ends inside an opcode or before STOP. The remaining bytes "
-     "were only searched for global names."},
-    {"unknown-opcode", PKL_SEV_MEDIUM,
-     "Unknown opcode",
-     "A byte that is no pickle opcode; the bytes after it were not "
-     "examined as opcodes, only searched for global names."},
-    {"trailing-bytes", PKL_SEV_MEDIUM,
-     "Bytes after STOP that are not a pickle",
-     "pickle.loads ignores them, but a reader that continues after STOP "
-     "would not. Remove them."},
-    {"lost-value", PKL_SEV_HIGH,
-     "Uses a value the scanner did not keep",
-     "A memoized value past the memo limit (or text past the text limit) "
-     "is used where what it was matters: as a STACK_GLOBAL operand, or as "
-     "the target of BUILD or of added items. Review the file by hand."},
-    {"scan-limit", PKL_SEV_MEDIUM,
-     "Scanner tracking limit reached",
-     "The scanner keeps its memory bounded; past a limit (stack entries, "
-     "marks, distinct globals) its analysis is no longer exact. Review the "
-     "file by hand."},
-    {"container-damaged", PKL_SEV_MEDIUM,
-     "Damaged container",
-     "A zip, compressed stream or database holding pickles is damaged; "
-     "what could be read was scanned (docs/formats.md)."},
-    {"container-truncated", PKL_SEV_MEDIUM,
-     "Truncated container member",
-     "A container or one of its members ends early; the bytes present were "
-     "scanned."},
-    {"container-trailing", PKL_SEV_MEDIUM,
-     "Unexpected bytes in a container",
-     "Bytes in a container that belong to no member or stream."},
-    {"container-unsupported", PKL_SEV_MEDIUM,
-     "Unsupported container or data",
-     "A file or member in no known format that is no pickle either."},
-    {"container-limit", PKL_SEV_MEDIUM,
-     "Container limit reached",
-     "Nesting, decompressed size or member count over a limit: the rest "
-     "was not scanned."},
-    {"container-error", PKL_SEV_MEDIUM,
-     "Container could not be read",
-     "A container member could not be read."},
-    {"persistent-id", PKL_SEV_LOW,
-     "Uses persistent ids",
-     "PERSID/BINPERSID hand an id to the loader's persistent_load, which "
-     "decides what object it becomes. Not reported when the policy allows "
-     "persistent ids."},
-    {"inst-obj", PKL_SEV_INFO,
-     "Uses INST or OBJ",
-     "Old-style object creation that Python 3's pickle.dumps does not "
-     "write. The class and the call are checked like any other."},
-    {"proto-mismatch", PKL_SEV_INFO,
-     "Protocol 2+ opcode without PROTO",
-     "A pickle with no PROTO opcode (protocol 0/1 style) uses an opcode "
-     "of protocol 2 or later, which pickle.dumps never writes."},
-    {"proto-switch", PKL_SEV_INFO,
-     "PROTO in the middle of a pickle",
-     "Changes how later global names resolve (Python 2 renames below 3, "
-     "dotted names from 4)."},
-    {"stack-not-empty", PKL_SEV_MEDIUM,
-     "STOP leaves values behind",
-     "Values or MARKs left on the stack at STOP. CPython's unpickler "
-     "ignores them, pickletools.dis rejects them, pickle.dumps never writes "
-     "them: the file is damaged or crafted."},
-    {"memo-limit", PKL_SEV_INFO,
-     "Memo limit reached",
-     "More memoized values than the scanner keeps (524288): later ones are "
-     "kept by kind only. A use that depends on what was not kept is a "
-     "lost-value finding."},
-    {"oob-buffer", PKL_SEV_INFO,
-     "Out-of-band buffers",
-     "NEXT_BUFFER takes protocol 5 out-of-band buffers from the loader."},
-    {"not-a-pickle", PKL_SEV_INFO,
-     "Not a pickle",
-     "A file found in a directory (or a nested payload) whose first opcode "
-     "fails: pickle.load fails before doing anything. Files named on the "
-     "command line get a medium finding instead."},
-};
-#define NRULES (sizeof rules / sizeof rules[0])
+/* Every rule the scanner emits: the library's table (src/rules.def;
+ * docs/rules.md has the long form). */
+#define NRULES pkl_rule_count()
 
 static size_t rule_index(const char *id)
 {
-    for (size_t i = 0; i < NRULES; i++)
-        if (strcmp(rules[i].id, id) == 0)
-            return i;
-    return NRULES;
+    int i = pkl_rule_find(id);
+    return i < 0 ? NRULES : (size_t)i;
 }
 
 const char *scan_verdict_name(int verdict)
@@ -210,6 +51,8 @@ int scan_verdict(const pkl_scan_result *res)
 
 /* ---- JSON text ------------------------------------------------------------ */
 
+static void json_str(FILE *o, const char *str);
+
 /* Length of the valid UTF-8 sequence at s (0 if invalid). */
 static size_t utf8_len(const unsigned char *s)
 {
@@ -235,6 +78,11 @@ static size_t utf8_len(const unsigned char *s)
         (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return n;
+}
+
+void scan_json_str(FILE *o, const char *str)
+{
+    json_str(o, str);
 }
 
 /* A JSON string; invalid UTF-8 bytes become U+FFFD. */
@@ -279,19 +127,80 @@ static void json_str(FILE *o, const char *str)
 
 /* ---- text ------------------------------------------------------------------ */
 
-/* Prints s with newlines (and the indentation after them) as one space. */
+void scan_put_name(FILE *o, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)(str ? str : "");
+    while (*s) {
+        unsigned char c = *s;
+        size_t n = c >= 0x80 ? utf8_len(s) : 1;
+        /* C1 controls (U+0080..U+009F, UTF-8 c2 80..c2 9f) act like ESC
+         * sequences on some terminals */
+        int c1 = n == 2 && c == 0xc2 && s[1] < 0xa0;
+        if (c < 0x20 || c == 0x7f || c == '\\' || n == 0 || c1) {
+            size_t k = c1 ? 2 : 1;
+            for (size_t i = 0; i < k; i++)
+                fprintf(o, "\\x%02x", s[i]);
+            s += k;
+        } else {
+            fwrite(s, 1, n, o);
+            s += n;
+        }
+    }
+}
+
+/* Prints s escaped as a name, with newlines (and the indentation after
+ * them) as one space. */
 static void put_flat(FILE *o, const char *s)
 {
-    for (; *s; s++) {
+    char buf[600];
+    while (*s) {
+        size_t n = strcspn(s, "\n");
+        if (n >= sizeof buf)
+            n = sizeof buf - 1;
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        scan_put_name(o, buf);
+        s += n;
         if (*s == '\n') {
             fputc(' ', o);
-            while (s[1] == ' ')
+            s++;
+            while (*s == ' ')
                 s++;
-        } else if ((unsigned char)*s < 0x20) {
-            fputc('?', o);
-        } else {
-            fputc(*s, o);
         }
+    }
+}
+
+/* After a file's findings: the policy snippet that would allow its
+ * non-allowed globals -- as YAML that can be pasted whole (comments
+ * included) into a new policy file. Dangerous globals are never in it
+ * (the scanner never reports them as global-not-allowed). */
+static void text_snippet(FILE *o, const scan_file *f)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->res.count; i++) {
+        const pkl_finding *x = &f->res.findings[i];
+        if (strcmp(x->rule, "global-not-allowed") != 0 || !x->global[0])
+            continue;
+        int dup = 0;
+        for (size_t k = 0; k < i && !dup; k++)
+            dup = strcmp(f->res.findings[k].rule, "global-not-allowed") == 0 &&
+                  strcmp(f->res.findings[k].global, x->global) == 0;
+        if (dup)
+            continue;
+        if (n++ == 0) {
+            fputs("# ", o);
+            scan_put_name(o, f->path);
+            fputs(": only if this file is trusted and these globals are "
+                  "plain data,\n"
+                  "# save this as a policy file and scan with --policy FILE "
+                  "(PyTorch/NumPy/joblib\n"
+                  "# files: try --policy ml first; 'pickleguard policy "
+                  "suggest FILE' writes one):\n"
+                  "version: 1\nextends: default\nallow:\n", o);
+        }
+        fputs("  - ", o);
+        scan_put_name(o, x->global);
+        fputc('\n', o);
     }
 }
 
@@ -299,20 +208,28 @@ static void text_file(scan_writer *w, const scan_file *f)
 {
     FILE *o = w->out;
     if (f->verdict == SCAN_ERROR) {
-        fprintf(o, "%s: error: %s\n", f->path, f->error);
+        scan_put_name(o, f->path);
+        fputs(": error: ", o);
+        scan_put_name(o, f->error);
+        fputc('\n', o);
         return;
     }
+    int shown_gna = 0;
     for (size_t i = 0; i < f->res.count; i++) {
         const pkl_finding *x = &f->res.findings[i];
-        fputs(f->path, o);
+        if (w->quiet && x->severity < w->fail_on)
+            continue;
+        scan_put_name(o, f->path);
         if (x->path[0]) {
             fputc('!', o);
-            fputs(x->path, o);
+            scan_put_name(o, x->path);
         }
         fprintf(o, ":%zu: %s [%s] ", x->offset, pkl_severity_name(x->severity),
                 x->rule);
-        if (x->global[0])
-            fprintf(o, "%s: ", x->global);
+        if (x->global[0]) {
+            scan_put_name(o, x->global);
+            fputs(": ", o);
+        }
         put_flat(o, x->message);
         if (x->hint[0]) {
             fputs(" (fix: ", o);
@@ -320,20 +237,50 @@ static void text_file(scan_writer *w, const scan_file *f)
             fputc(')', o);
         }
         fputc('\n', o);
+        if (strcmp(x->rule, "global-not-allowed") == 0)
+            shown_gna = 1;
     }
-    if (f->res.dropped)
-        fprintf(o, "%s: %zu more findings not shown (limit reached)\n",
-                f->path, f->res.dropped);
+    if (shown_gna)
+        text_snippet(o, f);
+    if (f->res.dropped && !w->quiet) {
+        scan_put_name(o, f->path);
+        fprintf(o, ": %zu more findings not shown (limit reached)\n",
+                f->res.dropped);
+    }
 }
 
 /* ---- JSON -------------------------------------------------------------------- */
 
+/* Non-zero when s is valid UTF-8 (json_str would keep it exactly). */
+static int utf8_valid(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        size_t n = utf8_len(s);
+        if (n == 0)
+            return 0;
+        s += n;
+    }
+    return 1;
+}
+
 static void json_file(scan_writer *w, const scan_file *f)
 {
     FILE *o = w->out;
-    fputs(w->nresults++ ? ",\n  {" : "\n  {", o);
+    if (w->format == SCAN_FMT_JSONL)
+        fputc('{', o);
+    else
+        fputs(w->nresults++ ? ",\n  {" : "\n  {", o);
     fputs("\"path\": ", o);
     json_str(o, f->path);
+    if (!utf8_valid(f->path)) {
+        /* "path" has U+FFFD for the bytes that are not UTF-8; these are
+         * the exact bytes */
+        fputs(", \"path_hex\": \"", o);
+        for (const unsigned char *p = (const unsigned char *)f->path; *p; p++)
+            fprintf(o, "%02x", *p);
+        fputc('"', o);
+    }
     fputs(", \"verdict\": ", o);
     json_str(o, scan_verdict_name(f->verdict));
     if (f->verdict == SCAN_ERROR) {
@@ -352,7 +299,10 @@ static void json_file(scan_writer *w, const scan_file *f)
     fputs(", \"findings\": [", o);
     for (size_t i = 0; f->verdict != SCAN_ERROR && i < f->res.count; i++) {
         const pkl_finding *x = &f->res.findings[i];
-        fputs(i ? ",\n    {" : "\n    {", o);
+        if (w->format == SCAN_FMT_JSONL)
+            fputs(i ? ", {" : "{", o);
+        else
+            fputs(i ? ",\n    {" : "\n    {", o);
         fputs("\"rule\": ", o);
         json_str(o, x->rule);
         fputs(", \"severity\": ", o);
@@ -383,7 +333,12 @@ static void json_file(scan_writer *w, const scan_file *f)
         json_str(o, x->path);
         fputc('}', o);
     }
-    fputs(f->res.count && f->verdict != SCAN_ERROR ? "\n  ]}" : "]}", o);
+    if (w->format == SCAN_FMT_JSONL) {
+        fputs("]}\n", o);
+        fflush(o);
+    } else {
+        fputs(f->res.count && f->verdict != SCAN_ERROR ? "\n  ]}" : "]}", o);
+    }
 }
 
 /* ---- SARIF ------------------------------------------------------------------- */
@@ -444,7 +399,7 @@ static void sarif_begin(scan_writer *w)
     json_str(o, PKL_VERSION);
     fputs(", \"informationUri\": \"" TOOL_URI "\",\n\"rules\": [", o);
     for (size_t i = 0; i < NRULES; i++) {
-        const rule_doc *r = &rules[i];
+        const pkl_rule_info *r = pkl_rule_get(i);
         fputs(i ? ",\n  {" : "\n  {", o);
         fputs("\"id\": ", o);
         json_str(o, r->id);
@@ -477,6 +432,8 @@ static void sarif_file(scan_writer *w, const scan_file *f)
     FILE *o = w->out;
     if (f->verdict == SCAN_ERROR)
         return; /* reported in invocations */
+    if (f->verdict == SCAN_NOT_PICKLE)
+        return; /* not a pickle: nothing for code scanning to show */
     for (size_t i = 0; i < f->res.count; i++) {
         const pkl_finding *x = &f->res.findings[i];
         size_t ri = rule_index(x->rule);
@@ -563,7 +520,8 @@ void scan_writer_file(scan_writer *w, const scan_file *f)
         w->dropped += f->res.dropped;
     }
     switch (w->format) {
-    case SCAN_FMT_JSON: json_file(w, f); break;
+    case SCAN_FMT_JSON:
+    case SCAN_FMT_JSONL: json_file(w, f); break;
     case SCAN_FMT_SARIF: sarif_file(w, f); break;
     default: text_file(w, f); break;
     }
@@ -572,7 +530,9 @@ void scan_writer_file(scan_writer *w, const scan_file *f)
 void scan_writer_end(scan_writer *w)
 {
     FILE *o = w->out;
-    if (w->format == SCAN_FMT_TEXT) {
+    if (w->format == SCAN_FMT_TEXT && w->quiet) {
+        return;
+    } else if (w->format == SCAN_FMT_TEXT) {
         fprintf(o, "pickleguard scan: %zu file%s (policy %s): %zu clean, "
                    "%zu with findings, %zu not pickles, %zu errors; findings: "
                    "%zu critical, %zu high, %zu medium, %zu low, %zu info",
@@ -585,9 +545,13 @@ void scan_writer_end(scan_writer *w)
         if (w->dropped)
             fprintf(o, " (%zu not shown)", w->dropped);
         fputc('\n', o);
-    } else if (w->format == SCAN_FMT_JSON) {
-        fprintf(o, "%s],\n\"summary\": {\"files\": %zu, \"policy\": ",
-                w->nresults ? "\n" : "", w->nfiles);
+    } else if (w->format == SCAN_FMT_JSON || w->format == SCAN_FMT_JSONL) {
+        if (w->format == SCAN_FMT_JSONL)
+            fprintf(o, "{\"summary\": {\"files\": %zu, \"policy\": ",
+                    w->nfiles);
+        else
+            fprintf(o, "%s],\n\"summary\": {\"files\": %zu, \"policy\": ",
+                    w->nresults ? "\n" : "", w->nfiles);
         json_str(o, w->policy ? w->policy : "");
         fprintf(o, ", \"clean\": %zu, \"findings\": %zu, \"not-a-pickle\": %zu, "
                    "\"error\": %zu, \"critical\": %zu, \"high\": %zu, "

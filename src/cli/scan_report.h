@@ -16,7 +16,7 @@ enum {
     SCAN_ERROR            /* the file could not be read (exit status 2) */
 };
 
-enum { SCAN_FMT_TEXT, SCAN_FMT_JSON, SCAN_FMT_SARIF };
+enum { SCAN_FMT_TEXT, SCAN_FMT_JSON, SCAN_FMT_SARIF, SCAN_FMT_JSONL };
 
 typedef struct scan_file {
     const char *path;        /* as given or found in a directory */
@@ -39,11 +39,22 @@ typedef struct scan_writer {
     size_t by_severity[5];
     size_t dropped;
     size_t nresults;         /* SARIF results / JSON files written */
+    int quiet;               /* text: only findings >= fail_on, no summary */
+    int fail_on;             /* lowest failing severity (above critical:
+                                none) */
 } scan_writer;
 
 void scan_writer_begin(scan_writer *w, FILE *out, int format,
                        const char *policy);
 void scan_writer_file(scan_writer *w, const scan_file *f);
 void scan_writer_end(scan_writer *w);
+
+/* Writes s for a terminal or a log: printable ASCII and valid UTF-8 as
+ * they are, every other byte (controls, ESC, DEL, C1 controls, backslash,
+ * invalid UTF-8) as \xNN, so a name can never start a new line or move
+ * the cursor. */
+void scan_put_name(FILE *o, const char *s);
+/* Writes s as a JSON string (invalid UTF-8 bytes become U+FFFD). */
+void scan_json_str(FILE *o, const char *s);
 
 #endif

@@ -1,0 +1,396 @@
+/* scan_file.c -- scan orchestration: one call does what `pickleguard scan`
+ * does to one file. Opens the file (or takes a buffer), detects its
+ * format by content, scans a plain pickle directly and hands anything
+ * else to the container walker (pkl_walk_buffer), scanning each pickle
+ * stream it finds with the member path as prefix and turning each
+ * container problem into a medium finding. Also owns the rule table
+ * (rules.def) every report writer reads.
+ *
+ * A thin layer: it decides nothing about pickles (the scanner does) or
+ * containers (the walker does); it only wires them together, so a C
+ * program gets the CLI's verdicts on a .gz or a .pt without rewriting
+ * this. Must never: load or import anything, hang on a special file, or
+ * report a file clean when a part of it was not examined.
+ */
+#define _DEFAULT_SOURCE 1 /* MAP_POPULATE, madvise */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define POPULATE_MAX ((size_t)32 << 20)
+
+/* ---- the rule table ------------------------------------------------------- */
+
+static const pkl_rule_info rule_table[] = {
+#define RULE(id, sev, title, help) {id, PKL_SEV_##sev, title, help},
+#include "rules.def"
+};
+#define NRULES (sizeof rule_table / sizeof rule_table[0])
+
+size_t pkl_rule_count(void)
+{
+    return NRULES;
+}
+
+const pkl_rule_info *pkl_rule_get(size_t i)
+{
+    return i < NRULES ? &rule_table[i] : NULL;
+}
+
+int pkl_rule_find(const char *id)
+{
+    for (size_t i = 0; id && i < NRULES; i++)
+        if (strcmp(rule_table[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* ---- findings made here --------------------------------------------------- */
+
+static int add_finding(pkl_scan_result *res, size_t max_findings,
+                       const char *rule, int sev, const char *path,
+                       size_t offset, const char *message, const char *hint)
+{
+    pkl_finding f;
+    memset(&f, 0, sizeof f);
+    (void)ALWAYS(pkl_rule_find(rule) >= 0);
+    f.rule = rule;
+    f.severity = sev;
+    f.offset = offset;
+    f.opcode = -1;
+    snprintf(f.path, sizeof f.path, "%s", path ? path : "");
+    snprintf(f.message, sizeof f.message, "%s", message);
+    snprintf(f.hint, sizeof f.hint, "%s", hint);
+    return pkl_scan_result_add(res, &f, max_findings);
+}
+
+/* ---- containers: pkl_walk_buffer hands over each pickle stream ---------- */
+
+typedef struct walk_ctx {
+    pkl_scan_options *opt;
+    pkl_scan_result *res;
+    const uint8_t *map;    /* the file mapping (progress only applies to it) */
+    int found;
+} walk_ctx;
+
+/* "!archive/data.pkl" -> "archive/data.pkl" (findings print PATH!prefix) */
+static const char *member_path(const char *p)
+{
+    return p && p[0] == '!' ? p + 1 : (p ? p : "");
+}
+
+static int on_stream(void *ctx, const pkl_stream *st, pkl_error *err)
+{
+    walk_ctx *wc = ctx;
+    pkl_scan_options opt = *wc->opt;
+    /* forced streams are unpickled whatever they look like; others were
+     * only guessed to be pickles */
+    opt.lenient_start = (st->flags & PKL_STREAM_FORCED) ? 0 : wc->found;
+    if (st->data != wc->map) {
+        opt.on_progress = NULL;
+        opt.progress_ctx = NULL;
+    }
+    return pkl_scan_buffer(st->data, st->len, member_path(st->path), &opt,
+                           wc->res, err) < 0;
+}
+
+/* A container problem is a medium finding: a file the scanner could not
+ * fully look inside is never clean. */
+static int on_problem(void *ctx, const char *path, const pkl_error *e)
+{
+    walk_ctx *wc = ctx;
+    int cls = pkl_error_class(e->code);
+    const char *rule = e->code == PKL_E_FORMAT_UNSUPPORTED
+                           ? "container-unsupported"
+                       : e->code == PKL_E_FORMAT    ? "container-damaged"
+                       : e->code == PKL_E_TRUNCATED ? "container-truncated"
+                       : e->code == PKL_E_TRAILING  ? "container-trailing"
+                       : cls == 3                   ? "container-limit"
+                                                    : "container-error";
+    char msg[1024];
+    pkl_error_format(e, msg, sizeof msg);
+    const char *hint =
+        e->code == PKL_E_LIMIT_OUTPUT
+            ? "the scanner did not decompress all of this file; if it is "
+              "expected to be this large, scan it again with a higher "
+              "--max-output / --max-total, else review it by hand"
+            : "the scanner could not look at everything inside this file; "
+              "review it by hand";
+    return add_finding(wc->res, wc->opt->max_findings, rule, PKL_SEV_MEDIUM,
+                       member_path(path), e->offset, msg, hint) < 0;
+}
+
+/* Every byte was read as opcodes of complete pickles: nothing for the
+ * container layer to add (joblib's inline arrays and legacy torch storages
+ * break the opcode stream; odd but parseable pickles do not). */
+static int parsed_whole(const pkl_scan_result *res, size_t from,
+                        size_t bytes, size_t len)
+{
+    static const char *const broken[] = {
+        "truncated", "unknown-opcode", "malformed", "trailing-bytes",
+        "not-a-pickle"};
+    if (bytes != len)
+        return 0;
+    for (size_t i = from; i < res->count; i++)
+        for (size_t k = 0; k < sizeof broken / sizeof broken[0]; k++)
+            if (strcmp(res->findings[i].rule, broken[k]) == 0)
+                return 0;
+    return 1;
+}
+
+/* Drops findings and counters back to what they were before a scan. */
+static void result_rewind(pkl_scan_result *res, const pkl_scan_result *was)
+{
+    res->count = was->count;
+    res->pickles = was->pickles;
+    res->opcodes = was->opcodes;
+    res->bytes = was->bytes;
+    res->dropped = was->dropped;
+    memcpy(res->by_severity, was->by_severity, sizeof res->by_severity);
+    res->max_severity = was->max_severity;
+}
+
+typedef struct data_ctx {
+    void *map;          /* the file mapping whose pages may be dropped */
+    size_t dropped;
+} data_ctx;
+
+/* Resident memory stays bounded on huge files: pages the scanner has
+ * walked past are dropped from the mapping (reading them again faults them
+ * back in from the file, so nested payloads stay readable). */
+static void drop_pages(void *ctx, size_t offset)
+{
+    data_ctx *p = ctx;
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096;
+    size_t upto = offset / page * page;
+    if (upto > p->dropped) {
+        madvise((char *)p->map + p->dropped, upto - p->dropped, MADV_DONTNEED);
+        p->dropped = upto;
+    }
+}
+
+static int scan_data(const uint8_t *data, size_t len, const char *fs_path,
+                     void *map, const pkl_scan_file_options *fo,
+                     pkl_scan_result *res, pkl_error *err)
+{
+    pkl_scan_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.policy = fo->policy;
+    opt.max_findings = fo->max_findings;
+    opt.lenient_start = fo->found;
+    data_ctx pr = {map, 0};
+    if (map) {
+        opt.on_progress = drop_pages;
+        opt.progress_ctx = &pr;
+    }
+    int rc = 0;
+    int fmt = pkl_format_detect(data, len);
+    if (fmt == PKL_FMT_PICKLE) {
+        /* A plain pickle is scanned directly, without the container
+         * layer touching every page (its joblib check searches the whole
+         * buffer). Only when the stream does not parse to its end as
+         * pickles -- joblib's inline arrays, legacy torch storages -- is
+         * it handed to pkl_walk_buffer, which knows those layouts. */
+        pkl_scan_result was = *res;
+        rc = pkl_scan_buffer(data, len, "", &opt, res, err);
+        if (rc == 0 && !parsed_whole(res, was.count, res->bytes - was.bytes,
+                                     len)) {
+            result_rewind(res, &was);
+            fmt = -1;
+        }
+    }
+    if (fmt == PKL_FMT_UNKNOWN) {
+        /* no container and no plausible pickle start: scanned as it is,
+         * so the reason the first opcode fails is reported (and text
+         * after it searched) */
+        rc = pkl_scan_buffer(data, len, "", &opt, res, err);
+    } else if (fmt != PKL_FMT_PICKLE) {
+        walk_ctx wc = {&opt, res, map ? data : NULL, fo->found};
+        pkl_walk_options wo;
+        memset(&wo, 0, sizeof wo);
+        wo.fs_path = fs_path;
+        wo.max_output = fo->max_output;
+        wo.max_total = fo->max_total;
+        wo.on_stream = on_stream;
+        wo.on_problem = on_problem;
+        wo.ctx = &wc;
+        rc = pkl_walk_buffer(data, len, "", &wo, NULL, err);
+    }
+    return rc;
+}
+
+int pkl_scan_data(const void *buf, size_t len, const char *fs_path,
+                  const pkl_scan_file_options *opt, pkl_scan_result *res,
+                  pkl_error *err)
+{
+    if (!opt || !opt->policy || !res || (!buf && len)) {
+        pkli_error_setf(err, PKL_E_INVALID_ARG, 0, -1,
+                        "pkl_scan_data: options with a policy, a result and "
+                        "a buffer are required");
+        return -1;
+    }
+    if (err)
+        err->code = PKL_OK;
+    return scan_data(buf ? buf : "", len, fs_path, NULL, opt, res, err);
+}
+
+/* A special file (FIFO, device, socket) is never read as a file found in a
+ * tree would be: a FIFO may block forever, a device may never end. */
+static const char *special_kind(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO (named pipe)"
+         : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device"
+         : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+int pkl_scan_special(const char *what, const pkl_scan_file_options *opt,
+                     pkl_scan_result *res)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: not read (it could block forever or "
+             "never end); a loader given this path would read whatever "
+             "another process writes", what);
+    return add_finding(res, opt ? opt->max_findings : 0, "special-file",
+                       PKL_SEV_MEDIUM, "", 0, msg,
+                       "special files do not belong in a tree of files to "
+                       "scan; remove it, or scan its content by piping it "
+                       "to 'pickleguard scan -'");
+}
+
+/* Reads a pipe named explicitly, up to `limit` bytes. */
+static int read_pipe(int fd, size_t limit, uint8_t **out, size_t *outlen,
+                     int *over, pkl_error *err)
+{
+    size_t cap = 1 << 16, len = 0;
+    uint8_t *buf = malloc(cap);
+    *over = 0;
+    if (!buf)
+        goto nomem;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= limit) {
+                *over = 1;
+                break;
+            }
+            size_t ncap = cap * 2 > limit ? limit : cap * 2;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb)
+                goto nomem;
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t got = read(fd, buf + len, cap - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            pkli_error_setf(err, PKL_E_IO, len, -1, "read failed: %s",
+                            strerror(errno));
+            free(buf);
+            return -1;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+    }
+    *out = buf;
+    *outlen = len;
+    return 0;
+nomem:
+    free(buf);
+    pkli_error_setf(err, PKL_E_NOMEM, len, -1, "reading a pipe");
+    return -1;
+}
+
+int pkl_scan_file(const char *path, const pkl_scan_file_options *opt,
+                  pkl_scan_result *res, pkl_error *err)
+{
+    int fd = -1, rc = -1;
+    void *map = NULL;
+    uint8_t *heap = NULL;
+    size_t len = 0;
+    struct stat sb;
+    if (!path || !opt || !opt->policy || !res) {
+        pkli_error_setf(err, PKL_E_INVALID_ARG, 0, -1,
+                        "pkl_scan_file: a path, options with a policy and a "
+                        "result are required");
+        return -1;
+    }
+    if (err)
+        err->code = PKL_OK;
+    /* O_NONBLOCK: opening a FIFO nobody writes to must not block */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        pkli_error_setf(err, PKL_E_IO, 0, -1, "%s", strerror(errno));
+        goto out;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        pkli_error_setf(err, PKL_E_IO, 0, -1, "is a directory");
+        goto out;
+    }
+    if (S_ISREG(sb.st_mode)) {
+        len = (size_t)sb.st_size;
+        if (len > 0) {
+            int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+            /* one call maps every page instead of one fault per page;
+             * only for files small enough that mapping them all cannot
+             * matter (big files are mostly payload the scanner skips) */
+            if (len <= POPULATE_MAX)
+                flags |= MAP_POPULATE;
+#endif
+            map = mmap(NULL, len, PROT_READ, flags, fd, 0);
+            if (map == MAP_FAILED) {
+                map = NULL;
+                pkli_error_setf(err, PKL_E_IO, 0, -1, "mmap failed: %s",
+                                strerror(errno));
+                goto out;
+            }
+#ifdef MADV_SEQUENTIAL
+            madvise(map, len, MADV_SEQUENTIAL);
+#endif
+        }
+        rc = scan_data(map ? map : (const uint8_t *)"", len, path, map, opt,
+                       res, err);
+    } else if (S_ISFIFO(sb.st_mode) && !opt->found) {
+        /* a pipe named explicitly (`scan <(zcat x.gz)`): read it whole,
+         * blocking from here on, up to max_total */
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0)
+            fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        size_t limit = opt->max_total ? opt->max_total : (size_t)1 << 30;
+        int over;
+        if (read_pipe(fd, limit, &heap, &len, &over, err) < 0)
+            goto out;
+        rc = scan_data(heap, len, NULL, NULL, opt, res, err);
+        if (rc == 0 && over) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "pipe holds more than %zu bytes "
+                     "(--max-total): the rest was not read", limit);
+            rc = add_finding(res, opt->max_findings, "container-limit",
+                             PKL_SEV_MEDIUM, "", len, msg,
+                             "scan it again with a higher --max-total, or "
+                             "write it to a file first");
+            if (rc < 0)
+                pkli_error_setf(err, PKL_E_NOMEM, 0, -1, "finding");
+        }
+    } else {
+        rc = pkl_scan_special(special_kind(sb.st_mode), opt, res);
+        if (rc < 0)
+            pkli_error_setf(err, PKL_E_NOMEM, 0, -1, "finding");
+    }
+out:
+    if (map)
+        munmap(map, len);
+    free(heap);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
