@@ -52,5 +52,6 @@ int cmd_dis(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

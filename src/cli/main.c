@@ -146,12 +146,15 @@ static void usage(FILE *f)
           "\n"
           "commands:\n"
           "  scan [--policy NAME|FILE] [--format text|json|sarif]\n"
-          "       [--fail-on LEVEL] [--jobs N] PATH...   report findings\n"
+          "       [--fail-on LEVEL] [--jobs N] [--shard I/N]\n"
+          "       PATH...                               report findings\n"
           "  load [--policy NAME|FILE] [--max-depth N] [--max-memo N]\n"
           "       [--max-values N] [--max-bytes N] [--max-json-bytes N]\n"
           "       FILE|-                                decode to pickle-json\n"
           "  dis FILE|-                                 disassemble\n"
           "  policy check FILE... | policy show [NAME|FILE]\n"
+          "  report merge [--format json|sarif|text] INPUT...\n"
+          "                                             merge scan outputs\n"
           "  version                                    print the version\n"
           "\n"
           "exit codes: 0 ok, 1 findings/refused/invalid, 2 usage or I/O error\n"
@@ -175,6 +178,8 @@ int main(int argc, char **argv)
         return cmd_scan(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)
         return cmd_policy(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0)
+        return cmd_report(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("pickleguard %s\n", PKL_VERSION);
         return PKL_EXIT_OK;
