@@ -4,16 +4,28 @@
 #   build-fuzz/libfuzzer/fuzz_<target>   clang -fsanitize=fuzzer,address,undefined
 #   build-fuzz/afl/fuzz_<target>         AFL++ afl-clang-fast, AFL_USE_ASAN/UBSAN
 #   build-fuzz/afl-cmplog/fuzz_<target>  the same with CMPLOG (afl-fuzz -c)
+#   $OUT/fuzz_<target>                   engine oss-fuzz: OSS-Fuzz's and
+#                                        ClusterFuzzLite's environment
+#
+# The oss-fuzz engine is what fuzz/oss-fuzz/build.sh and
+# .clusterfuzzlite/build.sh run inside the builder image: compiler and
+# flags come from $CC, $CFLAGS, $CXX, $CXXFLAGS and $LIB_FUZZING_ENGINE,
+# the library is built into $WORK, and $OUT gets each fuzzer with its
+# <fuzzer>_seed_corpus.zip (the seeds fuzz/run.sh uses), <fuzzer>.dict and
+# <fuzzer>.options (max_len). The format libraries are linked statically:
+# the image fuzzers run in has none of them.
 #
 # The library is built by the Makefile with the same compiler and
 # sanitizers into build-fuzz/lib-<engine>/ (libpickleguard.a), so library
 # code is instrumented too. PKL_TESTING makes ALWAYS/NEVER abort.
 #
-# Environment: ENGINES (default "libfuzzer afl"), TARGETS (default: every
+# Environment: ENGINES (default "libfuzzer afl"; or oss-fuzz), TARGETS (default: every
 # fuzz/fuzz_*.c), JOBS (make -j, default 2), FUZZ_CFLAGS (added to every
 # compile, e.g. -fno-sanitize=pointer-overflow to look past one known bug).
 set -eu
 cd "$(dirname "$0")/.."
+# uses_flag_byte, dict_for, max_len_for, make_seeds
+. fuzz/targets.sh
 
 ENGINES=${ENGINES:-"libfuzzer afl"}
 JOBS=${JOBS:-2}
@@ -33,6 +45,49 @@ build_lib() { # build dir, CC, extra cflags, extra ldflags
     make -s -j"$JOBS" BUILD="$1" CC="$2" OPT=-O1 \
         EXTRA_CFLAGS="$3 -fno-omit-frame-pointer -DPKL_TESTING $FUZZ_CFLAGS" \
         EXTRA_LDFLAGS="$4" "$1/libpickleguard.a"
+}
+
+# OSS-Fuzz: each fuzzer with its seeds, dictionary and options in $OUT.
+build_oss_fuzz() {
+    : "${CC:?}" "${CFLAGS?}" "${LIB_FUZZING_ENGINE:?}" "${OUT:?}"
+    cxx=${CXX:-clang++}
+    L=${WORK:-build-fuzz}/lib-oss-fuzz
+    rm -rf "$L"
+    mkdir -p "$L" "$OUT"
+    # The Dockerfile installed the libraries; scripts/deps.sh must not run
+    # apt-get in the builder image (it would install a second clang).
+    touch "$L/.deps-ok"
+    # $CFLAGS replaces the Makefile's own; no -Werror: the image's clang
+    # is newer than the ones the tree is kept warning-free with
+    make -s -j"$JOBS" BUILD="$L" CC="$CC" CFLAGS="$CFLAGS" \
+        WARN="-Wall -Wextra" EXTRA_CFLAGS="-DPKL_TESTING $FUZZ_CFLAGS" \
+        "$L/libpickleguard.a"
+    static_libs="-Wl,-Bstatic -lyaml -lz -lbz2 -llzma -lzstd -llz4 -lsqlite3 \
+-lgdbm -Wl,-Bdynamic -lm -lpthread -ldl"
+    for t in $TARGETS; do
+        echo "build.sh: oss-fuzz fuzz_$t"
+        # shellcheck disable=SC2086
+        $CC $CFLAGS -std=c11 -D_POSIX_C_SOURCE=200809L -DPKL_TESTING \
+            $FUZZ_CFLAGS -Isrc -Ifuzz -c -o "$L/fuzz_$t.o" "fuzz/fuzz_$t.c"
+        # linked by the C++ driver: $LIB_FUZZING_ENGINE is C++ (libFuzzer,
+        # AFL++'s driver, honggfuzz's)
+        # shellcheck disable=SC2086
+        $cxx ${CXXFLAGS:-$CFLAGS} -o "$OUT/fuzz_$t" "$L/fuzz_$t.o" \
+            "$L/libpickleguard.a" $LIB_FUZZING_ENGINE $static_libs
+        rm -rf "$L/seeds-$t"
+        make_seeds "$t" "$L/seeds-$t" "$(max_len_for "$t")"
+        rm -f "$OUT/fuzz_${t}_seed_corpus.zip"
+        python3 - "$OUT/fuzz_${t}_seed_corpus.zip" "$L/seeds-$t" <<'PY'
+import os, sys, zipfile
+out, d = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as z:
+    for name in sorted(os.listdir(d)):
+        z.write(os.path.join(d, name), name)
+PY
+        cp "$(dict_for "$t")" "$OUT/fuzz_$t.dict"
+        printf '[libfuzzer]\nmax_len = %s\n' "$(max_len_for "$t")" \
+            > "$OUT/fuzz_$t.options"
+    done
 }
 
 for engine in $ENGINES; do
@@ -72,6 +127,9 @@ for engine in $ENGINES; do
             done
         done
         unset AFL_LLVM_CMPLOG || true
+        ;;
+    oss-fuzz)
+        build_oss_fuzz
         ;;
     *)
         echo "build.sh: unknown engine $engine" >&2

@@ -12,13 +12,13 @@
  *   - a file record: FILE, an object with "path" and "verdict";
  *   - a summary line: {"summary": {...}}.
  * A file record has the fields `scan --format json` writes for a file
- * (docs/pickleguard.1). Totals per severity count the findings a scan
- * dropped past its limit too, which a file record does not list: for an
- * input whose summaries cover all its files, the summaries' totals are
- * used (after checking their file counts against the records); otherwise
- * they are counted from the records, which needs a file record with
- * dropped findings to carry "by_severity" (else the merge fails: its
- * totals would be short).
+ * (docs/rules.md, "Output formats"). Totals per severity count the
+ * findings a scan dropped past its limit too, which a file record does
+ * not list: for an input whose summaries cover all its files, the
+ * summaries' totals are used (after checking their file counts against
+ * the records); otherwise they are counted from the records, which needs
+ * a file record with dropped findings to carry "by_severity" (else the
+ * merge fails: its totals would be short).
  *
  * Must never: print a total it could not verify, let one file appear
  * twice (shards that overlap or an input given twice are an error), or
