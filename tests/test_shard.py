@@ -13,6 +13,7 @@ nothing is unpickled.
 """
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -228,6 +229,28 @@ def main():
         refused(['-'], 'nesting past the limit', stdin=b'[' * 100000)
         refused(['no-such-file.json'], 'a missing input')
         refused([], 'no input')
+        # damaged inputs: every cut and random byte changes of a small
+        # report end in a defined exit status, never a crash, and a refusal
+        # writes nothing
+        rc, small, _ = run(['scan', '--format', 'json', 'tree/order'],
+                           cwd=top)
+        rng = random.Random(20)
+        cases = [small[:k] for k in range(0, len(small), 3)]
+        for _ in range(300):
+            b = bytearray(small)
+            for _ in range(rng.randint(1, 4)):
+                b[rng.randrange(len(b))] = rng.choice(
+                    b'{}[]",:\\0123456789-.eEtfnu \n\x00\xff')
+            cases.append(bytes(b))
+        bad = []
+        for data in cases:
+            rc, out, err = run(['report', 'merge', '-'], cwd=top, stdin=data)
+            if rc not in (0, 1, 2) or (rc == 2 and out and
+                                       b'"error": 0,' in out):
+                bad.append((rc, data[:60]))
+        check(not bad, '%d damaged reports: exit 0/1/2, nothing written on '
+              'refusal (bad: %r)' % (len(cases), bad[:3]))
+
         rc, out, err = run(['report', 'merge', '--help'])
         check(rc == 0 and b'report merge' in out, 'report merge --help')
         rc, out, err = run(['scan', '--help'])

@@ -23,28 +23,41 @@ typedef struct jv_chunk {
     max_align_t data[];
 } jv_chunk;
 
+/* size bytes aligned for any object (text: align 1, which keeps the
+ * many short keys and numbers of a report from taking 16 bytes each) */
+static void *arena_alloc_aligned(jv_arena *a, size_t size, size_t al)
+{
+    jv_chunk *c = a->head;
+    if (size > SIZE_MAX - 2 * sizeof(max_align_t))
+        return NULL;
+    if (c) {
+        size_t pad = (al - c->used % al) % al;
+        if (c->cap - c->used >= pad && c->cap - c->used - pad >= size) {
+            void *p = (char *)c->data + c->used + pad;
+            c->used += pad + size;
+            return p;
+        }
+    }
+    /* a new chunk (the rest of the old one is left unused) */
+    size_t cap = size > CHUNK_MIN ? size : CHUNK_MIN;
+    c = malloc(sizeof *c + cap);
+    if (!c)
+        return NULL;
+    c->next = a->head;
+    c->cap = cap;
+    c->used = size;
+    a->head = c;
+    return c->data; /* aligned for anything */
+}
+
 static void *arena_alloc(jv_arena *a, size_t size)
 {
-    size_t al = sizeof(max_align_t);
-    if (size > SIZE_MAX - al)
-        return NULL;
-    size = (size + al - 1) / al * al;
-    jv_chunk *c = a->head;
-    if (!c || c->cap - c->used < size) {
-        size_t cap = size > CHUNK_MIN ? size : CHUNK_MIN;
-        if (cap > SIZE_MAX - sizeof *c)
-            return NULL;
-        c = malloc(sizeof *c + cap);
-        if (!c)
-            return NULL;
-        c->next = a->head;
-        c->used = 0;
-        c->cap = cap;
-        a->head = c;
-    }
-    void *p = (char *)c->data + c->used;
-    c->used += size;
-    return p;
+    return arena_alloc_aligned(a, size, sizeof(max_align_t));
+}
+
+static char *arena_text(jv_arena *a, size_t size)
+{
+    return arena_alloc_aligned(a, size, 1);
 }
 
 void jv_arena_free(jv_arena *a)
@@ -159,7 +172,7 @@ static int parse_string(parser *p, const char **out, size_t *outlen)
     }
     if (end >= n)
         return fail(p, "unterminated string");
-    char *d = arena_alloc(p->a, end - start + 1);
+    char *d = arena_text(p->a, end - start + 1);
     if (!d)
         return fail(p, "out of memory");
     size_t k = 0;
@@ -245,7 +258,7 @@ static int parse_number(parser *p, jv *v)
         while (i < n && is_digit(s[i]))
             i++;
     }
-    char *d = arena_alloc(p->a, i - start + 1);
+    char *d = arena_text(p->a, i - start + 1);
     if (!d)
         return fail(p, "out of memory");
     memcpy(d, s + start, i - start);
