@@ -232,7 +232,58 @@ def build_and_run(sanitizer, flags, iterations, targets, tmp):
         check_target(t, out, tmp, iterations, env)
 
 
+# Debian/Ubuntu package of each library the Makefile links (LDLIBS_LIB)
+DEV_PACKAGE = {'yaml': 'libyaml-dev', 'z': 'zlib1g-dev', 'bz2': 'libbz2-dev',
+               'lzma': 'liblzma-dev', 'zstd': 'libzstd-dev',
+               'lz4': 'liblz4-dev', 'sqlite3': 'libsqlite3-dev',
+               'gdbm': 'libgdbm-dev', 'm': None}
+
+
+def check_project_files():
+    """The builder images install every library the Makefile links, and
+    copy files that exist; the project files say what the build does."""
+    mk = open(os.path.join(ROOT, 'Makefile')).read()
+    libs = re.search(r'^LDLIBS_LIB *= *(.*)$', mk, re.M).group(1).split()
+    libs = [lib[2:] for lib in libs if lib.startswith('-l')]
+    build = open(os.path.join(ROOT, 'fuzz', 'build.sh')).read()
+    for docker in ('fuzz/oss-fuzz/Dockerfile', '.clusterfuzzlite/Dockerfile'):
+        text = open(os.path.join(ROOT, docker)).read()
+        check(text.startswith('#') and
+              'FROM gcr.io/oss-fuzz-base/base-builder\n' in text,
+              '%s: FROM base-builder' % docker)
+        for lib in libs:
+            pkg = DEV_PACKAGE.get(lib, '?')
+            check(pkg is None or re.search(r'\b%s\b' % re.escape(pkg), text),
+                  '%s installs %s for -l%s (Makefile LDLIBS_LIB)' %
+                  (docker, pkg, lib))
+        for src in re.findall(r'^COPY (\S+) ', text, re.M):
+            base = ROOT if docker.startswith('.') else os.path.join(
+                ROOT, 'fuzz', 'oss-fuzz')
+            check(src == '.' or os.path.exists(os.path.join(base, src)),
+                  '%s: COPY %s exists' % (docker, src))
+    for lib in libs:
+        if lib != 'm':
+            check(re.search(r'-l%s\b' % re.escape(lib), build.split(
+                'static_libs=', 1)[-1].split('for t in', 1)[0]),
+                'fuzz/build.sh links -l%s statically for OSS-Fuzz' % lib)
+    for pyaml in ('fuzz/oss-fuzz/project.yaml', '.clusterfuzzlite/project.yaml'):
+        text = open(os.path.join(ROOT, pyaml)).read()
+        check(re.search(r'^language: c$', text, re.M),
+              '%s: language: c' % pyaml)
+    text = open(os.path.join(ROOT, 'fuzz', 'oss-fuzz', 'project.yaml')).read()
+    check('main_repo:' in text and '  - address' in text and
+          '  - libfuzzer' in text and '  - memory' not in text,
+          'fuzz/oss-fuzz/project.yaml: main_repo, address, libfuzzer, no '
+          'memory sanitizer')
+    wf = open(os.path.join(ROOT, '.github', 'workflows', 'cflite_pr.yml')).read()
+    check('google/clusterfuzzlite/actions/build_fuzzers@v1' in wf and
+          'google/clusterfuzzlite/actions/run_fuzzers@v1' in wf and
+          "mode: 'code-change'" in wf and 'language: c\n' in wf and
+          '\t' not in wf, 'cflite_pr.yml: build and run in code-change mode')
+
+
 def main():
+    check_project_files()
     cc, cxx = shutil.which('clang'), shutil.which('clang++')
     if not cc or not cxx:
         skip('clang/clang++ not installed: OSS-Fuzz build not tested')
