@@ -49,6 +49,12 @@ def make_tree(top):
     # "b-c" sorts before "b/..." byte-wise but after it in walk order
     for d in ('order/b', 'order/b-c'):
         os.makedirs(os.path.join(tree, d))
+    # a name that is not UTF-8 (JSON has "path_hex" for it) and a second
+    # path to one file (a same-file finding in whichever shard lists it)
+    with open(os.path.join(tree.encode(), b'order/bad\xffname.pkl'),
+              'wb') as f:
+        f.write(b'cposix\nsystem\n.')
+    os.symlink('b.pkl', os.path.join(tree, 'order', 'link-to-b.pkl'))
     for name, data in (('order/b/x.pkl', b'cos\nsystem\n.'),
                        ('order/b-c/y.pkl', b'\x80\x04K\x01.'),
                        ('order/b.pkl', b'\x80\x02]q\x00.'),
@@ -60,6 +66,12 @@ def make_tree(top):
 
 def files_of(doc):
     return [f['path'] for f in doc['files']]
+
+
+def path_bytes(f):
+    """A file record's exact path: path_hex when the path is not UTF-8."""
+    return bytes.fromhex(f['path_hex']) if 'path_hex' in f else \
+        f['path'].encode()
 
 
 def main():
@@ -89,7 +101,8 @@ def main():
             with open(os.path.join(top, 's%d.json' % i), 'wb') as f:
                 f.write(out)
             sp = files_of(doc)
-            want = [p for p in paths if fnv1a64(p.encode()) % N == i]
+            want = [f['path'] for f in whole['files']
+                    if fnv1a64(path_bytes(f)) % N == i]
             check(sp == want, 'shard %d/%d holds exactly the files FNV-1a 64 '
                   'puts there, in walk order (%d vs %d)' % (i, N, len(sp),
                                                             len(want)))
@@ -105,11 +118,13 @@ def main():
               'each file lands in exactly one shard')
 
         # --shard with --jobs and from a stdin list gives the same split
-        listing = ''.join(p + '\n' for p in paths).encode()
+        listing = b''.join(path_bytes(f) + b'\n' for f in whole['files'])
         rc, out, _ = run(['scan', '--shard', '1/%d' % N, '--jobs', '2',
-                          '--format', 'json', '-'], stdin=listing, cwd=top)
+                          '--format', 'json', '--files-from', '-'],
+                         stdin=listing, cwd=top)
         check(files_of(json.loads(out)) == files_of(shard_docs[1]),
-              'shard 1 from a stdin list with --jobs 2 = shard 1 of the walk')
+              'shard 1 from --files-from - with --jobs 2 = shard 1 of the '
+              'walk')
         rc, out, _ = run(['scan', '--shard', '0/1', '--format', 'json'] + args,
                          cwd=top)
         check(json.loads(out) == whole, '--shard 0/1 is the whole scan')
@@ -153,6 +168,31 @@ def main():
                            for f in shard_docs[i]['files']))
             check(rc == want, 'merge --fail-on %s exits %d (%d)' %
                   (level, want, rc))
+
+        # ---- scan --format jsonl shards --------------------------------
+        for i in range(N):
+            rc, out, err = run(['scan', '--shard', '%d/%d' % (i, N),
+                                '--format', 'jsonl'] + args, cwd=top)
+            with open(os.path.join(top, 'l%d.jsonl' % i), 'wb') as f:
+                f.write(out)
+        rc, out, err = run(['report', 'merge'] + ['l%d.jsonl' % i
+                                                  for i in range(N)], cwd=top)
+        check(json.loads(out) == whole and rc == rc_whole,
+              'merged `scan --format jsonl` shards equal the whole run (%d)'
+              % rc)
+        rc, out, err = run(['scan', '--format', 'jsonl'] + args, cwd=top)
+        whole_lines = [json.loads(x) for x in out.splitlines()]
+        rc, out, err = run(['report', 'merge', '--format', 'jsonl'] +
+                           ['l%d.jsonl' % i for i in range(N)], cwd=top)
+        check([json.loads(x) for x in out.splitlines()] == whole_lines,
+              'merge --format jsonl equals the whole run in jsonl')
+        hexed = [f for f in whole['files'] if 'path_hex' in f]
+        check(len(hexed) == 1 and bytes.fromhex(hexed[0]['path_hex']) ==
+              b'tree/order/bad\xffname.pkl',
+              'the tree has a file whose path is not UTF-8 (path_hex)')
+        check(any(x['rule'] == 'same-file' for f in whole['files']
+                  for x in f['findings']),
+              'the tree has a second path to one file (same-file)')
 
         # ---- JSON Lines: one file record per line ----------------------
         def jsonl(docs, summary):
@@ -250,6 +290,16 @@ def main():
                 bad.append((rc, data[:60]))
         check(not bad, '%d damaged reports: exit 0/1/2, nothing written on '
               'refusal (bad: %r)' % (len(cases), bad[:3]))
+
+        rc, out, err = run(['report', 'merge', '--fail-on', 'none'] + shards,
+                           cwd=top)
+        check(rc == (2 if rc_whole == 2 else 0), '--fail-on none (%d)' % rc)
+        refused(['-'], 'a path_hex that is not hex',
+                stdin=b'{"path": "a", "path_hex": "6g", "verdict": "error", '
+                      b'"error": "x", "findings": []}')
+        refused(['-'], 'a path_hex holding a NUL byte',
+                stdin=b'{"path": "a", "path_hex": "6100", "verdict": "error", '
+                      b'"error": "x", "findings": []}')
 
         rc, out, err = run(['report', 'merge', '--help'])
         check(rc == 0 and b'report merge' in out, 'report merge --help')

@@ -1,4 +1,4 @@
-/* cmd_report.c -- `pickleguard report merge [--format json|sarif|text]
+/* cmd_report.c -- `pickleguard report merge [--format json|jsonl|sarif|text]
  * [--fail-on LEVEL] [--output FILE] INPUT...`
  *
  * Puts the outputs of several scans (typically `scan --shard I/N --format
@@ -7,7 +7,8 @@
  * path order, totals recomputed, and the same exit status.
  *
  * An INPUT ("-" is stdin) holds one or more JSON values, one after the
- * other (a `scan --format json` document, or JSON Lines). Each value is
+ * other (a `scan --format json` document, or `scan --format jsonl`'s
+ * lines). Each value is
  *   - a report: {"files": [FILE...], "summary": {...}};
  *   - a file record: FILE, an object with "path" and "verdict";
  *   - a summary line: {"summary": {...}}.
@@ -34,17 +35,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define FAIL_NONE (PKL_SEV_CRITICAL + 1)
+
 static void report_usage(FILE *f)
 {
-    fputs("usage: pickleguard report merge [--format json|sarif|text]\n"
-          "                                [--fail-on critical|high|medium|low|info]\n"
+    fputs("usage: pickleguard report merge [--format json|jsonl|sarif|text]\n"
+          "                                [--fail-on critical|high|medium|low|info|none]\n"
           "                                [--output FILE] INPUT...\n"
-          "  Merges the JSON (or JSON Lines) outputs of several `pickleguard\n"
-          "  scan` runs, such as the shards of `scan --shard I/N --format json`,\n"
+          "  Merges the JSON or JSON Lines outputs of several `pickleguard scan`\n"
+          "  runs, such as the shards of `scan --shard I/N --format jsonl`,\n"
           "  into the report one scan of all the files would write: files in\n"
           "  path order, totals recomputed. INPUT - reads stdin.\n"
-          "  --format   json (default), sarif (SARIF 2.1.0) or text\n"
-          "  --fail-on  lowest severity that makes the exit status 1 (medium)\n"
+          "  --format   json (default), jsonl, sarif (SARIF 2.1.0) or text\n"
+          "  --fail-on  lowest severity that makes the exit status 1 (medium;\n"
+          "             none: never)\n"
           "  --output   write the report to FILE instead of stdout\n"
           "  exit: 0 nothing at or above --fail-on, 1 findings, 2 usage, I/O,\n"
           "  an input that is not a scan report, a file in two inputs, or a\n"
@@ -127,13 +131,43 @@ static int note_policy(merge *m, const char *policy, const char *input)
     return 0;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A file's path: "path_hex" (the exact bytes, which scan writes when they
+ * are not UTF-8 and "path" has U+FFFD for them) or else "path". NULL when
+ * neither is usable. */
+static const char *record_path(merge *m, const jv *obj)
+{
+    const jv *hex = jv_get(obj, "path_hex");
+    if (!hex)
+        return get_str(obj, "path");
+    if (hex->kind != JV_STRING || hex->len == 0 || hex->len % 2)
+        return NULL;
+    char *p = jv_arena_text(&m->arena, hex->len / 2 + 1);
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < hex->len; i += 2) {
+        int hi = hexval(hex->str[i]), lo = hexval(hex->str[i + 1]);
+        if (hi < 0 || lo < 0 || (hi | lo) == 0)
+            return NULL;
+        p[i / 2] = (char)(hi << 4 | lo);
+    }
+    p[hex->len / 2] = '\0';
+    return p;
+}
+
 static int add_record(merge *m, const jv *obj, size_t input, const char *name)
 {
-    const char *path = get_str(obj, "path");
+    const char *path = record_path(m, obj);
     const char *verdict = get_str(obj, "verdict");
     if (!path || !verdict || verdict_parse(verdict) < 0) {
         cli_errorf("report merge: %s: a file record without a string \"path\" "
-                   "and a known \"verdict\"", name);
+                   "(or a valid \"path_hex\") and a known \"verdict\"", name);
         return -1;
     }
     if (m->n == m->cap) {
@@ -187,7 +221,7 @@ bad:
 static int count_record(const jv *obj, totals *t, int severities,
                         const char *name)
 {
-    const char *path = get_str(obj, "path");
+    const char *path = get_str(obj, "path"); /* for messages */
     int verdict = verdict_parse(get_str(obj, "verdict"));
     t->files++;
     t->verdicts[verdict]++;
@@ -368,11 +402,12 @@ static void copy_field(char *dst, size_t size, const char *s)
 }
 
 /* Fills f from a file record (the strings stay in the record's arena). */
-static int to_scan_file(const jv *obj, scan_file *f)
+static int to_scan_file(const record *r, scan_file *f)
 {
+    const jv *obj = r->obj;
     memset(f, 0, sizeof *f);
     pkl_scan_result_init(&f->res, NULL);
-    f->path = get_str(obj, "path");
+    f->path = r->path;
     f->verdict = verdict_parse(get_str(obj, "verdict"));
     if (f->verdict == SCAN_ERROR) {
         f->error = get_str(obj, "error");
@@ -469,17 +504,21 @@ static int cmd_merge(int argc, char **argv)
         } else if (is_opt(a, "--format")) {
             const char *v = opt_value(argc, argv, &i, "--format");
             format = !v ? -1 : strcmp(v, "json") == 0 ? SCAN_FMT_JSON
+                   : strcmp(v, "jsonl") == 0 ? SCAN_FMT_JSONL
                    : strcmp(v, "sarif") == 0 ? SCAN_FMT_SARIF
                    : strcmp(v, "text") == 0 ? SCAN_FMT_TEXT : -1;
             if (format < 0) {
-                cli_errorf("report merge: --format takes json, sarif or text");
+                cli_errorf("report merge: --format takes json, jsonl, sarif "
+                           "or text");
                 goto usage;
             }
         } else if (is_opt(a, "--fail-on")) {
-            fail_on = pkl_severity_parse(opt_value(argc, argv, &i, "--fail-on"));
+            const char *v = opt_value(argc, argv, &i, "--fail-on");
+            fail_on = v && strcmp(v, "none") == 0 ? FAIL_NONE
+                                                  : pkl_severity_parse(v);
             if (fail_on < 0) {
                 cli_errorf("report merge: --fail-on takes critical, high, "
-                           "medium, low or info");
+                           "medium, low, info or none");
                 goto usage;
             }
         } else if (is_opt(a, "--output")) {
@@ -518,7 +557,7 @@ static int cmd_merge(int argc, char **argv)
      * writes the whole report or nothing */
     for (size_t k = 0; k < m.n; k++) {
         scan_file f;
-        int bad = to_scan_file(m.rec[k].obj, &f) < 0;
+        int bad = to_scan_file(&m.rec[k], &f) < 0;
         pkl_scan_result_free(&f.res);
         if (bad) {
             cli_errorf("report merge: %s: %s: a file record without the "
@@ -537,7 +576,7 @@ static int cmd_merge(int argc, char **argv)
     int worst = -1, errors = 0;
     for (size_t k = 0; k < m.n; k++) {
         scan_file f;
-        if (to_scan_file(m.rec[k].obj, &f) < 0) { /* checked above */
+        if (to_scan_file(&m.rec[k], &f) < 0) { /* checked above */
             pkl_scan_result_free(&f.res);
             cli_errorf("report merge: out of memory");
             goto out;

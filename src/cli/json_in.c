@@ -55,7 +55,7 @@ static void *arena_alloc(jv_arena *a, size_t size)
     return arena_alloc_aligned(a, size, sizeof(max_align_t));
 }
 
-static char *arena_text(jv_arena *a, size_t size)
+char *jv_arena_text(jv_arena *a, size_t size)
 {
     return arena_alloc_aligned(a, size, 1);
 }
@@ -172,7 +172,7 @@ static int parse_string(parser *p, const char **out, size_t *outlen)
     }
     if (end >= n)
         return fail(p, "unterminated string");
-    char *d = arena_text(p->a, end - start + 1);
+    char *d = jv_arena_text(p->a, end - start + 1);
     if (!d)
         return fail(p, "out of memory");
     size_t k = 0;
@@ -258,7 +258,7 @@ static int parse_number(parser *p, jv *v)
         while (i < n && is_digit(s[i]))
             i++;
     }
-    char *d = arena_text(p->a, i - start + 1);
+    char *d = jv_arena_text(p->a, i - start + 1);
     if (!d)
         return fail(p, "out of memory");
     memcpy(d, s + start, i - start);

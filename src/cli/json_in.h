@@ -35,6 +35,9 @@ typedef struct jv_arena {
  * Strings holding \u0000 are refused (the reports are C strings). */
 jv *jv_parse(jv_arena *a, const char *s, size_t n, size_t *used, char *why,
              size_t whylen);
+/* size bytes of text (no alignment) in a, freed with it; NULL when out
+ * of memory. */
+char *jv_arena_text(jv_arena *a, size_t size);
 /* Frees everything parsed into a; a is empty afterwards. */
 void jv_arena_free(jv_arena *a);
 
