@@ -74,10 +74,21 @@ def main():
                                text=True)
         check(flags.returncode == 0, 'pkg-config knows pickleguard: %s'
               % flags.stderr)
+        # A sanitizer build (make asan) leaves the .so needing its runtime
+        # loaded first: build the user program with the same sanitizers.
+        undef = subprocess.run(['nm', '-D', '--undefined-only', so],
+                               capture_output=True, text=True).stdout
+        san = []
+        if '__asan_' in undef:
+            san.append('address')
+        if '__ubsan_' in undef:
+            san.append('undefined')
+        sanflags = ['-fsanitize=' + ','.join(san)] if san else []
         src = os.path.join(tmp, 'user.c')
         open(src, 'w').write(PROGRAM)
         exe = os.path.join(tmp, 'user')
-        cc = subprocess.run(['cc', '-o', exe, src] + flags.stdout.split() +
+        cc = subprocess.run(['cc', '-o', exe, src] + sanflags +
+                            flags.stdout.split() +
                             ['-Wl,-rpath,' + os.path.join(root, 'lib')],
                             capture_output=True, text=True)
         if check(cc.returncode == 0, 'a user program builds: %s' % cc.stderr):
