@@ -325,8 +325,13 @@ int pkl_scan_file(const char *path, const pkl_scan_file_options *opt,
     }
     if (err)
         err->code = PKL_OK;
-    /* O_NONBLOCK: opening a FIFO nobody writes to must not block */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    /* O_NONBLOCK: opening a FIFO nobody writes to must not block -- except
+     * a FIFO named explicitly, which is read as cat reads it, waiting for
+     * its writer (a non-blocking open would see end-of-file first) */
+    struct stat pre;
+    int named_fifo = !opt->found && stat(path, &pre) == 0 &&
+                     S_ISFIFO(pre.st_mode);
+    fd = open(path, O_RDONLY | O_CLOEXEC | (named_fifo ? 0 : O_NONBLOCK));
     if (fd < 0 || fstat(fd, &sb) < 0) {
         pkli_error_setf(err, PKL_E_IO, 0, -1, "%s", strerror(errno));
         goto out;
@@ -360,10 +365,11 @@ int pkl_scan_file(const char *path, const pkl_scan_file_options *opt,
         rc = scan_data(map ? map : (const uint8_t *)"", len, path, map, opt,
                        res, err);
     } else if (S_ISFIFO(sb.st_mode) && !opt->found) {
-        /* a pipe named explicitly (`scan <(zcat x.gz)`): read it whole,
-         * blocking from here on, up to max_total */
+        /* a pipe named explicitly (`scan <(zcat x.gz)`, a named FIFO):
+         * read it whole, up to max_total; blocking unless it was opened
+         * non-blocking (it was no FIFO a moment before) */
         int fl = fcntl(fd, F_GETFL);
-        if (fl >= 0)
+        if (fl >= 0 && (fl & O_NONBLOCK))
             fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
         size_t limit = opt->max_total ? opt->max_total : (size_t)1 << 30;
         int over;

@@ -616,16 +616,13 @@ def main():
         return no_binary()
     d = tempfile.mkdtemp(prefix="pg_ci_")
     try:
-        tree_tests(d)
-        shelf_tests(d)
-        enum_tests(d)
-        names_tests(d)
-        policy_tests(d)
-        cli_tests(d)
-        load_tests(d)
-        rules_tests(d)
-        precommit_tests(d)
-        action_tests(d)
+        for group in (tree_tests, shelf_tests, enum_tests, names_tests,
+                      policy_tests, cli_tests, load_tests, rules_tests,
+                      precommit_tests, action_tests):
+            try:
+                group(d)
+            except Exception as e:  # a broken output shape is a failure
+                check(False, "%s stopped: %r" % (group.__name__, e))
     finally:
         shutil.rmtree(d, ignore_errors=True)
     return finish()
