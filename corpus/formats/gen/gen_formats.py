@@ -25,6 +25,7 @@ import gzip
 import io
 import lzma
 import os
+import subprocess
 import pickle
 import pickletools
 import shutil
@@ -586,6 +587,56 @@ def shelves():
             "GNU dbm shelf" + (" with a builtins.eval value" if extra else ""))
 
 
+def berkeley_db():
+    """dbm.ndbm shelves in the Berkeley DB hash format (issue 17), written
+    by Debian's /usr/bin/python3, whose _dbm is built on libdb (the venv's
+    Python has no _dbm). Without it the files already here are kept."""
+    vals = {"alpha": pickle.dumps(BENIGN, protocol=3),
+            "beta": pickle.dumps([1, 2, 3], protocol=3)}
+    big = pickle.dumps({"text": "y" * 9000}, protocol=4)  # overflow pages
+    py = "/usr/bin/python3"
+    code = ("import dbm.ndbm, sys\n"
+            "d = dbm.ndbm.open(sys.argv[1], 'n')\n"
+            "for i in range(2, len(sys.argv), 2):\n"
+            "    d[sys.argv[i].encode()] = bytes.fromhex(sys.argv[i + 1])\n"
+            "d.close()\n")
+    for name, extra in (("shelf_ndbm", {"big": big}),
+                        ("shelf_ndbm_evil", {"evil": MAL_P0})):
+        items = list(vals.items()) + list(extra.items())
+        base = path(name)
+        if os.path.exists(py):
+            args = [py, "-c", code, base]
+            for k, v in items:
+                args += [k, v.hex()]
+            if subprocess.run(args, capture_output=True).returncode != 0:
+                print("gen_formats: %s: no Berkeley DB dbm.ndbm; kept" % name)
+        st = sorted(("!key:'%s'" % k, len(v)) for k, v in items)
+        row(name + ".db", "dbm.ndbm (Berkeley DB)", st, [],
+            "flagged:critical" if "evil" in extra else "clean",
+            "refused" if "evil" in extra else "ok",
+            "dbm.ndbm (Berkeley DB hash) shelf" +
+            (" with an os.system value" if "evil" in extra else
+             ", one value on overflow pages"))
+    # dbm.dumb with its .bak (a second commit renames the old .dir)
+    base = path("shelf_bak")
+    for ext in (".dat", ".dir", ".bak"):
+        if os.path.exists(base + ext):
+            os.remove(base + ext)
+    db = dbm.dumb.open(base, "n")
+    db[b"alpha"] = vals["alpha"]
+    db.close()
+    db = dbm.dumb.open(base, "w")
+    db[b"beta"] = vals["beta"]
+    db.close()
+    st = [("!key:'alpha'", len(vals["alpha"])), ("!key:'beta'", len(vals["beta"]))]
+    row("shelf_bak.bak", "dbm.dumb", st, [], "clean", "ok",
+        "dbm.dumb side file: the previous index, read against the .dat")
+    row("shelf_bak.dir", "dbm.dumb", st, [], "clean", "ok",
+        "dbm.dumb index of a shelf committed twice")
+    row("shelf_bak.dat", "dbm.dumb", st, [], "clean", "ok",
+        "dbm.dumb data of a shelf committed twice")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     real = torch_real()
@@ -600,6 +651,7 @@ def main():
     tars()
     raw()
     shelves()
+    berkeley_db()
     with open(path("MANIFEST.tsv"), "w") as f:
         f.write("file\tformat\tstreams\tproblems\tscan_ml\tload_ml\tnote\n")
         for r in sorted(ROWS):
