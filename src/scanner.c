@@ -354,6 +354,10 @@ static void emit(scan *s, const char *rule, int sev, size_t off, int opcode,
                  const char *global, const char *hint, const char *fmt, ...)
 {
     pkl_scan_result *res = s->res;
+#ifdef PKL_TESTING
+    /* every rule id is in the one table (src/rules.def) */
+    (void)ALWAYS(pkl_rule_find(rule) >= 0);
+#endif
     res->by_severity[sev]++;
     if (sev > res->max_severity)
         res->max_severity = sev;
