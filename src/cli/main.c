@@ -1,6 +1,7 @@
 /* main.c -- the pickleguard command: dispatches to one command per file and
  * owns the shared helpers (input mapping, messages). Exit codes: 0 success,
- * 1 findings/refusals/invalid input, 2 usage or I/O error. */
+ * 1 findings/refusals/invalid input, 2 usage or I/O error (and a --policy
+ * that cannot be loaded); the one table is in README.md and the man page. */
 #include "cli.h"
 #include "scan_report.h"
 
@@ -144,20 +145,23 @@ static void usage(FILE *f)
 {
     fputs("usage: pickleguard COMMAND [OPTIONS] ...\n"
           "\n"
-          "commands:\n"
-          "  scan [--policy NAME|FILE] [--format text|json|sarif]\n"
-          "       [--fail-on LEVEL] [--jobs N] [--shard I/N]\n"
-          "       PATH...                               report findings\n"
-          "  load [--policy NAME|FILE] [--max-depth N] [--max-memo N]\n"
-          "       [--max-values N] [--max-bytes N] [--max-json-bytes N]\n"
-          "       FILE|-                                decode to pickle-json\n"
+          "commands (each takes --help; - is the data on stdin):\n"
+          "  scan [--policy NAME|FILE] [--format text|json|jsonl|sarif]\n"
+          "       [--fail-on LEVEL|none] [--include GLOB] [--exclude GLOB]\n"
+          "       [--files-from FILE|-] [--quiet] [--jobs N] [--shard I/N]\n"
+          "       PATH...|-                             report findings\n"
+          "  load [--policy NAME|FILE] [--with-source] [--max-depth N]\n"
+          "       [--max-memo N] [--max-values N] [--max-bytes N]\n"
+          "       [--max-json-bytes N] FILE|-           decode to pickle-json\n"
           "  dis FILE|-                                 disassemble\n"
-          "  policy check FILE... | policy show [NAME|FILE]\n"
+          "  policy check FILE...|- | policy show [NAME|FILE]\n"
+          "  policy suggest [--extends NAME|FILE] FILE...\n"
           "  report merge [--format json|sarif|text] INPUT...\n"
           "                                             merge scan outputs\n"
           "  version                                    print the version\n"
           "\n"
-          "exit codes: 0 ok, 1 findings/refused/invalid, 2 usage or I/O error\n"
+          "exit codes: 0 ok; 1 findings, refused, malformed or invalid input;\n"
+          "2 usage or I/O error, or a --policy that cannot be loaded\n"
           "see pickleguard(1) and docs/ for details\n",
           f);
 }
