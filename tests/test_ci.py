@@ -61,6 +61,8 @@ def tree_tests(d):
     t = os.path.join(d, "tree")
     write(os.path.join(t, "a.pkl"), BENIGN)
     os.symlink(outside, os.path.join(t, "model.pkl"))       # link out of the tree
+    write(os.path.join(t, "z", "evil.pkl"), OS_SYSTEM)
+    os.symlink(os.path.join("z", "evil.pkl"), os.path.join(t, "a_link.pkl"))
     os.symlink("a.pkl", os.path.join(t, "same.pkl"))        # link to a file in it
     os.symlink(".", os.path.join(t, "loop"))                # link loop
     os.symlink("nowhere.pkl", os.path.join(t, "dangling.pkl"))
@@ -70,9 +72,21 @@ def tree_tests(d):
     if doc is None:
         return
     by = {os.path.relpath(f["path"], t): f for f in doc["files"]}
-    check("model.pkl" in by and "dangerous-global" in rules_of(by["model.pkl"]),
-          "a symlink to a hostile pickle outside the tree is followed and "
-          "reported: %r" % sorted(by))
+    check("model.pkl" in by and rules_of(by["model.pkl"]) == ["symlink-outside"]
+          and by["model.pkl"]["findings"][0]["severity"] == "medium",
+          "a symlink out of the tree is not followed but a medium finding: %r"
+          % sorted(by))
+    check("a_link.pkl" in by and "dangerous-global" in rules_of(by["a_link.pkl"])
+          and rules_of(by.get("z/evil.pkl", {"findings": []})) == ["same-file"],
+          "a symlink inside the tree is followed (scanned once): %r"
+          % [(k, rules_of(v)) for k, v in sorted(by.items())])
+    pw = os.path.join(t, "..", "tree2")
+    os.makedirs(pw)
+    os.symlink("/etc/passwd", os.path.join(pw, "pw.pkl"))
+    rc2, doc2, _ = scan_json([pw])
+    check(doc2 and rules_of(doc2["files"][0]) == ["symlink-outside"] and
+          doc2["files"][0]["bytes_examined"] == 0,
+          "a link to a host file is never read: %r" % doc2)
     check(rc == 1, "tree with a hostile link exits 1 (got %d)" % rc)
     check(by.get("same.pkl") and rules_of(by["same.pkl"]) == ["same-file"],
           "a link to a file already scanned is a same-file finding: %r"

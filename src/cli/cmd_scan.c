@@ -6,7 +6,8 @@
  *
  * Listing (docs/rules.md "Which files are scanned"): directories are
  * walked recursively, entries sorted byte-wise, depth-first. Symbolic
- * links are followed, to files and to directories, wherever they point;
+ * links are followed, to files and to directories, while they stay inside
+ * the directory walked (a link out of it is a `symlink-outside` finding);
  * every file and directory is visited once per run, by device and inode
  * (a second path to it is a `same-file` info finding, so link loops end);
  * a link that leads nowhere is a `symlink-broken` finding; FIFOs, devices
@@ -20,6 +21,7 @@
  * a file found in a directory without a word (filters aside), or let
  * --jobs change the output.
  */
+#define _DEFAULT_SOURCE 1 /* realpath */
 #include "cli.h"
 #include "scan_report.h"
 #include "shard.h"
@@ -43,8 +45,8 @@ static void scan_usage(FILE *f)
     fputs("usage: pickleguard scan [OPTIONS] PATH...\n"
           "  Reports what loading each file would do, without loading it.\n"
           "  PATH: a file; a directory (walked recursively, sorted; symbolic\n"
-          "  links followed, each file scanned once); or - (the DATA to scan\n"
-          "  on stdin).\n"
+          "  links followed inside it, each file scanned once; a link out of\n"
+          "  it is a finding, not followed); or - (the DATA to scan on stdin).\n"
           "options:\n"
           "  --policy NAME|FILE  built-in policy (strict, default, ml) or a\n"
           "                      YAML file (default: default)\n"
@@ -86,6 +88,7 @@ enum {
     E_STDIN,      /* scan stdin's bytes */
     E_SPECIAL,    /* FIFO/device/socket found in a walk: a finding */
     E_BROKEN,     /* link that leads nowhere: a finding */
+    E_OUTSIDE,    /* link out of the directory walked: a finding */
     E_SAME        /* a file or directory already listed: a finding */
 };
 
@@ -110,6 +113,7 @@ typedef struct entries {
     int nomem;
     seen_set seen;
     char **include, **exclude;   /* NULL-terminated or NULL */
+    char *root_real;             /* realpath of the directory being walked */
 } entries;
 
 static char *xstrdup(const char *s)
@@ -277,6 +281,26 @@ static int list_path(entries *out, char *path, int found, const char *rel)
             entries_add(out, path, NULL, found, E_FILE, NULL);
         return 0;
     }
+    if (link && found && out->root_real) {
+        /* links are followed inside the directory walked, never out of
+         * it: an upload must not make the scan read (and quote bits of,
+         * in a public CI log) files it does not contain */
+        char *rp = realpath(path, NULL);
+        size_t n = strlen(out->root_real);
+        int inside = rp && (strcmp(out->root_real, "/") == 0 ||
+                            (strncmp(rp, out->root_real, n) == 0 &&
+                             (rp[n] == '/' || rp[n] == '\0')));
+        free(rp);
+        if (!inside) {
+            char target[512];
+            ssize_t tl = readlink(path, target, sizeof target - 1);
+            target[tl > 0 ? tl : 0] = '\0';
+            entries_add(out, path, NULL, found, E_OUTSIDE,
+                        xprintf("symbolic link to '%s' leads out of the "
+                                "directory scanned: not followed", target));
+            return 0;
+        }
+    }
     int isdir = S_ISDIR(sb.st_mode);
     if (found && rel) {
         if (glob_any(out->exclude, rel))
@@ -396,8 +420,12 @@ static void add_operand(const char *arg, entries *out)
         out->nomem = 1;
         return;
     }
-    if (list_path(out, path, 0, NULL))
+    if (list_path(out, path, 0, NULL)) {
+        out->root_real = realpath(path, NULL);
         walk_dir(path, out);
+        free(out->root_real);
+        out->root_real = NULL;
+    }
 }
 
 /* --files-from: PATHs separated by NUL bytes when the list holds any,
@@ -485,16 +513,21 @@ static void scan_one(const scan_cfg *cfg, const entry *e, scan_file *f)
         pkl_finding x;
         memset(&x, 0, sizeof x);
         x.rule = e->kind == E_SPECIAL ? "special-file"
-               : e->kind == E_BROKEN ? "symlink-broken" : "same-file";
+               : e->kind == E_BROKEN ? "symlink-broken"
+               : e->kind == E_OUTSIDE ? "symlink-outside" : "same-file";
         if (e->kind == E_SPECIAL) {
             rc = pkl_scan_special(e->note, &o, &f->res);
         } else {
-            x.severity = e->kind == E_BROKEN ? PKL_SEV_MEDIUM : PKL_SEV_INFO;
+            x.severity = e->kind == E_SAME ? PKL_SEV_INFO : PKL_SEV_MEDIUM;
             x.opcode = -1;
             snprintf(x.message, sizeof x.message, "%s", e->note);
             snprintf(x.hint, sizeof x.hint, "%s",
                      e->kind == E_BROKEN
                          ? "remove the link or make it point at the file"
+                     : e->kind == E_OUTSIDE
+                         ? "the target was not examined: replace the link "
+                           "with the file, or scan the target by name if "
+                           "you trust where it points"
                          : "nothing to do: the file was scanned under the "
                            "other path");
             rc = pkl_scan_result_add(&f->res, &x, 0);
