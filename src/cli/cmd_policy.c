@@ -318,13 +318,16 @@ static int policy_suggest(int argc, char **argv)
         pkl_policy_free(q);
         if (allow.n == had)
             break;
-        qsort(allow.v, allow.n, sizeof *allow.v, cmp_name);
+        if (allow.n)
+            qsort(allow.v, allow.n, sizeof *allow.v, cmp_name);
     }
     if (rc < 0) {
         status = PKL_EXIT_USAGE;
     } else {
-        qsort(allow.v, allow.n, sizeof *allow.v, cmp_name);
-        qsort(refused.v, refused.n, sizeof *refused.v, cmp_name);
+        if (allow.n)
+            qsort(allow.v, allow.n, sizeof *allow.v, cmp_name);
+        if (refused.n)
+            qsort(refused.v, refused.n, sizeof *refused.v, cmp_name);
         free(yaml);
         yaml = suggest_yaml(base, &allow);
         printf("# written by 'pickleguard policy suggest' from %d file%s you\n"

@@ -302,11 +302,11 @@ static int list_path(entries *out, char *path, int found, const char *rel)
         }
     }
     int isdir = S_ISDIR(sb.st_mode);
-    if (found && rel) {
-        if (glob_any(out->exclude, rel))
-            return 0;
-        if (!isdir && out->include && !glob_any(out->include, rel))
-            return 0;
+    if (found && rel && (glob_any(out->exclude, rel) ||
+                         (!isdir && out->include &&
+                          !glob_any(out->include, rel)))) {
+        free(path); /* filtered out by --include/--exclude */
+        return 0;
     }
     size_t first = seen_check(&out->seen, sb.st_dev, sb.st_ino,
                               isdir ? SIZE_MAX - 2 : out->n);
@@ -393,7 +393,8 @@ static void walk_dir(char *root, entries *out)
             nn++;
         }
         closedir(d);
-        qsort(names, nn, sizeof *names, cmp_str);
+        if (nn)
+            qsort(names, nn, sizeof *names, cmp_str);
         size_t plen = strlen(path);
         int slash = plen > 0 && path[plen - 1] == '/';
         for (size_t k = nn; k-- > 0;) {
