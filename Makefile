@@ -148,7 +148,16 @@ REPLAYS := $(patsubst %,$(B)/fuzz/replay_%,$(FUZZ_TARGETS))
 unit: $(B)/check_all
 	CK_FORK=no $(B)/check_all
 
-check: all $(B)/check_all $(REPLAYS) $(VENV_STAMP)
+# The Python package (python/): built from build/libpickleguard.a and
+# installed into .venv for tests/test_python_pkg.py. Only for the plain
+# build: the extension is not built against the ASan library.
+PYPKG_STAMP := $(VENV)/.pickleguard-python
+$(PYPKG_STAMP): $(VENV_STAMP) build/libpickleguard.a python/setup.py \
+                $(wildcard python/src/*.c python/pickleguard/*.py) $(HEADERS)
+	PKL_BUILD=build $(PYTHON) -m pip install --no-build-isolation --no-deps -q ./python
+	@touch $@
+
+check: all $(B)/check_all $(REPLAYS) $(VENV_STAMP) $(if $(filter build,$(B)),$(PYPKG_STAMP))
 	@PKL_BUILD=$(B) PYTHON=$(PYTHON) sh tests/run.sh
 
 asan:
@@ -205,7 +214,7 @@ $(B)/decode_bench: bench/decode_bench.c $(B)/libpickleguard.a
 	$(CC) $(CFLAGS_ALL) $(BENCH_DEFS) -o $@ $< $(B)/libpickleguard.a \
 	  $(LINK_FLAGS) $(LDLIBS_PROG)
 
-bench: all $(B)/decode_bench $(VENV_STAMP)
+bench: all $(B)/decode_bench $(VENV_STAMP) $(if $(filter build,$(B)),$(PYPKG_STAMP))
 	BENCH=$(BENCH) PKL_BUILD=$(B) $(PYTHON) bench/bench.py
 
 bench-report: all $(B)/decode_bench $(VENV_STAMP)

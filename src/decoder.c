@@ -1912,6 +1912,37 @@ static int do_build(dec *d)
 /* The opcode loop                                                       */
 /* ===================================================================== */
 
+/* Latin-1 bytes as a STR node (UTF-8): each byte >= 0x80 is two bytes. */
+static pkl_value *latin1_str(dec *d, const uint8_t *p, size_t n)
+{
+    size_t hi = 0;
+    for (size_t k = 0; k < n; k++)
+        hi += p[k] >= 0x80;
+    if (hi == 0)
+        return new_blob(d, PKL_T_STR, p, n);
+    if (n > SIZE_MAX / 2) {
+        charge(d, SIZE_MAX);
+        return NULL;
+    }
+    pkl_value *v = new_node(d, PKL_T_STR);
+    uint8_t *buf = v ? arena_alloc(d, n + hi) : NULL;
+    if (!buf)
+        return NULL;
+    size_t j = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (p[k] < 0x80) {
+            buf[j++] = p[k];
+        } else {
+            buf[j++] = (uint8_t)(0xC0 | (p[k] >> 6));
+            buf[j++] = (uint8_t)(0x80 | (p[k] & 0x3F));
+        }
+    }
+    v->u.s.ptr = buf;
+    v->u.s.len = j;
+    v->flags_ |= F_OWNED;
+    return v;
+}
+
 static int push_new(dec *d, pkl_value *v)
 {
     return v ? push(d, v) : -1;
@@ -2075,7 +2106,19 @@ static int run(dec *d, size_t *consumed)
         case PKL_OP_STRING:
         case PKL_OP_BINSTRING:
         case PKL_OP_SHORT_BINSTRING:
-            /* pickle.loads decodes Python 2 str with encoding='ASCII' */
+            /* pickle.loads decodes Python 2 str with encoding='ASCII'
+             * unless told otherwise (_pickle.c: Unpickler_set_memo...
+             * decode_string: 'bytes' keeps them, any codec decodes) */
+            if (d->opt->str8 == PKL_STR8_BYTES) {
+                if (push_new(d, new_blob(d, PKL_T_BYTES, op.data, op.len)) < 0)
+                    goto out;
+                break;
+            }
+            if (d->opt->str8 == PKL_STR8_LATIN1) {
+                if (push_new(d, latin1_str(d, op.data, op.len)) < 0)
+                    goto out;
+                break;
+            }
             for (size_t k = 0; k < op.len; k++) {
                 if (op.data[k] >= 0x80) {
                     fail_at(d, PKL_E_BAD_STRING,

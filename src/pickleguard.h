@@ -459,7 +459,14 @@ typedef struct pkl_decode_options {
      * NEXT_BUFFER is refused. */
     const pkl_value *const *buffers;
     size_t nbuffers;
+    /* Python 2 str (STRING/BINSTRING/SHORT_BINSTRING), as pickle.loads's
+     * `encoding`: PKL_STR8_ASCII (0, the default) decodes ASCII and refuses
+     * other bytes, PKL_STR8_LATIN1 decodes Latin-1 into STR, PKL_STR8_BYTES
+     * keeps them as BYTES. */
+    int str8;
 } pkl_decode_options;
+
+enum { PKL_STR8_ASCII = 0, PKL_STR8_LATIN1 = 1, PKL_STR8_BYTES = 2 };
 
 /* Decodes ONE pickle starting at buf[0]. On success returns the document
  * and sets *consumed to the offset just past its STOP (bytes after it are

@@ -1,0 +1,270 @@
+"""torch_load(): PyTorch zip checkpoints (torch.save since 1.6) without torch.load.
+
+The archive layout and the persistent-id protocol are ported from pytorch
+torch/serialization.py (_load, persistent_load, load_tensor) and
+caffe2/serialize/inline_container.cc (the archive name is the first record's
+top directory). The pickle (<archive>/data.pkl) goes through the same C
+decoder as loads(), under the policy (default "ml"). Tensors are built here,
+from the storage records, by pickleguard's own versions of
+torch._utils._rebuild_tensor{,_v2,_v3} and _rebuild_parameter: they check
+storage offsets and extents against the record sizes before torch sees
+them, and refuse backward hooks. torch is imported (it is the user's
+library and builds the tensors) but torch.load is never called.
+"""
+import io
+import os
+import sys
+import zipfile
+
+from ._pickleguard import PolicyError
+
+_ELEM_SIZE_CACHE = {}
+
+
+def _torch():
+    import torch  # the user's library: needed to build tensors
+    return torch
+
+
+class _StorageType:
+    """Stands for torch.FloatStorage etc. in persistent ids: knows its
+    dtype, and refuses to be called (a call would allocate a storage of any
+    size the pickle asks for)."""
+
+    def __init__(self, name, dtype):
+        self.name, self.dtype = name, dtype
+
+    def __call__(self, *a, **k):
+        raise PolicyError("calling %s is refused by pickleguard.torch_load (a "
+                          "checkpoint names storage types, it never calls them)" % self.name)
+
+
+def _elem_size(dtype):
+    torch = _torch()
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def _numel(size):
+    n = 1
+    for s in size:
+        n *= s
+    return n
+
+
+def _check_extent(storage_nbytes, elsize, offset, size, stride, what):
+    if not isinstance(offset, int) or offset < 0:
+        raise PolicyError("%s: storage offset %r is not a non-negative int" % (what, offset))
+    if len(size) != len(stride):
+        raise PolicyError("%s: size %r and stride %r differ in length" % (what, size, stride))
+    for s in list(size) + list(stride):
+        if not isinstance(s, int) or s < 0:
+            raise PolicyError("%s: size/stride %r is not non-negative ints" % (what, (size, stride)))
+    if _numel(size) == 0:
+        return
+    last = offset + sum((n - 1) * st for n, st in zip(size, stride))
+    if (last + 1) * elsize > storage_nbytes:
+        raise PolicyError("%s: a tensor of size %s, stride %s at offset %d needs %d bytes; "
+                          "its storage record has %d" % (what, tuple(size), tuple(stride), offset,
+                                                         (last + 1) * elsize, storage_nbytes))
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride):
+    torch = _torch()
+    if not isinstance(storage, torch.storage.TypedStorage):
+        raise PolicyError("_rebuild_tensor: the storage argument is a %s, not a storage "
+                          "from this checkpoint" % type(storage).__name__)
+    us = storage._untyped_storage
+    _check_extent(us.nbytes(), storage._element_size(), storage_offset, size, stride,
+                  "_rebuild_tensor")
+    t = torch.empty((0,), dtype=storage.dtype, device=us.device)
+    return t.set_(us, storage_offset, tuple(size), tuple(stride))
+
+
+def _no_hooks(hooks, what):
+    if hooks is not None and len(hooks) != 0:
+        raise PolicyError("%s: backward hooks in a checkpoint are refused (they are "
+                          "callables)" % what)
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad,
+                       backward_hooks, metadata=None):
+    t = _rebuild_tensor(storage, storage_offset, size, stride)
+    t.requires_grad = bool(requires_grad)
+    if metadata:
+        _torch()._utils.set_tensor_metadata(t, metadata)
+    _no_hooks(backward_hooks, "_rebuild_tensor_v2")
+    return t
+
+
+def _rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad,
+                       backward_hooks, dtype, metadata=None):
+    torch = _torch()
+    if not isinstance(storage, torch.storage.UntypedStorage):
+        storage = getattr(storage, "_untyped_storage", storage)
+    if not isinstance(storage, torch.storage.UntypedStorage) or not isinstance(dtype, torch.dtype):
+        raise PolicyError("_rebuild_tensor_v3: bad storage or dtype")
+    ts = torch.storage.TypedStorage(wrap_storage=storage, dtype=dtype, _internal=True)
+    return _rebuild_tensor_v2(ts, storage_offset, size, stride, requires_grad,
+                              backward_hooks, metadata)
+
+
+def _rebuild_parameter(data, requires_grad, backward_hooks):
+    torch = _torch()
+    if not isinstance(data, torch.Tensor):
+        raise PolicyError("_rebuild_parameter: data is a %s, not a tensor" % type(data).__name__)
+    _no_hooks(backward_hooks, "_rebuild_parameter")
+    return torch.nn.Parameter(data, bool(requires_grad))
+
+
+def _rebuild_meta_tensor_no_storage(dtype, size, stride, requires_grad):
+    torch = _torch()
+    return torch.empty_strided(tuple(size), tuple(stride), dtype=dtype, device="meta",
+                               requires_grad=bool(requires_grad))
+
+
+_STORAGE_NAMES = ["BFloat16Storage", "BoolStorage", "ByteStorage", "CharStorage",
+                  "ComplexDoubleStorage", "ComplexFloatStorage", "DoubleStorage",
+                  "FloatStorage", "HalfStorage", "IntStorage", "LongStorage",
+                  "QInt32Storage", "QInt8Storage", "QUInt2x4Storage", "QUInt4x2Storage",
+                  "QUInt8Storage", "ShortStorage"]
+
+
+def _overrides():
+    torch = _torch()
+    ov = {
+        "torch._utils._rebuild_tensor": _rebuild_tensor,
+        "torch._utils._rebuild_tensor_v2": _rebuild_tensor_v2,
+        "torch._utils._rebuild_tensor_v3": _rebuild_tensor_v3,
+        "torch._utils._rebuild_parameter": _rebuild_parameter,
+        "torch._utils._rebuild_meta_tensor_no_storage": _rebuild_meta_tensor_no_storage,
+        "torch.UntypedStorage": _StorageType("torch.UntypedStorage", torch.uint8),
+        "torch.storage.UntypedStorage": _StorageType("torch.storage.UntypedStorage", torch.uint8),
+    }
+    for n in _STORAGE_NAMES:
+        cls = getattr(torch, n, None)
+        if cls is not None:
+            ov["torch." + n] = _StorageType("torch." + n, cls.dtype)
+    return ov
+
+
+def _byteswap(buf, elsize):
+    import array
+    codes = {2: "H", 4: "I", 8: "Q"}
+    if elsize == 1:
+        return buf
+    if elsize == 16:
+        elsize = 8  # complex128: two float64
+    a = array.array(codes[elsize])
+    if a.itemsize != elsize:
+        raise PolicyError("cannot byte-swap %d-byte elements here" % elsize)
+    a.frombytes(bytes(buf))
+    a.byteswap()
+    return bytearray(a.tobytes())
+
+
+def _restore(storage, location, map_location):
+    """torch.serialization._get_restore_location, for the CPU tensors we make."""
+    if map_location is None:
+        if str(location) != "cpu":
+            raise PolicyError("storage location %r: pickleguard.torch_load builds CPU "
+                              "tensors only; pass map_location='cpu'" % (location,))
+        return storage
+    if isinstance(map_location, dict):
+        target = map_location.get(location, location)
+        return _restore(storage, target, None)
+    if callable(map_location):
+        r = map_location(storage, location)
+        return storage if r is None else r
+    return _restore(storage, str(map_location), None)
+
+
+def torch_load(f, map_location=None, *, policy="ml", mmap=False):
+    """Loads a torch.save checkpoint (zip format) under a policy, returning
+    what torch.load(f, weights_only=True) returns for the same file: a
+    state_dict, tensors, containers of them. TorchScript archives and the
+    legacy (pre-1.6) format are refused with a clear error."""
+    from . import _policy
+    torch = _torch()
+    if mmap:
+        raise ValueError("pickleguard.torch_load: mmap=True is not supported; the "
+                         "storages are read into memory")
+    pol = _policy(policy)
+    own = isinstance(f, (str, os.PathLike))
+    fh = open(f, "rb") if own else f
+    try:
+        return _load_zip(torch, fh, pol, map_location)
+    finally:
+        if own:
+            fh.close()
+
+
+def _load_zip(torch, fh, pol, map_location):
+    from . import Unpickler
+    if not zipfile.is_zipfile(fh):
+        raise PolicyError("not a torch.save zip archive: the legacy (pre-1.6) and tar "
+                          "formats are not supported by pickleguard.torch_load")
+    fh.seek(0)
+    zf = zipfile.ZipFile(fh)
+    names = zf.namelist()
+    if not names or "/" not in names[0]:
+        raise PolicyError("not a torch.save archive: no top directory")
+    prefix = names[0].split("/", 1)[0] + "/"
+    nameset = set(names)
+    if prefix + "constants.pkl" in nameset or prefix + "code/" in {n[:len(prefix) + 5] for n in names}:
+        raise PolicyError("this is a TorchScript archive (torch.jit.save): it holds code, "
+                          "which pickleguard never loads; use torch.jit.load only on "
+                          "files you trust")
+    if prefix + "data.pkl" not in nameset:
+        raise PolicyError("not a torch.save archive: %sdata.pkl is missing" % prefix)
+    byteorder = "little"
+    if prefix + "byteorder" in nameset:
+        byteorder = zf.read(prefix + "byteorder").decode("ascii", "replace").strip()
+        if byteorder not in ("little", "big"):
+            raise PolicyError("bad byteorder record %r" % byteorder)
+    loaded = {}
+
+    def persistent_load(saved_id):
+        if not isinstance(saved_id, tuple) or len(saved_id) != 5:
+            raise PolicyError("unexpected persistent id %r" % (saved_id,))
+        typename, storage_type, key, location, numel = saved_id
+        if isinstance(typename, bytes):
+            typename = typename.decode("ascii")
+        if typename != "storage":
+            raise PolicyError("unknown persistent id type %r" % (typename,))
+        if not isinstance(storage_type, _StorageType):
+            raise PolicyError("persistent id names %r, not a storage type" % (storage_type,))
+        if not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
+            raise PolicyError("bad persistent id %r" % (saved_id,))
+        dtype = storage_type.dtype
+        if key in loaded:
+            return loaded[key]
+        elsize = _elem_size(dtype)
+        nbytes = numel * elsize
+        rec = prefix + "data/" + key
+        if rec not in nameset:
+            raise PolicyError("storage record %s is missing" % rec)
+        info = zf.getinfo(rec)
+        if info.file_size != nbytes:
+            raise PolicyError("storage record %s holds %d bytes; the pickle says %d "
+                              "elements of %d bytes" % (rec, info.file_size, numel, elsize))
+        buf = bytearray(nbytes)
+        with zf.open(info) as r:
+            got = r.readinto(buf) if nbytes else 0
+            if got != nbytes or r.read(1):
+                raise PolicyError("storage record %s is not %d bytes long" % (rec, nbytes))
+        if byteorder != sys.byteorder:
+            buf = _byteswap(buf, elsize)
+        if nbytes:
+            us = torch.frombuffer(buf, dtype=torch.uint8).untyped_storage()
+        else:
+            us = torch.UntypedStorage(0)
+        us = _restore(us, location if isinstance(location, str) else str(location),
+                      map_location)
+        ts = torch.storage.TypedStorage(wrap_storage=us, dtype=dtype, _internal=True)
+        loaded[key] = ts
+        return ts
+
+    u = Unpickler(io.BytesIO(zf.read(prefix + "data.pkl")), policy=pol,
+                  persistent_load=persistent_load, encoding="ASCII",
+                  overrides=_overrides())
+    return u.load()

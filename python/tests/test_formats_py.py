@@ -1,0 +1,258 @@
+"""Malicious corpus under an audit-hook recorder; tutorial cases under a
+user policy file; torch checkpoints against torch.load(weights_only=True);
+NumPy arrays and scalars; scan() against the CLI's findings."""
+import copyreg
+import dataclasses
+import gzip
+import io
+import json
+import lzma
+import os
+import pickle
+import shelve
+import subprocess
+import sys
+
+import pytest
+
+import pickleguard
+from conftest import CORPUS, ROOT, manifest
+
+MALICIOUS = [r for r in manifest() if r["kind"] == "malicious"]
+
+_events = []
+_recording = [False]
+
+
+def _hook(event, args):
+    if _recording[0] and (event in ("import", "exec", "compile", "os.system", "os.exec",
+                                    "os.posix_spawn", "subprocess.Popen", "os.spawn")
+                          or (event == "open" and args and isinstance(args[0], str)
+                              and not args[0].startswith(CORPUS))):
+        _events.append((event, repr(args)[:200]))
+
+
+sys.addaudithook(_hook)
+
+
+@pytest.mark.parametrize("row", MALICIOUS, ids=[r["file"] for r in MALICIOUS])
+def test_malicious_refused_nothing_runs(row):
+    with open(os.path.join(CORPUS, row["file"]), "rb") as f:
+        data = f.read()
+    for pol in ("default", "strict", "ml"):
+        _events.clear()
+        _recording[0] = True
+        try:
+            # every pickle of the file, as repeated pickle.load calls read them
+            u = pickleguard.Unpickler(io.BytesIO(data), policy=pol)
+            with pytest.raises(pickleguard.PolicyError):
+                for _ in range(100):
+                    u.load()
+        finally:
+            _recording[0] = False
+        assert _events == [], _events
+
+
+def test_audit_recorder_can_fail():
+    _events.clear()
+    _recording[0] = True
+    try:
+        compile("1", "<x>", "eval")
+    finally:
+        _recording[0] = False
+    assert _events
+
+
+# ---- tutorial: user classes under a user policy file -----------------------
+
+@dataclasses.dataclass
+class Game:
+    score: int
+    seed: int
+    items: list
+
+
+class Player:
+    def __init__(self, name, level=1):
+        self.name, self.level = name, level
+
+    def __eq__(self, o):
+        return type(o) is Player and vars(o) == vars(self)
+
+
+class Point:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __eq__(self, o):
+        return type(o) is Point and (o.x, o.y) == (self.x, self.y)
+
+
+def _reduce_point(p):
+    return (Point, (p.x, p.y))
+
+
+copyreg.pickle(Point, _reduce_point)
+
+POLICY = """version: 1
+name: tutorial
+extends: default
+allow:
+  - test_formats_py.Game
+  - test_formats_py.Player
+  - test_formats_py.Point
+"""
+
+
+@pytest.fixture
+def user_policy(tmp_path):
+    p = tmp_path / "policy.yaml"
+    p.write_text(POLICY)
+    return str(p)
+
+
+def test_tutorial_classes(user_policy):
+    objs = [Game(10, 42, ["sword", Point(1, 2)]), Player("ann", 3), Point(3, 4)]
+    for proto in range(6):
+        data = pickle.dumps(objs, protocol=proto)
+        got = pickleguard.loads(data, policy=user_policy)
+        assert got == pickle.loads(data)
+        with pytest.raises(pickleguard.PolicyError) as ei:
+            pickleguard.loads(data, policy="default")
+        assert ei.value.name.startswith("test_formats_py.") or ei.value.name == "copyreg._reconstructor"
+
+
+def test_tutorial_compressed_and_shelve(user_policy, tmp_path):
+    g = Game(1, 2, [3])
+    for opener in (gzip.open, lzma.open):
+        p = tmp_path / ("g" + opener.__module__)
+        with opener(p, "wb") as f:
+            pickle.dump(g, f)
+        with opener(p, "rb") as f:
+            assert pickleguard.load(f, policy=user_policy) == g
+    import dbm.dumb
+    db = str(tmp_path / "cache")
+    with shelve.Shelf(dbm.dumb.open(db, "c")) as s:
+        s["game"] = g
+        s["n"] = [1, 2]
+    with pickleguard.shelve_open(db, policy=user_policy) as s:
+        assert s["game"] == g and s["n"] == [1, 2] and sorted(s) == ["game", "n"]
+
+
+# ---- torch -------------------------------------------------------------------
+
+torch = pytest.importorskip("torch")
+
+
+def _tensors_equal(a, b):
+    if isinstance(a, torch.Tensor):
+        return (type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape
+                and a.stride() == b.stride() and a.storage_offset() == b.storage_offset()
+                and a.requires_grad == b.requires_grad and torch.equal(a, b))
+    if isinstance(a, dict):
+        return type(a) is type(b) and list(a) == list(b) and all(_tensors_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_tensors_equal, a, b))
+    return a == b
+
+
+def test_torch_checkpoints(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    base = torch.arange(24, dtype=torch.float64).reshape(4, 6)
+    objs = {
+        "sd": model.state_dict(),
+        "views": [base, base[1:, 2:], base.t()],
+        "dtypes": [torch.ones(3, dtype=d) for d in (torch.int8, torch.int64, torch.bool,
+                                                   torch.float16, torch.bfloat16, torch.complex64)],
+        "param": torch.nn.Parameter(torch.ones(2)),
+        "empty": torch.empty(0, 5),
+        "misc": {"epoch": 3, "lr": 0.1, "size": torch.Size([2, 3]), "dt": torch.float32},
+    }
+    p = tmp_path / "model.pt"
+    torch.save(objs, p)
+    want = torch.load(p, weights_only=True)
+    got = pickleguard.torch_load(str(p))
+    assert _tensors_equal(got, want)
+    v = got["views"]
+    assert v[1].untyped_storage().data_ptr() == v[0].untyped_storage().data_ptr()
+
+
+def test_torch_refusals(tmp_path):
+    p = tmp_path / "m.pt"
+    torch.save({"x": torch.ones(4)}, p)
+    import zipfile
+    zin = zipfile.ZipFile(p)
+    # a storage record shorter than the pickle says: refused before torch sees it
+    out = tmp_path / "short.pt"
+    with zipfile.ZipFile(out, "w") as z:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if "/data/" in info.filename:
+                data = data[:8]
+            z.writestr(info, data)
+    with pytest.raises(pickleguard.PolicyError):
+        pickleguard.torch_load(str(out))
+    # TorchScript archive
+    ts = tmp_path / "ts.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), ts)
+    with pytest.raises(pickleguard.PolicyError, match="TorchScript"):
+        pickleguard.torch_load(str(ts))
+    # a whole pickled model needs globals the ml policy does not allow
+    whole = tmp_path / "whole.pt"
+    torch.save(torch.nn.Linear(2, 2), whole)
+    with pytest.raises(pickleguard.PolicyError) as ei:
+        pickleguard.torch_load(str(whole))
+    assert ei.value.name and ei.value.name.startswith("torch.nn")
+
+
+# ---- numpy ---------------------------------------------------------------------
+
+np = pytest.importorskip("numpy")
+
+
+def test_numpy_arrays_and_scalars(tmp_path):
+    arrs = [np.arange(12, dtype=np.int32).reshape(3, 4), np.asfortranarray(np.ones((2, 3))),
+            np.array(["a", "bc"]), np.zeros((0,), dtype=np.complex128),
+            np.array([(1, 2.5)], dtype=[("a", "<i4"), ("b", "<f8")])]
+    for i, a in enumerate(arrs):
+        p = tmp_path / ("a%d.npy" % i)
+        np.save(p, a)
+        got = pickleguard.numpy_load(str(p), policy="ml")
+        want = np.load(p)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    obj = np.array([1, "x", None], dtype=object)
+    p = tmp_path / "obj.npy"
+    np.save(p, obj, allow_pickle=True)
+    with pytest.raises(ValueError):
+        pickleguard.numpy_load(str(p), policy="ml")
+    assert list(pickleguard.numpy_load(str(p), policy="ml", allow_pickle=True)) == [1, "x", None]
+    z = tmp_path / "z.npz"
+    np.savez(z, a=arrs[0], b=arrs[1])
+    with pickleguard.numpy_load(str(z), policy="ml") as f:
+        assert sorted(f.keys()) == ["a", "b"] and np.array_equal(f["a"], arrs[0])
+    for v in [np.float64(1.5), np.int8(-3), arrs[0], np.dtype("<U3"), arrs[4]]:
+        for proto in (2, 4, 5):
+            data = pickle.dumps(v, protocol=proto)
+            got = pickleguard.loads(data, policy="ml")
+            want = pickle.loads(data)
+            assert type(got) is type(want) and (np.array_equal(got, want) if isinstance(want, np.ndarray) else got == want)
+
+
+# ---- scan ----------------------------------------------------------------------
+
+def test_scan_matches_cli():
+    cli = os.path.join(ROOT, os.environ.get("PKL_BUILD", "build"), "pickleguard")
+    rows = [r for r in manifest() if r["kind"] in ("malicious", "benign", "malformed")]
+    assert len(rows) > 300
+    for r in rows:
+        path = os.path.join(CORPUS, r["file"])
+        out = subprocess.run([cli, "scan", "--format", "json", "--policy", "default", path],
+                             capture_output=True, text=True)
+        doc = json.loads(out.stdout)["files"][0]
+        want = sorted((f["rule"], f["severity"], f["offset"], f["global"] or "", f["path"])
+                      for f in doc["findings"])
+        rep = pickleguard.scan(path, policy="default")
+        got = sorted((f.rule, f.severity, f.offset, f.global_, f.path) for f in rep.findings)
+        assert got == want, path
+        assert rep.clean == (doc["verdict"] == "clean")
+    assert pickleguard.scan(pickle.dumps([1, 2]), policy="strict").clean

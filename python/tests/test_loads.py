@@ -1,0 +1,206 @@
+"""pickleguard.loads against pickle.loads: the benign corpus, generated
+pure-data pickles (protocols 0-5), shared references and cycles, Python 2
+str encodings, protocol 5 buffers, and the PolicyError attributes."""
+import collections
+import io
+import math
+import os
+import pickle
+import random
+
+import pytest
+
+import pickleguard
+from conftest import CORPUS, manifest
+
+
+def same(a, b, seen=None):
+    """Structural equality that treats NaN as equal and follows cycles."""
+    seen = set() if seen is None else seen
+    if (id(a), id(b)) in seen:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, (list, tuple)):
+        seen.add((id(a), id(b)))
+        return len(a) == len(b) and all(same(x, y, seen) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        seen.add((id(a), id(b)))
+        return list(a.keys()) == list(b.keys()) and all(same(a[k], b[k], seen) for k in a)
+    if isinstance(a, (str, bytes, bytearray, int, bool, type(None), set, frozenset, complex)):
+        return a == b
+    return a == b or repr(a) == repr(b)
+
+
+BENIGN = [r for r in manifest() if r["kind"] == "benign" and r["load_default"] == "ok"]
+
+
+def test_benign_corpus_is_there():
+    assert len(BENIGN) > 150
+
+
+@pytest.mark.parametrize("row", BENIGN, ids=[r["file"] for r in BENIGN])
+def test_benign_corpus_equals_pickle(row):
+    with open(os.path.join(CORPUS, row["file"]), "rb") as f:
+        data = f.read()
+    # these files only reference globals the default policy allows (the
+    # manifest says so, checked by tests/test_load.py), so CPython may load them
+    want = pickle.loads(data)
+    got = pickleguard.loads(data, policy="default")
+    assert same(got, want), (got, want)
+
+
+def gen_value(rnd, depth=0, pool=None):
+    pool = pool if pool is not None else []
+    k = rnd.randrange(14 if depth < 4 else 7)
+    if k == 0:
+        return rnd.choice([None, True, False])
+    if k == 1:
+        return rnd.choice([0, 1, -1, 255, 256, 65535, 2**31 - 1, -2**31, 2**63 - 1, -2**63,
+                           2**64, -2**100, 10**40, rnd.randrange(-10**6, 10**6)])
+    if k == 2:
+        return rnd.choice([0.0, -0.0, 1.5, 1e300, -1e-300, float("inf"), rnd.random()])
+    if k == 3:
+        return rnd.choice(["", "a", "é", "\u20ac", "\U0001f600", "x" * 300, "\ud800"])
+    if k == 4:
+        return rnd.choice([b"", b"\x00\xff", b"y" * 300])
+    if k == 5:
+        return bytearray(rnd.choice([b"", b"ab"]))
+    if k == 6:
+        return rnd.choice(pool) if pool else complex(1, 2) if rnd.random() < 0.1 else 7
+    n = rnd.randrange(0, 5)
+    items = [gen_value(rnd, depth + 1, pool) for _ in range(n)]
+    if k in (7, 8):
+        v = items
+    elif k == 9:
+        v = tuple(items)
+    elif k == 10:
+        v = {}
+        for i, x in enumerate(items):
+            v[rnd.choice(["k%d" % i, i, (i, "t"), b"b%d" % i])] = x
+    elif k == 11:
+        v = {x for x in items if isinstance(x, (int, str, bytes, tuple)) and _hashable(x)}
+    elif k == 12:
+        v = frozenset(x for x in items if isinstance(x, (int, str, bytes)))
+    else:
+        v = collections.OrderedDict((str(i), x) for i, x in enumerate(items))
+    if isinstance(v, (list, dict)) and rnd.random() < 0.1:
+        (v.append(v) if isinstance(v, list) else v.__setitem__("self", v))
+    pool.append(v)
+    return v
+
+
+def _hashable(x):
+    try:
+        hash(x)
+        return True
+    except TypeError:
+        return False
+
+
+def test_generated_pure_data_all_protocols():
+    rnd = random.Random(1234)
+    n = 0
+    for i in range(600):
+        v = gen_value(rnd)
+        for proto in range(6):
+            data = pickle.dumps(v, protocol=proto)
+            want = pickle.loads(data)
+            got = pickleguard.loads(data, policy="default")
+            assert same(got, want), (proto, v, got)
+            n += 1
+    assert n == 3600
+
+
+def test_shared_references_and_cycles():
+    shared = [1, 2]
+    d = {"a": shared, "b": shared}
+    d["me"] = d
+    for proto in range(6):
+        got = pickleguard.loads(pickle.dumps(d, protocol=proto), policy="default")
+        assert got["a"] is got["b"] and got["me"] is got
+    t = ([],)
+    t[0].append(t)
+    got = pickleguard.loads(pickle.dumps(t, protocol=2), policy="default")
+    assert got[0][0] is got
+
+
+def test_python2_str_encodings():
+    data = b"U\x02\xe9a."  # SHORT_BINSTRING 'éa' as Python 2 writes it
+    with pytest.raises(pickleguard.PolicyError):
+        pickleguard.loads(data, policy="default")
+    with pytest.raises(UnicodeDecodeError):
+        pickle.loads(data)
+    for enc in ("latin1", "bytes"):
+        assert pickleguard.loads(data, policy="default", encoding=enc) == \
+            pickle.loads(data, encoding=enc)
+
+
+def test_protocol5_buffers():
+    pb = pickle.PickleBuffer(b"abcdef")
+    bufs = []
+    data = pickle.dumps([pb, 1], protocol=5, buffer_callback=bufs.append)
+    with pytest.raises(pickleguard.PolicyError):
+        pickleguard.loads(data, policy="default")
+    got = pickleguard.loads(data, policy="default", buffers=bufs)
+    want = pickle.loads(data, buffers=bufs)
+    assert bytes(got[0]) == bytes(want[0]) and got[1] == 1
+
+
+def test_policy_error_attributes():
+    data = b"cos\nsystem\n(S'id'\ntR."
+    with pytest.raises(pickleguard.PolicyError) as ei:
+        pickleguard.loads(data, policy="default")
+    e = ei.value
+    assert isinstance(e, pickle.UnpicklingError)
+    assert e.offset == 0 and e.opcode == "GLOBAL" and e.name == "os.system"
+    assert e.allow_line == "allow:\n  - os.system"
+    # a policy object built in code, and a policy that allows the global
+    pol = pickleguard.Policy(yaml="version: 1\nname: t\nextends: default\nallow:\n  - collections.OrderedDict\n")
+    assert pol.allows("collections", "OrderedDict") and not pol.allows("os", "system")
+
+
+def test_load_reads_one_pickle_at_a_time():
+    f = io.BytesIO(pickle.dumps(1) + pickle.dumps([2]) + b"tail")
+    u = pickleguard.Unpickler(f, policy="strict")
+    assert u.load() == 1 and u.load() == [2]
+    assert f.read() == b"tail"
+    with pytest.raises(EOFError):
+        pickleguard.load(io.BytesIO(b""), policy="strict")
+
+
+def test_policy_required():
+    with pytest.raises(TypeError):
+        pickleguard.loads(pickle.dumps(1))  # no default policy
+    with pytest.raises(ValueError):
+        pickleguard.loads(pickle.dumps(1), policy="no-such-policy")
+
+
+def test_append_to_a_list_subclass_overriding_append_is_refused():
+    # __reduce__ of a list subclass: copyreg._reconstructor(cls, list, []) + APPENDS
+    data = pickle.dumps(MyList([1, 2]), protocol=0)
+    pol = pickleguard.Policy(yaml="version: 1\nname: t\nextends: default\nallow:\n  - test_loads.MyList\n  - copyreg._reconstructor\n")
+    with pytest.raises(pickleguard.PolicyError):
+        pickleguard.loads(data, policy=pol)
+    assert MyList.calls == 0
+    got = pickleguard.loads(pickle.dumps(PlainList([1, 2]), protocol=2),
+                            policy=pickleguard.Policy(yaml="version: 1\nname: t\nextends: default\nallow:\n  - test_loads.PlainList\n"))
+    assert type(got) is PlainList and got == [1, 2]
+
+
+class MyList(list):
+    calls = 0
+
+    def append(self, x):
+        MyList.calls += 1
+        super().append(x)
+
+    def extend(self, xs):
+        MyList.calls += 1
+        super().extend(xs)
+
+
+class PlainList(list):
+    pass
