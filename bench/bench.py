@@ -659,6 +659,9 @@ def main():
     elapsed = time.perf_counter() - t_start
 
     print_console(results, start, build)
+    pyrows = python_rows(setname, log)
+    if pyrows:
+        print("\nPython package (bench/bench_python.py):\n" + pyrows)
     print("\nbench: %s set, %.0f s in total" % (setname, elapsed))
     raw = os.path.join(gen_workload.WORK, "last_run_%s.json" % setname)
     with open(raw, "w") as f:
@@ -666,12 +669,23 @@ def main():
                   f, indent=1)
     if args.report:
         write_report(args.report, setname, files, results, start, prof, elapsed, started,
-                     build)
+                     build, pyrows)
         print("bench: wrote %s" % args.report)
     return 0
 
 
-def write_report(path, setname, files, results, start, prof, elapsed, started, build):
+def python_rows(setname, log):
+    """The Python package's rows (bench/bench_python.py), or a note why not."""
+    try:
+        import bench_python
+        import pickleguard  # noqa: F401  (installed by make check / make bench)
+    except ImportError as e:
+        return "missing: %s" % e
+    return bench_python.table(bench_python.run(setname, log))
+
+
+def write_report(path, setname, files, results, start, prof, elapsed, started, build,
+                 pyrows=None):
     model, cores, mem = machine()
     desc = {os.path.basename(p): d for p, d in files}
     w = ["# pickleguard benchmark results", "",
@@ -710,6 +724,12 @@ def write_report(path, setname, files, results, start, prof, elapsed, started, b
     n = notes(results, start, build)
     if n:
         w += ["### Notes", "", n, ""]
+    if pyrows:
+        w += ["## Python package (bench/bench_python.py)", "",
+              "pickleguard.loads and torch_load against pickle.loads and "
+              "torch.load(weights_only=True): median time of the load call alone, "
+              "each in a fresh process (tools alternating); peak RSS of that "
+              "process (interpreter and imports included).", "", pyrows, ""]
     if prof is not None:
         w += ["## Profile", "", prof, ""]
     kept = kept_analysis(path)

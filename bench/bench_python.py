@@ -3,9 +3,10 @@
 (issue 15), run by bench/bench.py after its own tables (and on its own:
 `PYTHON bench/bench_python.py [quick|full]`).
 
-Rows, each timed in a fresh child process (the median of REPS runs; peak
-RSS is that child's ru_maxrss from os.wait4, minus nothing: interpreter
-and imports included, and the same imports on both sides):
+Rows: each run is a fresh child process that times the load call alone
+(perf_counter around it; the median of the runs, the two tools
+alternating); peak RSS is that child's ru_maxrss from os.wait4, interpreter
+and imports included (both sides import torch for the torch rows):
   pure data    pickleguard.loads vs pickle.loads (CPython's C unpickler) on a
                pure-data pickle (dicts, lists, ints, floats, str), protocol 5
   10k tensors  pickleguard.torch_load vs torch.load(weights_only=True) on a

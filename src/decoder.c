@@ -64,7 +64,8 @@ static const pkl_value k_false = {.type = PKL_T_BOOL, .u.b = 0};
 static const pkl_value k_empty_tuple = {.type = PKL_T_TUPLE};
 
 /* flags_ bits */
-enum { F_HASHED = 1, F_INDEXED = 2, F_OWNED = 4 /* bytes copied to arena */ };
+enum { F_HASHED = 1, F_INDEXED = 2, F_OWNED = 4 /* bytes copied to arena */,
+       F_SHARED = 8 /* handed out again by memo GET or DUP */ };
 
 /* ===================================================================== */
 /* Decoder state                                                         */
@@ -1200,12 +1201,37 @@ static int memo_put(dec *d, uint64_t idx, pkl_value *v)
     return 0;
 }
 
+/* A node handed out a second time (memo GET, DUP): a builder that makes
+ * one object per node must reuse it (pkl_value_is_shared). Constant and
+ * caller-owned nodes are never written. */
+static void mark_shared(dec *d, pkl_value *v)
+{
+    if (v->type < PKL_T_STR || v == (const pkl_value *)&k_empty_tuple ||
+        (v->flags_ & F_SHARED))
+        return;
+    for (size_t i = 0; i < d->nbuf_used; i++)
+        if (d->opt->buffers[i] == v)
+            return;
+    v->flags_ |= F_SHARED;
+}
+
+int pkl_value_is_shared(const pkl_value *v)
+{
+    return v && (v->flags_ & F_SHARED) != 0;
+}
+
 static pkl_value *memo_get(dec *d, uint64_t idx)
 {
-    if (idx < d->dcap && d->dense[idx])
-        return d->dense[idx];
-    pkl_value **h = memo_hash_find(d, idx);
-    return h ? *h : NULL;
+    pkl_value *v = NULL;
+    if (idx < d->dcap && d->dense[idx]) {
+        v = d->dense[idx];
+    } else {
+        pkl_value **h = memo_hash_find(d, idx);
+        v = h ? *h : NULL;
+    }
+    if (v)
+        mark_shared(d, v);
+    return v;
 }
 
 /* ===================================================================== */
@@ -1591,6 +1617,20 @@ static pkl_value *do_call(dec *d, const pkl_global *g, pkl_value *args,
     int plain = !kwargs || kwargs->u.dict.len == 0;
     int handled = 0;
     pkl_value *r = NULL;
+
+    /* the natively evaluated calls below reuse argument nodes and their
+     * items in the result, while the arguments may stay reachable (memo):
+     * they are reached twice */
+    for (size_t i = 0; i < n; i++) {
+        size_t cnt;
+        pkl_value *const *it = iter_items(a[i], &cnt);
+        mark_shared(d, a[i]);
+        for (size_t k = 0; it && k < cnt; k++)
+            mark_shared(d, it[k]);
+        if (a[i]->type == PKL_T_DICT)
+            for (size_t k = 0; k < 2 * a[i]->u.dict.len; k++)
+                mark_shared(d, a[i]->u.dict.kv[k]);
+    }
 
     if (g == d->getattr_g)
         return attr_call(d, args, plain, is_new);
@@ -2044,7 +2084,10 @@ static int run(dec *d, size_t *consumed)
             break;
         }
         case PKL_OP_DUP:
-            if (need(d, 1) < 0 || push(d, d->stack[d->sp - 1]) < 0)
+            if (need(d, 1) < 0)
+                goto out;
+            mark_shared(d, d->stack[d->sp - 1]);
+            if (push(d, d->stack[d->sp - 1]) < 0)
                 goto out;
             break;
         case PKL_OP_FLOAT:

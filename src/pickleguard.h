@@ -475,6 +475,12 @@ enum { PKL_STR8_ASCII = 0, PKL_STR8_LATIN1 = 1, PKL_STR8_BYTES = 2 };
 pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
                     size_t *consumed, pkl_error *err);
 const pkl_value *pkl_doc_root(const pkl_doc *doc);
+/* Non-zero when the decoder handed v out more than once (memo GET or DUP):
+ * a builder that makes one object per node (the Python binding) must keep
+ * and reuse it, which preserves identity and cycles; other nodes have one
+ * parent. Constant nodes (None, booleans, ints, floats, the empty tuple)
+ * are never marked. */
+int pkl_value_is_shared(const pkl_value *v);
 /* Frees the document and every value in it, in one call. */
 void pkl_doc_free(pkl_doc *doc);
 

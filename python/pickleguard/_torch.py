@@ -13,7 +13,9 @@ library and builds the tensors) but torch.load is never called.
 """
 import io
 import os
+import struct
 import sys
+import warnings
 import zipfile
 
 from ._pickleguard import PolicyError
@@ -40,8 +42,35 @@ class _StorageType:
 
 
 def _elem_size(dtype):
-    torch = _torch()
-    return torch.empty((), dtype=dtype).element_size()
+    n = _ELEM_SIZE_CACHE.get(dtype)
+    if n is None:
+        n = _ELEM_SIZE_CACHE[dtype] = _torch().empty((), dtype=dtype).element_size()
+    return n
+
+
+def _read_record(fh, zf, info, nbytes):
+    """The bytes of one zip record into a new bytearray. A stored record
+    (torch.save never compresses) is read straight from its place in the
+    file, found from its local header (zipfile's own _EndRecData/open
+    rules: signature, then name and extra lengths); others through
+    zipfile."""
+    buf = bytearray(nbytes)
+    if info.compress_type == zipfile.ZIP_STORED and info.flag_bits & 1 == 0:
+        fh.seek(info.header_offset)
+        hdr = fh.read(30)
+        if len(hdr) != 30 or hdr[:4] != b"PK\x03\x04":
+            raise PolicyError("bad local header for %s" % info.filename)
+        nlen, elen = struct.unpack("<HH", hdr[26:30])
+        fh.seek(info.header_offset + 30 + nlen + elen)
+        got = fh.readinto(buf) if nbytes else 0
+        if got != nbytes:
+            raise PolicyError("storage record %s is cut short" % info.filename)
+        return buf
+    with zf.open(info) as r:
+        got = r.readinto(buf) if nbytes else 0
+        if got != nbytes or r.read(1):
+            raise PolicyError("storage record %s is not %d bytes long" % (info.filename, nbytes))
+    return buf
 
 
 def _numel(size):
@@ -52,17 +81,22 @@ def _numel(size):
 
 
 def _check_extent(storage_nbytes, elsize, offset, size, stride, what):
-    if not isinstance(offset, int) or offset < 0:
+    """The bytes a tensor view reaches must lie inside its storage record
+    (torch checks this in set_ as well; here it is a PolicyError first)."""
+    if type(offset) is not int or offset < 0:
         raise PolicyError("%s: storage offset %r is not a non-negative int" % (what, offset))
     if len(size) != len(stride):
         raise PolicyError("%s: size %r and stride %r differ in length" % (what, size, stride))
-    for s in list(size) + list(stride):
-        if not isinstance(s, int) or s < 0:
+    last = offset
+    empty = False
+    for n, st in zip(size, stride):
+        if type(n) is not int or type(st) is not int or n < 0 or st < 0:
             raise PolicyError("%s: size/stride %r is not non-negative ints" % (what, (size, stride)))
-    if _numel(size) == 0:
-        return
-    last = offset + sum((n - 1) * st for n, st in zip(size, stride))
-    if (last + 1) * elsize > storage_nbytes:
+        if n == 0:
+            empty = True
+        else:
+            last += (n - 1) * st
+    if not empty and (last + 1) * elsize > storage_nbytes:
         raise PolicyError("%s: a tensor of size %s, stride %s at offset %d needs %d bytes; "
                           "its storage record has %d" % (what, tuple(size), tuple(stride), offset,
                                                          (last + 1) * elsize, storage_nbytes))
@@ -140,10 +174,12 @@ def _overrides():
         "torch.UntypedStorage": _StorageType("torch.UntypedStorage", torch.uint8),
         "torch.storage.UntypedStorage": _StorageType("torch.storage.UntypedStorage", torch.uint8),
     }
-    for n in _STORAGE_NAMES:
-        cls = getattr(torch, n, None)
-        if cls is not None:
-            ov["torch." + n] = _StorageType("torch." + n, cls.dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TypedStorage's deprecation notice
+        for n in _STORAGE_NAMES:
+            cls = getattr(torch, n, None)
+            if cls is not None:
+                ov["torch." + n] = _StorageType("torch." + n, cls.dtype)
     return ov
 
 
@@ -247,11 +283,7 @@ def _load_zip(torch, fh, pol, map_location):
         if info.file_size != nbytes:
             raise PolicyError("storage record %s holds %d bytes; the pickle says %d "
                               "elements of %d bytes" % (rec, info.file_size, numel, elsize))
-        buf = bytearray(nbytes)
-        with zf.open(info) as r:
-            got = r.readinto(buf) if nbytes else 0
-            if got != nbytes or r.read(1):
-                raise PolicyError("storage record %s is not %d bytes long" % (rec, nbytes))
+        buf = _read_record(fh, zf, info, nbytes)
         if byteorder != sys.byteorder:
             buf = _byteswap(buf, elsize)
         if nbytes:

@@ -251,7 +251,8 @@ static PyTypeObject Policy_Type = {
 
 typedef struct {
     PyObject *mod;
-    PyObject *cache;        /* {node address: object}; NULL value = in progress */
+    struct pslot { const pkl_value *k; PyObject *v; } *tab; /* node -> object */
+    size_t tcap, tn;
     PyObject *in_progress;  /* sentinel */
     PyObject *find_class;
     PyObject *persistent_load;
@@ -259,6 +260,7 @@ typedef struct {
     const pkl_value *const *bufnodes;
     size_t nbuf;
     PyObject *fixups;       /* list of (container, key, node address) */
+    PyObject *globals;      /* {pkl_global address: find_class result} */
 } mat;
 
 static PyObject *build(mat *m, const pkl_value *v);
@@ -268,30 +270,79 @@ static PyObject *addr(const void *p)
     return PyLong_FromVoidPtr((void *)p);
 }
 
-/* 1 and *out (new ref) when cached, 0 when not, -1 on error. A node under
- * construction (a tuple's items, a call's arguments) reaching itself is
- * reported through *out = in_progress (borrowed). */
+/* The node -> object table: open addressing on the node's address. Values
+ * are owned references, except the in_progress sentinel. */
+static size_t pt_slot(const mat *m, const pkl_value *v)
+{
+    uintptr_t h = (uintptr_t)v;
+    h = (h >> 4) * (uintptr_t)0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 17) & (m->tcap - 1);
+    while (m->tab[i].k && m->tab[i].k != v)
+        i = (i + 1) & (m->tcap - 1);
+    return i;
+}
+
+/* Only shared nodes (pkl_value_is_shared) can be reached twice: the
+ * others are neither looked up nor kept. */
+static PyObject *pt_get(const mat *m, const pkl_value *v)
+{
+    return m->tcap && pkl_value_is_shared(v) ? m->tab[pt_slot(m, v)].v : NULL;
+}
+
+static int pt_put(mat *m, const pkl_value *v, PyObject *o)
+{
+    if (!pkl_value_is_shared(v))
+        return 0;
+    if (2 * (m->tn + 1) > m->tcap) {
+        size_t ncap = m->tcap ? 2 * m->tcap : 64;
+        struct pslot *old = m->tab;
+        size_t ocap = m->tcap;
+        m->tab = PyMem_Calloc(ncap, sizeof *m->tab);
+        if (!m->tab) {
+            m->tab = old;
+            PyErr_NoMemory();
+            return -1;
+        }
+        m->tcap = ncap;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].k)
+                m->tab[pt_slot(m, old[i].k)] = old[i];
+        PyMem_Free(old);
+    }
+    size_t i = pt_slot(m, v);
+    PyObject *prev = m->tab[i].v;
+    if (!m->tab[i].k)
+        m->tn++;
+    m->tab[i].k = v;
+    m->tab[i].v = o == m->in_progress ? o : Py_NewRef(o);
+    if (prev && prev != m->in_progress)
+        Py_DECREF(prev);
+    return 0;
+}
+
+static void pt_free(mat *m)
+{
+    for (size_t i = 0; i < m->tcap; i++)
+        if (m->tab[i].k && m->tab[i].v != m->in_progress)
+            Py_DECREF(m->tab[i].v);
+    PyMem_Free(m->tab);
+}
+
+/* 1 and *out (new ref) when cached, 0 when not. A node under construction
+ * (a tuple's items, a call's arguments) reaching itself is reported
+ * through *out = in_progress (borrowed). */
 static int cached(mat *m, const pkl_value *v, PyObject **out)
 {
-    PyObject *k = addr(v);
-    if (!k)
-        return -1;
-    PyObject *o = PyDict_GetItemWithError(m->cache, k);
-    Py_DECREF(k);
+    PyObject *o = pt_get(m, v);
     if (!o)
-        return PyErr_Occurred() ? -1 : 0;
+        return 0;
     *out = o == m->in_progress ? o : Py_NewRef(o);
     return 1;
 }
 
 static int remember(mat *m, const pkl_value *v, PyObject *o)
 {
-    PyObject *k = addr(v);
-    if (!k)
-        return -1;
-    int rc = PyDict_SetItem(m->cache, k, o);
-    Py_DECREF(k);
-    return rc;
+    return pt_put(m, v, o);
 }
 
 static PyObject *cycle_error(mat *m, const char *where)
@@ -304,21 +355,18 @@ static PyObject *cycle_error(mat *m, const char *where)
 /* An item of a list or a dict value: a node still in progress is patched in
  * afterwards (recursive tuple through a list), as CPython's order gives. */
 static PyObject *build_slot(mat *m, const pkl_value *v, PyObject *container, PyObject *key,
-                            int *deferred)
+                            Py_ssize_t index)
 {
     PyObject *o;
     int c = cached(m, v, &o);
-    *deferred = 0;
-    if (c < 0)
-        return NULL;
     if (c && o == m->in_progress) {
-        PyObject *t = Py_BuildValue("(OON)", container, key, addr(v));
+        PyObject *t = key ? Py_BuildValue("(OON)", container, key, addr(v))
+                          : Py_BuildValue("(OnN)", container, index, addr(v));
         if (!t || PyList_Append(m->fixups, t) < 0) {
             Py_XDECREF(t);
             return NULL;
         }
         Py_DECREF(t);
-        *deferred = 1;
         return Py_NewRef(Py_None);
     }
     if (c)
@@ -332,9 +380,27 @@ static PyObject *str_of(const pkl_value *v)
                                 "surrogatepass");
 }
 
+/* find_class(module, qualname), once per global: the decoder interns
+ * resolved globals, so the pkl_global's address names it. */
 static PyObject *global_obj(mat *m, const pkl_global *g)
 {
-    return PyObject_CallFunction(m->find_class, "ss", g->module, g->qualname);
+    PyObject *k = addr(g);
+    if (!k)
+        return NULL;
+    PyObject *o = PyDict_GetItemWithError(m->globals, k);
+    if (o) {
+        Py_DECREF(k);
+        return Py_NewRef(o);
+    }
+    if (PyErr_Occurred() ||
+        !(o = PyObject_CallFunction(m->find_class, "ss", g->module, g->qualname)) ||
+        PyDict_SetItem(m->globals, k, o) < 0) {
+        Py_DECREF(k);
+        Py_XDECREF(o);
+        return NULL;
+    }
+    Py_DECREF(k);
+    return o;
 }
 
 static PyObject *build_tuple_items(mat *m, const pkl_value *t)
@@ -457,11 +523,8 @@ static int plain_dict(PyObject *o)
 static PyObject *build_object(mat *m, const pkl_value *v)
 {
     const pkl_object *ob = v->u.obj;
-    PyObject *key = addr(v);
-    if (!key || PyDict_SetItem(m->cache, key, m->in_progress) < 0) {
-        Py_XDECREF(key);
+    if (pt_put(m, v, m->in_progress) < 0)
         return NULL;
-    }
     PyObject *callable = global_obj(m, ob->g), *args = NULL, *kwargs = NULL, *r = NULL;
     if (!callable)
         goto fail;
@@ -498,7 +561,7 @@ static PyObject *build_object(mat *m, const pkl_value *v)
     }
     if (!r)
         goto fail;
-    if (PyDict_SetItem(m->cache, key, r) < 0)
+    if (pt_put(m, v, r) < 0)
         goto fail;
     /* pickle writes list items, then dict items, then the state
      * (Lib/pickle.py save_reduce) */
@@ -512,10 +575,8 @@ static PyObject *build_object(mat *m, const pkl_value *v)
         }
         const pkl_value *l = ob->items;
         for (size_t i = 0; i < l->u.seq.len; i++) {
-            int def;
-            PyObject *ix = PyLong_FromSsize_t(PyList_GET_SIZE(r));
-            PyObject *o = ix ? build_slot(m, l->u.seq.items[i], r, ix, &def) : NULL;
-            Py_XDECREF(ix);
+            PyObject *o = build_slot(m, l->u.seq.items[i], r, NULL,
+                                     PyList_Check(r) ? PyList_GET_SIZE(r) : (Py_ssize_t)i);
             /* a built-in (C) type's own append, as _pickle.c do_append
              * calls it (collections.deque); lists through the list type */
             PyObject *ar = !o ? NULL : c_type ? PyObject_CallMethod(r, "append", "O", o)
@@ -544,8 +605,7 @@ static PyObject *build_object(mat *m, const pkl_value *v)
             }
             if (!c && !(k = build(m, d->u.dict.kv[2 * i])))
                 goto fail;
-            int def;
-            o = build_slot(m, d->u.dict.kv[2 * i + 1], r, k, &def);
+            o = build_slot(m, d->u.dict.kv[2 * i + 1], r, k, 0);
             int rc = o ? PyObject_SetItem(r, k, o) : -1;
             Py_DECREF(k);
             Py_XDECREF(o);
@@ -568,13 +628,11 @@ static PyObject *build_object(mat *m, const pkl_value *v)
         if (rc < 0)
             goto fail;
     }
-    Py_DECREF(key);
     Py_DECREF(callable);
     Py_DECREF(args);
     Py_XDECREF(kwargs);
     return r;
 fail:
-    Py_XDECREF(key);
     Py_XDECREF(callable);
     Py_XDECREF(args);
     Py_XDECREF(kwargs);
@@ -597,34 +655,48 @@ static PyObject *build_inner(mat *m, const pkl_value *v)
     case PKL_T_FLOAT:
         return PyFloat_FromDouble(v->u.f);
     case PKL_T_STR:
-        return str_of(v);
+        r = str_of(v);
+        if (r && remember(m, v, r) < 0)
+            Py_CLEAR(r);
+        return r;
     case PKL_T_BYTES:
         for (size_t i = 0; i < m->nbuf; i++)
             if (m->bufnodes[i] == v)
                 return Py_NewRef(PyList_GET_ITEM(m->buffers, (Py_ssize_t)i));
-        return PyBytes_FromStringAndSize((const char *)v->u.s.ptr, (Py_ssize_t)v->u.s.len);
+        r = PyBytes_FromStringAndSize((const char *)v->u.s.ptr, (Py_ssize_t)v->u.s.len);
+        if (r && remember(m, v, r) < 0)
+            Py_CLEAR(r);
+        return r;
     case PKL_T_BYTEARRAY:
         r = PyByteArray_FromStringAndSize((const char *)v->u.s.ptr, (Py_ssize_t)v->u.s.len);
         if (r && remember(m, v, r) < 0)
             Py_CLEAR(r);
         return r;
     case PKL_T_LIST:
-        if (!(r = PyList_New(0)) || remember(m, v, r) < 0)
+        /* every slot holds None until its item is built: code that sees
+         * the list early (a cycle through __setstate__) never meets NULL */
+        if (!(r = PyList_New((Py_ssize_t)v->u.seq.len)))
+            goto fail;
+        for (size_t i = 0; i < v->u.seq.len; i++)
+            PyList_SET_ITEM(r, (Py_ssize_t)i, Py_NewRef(Py_None));
+        if (remember(m, v, r) < 0)
             goto fail;
         for (size_t i = 0; i < v->u.seq.len; i++) {
-            int def;
-            PyObject *ix = PyLong_FromSize_t(i);
-            PyObject *o = ix ? build_slot(m, v->u.seq.items[i], r, ix, &def) : NULL;
-            Py_XDECREF(ix);
-            if (!o || PyList_Append(r, o) < 0) {
-                Py_XDECREF(o);
+            PyObject *o = build_slot(m, v->u.seq.items[i], r, NULL, (Py_ssize_t)i);
+            if (!o)
+                goto fail;
+            if ((size_t)PyList_GET_SIZE(r) <= i) { /* shrunk by user code */
+                Py_DECREF(o);
+                PyErr_SetString(PyExc_RuntimeError, "list changed size while being unpickled");
                 goto fail;
             }
-            Py_DECREF(o);
+            PyObject *old = PyList_GET_ITEM(r, (Py_ssize_t)i);
+            PyList_SET_ITEM(r, (Py_ssize_t)i, o);
+            Py_DECREF(old);
         }
         return r;
     case PKL_T_DICT:
-        if (!(r = PyDict_New()) || remember(m, v, r) < 0)
+        if (!(r = _PyDict_NewPresized((Py_ssize_t)v->u.dict.len)) || remember(m, v, r) < 0)
             goto fail;
         for (size_t i = 0; i < v->u.dict.len; i++) {
             PyObject *k, *o;
@@ -636,8 +708,7 @@ static PyObject *build_inner(mat *m, const pkl_value *v)
             }
             if (!c && !(k = build(m, v->u.dict.kv[2 * i])))
                 goto fail;
-            int def;
-            o = build_slot(m, v->u.dict.kv[2 * i + 1], r, k, &def);
+            o = build_slot(m, v->u.dict.kv[2 * i + 1], r, k, 0);
             int rc = o ? PyDict_SetItem(r, k, o) : -1;
             Py_DECREF(k);
             Py_XDECREF(o);
@@ -650,12 +721,8 @@ static PyObject *build_inner(mat *m, const pkl_value *v)
         int frozen = v->type == PKL_T_FROZENSET;
         PyObject *tmp = NULL;
         if (frozen) {
-            PyObject *k = addr(v);
-            if (!k || PyDict_SetItem(m->cache, k, m->in_progress) < 0) {
-                Py_XDECREF(k);
+            if (pt_put(m, v, m->in_progress) < 0)
                 return NULL;
-            }
-            Py_DECREF(k);
             if (!(tmp = PySet_New(NULL)))
                 return NULL;
         } else if (!(r = PySet_New(NULL)) || remember(m, v, r) < 0) {
@@ -692,12 +759,8 @@ static PyObject *build_inner(mat *m, const pkl_value *v)
     case PKL_T_TUPLE: {
         if (v->u.seq.len == 0)
             return PyTuple_New(0);
-        PyObject *k = addr(v);
-        if (!k || PyDict_SetItem(m->cache, k, m->in_progress) < 0) {
-            Py_XDECREF(k);
+        if (pt_put(m, v, m->in_progress) < 0)
             return NULL;
-        }
-        Py_DECREF(k);
         r = build_tuple_items(m, v);
         if (!r || remember(m, v, r) < 0)
             goto fail;
@@ -740,22 +803,11 @@ fail:
 static PyObject *build(mat *m, const pkl_value *v)
 {
     /* shared nodes keep one object */
-    if (v->type >= PKL_T_BYTEARRAY && v->type != PKL_T_TUPLE) {
+    if (pkl_value_is_shared(v)) {
         PyObject *o;
         int c = cached(m, v, &o);
-        if (c < 0)
-            return NULL;
         if (c && o == m->in_progress)
             return cycle_error(m, "a value");
-        if (c)
-            return o;
-    } else if (v->type == PKL_T_TUPLE && v->u.seq.len) {
-        PyObject *o;
-        int c = cached(m, v, &o);
-        if (c < 0)
-            return NULL;
-        if (c && o == m->in_progress)
-            return cycle_error(m, "a tuple");
         if (c)
             return o;
     }
@@ -770,7 +822,8 @@ static int run_fixups(mat *m)
 {
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(m->fixups); i++) {
         PyObject *t = PyList_GET_ITEM(m->fixups, i);
-        PyObject *o = PyDict_GetItemWithError(m->cache, PyTuple_GET_ITEM(t, 2));
+        void *node = PyLong_AsVoidPtr(PyTuple_GET_ITEM(t, 2));
+        PyObject *o = node ? pt_get(m, node) : NULL;
         if (!o || o == m->in_progress) {
             if (!PyErr_Occurred())
                 cycle_error(m, "a list item");
@@ -841,18 +894,19 @@ static PyObject *py_decode(PyObject *mod, PyObject *args)
         raise_pkl(mod, &err);
         goto done;
     }
-    mat m = {mod, PyDict_New(), NULL, find_class, persistent_load, bufobjs,
-             (const pkl_value *const *)bufptrs, (size_t)nb, PyList_New(0)};
+    mat m = {mod, NULL, 0, 0, NULL, find_class, persistent_load, bufobjs,
+             (const pkl_value *const *)bufptrs, (size_t)nb, PyList_New(0), PyDict_New()};
     m.in_progress = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
-    if (m.cache && m.fixups && m.in_progress) {
+    if (m.fixups && m.in_progress && m.globals) {
         PyObject *o = build(&m, pkl_doc_root(doc));
         if (o && run_fixups(&m) < 0)
             Py_CLEAR(o);
         if (o)
             result = Py_BuildValue("(Nn)", o, offset + (Py_ssize_t)consumed);
     }
-    Py_XDECREF(m.cache);
+    pt_free(&m);
     Py_XDECREF(m.fixups);
+    Py_XDECREF(m.globals);
     Py_XDECREF(m.in_progress);
 done:
     pkl_doc_free(doc);
