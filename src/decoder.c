@@ -1988,6 +1988,474 @@ static int push_new(dec *d, pkl_value *v)
     return v ? push(d, v) : -1;
 }
 
+/* ---- opcode handlers ------------------------------------------------------
+ * One per opcode (or family sharing one argument kind), as _pickle.c's
+ * load_* functions: each returns 0 to go on or -1 with d->err filled;
+ * op_stop returns 1. Errors leave through RETURN_ERROR_IF (fail with a
+ * code and message) or CHECK (a helper already filled the error). */
+
+#define RETURN_ERROR_IF(cond, code, ...)                                    \
+    do {                                                                    \
+        if (cond)                                                           \
+            return fail_at(d, (code), __VA_ARGS__);                         \
+    } while (0)
+#define CHECK(expr)                                                         \
+    do {                                                                    \
+        if ((expr) < 0)                                                     \
+            return -1;                                                      \
+    } while (0)
+
+static int op_mark(dec *d, const pkl_op *op)
+{
+    (void)op;
+    RETURN_ERROR_IF(d->nmarks >= d->lim.max_depth, PKL_E_LIMIT_DEPTH,
+                    "more than max_depth (%zu) open MARKs", d->lim.max_depth);
+    if (d->nmarks == d->mcap) {
+        CHECK(charge(d, (d->mcap ? d->mcap : 16) * sizeof *d->marks));
+        if (pkli_grow(d->a, (void **)&d->marks, &d->mcap, d->nmarks + 1,
+                      sizeof *d->marks) < 0)
+            return nomem(d);
+    }
+    d->marks[d->nmarks++] = d->sp;
+    d->fence = d->sp;
+    return 0;
+}
+
+/* CPython returns the top value and ignores open marks and values below
+ * it; pickle.dumps never writes such a stream and pickletools.dis rejects
+ * it, so we fail closed (docs/json.md). */
+static int op_stop(dec *d, const pkl_op *op)
+{
+    (void)op;
+    RETURN_ERROR_IF(d->sp <= d->fence, PKL_E_BAD_STOP, "%s", d->nmarks
+                    ? "STOP with nothing above the open MARK"
+                    : "STOP with an empty stack");
+    RETURN_ERROR_IF(d->nmarks, PKL_E_BAD_STOP, "STOP with %zu MARK%s still "
+                    "open (CPython would return the top value)", d->nmarks,
+                    d->nmarks == 1 ? "" : "s");
+    RETURN_ERROR_IF(d->sp > 1, PKL_E_STACK_NOT_EMPTY, "STOP with %zu values "
+                    "on the stack (CPython would return the top one)", d->sp);
+    CHECK(attr_settle(d));
+    d->doc->root = d->stack[0];
+    return 1;
+}
+
+static int op_pop(dec *d, const pkl_op *op)
+{
+    (void)op;
+    if (d->nmarks && d->marks[d->nmarks - 1] == d->sp) {
+        d->nmarks--;
+        d->fence = d->nmarks ? d->marks[d->nmarks - 1] : 0;
+        return 0;
+    }
+    CHECK(need(d, 1));
+    d->sp--;
+    return 0;
+}
+
+static int op_pop_mark(dec *d, const pkl_op *op)
+{
+    size_t m;
+    (void)op;
+    CHECK(marker(d, &m));
+    d->sp = m;
+    return 0;
+}
+
+static int op_dup(dec *d, const pkl_op *op)
+{
+    (void)op;
+    CHECK(need(d, 1));
+    mark_shared(d, d->stack[d->sp - 1]);
+    return push(d, d->stack[d->sp - 1]);
+}
+
+static int op_float(dec *d, const pkl_op *op)
+{
+    pkl_value *v = new_scalar(d, PKL_T_FLOAT);
+    if (v)
+        v->u.f = op->f;
+    return push_new(d, v);
+}
+
+/* INT, LONG, BININT*, LONG1, LONG4: the reader gives BOOL ("00"/"01"),
+ * INT (fits int64), DECIMAL (text) or BIGINT (two's complement bytes). */
+static int op_int(dec *d, const pkl_op *op)
+{
+    pkl_value *v;
+    if (op->type == PKL_A_BOOL) {
+        CHECK(count_value(d));
+        return push(d, (pkl_value *)(op->i ? &k_true : &k_false));
+    }
+    if (op->type == PKL_A_INT) {
+        if ((uint64_t)op->i < 256 && d->smallint[op->i]) {
+            /* like CPython's small-int cache: ints are immutable and
+             * written by value, so one node serves them all */
+            CHECK(count_value(d));
+            return push(d, d->smallint[op->i]);
+        }
+        v = new_scalar(d, PKL_T_INT);
+        if (v) {
+            v->u.i = op->i;
+            if ((uint64_t)op->i < 256)
+                d->smallint[op->i] = v;
+        }
+        return push_new(d, v);
+    }
+    if (op->type == PKL_A_DECIMAL)
+        return push_new(d, bigint_from_decimal(d, op->data, op->len));
+    /* PKL_A_BIGINT: points into the input */
+    v = new_node(d, PKL_T_BIGINT);
+    if (v) {
+        v->u.s.ptr = op->data;
+        v->u.s.len = bigint_trim(op->data, op->len);
+    }
+    return push_new(d, v);
+}
+
+static int op_const(dec *d, const pkl_op *op)
+{
+    CHECK(count_value(d));
+    return push(d, (pkl_value *)(op->code == PKL_OP_NONE ? &k_none
+                                 : op->code == PKL_OP_NEWTRUE ? &k_true : &k_false));
+}
+
+/* STRING, BINSTRING, SHORT_BINSTRING: Python 2 str, decoded as
+ * pickle.loads's `encoding` says (_pickle.c decode_string: "bytes" keeps
+ * them, ASCII by default). */
+static int op_str8(dec *d, const pkl_op *op)
+{
+    if (d->opt->str8 == PKL_STR8_BYTES)
+        return push_new(d, new_blob(d, PKL_T_BYTES, op->data, op->len));
+    if (d->opt->str8 == PKL_STR8_LATIN1)
+        return push_new(d, latin1_str(d, op->data, op->len));
+    for (size_t k = 0; k < op->len; k++)
+        RETURN_ERROR_IF(op->data[k] >= 0x80, PKL_E_BAD_STRING,
+                        "'ascii' codec can't decode byte 0x%02x in position "
+                        "%zu (pickle.loads decodes %s with encoding='ASCII')",
+                        op->data[k], k, pkli_opname(op->code));
+    return push_new(d, new_blob(d, PKL_T_STR, op->data, op->len));
+}
+
+static int op_unicode(dec *d, const pkl_op *op)
+{
+    return push_new(d, new_blob(d, PKL_T_STR, op->data, op->len));
+}
+
+static int op_bytes(dec *d, const pkl_op *op)
+{
+    return push_new(d, new_blob(d, op->code == PKL_OP_BYTEARRAY8 ? PKL_T_BYTEARRAY
+                                                              : PKL_T_BYTES,
+                                op->data, op->len));
+}
+
+static int op_empty(dec *d, const pkl_op *op)
+{
+    if (op->code == PKL_OP_EMPTY_TUPLE)
+        return push_new(d, make_tuple(d, NULL, 0));
+    return push_new(d, new_node(d, op->code == PKL_OP_EMPTY_LIST ? PKL_T_LIST
+                                   : op->code == PKL_OP_EMPTY_DICT ? PKL_T_DICT
+                                   : PKL_T_SET));
+}
+
+static int op_tuple_n(dec *d, const pkl_op *op)
+{
+    size_t n = (size_t)(op->code - PKL_OP_TUPLE1 + 1);
+    CHECK(need(d, n));
+    pkl_value *v = make_tuple(d, d->stack + d->sp - n, n);
+    if (!v)
+        return -1;
+    d->sp -= n;
+    return push(d, v);
+}
+
+/* TUPLE, LIST, DICT, FROZENSET: the items above the topmost MARK. */
+static int op_from_mark(dec *d, const pkl_op *op)
+{
+    size_t m;
+    CHECK(marker(d, &m));
+    size_t n = d->sp - m;
+    pkl_value **items = d->stack + m;
+    pkl_value *v;
+    if (op->code == PKL_OP_TUPLE) {
+        v = make_tuple(d, items, n);
+    } else if (op->code == PKL_OP_LIST) {
+        v = make_list(d, items, n);
+    } else if (op->code == PKL_OP_FROZENSET) {
+        v = make_frozenset(d, items, n);
+    } else {
+        RETURN_ERROR_IF(n % 2, PKL_E_STACK_UNDERFLOW, "odd number of items for DICT");
+        v = make_dict(d, items, n / 2);
+    }
+    if (!v)
+        return -1;
+    d->sp = m;
+    return push(d, v);
+}
+
+static int op_append(dec *d, const pkl_op *op)
+{
+    size_t m;
+    if (op->code == PKL_OP_APPEND) {
+        CHECK(need(d, 2));
+        return do_append(d, d->sp - 1);
+    }
+    CHECK(marker(d, &m));
+    return do_append(d, m);
+}
+
+static int op_setitem(dec *d, const pkl_op *op)
+{
+    size_t m;
+    if (op->code == PKL_OP_SETITEM) {
+        CHECK(need(d, 3));
+        return do_setitems(d, d->sp - 2);
+    }
+    CHECK(marker(d, &m));
+    return do_setitems(d, m);
+}
+
+static int op_additems(dec *d, const pkl_op *op)
+{
+    size_t m;
+    (void)op;
+    CHECK(marker(d, &m));
+    if (m > d->sp || m <= d->fence)
+        return batch_underflow(d, "set");
+    if (m == d->sp)
+        return 0;
+    pkl_value *t = d->stack[m - 1];
+    if (t->type == PKL_T_OBJECT || t->type == PKL_T_GLOBAL || t->type == PKL_T_PERSID)
+        return refuse_call(d, t, "adding items");
+    RETURN_ERROR_IF(t->type != PKL_T_SET, PKL_E_BAD_TYPE, "cannot add items to a %s",
+                    type_name(t));
+    for (size_t i = m; i < d->sp; i++)
+        CHECK(set_add(d, t, d->stack[i]));
+    d->sp = m;
+    return 0;
+}
+
+static int op_get(dec *d, const pkl_op *op)
+{
+    pkl_value *v = NULL;
+    RETURN_ERROR_IF(op->type != PKL_A_INT, PKL_E_MEMO_MISSING, "memo index out of range");
+    RETURN_ERROR_IF(op->i < 0 || !(v = memo_get(d, (uint64_t)op->i)), PKL_E_MEMO_MISSING,
+                    "memo value not found at index %lld", (long long)op->i);
+    return push(d, v);
+}
+
+static int op_put(dec *d, const pkl_op *op)
+{
+    CHECK(need(d, 1));
+    if (op->code == PKL_OP_MEMOIZE)
+        return memo_put(d, d->memo_count, d->stack[d->sp - 1]);
+    RETURN_ERROR_IF(op->type != PKL_A_INT || op->i < 0, PKL_E_BAD_INT,
+                    "negative or huge PUT argument");
+    return memo_put(d, (uint64_t)op->i, d->stack[d->sp - 1]);
+}
+
+static int op_proto(dec *d, const pkl_op *op)
+{
+    if (op->code == PKL_OP_PROTO)
+        d->proto = (int)op->i;
+    return 0; /* FRAME: the reader checks frame boundaries */
+}
+
+/* GLOBAL, STACK_GLOBAL, INST: resolve the name, check it against the
+ * policy (lookup_global), then push it or (INST) call it. */
+static int op_global(dec *d, const pkl_op *op)
+{
+    const pkl_global *g;
+    pkl_value *v;
+    if (op->code == PKL_OP_STACK_GLOBAL) {
+        CHECK(need(d, 2));
+        pkl_value *mod = d->stack[d->sp - 2], *name = d->stack[d->sp - 1];
+        /* CPython raises UnpicklingError; a computed name is how scanners
+         * are evaded, so it is reported as a refusal */
+        RETURN_ERROR_IF(mod->type != PKL_T_STR || name->type != PKL_T_STR,
+                        PKL_E_REFUSED_GLOBAL, "STACK_GLOBAL at offset %zu has "
+                        "non-constant operands (module: %s, name: %s); only "
+                        "string constants can name a global", d->at,
+                        type_name(mod), type_name(name));
+        g = lookup_global(d, mod->u.s.ptr, mod->u.s.len, name->u.s.ptr, name->u.s.len);
+        if (!g)
+            return -1;
+        d->sp -= 2;
+    } else {
+        g = lookup_global(d, op->data, op->len, op->data2, op->len2);
+        if (!g)
+            return -1;
+    }
+    if (op->code == PKL_OP_INST) {
+        size_t m;
+        CHECK(marker(d, &m));
+        pkl_value *args = make_tuple(d, d->stack + m, d->sp - m);
+        if (!args)
+            return -1;
+        d->sp = m;
+        /* _instantiate: no args -> cls.__new__(cls) for classes */
+        return push_new(d, do_call(d, g, args, NULL, args->u.seq.len == 0));
+    }
+    v = new_node(d, PKL_T_GLOBAL);
+    if (v)
+        v->u.global.g = g;
+    return push_new(d, v);
+}
+
+static int op_obj(dec *d, const pkl_op *op)
+{
+    size_t m;
+    (void)op;
+    CHECK(marker(d, &m));
+    RETURN_ERROR_IF(d->sp - m < 1, PKL_E_STACK_UNDERFLOW,
+                    "OBJ needs a class after its MARK");
+    pkl_value *cls = d->stack[m];
+    if (cls->type != PKL_T_GLOBAL)
+        return refuse_call(d, cls, "instantiating");
+    pkl_value *args = make_tuple(d, d->stack + m + 1, d->sp - m - 1);
+    if (!args)
+        return -1;
+    d->sp = m;
+    return push_new(d, do_call(d, cls->u.global.g, args, NULL, args->u.seq.len == 0));
+}
+
+/* REDUCE, NEWOBJ, NEWOBJ_EX: a call of an allowed global. */
+static int op_reduce(dec *d, const pkl_op *op)
+{
+    size_t n = op->code == PKL_OP_NEWOBJ_EX ? 3 : 2;
+    CHECK(need(d, n));
+    pkl_value *callable = d->stack[d->sp - n];
+    pkl_value *args = d->stack[d->sp - n + 1];
+    pkl_value *kwargs = n == 3 ? d->stack[d->sp - 1] : NULL;
+    if (callable->type != PKL_T_GLOBAL)
+        return refuse_call(d, callable, "calling");
+    RETURN_ERROR_IF(args->type != PKL_T_TUPLE, PKL_E_BAD_TYPE, "%s argument list "
+                    "must be a tuple, not %s", pkli_opname(op->code), type_name(args));
+    RETURN_ERROR_IF(kwargs && kwargs->type != PKL_T_DICT, PKL_E_BAD_TYPE,
+                    "NEWOBJ_EX keyword arguments must be a dict, not %s",
+                    type_name(kwargs));
+    for (size_t i = 0; kwargs && i < kwargs->u.dict.len; i++)
+        RETURN_ERROR_IF(kwargs->u.dict.kv[2 * i]->type != PKL_T_STR, PKL_E_BAD_TYPE,
+                        "keywords must be strings");
+    pkl_value *v = do_call(d, callable->u.global.g, args, kwargs,
+                           op->code != PKL_OP_REDUCE);
+    if (!v)
+        return -1;
+    d->sp -= n;
+    return push(d, v);
+}
+
+static int op_build(dec *d, const pkl_op *op)
+{
+    (void)op;
+    return do_build(d);
+}
+
+static int op_persid(dec *d, const pkl_op *op)
+{
+    pkl_value *id, *v;
+    RETURN_ERROR_IF(!pkl_policy_allows_persid(d->policy), PKL_E_REFUSED_PERSID,
+                    "persistent id (%s at offset %zu) is not allowed by policy "
+                    "'%s'; to allow it add to your policy:  persistent_ids: true",
+                    pkli_opname(op->code), d->at, pkl_policy_name(d->policy));
+    if (op->code == PKL_OP_PERSID) {
+        if (!(id = new_blob(d, PKL_T_STR, op->data, op->len)))
+            return -1;
+    } else {
+        CHECK(need(d, 1));
+        id = pop(d);
+    }
+    if (!(v = new_node(d, PKL_T_PERSID)))
+        return -1;
+    v->u.persid.id = id;
+    CHECK(note_child(d, v, id));
+    return push(d, v);
+}
+
+static int op_ext(dec *d, const pkl_op *op)
+{
+    return fail_at(d, PKL_E_REFUSED_EXT, "extension code %lld (%s at offset %zu) "
+                   "would import a global through the copyreg extension "
+                   "registry, which no policy can allow", (long long)op->i,
+                   pkli_opname(op->code), d->at);
+}
+
+static int op_next_buffer(dec *d, const pkl_op *op)
+{
+    (void)op;
+    RETURN_ERROR_IF(!d->opt->buffers || d->opt->nbuffers == 0, PKL_E_REFUSED_BUFFER,
+                    "NEXT_BUFFER at offset %zu needs out-of-band buffers and "
+                    "none were given", d->at);
+    RETURN_ERROR_IF(d->nbuf_used >= d->opt->nbuffers, PKL_E_REFUSED_BUFFER,
+                    "not enough out-of-band buffers (%zu given)", d->opt->nbuffers);
+    CHECK(count_value(d));
+    return push(d, (pkl_value *)d->opt->buffers[d->nbuf_used++]);
+}
+
+static int op_readonly_buffer(dec *d, const pkl_op *op)
+{
+    (void)op;
+    RETURN_ERROR_IF(!d->opt->buffers || d->opt->nbuffers == 0, PKL_E_REFUSED_BUFFER,
+                    "READONLY_BUFFER at offset %zu needs out-of-band buffers and "
+                    "none were given", d->at);
+    CHECK(need(d, 1));
+    pkl_value *v = d->stack[d->sp - 1];
+    RETURN_ERROR_IF(v->type != PKL_T_BYTES && v->type != PKL_T_BYTEARRAY,
+                    PKL_E_BAD_TYPE, "READONLY_BUFFER on a %s", type_name(v));
+    return 0;
+}
+
+/* Opcode byte -> handler: a flat table-like switch (the compiler inlines
+ * the handlers and keeps one indirect jump per opcode). */
+static int dispatch(dec *d, const pkl_op *op)
+{
+    switch (op->code) {
+    case PKL_OP_MARK: return op_mark(d, op);
+    case PKL_OP_STOP: return op_stop(d, op);
+    case PKL_OP_POP: return op_pop(d, op);
+    case PKL_OP_POP_MARK: return op_pop_mark(d, op);
+    case PKL_OP_DUP: return op_dup(d, op);
+    case PKL_OP_FLOAT: case PKL_OP_BINFLOAT: return op_float(d, op);
+    case PKL_OP_INT: case PKL_OP_LONG: case PKL_OP_BININT: case PKL_OP_BININT1:
+    case PKL_OP_BININT2: case PKL_OP_LONG1: case PKL_OP_LONG4: return op_int(d, op);
+    case PKL_OP_NONE: case PKL_OP_NEWTRUE: case PKL_OP_NEWFALSE: return op_const(d, op);
+    case PKL_OP_STRING: case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
+        return op_str8(d, op);
+    case PKL_OP_UNICODE: case PKL_OP_BINUNICODE: case PKL_OP_SHORT_BINUNICODE:
+    case PKL_OP_BINUNICODE8: return op_unicode(d, op);
+    case PKL_OP_BINBYTES: case PKL_OP_SHORT_BINBYTES: case PKL_OP_BINBYTES8:
+    case PKL_OP_BYTEARRAY8: return op_bytes(d, op);
+    case PKL_OP_EMPTY_LIST: case PKL_OP_EMPTY_DICT: case PKL_OP_EMPTY_SET:
+    case PKL_OP_EMPTY_TUPLE: return op_empty(d, op);
+    case PKL_OP_TUPLE1: case PKL_OP_TUPLE2: case PKL_OP_TUPLE3: return op_tuple_n(d, op);
+    case PKL_OP_TUPLE: case PKL_OP_LIST: case PKL_OP_DICT: case PKL_OP_FROZENSET:
+        return op_from_mark(d, op);
+    case PKL_OP_APPEND: case PKL_OP_APPENDS: return op_append(d, op);
+    case PKL_OP_SETITEM: case PKL_OP_SETITEMS: return op_setitem(d, op);
+    case PKL_OP_ADDITEMS: return op_additems(d, op);
+    case PKL_OP_GET: case PKL_OP_BINGET: case PKL_OP_LONG_BINGET: return op_get(d, op);
+    case PKL_OP_PUT: case PKL_OP_BINPUT: case PKL_OP_LONG_BINPUT: case PKL_OP_MEMOIZE:
+        return op_put(d, op);
+    case PKL_OP_PROTO: case PKL_OP_FRAME: return op_proto(d, op);
+    case PKL_OP_GLOBAL: case PKL_OP_STACK_GLOBAL: case PKL_OP_INST: return op_global(d, op);
+    case PKL_OP_OBJ: return op_obj(d, op);
+    case PKL_OP_REDUCE: case PKL_OP_NEWOBJ: case PKL_OP_NEWOBJ_EX: return op_reduce(d, op);
+    case PKL_OP_BUILD: return op_build(d, op);
+    case PKL_OP_PERSID: case PKL_OP_BINPERSID: return op_persid(d, op);
+    case PKL_OP_EXT1: case PKL_OP_EXT2: case PKL_OP_EXT4: return op_ext(d, op);
+    case PKL_OP_NEXT_BUFFER: return op_next_buffer(d, op);
+    case PKL_OP_READONLY_BUFFER: return op_readonly_buffer(d, op);
+    default:
+        return fail_at(d, PKL_E_INTERNAL, "opcode %s has no decoder case",
+                       pkli_opname(op->code));
+    }
+}
+
+#undef CHECK
+#undef RETURN_ERROR_IF
+
+/* The opcode loop: the one reader hands over each opcode, dispatch runs
+ * its handler, until STOP (1) or an error (-1). */
 static int run(dec *d, size_t *consumed)
 {
     pkl_reader r;
@@ -2007,9 +2475,9 @@ static int run(dec *d, size_t *consumed)
         if (got < 0)
             goto out;
         if (got == 0) {
-            if (d->len == 0)
+            if (d->len == 0) {
                 fail_at(d, PKL_E_EMPTY, "no pickle data");
-            else {
+            } else {
                 d->at = d->len;
                 d->opcode = -1;
                 fail_at(d, PKL_E_TRUNCATED, "pickle data ends before STOP");
@@ -2018,503 +2486,12 @@ static int run(dec *d, size_t *consumed)
         }
         d->at = op.offset;
         d->opcode = op.code;
-        pkl_value *v = NULL;
-        switch (op.code) {
-        case PKL_OP_MARK:
-            if (d->nmarks >= d->lim.max_depth) {
-                fail_at(d, PKL_E_LIMIT_DEPTH, "more than max_depth (%zu) "
-                        "open MARKs", d->lim.max_depth);
-                goto out;
-            }
-            if (d->nmarks == d->mcap) {
-                if (charge(d, (d->mcap ? d->mcap : 16) * sizeof *d->marks) < 0)
-                    goto out;
-                if (pkli_grow(d->a, (void **)&d->marks, &d->mcap, d->nmarks + 1,
-                              sizeof *d->marks) < 0) {
-                    nomem(d);
-                    goto out;
-                }
-            }
-            d->marks[d->nmarks++] = d->sp;
-            d->fence = d->sp;
-            break;
-        case PKL_OP_STOP:
-            /* CPython returns the top value and ignores open marks and
-             * values below it; pickle.dumps never writes such a stream and
-             * pickletools.dis rejects it, so we fail closed (docs/json.md) */
-            if (d->sp <= d->fence) {
-                fail_at(d, PKL_E_BAD_STOP, d->nmarks
-                        ? "STOP with nothing above the open MARK"
-                        : "STOP with an empty stack");
-                goto out;
-            }
-            if (d->nmarks) {
-                fail_at(d, PKL_E_BAD_STOP, "STOP with %zu MARK%s still open "
-                        "(CPython would return the top value)", d->nmarks,
-                        d->nmarks == 1 ? "" : "s");
-                goto out;
-            }
-            if (d->sp > 1) {
-                fail_at(d, PKL_E_STACK_NOT_EMPTY, "STOP with %zu values on "
-                        "the stack (CPython would return the top one)", d->sp);
-                goto out;
-            }
-            if (attr_settle(d) < 0)
-                goto out;
-            d->doc->root = d->stack[0];
+        int h = dispatch(d, &op);
+        if (h < 0)
+            goto out;
+        if (h > 0) {
             *consumed = op.end;
             rc = 0;
-            goto out;
-        case PKL_OP_POP:
-            if (d->nmarks && d->marks[d->nmarks - 1] == d->sp) {
-                d->nmarks--;
-                d->fence = d->nmarks ? d->marks[d->nmarks - 1] : 0;
-            } else if (d->sp <= d->fence) {
-                need(d, 1);
-                goto out;
-            } else {
-                d->sp--;
-            }
-            break;
-        case PKL_OP_POP_MARK: {
-            size_t m;
-            if (marker(d, &m) < 0)
-                goto out;
-            d->sp = m;
-            break;
-        }
-        case PKL_OP_DUP:
-            if (need(d, 1) < 0)
-                goto out;
-            mark_shared(d, d->stack[d->sp - 1]);
-            if (push(d, d->stack[d->sp - 1]) < 0)
-                goto out;
-            break;
-        case PKL_OP_FLOAT:
-        case PKL_OP_BINFLOAT:
-            v = new_scalar(d, PKL_T_FLOAT);
-            if (v)
-                v->u.f = op.f;
-            if (push_new(d, v) < 0)
-                goto out;
-            break;
-        case PKL_OP_INT:
-        case PKL_OP_LONG:
-        case PKL_OP_BININT:
-        case PKL_OP_BININT1:
-        case PKL_OP_BININT2:
-        case PKL_OP_LONG1:
-        case PKL_OP_LONG4:
-            if (op.type == PKL_A_BOOL) {
-                if (count_value(d) < 0)
-                    goto out;
-                v = (pkl_value *)(op.i ? &k_true : &k_false);
-            } else if (op.type == PKL_A_INT) {
-                if ((uint64_t)op.i < 256 && d->smallint[op.i]) {
-                    /* like CPython's small-int cache: ints are immutable
-                     * and written by value, so one node serves them all */
-                    if (count_value(d) < 0)
-                        goto out;
-                    v = d->smallint[op.i];
-                } else {
-                    v = new_scalar(d, PKL_T_INT);
-                    if (v) {
-                        v->u.i = op.i;
-                        if ((uint64_t)op.i < 256)
-                            d->smallint[op.i] = v;
-                    }
-                }
-            } else if (op.type == PKL_A_DECIMAL) {
-                v = bigint_from_decimal(d, op.data, op.len);
-            } else { /* PKL_A_BIGINT: points into the input */
-                v = new_node(d, PKL_T_BIGINT);
-                if (v) {
-                    v->u.s.ptr = op.data;
-                    v->u.s.len = bigint_trim(op.data, op.len);
-                }
-            }
-            if (push_new(d, v) < 0)
-                goto out;
-            break;
-        case PKL_OP_NONE:
-        case PKL_OP_NEWTRUE:
-        case PKL_OP_NEWFALSE:
-            if (count_value(d) < 0)
-                goto out;
-            v = (pkl_value *)(op.code == PKL_OP_NONE ? &k_none
-                              : op.code == PKL_OP_NEWTRUE ? &k_true : &k_false);
-            if (push(d, v) < 0)
-                goto out;
-            break;
-        case PKL_OP_STRING:
-        case PKL_OP_BINSTRING:
-        case PKL_OP_SHORT_BINSTRING:
-            /* pickle.loads decodes Python 2 str with encoding='ASCII'
-             * unless told otherwise (_pickle.c: Unpickler_set_memo...
-             * decode_string: 'bytes' keeps them, any codec decodes) */
-            if (d->opt->str8 == PKL_STR8_BYTES) {
-                if (push_new(d, new_blob(d, PKL_T_BYTES, op.data, op.len)) < 0)
-                    goto out;
-                break;
-            }
-            if (d->opt->str8 == PKL_STR8_LATIN1) {
-                if (push_new(d, latin1_str(d, op.data, op.len)) < 0)
-                    goto out;
-                break;
-            }
-            for (size_t k = 0; k < op.len; k++) {
-                if (op.data[k] >= 0x80) {
-                    fail_at(d, PKL_E_BAD_STRING,
-                            "'ascii' codec can't decode byte 0x%02x in "
-                            "position %zu (pickle.loads decodes %s with "
-                            "encoding='ASCII')", op.data[k], k,
-                            pkli_opname(op.code));
-                    goto out;
-                }
-            }
-            if (push_new(d, new_blob(d, PKL_T_STR, op.data, op.len)) < 0)
-                goto out;
-            break;
-        case PKL_OP_UNICODE:
-        case PKL_OP_BINUNICODE:
-        case PKL_OP_SHORT_BINUNICODE:
-        case PKL_OP_BINUNICODE8:
-            if (push_new(d, new_blob(d, PKL_T_STR, op.data, op.len)) < 0)
-                goto out;
-            break;
-        case PKL_OP_BINBYTES:
-        case PKL_OP_SHORT_BINBYTES:
-        case PKL_OP_BINBYTES8:
-            if (push_new(d, new_blob(d, PKL_T_BYTES, op.data, op.len)) < 0)
-                goto out;
-            break;
-        case PKL_OP_BYTEARRAY8:
-            if (push_new(d, new_blob(d, PKL_T_BYTEARRAY, op.data, op.len)) < 0)
-                goto out;
-            break;
-        case PKL_OP_EMPTY_LIST:
-            if (push_new(d, new_node(d, PKL_T_LIST)) < 0)
-                goto out;
-            break;
-        case PKL_OP_EMPTY_DICT:
-            if (push_new(d, new_node(d, PKL_T_DICT)) < 0)
-                goto out;
-            break;
-        case PKL_OP_EMPTY_SET:
-            if (push_new(d, new_node(d, PKL_T_SET)) < 0)
-                goto out;
-            break;
-        case PKL_OP_EMPTY_TUPLE:
-            if (push_new(d, make_tuple(d, NULL, 0)) < 0)
-                goto out;
-            break;
-        case PKL_OP_TUPLE1:
-        case PKL_OP_TUPLE2:
-        case PKL_OP_TUPLE3: {
-            size_t n = (size_t)(op.code - PKL_OP_TUPLE1 + 1);
-            if (need(d, n) < 0)
-                goto out;
-            v = make_tuple(d, d->stack + d->sp - n, n);
-            if (!v)
-                goto out;
-            d->sp -= n;
-            if (push(d, v) < 0)
-                goto out;
-            break;
-        }
-        case PKL_OP_TUPLE:
-        case PKL_OP_LIST:
-        case PKL_OP_DICT:
-        case PKL_OP_FROZENSET: {
-            size_t m;
-            if (marker(d, &m) < 0)
-                goto out;
-            size_t n = d->sp - m;
-            pkl_value **items = d->stack + m;
-            if (op.code == PKL_OP_TUPLE)
-                v = make_tuple(d, items, n);
-            else if (op.code == PKL_OP_LIST)
-                v = make_list(d, items, n);
-            else if (op.code == PKL_OP_FROZENSET)
-                v = make_frozenset(d, items, n);
-            else if (n % 2) {
-                fail_at(d, PKL_E_STACK_UNDERFLOW, "odd number of items for DICT");
-                goto out;
-            } else
-                v = make_dict(d, items, n / 2);
-            if (!v)
-                goto out;
-            d->sp = m;
-            if (push(d, v) < 0)
-                goto out;
-            break;
-        }
-        case PKL_OP_APPEND:
-            if (need(d, 2) < 0 || do_append(d, d->sp - 1) < 0)
-                goto out;
-            break;
-        case PKL_OP_APPENDS: {
-            size_t m;
-            if (marker(d, &m) < 0 || do_append(d, m) < 0)
-                goto out;
-            break;
-        }
-        case PKL_OP_SETITEM:
-            if (need(d, 3) < 0 || do_setitems(d, d->sp - 2) < 0)
-                goto out;
-            break;
-        case PKL_OP_SETITEMS: {
-            size_t m;
-            if (marker(d, &m) < 0 || do_setitems(d, m) < 0)
-                goto out;
-            break;
-        }
-        case PKL_OP_ADDITEMS: {
-            size_t m;
-            if (marker(d, &m) < 0)
-                goto out;
-            if (m > d->sp || m <= d->fence) {
-                batch_underflow(d, "set");
-                goto out;
-            }
-            if (m == d->sp)
-                break;
-            pkl_value *t = d->stack[m - 1];
-            if (t->type == PKL_T_SET) {
-                for (size_t i = m; i < d->sp; i++)
-                    if (set_add(d, t, d->stack[i]) < 0)
-                        goto out;
-            } else if (t->type == PKL_T_OBJECT || t->type == PKL_T_GLOBAL ||
-                       t->type == PKL_T_PERSID) {
-                refuse_call(d, t, "adding items");
-                goto out;
-            } else {
-                fail_at(d, PKL_E_BAD_TYPE, "cannot add items to a %s",
-                        type_name(t));
-                goto out;
-            }
-            d->sp = m;
-            break;
-        }
-        case PKL_OP_GET:
-        case PKL_OP_BINGET:
-        case PKL_OP_LONG_BINGET:
-            if (op.type != PKL_A_INT || op.i < 0 ||
-                !(v = memo_get(d, (uint64_t)op.i))) {
-                if (op.type == PKL_A_INT)
-                    fail_at(d, PKL_E_MEMO_MISSING, "memo value not found at "
-                            "index %lld", (long long)op.i);
-                else
-                    fail_at(d, PKL_E_MEMO_MISSING, "memo index out of range");
-                goto out;
-            }
-            if (push(d, v) < 0)
-                goto out;
-            break;
-        case PKL_OP_PUT:
-        case PKL_OP_BINPUT:
-        case PKL_OP_LONG_BINPUT:
-            if (need(d, 1) < 0)
-                goto out;
-            if (op.type != PKL_A_INT || op.i < 0) {
-                fail_at(d, PKL_E_BAD_INT, "negative or huge PUT argument");
-                goto out;
-            }
-            if (memo_put(d, (uint64_t)op.i, d->stack[d->sp - 1]) < 0)
-                goto out;
-            break;
-        case PKL_OP_MEMOIZE:
-            if (need(d, 1) < 0 ||
-                memo_put(d, d->memo_count, d->stack[d->sp - 1]) < 0)
-                goto out;
-            break;
-        case PKL_OP_PROTO:
-            d->proto = (int)op.i;
-            break;
-        case PKL_OP_FRAME:
-            break;
-        case PKL_OP_GLOBAL:
-        case PKL_OP_STACK_GLOBAL:
-        case PKL_OP_INST: {
-            const pkl_global *g;
-            if (op.code == PKL_OP_STACK_GLOBAL) {
-                if (need(d, 2) < 0)
-                    goto out;
-                pkl_value *mod = d->stack[d->sp - 2], *name = d->stack[d->sp - 1];
-                if (mod->type != PKL_T_STR || name->type != PKL_T_STR) {
-                    /* CPython raises UnpicklingError; a computed name is how
-                     * scanners are evaded, so it is reported as a refusal */
-                    fail_at(d, PKL_E_REFUSED_GLOBAL, "STACK_GLOBAL at offset "
-                            "%zu has non-constant operands (module: %s, name: "
-                            "%s); only string constants can name a global",
-                            d->at, type_name(mod), type_name(name));
-                    goto out;
-                }
-                g = lookup_global(d, mod->u.s.ptr, mod->u.s.len, name->u.s.ptr,
-                                  name->u.s.len);
-                if (!g)
-                    goto out;
-                d->sp -= 2;
-            } else {
-                g = lookup_global(d, op.data, op.len, op.data2, op.len2);
-                if (!g)
-                    goto out;
-            }
-            if (op.code == PKL_OP_INST) {
-                size_t m;
-                if (marker(d, &m) < 0)
-                    goto out;
-                pkl_value *args = make_tuple(d, d->stack + m, d->sp - m);
-                if (!args)
-                    goto out;
-                d->sp = m;
-                /* _instantiate: no args -> cls.__new__(cls) for classes */
-                v = do_call(d, g, args, NULL, args->u.seq.len == 0);
-            } else {
-                v = new_node(d, PKL_T_GLOBAL);
-                if (v)
-                    v->u.global.g = g;
-            }
-            if (push_new(d, v) < 0)
-                goto out;
-            break;
-        }
-        case PKL_OP_OBJ: {
-            size_t m;
-            if (marker(d, &m) < 0)
-                goto out;
-            if (d->sp - m < 1) {
-                fail_at(d, PKL_E_STACK_UNDERFLOW, "OBJ needs a class after its "
-                        "MARK");
-                goto out;
-            }
-            pkl_value *cls = d->stack[m];
-            if (cls->type != PKL_T_GLOBAL) {
-                refuse_call(d, cls, "instantiating");
-                goto out;
-            }
-            pkl_value *args = make_tuple(d, d->stack + m + 1, d->sp - m - 1);
-            if (!args)
-                goto out;
-            d->sp = m;
-            v = do_call(d, cls->u.global.g, args, NULL, args->u.seq.len == 0);
-            if (push_new(d, v) < 0)
-                goto out;
-            break;
-        }
-        case PKL_OP_REDUCE:
-        case PKL_OP_NEWOBJ:
-        case PKL_OP_NEWOBJ_EX: {
-            size_t n = op.code == PKL_OP_NEWOBJ_EX ? 3 : 2;
-            if (need(d, n) < 0)
-                goto out;
-            pkl_value *callable = d->stack[d->sp - n];
-            pkl_value *args = d->stack[d->sp - n + 1];
-            pkl_value *kwargs = n == 3 ? d->stack[d->sp - 1] : NULL;
-            if (callable->type != PKL_T_GLOBAL) {
-                refuse_call(d, callable, "calling");
-                goto out;
-            }
-            if (args->type != PKL_T_TUPLE) {
-                fail_at(d, PKL_E_BAD_TYPE, "%s argument list must be a tuple, "
-                        "not %s", pkli_opname(op.code), type_name(args));
-                goto out;
-            }
-            if (kwargs && kwargs->type != PKL_T_DICT) {
-                fail_at(d, PKL_E_BAD_TYPE, "NEWOBJ_EX keyword arguments must "
-                        "be a dict, not %s", type_name(kwargs));
-                goto out;
-            }
-            if (kwargs) {
-                for (size_t i = 0; i < kwargs->u.dict.len; i++)
-                    if (kwargs->u.dict.kv[2 * i]->type != PKL_T_STR) {
-                        fail_at(d, PKL_E_BAD_TYPE, "keywords must be strings");
-                        goto out;
-                    }
-            }
-            v = do_call(d, callable->u.global.g, args, kwargs,
-                        op.code != PKL_OP_REDUCE);
-            if (!v)
-                goto out;
-            d->sp -= n;
-            if (push(d, v) < 0)
-                goto out;
-            break;
-        }
-        case PKL_OP_BUILD:
-            if (do_build(d) < 0)
-                goto out;
-            break;
-        case PKL_OP_PERSID:
-        case PKL_OP_BINPERSID: {
-            if (!pkl_policy_allows_persid(d->policy)) {
-                fail_at(d, PKL_E_REFUSED_PERSID,
-                        "persistent id (%s at offset %zu) is not allowed by "
-                        "policy '%s'; to allow it add to your policy:  "
-                        "persistent_ids: true", pkli_opname(op.code), d->at,
-                        pkl_policy_name(d->policy));
-                goto out;
-            }
-            pkl_value *id;
-            if (op.code == PKL_OP_PERSID) {
-                id = new_blob(d, PKL_T_STR, op.data, op.len);
-                if (!id)
-                    goto out;
-            } else {
-                if (need(d, 1) < 0)
-                    goto out;
-                id = pop(d);
-            }
-            v = new_node(d, PKL_T_PERSID);
-            if (!v)
-                goto out;
-            v->u.persid.id = id;
-            if (note_child(d, v, id) < 0 || push(d, v) < 0)
-                goto out;
-            break;
-        }
-        case PKL_OP_EXT1:
-        case PKL_OP_EXT2:
-        case PKL_OP_EXT4:
-            fail_at(d, PKL_E_REFUSED_EXT, "extension code %lld (%s at offset "
-                    "%zu) would import a global through the copyreg extension "
-                    "registry, which no policy can allow", (long long)op.i,
-                    pkli_opname(op.code), d->at);
-            goto out;
-        case PKL_OP_NEXT_BUFFER:
-            if (!d->opt->buffers || d->opt->nbuffers == 0) {
-                fail_at(d, PKL_E_REFUSED_BUFFER, "NEXT_BUFFER at offset %zu "
-                        "needs out-of-band buffers and none were given", d->at);
-                goto out;
-            }
-            if (d->nbuf_used >= d->opt->nbuffers) {
-                fail_at(d, PKL_E_REFUSED_BUFFER, "not enough out-of-band "
-                        "buffers (%zu given)", d->opt->nbuffers);
-                goto out;
-            }
-            if (count_value(d) < 0 ||
-                push(d, (pkl_value *)d->opt->buffers[d->nbuf_used++]) < 0)
-                goto out;
-            break;
-        case PKL_OP_READONLY_BUFFER:
-            if (!d->opt->buffers || d->opt->nbuffers == 0) {
-                fail_at(d, PKL_E_REFUSED_BUFFER, "READONLY_BUFFER at offset "
-                        "%zu needs out-of-band buffers and none were given",
-                        d->at);
-                goto out;
-            }
-            if (need(d, 1) < 0)
-                goto out;
-            v = d->stack[d->sp - 1];
-            if (v->type != PKL_T_BYTES && v->type != PKL_T_BYTEARRAY) {
-                fail_at(d, PKL_E_BAD_TYPE, "READONLY_BUFFER on a %s",
-                        type_name(v));
-                goto out;
-            }
-            break;
-        default:
-            fail_at(d, PKL_E_INTERNAL, "opcode %s has no decoder case",
-                    pkli_opname(op.code));
             goto out;
         }
     }

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Coverage-guided fuzz target for the Python binding (atheris).
+
+    .venv/bin/python -m pip install -r requirements/fuzz.txt
+    .venv/bin/python fuzz/python/fuzz_pickleguard.py -max_total_time=300 corpus/benign corpus/malicious
+
+Each input is decoded by pickleguard.loads under the `default` policy and
+the three Python 2 str encodings, with a fake persistent_load and out-of-band
+buffers, then scanned. Expected outcomes: an object, or PolicyError /
+pickle.UnpicklingError / EOFError, or ValueError/TypeError/UnicodeError/
+RecursionError/MemoryError raised by an allowed constructor on bad
+arguments (pickle raises the same). Anything else -- another exception
+type, a crash, a sanitizer report -- is a finding. A module-level audit hook
+fails the run if an import of a module not already imported, exec,
+subprocess or os.system happens while decoding.
+"""
+import pickle
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    import pickleguard
+
+POLICY = pickleguard.Policy("default")
+OK = (pickle.UnpicklingError, EOFError, ValueError, TypeError, UnicodeError,
+      RecursionError, MemoryError, OverflowError, KeyError, IndexError, AttributeError)
+_active = [False]
+
+
+def _preimport(policy):
+    """Imports every module the policy's allow entries name, so that an
+    import during a decode is one the policy could not have allowed."""
+    import importlib
+    for line in policy.to_yaml().splitlines():
+        line = line.strip()
+        if not line.startswith("- "):
+            continue
+        parts = line[2:].strip().strip("'\"").split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            try:
+                importlib.import_module(".".join(parts[:i]))
+                break
+            except Exception:
+                continue
+
+
+_preimport(POLICY)
+_seen_modules = set(sys.modules)
+
+
+def _hook(event, args):
+    if not _active[0]:
+        return
+    if event in ("exec", "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn"):
+        raise SystemExit("fuzz: forbidden audit event %s %r" % (event, args))
+    if event == "import" and args[0] not in _seen_modules:
+        raise SystemExit("fuzz: import of a new module %r" % (args[0],))
+
+
+sys.addaudithook(_hook)
+BUFS = [b"abc", bytearray(b"xyz")]
+
+
+def TestOneInput(data):
+    fdp = atheris.FuzzedDataProvider(data)
+    enc = ("ASCII", "latin1", "bytes")[fdp.ConsumeIntInRange(0, 2)]
+    body = fdp.ConsumeBytes(sys.maxsize)
+    _active[0] = True
+    try:
+        pickleguard.loads(body, policy=POLICY, encoding=enc, buffers=BUFS,
+                          persistent_load=lambda pid: ("persid", pid))
+    except OK:
+        pass
+    finally:
+        _active[0] = False
+    pickleguard.scan(body, policy=POLICY)
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()
