@@ -48,36 +48,52 @@ def _elem_size(dtype):
     return n
 
 
-def _read_record(fh, zf, info, nbytes):
-    """The bytes of one zip record into a new bytearray. A stored record
-    (torch.save never compresses) is read straight from its place in the
-    file, found from its local header (zipfile's own _EndRecData/open
-    rules: signature, then name and extra lengths); others through
-    zipfile."""
-    buf = bytearray(nbytes)
-    if info.compress_type == zipfile.ZIP_STORED and info.flag_bits & 1 == 0:
-        fh.seek(info.header_offset)
-        hdr = fh.read(30)
-        if len(hdr) != 30 or hdr[:4] != b"PK\x03\x04":
-            raise PolicyError("bad local header for %s" % info.filename)
-        nlen, elen = struct.unpack("<HH", hdr[26:30])
-        fh.seek(info.header_offset + 30 + nlen + elen)
-        got = fh.readinto(buf) if nbytes else 0
+def _record_offset(fh, info):
+    """Where a stored record's bytes start: after its local header
+    (zipfile's own rules: signature, then name and extra lengths)."""
+    fh.seek(info.header_offset)
+    hdr = fh.read(30)
+    if len(hdr) != 30 or hdr[:4] != b"PK\x03\x04":
+        raise PolicyError("bad local header for %s" % info.filename)
+    nlen, elen = struct.unpack("<HH", hdr[26:30])
+    return info.header_offset + 30 + nlen + elen
+
+
+def _new_buffer(nbytes):
+    """A writable buffer of nbytes that is not zero-filled first (NumPy's
+    empty, when NumPy is there), else a bytearray."""
+    try:
+        import numpy
+    except ImportError:
+        return bytearray(nbytes)
+    return numpy.empty(nbytes, dtype=numpy.uint8)
+
+
+def _read_record(fh, zf, info, nbytes, path=None):
+    """The bytes of one zip record. A stored record (torch.save never
+    compresses) is read straight from its place in the file -- or, with
+    mmap (path given), mapped copy-on-write -- others through zipfile."""
+    stored = info.compress_type == zipfile.ZIP_STORED and info.flag_bits & 1 == 0
+    if stored and info.file_size != nbytes:
+        raise PolicyError("storage record %s is not %d bytes long" % (info.filename, nbytes))
+    if stored and path is not None and nbytes:
+        import numpy
+        off = _record_offset(fh, info)
+        if off + nbytes > os.fstat(fh.fileno()).st_size:
+            raise PolicyError("storage record %s is cut short" % info.filename)
+        return numpy.memmap(path, dtype=numpy.uint8, mode="c", offset=off, shape=(nbytes,))
+    buf = _new_buffer(nbytes)
+    if stored:
+        fh.seek(_record_offset(fh, info))
+        got = fh.readinto(memoryview(buf)) if nbytes else 0
         if got != nbytes:
             raise PolicyError("storage record %s is cut short" % info.filename)
         return buf
     with zf.open(info) as r:
-        got = r.readinto(buf) if nbytes else 0
+        got = r.readinto(memoryview(buf)) if nbytes else 0
         if got != nbytes or r.read(1):
             raise PolicyError("storage record %s is not %d bytes long" % (info.filename, nbytes))
     return buf
-
-
-def _numel(size):
-    n = 1
-    for s in size:
-        n *= s
-    return n
 
 
 def _check_extent(storage_nbytes, elsize, offset, size, stride, what):
@@ -221,20 +237,19 @@ def torch_load(f, map_location=None, *, policy="ml", mmap=False):
     legacy (pre-1.6) format are refused with a clear error."""
     from . import _policy
     torch = _torch()
-    if mmap:
-        raise ValueError("pickleguard.torch_load: mmap=True is not supported; the "
-                         "storages are read into memory")
     pol = _policy(policy)
     own = isinstance(f, (str, os.PathLike))
+    if mmap and not own:
+        raise ValueError("pickleguard.torch_load: mmap=True needs a file name")
     fh = open(f, "rb") if own else f
     try:
-        return _load_zip(torch, fh, pol, map_location)
+        return _load_zip(torch, fh, pol, map_location, os.fspath(f) if mmap else None)
     finally:
         if own:
             fh.close()
 
 
-def _load_zip(torch, fh, pol, map_location):
+def _load_zip(torch, fh, pol, map_location, mmap_path):
     from . import Unpickler
     if not zipfile.is_zipfile(fh):
         raise PolicyError("not a torch.save zip archive: the legacy (pre-1.6) and tar "
@@ -283,13 +298,16 @@ def _load_zip(torch, fh, pol, map_location):
         if info.file_size != nbytes:
             raise PolicyError("storage record %s holds %d bytes; the pickle says %d "
                               "elements of %d bytes" % (rec, info.file_size, numel, elsize))
-        buf = _read_record(fh, zf, info, nbytes)
+        buf = _read_record(fh, zf, info, nbytes,
+                           mmap_path if byteorder == sys.byteorder else None)
         if byteorder != sys.byteorder:
             buf = _byteswap(buf, elsize)
-        if nbytes:
+        if not nbytes:
+            us = torch.UntypedStorage(0)
+        elif isinstance(buf, bytearray):
             us = torch.frombuffer(buf, dtype=torch.uint8).untyped_storage()
         else:
-            us = torch.UntypedStorage(0)
+            us = torch.from_numpy(buf).untyped_storage()
         us = _restore(us, location if isinstance(location, str) else str(location),
                       map_location)
         ts = torch.storage.TypedStorage(wrap_storage=us, dtype=dtype, _internal=True)

@@ -177,6 +177,47 @@ def test_torch_checkpoints(tmp_path):
     assert v[1].untyped_storage().data_ptr() == v[0].untyped_storage().data_ptr()
 
 
+def test_torch_mmap_and_big_endian(tmp_path):
+    import zipfile
+    sd = {"a": torch.arange(10, dtype=torch.int32), "b": torch.randn(3, 3, dtype=torch.float64),
+          "c": torch.ones(2, dtype=torch.complex128)}
+    p = tmp_path / "m.pt"
+    torch.save(sd, p)
+    got = pickleguard.torch_load(str(p), mmap=True)
+    assert _tensors_equal(got, torch.load(p, weights_only=True, mmap=True))
+    # the same checkpoint written big-endian: byteorder record + swapped data
+    be = tmp_path / "be.pt"
+    zin = zipfile.ZipFile(p)
+    sizes = {}
+    import pickletools
+    with zipfile.ZipFile(be, "w", zipfile.ZIP_STORED) as z:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith("/byteorder"):
+                data = b"big"
+            z.writestr(info, data)
+    # element sizes by record key, from the pickle's persistent ids
+    keys = {}
+    for t in sd.values():
+        pass
+    with zipfile.ZipFile(be) as z:
+        names = z.namelist()
+    # storages in torch.save order: a (int32), b (float64), c (complex128 -> 8-byte halves)
+    order = [4, 8, 8]
+    recs = sorted((n for n in names if "/data/" in n), key=lambda n: int(n.rsplit("/", 1)[1]))
+    assert len(recs) == 3
+    tmp = tmp_path / "be2.pt"
+    with zipfile.ZipFile(be) as zi, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zo:
+        for info in zi.infolist():
+            data = zi.read(info)
+            if info.filename in recs:
+                w = order[recs.index(info.filename)]
+                data = b"".join(data[i:i + w][::-1] for i in range(0, len(data), w))
+            zo.writestr(info, data)
+    got = pickleguard.torch_load(str(tmp))
+    assert _tensors_equal(got, torch.load(p, weights_only=True))
+
+
 def test_torch_refusals(tmp_path):
     p = tmp_path / "m.pt"
     torch.save({"x": torch.ones(4)}, p)
@@ -256,3 +297,30 @@ def test_scan_matches_cli():
         assert got == want, path
         assert rep.clean == (doc["verdict"] == "clean")
     assert pickleguard.scan(pickle.dumps([1, 2]), policy="strict").clean
+
+
+def test_torch_extent_check_agrees_with_set_():
+    """_check_extent refuses exactly the views torch's own set_ refuses."""
+    import random
+    from pickleguard import _torch as pt
+    rnd = random.Random(7)
+    for _ in range(500):
+        nbytes = rnd.randrange(1, 64) * 4
+        dims = rnd.randrange(0, 3)
+        size = tuple(rnd.randrange(0, 5) for _ in range(dims))
+        stride = tuple(rnd.randrange(0, 5) for _ in range(dims))
+        off = rnd.randrange(0, 20)
+        # a storage that cannot grow, as torch_load's are (set_ would
+        # resize a resizable one instead of refusing)
+        us = torch.frombuffer(bytearray(nbytes), dtype=torch.uint8).untyped_storage()
+        try:
+            torch.empty((0,), dtype=torch.float32).set_(us, off, size, stride)
+            ok_torch = True
+        except RuntimeError:
+            ok_torch = False
+        try:
+            pt._check_extent(nbytes, 4, off, size, stride, "t")
+            ok_pg = True
+        except pickleguard.PolicyError:
+            ok_pg = False
+        assert ok_pg == ok_torch, (nbytes, off, size, stride)
