@@ -2,7 +2,14 @@
 """Coverage-guided fuzz target for the Python binding (atheris).
 
     .venv/bin/python -m pip install -r requirements/fuzz.txt
-    .venv/bin/python fuzz/python/fuzz_pickleguard.py -max_total_time=300 corpus/benign corpus/malicious
+    .venv/bin/python fuzz/python/fuzz_pickleguard.py -max_total_time=300 \
+      CORPUS_DIR corpus/benign corpus/malicious
+
+Coverage is Python-level (atheris.instrument_imports of the package): the
+extension and libpickleguard are not instrumented. Building them with
+clang -fsanitize=fuzzer-no-link loads only with atheris's sanitizer
+runtimes (asan_with_fuzzer.so), which the PyPI wheel here does not ship;
+the C decoder and scanner have their own libFuzzer harnesses (fuzz/).
 
 Each input is decoded by pickleguard.loads under the `default` policy and
 the three Python 2 str encodings, with a fake persistent_load and out-of-band
