@@ -1,5 +1,4 @@
 """scan(): the static scanner, with the CLI's findings (pickleguard scan)."""
-import mmap
 import os
 from typing import List, NamedTuple, Optional
 
@@ -58,14 +57,7 @@ def scan(path_or_bytes, *, policy) -> Report:
     from . import _policy
     pol = _policy(policy)
     if isinstance(path_or_bytes, (str, os.PathLike)):
-        path = os.fspath(path_or_bytes)
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                res = _scan(pol, b"", path)
-            else:
-                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                    res = _scan(pol, m, path)
+        res = _scan(pol, os.fsdecode(os.fspath(path_or_bytes)), None)
     else:
         res = _scan(pol, path_or_bytes, None)
     findings = [Finding(*t[:8]) for t in res[0]]

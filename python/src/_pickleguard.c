@@ -773,6 +773,21 @@ static PyObject *build_inner(mat *m, const pkl_value *v)
         return r;
     case PKL_T_OBJECT:
         return build_object(m, v);
+    case PKL_T_ATTR: {
+        /* getattr(AllowedClass, "NAME"): an Enum member or class constant
+         * (the decoder allows it only on an allowed class, never called) */
+        PyObject *cls = global_obj(m, v->u.attr.cls);
+        if (!cls)
+            return NULL;
+        PyObject *name = PyUnicode_DecodeUTF8((const char *)v->u.attr.name,
+                                              (Py_ssize_t)v->u.attr.len, "strict");
+        r = name ? PyObject_GetAttr(cls, name) : NULL;
+        Py_DECREF(cls);
+        Py_XDECREF(name);
+        if (r && remember(m, v, r) < 0)
+            Py_CLEAR(r);
+        return r;
+    }
     case PKL_T_PERSID: {
         if (m->persistent_load == Py_None) {
             return policy_error(m->mod, "A load persistent id instruction was "
@@ -920,118 +935,64 @@ done:
     return result;
 }
 
-/* ---- scan: the CLI's per-file logic (src/cli/cmd_scan.c scan_one) ------- */
+/* ---- scan: the library's file scan (what `pickleguard scan` runs) ------- */
 
-typedef struct {
-    pkl_scan_options *opt;
-    pkl_scan_result *res;
-} scan_ctx;
-
-static const char *member_path(const char *p)
-{
-    return p && p[0] == '!' ? p + 1 : (p ? p : "");
-}
-
-static int on_stream(void *ctx, const pkl_stream *st, pkl_error *err)
-{
-    scan_ctx *sc = ctx;
-    pkl_scan_options opt = *sc->opt;
-    opt.lenient_start = 0;
-    return pkl_scan_buffer(st->data, st->len, member_path(st->path), &opt, sc->res, err) < 0;
-}
-
-static int on_problem(void *ctx, const char *path, const pkl_error *e)
-{
-    scan_ctx *sc = ctx;
-    pkl_finding f;
-    memset(&f, 0, sizeof f);
-    int cls = pkl_error_class(e->code);
-    f.rule = e->code == PKL_E_FORMAT_UNSUPPORTED ? "container-unsupported"
-           : e->code == PKL_E_FORMAT ? "container-damaged"
-           : e->code == PKL_E_TRUNCATED ? "container-truncated"
-           : e->code == PKL_E_TRAILING ? "container-trailing"
-           : cls == 3 ? "container-limit" : "container-error";
-    f.severity = PKL_SEV_MEDIUM;
-    f.offset = e->offset;
-    f.opcode = -1;
-    snprintf(f.path, sizeof f.path, "%s", member_path(path));
-    char msg[1024];
-    snprintf(f.message, sizeof f.message, "%s", pkl_error_format(e, msg, sizeof msg));
-    snprintf(f.hint, sizeof f.hint, "%s",
-             "the scanner could not look at everything inside this file; review it by hand");
-    return pkl_scan_result_add(sc->res, &f, sc->opt->max_findings) < 0;
-}
-
-static int parsed_whole(const pkl_scan_result *res, size_t len)
-{
-    static const char *const broken[] = {"truncated", "unknown-opcode", "malformed",
-                                         "trailing-bytes", "not-a-pickle"};
-    if (res->bytes != len)
-        return 0;
-    for (size_t i = 0; i < res->count; i++)
-        for (size_t k = 0; k < sizeof broken / sizeof broken[0]; k++)
-            if (strcmp(res->findings[i].rule, broken[k]) == 0)
-                return 0;
-    return 1;
-}
-
+/* _scan(policy, path_or_bytes, fs_path) */
 static PyObject *py_scan(PyObject *mod, PyObject *args)
 {
-    PyObject *pol, *fspath;
-    Py_buffer data;
-    if (!PyArg_ParseTuple(args, "O!y*O:_scan", &Policy_Type, &pol, &data, &fspath))
+    PyObject *pol, *target, *fspath;
+    if (!PyArg_ParseTuple(args, "O!OO:_scan", &Policy_Type, &pol, &target, &fspath))
         return NULL;
-    PyObject *fsb = NULL;
-    if (fspath != Py_None && !PyUnicode_FSConverter(fspath, &fsb)) {
-        PyBuffer_Release(&data);
-        return NULL;
+    PyObject *fsb = NULL, *pathb = NULL;
+    Py_buffer data = {0};
+    int have_data = 0;
+    if (PyUnicode_Check(target)) {
+        if (!PyUnicode_FSConverter(target, &pathb))
+            return NULL;
+    } else {
+        if (PyObject_GetBuffer(target, &data, PyBUF_SIMPLE) < 0)
+            return NULL;
+        have_data = 1;
+        if (fspath != Py_None && !PyUnicode_FSConverter(fspath, &fsb)) {
+            PyBuffer_Release(&data);
+            return NULL;
+        }
     }
     pkl_scan_result res;
     pkl_scan_result_init(&res, NULL);
-    pkl_scan_options opt;
+    pkl_scan_file_options opt;
     memset(&opt, 0, sizeof opt);
     opt.policy = ((PolicyObject *)pol)->p;
     pkl_error err;
-    int rc = 0;
-    const uint8_t *buf = data.buf;
-    size_t len = (size_t)data.len;
+    int rc;
     Py_BEGIN_ALLOW_THREADS
-    int fmt = pkl_format_detect(buf, len);
-    if (fmt == PKL_FMT_PICKLE) {
-        rc = pkl_scan_buffer(buf, len, "", &opt, &res, &err);
-        if (rc == 0 && !parsed_whole(&res, len)) {
-            pkl_scan_result_free(&res);
-            pkl_scan_result_init(&res, NULL);
-            fmt = -1;
-        }
-    }
-    if (fmt == PKL_FMT_UNKNOWN) {
-        rc = pkl_scan_buffer(buf, len, "", &opt, &res, &err);
-    } else if (fmt != PKL_FMT_PICKLE) {
-        scan_ctx sc = {&opt, &res};
-        pkl_walk_options wo;
-        memset(&wo, 0, sizeof wo);
-        wo.fs_path = fsb ? PyBytes_AS_STRING(fsb) : NULL;
-        wo.on_stream = on_stream;
-        wo.on_problem = on_problem;
-        wo.ctx = &sc;
-        rc = pkl_walk_buffer(buf, len, "", &wo, NULL, &err);
-    }
+    if (pathb)
+        rc = pkl_scan_file(PyBytes_AS_STRING(pathb), &opt, &res, &err);
+    else
+        rc = pkl_scan_data(data.buf, (size_t)data.len, fsb ? PyBytes_AS_STRING(fsb) : NULL,
+                           &opt, &res, &err);
     Py_END_ALLOW_THREADS
     Py_XDECREF(fsb);
-    PyBuffer_Release(&data);
+    Py_XDECREF(pathb);
+    if (have_data)
+        PyBuffer_Release(&data);
     if (rc < 0) {
         pkl_scan_result_free(&res);
-        raise_pkl(mod, &err);
+        if (err.code == PKL_E_IO) {
+            char msg[1200];
+            PyErr_SetString(PyExc_OSError, pkl_error_format(&err, msg, sizeof msg));
+        } else {
+            raise_pkl(mod, &err);
+        }
         return NULL;
     }
     PyObject *list = PyList_New(0);
     for (size_t i = 0; list && i < res.count; i++) {
         const pkl_finding *f = &res.findings[i];
         const pkl_opinfo *oi = f->opcode >= 0 ? pkl_opinfo_get((unsigned)f->opcode) : NULL;
-        PyObject *t = Py_BuildValue("(ssnzsssss)", f->rule, pkl_severity_name(f->severity),
+        PyObject *t = Py_BuildValue("(ssnzssss)", f->rule, pkl_severity_name(f->severity),
                                     (Py_ssize_t)f->offset, oi ? oi->name : NULL, f->global,
-                                    f->message, f->hint, f->path, "");
+                                    f->message, f->hint, f->path);
         if (!t || PyList_Append(list, t) < 0)
             Py_CLEAR(list);
         Py_XDECREF(t);
@@ -1048,7 +1009,7 @@ static PyMethodDef methods[] = {
     {"_decode", py_decode, METH_VARARGS,
      "_decode(policy, data, offset, str8, find_class, persistent_load, buffers) -> (obj, end)"},
     {"_scan", py_scan, METH_VARARGS,
-     "_scan(policy, data, fs_path) -> (findings, pickles, opcodes, dropped, max_severity)"},
+     "_scan(policy, path_or_bytes, fs_path) -> (findings, pickles, opcodes, dropped, max_severity)"},
     {NULL, NULL, 0, NULL}};
 
 static int mod_traverse(PyObject *m, visitproc visit, void *arg)

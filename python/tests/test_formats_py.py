@@ -324,3 +324,27 @@ def test_torch_extent_check_agrees_with_set_():
         except pickleguard.PolicyError:
             ok_pg = False
         assert ok_pg == ok_torch, (nbytes, off, size, stride)
+
+
+import enum  # noqa: E402
+
+
+class Color(enum.Enum):
+    RED = 1
+    GREEN = 2
+
+
+class Shade(enum.Enum):
+    DARK = 1
+    __reduce_ex__ = enum.pickle_by_enum_name
+
+
+def test_enum_members():
+    pol = pickleguard.Policy(yaml="version: 1\nname: t\nextends: default\nallow:\n"
+                                  "  - test_formats_py.Color\n  - test_formats_py.Shade\n")
+    for proto in range(6):
+        data = pickle.dumps([Color.RED, Shade.DARK, Color.GREEN], protocol=proto)
+        got = pickleguard.loads(data, policy=pol)
+        assert got == pickle.loads(data) and got[0] is Color.RED and got[1] is Shade.DARK
+    with pytest.raises(pickleguard.PolicyError):
+        pickleguard.loads(pickle.dumps(Shade.DARK), policy="default")
