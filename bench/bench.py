@@ -662,6 +662,12 @@ def main():
     pyrows = python_rows(setname, log)
     if pyrows:
         print("\nPython package (bench/bench_python.py):\n" + pyrows)
+    daskrows = dask_rows(setname, log)
+    if daskrows:
+        print("\nScanning on a Dask LocalCluster (bench/bench_dask.py):\n" + daskrows)
+        pyrows = (pyrows or "") + (
+            "\n\n### Scanning as a map on a Dask LocalCluster "
+            "(bench/bench_dask.py)\n\n" + daskrows)
     print("\nbench: %s set, %.0f s in total" % (setname, elapsed))
     raw = os.path.join(gen_workload.WORK, "last_run_%s.json" % setname)
     with open(raw, "w") as f:
@@ -682,6 +688,18 @@ def python_rows(setname, log):
     except ImportError as e:
         return "missing: %s" % e
     return bench_python.table(bench_python.run(setname, log))
+
+
+def dask_rows(setname, log):
+    """Scanning as a map over files, one process against a Dask LocalCluster
+    (bench/bench_dask.py), or a note why not."""
+    try:
+        import bench_dask
+        import dask.distributed  # noqa: F401  (requirements/test.txt)
+        import pickleguard  # noqa: F401
+    except ImportError as e:
+        return "missing: %s" % e
+    return bench_dask.table(bench_dask.run(setname, log))
 
 
 def write_report(path, setname, files, results, start, prof, elapsed, started, build,
