@@ -7,7 +7,8 @@
 #   make deps       install missing Debian packages (make/check do it too)
 #   make pyenv      create/update .venv, the project's Python environment
 #                   (requirements/test.txt; make check/corpus/bench do it too)
-#   make corpus     regenerate corpus/ with corpus/gen (in .venv)
+#   make corpus     regenerate corpus/ with corpus/gen and corpus/modern/gen
+#                   (in .venv: the pinned torch, NumPy, joblib, sklearn, pandas)
 #   make fuzz       libFuzzer campaign, FUZZ_SECONDS per target (default 60)
 #   make fuzz-afl   AFL++ on FUZZ_TARGET for FUZZ_SECONDS
 #   make bench      benchmarks against CPython's pickle tools (BENCH=quick)
@@ -188,6 +189,7 @@ uninstall:
 # ---- corpus, fuzzing, benchmarks -------------------------------------------------
 corpus: $(VENV_STAMP)
 	$(PYTHON) corpus/gen/gen.py corpus
+	$(PYTHON) corpus/modern/gen/gen_modern.py corpus/modern
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGET  ?= decoder
