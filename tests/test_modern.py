@@ -274,7 +274,24 @@ def regenerates():
     check(total < 1024 * 1024, "corpus/modern is %d bytes" % total)
 
 
+def requirements_pinned():
+    """Every Python requirement is pinned with == (an unpinned torch would
+    pull a multi-GB CUDA build), and the bench's peers stay out of .venv."""
+    reqs = {}
+    for name in ("test.txt", "bench.txt"):
+        with open(os.path.join(ROOT, "requirements", name)) as fh:
+            reqs[name] = [ln.split("#")[0].strip() for ln in fh
+                          if ln.split("#")[0].strip()]
+        for r in reqs[name]:
+            check(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.+]*", r) is not None,
+                  "requirements/%s: %r is not pinned with ==" % (name, r))
+    peers = {r.split("==")[0].lower() for r in reqs["bench.txt"]}
+    check(not peers & {r.split("==")[0].lower() for r in reqs["test.txt"]},
+          "a bench peer is in requirements/test.txt")
+
+
 def main():
+    requirements_pinned()
     if not os.path.exists(EXE):
         return no_binary()
     manifest_replay()
