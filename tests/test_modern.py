@@ -247,6 +247,16 @@ def catalogue_exception():
     check(scan_top(load, "ml") == "critical", "torch.serialization.load stays critical")
     walk = (b"\x80\x04\x8c\x13torch.serialization\x8c\x17_get_layout.__globals__\x93.")
     check(scan_top(walk, "ml") == "critical", "_get_layout.__globals__ stays critical")
+    # policy check agrees: an exact allow of the excepted name is no
+    # dangerous allow (PKL_E_POLICY_DANGEROUS); a sibling or a wildcard is
+    for entry, ok in (("torch.serialization._get_layout", True),
+                      ("torch.serialization.load", False),
+                      ("torch.serialization.*", False)):
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as fh:
+            fh.write("version: 1\nextends: ml\nallow:\n  - %s\n" % entry)
+            fh.flush()
+            code, out, err = run("policy", "check", fh.name)
+        check((code == 0) == ok, "policy check allow %s: exit %d %s" % (entry, code, err.strip()))
     sub = b"\x80\x04\x8c\x1ftorch.serialization._get_layout\x8c\x01x\x93."
     check(scan_top(sub, "ml") == "critical", "module torch.serialization._get_layout stays critical")
 
