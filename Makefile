@@ -7,10 +7,13 @@
 #   make deps       install missing Debian packages (make/check do it too)
 #   make pyenv      create/update .venv, the project's Python environment
 #                   (requirements/test.txt; make check/corpus/bench do it too)
-#   make corpus     regenerate corpus/ with corpus/gen (in .venv)
+#   make corpus     regenerate corpus/ with corpus/gen and corpus/modern/gen
+#                   (in .venv: the pinned torch, NumPy, joblib, sklearn, pandas)
 #   make fuzz       libFuzzer campaign, FUZZ_SECONDS per target (default 60)
 #   make fuzz-afl   AFL++ on FUZZ_TARGET for FUZZ_SECONDS
-#   make bench      benchmarks against CPython's pickle tools (BENCH=quick)
+#   make bench      benchmarks against CPython's pickle tools and the peer
+#                   scanners (.venv-bench, requirements/bench.txt) (BENCH=quick)
+#   make bench-peers  the peers' speed and detection tables into bench/RESULTS.md
 #
 # Sources are found by wildcard: src/*.c is the library, src/cli/*.c the
 # CLI, tests/check_*.c the check suites (each defines `Suite *suite_X(void)`),
@@ -71,7 +74,7 @@ DEPS_STAMP := $(B)/.deps-ok
 VENV_STAMP := $(VENV)/.pickleguard-requirements
 
 .PHONY: all deps pyenv check unit asan install uninstall corpus fuzz fuzz-afl \
-        fuzz-build bench bench-report clean
+        fuzz-build bench bench-peers bench-report clean
 .DELETE_ON_ERROR:
 
 all: $(B)/pickleguard $(B)/libpickleguard.a $(B)/libpickleguard.so
@@ -188,6 +191,7 @@ uninstall:
 # ---- corpus, fuzzing, benchmarks -------------------------------------------------
 corpus: $(VENV_STAMP)
 	$(PYTHON) corpus/gen/gen.py corpus
+	$(PYTHON) corpus/modern/gen/gen_modern.py corpus/modern
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGET  ?= decoder
@@ -214,8 +218,22 @@ $(B)/decode_bench: bench/decode_bench.c $(B)/libpickleguard.a
 	$(CC) $(CFLAGS_ALL) $(BENCH_DEFS) -o $@ $< $(B)/libpickleguard.a \
 	  $(LINK_FLAGS) $(LDLIBS_PROG)
 
-bench: all $(B)/decode_bench $(VENV_STAMP) $(if $(filter build,$(B)),$(PYPKG_STAMP))
-	BENCH=$(BENCH) PKL_BUILD=$(B) $(PYTHON) bench/bench.py
+# The peer scanners live in their own environment (requirements/bench.txt),
+# so `make check` never installs or waits for them.
+BENCH_VENV ?= .venv-bench
+BENCH_VENV_STAMP := $(BENCH_VENV)/.pickleguard-requirements
+
+$(BENCH_VENV_STAMP): requirements/bench.txt scripts/pyenv.sh | $(DEPS_STAMP)
+	VENV=$(BENCH_VENV) PYTHON_BASE=$(HOSTPY) sh scripts/pyenv.sh requirements/bench.txt
+
+bench: all $(B)/decode_bench $(VENV_STAMP) $(BENCH_VENV_STAMP) $(if $(filter build,$(B)),$(PYPKG_STAMP))
+	BENCH=$(BENCH) PKL_BUILD=$(B) BENCH_VENV=$(BENCH_VENV) $(PYTHON) bench/bench.py
+
+# pickleguard and the peers on the quick workload, plus the detection
+# table over corpus/: rewrites only the peers section of bench/RESULTS.md
+bench-peers: all $(B)/decode_bench $(VENV_STAMP) $(BENCH_VENV_STAMP)
+	BENCH=quick PKL_BUILD=$(B) BENCH_VENV=$(BENCH_VENV) $(PYTHON) bench/bench.py \
+	  --no-profile --peers-report bench/RESULTS.md
 
 bench-report: all $(B)/decode_bench $(VENV_STAMP)
 	BENCH=full PKL_BUILD=$(B) $(PYTHON) bench/bench.py --report bench/RESULTS.md

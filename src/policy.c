@@ -591,7 +591,20 @@ static const struct { const char *pattern, *reason; } dangerous[] = {
 #define CAT(pattern, category, reason) {pattern, reason},
 #include "catalogue.def"
 #undef CAT
+#undef CAT_EXCEPT
 #undef DUNDER
+};
+
+/* Exact names a wider catalogue entry covers that only rebuild data
+ * (CAT_EXCEPT): the scanner does not rate them, so an exact `allow` entry
+ * for one is no dangerous allow. NULL-terminated. */
+static const char *const dangerous_excepts[] = {
+#define CAT_EXCEPT(name, reason) name,
+#include "catalogue.def"
+#undef CAT
+#undef CAT_EXCEPT
+#undef DUNDER
+    NULL
 };
 
 /* Components of a dotted name: count, and the i-th (start, length). */
@@ -638,6 +651,9 @@ static int cat_prefix_match(const char *p, const char *s, size_t n)
 static int dangerous_hit(const char *s, size_t n, int star)
 {
     size_t nd = sizeof dangerous / sizeof dangerous[0];
+    for (size_t k = 0; !star && dangerous_excepts[k]; k++)
+        if (strlen(dangerous_excepts[k]) == n && memcmp(dangerous_excepts[k], s, n) == 0)
+            return -1;
     for (size_t k = 0; k < nd; k++) {
         const char *p = dangerous[k].pattern;
         size_t pc = comp_count(p, strlen(p));

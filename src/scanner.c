@@ -95,9 +95,20 @@ static const cat_entry catalogue[] = {
 #define CAT(pattern, category, reason) {pattern, CAT_##category, reason},
 #include "catalogue.def"
 #undef CAT
+#undef CAT_EXCEPT
 #undef DUNDER
 };
 #define NCAT (sizeof catalogue / sizeof catalogue[0])
+
+/* Exact names a wider entry covers that only rebuild data (CAT_EXCEPT). */
+static const char *const cat_excepts[] = {
+#define CAT_EXCEPT(name, reason) name,
+#include "catalogue.def"
+#undef CAT
+#undef CAT_EXCEPT
+#undef DUNDER
+};
+#define NCAT_EXCEPT (sizeof cat_excepts / sizeof cat_excepts[0])
 
 typedef struct dunder_entry {
     const char *name;
@@ -108,6 +119,7 @@ static const dunder_entry dunders[] = {
 #define DUNDER(name, reason) {name, reason},
 #include "catalogue.def"
 #undef CAT
+#undef CAT_EXCEPT
 #undef DUNDER
 };
 #define NDUNDER (sizeof dunders / sizeof dunders[0])
@@ -141,6 +153,9 @@ static int pattern_match(const char *p, const char *s, size_t n)
 
 static int catalogue_find(const char *s, size_t n)
 {
+    for (size_t k = 0; k < NCAT_EXCEPT; k++)
+        if (strlen(cat_excepts[k]) == n && memcmp(cat_excepts[k], s, n) == 0)
+            return -1;
     for (size_t k = 0; k < NCAT; k++)
         if (pattern_match(catalogue[k].pattern, s, n))
             return (int)k;
