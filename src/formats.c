@@ -1286,8 +1286,7 @@ static void walk_shelf(walk *w, frame *f, int fmt)
         rc = pkli_gdbm_walk(w->o->fs_path, w->max_members, shelf_value,
                             shelf_problem, &c, &e);
     } else if (fmt == PKL_FMT_DBM_DUMB) {
-        /* an index without its .dat (a lone .dir, or the .bak copy that
-         * dbm.dumb's _commit writes and never reads back) holds no value:
+        /* an index without its .dat (a lone .dir or .bak) holds no value:
          * no loader unpickles anything from it. It is handed over as it
          * is, so the scanner says what it is (not a pickle: "'" is no
          * opcode) instead of a medium finding. */

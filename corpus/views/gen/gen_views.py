@@ -45,9 +45,11 @@ MAL0 = b"cos\nsystem\n(S'id'\ntR."
 EOCD = b"PK\x05\x06" + b"\x00" * 18
 
 
-def write(name, data, scan, oracle, note):
-    with open(os.path.join(OUT, name), "wb") as f:
-        f.write(data)
+def write(name, data, scan, oracle, note, keep=False):
+    full = os.path.join(OUT, name)
+    if not (keep and os.path.exists(full)):
+        with open(full, "wb") as f:
+            f.write(data)
     ROWS.append((name, scan, oracle, note))
 
 
@@ -180,12 +182,18 @@ def harmless():
           "dbm.dumb data file (its .dir is next to it)")
     write("shelf.dir", b"'k', (0, %d)\n" % len(val), "clean", "-",
           "dbm.dumb index: read with its .dat")
-    write("shelf.bak", b"'k', (0, %d)\n" % len(val), "not-a-pickle", "-",
-          "dbm.dumb's backup index: no loader reads it")
+    write("shelf.bak", b"'k', (0, %d)\n" % len(val), "clean", "-",
+          "dbm.dumb's backup index: no loader reads it; read as an index of "
+          "shelf.dat, no finding")
+    write("orphan.bak", b"'k', (0, %d)\n" % len(val), "not-a-pickle", "-",
+          "a dbm.dumb backup index without its .dat: holds no value")
 
 
 def real_samples():
-    """False alarms once raised on real files (issue 14, item 6)."""
+    """False alarms once raised on real files (issue 14, item 6). Legacy
+    torch.save names storages by memory address, so these bytes are not
+    reproducible: an existing file is kept (delete it to make a new one);
+    only its manifest row is written again."""
     try:
         import numpy as np
         import torch
@@ -203,13 +211,14 @@ def real_samples():
     torch.save({"w": torch.arange(4, dtype=torch.float32)}, bio,
                _use_new_zipfile_serialization=False, pickle_protocol=4)
     write("torch_legacy_p4.pt", bio.getvalue(), "clean", "-",
-          "legacy torch.save at protocol 4: FRAME before the magic number")
+          "legacy torch.save at protocol 4: FRAME before the magic number",
+          keep=True)
     bio = io.BytesIO()
     torch.save({"k%d" % i: torch.tensor([float(i)]) for i in range(300)}, bio,
                _use_new_zipfile_serialization=False)
     write("torch_legacy_memo.pt", bio.getvalue(), "clean", "-",
           "legacy torch.save whose object pickle has more than 256 memo "
-          "entries (LONG_BINPUT)")
+          "entries (LONG_BINPUT)", keep=True)
 
 
 def main():
