@@ -2176,6 +2176,14 @@ static void op_next_buffer(scan *s, const pkl_op *op)
 
 /* The dispatch: one line per opcode, a flat table. Returns nonzero only
  * for an opcode the table does not know (cannot happen). */
+/* Something imported or called (not a GLOBAL naming nothing, not a REDUCE
+ * on a short stack: those raise first), so a later failure is no longer
+ * "no pickle" (inert). Only these opcodes set it, to keep the loop lean.
+ * PERSID does not count: where lenient_start applies (bytes read from
+ * byte 0) no loader has a persistent_load, and _pickle.c raises without
+ * one. */
+#define ACTED(s) ((s)->acted |= !(s)->op_failed)
+
 static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
 {
     switch (op->code) {
@@ -2194,7 +2202,7 @@ static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
     case PKL_OP_PERSID: case PKL_OP_BINPERSID:
                                 op_persid(s, op); break;
     case PKL_OP_REDUCE: case PKL_OP_NEWOBJ: case PKL_OP_NEWOBJ_EX:
-                                op_call(s, op); break;
+                                op_call(s, op); ACTED(s); break;
     case PKL_OP_STRING: case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
                                 const_push(s, op, V_STR, SF_NARROW); break;
     case PKL_OP_UNICODE: case PKL_OP_BINUNICODE:
@@ -2205,12 +2213,12 @@ static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
                                 const_push(s, op, V_BYTES, 0); break;
     case PKL_OP_APPEND: case PKL_OP_SETITEM:
                                 op_mutate(s, op, 0); break;
-    case PKL_OP_BUILD:          op_mutate(s, op, 1); break;
+    case PKL_OP_BUILD:          op_mutate(s, op, 1); ACTED(s); break;
     case PKL_OP_APPENDS: case PKL_OP_SETITEMS: case PKL_OP_ADDITEMS:
                                 op_batch(s, op); break;
-    case PKL_OP_GLOBAL:         op_global(s, op); break;
-    case PKL_OP_INST:           op_inst(s, op); break;
-    case PKL_OP_OBJ:            op_obj(s, op); break;
+    case PKL_OP_GLOBAL:         op_global(s, op); ACTED(s); break;
+    case PKL_OP_INST:           op_inst(s, op); ACTED(s); break;
+    case PKL_OP_OBJ:            op_obj(s, op); ACTED(s); break;
     case PKL_OP_DICT: case PKL_OP_LIST: case PKL_OP_TUPLE:
     case PKL_OP_FROZENSET:      op_marked_aggregate(s, op); break;
     case PKL_OP_TUPLE1: case PKL_OP_TUPLE2: case PKL_OP_TUPLE3:
@@ -2222,8 +2230,8 @@ static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
     case PKL_OP_MEMOIZE:        memo_put(s, s->memo_count, op); break;
     case PKL_OP_PROTO:          op_proto(s, op); break;
     case PKL_OP_EXT1: case PKL_OP_EXT2: case PKL_OP_EXT4:
-                                op_ext(s, op); break;
-    case PKL_OP_STACK_GLOBAL:   stack_global(s, op); break;
+                                op_ext(s, op); ACTED(s); break;
+    case PKL_OP_STACK_GLOBAL:   stack_global(s, op); ACTED(s); break;
     case PKL_OP_FRAME:          break;
     case PKL_OP_NEXT_BUFFER:    op_next_buffer(s, op); break;
     case PKL_OP_READONLY_BUFFER: (void)peek(s, op); break;
@@ -2350,13 +2358,6 @@ static PKL_NOINLINE int scan_pickle(scan *s, pkl_reader *r, size_t npk)
 
         if (PKL_UNLIKELY(dispatch(s, &op) != 0))
             return P_END;
-        /* something imported or called (not a GLOBAL naming nothing, not
-         * a REDUCE on a short stack: those raise first). PERSID does not
-         * count: where lenient_start applies (bytes read from byte 0) no
-         * loader has a persistent_load, and _pickle.c raises without one */
-        s->acted |= (op.info->flags & (PKL_OPF_IMPORTS | PKL_OPF_CALLS |
-                                       PKL_OPF_BUILDS | PKL_OPF_EXT)) &&
-                    !s->op_failed;
         if (op.code == PKL_OP_STOP && !s->first_failed) {
             s->ops_ok++;
             s->res->bytes += op.end - start;
