@@ -30,7 +30,7 @@ static int on_stream(void *vctx, const pkl_stream *s, pkl_error *err)
     CHECK(s->data != NULL || s->len == 0);
     CHECK(s->format == PKL_FMT_PICKLE || s->format == PKL_FMT_TORCH_LEGACY ||
           s->format == PKL_FMT_JOBLIB || s->format == PKL_FMT_NPY);
-    CHECK((s->flags & ~0xfu) == 0);
+    CHECK((s->flags & ~0x1fu) == 0); /* PKL_STREAM_FORCED..VIEW */
     CHECK((s->flags & PKL_STREAM_SEQUENCE) || s->npickles == 0);
     CHECK((s->flags & PKL_STREAM_DATA_FOLLOWS) || s->data_len == 0);
 

@@ -125,6 +125,45 @@ static int complete_pickle(const uint8_t *buf, size_t len,
     return ok;
 }
 
+/* The raw-pickle view (docs/formats.md, "Loader views"): pickle.load,
+ * joblib.load (joblib/numpy_pickle.py load -> NumpyUnpickler on an
+ * uncompressed file), numpy.load with allow_pickle (numpy/lib/_npyio_impl.py
+ * load: neither the zip nor the .npy magic) and torch.load's legacy path
+ * (torch/serialization.py _legacy_load: the magic number is compared only
+ * after the first pickle.load returned) all read a file from byte 0 as a
+ * pickle, whatever else it also is. That view can run something only if
+ * the first pickle reaches an opcode that imports or calls before the
+ * unpickler fails or the pickle ends. PERSID/BINPERSID end the view: at
+ * byte 0 none of those loaders has a persistent_load (_pickle.c
+ * load_persid raises UnpicklingError), which is also why a zip's 'PK'
+ * start is inert. Returns 1 when the view is live and must be scanned. */
+static int raw_view_live(const uint8_t *buf, size_t len, const pkl_allocator *a)
+{
+    pkl_reader r;
+    pkl_op op;
+    int live = 0;
+    pkl_reader_init(&r, buf, len, a);
+    if (pkl_reader_next(&r, &op, NULL) != 1 || !can_start(op.code)) {
+        /* an .npy's \x93 is STACK_GLOBAL on an empty stack */
+        pkl_reader_free(&r);
+        return 0;
+    }
+    pkl_reader_seek(&r, 0);
+    while (pkl_reader_next(&r, &op, NULL) == 1) {
+        if (op.info->flags & PKL_OPF_PERSID)
+            break;
+        if (op.info->flags &
+            (PKL_OPF_IMPORTS | PKL_OPF_CALLS | PKL_OPF_BUILDS | PKL_OPF_EXT)) {
+            live = 1;
+            break;
+        }
+        if (op.code == PKL_OP_STOP)
+            break;
+    }
+    pkl_reader_free(&r);
+    return live;
+}
+
 /* .lzma (LZMA_Alone): properties byte lc/lp/pb < 225, dictionary size a
  * power of two or 2^n + 2^(n-1) (what liblzma and Python write), size
  * known (< 2^48) or -1. Its first byte is usually ']' (EMPTY_LIST), so
@@ -489,6 +528,179 @@ static int npy_itemsize(const uint8_t *d, size_t n, uint64_t *size)
     return 0;
 }
 
+/* One type string of a descr, as numpy.dtype(str) reads it: 1 when it
+ * holds Python objects ('O', '|O', '<O8', 'object', 'object_'), 0 for the
+ * plain types numpy writes or accepts by name, -1 for anything else (we
+ * cannot say what numpy makes of it). */
+static int npy_type_objects(const uint8_t *t, size_t n)
+{
+    static const char *const named[] = {
+        "bool", "bool_", "int8", "int16", "int32", "int64", "uint8",
+        "uint16", "uint32", "uint64", "float16", "float32", "float64",
+        "float128", "complex64", "complex128", "complex256", "str", "bytes",
+        "void", "int", "float", "complex", "longlong", "ulonglong", "byte",
+        "ubyte", "short", "ushort", "intc", "uintc", "half", "single",
+        "double", "longdouble", "csingle", "cdouble", "clongdouble",
+        "str_", "bytes_", "intp", "uintp"};
+    size_t i = 0;
+    if (n && strchr("<>|=", t[0]))
+        i = 1;
+    if (i < n && t[i] == 'O') {
+        size_t k = i + 1;
+        while (k < n && t[k] >= '0' && t[k] <= '9')
+            k++;
+        return k == n ? 1 : -1;
+    }
+    if ((n - i == 6 && memcmp(t + i, "object", 6) == 0) ||
+        (n - i == 7 && memcmp(t + i, "object_", 7) == 0))
+        return 1;
+    for (size_t k = 0; k < sizeof named / sizeof named[0]; k++)
+        if (n - i == strlen(named[k]) && memcmp(t + i, named[k], n - i) == 0)
+            return 0;
+    /* one type letter, an optional size, datetime units: '<f8', '|b1',
+     * '<U10', '|S5', '|V16', '<M8[ns]', '?' */
+    if (i < n && strchr("?bBhHiIlLqQpPnNefdgFDGSUVaMmcu", t[i]) && t[i]) {
+        size_t k = i + 1;
+        while (k < n && t[k] >= '0' && t[k] <= '9')
+            k++;
+        if (k < n && t[k] == '[' && (t[i] == 'M' || t[i] == 'm')) {
+            while (k < n && t[k] != ']')
+                k++;
+            k++;
+        }
+        return k == n ? 0 : -1;
+    }
+    return -1;
+}
+
+/* Whether an .npy header (h[0..n), the text numpy.lib.format reads with
+ * ast.literal_eval in _read_array_header) names a dtype holding objects,
+ * as descr_to_dtype builds it: 1 yes, 0 no, -1 not parsed exactly (a
+ * medium finding, never clean). Tokens as Python reads them: strings in
+ * either quote with backslash escapes, '#' comments to the end of the line
+ * (literal_eval parses source), brackets. A key repeated in the dict: the
+ * last one wins, as in a dict display. Type positions (descr_to_dtype):
+ * descr itself; in a tuple in type position, item 0 (the (type, shape)
+ * form); in a list of fields, item 1 of each field tuple (item 0 is the
+ * name or a (title, name) pair, item 2 a shape). A dict or anything else
+ * in a type position is -1. */
+static int npy_descr_objects(const uint8_t *h, size_t n)
+{
+    enum { MAXD = 32 };
+    uint8_t kind[MAXD], typepos[MAXD];
+    size_t idx[MAXD];
+    int depth = 0, expect_key = 0, in_descr = 0, result = -1, cur = 0;
+    size_t key_at = 0, key_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = h[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+            continue;
+        if (c == '#') {
+            while (i < n && h[i] != '\n')
+                i++;
+            continue;
+        }
+        if (c == '\'' || c == '"') {
+            size_t j = i + 1;
+            while (j < n && h[j] != c) {
+                if (h[j] == '\\')
+                    j++;
+                j++;
+            }
+            if (j >= n)
+                return -1;
+            const uint8_t *t = h + i + 1;
+            size_t tl = j - i - 1;
+            if (depth == 1 && kind[0] == '{' && expect_key) {
+                key_at = i + 1;
+                key_len = tl;
+            } else if (in_descr) {
+                int tp = depth == 1 ? 1 : typepos[depth - 1];
+                if (depth > 1 && kind[depth - 1] == '(' &&
+                    typepos[depth - 1] == 2) /* field tuple */
+                    tp = idx[depth - 1] == 1;
+                else if (depth > 1 && kind[depth - 1] == '(' &&
+                         typepos[depth - 1] == 1)
+                    tp = idx[depth - 1] == 0;
+                else if (depth > 1)
+                    tp = 0;
+                if (tp) {
+                    if (memchr(t, '\\', tl))
+                        return -1;
+                    int o = npy_type_objects(t, tl);
+                    if (o < 0)
+                        cur = -1;
+                    else if (o > 0 && cur >= 0)
+                        cur = 1;
+                }
+            }
+            i = j;
+            continue;
+        }
+        if (c == '{' || c == '[' || c == '(') {
+            if (depth >= MAXD)
+                return -1;
+            if (in_descr && depth > 1) {
+                /* what may open here */
+                uint8_t pk = kind[depth - 1];
+                int field = pk == '(' && typepos[depth - 1] == 2;
+                int ttuple = pk == '(' && typepos[depth - 1] == 1;
+                int in_type = (field && idx[depth - 1] == 1) ||
+                              (ttuple && idx[depth - 1] == 0);
+                if (in_type && c == '{')
+                    return -1;
+                typepos[depth] = in_type ? (c == '[' ? 3 : 1)
+                               : pk == '[' && typepos[depth - 1] == 3 ? 2 : 0;
+            } else if (in_descr) {
+                /* descr itself: a list of fields, a (type, shape) tuple */
+                if (c == '{')
+                    return -1;
+                typepos[depth] = c == '[' ? 3 : 1;
+            } else {
+                typepos[depth] = 0;
+            }
+            kind[depth] = c;
+            idx[depth] = 0;
+            depth++;
+            if (depth == 1)
+                expect_key = c == '{';
+            continue;
+        }
+        if (c == '}' || c == ']' || c == ')') {
+            if (depth == 0)
+                return -1;
+            depth--;
+            if (depth == 0)
+                break;
+            continue;
+        }
+        if (c == ':' && depth == 1) {
+            expect_key = 0;
+            if (key_len == 5 && memcmp(h + key_at, "descr", 5) == 0) {
+                in_descr = 1;
+                cur = 0;
+            }
+            continue;
+        }
+        if (c == ',') {
+            if (depth == 1) {
+                if (in_descr)
+                    result = cur; /* a later 'descr' replaces it */
+                in_descr = 0;
+                expect_key = 1;
+                key_len = 0;
+            } else if (depth > 0) {
+                idx[depth - 1]++;
+            }
+            continue;
+        }
+        /* numbers, True/False/None, L suffixes: values, skipped */
+    }
+    if (in_descr)
+        result = cur;
+    return result;
+}
+
 /* 1: an .npy whose body numpy.load would unpickle (object dtype); 0: a
  * data .npy; -1: cannot tell from these bytes. */
 static int npy_holds_objects(const uint8_t *b, size_t len)
@@ -501,21 +713,7 @@ static int npy_holds_objects(const uint8_t *b, size_t len)
     size_t hstart = b[6] == 1 ? 10 : 12;
     if (hlen == SIZE_MAX || hlen > len - hstart)
         return -1;
-    const uint8_t *h = b + hstart;
-    const uint8_t *d = npy_field(h, hlen, "descr");
-    if (!d)
-        return -1;
-    size_t dleft = hlen - (size_t)(d - h);
-    for (size_t i = 0; i + 1 < dleft && d[i] != '}'; i++) {
-        if (d[i] == '\'' || d[i] == '"') {
-            size_t k = i + 1;
-            if (k < dleft && d[k] == '|')
-                k++;
-            if (k < dleft && d[k] == 'O')
-                return 1;
-        }
-    }
-    return 0;
+    return npy_descr_objects(b + hstart, hlen);
 }
 
 static void walk_npy(walk *w, frame *f)
@@ -559,30 +757,24 @@ static void walk_npy(walk *w, frame *f)
         return;
     }
     size_t dleft = hlen - (size_t)(descr - h);
-    int hasobject = 0, simple = 0;
+    int simple = 0;
     uint64_t item = 0;
-    if (dleft && (descr[0] == '\'' || descr[0] == '"')) {
+    int hasobject = npy_descr_objects(h, hlen);
+    if (hasobject < 0) {
+        /* numpy may build an object dtype from it: fail closed, and scan
+         * what numpy.load(allow_pickle=True) would then unpickle */
+        problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, hstart,
+                 "npy: the header's descr is not one pickleguard reads "
+                 "exactly; numpy may unpickle the body");
+    } else if (!hasobject && dleft && (descr[0] == '\'' || descr[0] == '"') &&
+               !npy_field(descr, dleft, "descr")) {
+        /* one plain descr string (no later 'descr' key replacing it):
+         * the body's size is checked against the shape */
         const uint8_t *q = memchr(descr + 1, descr[0], dleft - 1);
-        if (!q) {
-            problemf(w, f->path, PKL_E_FORMAT, hstart, "npy: descr unterminated");
-            return;
-        }
-        size_t dl = (size_t)(q - descr - 1);
-        if (dl >= 2 && descr[dl] == 'O')
-            hasobject = 1;
-        else if (npy_itemsize(descr + 1, dl, &item) == 0)
+        if (q && npy_itemsize(descr + 1, (size_t)(q - descr - 1), &item) == 0)
             simple = 1;
-    } else {
-        /* structured dtype (a list): objects if any field is 'O' */
-        for (size_t i = 0; i + 2 < dleft && descr[i] != '}'; i++)
-            if ((descr[i] == '\'' || descr[i] == '"') && descr[i + 1] == '|' &&
-                descr[i + 2] == 'O')
-                hasobject = 1;
-        for (size_t i = 0; i + 1 < dleft && descr[i] != '}'; i++)
-            if ((descr[i] == '\'' || descr[i] == '"') && descr[i + 1] == 'O')
-                hasobject = 1;
     }
-    if (hasobject) {
+    if (hasobject != 0) {
         /* numpy.load(allow_pickle=True) unpickles the rest of the file */
         emit(w, f, b + body, len - body, body, PKL_STREAM_FORCED, PKL_FMT_NPY,
              0, 0);
@@ -645,7 +837,8 @@ static int torch_legacy_sniff(const uint8_t *b, size_t len)
     int state = 0;
     pkl_reader_init(&r, b, len, NULL);
     while (state < 3 && pkl_reader_next(&r, &op, NULL) == 1) {
-        if (op.code == PKL_OP_PROTO && state == 0)
+        /* torch.save(..., pickle_protocol=4) frames the magic number */
+        if ((op.code == PKL_OP_PROTO || op.code == PKL_OP_FRAME) && state == 0)
             continue;
         if (state == 0 && op.code == PKL_OP_LONG1 && op.type == PKL_A_BIGINT &&
             op.len == 10 && memcmp(op.data, torch_magic, 10) == 0) {
@@ -712,18 +905,46 @@ static size_t legacy_storage_end(walk *w, const uint8_t *b, size_t len,
     pkl_op op;
     skey *map = NULL;
     size_t nmap = 0, cap = 0, result = SIZE_MAX;
-    int memo_size[256] = { 0 };
+    /* element size remembered per memo index: BINPUT, LONG_BINPUT (more
+     * than 256 entries) and MEMOIZE (protocol 4: the next index) */
+    uint8_t *memo_size = NULL;
+    size_t memo_cap = 0, memo_next = 0;
+    const uint8_t *last_text[2] = { NULL, NULL };
+    size_t last_len[2] = { 0, 0 };
     int cur = 0; /* element size of the storage type just seen */
     *why = "the object pickle names no storage types";
     pkl_reader_init(&r, b, keys_start, &w->a);
     pkl_reader_seek(&r, obj_start);
     while (pkl_reader_next(&r, &op, NULL) == 1) {
+        int put = op.code == PKL_OP_BINPUT || op.code == PKL_OP_LONG_BINPUT ||
+                  op.code == PKL_OP_MEMOIZE;
+        if (put) {
+            size_t idx = op.code == PKL_OP_MEMOIZE ? memo_next
+                         : op.i >= 0 ? (size_t)op.i : SIZE_MAX;
+            if (idx < ((size_t)1 << 24)) {
+                if (idx >= memo_cap) {
+                    size_t old = memo_cap;
+                    if (pkli_grow(&w->a, (void **)&memo_size, &memo_cap,
+                                  idx + 1, 1) < 0) {
+                        nomem(w, "legacy torch memo");
+                        goto out;
+                    }
+                    memset(memo_size + old, 0, memo_cap - old);
+                }
+                memo_size[idx] = (uint8_t)cur;
+                memo_next = idx + 1 > memo_next ? idx + 1 : memo_next;
+            }
+            continue; /* memo puts sit between a type and its key */
+        }
         if (op.code == PKL_OP_GLOBAL && op.len == 5 &&
             memcmp(op.data, "torch", 5) == 0) {
             cur = storage_elsize(op.data2, op.len2);
-        } else if ((op.code == PKL_OP_BINPUT) && cur && op.i < 256) {
-            memo_size[op.i] = cur;
-        } else if (op.code == PKL_OP_BINGET && op.i < 256 && memo_size[op.i]) {
+        } else if (op.code == PKL_OP_STACK_GLOBAL && last_text[0] &&
+                   last_len[0] == 5 && memcmp(last_text[0], "torch", 5) == 0) {
+            /* protocol 4: 'torch', 'FloatStorage', STACK_GLOBAL */
+            cur = storage_elsize(last_text[1], last_len[1]);
+        } else if ((op.code == PKL_OP_BINGET || op.code == PKL_OP_LONG_BINGET) &&
+                   op.i >= 0 && (size_t)op.i < memo_cap && memo_size[op.i]) {
             cur = memo_size[op.i];
         } else if (cur && is_text(&op)) {
             if (skey_find(map, nmap, op.data, op.len) < 0) {
@@ -738,9 +959,17 @@ static size_t legacy_storage_end(walk *w, const uint8_t *b, size_t len,
                 nmap++;
             }
             cur = 0;
-        } else if (op.code != PKL_OP_BINPUT && op.code != PKL_OP_MEMOIZE) {
-            /* the key string follows the type directly (memo puts aside) */
-            cur = cur && op.code == PKL_OP_GLOBAL ? cur : 0;
+        } else {
+            /* the key string follows the type directly */
+            cur = 0;
+        }
+        if (is_text(&op)) {
+            last_text[0] = last_text[1];
+            last_len[0] = last_len[1];
+            last_text[1] = op.data;
+            last_len[1] = op.len;
+        } else if (op.code != PKL_OP_STACK_GLOBAL) {
+            last_text[0] = last_text[1] = NULL;
         }
         if (op.code == PKL_OP_STOP)
             break;
@@ -780,6 +1009,7 @@ static size_t legacy_storage_end(walk *w, const uint8_t *b, size_t len,
 out:
     pkl_reader_free(&r);
     pkli_free(&w->a, map);
+    pkli_free(&w->a, memo_size);
     return result;
 }
 
@@ -1025,11 +1255,9 @@ static int walk_dumb(walk *w, frame *f, int is_dir)
         }
         if (map)
             munmap(map, olen);
-    } else if (is_dir) {
-        problemf(w, f->path, PKL_E_IO, 0,
-                 "dbm.dumb index without its data file %s", other);
-        handled = 1;
     }
+    /* an index without its data file holds no value; dbm.whichdb does not
+     * even take it for a shelf: the caller hands it over as it is */
     pkli_free(&w->a, other);
     return handled;
 }
@@ -1058,10 +1286,12 @@ static void walk_shelf(walk *w, frame *f, int fmt)
         rc = pkli_gdbm_walk(w->o->fs_path, w->max_members, shelf_value,
                             shelf_problem, &c, &e);
     } else if (fmt == PKL_FMT_DBM_DUMB) {
+        /* an index without its .dat (a lone .dir or .bak) holds no value:
+         * no loader unpickles anything from it. It is handed over as it
+         * is, so the scanner says what it is (not a pickle: "'" is no
+         * opcode) instead of a medium finding. */
         if (!walk_dumb(w, f, 1))
-            problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, 0,
-                     "dbm.dumb index: its .dat file is needed (scan the "
-                     "pair on disk)");
+            emit(w, f, f->data, f->len, 0, 0, PKL_FMT_PICKLE, 0, 0);
         return;
     }
     if (rc < 0 && e.code == PKL_E_NOMEM)
@@ -1305,6 +1535,12 @@ static void walk_buffer(walk *w, frame *f)
     if (fmt == PKL_FMT_PICKLE && f->mode == M_MEMBER &&
         !complete_pickle(f->data, f->len, &w->a))
         fmt = PKL_FMT_UNKNOWN;
+    /* the file or a decompressed payload is also read from byte 0 as a
+     * raw pickle by pickle.load & co.: scanned too when that view can run
+     * something (a pickle is that view already) */
+    if (f->mode == M_TOP && fmt != PKL_FMT_PICKLE && fmt != PKL_FMT_UNKNOWN &&
+        raw_view_live(f->data, f->len, &w->a))
+        emit(w, f, f->data, f->len, 0, PKL_STREAM_VIEW, PKL_FMT_PICKLE, 0, 0);
     if (is_container(fmt) && f->depth >= w->max_nesting) {
         problemf(w, f->path, PKL_E_LIMIT_NESTING, 0,
                  "%s nested %zu containers deep (limit %zu): not opened",
@@ -1385,6 +1621,12 @@ static void walk_buffer(walk *w, frame *f)
         }
         if (contains(f->data, f->len, "NumpyArrayWrapper")) {
             walk_joblib(w, f);
+            /* pickle.load and numpy.load(allow_pickle=True) read the same
+             * file straight on: array bytes after a wrapper are opcodes to
+             * them (joblib's NumpyUnpickler is the only reader that skips
+             * them) */
+            emit(w, f, f->data, f->len, 0, PKL_STREAM_VIEW, PKL_FMT_PICKLE,
+                 0, 0);
             return;
         }
         emit(w, f, f->data, f->len, 0, 0, PKL_FMT_PICKLE, 0, 0);

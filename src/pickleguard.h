@@ -551,9 +551,12 @@ typedef struct pkl_scan_options {
     void (*on_progress)(void *ctx, size_t offset);
     void *progress_ctx;
     /* Non-zero when the buffer was found by content rather than named as
-     * a pickle (a directory walk): if its very first opcode fails, so that
-     * pickle.load would fail before doing anything, report `not-a-pickle`
-     * (info) instead of a medium finding. */
+     * a pickle that a loader will unpickle whatever it looks like: if its
+     * first pickle fails before anything imported or called, so that
+     * pickle.load fails having built only data, report `not-a-pickle`
+     * (info) instead of a medium finding (docs/rules.md, verdicts by what
+     * can run). pkl_scan_file/pkl_scan_data set it for every file and
+     * every non-forced stream. */
     int lenient_start;
 } pkl_scan_options;
 
@@ -625,7 +628,13 @@ enum {
     PKL_STREAM_SPLICED = 1u << 2,
     /* The stream holds `npickles` pickles back to back, all unpickled by
      * the loader (legacy torch). */
-    PKL_STREAM_SEQUENCE = 1u << 3
+    PKL_STREAM_SEQUENCE = 1u << 3,
+    /* A second view of bytes that are also something else: the file (or a
+     * decompressed payload) read as a raw pickle from byte 0, as
+     * pickle.load, joblib.load, numpy.load and torch.load's legacy path
+     * read it, handed over only when that read reaches an opcode that
+     * imports or calls before it fails (docs/formats.md, "Loader views"). */
+    PKL_STREAM_VIEW = 1u << 4
 };
 
 /* One run of pickle bytes found in a container. Everything it points to
@@ -716,9 +725,10 @@ typedef struct pkl_scan_file_options {
     size_t max_total;             /* as pkl_walk_options; 0: 1 GiB; also
                                      the most a pipe is read */
     /* Non-zero when the file was found in a directory walk rather than
-     * named: content decides whether it is a pickle at all (a first
-     * opcode that fails is `not-a-pickle`, info), and a FIFO is a
-     * `special-file` finding instead of being read. */
+     * named: a FIFO is then a `special-file` finding instead of being
+     * read. Findings do not depend on it (one verdict path: a file whose
+     * every view fails before anything could run is `not-a-pickle`, info,
+     * named or found). */
     int found;
 } pkl_scan_file_options;
 

@@ -85,19 +85,74 @@ static const char *member_path(const char *p)
     return p && p[0] == '!' ? p + 1 : (p ? p : "");
 }
 
+/* A PKL_STREAM_VIEW scanned with lenient_start: the scanner stops at
+ * "not-a-pickle" (the view fails before anything could run); what may
+ * follow it are text hits in the rest of the bytes (look_through), which
+ * that view's loader never reads and the file's other views scan. */
+static int view_inert(const pkl_scan_result *r)
+{
+    for (size_t i = 0; i < r->count; i++)
+        if (strcmp(r->findings[i].rule, "not-a-pickle") == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether a finding of a live raw-pickle view adds to what the file's
+ * other views reported. Where that view's unpickler stops (malformed,
+ * truncated, bytes after STOP) it reads nothing more: the bytes there
+ * belong to the other views (a joblib file's array data, a zip's members),
+ * which are scanned as such; info notes describe the layout. A global or
+ * call already reported at the same path by another view is not
+ * repeated. */
+static int view_adds(const pkl_scan_result *res, const pkl_finding *f)
+{
+    static const char *const stops[] = {
+        "truncated", "unknown-opcode", "malformed", "trailing-bytes",
+        "stack-not-empty", "frame-crossing"};
+    if (f->severity == PKL_SEV_INFO)
+        return 0;
+    for (size_t k = 0; k < sizeof stops / sizeof stops[0]; k++)
+        if (strcmp(f->rule, stops[k]) == 0)
+            return 0;
+    for (size_t i = 0; i < res->count; i++)
+        if (strcmp(res->findings[i].rule, f->rule) == 0 &&
+            strcmp(res->findings[i].global, f->global) == 0 &&
+            strcmp(res->findings[i].path, f->path) == 0)
+            return 0;
+    return 1;
+}
+
 static int on_stream(void *ctx, const pkl_stream *st, pkl_error *err)
 {
     walk_ctx *wc = ctx;
     pkl_scan_options opt = *wc->opt;
-    /* forced streams are unpickled whatever they look like; others were
-     * only guessed to be pickles */
-    opt.lenient_start = (st->flags & PKL_STREAM_FORCED) ? 0 : wc->found;
+    /* forced streams are unpickled whatever they look like; anything else
+     * was found by content, named or not (one verdict path: a file scanned
+     * by name and inside a directory gets the same findings) */
+    opt.lenient_start = (st->flags & PKL_STREAM_FORCED) ? 0 : 1;
     if (st->data != wc->map) {
         opt.on_progress = NULL;
         opt.progress_ctx = NULL;
     }
-    return pkl_scan_buffer(st->data, st->len, member_path(st->path), &opt,
-                           wc->res, err) < 0;
+    if (!(st->flags & PKL_STREAM_VIEW))
+        return pkl_scan_buffer(st->data, st->len, member_path(st->path), &opt,
+                               wc->res, err) < 0;
+    /* a second view of bytes that are also a container (the raw pickle
+     * from byte 0): it adds findings only when the unpickler gets past
+     * building data; "not a pickle" there means no loader taking this view
+     * runs anything (a zip's 'PK' is PERSID, an .npy's \x93 is
+     * STACK_GLOBAL on an empty stack) */
+    pkl_scan_result view;
+    pkl_scan_result_init(&view, NULL);
+    int rc = pkl_scan_buffer(st->data, st->len, member_path(st->path), &opt,
+                             &view, err);
+    if (rc == 0 && !view_inert(&view))
+        for (size_t i = 0; i < view.count && rc == 0; i++)
+            if (view_adds(wc->res, &view.findings[i]))
+                rc = pkl_scan_result_add(wc->res, &view.findings[i],
+                                         wc->opt->max_findings);
+    pkl_scan_result_free(&view);
+    return rc < 0;
 }
 
 /* A container problem is a medium finding: a file the scanner could not
@@ -184,7 +239,9 @@ static int scan_data(const uint8_t *data, size_t len, const char *fs_path,
     memset(&opt, 0, sizeof opt);
     opt.policy = fo->policy;
     opt.max_findings = fo->max_findings;
-    opt.lenient_start = fo->found;
+    /* verdicts by what can run, however the file was reached: bytes that
+     * fail before anything could run are "not a pickle" (info) */
+    opt.lenient_start = 1;
     data_ctx pr = {map, 0};
     if (map) {
         opt.on_progress = drop_pages;

@@ -304,6 +304,12 @@ typedef struct scan {
     size_t npk;             /* index of the current pickle in the stream */
     int lenient_start;      /* pkl_scan_options.lenient_start */
     int text_guard;         /* look_through in a buffer that is no pickle */
+    int acted;              /* an opcode that imports or calls was handled
+                               in this pickle */
+    /* the result as it was before the stream's first pickle: findings
+     * about a "pickle" that turns out to be none are taken back */
+    size_t roll_count, roll_dropped, roll_sev[5];
+    int roll_max;
     size_t nstruct;
     int saw_proto;
     int said_limit, said_mismatch, said_buffer, said_persid, said_inst;
@@ -412,6 +418,139 @@ static void scan_limit(scan *s, size_t off, int opcode, const char *what)
          what);
 }
 
+/* Nothing has run yet: the pickle's first opcode, or -- in a buffer found
+ * by content (lenient_start) or nested -- any point of the first pickle
+ * before an opcode that imports or calls. A failure
+ * here means the real unpickler raises before doing anything but building
+ * data: "no pickle here" (docs/rules.md, not-a-pickle), not a damaged one
+ * (text starting with 'N', the NONE opcode; a PNG). */
+static PKL_INLINE int inert(const scan *s)
+{
+    return s->ops_ok == 0 ||
+           (s->npk == 0 && !s->acted && (s->lenient_start || s->depth > 0));
+}
+
+/* Digits of base `base` with single underscores between them (Python's
+ * int() grammar; strtol takes no underscores, which only widens this). */
+static int digits_ok(const uint8_t *p, const uint8_t *e, int base)
+{
+    int n = 0, prev_us = 1;
+    for (; p < e; p++) {
+        int c = *p, d = c >= '0' && c <= '9'   ? c - '0'
+                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                               : -1;
+        if (c == '_' && !prev_us) {
+            prev_us = 1;
+            continue;
+        }
+        if (d < 0 || d >= base)
+            return 0;
+        prev_us = 0;
+        n++;
+    }
+    return n > 0 && !prev_us;
+}
+
+/* Could text[p..e) be an INT, LONG or FLOAT argument that one of the two
+ * unpicklers accepts? _pickle.c load_int: strtol base 0 (leading zeros
+ * mean octal); load_long and pickle.py load_int/load_long: int(s, 0),
+ * after dropping LONG's trailing 'L' (surrounding spaces, a sign, a base
+ * prefix, underscores; no leading zero in decimal); load_float:
+ * PyOS_string_to_double and float(s) (spaces, sign, digits, '.',
+ * exponent, underscores, inf/infinity/nan in any case). Deliberately
+ * generous: it only decides between "no pickle" and "medium". */
+static int number_text(int opcode, const uint8_t *p, const uint8_t *e)
+{
+    while (p < e && (*p == ' ' || (*p >= '\t' && *p <= '\r')))
+        p++;
+    while (e > p && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r')))
+        e--;
+    if (opcode == PKL_OP_LONG && e > p && e[-1] == 'L')
+        e--;
+    if (p < e && (*p == '+' || *p == '-'))
+        p++;
+    if (p >= e)
+        return 0;
+    if (opcode == PKL_OP_FLOAT) {
+        static const char *const words[] = {"inf", "infinity", "nan"};
+        for (size_t i = 0; i < 3; i++) {
+            size_t k = strlen(words[i]), j = 0;
+            while (j < k && (size_t)(e - p) == k &&
+                   (p[j] | 0x20) == (uint8_t)words[i][j])
+                j++;
+            if (k == j)
+                return 1;
+        }
+        int digits = 0;
+        for (const uint8_t *q = p; q < e; q++) {
+            if (*q >= '0' && *q <= '9')
+                digits = 1;
+            else if (!strchr("._eE+-", *q) || *q == '\0')
+                return 0;
+        }
+        return digits;
+    }
+    if (e - p > 2 && p[0] == '0') {
+        int b = (p[1] | 0x20) == 'x' ? 16 : (p[1] | 0x20) == 'o' ? 8
+              : (p[1] | 0x20) == 'b' ? 2 : 0;
+        if (b)
+            return digits_ok(p + 2 + (p[2] == '_'), e, b);
+    }
+    /* int(s, 0) refuses "010"; only _pickle.c's INT (strtol) takes it */
+    if (opcode == PKL_OP_LONG && p[0] == '0')
+        for (const uint8_t *q = p; q < e; q++)
+            if (*q != '0' && *q != '_')
+                return 0;
+    return digits_ok(p, e, 10);
+}
+
+/* Does a pickle read from base[from..len) reach an opcode that imports or
+ * calls, or its STOP (the unpickler returns something), before it fails? */
+static int rest_goes_on(const scan *s, size_t from)
+{
+    pkl_reader r;
+    pkl_op op;
+    int acts = 0;
+    if (from >= s->len)
+        return 0;
+    pkl_reader_init(&r, s->base + from, s->len - from, NULL);
+    while (pkl_reader_next(&r, &op, NULL) == 1) {
+        if (op.info->flags & PKL_OPF_PERSID)
+            break;
+        if (op.info->flags & (PKL_OPF_IMPORTS | PKL_OPF_CALLS |
+                              PKL_OPF_BUILDS | PKL_OPF_EXT | PKL_OPF_STOP)) {
+            acts = 1;
+            break;
+        }
+    }
+    pkl_reader_free(&r);
+    return acts;
+}
+
+/* The reader refused an argument at off that one of the two unpicklers
+ * may still accept, so the refusal is ours, not the loader's, and stays a
+ * medium finding: number text (number_text: the reader takes only plain
+ * decimal spellings), or a FRAME whose length goes past the data when what
+ * follows runs or returns something (pickle.py's _Unframer reads on). Text with
+ * other letters ("Installed ...") or without its newline fails in both
+ * unpicklers and is "no pickle". */
+static int refusal_in_doubt(const scan *s, size_t off, int opcode)
+{
+    if (off >= s->len || s->base[off] != opcode)
+        return 0;
+    if (opcode == PKL_OP_FRAME)
+        /* pickle.py load_frame refuses a size over sys.maxsize too */
+        return off + 9 <= s->len &&
+               pkli_dec64le(s->base + off + 1) <= (uint64_t)INT64_MAX &&
+               rest_goes_on(s, off + 9);
+    if (opcode != PKL_OP_INT && opcode != PKL_OP_LONG && opcode != PKL_OP_FLOAT)
+        return 0;
+    const uint8_t *p = s->base + off + 1, *end = s->base + s->len;
+    const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+    return nl && number_text(opcode, p, nl);
+}
+
 /* A structural error CPython's unpickler would raise on. The first one in
  * a pickle whose very first opcode it is means "no pickle here". */
 static void structural(scan *s, const pkl_op *op, const char *fmt, ...)
@@ -423,7 +562,7 @@ static void structural(scan *s, const pkl_op *op, const char *fmt, ...)
 static void structural(scan *s, const pkl_op *op, const char *fmt, ...)
 {
     s->op_failed = 1;
-    if (s->ops_ok == 0) {
+    if (inert(s)) {
         if (!s->first_failed) {
             va_list ap;
             va_start(ap, fmt);
@@ -1290,7 +1429,7 @@ static aval global_ref(scan *s, const uint8_t *m, size_t ml, const uint8_t *nm,
     aval v = mk(V_GLOBAL);
     if (pkl_resolve_global((const char *)m, ml, (const char *)nm, nl, s->proto,
                            &g, &err) < 0) {
-        if (s->ops_ok == 0 && s->npk == 0 && (s->lenient_start || s->depth)) {
+        if (s->npk == 0 && (s->lenient_start || s->depth) && inert(s)) {
             /* a text file found by content that starts with 'c' or 'i':
              * find_class fails before anything happens, so no pickle */
             structural(s, op, "names no importable global (%s)",
@@ -1654,6 +1793,7 @@ static void pickle_reset(scan *s)
     s->ops_ok = 0;
     s->op_failed = 0;
     s->first_failed = 0;
+    s->acted = 0;
     s->nstruct = 0;
     s->said_limit = 0;
     s->said_mismatch = 0;
@@ -1761,10 +1901,19 @@ static void first_failure(scan *s, size_t npk, size_t off, int opcode,
              "reader that goes on after STOP does not",
              "%zu bytes after STOP at offset %zu are not a pickle (%s)",
              s->len - off, off, why);
-    else if ((s->text_guard = s->lenient_start || s->depth > 0))
+    else if ((s->text_guard = s->lenient_start || s->depth > 0)) {
+        /* what was said about its first opcodes (a PNG's \x89 is NEWFALSE
+         * then 'P' PERSID) describes a pickle that is not there */
+        pkl_scan_result *res = s->res;
+        if (res->dropped == s->roll_dropped && res->count >= s->roll_count) {
+            res->count = s->roll_count;
+            memcpy(res->by_severity, s->roll_sev, sizeof s->roll_sev);
+            res->max_severity = s->roll_max;
+        }
         emit(s, "not-a-pickle", PKL_SEV_INFO, off, opcode, "",
              "nothing to do: pickle.load fails before doing anything",
-             "not a pickle: the first opcode fails (%s)", why);
+             "not a pickle: it fails before anything could run (%s)", why);
+    }
     else
         emit(s, rule, PKL_SEV_MEDIUM, off, opcode, "",
              "the file is damaged or is no pickle; pickle.load fails before "
@@ -2042,6 +2191,14 @@ static void op_next_buffer(scan *s, const pkl_op *op)
 
 /* The dispatch: one line per opcode, a flat table. Returns nonzero only
  * for an opcode the table does not know (cannot happen). */
+/* Something imported or called (not a GLOBAL naming nothing, not a REDUCE
+ * on a short stack: those raise first), so a later failure is no longer
+ * "no pickle" (inert). Only these opcodes set it, to keep the loop lean.
+ * PERSID does not count: where lenient_start applies (bytes read from
+ * byte 0) no loader has a persistent_load, and _pickle.c raises without
+ * one. */
+#define ACTED(s) ((s)->acted |= !(s)->op_failed)
+
 static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
 {
     switch (op->code) {
@@ -2060,7 +2217,7 @@ static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
     case PKL_OP_PERSID: case PKL_OP_BINPERSID:
                                 op_persid(s, op); break;
     case PKL_OP_REDUCE: case PKL_OP_NEWOBJ: case PKL_OP_NEWOBJ_EX:
-                                op_call(s, op); break;
+                                op_call(s, op); ACTED(s); break;
     case PKL_OP_STRING: case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
                                 const_push(s, op, V_STR, SF_NARROW); break;
     case PKL_OP_UNICODE: case PKL_OP_BINUNICODE:
@@ -2071,12 +2228,12 @@ static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
                                 const_push(s, op, V_BYTES, 0); break;
     case PKL_OP_APPEND: case PKL_OP_SETITEM:
                                 op_mutate(s, op, 0); break;
-    case PKL_OP_BUILD:          op_mutate(s, op, 1); break;
+    case PKL_OP_BUILD:          op_mutate(s, op, 1); ACTED(s); break;
     case PKL_OP_APPENDS: case PKL_OP_SETITEMS: case PKL_OP_ADDITEMS:
                                 op_batch(s, op); break;
-    case PKL_OP_GLOBAL:         op_global(s, op); break;
-    case PKL_OP_INST:           op_inst(s, op); break;
-    case PKL_OP_OBJ:            op_obj(s, op); break;
+    case PKL_OP_GLOBAL:         op_global(s, op); ACTED(s); break;
+    case PKL_OP_INST:           op_inst(s, op); ACTED(s); break;
+    case PKL_OP_OBJ:            op_obj(s, op); ACTED(s); break;
     case PKL_OP_DICT: case PKL_OP_LIST: case PKL_OP_TUPLE:
     case PKL_OP_FROZENSET:      op_marked_aggregate(s, op); break;
     case PKL_OP_TUPLE1: case PKL_OP_TUPLE2: case PKL_OP_TUPLE3:
@@ -2088,8 +2245,8 @@ static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
     case PKL_OP_MEMOIZE:        memo_put(s, s->memo_count, op); break;
     case PKL_OP_PROTO:          op_proto(s, op); break;
     case PKL_OP_EXT1: case PKL_OP_EXT2: case PKL_OP_EXT4:
-                                op_ext(s, op); break;
-    case PKL_OP_STACK_GLOBAL:   stack_global(s, op); break;
+                                op_ext(s, op); ACTED(s); break;
+    case PKL_OP_STACK_GLOBAL:   stack_global(s, op); ACTED(s); break;
     case PKL_OP_FRAME:          break;
     case PKL_OP_NEXT_BUFFER:    op_next_buffer(s, op); break;
     case PKL_OP_READONLY_BUFFER: (void)peek(s, op); break;
@@ -2124,7 +2281,8 @@ static int read_failed(scan *s, pkl_reader *r, const pkl_error *err,
     const char *rule = err->code == PKL_E_TRUNCATED ? "truncated"
         : err->code == PKL_E_UNKNOWN_OPCODE ? "unknown-opcode"
         : "malformed";
-    if (s->ops_ok == 0)
+    if (inert(s) && !(npk == 0 && s->lenient_start &&
+                      refusal_in_doubt(s, err->offset, err->opcode)))
         first_failure(s, npk, err->offset, err->opcode, rule, why);
     else
         emit(s, rule, PKL_SEV_MEDIUM, err->offset, err->opcode, "",
@@ -2186,6 +2344,13 @@ static PKL_NOINLINE int scan_pickle(scan *s, pkl_reader *r, size_t npk)
         int rc = pkli_reader_next_inline(r, &op, &err);
         if (rc == 0) {
             s->res->bytes += s->len - start;
+            if (npk == 0 && s->ops_ok > 0 && inert(s)) {
+                /* pickle.load meets the end of the data before anything
+                 * ran (text that starts with an opcode letter) */
+                first_failure(s, npk, s->len, -1, "truncated",
+                              "the data ends before STOP");
+                return P_END;
+            }
             emit(s, "truncated", PKL_SEV_MEDIUM, s->len, -1, "",
                  "the file is incomplete; obtain it again",
                  "the pickle starting at offset %zu ends without STOP", start);
@@ -2230,6 +2395,10 @@ static void scan_stream(scan *s, const uint8_t *data, size_t len,
     s->depth = depth;
     s->remainder_hits = 0;
     s->text_guard = 0;
+    s->roll_count = s->res->count;
+    s->roll_dropped = s->res->dropped;
+    memcpy(s->roll_sev, s->res->by_severity, sizeof s->roll_sev);
+    s->roll_max = s->res->max_severity;
     copy_text(s->path, sizeof s->path, path);
     if (len == 0) {
         first_failure(s, 0, 0, -1, "truncated", "the input is empty");

@@ -205,7 +205,9 @@ JSON_SCHEMA = {
 
 OS_SYSTEM = b"cos\nsystem\n(S'id'\ntR."           # critical
 NOT_ALLOWED = b"\x80\x02cmymod\nThing\n)R."        # high
-TRUNCATED = b"\x80\x02N"                             # medium (no STOP)
+# medium: no STOP after a call ran (cut short before anything ran it
+# would be not-a-pickle: verdicts by what can run)
+TRUNCATED = b"\x80\x02c__builtin__\nset\n)R"
 PERSID = b"\x80\x02Pabc\n."                          # low (default denies)
 PROTO_MISMATCH = b"\x8c\x01a."                       # info (no PROTO)
 BENIGN = pickle.dumps({'a': [1, 2.5, 'x'], 'b': (None, True)}, protocol=4)
@@ -273,6 +275,8 @@ def formats_corpus_test():
             continue
         sev = [SEVERITIES.index(x['severity']) for x in f['findings']]
         verdict = 'flagged:' + SEVERITIES[max(sev)] if sev else 'clean'
+        if f['verdict'] == 'not-a-pickle':
+            verdict = 'not-a-pickle'
         check(verdict == r['scan_ml'], 'formats/%s: manifest says %s, scan '
               'gives %s (%s)' % (r['file'], r['scan_ml'], verdict,
                                  [(x['rule'], x['path'], x['offset'])
@@ -372,12 +376,13 @@ def path_tests(d):
           'a README found in a directory is not-a-pickle: %r' % verdicts)
     check(verdicts.get('A.pkl') == 'clean', 'benign file is clean')
     check(rc == 1, 'directory with a critical file: exit 1')
-    # the same README named explicitly is scanned as a pickle: medium
+    # the same README named explicitly gets the same verdict (one verdict
+    # path: nothing in it can run)
     rc, out, _ = run(['--format', 'json', os.path.join(base, 'README.md')])
     f = json.loads(out)['files'][0]
-    check(rc == 1 and f['verdict'] == 'findings' and
-          f['findings'][0]['severity'] == 'medium',
-          'named non-pickle is a medium finding: %r' % f)
+    check(rc == 0 and f['verdict'] == 'not-a-pickle' and
+          f['findings'][0]['severity'] == 'info',
+          'named non-pickle is not-a-pickle as in a directory: %r' % f)
     # --files-from - reads paths from stdin, one per line
     listing = (os.path.join(base, 'A.pkl') + '\n' +
                os.path.join(base, 'a') + '\n').encode()

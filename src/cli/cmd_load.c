@@ -163,6 +163,33 @@ static int load_walk_stream(void *ctx, const pkl_stream *s, pkl_error *err)
     char shown[1200];
     (void)err;
     snprintf(shown, sizeof shown, "%s%s", w->shown, s->path);
+    if (s->flags & PKL_STREAM_VIEW) {
+        /* the file read as a raw pickle from byte 0 although it is also
+         * something else (a container, joblib's layout): what pickle.load
+         * would take from it is decoded under the policy but not printed
+         * (the file's content comes from its other views). A refusal
+         * refuses the file; an error only ends the view -- that unpickler
+         * stops there, before anything the policy did not allow. */
+        size_t used = 0;
+        pkl_error e;
+        pkl_doc *doc = pkl_decode(s->data, s->len, w->opt, &used, &e);
+        if (doc) {
+            pkl_doc_free(doc);
+            return 0;
+        }
+        if (pkl_error_class(e.code) == 2) {
+            cli_errorf("%s: refused (the file read as a raw pickle): %s",
+                       shown, e.detail);
+            w->rc = PKL_EXIT_FINDINGS;
+            return 1;
+        }
+        if (e.code == PKL_E_NOMEM) {
+            cli_errorf("%s: out of memory", shown);
+            w->rc = PKL_EXIT_USAGE;
+            return 1;
+        }
+        return 0;
+    }
     w->lo->member = s->path[0] == '!' ? s->path + 1 : s->path;
     w->rc = load_buffer(s->data, s->len, shown, w->opt, w->lim, w->lo);
     return w->rc != PKL_EXIT_OK;

@@ -498,8 +498,8 @@ def raw():
         "refused", "protocol-0 os.system pickle under a .txt name")
     # '%' is no opcode (0x89 of a PNG would be NEWFALSE: a plausible start)
     write("document.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
-    row("document.pdf", "unknown", [], [(601, ".")], "flagged:medium", "error",
-        "neither a pickle nor a container")
+    row("document.pdf", "unknown", [], [(601, ".")], "not-a-pickle", "error",
+        "neither a pickle nor a container: nothing can run")
 
 
 def shelves():
@@ -532,10 +532,11 @@ def shelves():
     row("shelf_dumb_evil.dat", "dbm.dumb", st, [(100, ".")], "flagged:critical",
         "refused", "dbm.dumb: os.system value, and an index entry past the .dat end")
     del b
-    # an index whose .dat is missing: nothing can be scanned, and it says so
+    # an index whose .dat is missing: it holds no value and no loader
+    # unpickles anything from it (dbm.whichdb needs the .dat): not a pickle
     write("shelf_orphan.dir", b"'alpha', (0, 84)\n")
-    row("shelf_orphan.dir", "dbm.dumb", [], [(401, ".")], "flagged:medium", "error",
-        "dbm.dumb index without its .dat file")
+    row("shelf_orphan.dir", "dbm.dumb", [(".", 17)], [], "not-a-pickle", "error",
+        "dbm.dumb index without its .dat file: nothing can run")
     # dbm.sqlite3 layout (Python 3.13), built with this Python's sqlite3
     for name, extra, wal in (("shelf_sqlite.db", {}, False),
                              ("shelf_sqlite_wal.db", {}, True),
