@@ -25,6 +25,9 @@ ext = Extension(
     sources=[os.path.relpath(os.path.join(HERE, "src", "_pickleguard.c"), HERE)],
     include_dirs=[os.path.join(ROOT, "src")],
     extra_objects=[LIB],
+    # relink whenever the library or its header changes (setuptools only
+    # compares the sources otherwise, and would keep a stale extension)
+    depends=[LIB, os.path.join(ROOT, "src", "pickleguard.h")],
     libraries=["yaml", "z", "bz2", "lzma", "zstd", "lz4", "sqlite3", "gdbm", "m"],
     extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers",
                         "-Wno-cast-function-type", "-D_GNU_SOURCE"],

@@ -41,6 +41,12 @@ MODERN = os.path.join(ROOT, "corpus", "modern")
 TORCH_DIFF = ("<!-- ml-vs-torch:begin -->", "<!-- ml-vs-torch:end -->")
 
 
+
+# Files whose raw-pickle view (what plain pickle.load reads) the scanner
+# cannot prove harmless although CPython stops before any import: see the
+# check that uses it.
+RAW_VIEW_UNPROVEN = {"sk_columntransformer.joblib"}
+
 def run(*args, cwd=MODERN):
     p = subprocess.run([EXE] + list(args), cwd=cwd, capture_output=True, timeout=60)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
@@ -190,7 +196,18 @@ def object_policies():
             code, out, err = run("scan", "--policy", pol, "--format", "json", name)
             top = json.loads(out)["files"][0]["max_severity"]
             lc, lout, lerr = run("load", "--policy", pol, name)
-            if crit:
+            if name in RAW_VIEW_UNPROVEN:
+                # pickle.load reads this joblib file's array bytes as opcodes
+                # and reaches a STACK_GLOBAL whose module operand is the
+                # result of numpy's _reconstruct: CPython raises "STACK_GLOBAL
+                # requires str" there, but the scanner cannot prove a call
+                # result is no str, so the raw-pickle view stays high.
+                check(top == "high", "%s: %s under %s, expected high (raw view)"
+                      % (name, top, pol))
+                check(lc == 1 and "read as a raw pickle" in lerr,
+                      "%s: load --policy %s refuses the raw view: %d %s"
+                      % (name, pol, lc, lerr.strip()))
+            elif crit:
                 check(top == "critical", "%s: %s under %s, expected critical" % (name, top, pol))
                 check(lc == 1 and "refused" in lerr, "%s: load --policy %s exits %d" % (name, pol, lc))
             else:
