@@ -11,6 +11,7 @@
 #                   (in .venv: the pinned torch, NumPy, joblib, sklearn, pandas)
 #   make fuzz       libFuzzer campaign, FUZZ_SECONDS per target (default 60)
 #   make fuzz-afl   AFL++ on FUZZ_TARGET for FUZZ_SECONDS
+#   make soak       SOAK_N generated bombs under CPU and memory limits
 #   make bench      benchmarks against CPython's pickle tools and the peer
 #                   scanners (.venv-bench, requirements/bench.txt) (BENCH=quick)
 #   make bench-peers  the peers' speed and detection tables into bench/RESULTS.md
@@ -74,7 +75,7 @@ DEPS_STAMP := $(B)/.deps-ok
 VENV_STAMP := $(VENV)/.pickleguard-requirements
 
 .PHONY: all deps pyenv check unit asan install uninstall corpus fuzz fuzz-afl \
-        fuzz-build bench bench-peers bench-report clean
+        fuzz-build bench bench-peers bench-report clean soak
 .DELETE_ON_ERROR:
 
 all: $(B)/pickleguard $(B)/libpickleguard.a $(B)/libpickleguard.so
@@ -117,8 +118,15 @@ $(B)/libpickleguard.so: $(LIB_OBJ) src/libpickleguard.map
 	$(CC) -shared -Wl,-soname,libpickleguard.so.0 \
 	  -Wl,--version-script=src/libpickleguard.map -o $@ $(LIB_OBJ) $(LINK_FLAGS) $(LDLIBS_LIB)
 
+# the CLI's seccomp sandbox (src/cli/sandbox.c), linked like the others
+ifeq ($(LINK_DEPS),static)
+LDLIBS_SANDBOX = -Wl,-Bstatic -lseccomp -Wl,-Bdynamic
+else
+LDLIBS_SANDBOX = -lseccomp
+endif
+
 $(B)/pickleguard: $(CLI_OBJ) $(B)/libpickleguard.a
-	$(CC) -o $@ $(CLI_OBJ) $(B)/libpickleguard.a $(LINK_FLAGS) $(LDLIBS_PROG) -lpthread
+	$(CC) -o $@ $(CLI_OBJ) $(B)/libpickleguard.a $(LINK_FLAGS) $(LDLIBS_PROG) $(LDLIBS_SANDBOX) -lpthread
 
 # ---- check suites ------------------------------------------------------------
 # tests/check_main.c includes suites.h, generated from every
@@ -207,6 +215,13 @@ fuzz: | $(DEPS_STAMP)
 fuzz-afl: | $(DEPS_STAMP)
 	ENGINES=afl TARGETS=$(FUZZ_TARGET) sh fuzz/build.sh
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGET=$(FUZZ_TARGET) sh fuzz/run.sh afl
+
+# fuzz/soak.py: SOAK_N generated bombs (memo, nesting, collisions, big
+# ints, output amplification, truncation while mapped), each under CPU and
+# memory rlimits; prints per-category figures (issue 19, SECURITY.md)
+SOAK_N ?= 2000
+soak: all
+	SOAK_N=$(SOAK_N) PKL_BUILD=$(B) $(HOSTPY) fuzz/soak.py
 
 BENCH ?= full
 # decode_bench times the C API (no CLI, no JSON). While a module's source is

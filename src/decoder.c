@@ -21,6 +21,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <strings.h>
 #include <stdio.h>
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -141,6 +142,9 @@ typedef struct dec {
     size_t nvalues;
     size_t bytes; /* allocated beyond the input */
     size_t eq_budget;
+    pkli_hkey hk; /* this decode's SipHash key (pkli_hash_key) */
+    uint8_t py2enc, py2err; /* PY2_* : encoding=/errors= for Python 2 str */
+    uint8_t py2set;         /* opt->encoding or opt->errors given */
 } dec;
 
 /* ---- errors -------------------------------------------------------------- */
@@ -550,22 +554,18 @@ static uint32_t mix64(uint64_t x)
     return (uint32_t)x;
 }
 
-static uint32_t hash_bytes(const uint8_t *p, size_t n, uint64_t seed)
+/* Keys, memo indices and names come from the input: every hash of them
+ * is SipHash under this decode's random key, so nobody can precompute
+ * inputs that collide (hash flooding makes dict building quadratic). */
+static uint32_t hash_bytes(const dec *d, const uint8_t *p, size_t n, uint64_t seed)
 {
-    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x100000001b3ULL;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    for (size_t k = 0; k < n; k++)
-        w |= (uint64_t)p[k] << (8 * k);
-    h = (h ^ w) * 0x100000001b3ULL;
-    return mix64(h);
+    pkli_hkey k = {d->hk.k0 ^ seed, d->hk.k1};
+    return (uint32_t)pkli_siphash(&k, p, n);
+}
+
+static uint32_t hash_u64(const dec *d, uint64_t x)
+{
+    return (uint32_t)pkli_siphash_u64(&d->hk, x);
 }
 
 #define SEED_BIG 0x51ed27a1u
@@ -580,35 +580,35 @@ static int is_numeric(int t)
 
 /* Hash of a value that is not a tuple/frozenset, or -1 if unhashable.
  * Equal values (Python ==) hash equal: 1, 1.0, True share a hash. */
-static int hash_leaf(const pkl_value *v, uint32_t *h)
+static int hash_leaf(const dec *d, const pkl_value *v, uint32_t *h)
 {
     switch (v->type) {
     case PKL_T_NONE: *h = 0x12345u; return 0;
-    case PKL_T_BOOL: *h = mix64((uint64_t)v->u.b); return 0;
-    case PKL_T_INT: *h = mix64((uint64_t)v->u.i); return 0;
-    case PKL_T_BIGINT: *h = hash_bytes(v->u.s.ptr, v->u.s.len, SEED_BIG); return 0;
+    case PKL_T_BOOL: *h = hash_u64(d, (uint64_t)v->u.b); return 0;
+    case PKL_T_INT: *h = hash_u64(d, (uint64_t)v->u.i); return 0;
+    case PKL_T_BIGINT: *h = hash_bytes(d, v->u.s.ptr, v->u.s.len, SEED_BIG); return 0;
     case PKL_T_FLOAT: {
         double f = v->u.f;
         if (isfinite(f) && f == floor(f)) {
             if (f >= -9223372036854775808.0 && f < 9223372036854775808.0) {
-                *h = mix64((uint64_t)(int64_t)f);
+                *h = hash_u64(d, (uint64_t)(int64_t)f);
             } else {
                 uint8_t tmp[136];
                 size_t n = double_to_bigint(f, tmp);
-                *h = hash_bytes(tmp, n, SEED_BIG);
+                *h = hash_bytes(d, tmp, n, SEED_BIG);
             }
         } else {
             uint64_t bits;
             memcpy(&bits, &f, sizeof bits);
-            *h = mix64(bits ^ 0xf10a7u);
+            *h = hash_u64(d, bits ^ 0xf10a7u);
         }
         return 0;
     }
-    case PKL_T_STR: *h = hash_bytes(v->u.s.ptr, v->u.s.len, SEED_STR); return 0;
-    case PKL_T_BYTES: *h = hash_bytes(v->u.s.ptr, v->u.s.len, SEED_BYTES); return 0;
+    case PKL_T_STR: *h = hash_bytes(d, v->u.s.ptr, v->u.s.len, SEED_STR); return 0;
+    case PKL_T_BYTES: *h = hash_bytes(d, v->u.s.ptr, v->u.s.len, SEED_BYTES); return 0;
     case PKL_T_ATTR: /* a class attribute: hashed by class and name */
         *h = mix64((uint64_t)(uintptr_t)v->u.attr.cls ^
-                   hash_bytes(v->u.attr.name, v->u.attr.len, SEED_STR));
+                   hash_bytes(d, v->u.attr.name, v->u.attr.len, SEED_STR));
         return 0;
     case PKL_T_GLOBAL:
     case PKL_T_OBJECT:
@@ -646,7 +646,7 @@ static int ws_reserve(dec *d, size_t n)
 static int hash_value(dec *d, const pkl_value *v, uint32_t *out)
 {
     if (v->type != PKL_T_TUPLE && v->type != PKL_T_FROZENSET) {
-        if (hash_leaf(v, out) == 0)
+        if (hash_leaf(d, v, out) == 0)
             return 0;
         goto unhashable;
     }
@@ -1128,7 +1128,7 @@ static int memo_hash_put(dec *d, uint64_t idx, pkl_value *v, int *added)
         for (size_t i = 0; i < d->mhcap; i++) {
             if (!d->mh[i].key1)
                 continue;
-            size_t p = mix64(d->mh[i].key1) & (ncap - 1);
+            size_t p = hash_u64(d, d->mh[i].key1) & (ncap - 1);
             while (nt[p].key1)
                 p = (p + 1) & (ncap - 1);
             nt[p] = d->mh[i];
@@ -1137,7 +1137,7 @@ static int memo_hash_put(dec *d, uint64_t idx, pkl_value *v, int *added)
         d->mh = nt;
         d->mhcap = ncap;
     }
-    size_t p = mix64(idx + 1) & (d->mhcap - 1);
+    size_t p = hash_u64(d, idx + 1) & (d->mhcap - 1);
     while (d->mh[p].key1 && d->mh[p].key1 != idx + 1)
         p = (p + 1) & (d->mhcap - 1);
     *added = !d->mh[p].key1;
@@ -1152,7 +1152,7 @@ static pkl_value **memo_hash_find(dec *d, uint64_t idx)
 {
     if (!d->mhcount)
         return NULL;
-    size_t p = mix64(idx + 1) & (d->mhcap - 1);
+    size_t p = hash_u64(d, idx + 1) & (d->mhcap - 1);
     while (d->mh[p].key1) {
         if (d->mh[p].key1 == idx + 1)
             return &d->mh[p].v;
@@ -1410,8 +1410,8 @@ static const pkl_global *intern_global(dec *d, const pkl_global *gp)
 {
     pkl_global g = *gp;
     size_t m1 = strlen(g.module), q1 = strlen(g.qualname);
-    uint64_t h = (uint64_t)hash_bytes((const uint8_t *)g.module, m1, 1) << 32 |
-                 hash_bytes((const uint8_t *)g.qualname, q1, 2);
+    uint64_t h = (uint64_t)hash_bytes(d, (const uint8_t *)g.module, m1, 1) << 32 |
+                 hash_bytes(d, (const uint8_t *)g.qualname, q1, 2);
     if (h == 0)
         h = 1;
     if ((d->gcount + 1) * 2 > d->gcap) {
@@ -1520,6 +1520,114 @@ static pkl_value *const *iter_items(const pkl_value *v, size_t *n)
     default:
         return NULL;
     }
+}
+
+/* ---- Python 2 str: pickle.load(encoding=, errors=) ----------------------- */
+/* Lib/pickle.py _Unpickler._decode_string and Modules/_pickle.c
+ * load_counted_binstring: "bytes" keeps the bytes, anything else is
+ * bytes.decode(encoding, errors). Default encoding='ASCII', errors='strict'. */
+enum { PY2_ASCII, PY2_LATIN1, PY2_UTF8, PY2_BYTES };
+enum { PY2_STRICT, PY2_REPLACE, PY2_IGNORE, PY2_SURROGATEESCAPE,
+       PY2_BACKSLASHREPLACE };
+
+static int py2_options(dec *d, const char *enc, const char *errs)
+{
+    static const struct { const char *name; int code; } encs[] = {
+        {"ascii", PY2_ASCII}, {"us-ascii", PY2_ASCII}, {"latin1", PY2_LATIN1},
+        {"latin-1", PY2_LATIN1}, {"iso-8859-1", PY2_LATIN1},
+        {"iso8859-1", PY2_LATIN1}, {"l1", PY2_LATIN1}, {"utf-8", PY2_UTF8},
+        {"utf8", PY2_UTF8}, {"utf_8", PY2_UTF8}, {"bytes", PY2_BYTES}};
+    static const char *const errnames[] = {"strict", "replace", "ignore",
+                                           "surrogateescape", "backslashreplace"};
+    d->py2enc = PY2_ASCII;
+    d->py2err = PY2_STRICT;
+    if (enc) {
+        size_t k, n = sizeof encs / sizeof encs[0];
+        for (k = 0; k < n; k++)
+            if (strcasecmp(enc, encs[k].name) == 0)
+                break;
+        if (k == n) {
+            pkli_error_setf(d->err, PKL_E_INVALID_ARG, 0, -1,
+                            "encoding '%.64s' is not supported for Python 2 "
+                            "str (ASCII, latin1, utf-8 or bytes)", enc);
+            return -1;
+        }
+        d->py2enc = (uint8_t)encs[k].code;
+    }
+    if (errs) {
+        size_t k, n = sizeof errnames / sizeof errnames[0];
+        for (k = 0; k < n; k++)
+            if (strcmp(errs, errnames[k]) == 0)
+                break;
+        if (k == n || (d->py2enc == PY2_UTF8 && k != PY2_STRICT)) {
+            pkli_error_setf(d->err, PKL_E_INVALID_ARG, 0, -1,
+                            "errors '%.64s' is not supported here (strict, "
+                            "replace, ignore, surrogateescape or "
+                            "backslashreplace; utf-8: strict only)", errs);
+            return -1;
+        }
+        d->py2err = (uint8_t)k;
+    }
+    return 0;
+}
+
+static pkl_value *py2_str(dec *d, const pkl_op *op)
+{
+    const uint8_t *p = op->data;
+    size_t n = op->len, k;
+    if (d->py2enc == PY2_BYTES)
+        return new_blob(d, PKL_T_BYTES, p, n);
+    for (k = 0; k < n && p[k] < 0x80; k++)
+        ;
+    if (k == n) /* ASCII: the same text under every encoding */
+        return new_blob(d, PKL_T_STR, p, n);
+    if (d->py2enc == PY2_UTF8) {
+        size_t bad;
+        if (pkli_utf8_valid(p, n, 0, &bad))
+            return new_blob(d, PKL_T_STR, p, n);
+        fail_at(d, PKL_E_BAD_STRING, "'utf-8' codec can't decode byte 0x%02x "
+                "in position %zu (%s decoded with encoding='utf-8')", p[bad],
+                bad, pkli_opname(op->code));
+        return NULL;
+    }
+    if (d->py2enc == PY2_ASCII && d->py2err == PY2_STRICT) {
+        fail_at(d, PKL_E_BAD_STRING,
+                "'ascii' codec can't decode byte 0x%02x in position %zu "
+                "(pickle.load decodes %s with encoding='ASCII'; see "
+                "--encoding)", p[k], k, pkli_opname(op->code));
+        return NULL;
+    }
+    if (n > SIZE_MAX / 4) {
+        nomem(d);
+        return NULL;
+    }
+    uint8_t *out = arena_alloc(d, 4 * n);
+    pkl_value *v = out ? new_node(d, PKL_T_STR) : NULL;
+    if (!v)
+        return NULL;
+    size_t m = 0;
+    for (k = 0; k < n; k++) {
+        uint8_t b = p[k];
+        if (b < 0x80) {
+            out[m++] = b;
+        } else if (d->py2enc == PY2_LATIN1) {
+            m += pkli_utf8_encode(b, out + m);
+        } else if (d->py2err == PY2_REPLACE) {
+            m += pkli_utf8_encode(0xFFFD, out + m);
+        } else if (d->py2err == PY2_SURROGATEESCAPE) {
+            m += pkli_utf8_encode(0xDC00u + b, out + m);
+        } else if (d->py2err == PY2_BACKSLASHREPLACE) {
+            static const char hx[] = "0123456789abcdef";
+            out[m++] = '\\';
+            out[m++] = 'x';
+            out[m++] = (uint8_t)hx[b >> 4];
+            out[m++] = (uint8_t)hx[b & 15];
+        } /* PY2_IGNORE: dropped */
+    }
+    v->u.s.ptr = out;
+    v->u.s.len = m;
+    v->flags_ |= F_OWNED;
+    return v;
 }
 
 /* str -> latin-1 bytes; 0 if a code point is above U+00FF. */
@@ -2125,6 +2233,8 @@ static int op_const(dec *d, const pkl_op *op)
  * them, ASCII by default). */
 static int op_str8(dec *d, const pkl_op *op)
 {
+    if (d->py2set) /* encoding=/errors= given as names (py2_str) */
+        return push_new(d, py2_str(d, op));
     if (d->opt->str8 == PKL_STR8_BYTES)
         return push_new(d, new_blob(d, PKL_T_BYTES, op->data, op->len));
     if (d->opt->str8 == PKL_STR8_LATIN1)
@@ -2507,6 +2617,7 @@ pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
     memset(&d, 0, sizeof d);
     d.err = err;
     d.opcode = -1;
+    pkli_hash_key(&d.hk);
     size_t dummy;
     if (!consumed)
         consumed = &dummy;
@@ -2526,6 +2637,9 @@ pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
                         "a limit is 0 (0 never means unlimited)");
         return NULL;
     }
+    if (py2_options(&d, opt->encoding, opt->errors) < 0)
+        return NULL;
+    d.py2set = opt->encoding || opt->errors;
     pkl_allocator alloc;
     pkli_alloc_init(&alloc, opt->alloc);
     pkl_doc *doc = pkli_malloc(&alloc, sizeof *doc);

@@ -27,14 +27,13 @@ typedef struct keyset {
     size_t cap;       /* power of two, or 0 */
     size_t count;
     const pkl_allocator *alloc;
+    pkli_hkey hk;     /* SipHash key drawn per listing: keys cannot be
+                         chosen to collide (the fixed mix could be) */
 } keyset;
 
-static size_t key_hash(uint64_t k)
+static size_t key_hash(const keyset *s, uint64_t k)
 {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    return (size_t)k;
+    return (size_t)pkli_siphash_u64(&s->hk, k);
 }
 
 static int keyset_has(const keyset *s, uint64_t key)
@@ -42,7 +41,7 @@ static int keyset_has(const keyset *s, uint64_t key)
     if (!s->cap)
         return 0;
     size_t m = s->cap - 1;
-    for (size_t i = key_hash(key) & m;; i = (i + 1) & m) {
+    for (size_t i = key_hash(s, key) & m;; i = (i + 1) & m) {
         if (s->keys[i] == 0)
             return 0;
         if (s->keys[i] == key + 1)
@@ -64,7 +63,7 @@ static int keyset_add(keyset *s, uint64_t key)
         for (size_t i = 0; i < s->cap; i++) {
             if (s->keys[i] == 0)
                 continue;
-            size_t j = key_hash(s->keys[i] - 1) & (ncap - 1);
+            size_t j = key_hash(s, s->keys[i] - 1) & (ncap - 1);
             while (nk[j])
                 j = (j + 1) & (ncap - 1);
             nk[j] = s->keys[i];
@@ -74,7 +73,7 @@ static int keyset_add(keyset *s, uint64_t key)
         s->cap = ncap;
     }
     size_t m = s->cap - 1;
-    size_t i = key_hash(key) & m;
+    size_t i = key_hash(s, key) & m;
     while (s->keys[i])
         i = (i + 1) & m;
     s->keys[i] = key + 1;
@@ -300,6 +299,9 @@ static int put_arg(pkli_buf *b, const pkl_op *op, const pkl_allocator *a)
 
 /* ---- the listing ---------------------------------------------------------- */
 
+/* open MARKs indented like pickletools (see the line writer) */
+#define DIS_MAX_INDENT 64
+
 typedef struct markrec {
     size_t pos;     /* offset of the MARK opcode */
     size_t below;   /* values between this mark and the one under it */
@@ -413,8 +415,14 @@ static int dis_op(dis_state *d, const pkl_op *op, pkl_error *err)
     else
         snprintf(opbyte, sizeof opbyte, "\\x%02x", op->code);
     pkli_buf_printf(L, "%5zu: %-4s ", op->offset, opbyte);
-    for (size_t k = 0; k < indent; k++)
+    /* pickletools indents 4 blanks per open MARK, which makes the listing
+     * quadratic in the input (n MARKs: 2n^2 bytes). Up to DIS_MAX_INDENT
+     * levels the listing is pickletools'; deeper lines keep that indent
+     * and say the true depth, "[+N] ", so every line stays bounded. */
+    for (size_t k = 0; k < indent && k < DIS_MAX_INDENT; k++)
         pkli_buf_puts(L, "    ");
+    if (indent > DIS_MAX_INDENT)
+        pkli_buf_printf(L, "[+%zu] ", indent - DIS_MAX_INDENT);
     pkli_buf_puts(L, op->info->name);
     if (op->type != PKL_A_NONE || markmsg[0]) {
         for (size_t k = strlen(op->info->name); k < 10; k++)
@@ -516,6 +524,7 @@ int pkl_dis(const void *buf, size_t len, FILE *out, const pkl_allocator *alloc,
     d.alloc = &a;
     d.out = out;
     d.memo.alloc = &a;
+    pkli_hash_key(&d.memo.hk);
     pkli_buf_init(&d.line, &a, 0);
     pkl_reader_init(&r, buf, len, &a);
     reset_pickle(&d);

@@ -152,6 +152,19 @@ size_t pkli_utf8_encode(uint32_t cp, uint8_t out[4]);
  * escaped ASCII of s into b. `text` chooses str (\u escapes) or bytes. */
 int pkli_buf_put_pyrepr(pkli_buf *b, const uint8_t *s, size_t n, int text);
 
+/* ---- keyed hashing --------------------------------------------------------- */
+/* Every hash table keyed by attacker data (dict keys, memo indices, global
+ * names) hashes with SipHash-1-3 under a key drawn from getrandom() when
+ * the decoder or scanner starts, so colliding inputs cannot be precomputed
+ * (hash flooding). pkli_hash_key falls back to a weaker mix of time, pid and
+ * addresses only when the kernel has no getrandom. */
+typedef struct pkli_hkey {
+    uint64_t k0, k1;
+} pkli_hkey;
+void pkli_hash_key(pkli_hkey *k);
+uint64_t pkli_siphash(const pkli_hkey *k, const void *p, size_t n);
+uint64_t pkli_siphash_u64(const pkli_hkey *k, uint64_t x);
+
 /* ---- opcode helpers ------------------------------------------------------- */
 /* Table entry per opcode byte (NULL: not an opcode), from opcodes.def. */
 extern const pkl_opinfo *const pkli_op_by_byte[256];

@@ -52,6 +52,19 @@ typedef struct jw {
     size_t opens;       /* bound on simultaneously open frames */
     FILE *stream;       /* non-NULL: flush the buffer here as it fills */
     int io_failed;
+    /* counting pass (documents whose bound is over the limit): nothing is
+     * stored, `counted` adds up the exact size and stops at the limit */
+    int counting;
+    size_t counted, count_limit;
+    /* decimal text of each BIGINT node already converted: a memoized
+     * integer referenced many times is converted once (the conversion is
+     * quadratic in its length) */
+    struct bigtxt {
+        const pkl_value *v; /* NULL = empty */
+        char *txt;
+        size_t len;
+    } *bt;
+    size_t btcap, btn;
 } jw;
 
 static size_t sat_add(size_t a, size_t b)
@@ -296,6 +309,15 @@ static int count_refs(jw *w, const pkl_value *root)
 static void put_slow(jw *w, const char *s, size_t n)
 {
     pkli_buf *b = &w->out;
+    if (w->counting) {
+        if (n > w->count_limit - w->counted) {
+            b->failed = 1;
+            b->over_limit = 1;
+        } else {
+            w->counted += n;
+        }
+        return;
+    }
     if (!w->stream) {
         pkli_buf_put(b, s, n);
         return;
@@ -1197,10 +1219,77 @@ static int reserve_num(jw *w, size_t len)
     return 0;
 }
 
-/* Decimal text of a two's complement LE integer, by repeated division of
- * 32-bit limbs by 10^9. */
-static int put_bigint(jw *w, const uint8_t *le, size_t len)
+static struct bigtxt *bigtxt_find(jw *w, const pkl_value *v)
 {
+    if (!w->btcap)
+        return NULL;
+    size_t p = ptr_hash(v) & (w->btcap - 1);
+    while (w->bt[p].v) {
+        if (w->bt[p].v == v)
+            return &w->bt[p];
+        p = (p + 1) & (w->btcap - 1);
+    }
+    return NULL;
+}
+
+/* Remembers v's decimal text (a copy), or with txt NULL only the size of
+ * v's JSON (strings and bytes in the counting pass); -1 when out of
+ * memory. */
+static int bigtxt_add(jw *w, const pkl_value *v, const char *txt, size_t len)
+{
+    if ((w->btn + 1) * 2 > w->btcap) {
+        size_t ncap = w->btcap ? w->btcap * 2 : 16;
+        struct bigtxt *nt = ncap <= SIZE_MAX / sizeof *nt
+                                ? pkli_malloc(w->a, ncap * sizeof *nt) : NULL;
+        if (!nt)
+            return -1;
+        memset(nt, 0, ncap * sizeof *nt);
+        for (size_t i = 0; i < w->btcap; i++) {
+            if (!w->bt[i].v)
+                continue;
+            size_t p = ptr_hash(w->bt[i].v) & (ncap - 1);
+            while (nt[p].v)
+                p = (p + 1) & (ncap - 1);
+            nt[p] = w->bt[i];
+        }
+        pkli_free(w->a, w->bt);
+        w->bt = nt;
+        w->btcap = ncap;
+    }
+    char *copy = NULL;
+    if (txt) { /* NULL: a size only (counting pass) */
+        copy = pkli_malloc(w->a, len ? len : 1);
+        if (!copy)
+            return -1;
+        memcpy(copy, txt, len);
+    }
+    size_t p = ptr_hash(v) & (w->btcap - 1);
+    while (w->bt[p].v)
+        p = (p + 1) & (w->btcap - 1);
+    w->bt[p] = (struct bigtxt){v, copy, len};
+    w->btn++;
+    return 0;
+}
+
+static void bigtxt_free(jw *w)
+{
+    for (size_t i = 0; i < w->btcap; i++)
+        pkli_free(w->a, w->bt[i].txt);
+    pkli_free(w->a, w->bt);
+}
+
+/* Decimal text of a two's complement LE integer, by repeated division of
+ * 32-bit limbs by 10^9; each node's text is converted once and then
+ * copied from the cache. */
+static int put_bigint(jw *w, const pkl_value *v)
+{
+    const uint8_t *le = v->u.s.ptr;
+    size_t len = v->u.s.len;
+    const struct bigtxt *cached = bigtxt_find(w, v);
+    if (cached) {
+        put(w, cached->txt, cached->len);
+        return 0;
+    }
     if (len > PKL_JSON_MAX_BIGINT_BYTES) {
         pkli_error_setf(w->err, PKL_E_LIMIT_JSON, 0, -1,
                         "an integer of %zu bytes is over the %zu-byte limit "
@@ -1258,6 +1347,10 @@ static int put_bigint(jw *w, const uint8_t *le, size_t len)
         *--p = '0';
     if (neg)
         *--p = '-';
+    if (bigtxt_add(w, v, p, (size_t)(end - p)) < 0) {
+        pkli_error_set(w->err, PKL_E_NOMEM, 0, -1);
+        return -1;
+    }
     put(w, p, (size_t)(end - p));
     return 0;
 }
@@ -1420,14 +1513,33 @@ static int emit_value(jw *w, const pkl_value *v)
             PUTS(w, "false");
         return 0;
     case PKL_T_INT: put_i64(w, v->u.i); return 0;
-    case PKL_T_BIGINT: return put_bigint(w, v->u.s.ptr, v->u.s.len);
+    case PKL_T_BIGINT: return put_bigint(w, v);
     case PKL_T_FLOAT: return put_double(w, v->u.f);
-    case PKL_T_STR: put_str(w, v->u.s.ptr, v->u.s.len); return 0;
-    case PKL_T_BYTES:
-        PUTS(w, "{\"$bytes\": ");
-        put_base64(w, v->u.s.ptr, v->u.s.len);
-        PUTS(w, "}");
+    case PKL_T_STR:
+    case PKL_T_BYTES: {
+        /* counting pass: a long string's size is measured once per node
+         * (memo references repeat it), then added per reference */
+        int cache = w->counting && v->u.s.len >= 64;
+        const struct bigtxt *known = cache ? bigtxt_find(w, v) : NULL;
+        if (known) {
+            put_slow(w, NULL, known->len);
+            return 0;
+        }
+        size_t before = w->counted;
+        if (v->type == PKL_T_STR) {
+            put_str(w, v->u.s.ptr, v->u.s.len);
+        } else {
+            PUTS(w, "{\"$bytes\": ");
+            put_base64(w, v->u.s.ptr, v->u.s.len);
+            PUTS(w, "}");
+        }
+        if (cache && !w->out.failed &&
+            bigtxt_add(w, v, NULL, w->counted - before) < 0) {
+            pkli_error_set(w->err, PKL_E_NOMEM, 0, -1);
+            return -1;
+        }
         return 0;
+    }
     case PKL_T_BYTEARRAY:
         PUTS(w, "{\"$bytearray\": ");
         put_base64(w, v->u.s.ptr, v->u.s.len);
@@ -1611,6 +1723,34 @@ int pkl_json_write(const pkl_doc *doc, FILE *out, size_t max_json_bytes,
                         PKL_JSON_MAX_BIGINT_BYTES);
         goto done;
     }
+    if (w.bound > max_json_bytes) {
+        /* The bound is over the limit (often far over: a string memoized
+         * once and referenced a million times is written a million
+         * times). Measure the exact size first, storing nothing, and
+         * refuse before anything is built or written; under the limit it
+         * is then streamed like any other document. */
+        w.counting = 1;
+        w.count_limit = max_json_bytes;
+        if (emit_value(&w, root) < 0)
+            goto done;
+        while (w.fsn && !w.out.failed)
+            if (step(&w) < 0)
+                goto done;
+        PUTS(&w, "\n");
+        if (w.out.failed) {
+            pkli_error_setf(err, PKL_E_LIMIT_JSON, 0, -1,
+                            "the JSON document would exceed max_json_bytes "
+                            "(%zu)", max_json_bytes);
+            goto done;
+        }
+        /* fits: rewind ($id numbering starts again) and stream it */
+        w.counting = 0;
+        w.bound = w.counted;
+        w.fsn = 0;
+        w.next_id = 0;
+        for (size_t i = 0; i < w.m.cap; i++)
+            w.m.t[i].id = 0;
+    }
     if (w.bound <= max_json_bytes) {
         /* The document cannot exceed the limit, so it is streamed through
          * a fixed buffer; everything emission could allocate is reserved
@@ -1652,5 +1792,6 @@ done:
     pkli_free(&a, w.vs);
     pkli_free(&a, w.fs);
     pkli_free(&a, w.num);
+    bigtxt_free(&w);
     return rc;
 }

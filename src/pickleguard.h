@@ -464,6 +464,15 @@ typedef struct pkl_decode_options {
      * other bytes, PKL_STR8_LATIN1 decodes Latin-1 into STR, PKL_STR8_BYTES
      * keeps them as BYTES. */
     int str8;
+    /* When either is set (not NULL) they decide instead of str8: how
+     * Python 2 str is decoded, as pickle.load's encoding= and errors=
+     * (the other NULL: "ASCII" / "strict").
+     * encoding: "ASCII", "latin1" (also "latin-1", "iso-8859-1"),
+     * "utf-8" (also "utf8"; strict only), or "bytes" (BYTES nodes);
+     * errors: "strict", "replace", "ignore", "surrogateescape",
+     * "backslashreplace". Anything else is PKL_E_INVALID_ARG. */
+    const char *encoding;
+    const char *errors;
 } pkl_decode_options;
 
 enum { PKL_STR8_ASCII = 0, PKL_STR8_LATIN1 = 1, PKL_STR8_BYTES = 2 };
@@ -558,6 +567,13 @@ typedef struct pkl_scan_options {
      * can run). pkl_scan_file/pkl_scan_data set it for every file and
      * every non-forced stream. */
     int lenient_start;
+    /* Optional: the offset of the first byte at or after `offset` of the
+     * top-level buffer that may be non-zero (a file's holes read as zero:
+     * lseek SEEK_DATA), or the buffer's length. The search of bytes left
+     * after a failed opcode skips what it says is zero, so a huge sparse
+     * file is not faulted in page by page. NULL: every byte is read. Uses
+     * progress_ctx. */
+    size_t (*next_data)(void *ctx, size_t offset);
 } pkl_scan_options;
 
 void pkl_scan_result_init(pkl_scan_result *res, const pkl_allocator *alloc);
@@ -730,6 +746,12 @@ typedef struct pkl_scan_file_options {
      * every view fails before anything could run is `not-a-pickle`, info,
      * named or found). */
     int found;
+    /* Optional: called with the file's mapping right after it is mapped
+     * (len > 0) and again with len 0 just before it is unmapped, so that
+     * a caller can guard it (the CLI turns the SIGBUS of a file truncated
+     * while mapped into an I/O error: src/cli/mapguard.c). */
+    void (*on_map)(void *ctx, const void *map, size_t len);
+    void *map_ctx;
 } pkl_scan_file_options;
 
 /* Scans the file at `path` the way `pickleguard scan` does: the format is

@@ -20,14 +20,24 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #define PKL_POLICY_MAX_EXTENDS 8        /* extends chain depth */
 #define PKL_POLICY_MAX_LOADS 64         /* files loaded for one policy */
 #define PKL_POLICY_MAX_FILE (1u << 20)  /* bytes of one policy file */
 #define PKL_POLICY_NAME_MAX 128         /* bytes of the `name:` value */
+/* libyaml's scanner spends time proportional to the open flow levels on
+ * every token, so 100,000 nested '[' took close to a minute: the events of
+ * each file are counted before it is loaded, and the count stops at the
+ * first event past either bound (SECURITY.md). A policy is a flat mapping
+ * of lists; 64 levels and 100,000 events (a name is one) are far beyond
+ * any real one. */
+#define PKL_POLICY_MAX_NESTING 64       /* open sequences/mappings */
+#define PKL_POLICY_MAX_EVENTS 100000u   /* YAML events in one file */
 #define PATTERN_MAX (2 * PKL_NAME_MAX + 1)
 
 typedef struct strvec {
@@ -364,10 +374,24 @@ static int read_file(loader *L, const char *path, char **out, size_t *outlen,
 {
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    int e = 0, too_big = 0;
-    FILE *f = fopen(path, "rb");
+    int e = 0, too_big = 0, irregular = 0;
+    FILE *f = NULL;
+    /* O_NONBLOCK: a FIFO named as a policy must not block in open; the
+     * opened descriptor must be a regular file (a FIFO, a device such as
+     * /dev/zero or a directory is refused with EINVAL/EISDIR) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        e = fd < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        irregular = fd >= 0 && e == EINVAL;
+        if (fd >= 0)
+            close(fd);
+        goto fail;
+    }
+    f = fdopen(fd, "rb");
     if (!f) {
         e = errno;
+        close(fd);
         goto fail;
     }
     for (;;) {
@@ -414,10 +438,13 @@ fail:
                         PKL_POLICY_MAX_FILE);
     else if (from)
         perr(L, PKL_E_POLICY_NOT_FOUND, from, mark,
-             "cannot read extended policy '%s': %s", path, strerror(e));
+             "cannot read extended policy '%s': %s", path,
+             irregular ? "not a regular file" : strerror(e));
     else
         pkli_error_setf(L->err, e == ENOENT ? PKL_E_POLICY_NOT_FOUND : PKL_E_IO,
-                        0, -1, "%s: %s", path, strerror(e));
+                        0, -1, "%s: %s", path,
+                        irregular ? "not a regular file (FIFOs and devices "
+                                    "are refused as policies)" : strerror(e));
 fail_quiet:
     if (f)
         fclose(f);
@@ -829,6 +856,51 @@ static void yaml_error(loader *L, const yaml_parser_t *parser,
          parser->context ? " " : "", parser->context ? parser->context : "");
 }
 
+/* Counts the events of text with libyaml's event parser, stopping at the
+ * first one past PKL_POLICY_MAX_NESTING or PKL_POLICY_MAX_EVENTS. Syntax
+ * errors are left to yaml_parser_load, which reports them. */
+static int yaml_bounds(loader *L, const char *text, size_t len,
+                       const char *origin)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    size_t depth = 0, events = 0;
+    int rc = 0;
+    if (!yaml_parser_initialize(&p)) {
+        nomem(L);
+        return -1;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    for (;;) {
+        if (!yaml_parser_parse(&p, &ev))
+            break;
+        yaml_event_type_t t = ev.type;
+        yaml_mark_t m = ev.start_mark;
+        yaml_event_delete(&ev);
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT)
+            depth++;
+        else if ((t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) && depth)
+            depth--;
+        if (depth > PKL_POLICY_MAX_NESTING) {
+            perr(L, PKL_E_POLICY_SCHEMA, origin, m,
+                 "nested deeper than %d levels (a policy is a mapping of "
+                 "lists)", PKL_POLICY_MAX_NESTING);
+            rc = -1;
+            break;
+        }
+        if (++events > PKL_POLICY_MAX_EVENTS) {
+            perr(L, PKL_E_POLICY_SCHEMA, origin, m,
+                 "more than %u YAML events", PKL_POLICY_MAX_EVENTS);
+            rc = -1;
+            break;
+        }
+        if (t == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
 /* Parses one policy document, follows its extends (its parents are merged
  * first), then applies its own settings over theirs. */
 static int load_text(loader *L, const char *text, size_t len,
@@ -845,6 +917,8 @@ static int load_text(loader *L, const char *text, size_t len,
     yaml_mark_t start = {0, 0, 0};
 
     pkl_limits_default(&lim);
+    if (yaml_bounds(L, text, len, origin) < 0)
+        return -1;
     if (!yaml_parser_initialize(&parser)) {
         nomem(L);
         return -1;

@@ -267,6 +267,7 @@ typedef struct scan {
     size_t max_nesting;
     int nomem;
     void (*on_progress)(void *ctx, size_t offset);
+    size_t (*next_data)(void *ctx, size_t offset);
     void *progress_ctx;
     size_t next_progress;   /* top-level offset of the next on_progress */
 
@@ -336,6 +337,7 @@ typedef struct scan {
     size_t attr_npend;
     size_t attr_pushes, attr_calls;
     int attr_bad;           /* a result was called, built or mutated */
+    pkli_hkey hk;           /* SipHash key of this scan (memo keys, names) */
 } scan;
 
 /* ---- findings -------------------------------------------------------------- */
@@ -966,9 +968,11 @@ static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
     return MS_POOL0 + (uint32_t)s->npool++;
 }
 
-static size_t key_hash(uint64_t key, size_t mask)
+/* Memo keys are chosen by the input: keyed, so they cannot be picked to
+ * collide (the multiplicative hash this replaces could be). */
+static size_t key_hash(const scan *s, uint64_t key, size_t mask)
 {
-    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+    return (size_t)pkli_siphash_u64(&s->hk, key) & mask;
 }
 
 /* Hash map slot for key: the existing one, or (create) a new one. NULL
@@ -989,7 +993,7 @@ static uint32_t *hash_slot(scan *s, uint64_t key, int create, const pkl_op *op)
         s->hcap = cap;
     }
     size_t mask = s->hcap - 1;
-    size_t h = key_hash(key, mask);
+    size_t h = key_hash(s, key, mask);
     while (s->hvals[h]) {
         if (s->hkeys[h] == key)
             return &s->hvals[h];
@@ -1016,7 +1020,7 @@ static uint32_t *hash_slot(scan *s, uint64_t key, int create, const pkl_op *op)
         for (size_t i = 0; i < s->hcap; i++) {
             if (!s->hvals[i])
                 continue;
-            size_t j = key_hash(s->hkeys[i], ncap - 1);
+            size_t j = key_hash(s, s->hkeys[i], ncap - 1);
             while (nv[j])
                 j = (j + 1) & (ncap - 1);
             nk[j] = s->hkeys[i];
@@ -1028,7 +1032,7 @@ static uint32_t *hash_slot(scan *s, uint64_t key, int create, const pkl_op *op)
         s->hvals = nv;
         s->hcap = ncap;
         mask = ncap - 1;
-        h = key_hash(key, mask);
+        h = key_hash(s, key, mask);
         while (s->hvals[h])
             h = (h + 1) & mask;
     }
@@ -1219,12 +1223,9 @@ static void memo_reset(scan *s)
 
 /* ---- globals ------------------------------------------------------------- */
 
-static uint32_t name_hash(const char *p, size_t n)
+static uint32_t name_hash(const scan *s, const char *p, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)p[i]) * 16777619u;
-    return h;
+    return (uint32_t)pkli_siphash(&s->hk, p, n);
 }
 
 static void gent_fill(scan *s, gent *e, const char *full, size_t n,
@@ -1263,7 +1264,7 @@ static uint32_t global_intern(scan *s, const pkl_global *g, const pkl_op *op,
         }
         memset(s->ghash, 0, s->ghcap * sizeof *s->ghash);
     }
-    size_t h = name_hash(full, n) & (s->ghcap - 1);
+    size_t h = name_hash(s, full, n) & (s->ghcap - 1);
     while (s->ghash[h]) {
         const gent *e = &s->gl[s->ghash[h] - 1];
         if (strcmp(e->name, full) == 0)
@@ -1714,6 +1715,42 @@ static int string_at(const uint8_t *b, size_t n, size_t i, const uint8_t **t,
     return 1;
 }
 
+/* on_progress from look_through: its passes read the rest of the file
+ * too, and a huge remainder (a 100 GB file that is no pickle) must not
+ * stay resident either. Positions may go back (second pass). */
+static void remainder_progress(scan *s, size_t pos)
+{
+    if (s->on_progress && s->depth == 0 &&
+        (pos >= s->next_progress || pos + PROGRESS_STEP < s->next_progress)) {
+        s->next_progress = pos + PROGRESS_STEP;
+        s->on_progress(s->progress_ctx, pos);
+    }
+}
+
+/* Where bytes that may be non-zero resume at or after i (holes of a sparse
+ * file hold neither newlines nor string opcodes). */
+static size_t skip_holes(scan *s, size_t i, size_t n)
+{
+    if (!s->next_data || s->depth != 0)
+        return i;
+    size_t j = s->next_data(s->progress_ctx, i);
+    return j > i ? (j < n ? j : n) : i;
+}
+
+/* memchr for '\n' in b[i..n), a progress step at a time */
+static const uint8_t *next_newline(scan *s, const uint8_t *b, size_t i, size_t n)
+{
+    while ((i = skip_holes(s, i, n)) < n) {
+        size_t k = n - i < PROGRESS_STEP ? n - i : PROGRESS_STEP;
+        const uint8_t *p = memchr(b + i, '\n', k);
+        if (p)
+            return p;
+        i += k;
+        remainder_progress(s, i);
+    }
+    return NULL;
+}
+
 /* Looks through b[from..len) for GLOBAL/INST text and string operands that
  * name catalogue entries. Linear in the bytes. */
 static void look_through(scan *s, size_t from)
@@ -1723,7 +1760,7 @@ static void look_through(scan *s, size_t from)
     if (from >= n)
         return;
     /* GLOBAL/INST text: 'c' or 'i', module, '\n', name, '\n' */
-    const uint8_t *p = memchr(b + from, '\n', n - from);
+    const uint8_t *p = next_newline(s, b, from, n);
     while (p && s->remainder_hits < REMAINDER_HITS_MAX) {
         size_t q = (size_t)(p - b);
         size_t st = q;
@@ -1750,11 +1787,26 @@ static void look_through(scan *s, size_t from)
         }
         if (q + 1 >= n)
             break;
-        p = memchr(b + q + 1, '\n', n - q - 1);
+        remainder_progress(s, q);
+        p = next_newline(s, b, q + 1, n);
     }
+    remainder_progress(s, from);
     /* string operands: module string then (within a few bytes) a name */
     for (size_t i = from; i < n && s->remainder_hits < REMAINDER_HITS_MAX;
          i++) {
+        if (!(i & 0xfffff))
+            remainder_progress(s, i);
+        if (!(i & 63) && n - i >= 64) {
+            /* runs of zero bytes (sparse files, padding) hold no string
+             * opcode: skip them 64 bytes at a time */
+            uint64_t w = 0;
+            for (int k = 0; k < 8; k++)
+                w |= pkli_dec64le(b + i + 8 * k);
+            if (!w) {
+                i = skip_holes(s, i + 64, n) - 1; /* i++ follows */
+                continue;
+            }
+        }
         uint8_t c = b[i];
         if (c != PKL_OP_SHORT_BINUNICODE && c != PKL_OP_SHORT_BINSTRING &&
             c != PKL_OP_BINUNICODE && c != PKL_OP_BINSTRING &&
@@ -2494,6 +2546,7 @@ int pkl_scan_buffer(const void *buf, size_t len, const char *path,
 {
     scan s;
     memset(&s, 0, sizeof s);
+    pkli_hash_key(&s.hk);
     ERR_IF(!opt || !opt->policy || !res || (!buf && len), err,
            PKL_E_INVALID_ARG, 0, -1);
     pkli_alloc_init(&s.a, opt->alloc);
@@ -2504,6 +2557,7 @@ int pkl_scan_buffer(const void *buf, size_t len, const char *path,
                                        : DEFAULT_MAX_FINDINGS;
     s.max_nesting = opt->max_nesting ? opt->max_nesting : DEFAULT_MAX_NESTING;
     s.on_progress = opt->on_progress;
+    s.next_data = opt->next_data;
     s.lenient_start = opt->lenient_start;
     s.progress_ctx = opt->progress_ctx;
     s.next_progress = PROGRESS_STEP;

@@ -293,3 +293,82 @@ int pkli_buf_put_pyrepr(pkli_buf *b, const uint8_t *s, size_t n, int text)
     }
     return pkli_buf_putc(b, '\'');
 }
+
+/* ---- keyed hashing (SipHash-1-3) ------------------------------------------ */
+/* SipHash by Jean-Philippe Aumasson and Daniel J. Bernstein ("SipHash: a
+ * fast short-input PRF", 2012); one compression and three finalization
+ * rounds, as CPython uses for str/bytes hashing since 3.11
+ * (Python/pyhash.c, siphash13). */
+#include <time.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
+
+#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND(v0, v1, v2, v3)                                             \
+    do {                                                                     \
+        v0 += v1; v1 = ROTL64(v1, 13); v1 ^= v0; v0 = ROTL64(v0, 32);        \
+        v2 += v3; v3 = ROTL64(v3, 16); v3 ^= v2;                             \
+        v0 += v3; v3 = ROTL64(v3, 21); v3 ^= v0;                             \
+        v2 += v1; v1 = ROTL64(v1, 17); v1 ^= v2; v2 = ROTL64(v2, 32);        \
+    } while (0)
+
+uint64_t pkli_siphash(const pkli_hkey *k, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    uint64_t v0 = k->k0 ^ 0x736f6d6570736575ULL;
+    uint64_t v1 = k->k1 ^ 0x646f72616e646f6dULL;
+    uint64_t v2 = k->k0 ^ 0x6c7967656e657261ULL;
+    uint64_t v3 = k->k1 ^ 0x7465646279746573ULL;
+    uint64_t b = (uint64_t)n << 56;
+    while (n >= 8) {
+        uint64_t m = pkli_dec64le(p);
+        v3 ^= m;
+        SIPROUND(v0, v1, v2, v3);
+        v0 ^= m;
+        p += 8;
+        n -= 8;
+    }
+    for (size_t i = 0; i < n; i++)
+        b |= (uint64_t)p[i] << (8 * i);
+    v3 ^= b;
+    SIPROUND(v0, v1, v2, v3);
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND(v0, v1, v2, v3);
+    SIPROUND(v0, v1, v2, v3);
+    SIPROUND(v0, v1, v2, v3);
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+uint64_t pkli_siphash_u64(const pkli_hkey *k, uint64_t x)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(x >> (8 * i));
+    return pkli_siphash(k, b, 8);
+}
+
+void pkli_hash_key(pkli_hkey *k)
+{
+    uint64_t w[2] = {0, 0};
+    size_t got = 0;
+#if defined(__linux__) && defined(SYS_getrandom)
+    while (got < sizeof w) {
+        long r = syscall(SYS_getrandom, (char *)w + got, sizeof w - got, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+#endif
+    if (got < sizeof w) {
+        /* no getrandom: not secret, but at least not fixed */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        w[0] ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+        w[1] ^= (uint64_t)(uintptr_t)k * 0xc2b2ae3d27d4eb4fULL ^ (uint64_t)ts.tv_sec;
+    }
+    k->k0 = w[0];
+    k->k1 = w[1];
+}

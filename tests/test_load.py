@@ -51,7 +51,9 @@ def run_load(path, policy="default", extra=(), stdin=None):
     key = (path, policy, tuple(extra)) if stdin is None else None
     if key in _cache:
         return _cache[key]
-    args = [EXE, "load", "--policy", policy, *extra, path]
+    # --all: every concatenated pickle is decoded and checked (plain
+    # `load` stops after the first, like pickle.load: test_hostile.py)
+    args = [EXE, "load", "--all", "--policy", policy, *extra, path]
     p = subprocess.run(args, input=stdin, capture_output=True, timeout=60)
     r = p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
     if key and path.startswith(CORPUS):

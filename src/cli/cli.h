@@ -14,6 +14,12 @@ enum {
     PKL_EXIT_USAGE = 2     /* usage or I/O error */
 };
 
+/* Bytes read into memory from an input that is not a regular file
+ * (stdin, pipes, FIFOs, character devices such as /dev/zero): at most
+ * --max-input, default 1 GiB (SECURITY.md). Regular files are mapped and
+ * need no such limit. */
+#define CLI_MAX_INPUT_DEFAULT ((size_t)1 << 30)
+
 /* A file's bytes: mmapped for regular files, read into memory for stdin
  * and pipes. */
 typedef struct cli_input {
@@ -22,12 +28,34 @@ typedef struct cli_input {
     void *map;        /* munmap on close when non-NULL */
     size_t map_len;
     uint8_t *heap;    /* free on close when non-NULL */
+    int guard;        /* mapguard.c slot of map, or -1 */
 } cli_input;
 
-/* Opens path ("-" is stdin). On failure prints "pickleguard: PATH: why" to
- * stderr and returns -1. */
-int cli_input_open(const char *path, cli_input *in);
+/* Opens path ("-" is stdin) without blocking (O_NONBLOCK: a FIFO with no
+ * writer reads as empty instead of hanging in open) and judges the opened
+ * descriptor (fstat): regular files are mapped under the SIGBUS guard;
+ * FIFOs, pipes and devices are read up to max_input bytes (0: the
+ * default). On failure prints "pickleguard: PATH: why" to stderr and
+ * returns -1. */
+int cli_input_open(const char *path, size_t max_input, cli_input *in);
+/* Reads fd (not a regular file) to its end into in->heap, at most
+ * max_input bytes; -1 with a message in *why (static text or errno's)
+ * when over the limit, out of memory or on a read error. */
+int cli_read_fd(int fd, size_t max_input, cli_input *in, const char **why);
+/* 1 when the input's file shrank while it was mapped: everything computed
+ * from it must be discarded and an I/O error reported. */
+int cli_input_changed(const cli_input *in);
 void cli_input_close(cli_input *in);
+
+/* mapguard.c: SIGBUS protection of input mappings. cli_guard_map returns a
+ * slot (or -1 when none is free: the mapping is then unprotected);
+ * cli_unguard_map frees it and says whether the file shrank under it. */
+int cli_guard_map(const void *map, size_t len);
+int cli_unguard_map(int slot);
+int cli_map_changed(int slot);
+/* Stops the process (SIGSTOP) when PICKLEGUARD_TEST_STOP_AFTER_MAP=1: the
+ * tests truncate a mapped input at this point. */
+void cli_test_stop(void);
 
 /* Prints "pickleguard: " + message to stderr. */
 void cli_errorf(const char *fmt, ...)
@@ -47,6 +75,12 @@ int cli_parse_size(const char *s, size_t *out);
 
 /* Opens --policy's argument (a built-in name or a file), printing errors. */
 pkl_policy *cli_policy_open(const char *name_or_path);
+
+/* sandbox.c: confines the process once its inputs and outputs are open
+ * (seccomp filter, no-new-privileges, no core dumps); `opens_files` keeps
+ * read-only open() for scan's directory walk. Prints why and returns -1
+ * when it cannot; PICKLEGUARD_NO_SANDBOX=1 (or --no-sandbox) skips it. */
+int cli_sandbox_enter(int opens_files);
 
 int cmd_dis(int argc, char **argv);
 int cmd_load(int argc, char **argv);

@@ -11,9 +11,11 @@
 
 static void dis_usage(FILE *f)
 {
-    fputs("usage: pickleguard dis FILE|-\n"
+    fputs("usage: pickleguard dis [--max-input SIZE] [--no-sandbox] FILE|-\n"
           "  Lists every opcode of every pickle in FILE (- reads stdin) like\n"
           "  python3 -m pickletools, with its structural checks.\n"
+          "  --max-input  bytes read from a pipe, FIFO or device (default 1G)\n"
+          "  --no-sandbox do not enter the seccomp sandbox (debugging)\n"
           "  exit: 0 listing complete, 1 malformed input, 2 usage or I/O error\n",
           f);
 }
@@ -22,6 +24,8 @@ int cmd_dis(int argc, char **argv)
 {
     const char *path = NULL;
     int only_operands = 0;
+    size_t max_input = 0;
+    int sandbox = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!only_operands && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
@@ -30,6 +34,19 @@ int cmd_dis(int argc, char **argv)
         }
         if (!only_operands && strcmp(a, "--") == 0) {
             only_operands = 1;
+            continue;
+        }
+        if (!only_operands && strcmp(a, "--no-sandbox") == 0) {
+            sandbox = 0;
+            continue;
+        }
+        if (!only_operands && (strcmp(a, "--max-input") == 0 ||
+                               strncmp(a, "--max-input=", 12) == 0)) {
+            const char *v = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
+            if (cli_parse_size(v, &max_input) < 0) {
+                cli_errorf("dis: --max-input needs a positive size");
+                return PKL_EXIT_USAGE;
+            }
             continue;
         }
         if (!only_operands && a[0] == '-' && a[1] != '\0') {
@@ -50,12 +67,21 @@ int cmd_dis(int argc, char **argv)
     }
 
     cli_input in;
-    if (cli_input_open(path, &in) < 0)
+    if (cli_input_open(path, max_input, &in) < 0)
         return PKL_EXIT_USAGE;
+    if (sandbox && cli_sandbox_enter(0) < 0) {
+        cli_input_close(&in);
+        return PKL_EXIT_USAGE;
+    }
     pkl_error err;
     int rc = pkl_dis(in.data, in.len, stdout, NULL, &err);
     int status = PKL_EXIT_OK;
-    if (rc < 0) {
+    if (cli_input_changed(&in)) {
+        fflush(stdout);
+        cli_errorf("%s: I/O error: the file shrank while it was being read "
+                   "(truncated by another process); the listing is void", path);
+        status = PKL_EXIT_USAGE;
+    } else if (rc < 0) {
         char msg[1024];
         fflush(stdout);
         cli_errorf("%s: %s", path, pkl_error_format(&err, msg, sizeof msg));

@@ -1,5 +1,7 @@
-/* cmd_load.c -- `pickleguard load`: decode every pickle of a file under a
- * policy and write each as one pickle-json line.
+/* cmd_load.c -- `pickleguard load`: decode the pickle of a file under a
+ * policy and write it as one pickle-json line. Like pickle.load, bytes
+ * after the first pickle's STOP are left alone; --all decodes every
+ * concatenated pickle, one line each.
  *
  * Exit 0 when every pickle loaded; 1 when one was refused, malformed or
  * over a limit (one line on stderr, and no partial document on stdout: the
@@ -18,11 +20,13 @@ static void load_usage(FILE *f)
     fputs("usage: pickleguard load [--policy NAME|FILE] [--max-depth N]\n"
           "         [--max-memo N] [--max-values N] [--max-bytes N]\n"
           "         [--max-json-bytes N] [--max-output N] [--max-total N]\n"
-          "         [--with-source] FILE|-\n"
-          "Decodes every pickle in FILE (concatenated pickles included; the\n"
-          "pickles inside containers: torch zip, npz, joblib, compressed\n"
-          "streams, shelves) and writes each as one pickle-json v1 line\n"
-          "(docs/json.md). - reads the data from stdin.\n"
+          "         [--with-source] [--max-input N] [--encoding ENC]\n"
+          "         [--errors ERR] [--all] [--no-sandbox] FILE|-\n"
+          "Decodes the pickle in FILE (and the pickles inside containers:\n"
+          "torch zip, npz, joblib, compressed streams, shelves) and writes\n"
+          "each as one pickle-json v1 line (docs/json.md). Like pickle.load,\n"
+          "bytes after a pickle's STOP are ignored; --all decodes every\n"
+          "concatenated pickle. - reads the data from stdin.\n"
           "options:\n"
           "  --policy NAME|FILE   built-in policy or YAML file (default: default;\n"
           "                       PyTorch/NumPy/joblib files: ml)\n"
@@ -33,6 +37,16 @@ static void load_usage(FILE *f)
           "  --max-json-bytes SIZE  decoder limits (override the policy's)\n"
           "  --max-output SIZE, --max-total SIZE  decompression limits per\n"
           "                       member / per file (default 64M / 1G)\n"
+          "  --max-json-bytes SIZE  largest JSON document, measured before\n"
+          "                       anything is written (default 4G)\n"
+          "  --max-input SIZE     bytes read from a pipe, FIFO or device\n"
+          "                       (default 1G; regular files are mapped)\n"
+          "  --encoding ENC, --errors ERR  how Python 2 str is decoded, as\n"
+          "                       pickle.load (ASCII|latin1|utf-8|bytes;\n"
+          "                       strict|replace|ignore|surrogateescape|\n"
+          "                       backslashreplace; default ASCII, strict)\n"
+          "  --all                decode every concatenated pickle\n"
+          "  --no-sandbox         do not enter the seccomp sandbox (debugging)\n"
           "exit status: 0 every pickle decoded (a file of data only, such as a\n"
           "  numeric .npy, has none: said on stderr); 1 a pickle refused,\n"
           "  malformed or over a limit;\n"
@@ -44,6 +58,7 @@ static void load_usage(FILE *f)
 /* Where documents go: plain lines, or envelopes naming their source. */
 typedef struct load_out {
     int with_source;
+    int all;                 /* --all: every concatenated pickle */
     const char *member;      /* member path inside the file ("" at top) */
     size_t docs;             /* documents written so far */
 } load_out;
@@ -107,6 +122,8 @@ static int load_buffer(const uint8_t *data, size_t len, const char *shown,
             off += used;
             count++;
             lo->docs++;
+            if (!lo->all)
+                break; /* pickle.load: the rest is not read */
             continue;
         }
         pkl_doc_free(doc);
@@ -215,7 +232,9 @@ int cmd_load(int argc, char **argv)
 {
     const char *policy_name = "default";
     const char *path = NULL;
-    load_out lo = {0, "", 0};
+    load_out lo = {0, 0, "", 0};
+    const char *encoding = NULL, *errors = NULL;
+    int sandbox = 1;
     struct {
         const char *flag;
         size_t value;
@@ -223,7 +242,7 @@ int cmd_load(int argc, char **argv)
     } ov[] = {{"--max-depth", 0, 0}, {"--max-memo", 0, 0},
               {"--max-values", 0, 0}, {"--max-bytes", 0, 0},
               {"--max-json-bytes", 0, 0}, {"--max-output", 0, 0},
-              {"--max-total", 0, 0}};
+              {"--max-total", 0, 0}, {"--max-input", 0, 0}};
     const size_t nov = sizeof ov / sizeof ov[0];
 
     for (int i = 1; i < argc; i++) {
@@ -231,6 +250,29 @@ int cmd_load(int argc, char **argv)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             load_usage(stdout);
             return PKL_EXIT_OK;
+        }
+        if (strcmp(a, "--all") == 0) {
+            lo.all = 1;
+            continue;
+        }
+        if (strcmp(a, "--no-sandbox") == 0) {
+            sandbox = 0;
+            continue;
+        }
+        if (strcmp(a, "--encoding") == 0 || strncmp(a, "--encoding=", 11) == 0 ||
+            strcmp(a, "--errors") == 0 || strncmp(a, "--errors=", 9) == 0) {
+            int enc = a[3] == 'n';
+            size_t fl = enc ? 10 : 8;
+            const char *val = a[fl] == '=' ? a + fl + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!val || !*val) {
+                cli_errorf("load: %s needs a value", enc ? "--encoding" : "--errors");
+                return PKL_EXIT_USAGE;
+            }
+            if (enc)
+                encoding = val;
+            else
+                errors = val;
+            continue;
         }
         if (strcmp(a, "--with-source") == 0) {
             lo.with_source = 1;
@@ -291,7 +333,12 @@ int cmd_load(int argc, char **argv)
     if (ov[4].set) lim.max_json_bytes = ov[4].value;
 
     cli_input in;
-    if (cli_input_open(path, &in) < 0) {
+    if (cli_input_open(path, ov[7].value, &in) < 0) {
+        pkl_policy_free(policy);
+        return PKL_EXIT_USAGE;
+    }
+    if (sandbox && cli_sandbox_enter(1) < 0) {
+        cli_input_close(&in);
         pkl_policy_free(policy);
         return PKL_EXIT_USAGE;
     }
@@ -301,6 +348,8 @@ int cmd_load(int argc, char **argv)
     memset(&opt, 0, sizeof opt);
     opt.policy = policy;
     opt.limits = &lim;
+    opt.encoding = encoding;
+    opt.errors = errors;
 
     load_walk lw = {in.data, in.len, shown, &opt, &lim, &lo, PKL_EXIT_OK};
     pkl_walk_options wo;
@@ -321,7 +370,11 @@ int cmd_load(int argc, char **argv)
         lw.rc = PKL_EXIT_USAGE;
     }
     int rc = lw.rc;
-    if (rc == PKL_EXIT_OK && lo.docs == 0) {
+    if (cli_input_changed(&in)) {
+        cli_errorf("%s: I/O error: the file shrank while it was being read "
+                   "(truncated by another process); output above is void", shown);
+        rc = PKL_EXIT_USAGE;
+    } else if (rc == PKL_EXIT_OK && lo.docs == 0) {
         /* every input yields documents or says why not */
         if (st.data_only) {
             /* not an error: the file is data, which loads without any

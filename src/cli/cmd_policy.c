@@ -77,7 +77,7 @@ static int policy_check(int argc, char **argv)
             /* - is the policy text on stdin (relative extends: from the
              * current directory) */
             cli_input in;
-            if (cli_input_open("-", &in) < 0)
+            if (cli_input_open("-", 0, &in) < 0)
                 return PKL_EXIT_USAGE;
             p = pkl_policy_load_string((const char *)in.data, in.len,
                                        "./<stdin>", NULL, &err);

@@ -267,7 +267,7 @@ bad:
 static int read_input(merge *m, size_t input, const char *name)
 {
     cli_input in;
-    if (cli_input_open(name, &in) < 0)
+    if (cli_input_open(name, 0, &in) < 0)
         return -1;
     const char *s = (const char *)in.data;
     size_t n = in.len, i = 0, first = m->n;

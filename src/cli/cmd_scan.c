@@ -70,6 +70,9 @@ static void scan_usage(FILE *f)
           "                      to (default 64M; suffix k, M or G)\n"
           "  --max-total SIZE    bytes all decompression in one file may produce\n"
           "                      (default 1G)\n"
+          "  --max-input SIZE    bytes of stdin data (-) or of --files-from read\n"
+          "                      into memory (default 1G)\n"
+          "  --no-sandbox        do not enter the seccomp sandbox (debugging)\n"
           "  --shard I/N         only the files listed whose path hashes to\n"
           "                      shard I of N (0 <= I < N; FNV-1a 64 of the\n"
           "                      path bytes mod N); `pickleguard report\n"
@@ -434,7 +437,7 @@ static void add_operand(const char *arg, entries *out)
 static int read_path_list(const char *from, entries *out)
 {
     cli_input in;
-    if (cli_input_open(from, &in) < 0)
+    if (cli_input_open(from, 0, &in) < 0)
         return -1;
     const char *p = (const char *)in.data, *end = p + in.len;
     int nul = memchr(p, '\0', in.len) != NULL;
@@ -473,6 +476,25 @@ typedef struct scan_cfg {
     const cli_input *stdin_data;   /* E_STDIN entries */
 } scan_cfg;
 
+/* pkl_scan_file_options.on_map: the mapping of the file being scanned is
+ * put under the SIGBUS guard (src/cli/mapguard.c) while it exists */
+typedef struct map_watch {
+    int slot;
+    int changed;   /* the file shrank while it was mapped */
+} map_watch;
+
+static void watch_map(void *ctx, const void *map, size_t len)
+{
+    map_watch *w = ctx;
+    if (len) {
+        w->slot = cli_guard_map(map, len);
+        cli_test_stop();
+    } else {
+        w->changed |= cli_unguard_map(w->slot);
+        w->slot = -1;
+    }
+}
+
 typedef struct job {
     const scan_cfg *cfg;
     entries *files;
@@ -502,11 +524,23 @@ static void scan_one(const scan_cfg *cfg, const entry *e, scan_file *f)
     o.max_output = cfg->max_output;
     o.max_total = cfg->max_total;
     o.found = e->found;
+    map_watch mw = {-1, 0};
+    o.on_map = watch_map;
+    o.map_ctx = &mw;
     pkl_error err;
     int rc = 0;
     memset(&err, 0, sizeof err);
     if (e->kind == E_FILE) {
         rc = pkl_scan_file(e->path, &o, &f->res, &err);
+        if (mw.changed) {
+            /* the findings came from zero pages, not from the file */
+            pkl_scan_result_free(&f->res);
+            pkl_scan_result_init(&f->res, NULL);
+            f->verdict = SCAN_ERROR;
+            f->error = xstrdup("I/O error: the file shrank while it was "
+                               "being read (truncated by another process)");
+            return;
+        }
     } else if (e->kind == E_STDIN) {
         rc = pkl_scan_data(cfg->stdin_data->data, cfg->stdin_data->len, NULL,
                            &o, &f->res, &err);
@@ -617,7 +651,8 @@ int cmd_scan(int argc, char **argv)
     int format = SCAN_FMT_TEXT;
     int fail_on = PKL_SEV_MEDIUM;
     long jobs = 1;
-    size_t max_output = 0, max_total = 0;
+    size_t max_output = 0, max_total = 0, max_input = 0;
+    int sandbox = 1;
     cli_shard shard = {0, 0};
     int only_operands = 0, quiet = 0;
     const char *files_from = NULL;
@@ -723,6 +758,15 @@ int cmd_scan(int argc, char **argv)
                            "k, M or G)", flag);
                 goto usage;
             }
+        } else if (strcmp(a, "--no-sandbox") == 0) {
+            sandbox = 0;
+        } else if (is_opt(a, "--max-input")) {
+            const char *v = opt_value(argc, argv, &i, "--max-input");
+            if (cli_parse_size(v, &max_input) < 0) {
+                cli_errorf("scan: --max-input takes a positive size (bytes, "
+                           "or with k, M or G)");
+                goto usage;
+            }
         } else if (is_opt(a, "--shard")) {
             if (cli_shard_parse(opt_value(argc, argv, &i, "--shard"),
                                 &shard) < 0) {
@@ -753,7 +797,13 @@ int cmd_scan(int argc, char **argv)
         status = PKL_EXIT_USAGE;
         goto out;
     }
-    if (have_stdin && cli_input_open("-", &stdin_data) < 0) {
+    if (have_stdin && cli_input_open("-", max_input, &stdin_data) < 0) {
+        status = PKL_EXIT_USAGE;
+        goto out;
+    }
+    /* confined from here: the walk, --files-from and every file are
+     * read-only opens */
+    if (sandbox && cli_sandbox_enter(1) < 0) {
         status = PKL_EXIT_USAGE;
         goto out;
     }

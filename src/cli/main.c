@@ -35,35 +35,51 @@ void cli_error_name(const char *name, const char *msg)
     fputc('\n', stderr);
 }
 
-static int read_all(int fd, const char *path, cli_input *in)
+int cli_read_fd(int fd, size_t max_input, cli_input *in, const char **why)
 {
+    if (max_input == 0)
+        max_input = CLI_MAX_INPUT_DEFAULT;
+    /* blocking reads from here on: a pipe's writer is the caller's */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     size_t cap = 1 << 16, len = 0;
     uint8_t *buf = malloc(cap);
     if (!buf) {
-        cli_errorf("%s: out of memory", path);
+        *why = "out of memory";
         return -1;
     }
     for (;;) {
         if (len == cap) {
-            if (cap > SIZE_MAX / 2) {
+            if (len >= max_input) {
+                /* one more byte decides whether it is over */
+                uint8_t probe;
+                ssize_t got = read(fd, &probe, 1);
+                if (got < 0 && errno == EINTR)
+                    continue;
+                if (got == 0)
+                    break;
                 free(buf);
-                cli_errorf("%s: input too large", path);
+                *why = got < 0 ? strerror(errno)
+                               : "input is larger than --max-input (not a "
+                                 "regular file: read into memory)";
                 return -1;
             }
-            uint8_t *nb = realloc(buf, cap * 2);
+            size_t ncap = cap > max_input / 2 ? max_input : cap * 2;
+            uint8_t *nb = realloc(buf, ncap);
             if (!nb) {
                 free(buf);
-                cli_errorf("%s: out of memory", path);
+                *why = "out of memory";
                 return -1;
             }
             buf = nb;
-            cap *= 2;
+            cap = ncap;
         }
         ssize_t got = read(fd, buf + len, cap - len);
         if (got < 0) {
             if (errno == EINTR)
                 continue;
-            cli_errorf("%s: read failed: %s", path, strerror(errno));
+            *why = strerror(errno);
             free(buf);
             return -1;
         }
@@ -77,12 +93,19 @@ static int read_all(int fd, const char *path, cli_input *in)
     return 0;
 }
 
-int cli_input_open(const char *path, cli_input *in)
+int cli_input_open(const char *path, size_t max_input, cli_input *in)
 {
     memset(in, 0, sizeof *in);
-    if (strcmp(path, "-") == 0)
-        return read_all(STDIN_FILENO, "<stdin>", in);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    in->guard = -1;
+    const char *why = NULL;
+    if (strcmp(path, "-") == 0) {
+        if (cli_read_fd(STDIN_FILENO, max_input, in, &why) < 0) {
+            cli_errorf("<stdin>: %s", why);
+            return -1;
+        }
+        return 0;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         cli_errorf("%s: %s", path, strerror(errno));
         return -1;
@@ -110,22 +133,32 @@ int cli_input_open(const char *path, cli_input *in)
                 in->map_len = (size_t)st.st_size;
                 in->data = m;
                 in->len = (size_t)st.st_size;
+                in->guard = cli_guard_map(m, in->map_len);
+                cli_test_stop();
             }
         } else {
             in->data = (const uint8_t *)"";
             in->len = 0;
         }
-    } else {
-        rc = read_all(fd, path, in);
+    } else if (cli_read_fd(fd, max_input, in, &why) < 0) {
+        cli_errorf("%s: %s", path, why);
+        rc = -1;
     }
     close(fd);
     return rc;
 }
 
+int cli_input_changed(const cli_input *in)
+{
+    return in->map && cli_map_changed(in->guard);
+}
+
 void cli_input_close(cli_input *in)
 {
-    if (in->map)
+    if (in->map) {
+        cli_unguard_map(in->guard);
         munmap(in->map, in->map_len);
+    }
     free(in->heap);
     memset(in, 0, sizeof *in);
 }
