@@ -85,6 +85,13 @@ print(json.dumps(asked))
 '''
 
 
+
+# Samples whose hostile pickle comes after a complete benign one in the
+# same stream: no real loader reads it (the manifest lists none), scan
+# reports it, and `load` reads it only with --all.
+LOAD_FIRST_PICKLE_ONLY = {'gzip_member2.gz'}
+
+
 def scan(args):
     p = subprocess.run([EXE, 'scan', '--policy', 'ml', '--format', 'json'] + args,
                        capture_output=True, timeout=300, cwd=ROOT)
@@ -131,6 +138,18 @@ def manifest_tests():
             err = p.stderr.decode('utf-8', 'replace')
             if want == 'clean':
                 check(p.returncode == 0, '%s: load exits %d: %s'
+                      % (r['file'], p.returncode, err[:200]))
+            elif r['file'] in LOAD_FIRST_PICKLE_ONLY:
+                # pickle.load stops after the first pickle, as `load` does by
+                # default; the hostile pickle after it is what --all reads
+                check(p.returncode == 0, '%s: load of the first pickle exits '
+                      '%d: %s' % (r['file'], p.returncode, err[:200]))
+                p = subprocess.run([EXE, 'load', '--all', '--policy', 'ml',
+                                    path], capture_output=True, timeout=120,
+                                   cwd=ROOT)
+                err = p.stderr.decode('utf-8', 'replace')
+                check(p.returncode == 1 and 'refused' in err,
+                      '%s: load --all exits %d without a refusal: %s'
                       % (r['file'], p.returncode, err[:200]))
             else:
                 check(p.returncode == 1 and 'refused' in err,

@@ -102,11 +102,14 @@ static int write_doc(const pkl_doc *doc, size_t max_json, load_out *lo,
     return rc;
 }
 
-/* Decodes every pickle of data[0..len) (a file, or one stream found in a
- * container) and writes each as a line; `shown` names it in messages. */
+/* Decodes the pickles of data[0..len) (a file, or one stream found in a
+ * container) and writes each as a line; `shown` names it in messages. The
+ * first pickle only, as pickle.load reads it, unless --all or the stream
+ * is a sequence its loader reads whole (`sequence`: legacy torch.save's
+ * stacked pickles, PKL_STREAM_SEQUENCE). */
 static int load_buffer(const uint8_t *data, size_t len, const char *shown,
                        const pkl_decode_options *popt, const pkl_limits *plim,
-                       load_out *lo)
+                       load_out *lo, int sequence)
 {
     pkl_decode_options opt = *popt;
     pkl_limits lim = *plim;
@@ -122,7 +125,7 @@ static int load_buffer(const uint8_t *data, size_t len, const char *shown,
             off += used;
             count++;
             lo->docs++;
-            if (!lo->all)
+            if (!lo->all && !sequence)
                 break; /* pickle.load: the rest is not read */
             continue;
         }
@@ -208,7 +211,8 @@ static int load_walk_stream(void *ctx, const pkl_stream *s, pkl_error *err)
         return 0;
     }
     w->lo->member = s->path[0] == '!' ? s->path + 1 : s->path;
-    w->rc = load_buffer(s->data, s->len, shown, w->opt, w->lim, w->lo);
+    w->rc = load_buffer(s->data, s->len, shown, w->opt, w->lim, w->lo,
+                        (s->flags & PKL_STREAM_SEQUENCE) != 0);
     return w->rc != PKL_EXIT_OK;
 }
 
@@ -219,7 +223,7 @@ static int load_walk_problem(void *ctx, const char *path, const pkl_error *e)
     if (e->code == PKL_E_FORMAT_UNSUPPORTED && path[0] == '\0') {
         /* no container and no pickle: the decoder says why */
         w->lo->member = "";
-        w->rc = load_buffer(w->data, w->len, w->shown, w->opt, w->lim, w->lo);
+        w->rc = load_buffer(w->data, w->len, w->shown, w->opt, w->lim, w->lo, 0);
     } else {
         cli_errorf("%s%s: %s", w->shown, path,
                    pkl_error_format(e, msg, sizeof msg));
