@@ -1948,6 +1948,16 @@ static int run(dec *d, size_t *consumed)
         d->at = op.offset;
         d->opcode = op.code;
         pkl_value *v = NULL;
+        if (PKL_UNLIKELY(op.note & PKL_NOTE_DIFFERS)) {
+            /* _pickle.c and pickle.py read this text differently (or one
+             * refuses it): no single value is right, so it is refused */
+            fail_at(d, op.code == PKL_OP_FLOAT ? PKL_E_BAD_FLOAT
+                       : op.type == PKL_A_PAIR ? PKL_E_NO_NEWLINE
+                       : PKL_E_BAD_INT,
+                    "%s text that CPython's two unpicklers read differently",
+                    op.info->name);
+            goto out;
+        }
         switch (op.code) {
         case PKL_OP_MARK:
             if (d->nmarks >= d->lim.max_depth) {
@@ -2052,9 +2062,18 @@ static int run(dec *d, size_t *consumed)
                 }
             } else if (op.type == PKL_A_DECIMAL) {
                 v = bigint_from_decimal(d, op.data, op.len);
-            } else { /* PKL_A_BIGINT: points into the input */
+            } else { /* PKL_A_BIGINT: in the input, or (INT/LONG text in
+                      * base 2, 8 or 16) in the reader's scratch */
                 v = new_node(d, PKL_T_BIGINT);
-                if (v) {
+                if (v && (op.data < d->base || op.data >= d->base + d->len)) {
+                    uint8_t *cp = arena_alloc(d, op.len);
+                    if (!cp)
+                        goto out;
+                    memcpy(cp, op.data, op.len);
+                    v->u.s.ptr = cp;
+                    v->u.s.len = bigint_trim(cp, op.len);
+                    v->flags_ |= F_OWNED;
+                } else if (v) {
                     v->u.s.ptr = op.data;
                     v->u.s.len = bigint_trim(op.data, op.len);
                 }
