@@ -10,6 +10,7 @@
 #   make corpus     regenerate corpus/ with corpus/gen (in .venv)
 #   make fuzz       libFuzzer campaign, FUZZ_SECONDS per target (default 60)
 #   make fuzz-afl   AFL++ on FUZZ_TARGET for FUZZ_SECONDS
+#   make fuzz-oracle  scan vs real loaders (recorded globals), FUZZ_SECONDS
 #   make bench      benchmarks against CPython's pickle tools (BENCH=quick)
 #
 # Sources are found by wildcard: src/*.c is the library, src/cli/*.c the
@@ -194,6 +195,12 @@ fuzz: | $(DEPS_STAMP)
 fuzz-afl: | $(DEPS_STAMP)
 	ENGINES=afl TARGETS=$(FUZZ_TARGET) sh fuzz/build.sh
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGET=$(FUZZ_TARGET) sh fuzz/run.sh afl
+
+# structure-aware differential fuzzing: scan vs the real-loader oracle
+# (fuzz/oracle_fuzz.py, tests/oracle.py); FUZZ_SECONDS of mutation
+.PHONY: fuzz-oracle
+fuzz-oracle: all $(VENV_STAMP)
+	PKL_BUILD=$(B) $(PYTHON) fuzz/oracle_fuzz.py --seconds $(FUZZ_SECONDS)
 
 BENCH ?= full
 # decode_bench times the C API (no CLI, no JSON). While a module's source is

@@ -1951,11 +1951,13 @@ static int run(dec *d, size_t *consumed)
         if (PKL_UNLIKELY(op.note & PKL_NOTE_DIFFERS)) {
             /* _pickle.c and pickle.py read this text differently (or one
              * refuses it): no single value is right, so it is refused */
-            fail_at(d, op.code == PKL_OP_FLOAT ? PKL_E_BAD_FLOAT
+            fail_at(d, op.code == PKL_OP_FRAME ? PKL_E_TRUNCATED
+                       : op.code == PKL_OP_FLOAT ? PKL_E_BAD_FLOAT
                        : op.type == PKL_A_PAIR ? PKL_E_NO_NEWLINE
                        : PKL_E_BAD_INT,
-                    "%s text that CPython's two unpicklers read differently",
-                    op.info->name);
+                    "%s that CPython's two unpicklers read differently%s",
+                    op.info->name, op.code == PKL_OP_FRAME
+                        ? ": FRAME declares more bytes than remain" : " (text)");
             goto out;
         }
         switch (op.code) {

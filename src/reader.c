@@ -346,7 +346,11 @@ static int take_name_line(cursor *c, int second, const uint8_t *module,
 {
     pkl_reader *r = c->r;
     size_t rest = r->len - c->p;
-    if (r->in_frame || memchr(r->base + c->p, '\n', rest))
+    /* inside a frame pickle.py's readline fails at the frame's end,
+     * unless the frame is used up exactly where the line starts: then it
+     * reads from the file (_Unframer.readline) */
+    if ((r->in_frame && c->p < r->frame_end) ||
+        memchr(r->base + c->p, '\n', rest))
         return take_line(c, out, n, err);
     const uint8_t *s = r->base + c->p;
     size_t len = rest ? rest - 1 : 0;
@@ -956,10 +960,12 @@ PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
             return -1;
         uint64_t fl = pkli_dec64le(a);
         if (fl > r->len - c.p) {
-            pkli_error_setf(err, PKL_E_TRUNCATED, c.op_at, c.code,
-                            "FRAME declares %llu bytes, %zu remain",
-                            (unsigned long long)fl, r->len - c.p);
-            return -1;
+            /* _pickle.c load_frame refuses a frame longer than what is
+             * left; pickle.py's load_frame takes file.read(n), which
+             * returns the bytes there are, and unpickles them as a short
+             * frame (_Unframer). The union: a frame up to the end. */
+            op->note |= PKL_NOTE_DIFFERS;
+            fl = r->len - c.p;
         }
         op->type = PKL_A_INT;
         op->i = (int64_t)fl;

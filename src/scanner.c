@@ -1661,7 +1661,13 @@ static PKL_NOINLINE void text_note(scan *s, const pkl_op *op)
     if (s->said_text >= 8)
         return;
     s->said_text++;
-    if (op->note & PKL_NOTE_DIFFERS)
+    if (op->code == PKL_OP_FRAME)
+        emit(s, "truncated", PKL_SEV_MEDIUM, op->offset, op->code, "",
+             "the file is incomplete or crafted",
+             "FRAME declares more bytes than remain: _pickle.c stops here, "
+             "pickle.py unpickles the %lld bytes there are",
+             (long long)op->i);
+    else if (op->note & PKL_NOTE_DIFFERS)
         emit(s, "noncanonical-text", PKL_SEV_MEDIUM, op->offset, op->code, "",
              "the file is crafted: pickle.dumps never writes this spelling",
              "%s text is read differently by _pickle.c and pickle.py (or "

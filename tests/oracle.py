@@ -7,8 +7,9 @@ file is ever imported or called:
 
 - find_class records (module, name) after the same Python 2 renames
   (_compat_pickle, protocol < 3, fix_imports) CPython's find_class
-  applies (the C unpickler hides its protocol: when a rename exists both
-  spellings are recorded as "raw|renamed"), and returns an inert stand-in: callable with any arguments,
+  applies (when a rename exists both spellings are recorded, as
+  [raw, renamed]: the C unpickler hides its protocol, and the scan names an
+  invalid name such as `__builtin__.set=p1` as written), and returns an inert stand-in: callable with any arguments,
   accepting __setstate__, item and attribute assignment, append/extend;
 - persistent_load records the call and returns a stand-in (torch installs
   its own, which only reads storage bytes from the archive);
@@ -116,8 +117,7 @@ class Recorder:
             elif module in _compat_pickle.IMPORT_MAPPING:
                 module = _compat_pickle.IMPORT_MAPPING[module]
         qual = "%s.%s" % (module, name)
-        RECORD["globals"].append(
-            qual if proto is not None or qual == raw else raw + "|" + qual)
+        RECORD["globals"].append([raw] if qual == raw else [raw, qual])
         if self.passthrough and qual in PASS_THROUGH:
             return _real(module, name)
         return make_standin_class(qual)
@@ -380,15 +380,14 @@ def worker(loader):
         RECORD["persid"] = 0
         RECORD["ext"] = []
         err = None
-        signal.alarm(PER_FILE_SECONDS)
         try:
-            run(path)
-        except BaseException as e:  # noqa: B902 -- any refusal
-            if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                raise
+            signal.alarm(PER_FILE_SECONDS)
+            try:
+                run(path)
+            finally:
+                signal.alarm(0)
+        except Exception as e:  # any refusal, and the time limit
             err = "%s: %s" % (type(e).__name__, str(e)[:200])
-        finally:
-            signal.alarm(0)
         out = {"path": path, "globals": RECORD["globals"],
                "persid": RECORD["persid"], "ext": RECORD["ext"], "error": err}
         sys.stdout.write(json.dumps(out) + "\n")

@@ -20,7 +20,9 @@ import tempfile
 
 from pgtest import EXE, check, finish, no_binary, skip
 
-ADDED = [   'annotationlib',
+ADDED = [
+    'numpy.core._ufunc_reconstruct',
+    'numpy._core._ufunc_reconstruct',   'annotationlib',
     '_pyrepl',
     'gettext.c2py',
     'torch.fx',

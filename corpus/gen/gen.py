@@ -557,6 +557,11 @@ def add_malicious(c):
       'INST os.system at the end of the input without the final newline: '
       'pickle.py drops the last byte of the line and CALLS os.system; '
       '_pickle.c refuses', cpython='error', ld='malformed', ls='malformed')
+    m('p4_short_frame_os_system',
+      PROTO(4) + FRAME(4096) + GLOBAL('os', 'system') + SBU(CMD) + b'\x85R.',
+      'FRAME declaring more bytes than the file has: _pickle.c refuses it, '
+      'pickle.py reads the bytes there are and calls os.system',
+      cpython='error', ld='malformed', ls='malformed')
     m('p0_text_int_then_global', b"I010\n0cos\nsystem\n(S'id'\ntR.",
       'INT "010" (8 for _pickle.c, an error for pickle.py) before os.system: '
       'the scan reads past the disputed text', ld='malformed', ls='malformed')
