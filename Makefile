@@ -11,6 +11,7 @@
 #                   (in .venv: the pinned torch, NumPy, joblib, sklearn, pandas)
 #   make fuzz       libFuzzer campaign, FUZZ_SECONDS per target (default 60)
 #   make fuzz-afl   AFL++ on FUZZ_TARGET for FUZZ_SECONDS
+#   make fuzz-oracle  scan vs real loaders (recorded globals), FUZZ_SECONDS
 #   make soak       SOAK_N generated bombs under CPU and memory limits
 #   make bench      benchmarks against CPython's pickle tools and the peer
 #                   scanners (.venv-bench, requirements/bench.txt) (BENCH=quick)
@@ -222,6 +223,12 @@ fuzz-afl: | $(DEPS_STAMP)
 SOAK_N ?= 2000
 soak: all
 	SOAK_N=$(SOAK_N) PKL_BUILD=$(B) $(HOSTPY) fuzz/soak.py
+
+# structure-aware differential fuzzing: scan vs the real-loader oracle
+# (fuzz/oracle_fuzz.py, tests/oracle.py); FUZZ_SECONDS of mutation
+.PHONY: fuzz-oracle
+fuzz-oracle: all $(VENV_STAMP)
+	PKL_BUILD=$(B) $(PYTHON) fuzz/oracle_fuzz.py --seconds $(FUZZ_SECONDS)
 
 BENCH ?= full
 # decode_bench times the C API (no CLI, no JSON). While a module's source is

@@ -2212,9 +2212,18 @@ static int op_int(dec *d, const pkl_op *op)
     }
     if (op->type == PKL_A_DECIMAL)
         return push_new(d, bigint_from_decimal(d, op->data, op->len));
-    /* PKL_A_BIGINT: points into the input */
+    /* PKL_A_BIGINT: in the input, or (INT/LONG text in base 2, 8 or 16)
+     * in the reader's scratch, which the next opcode reuses: copied then */
     v = new_node(d, PKL_T_BIGINT);
-    if (v) {
+    if (v && (op->data < d->base || op->data >= d->base + d->len)) {
+        uint8_t *cp = arena_alloc(d, op->len);
+        if (!cp)
+            return -1;
+        memcpy(cp, op->data, op->len);
+        v->u.s.ptr = cp;
+        v->u.s.len = bigint_trim(cp, op->len);
+        v->flags_ |= F_OWNED;
+    } else if (v) {
         v->u.s.ptr = op->data;
         v->u.s.len = bigint_trim(op->data, op->len);
     }
@@ -2596,6 +2605,18 @@ static int run(dec *d, size_t *consumed)
         }
         d->at = op.offset;
         d->opcode = op.code;
+        if (PKL_UNLIKELY(op.note & PKL_NOTE_DIFFERS)) {
+            /* _pickle.c and pickle.py read this text differently (or one
+             * refuses it): no single value is right, so it is refused */
+            fail_at(d, op.code == PKL_OP_FRAME ? PKL_E_TRUNCATED
+                       : op.code == PKL_OP_FLOAT ? PKL_E_BAD_FLOAT
+                       : op.type == PKL_A_PAIR ? PKL_E_NO_NEWLINE
+                       : PKL_E_BAD_INT,
+                    "%s that CPython's two unpicklers read differently%s",
+                    op.info->name, op.code == PKL_OP_FRAME
+                        ? ": FRAME declares more bytes than remain" : " (text)");
+            goto out;
+        }
         int h = dispatch(d, &op);
         if (h < 0)
             goto out;

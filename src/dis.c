@@ -547,6 +547,21 @@ int pkl_dis(const void *buf, size_t len, FILE *out, const pkl_allocator *alloc,
         }
         if (got < 0)
             goto fail;
+        if (op.note & PKL_NOTE_DIFFERS) {
+            /* no single value is right (the decoder refuses it too);
+             * `scan` reports it as noncanonical-text and reads on */
+            pkli_error_setf(err, op.code == PKL_OP_FRAME ? PKL_E_TRUNCATED
+                       : op.code == PKL_OP_FLOAT ? PKL_E_BAD_FLOAT
+                                 : op.type == PKL_A_PAIR ? PKL_E_NO_NEWLINE
+                                 : PKL_E_BAD_INT,
+                            op.offset, op.code,
+                            "%s that _pickle.c and pickle.py read "
+                            "differently%s", op.info->name,
+                            op.code == PKL_OP_FRAME
+                                ? ": FRAME declares more bytes than remain"
+                                : " (text)");
+            goto fail;
+        }
         if (dis_op(&d, &op, err) < 0)
             goto fail;
         if (op.code != PKL_OP_STOP)

@@ -223,7 +223,16 @@ typedef struct pkl_op {
     size_t len;
     const uint8_t *data2;
     size_t len2;
+    uint8_t note;            /* PKL_NOTE_* bits: how a text argument was spelled */
 } pkl_op;
+
+/* pkl_op.note: text arguments (INT, LONG, FLOAT, GET, PUT, GLOBAL, INST)
+ * are read as the union of what CPython's two unpicklers accept (_pickle.c
+ * and pickle.py), decoded as _pickle.c decodes them; these bits say the
+ * spelling was not the one pickle.dumps writes. See docs/dis.md. */
+#define PKL_NOTE_NONCANONICAL 0x01u /* both unpicklers read the same value */
+#define PKL_NOTE_DIFFERS      0x02u /* the two unpicklers read different values,
+                                       or one of them refuses the text */
 
 /* Reader state. The fields are private; it is public so it can live on the
  * stack. Frames: after FRAME(n) the next n bytes form a frame; an opcode

@@ -114,171 +114,6 @@ static int scratch_reserve(pkl_reader *r, size_t n)
     return pkli_grow(&r->alloc, (void **)&r->scratch, &r->scratch_cap, n, 1);
 }
 
-/* Decimal text: [-]digits. Fills INT when it fits int64, else DECIMAL
- * pointing at the digits (leading zeros skipped). `leading_zeros_ok` is for
- * GET/PUT (base 10 in CPython); INT and LONG are read with base 0 by the C
- * unpickler, where "010" means 8, so a leading zero there is refused. */
-static int parse_decimal(cursor *c, const uint8_t *s, size_t n,
-                         int leading_zeros_ok, pkl_op *op, pkl_error *err)
-{
-    size_t i = 0;
-    int neg = 0;
-    if (n > 0 && s[0] == '-') {
-        neg = 1;
-        i = 1;
-    }
-    if (i == n)
-        goto bad;
-    for (size_t k = i; k < n; k++)
-        if (s[k] < '0' || s[k] > '9')
-            goto bad;
-    size_t first = i;
-    while (first + 1 < n && s[first] == '0')
-        first++;
-    if (first != i && !leading_zeros_ok)
-        goto bad;
-    if (n - first <= 18) { /* below 10^18: cannot overflow int64 */
-        uint64_t u = 0;
-        for (size_t k = first; k < n; k++)
-            u = u * 10 + (uint64_t)(s[k] - '0');
-        op->type = PKL_A_INT;
-        op->i = neg ? -(int64_t)u : (int64_t)u;
-        return 0;
-    }
-    /* 19 digits fit a uint64 (< 10^19 < 2^64); more, after the leading
-     * zeros, are 10^19 or above: beyond int64 */
-    int overflow = 1;
-    uint64_t u = 0;
-    if (n - first == 19) {
-        for (size_t k = first; k < n; k++)
-            u = u * 10 + (uint64_t)(s[k] - '0');
-        overflow = u > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX);
-    }
-    if (overflow) {
-        op->type = PKL_A_DECIMAL;
-        if (neg) {
-            /* keep the '-' directly before the digits: copy to scratch */
-            if (scratch_reserve(c->r, n - first + 1) < 0)
-                goto nomem;
-            c->r->scratch[0] = '-';
-            memcpy(c->r->scratch + 1, s + first, n - first);
-            op->data = c->r->scratch;
-            op->len = n - first + 1;
-        } else {
-            op->data = s + first;
-            op->len = n - first;
-        }
-        return 0;
-    }
-    op->type = PKL_A_INT;
-    op->i = neg ? -(int64_t)(u - 1) - 1 : (int64_t)u;
-    return 0;
-bad:
-    pkli_error_setf(err, PKL_E_BAD_INT, c->op_at, c->code,
-                    "%s argument is not a plain decimal integer",
-                    pkli_opname(c->code));
-    return -1;
-nomem:
-    pkli_error_set(err, PKL_E_NOMEM, c->op_at, c->code);
-    return -1;
-}
-
-static int ascii_ieq(const uint8_t *s, size_t n, const char *word)
-{
-    size_t wl = strlen(word);
-    if (n != wl)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t ch = s[i];
-        if (ch >= 'A' && ch <= 'Z')
-            ch = (uint8_t)(ch - 'A' + 'a');
-        if (ch != (uint8_t)word[i])
-            return 0;
-    }
-    return 1;
-}
-
-/* FLOAT text as PyOS_string_to_double accepts it: no whitespace, no
- * underscores, no hex; inf/infinity/nan in any case; overflow is an error. */
-static int parse_floatnl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
-                         pkl_error *err)
-{
-    char tmp[128];
-    size_t i = 0;
-    int neg = 0;
-    if (n && (s[0] == '+' || s[0] == '-')) {
-        neg = s[0] == '-';
-        i = 1;
-    }
-    if (ascii_ieq(s + i, n - i, "inf") || ascii_ieq(s + i, n - i, "infinity")) {
-        op->f = neg ? -INFINITY : INFINITY;
-        goto ok;
-    }
-    if (ascii_ieq(s + i, n - i, "nan")) {
-        op->f = neg ? -NAN : NAN;
-        goto ok;
-    }
-    size_t digits = 0, k = i;
-    while (k < n && s[k] >= '0' && s[k] <= '9')
-        k++, digits++;
-    size_t intdigits = digits;
-    if (k < n && s[k] == '.') {
-        k++;
-        while (k < n && s[k] >= '0' && s[k] <= '9')
-            k++, digits++;
-    }
-    if (digits == 0)
-        goto bad;
-    int has_exp = k < n && (s[k] == 'e' || s[k] == 'E');
-    if (has_exp) {
-        k++;
-        if (k < n && (s[k] == '+' || s[k] == '-'))
-            k++;
-        size_t ed = 0;
-        while (k < n && s[k] >= '0' && s[k] <= '9')
-            k++, ed++;
-        if (ed == 0)
-            goto bad;
-    }
-    if (k != n)
-        goto bad;
-    if ((c->r->options & PKL_READER_SKIP_FLOAT_VALUES) && intdigits <= 300 && !has_exp) {
-        /* below 10^300 without an exponent: no overflow to report, and
-         * the caller (the scanner) never looks at the value */
-        op->f = 0.0;
-        goto ok;
-    }
-    char *heap = NULL;
-    char *buf = tmp;
-    if (n >= sizeof tmp) {
-        heap = pkli_malloc(&c->r->alloc, n + 1);
-        if (!heap) {
-            pkli_error_set(err, PKL_E_NOMEM, c->op_at, c->code);
-            return -1;
-        }
-        buf = heap;
-    }
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    errno = 0;
-    double v = strtod(buf, NULL);
-    int range = errno == ERANGE;
-    pkli_free(&c->r->alloc, heap);
-    if (range && isinf(v)) {
-        pkli_error_setf(err, PKL_E_BAD_FLOAT, c->op_at, c->code,
-                        "FLOAT value too large to convert to a double");
-        return -1;
-    }
-    op->f = v;
-ok:
-    op->type = PKL_A_FLOAT;
-    return 0;
-bad:
-    pkli_error_setf(err, PKL_E_BAD_FLOAT, c->op_at, c->code,
-                    "FLOAT argument is not a decimal float");
-    return -1;
-}
-
 static int hexval(uint8_t ch)
 {
     if (ch >= '0' && ch <= '9') return ch - '0';
@@ -475,6 +310,59 @@ static int check_pair_text(cursor *c, const uint8_t *s, size_t n,
     return 0;
 }
 
+/* A name is a dotted identifier path: [A-Za-z_][A-Za-z0-9_]* parts. */
+static int dotted_ascii_name(const uint8_t *s, size_t n)
+{
+    int start = 1;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = s[i];
+        if (ch == '.') {
+            if (start)
+                return 0;
+            start = 1;
+            continue;
+        }
+        int alpha = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                    ch == '_';
+        if (!alpha && (start || ch < '0' || ch > '9'))
+            return 0;
+        start = 0;
+    }
+    return !start;
+}
+
+/* A GLOBAL/INST line. pickle.py reads it as file.readline()[:-1]: at the
+ * end of the input, outside a frame, a line without its newline loses its
+ * last byte instead, a line after the end is empty, and find_class (which
+ * imports the module) runs before the next read finds the end; _pickle.c
+ * refuses the line (bad_readline). Accepted, with PKL_NOTE_DIFFERS, when
+ * the module line is a dotted identifier path (anything else cannot be
+ * imported), so a text file that merely starts with 'c' stays no pickle. */
+static int take_name_line(cursor *c, int second, const uint8_t *module,
+                          size_t module_len, const uint8_t **out, size_t *n,
+                          pkl_op *op, pkl_error *err)
+{
+    pkl_reader *r = c->r;
+    size_t rest = r->len - c->p;
+    /* inside a frame pickle.py's readline fails at the frame's end,
+     * unless the frame is used up exactly where the line starts: then it
+     * reads from the file (_Unframer.readline) */
+    if ((r->in_frame && c->p < r->frame_end) ||
+        memchr(r->base + c->p, '\n', rest))
+        return take_line(c, out, n, err);
+    const uint8_t *s = r->base + c->p;
+    size_t len = rest ? rest - 1 : 0;
+    if (!dotted_ascii_name(second ? module : s, second ? module_len : len))
+        return take_line(c, out, n, err); /* the error */
+    *out = s;
+    *n = len;
+    c->p = r->len;
+    op->note |= PKL_NOTE_DIFFERS;
+    return 0;
+}
+
 /* long1/long4: two's-complement little-endian of any size. */
 static void set_long(pkl_op *op, const uint8_t *b, size_t n)
 {
@@ -502,6 +390,501 @@ static void set_long(pkl_op *op, const uint8_t *b, size_t n)
     op->type = PKL_A_BIGINT;
     op->data = b;
     op->len = n;
+}
+
+/* ---- Text numbers as both CPython unpicklers read them -------------------
+ *
+ * The reader accepts the union of what Modules/_pickle.c and Lib/pickle.py
+ * accept, decodes the value as _pickle.c does when it accepts the text, and
+ * says in op->note when the spelling is not pickle.dumps's (NONCANONICAL)
+ * or when the two unpicklers read it differently (DIFFERS). Refusing a
+ * spelling one of them accepts would leave everything after it unexamined.
+ */
+
+/* Py_ISSPACE, and isspace() in the C locale: the same six bytes. */
+static int py_space(uint8_t ch)
+{
+    return ch == ' ' || (ch >= '\t' && ch <= '\r');
+}
+
+static int digit_value(uint8_t ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'Z') return ch - 'A' + 10;
+    return 99;
+}
+
+/* Length of s up to its first NUL: what a C string function sees. */
+static size_t cstr_len(const uint8_t *s, size_t n)
+{
+    const uint8_t *z = memchr(s, '\0', n);
+    return z ? (size_t)(z - s) : n;
+}
+
+/* An integer as PyLong_FromString (Objects/longobject.c) parses it: digits
+ * in `base` (2, 8, 10 or 16), possibly with single underscores between
+ * them, in d[0..dn). */
+typedef struct numtext {
+    int neg;
+    int base;
+    const uint8_t *d;
+    size_t dn;
+} numtext;
+
+/* PyLong_FromString(s, NULL, base) for base 0 or 10 over the whole of
+ * s[0..n): leading and trailing whitespace, a sign, in base 0 a 0x/0o/0b
+ * prefix (one underscore may follow it) or a leading zero that only zeros
+ * may follow, single underscores between digits. Returns 1 when valid. */
+static int pylong_scan(const uint8_t *s, size_t n, int base, numtext *t)
+{
+    size_t i = 0;
+    int zeros_only = 0;
+    while (i < n && py_space(s[i]))
+        i++;
+    t->neg = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-')) {
+        t->neg = s[i] == '-';
+        i++;
+    }
+    if (base == 0) {
+        uint8_t x = i + 1 < n ? (uint8_t)(s[i + 1] | 0x20) : 0;
+        if (i < n && s[i] == '0' && (x == 'x' || x == 'o' || x == 'b')) {
+            base = x == 'x' ? 16 : x == 'o' ? 8 : 2;
+            i += 2;
+            if (i < n && s[i] == '_')
+                i++;
+        } else {
+            zeros_only = i < n && s[i] == '0';
+            base = 10;
+        }
+    }
+    if (i < n && s[i] == '_')
+        return 0;
+    size_t start = i;
+    uint8_t prev = 0;
+    size_t ndig = 0;
+    while (i < n && (s[i] == '_' || digit_value(s[i]) < base)) {
+        if (s[i] == '_' && prev == '_')
+            return 0;
+        if (s[i] != '_') {
+            ndig++;
+            if (zeros_only && s[i] != '0')
+                return 0;
+        }
+        prev = s[i++];
+    }
+    if (prev == '_' || ndig == 0)
+        return 0;
+    t->base = base;
+    t->d = s + start;
+    t->dn = i - start;
+    while (i < n && py_space(s[i]))
+        i++;
+    return i == n;
+}
+
+/* strtol(s, &end, 0) as glibc reads it, over a line whose '\n' is at s[n]:
+ * returns 1 with *out when it converts without overflow and stops at the
+ * newline or at a NUL -- load_int's test in _pickle.c. */
+static int c_strtol_full(const uint8_t *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    int neg = 0, base = 10;
+    while (i < n && py_space(s[i]))
+        i++;
+    if (i < n && (s[i] == '+' || s[i] == '-')) {
+        neg = s[i] == '-';
+        i++;
+    }
+    if (i < n && s[i] == '0') {
+        if (i + 2 < n && (s[i + 1] | 0x20) == 'x' && digit_value(s[i + 2]) < 16) {
+            base = 16;
+            i += 2;
+        } else {
+            base = 8;
+        }
+    }
+    uint64_t u = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    size_t ndig = 0;
+    int overflow = 0;
+    for (; i < n && digit_value(s[i]) < base; i++, ndig++) {
+        unsigned dv = (unsigned)digit_value(s[i]);
+        if (u > (lim - dv) / (unsigned)base)
+            overflow = 1;
+        else
+            u = u * (unsigned)base + dv;
+    }
+    size_t end = ndig ? i : 0; /* no conversion: end is the start */
+    if (overflow || (end != n && s[end] != '\0'))
+        return 0;
+    *out = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return 1;
+}
+
+/* Sets op to the integer t: INT when it fits int64, else DECIMAL (base 10,
+ * digits in scratch) or BIGINT (two's complement, in scratch). */
+static int set_numtext(cursor *c, const numtext *t, pkl_op *op, pkl_error *err)
+{
+    pkl_reader *r = c->r;
+    size_t k = 0;
+    while (k < t->dn && (t->d[k] == '0' || t->d[k] == '_'))
+        k++;
+    size_t nd = 0;
+    for (size_t j = k; j < t->dn; j++)
+        nd += t->d[j] != '_';
+    if (t->base == 10) {
+        if (scratch_reserve(r, nd + 2) < 0)
+            goto nomem;
+        uint8_t *o = r->scratch;
+        size_t w = 1;
+        uint64_t u = 0;
+        for (size_t j = k; j < t->dn; j++) {
+            if (t->d[j] == '_')
+                continue;
+            o[w++] = t->d[j];
+            if (nd <= 19)
+                u = u * 10 + (uint64_t)(t->d[j] - '0');
+        }
+        uint64_t lim = t->neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        if (nd < 19 || (nd == 19 && u <= lim)) {
+            op->type = PKL_A_INT;
+            op->i = t->neg ? (int64_t)(0 - u) : (int64_t)u;
+            return 0;
+        }
+        o[0] = '-';
+        op->type = PKL_A_DECIMAL;
+        op->data = t->neg ? o : o + 1;
+        op->len = t->neg ? w : w - 1;
+        return 0;
+    }
+    /* base 2, 8 or 16: pack the bits, least significant digit first */
+    unsigned bits = t->base == 16 ? 4 : t->base == 8 ? 3 : 1;
+    if (nd > (SIZE_MAX - 16) / 4)
+        goto nomem;
+    size_t nbytes = (nd * bits) / 8 + 2;
+    if (scratch_reserve(r, nbytes) < 0)
+        goto nomem;
+    uint8_t *o = r->scratch;
+    memset(o, 0, nbytes);
+    size_t bitpos = 0;
+    for (size_t j = t->dn; j > k; j--) {
+        uint8_t ch = t->d[j - 1];
+        if (ch == '_')
+            continue;
+        unsigned dv = (unsigned)digit_value(ch);
+        for (unsigned b = 0; b < bits; b++, bitpos++)
+            if (dv >> b & 1u)
+                o[bitpos / 8] |= (uint8_t)(1u << (bitpos % 8));
+    }
+    if (t->neg) {
+        unsigned carry = 1;
+        for (size_t j = 0; j < nbytes; j++) {
+            unsigned v = (unsigned)(uint8_t)~o[j] + carry;
+            o[j] = (uint8_t)v;
+            carry = v >> 8;
+        }
+    }
+    set_long(op, o, nbytes);
+    return 0;
+nomem:
+    pkli_error_set(err, PKL_E_NOMEM, c->op_at, c->code);
+    return -1;
+}
+
+static PKL_NOINLINE int bad_int(cursor *c, pkl_error *err)
+{
+    pkli_error_setf(err, PKL_E_BAD_INT, c->op_at, c->code,
+                    "%s argument is an integer for neither unpickler",
+                    pkli_opname(c->code));
+    return -1;
+}
+
+/* -?(0|[1-9][0-9]*): what pickle.dumps writes (repr of an int). */
+static int canonical_decimal(const uint8_t *s, size_t n)
+{
+    size_t i = n && s[0] == '-';
+    if (i == n)
+        return 0;
+    if (s[i] == '0')
+        return n == i + 1 && i == 0;
+    for (; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* -?[0-9]+: LONG text both unpicklers read as decimal (Python 2 wrote
+ * "00" for some values). */
+static int plain_digits(const uint8_t *s, size_t n)
+{
+    size_t i = n && s[0] == '-';
+    if (i == n)
+        return 0;
+    for (; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* INT. _pickle.c load_int: strtol(s, &end, 0); when that overflows or stops
+ * before the newline or a NUL, PyLong_FromString(s, NULL, 0) over the C
+ * string; a 2-character line (len 3 with the newline) worth 0 or 1 on the
+ * strtol path is a bool. pickle.py load_int: b"00\n" False, b"01\n" True,
+ * else int(line, 0) over the whole line. */
+static int parse_int(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
+                     pkl_error *err)
+{
+    int64_t x = 0;
+    numtext tc, tp;
+    /* load_int: a line of fewer than 2 bytes (with the newline) is
+     * bad_readline */
+    int c_fast = n > 0 && c_strtol_full(s, n, &x);
+    int c_ok = c_fast || (n > 0 && pylong_scan(s, cstr_len(s, n), 0, &tc));
+    int c_bool = c_fast && n == 2 && (x == 0 || x == 1);
+    int p_bool = n == 2 && s[0] == '0' && (s[1] == '0' || s[1] == '1');
+    int p_ok = p_bool || (!memchr(s, '\0', n) && pylong_scan(s, n, 0, &tp));
+    if (!c_ok && !p_ok)
+        return bad_int(c, err);
+    if (c_ok != p_ok || c_bool != p_bool)
+        op->note |= PKL_NOTE_DIFFERS;
+    else if (!p_bool && !canonical_decimal(s, n))
+        op->note |= PKL_NOTE_NONCANONICAL;
+    if (c_bool || (!c_ok && p_bool)) {
+        op->type = PKL_A_BOOL;
+        op->i = c_ok ? x : s[1] == '1';
+        return 0;
+    }
+    if (c_fast) {
+        op->type = PKL_A_INT;
+        op->i = x;
+        return 0;
+    }
+    return set_numtext(c, c_ok ? &tc : &tp, op, err);
+}
+
+/* LONG. _pickle.c load_long: a final 'L' becomes NUL, then
+ * PyLong_FromString(s, NULL, 0) over the C string. pickle.py load_long:
+ * drops a final 'L', then int(text, 0). */
+static int parse_long(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
+                      pkl_error *err)
+{
+    if (n > 0 && s[n - 1] == 'L')
+        n--;
+    numtext tc, tp;
+    int c_ok = pylong_scan(s, cstr_len(s, n), 0, &tc);
+    int p_ok = !memchr(s, '\0', n) && pylong_scan(s, n, 0, &tp);
+    if (!c_ok && !p_ok)
+        return bad_int(c, err);
+    if (c_ok != p_ok)
+        op->note |= PKL_NOTE_DIFFERS;
+    else if (!plain_digits(s, n))
+        op->note |= PKL_NOTE_NONCANONICAL;
+    return set_numtext(c, c_ok ? &tc : &tp, op, err);
+}
+
+/* GET and PUT. _pickle.c load_get/load_put: PyLong_FromString(s, NULL, 10)
+ * over the C string. pickle.py: int(text) over the whole text. The sign
+ * (a negative PUT is an error in both) is the decoder's to refuse. */
+static int parse_memo_key(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
+                          pkl_error *err)
+{
+    numtext tc, tp;
+    int c_ok = pylong_scan(s, cstr_len(s, n), 10, &tc);
+    int p_ok = !memchr(s, '\0', n) && pylong_scan(s, n, 10, &tp);
+    if (!c_ok && !p_ok)
+        return bad_int(c, err);
+    if (c_ok != p_ok)
+        op->note |= PKL_NOTE_DIFFERS;
+    else if (!canonical_decimal(s, n))
+        op->note |= PKL_NOTE_NONCANONICAL;
+    return set_numtext(c, c_ok ? &tc : &tp, op, err);
+}
+
+static int ascii_ieq_prefix(const uint8_t *s, size_t n, const char *word)
+{
+    size_t wl = strlen(word);
+    if (n < wl)
+        return 0;
+    for (size_t i = 0; i < wl; i++) {
+        uint8_t ch = s[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (uint8_t)(ch - 'A' + 'a');
+        if (ch != (uint8_t)word[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Length of the longest prefix of s[0..n) that _PyOS_ascii_strtod
+ * (Python/pystrtod.c: _Py_dg_strtod, then _Py_parse_inf_or_nan) converts:
+ * [+-] then digits[.digits] or .digits, an exponent only with digits; or
+ * inf, infinity, nan in any case. 0 when it converts nothing. *special is
+ * set for inf/nan. */
+static size_t dg_prefix(const uint8_t *s, size_t n, int *special)
+{
+    size_t i = 0;
+    *special = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        i++;
+    if (ascii_ieq_prefix(s + i, n - i, "inf")) {
+        *special = 1;
+        i += 3;
+        if (ascii_ieq_prefix(s + i, n - i, "inity"))
+            i += 5;
+        return i;
+    }
+    if (ascii_ieq_prefix(s + i, n - i, "nan")) {
+        *special = 1;
+        return i + 3;
+    }
+    size_t digits = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++, digits++;
+    if (i < n && s[i] == '.') {
+        i++;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++, digits++;
+    }
+    if (digits == 0)
+        return 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        size_t j = i + 1;
+        if (j < n && (s[j] == '+' || s[j] == '-'))
+            j++;
+        size_t ed = 0;
+        while (j < n && s[j] >= '0' && s[j] <= '9')
+            j++, ed++;
+        if (ed)
+            i = j;
+    }
+    return i;
+}
+
+/* strtod over s[0..n) (already checked against dg_prefix): *inf_overflow
+ * when a finite spelling overflows. */
+static int text_to_double(cursor *c, const uint8_t *s, size_t n, double *v,
+                          int *overflow, pkl_error *err)
+{
+    char tmp[128];
+    char *heap = NULL;
+    char *buf = tmp;
+    if (n >= sizeof tmp) {
+        heap = pkli_malloc(&c->r->alloc, n + 1);
+        if (!heap) {
+            pkli_error_set(err, PKL_E_NOMEM, c->op_at, c->code);
+            return -1;
+        }
+        buf = heap;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    errno = 0;
+    *v = strtod(buf, NULL);
+    *overflow = errno == ERANGE && isinf(*v);
+    pkli_free(&c->r->alloc, heap);
+    return 0;
+}
+
+/* FLOAT. _pickle.c load_float: PyOS_string_to_double(s, &end,
+ * OverflowError) over the C string -- no whitespace, no underscores, an
+ * overflow is an error -- and the conversion must stop at the newline or a
+ * NUL. pickle.py load_float: float(text): surrounding whitespace and single
+ * underscores between digits allowed, an overflow is inf, a NUL is an
+ * error. */
+static int parse_floatnl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
+                         pkl_error *err)
+{
+    int special = 0;
+    size_t cn = cstr_len(s, n);
+    size_t cp = dg_prefix(s, cn, &special);
+    int c_ok = cp > 0 && cp == cn;
+    int c_special = special;
+    if (c_ok && cn == n && (c->r->options & PKL_READER_SKIP_FLOAT_VALUES) &&
+        !special && !memchr(s, 'e', n) && !memchr(s, 'E', n) &&
+        (size_t)((const uint8_t *)(memchr(s, '.', n) ? memchr(s, '.', n)
+                                                     : s + n) - s) <= 301) {
+        /* below 10^300 without an exponent: no overflow to report, both
+         * unpicklers agree, and the caller (the scanner) never looks at
+         * the value */
+        op->type = PKL_A_FLOAT;
+        op->f = 0.0;
+        if (s[0] == '+')
+            op->note |= PKL_NOTE_NONCANONICAL;
+        return 0;
+    }
+    double v = 0.0;
+    int overflow = 0;
+    if (c_ok) {
+        if (text_to_double(c, s, cn, &v, &overflow, err) < 0)
+            return -1;
+        if (overflow && !c_special)
+            c_ok = 0;
+    }
+    /* pickle.py: float() over the whole text */
+    int p_ok = 0;
+    double pv = 0.0;
+    if (!memchr(s, '\0', n)) {
+        size_t a = 0, b = n;
+        while (a < b && py_space(s[a]))
+            a++;
+        while (b > a && py_space(s[b - 1]))
+            b--;
+        const uint8_t *t = s + a;
+        size_t tn = b - a;
+        int under = memchr(t, '_', tn) != NULL;
+        if (under) {
+            /* _Py_string_to_number_with_underscores: an underscore only
+             * between two digits */
+            if (scratch_reserve(c->r, tn + 1) < 0) {
+                pkli_error_set(err, PKL_E_NOMEM, c->op_at, c->code);
+                return -1;
+            }
+            uint8_t *o = c->r->scratch, prev = 0;
+            size_t w = 0;
+            int oku = 1;
+            for (size_t k = 0; k < tn; k++) {
+                if (t[k] == '_') {
+                    if (!(prev >= '0' && prev <= '9'))
+                        oku = 0;
+                } else {
+                    if (prev == '_' && !(t[k] >= '0' && t[k] <= '9'))
+                        oku = 0;
+                    o[w++] = t[k];
+                }
+                prev = t[k];
+            }
+            if (prev == '_')
+                oku = 0;
+            if (!oku)
+                tn = 0;
+            t = o;
+            if (oku)
+                tn = w;
+        }
+        int sp = 0;
+        size_t pp = dg_prefix(t, tn, &sp);
+        if (pp > 0 && pp == tn) {
+            int of = 0;
+            if (text_to_double(c, t, tn, &pv, &of, err) < 0)
+                return -1;
+            p_ok = 1;
+        }
+    }
+    if (!c_ok && !p_ok) {
+        pkli_error_setf(err, PKL_E_BAD_FLOAT, c->op_at, c->code,
+                        overflow ? "FLOAT value too large to convert to a double"
+                                 : "FLOAT argument is a float for neither "
+                                   "unpickler");
+        return -1;
+    }
+    if (c_ok != p_ok)
+        op->note |= PKL_NOTE_DIFFERS;
+    else if (s[0] == '+')
+        op->note |= PKL_NOTE_NONCANONICAL;
+    op->type = PKL_A_FLOAT;
+    op->f = c_ok ? v : pv;
+    return 0;
 }
 
 /* Every opcode: the general path (any argument kind, every error). */
@@ -536,6 +919,7 @@ PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
     op->len = 0;
     op->data2 = NULL;
     op->len2 = 0;
+    op->note = 0;
     op->info = pkli_op_by_byte[c.code];
     if (!op->info) {
         pkli_error_setf(err, PKL_E_UNKNOWN_OPCODE, c.op_at, c.code,
@@ -576,52 +960,28 @@ PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
             return -1;
         uint64_t fl = pkli_dec64le(a);
         if (fl > r->len - c.p) {
-            pkli_error_setf(err, PKL_E_TRUNCATED, c.op_at, c.code,
-                            "FRAME declares %llu bytes, %zu remain",
-                            (unsigned long long)fl, r->len - c.p);
-            return -1;
+            /* _pickle.c load_frame refuses a frame longer than what is
+             * left; pickle.py's load_frame takes file.read(n), which
+             * returns the bytes there are, and unpickles them as a short
+             * frame (_Unframer). The union: a frame up to the end. */
+            op->note |= PKL_NOTE_DIFFERS;
+            fl = r->len - c.p;
         }
         op->type = PKL_A_INT;
         op->i = (int64_t)fl;
         break;
     }
-    case PKL_ARG_DECIMALNL_SHORT:
+    case PKL_ARG_DECIMALNL_SHORT: /* INT, GET, PUT */
         if (take_line(&c, &a, &n, err) < 0)
             return -1;
-        if (c.code == PKL_OP_INT && n == 2 && a[0] == '0' &&
-            (a[1] == '0' || a[1] == '1')) {
-            op->type = PKL_A_BOOL;
-            op->i = a[1] == '1';
-            break;
-        }
-        if (c.code == PKL_OP_INT && n >= 1 && a[0] == '-' &&
-            (n == 1 || (n == 2 && a[1] == '0'))) {
-            /* "-0": False for the C unpickler, 0 for pickle.py */
-            pkli_error_setf(err, PKL_E_BAD_INT, c.op_at, c.code,
-                            "INT argument \"-0\" is ambiguous");
-            return -1;
-        }
-        if (parse_decimal(&c, a, n, c.code != PKL_OP_INT, op, err) < 0)
+        if ((c.code == PKL_OP_INT ? parse_int(&c, a, n, op, err)
+                                  : parse_memo_key(&c, a, n, op, err)) < 0)
             return -1;
         break;
     case PKL_ARG_DECIMALNL_LONG:
         if (take_line(&c, &a, &n, err) < 0)
             return -1;
-        if (n > 0 && a[n - 1] == 'L')
-            n--;
-        /* all-zero text ("00") is valid for int(s, 0); other leading zeros
-         * are not */
-        {
-            size_t z = 0;
-            while (z < n && a[z] == '0')
-                z++;
-            if (n > 1 && z == n) {
-                op->type = PKL_A_INT;
-                op->i = 0;
-                break;
-            }
-        }
-        if (parse_decimal(&c, a, n, 0, op, err) < 0)
+        if (parse_long(&c, a, n, op, err) < 0)
             return -1;
         break;
     case PKL_ARG_FLOATNL:
@@ -684,14 +1044,19 @@ PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
     case PKL_ARG_STRINGNL_NOESCAPE_PAIR:
         /* GLOBAL decodes both lines as strict UTF-8, INST as ASCII (both
          * _pickle.c and pickle.py) */
-        if (take_line(&c, &a, &n, err) < 0)
+        if (take_name_line(&c, 0, NULL, 0, &a, &n, op, err) < 0)
             return -1;
         if (check_pair_text(&c, a, n, err) < 0)
             return -1;
         op->data = a;
         op->len = n;
-        if (take_line(&c, &a, &n, err) < 0)
+        if (c.p == r->len && (op->note & PKL_NOTE_DIFFERS)) {
+            a = r->base + r->len; /* pickle.py: readline() at the end */
+            n = 0;
+        } else if (take_name_line(&c, 1, op->data, op->len, &a, &n, op,
+                                  err) < 0) {
             return -1;
+        }
         if (check_pair_text(&c, a, n, err) < 0)
             return -1;
         op->type = PKL_A_PAIR;

@@ -176,6 +176,7 @@ static PKL_INLINE int pkli_reader_next_inline(pkl_reader *r, pkl_op *op,
     op->code = p[0];
     op->data2 = NULL;
     op->len2 = 0;
+    op->note = 0;
     r->pos = end;
     /* *err is left alone on success here: the loops that call this never
      * carry an error forward, and pkl_reader_next clears it */

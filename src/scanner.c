@@ -315,6 +315,7 @@ typedef struct scan {
     int saw_proto;
     int said_limit, said_mismatch, said_buffer, said_persid, said_inst;
     int said_memo;
+    int said_text;          /* noncanonical-text findings in this pickle */
 
     /* whole scan */
     gent *gl;
@@ -1855,6 +1856,34 @@ static void pickle_reset(scan *s)
     s->said_persid = 0;
     s->said_inst = 0;
     s->said_memo = 0;
+    s->said_text = 0;
+}
+
+/* A text argument spelled otherwise than pickle.dumps writes it (the
+ * reader's op->note): medium when CPython's two unpicklers read it
+ * differently or one refuses it, info when they agree. At most 8 per
+ * pickle. */
+static PKL_NOINLINE void text_note(scan *s, const pkl_op *op)
+{
+    if (s->said_text >= 8)
+        return;
+    s->said_text++;
+    if (op->code == PKL_OP_FRAME)
+        emit(s, "truncated", PKL_SEV_MEDIUM, op->offset, op->code, "",
+             "the file is incomplete or crafted",
+             "FRAME declares more bytes than remain: _pickle.c stops here, "
+             "pickle.py unpickles the %lld bytes there are",
+             (long long)op->i);
+    else if (op->note & PKL_NOTE_DIFFERS)
+        emit(s, "noncanonical-text", PKL_SEV_MEDIUM, op->offset, op->code, "",
+             "the file is crafted: pickle.dumps never writes this spelling",
+             "%s text is read differently by _pickle.c and pickle.py (or "
+             "only one of them accepts it)", op->info->name);
+    else
+        emit(s, "noncanonical-text", PKL_SEV_INFO, op->offset, op->code, "",
+             "nothing to fix if the file comes from a trusted writer",
+             "%s text is not spelled as pickle.dumps writes it (both "
+             "unpicklers read the same value)", op->info->name);
 }
 
 static PKL_INLINE void const_push(scan *s, const pkl_op *op, uint8_t kind,
@@ -2417,6 +2446,8 @@ static PKL_NOINLINE int scan_pickle(scan *s, pkl_reader *r, size_t npk)
 
         s->res->opcodes++;
         s->op_failed = 0;
+        if (PKL_UNLIKELY(op.note))
+            text_note(s, &op);
         if (op.end >= s->next_progress) {
             s->next_progress = op.end + PROGRESS_STEP;
             if (s->on_progress && s->depth == 0)

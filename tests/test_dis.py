@@ -34,19 +34,23 @@ CORPUS = os.path.join(ROOT, 'corpus')
 # Files pickletools reads without complaint but pickleguard refuses,
 # because CPython's two unpicklers disagree on them or because the bytes
 # cannot be loaded (docs/dis.md): file -> (offset, message substring).
+# Files both CPython unpicklers read alike but pickletools refuses (it reads
+# INT text with int(s), base 10): listed with CPython's values.
+ACCEPTED_BEYOND_PICKLETOOLS = {'benign/p0_int_hex.pkl'}
+
 REFUSED_ON_PURPOSE = {
-    'malformed/frame_beyond_end.pkl': (2, 'FRAME declares 16 bytes'),
+    'malformed/frame_beyond_end.pkl': (2, 'FRAME declares more bytes than remain'),
     'malformed/frame_crossing.pkl': (11, 'past the frame'),
     'malformed/frame_nested.pkl': (13, 'new frame begins'),
     'malformed/frame_stop_early.pkl': (13, 'STOP leaves 3 bytes of its frame'),
-    'malformed/len_frame_2p63.pkl': (2, 'FRAME declares 9223372036854775808'),
+    'malformed/len_frame_2p63.pkl': (2, 'FRAME declares more bytes than remain'),
     'malformed/int_leading_zero.pkl': (0, 'invalid integer text'),
-    'malformed/int_minus_zero.pkl': (0, '"-0" is ambiguous'),
+    'malformed/int_minus_zero.pkl': (0, 'read differently'),
     'malformed/int_plus_one.pkl': (0, 'invalid integer text'),
     'malformed/int_space.pkl': (0, 'invalid integer text'),
-    'malformed/int_underscore.pkl': (0, 'invalid integer text'),
-    'malformed/int_hex.pkl': (0, 'invalid integer text'),
-    'malformed/float_overflow.pkl': (0, 'too large'),
+    'malicious/p0_text_int_then_global.pkl': (0, 'read differently'),
+    'malicious/p4_short_frame_os_system.pkl': (2, 'FRAME declares more bytes than remain'),
+    'malformed/float_overflow.pkl': (0, 'read differently'),
     'malformed/float_space.pkl': (0, 'invalid float text'),
     'malformed/float_underscore.pkl': (0, 'invalid float text'),
     'malformed/memo_put_negative.pkl': (3, 'negative or out-of-range memo key'),
@@ -174,6 +178,10 @@ def test_file(rel, kind):
     ref_ops, ref_err = reference(data)
     rc, out, err = run_dis(path)
     ours = parse_listing(out)
+    if rel in ACCEPTED_BEYOND_PICKLETOOLS:
+        check(ref_err is not None and rc == 0 and ours,
+              '%s: listed although pickletools refuses it: %d %s' % (rel, rc, err))
+        return
     # opcode for opcode
     ok = check(len(ours) <= len(ref_ops),
                '%s: %d listed opcodes, pickletools has %d' % (rel, len(ours), len(ref_ops)))

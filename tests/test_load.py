@@ -282,6 +282,13 @@ def protocol_of(data, start=0):
 
 def split_pickles(data):
     """Trusted data: the (start, end) of each concatenated pickle."""
+    try:
+        return _split_pickles(data)
+    except ValueError:  # INT text pickletools cannot read ("0x10")
+        return [(0, len(data))]
+
+
+def _split_pickles(data):
     out = []
     pos = 0
     while pos < len(data):
@@ -312,8 +319,11 @@ def check_benign(path, data, label):
     if not ok(len(lines) == len(exp), "%s: %d documents, expected %d" %
               (label, len(lines), len(exp))):
         return
-    ops = {op.name for op, _, _ in pickletools.genops(data)} \
-        if len(exp) == 1 else set()
+    try:
+        ops = {op.name for op, _, _ in pickletools.genops(data)} \
+            if len(exp) == 1 else set()
+    except ValueError:
+        ops = set()
     calls = not ({"INST", "OBJ"} & ops)
     for i, (line, e) in enumerate(zip(lines, exp)):
         got = parse_json(line)

@@ -562,6 +562,15 @@ def add_hand_benign(c):
         w = Walk(data)
         c.add('benign/%s.pkl' % name, data, 'benign', cpython_loads(data),
               w.scan(), w.load('default'), w.load('strict'), note)
+    # INT text both unpicklers read alike but pickle.dumps never writes:
+    # noncanonical-text (info), decoded (tests/test_reader_parity.py)
+    for name, data, note in [
+            ('p0_int_hex', b'I0x10\n.',
+             'INT "0x10": 16 for both unpicklers; noncanonical-text (info), decoded'),
+            ('p0_int_underscore', b'I1_0\n.',
+             'INT "1_0": 10 for both unpicklers; noncanonical-text (info), decoded')]:
+        c.add('benign/%s.pkl' % name, data, 'benign', cpython_loads(data),
+              'info', 'ok', 'ok', note)
 
 
 def add_malicious(c):
@@ -581,6 +590,20 @@ def add_malicious(c):
     m('p4_os_system_stack_global',
       PROTO(4) + SBU('os') + SBU('system') + b'\x93' + sysarg_p4,
       'STACK_GLOBAL os.system from SHORT_BINUNICODE operands')
+    # pickle.py reads a last line without its newline as readline()[:-1]
+    # (dropping its last byte) and calls find_class; _pickle.c refuses it
+    m('p0_inst_eof_no_newline', b"(S'id'\nios\nsystemX",
+      'INST os.system at the end of the input without the final newline: '
+      'pickle.py drops the last byte of the line and CALLS os.system; '
+      '_pickle.c refuses', cpython='error', ld='malformed', ls='malformed')
+    m('p4_short_frame_os_system',
+      PROTO(4) + FRAME(4096) + GLOBAL('os', 'system') + SBU(CMD) + b'\x85R.',
+      'FRAME declaring more bytes than the file has: _pickle.c refuses it, '
+      'pickle.py reads the bytes there are and calls os.system',
+      cpython='error', ld='malformed', ls='malformed')
+    m('p0_text_int_then_global', b"I010\n0cos\nsystem\n(S'id'\ntR.",
+      'INT "010" (8 for _pickle.c, an error for pickle.py) before os.system: '
+      'the scan reads past the disputed text', ld='malformed', ls='malformed')
     m('p0_posix_system', GLOBAL('posix', 'system') + b"(S'id'\ntR.",
       'posix.system (os.system under its real module name)')
     m('p3_builtins_eval', PROTO(3) + GLOBAL('builtins', 'eval') +
@@ -852,8 +875,6 @@ def add_malformed(c):
     m('int_minus_zero', b'I-0\n.', 'INT "-0": False for _pickle.c, 0 for pickle.py')
     m('int_plus_one', b'I+1\n.', 'INT "+1": True for _pickle.c, 1 for pickle.py')
     m('int_space', b'I 1\n.', 'INT " 1": True for _pickle.c, 1 for pickle.py')
-    m('int_underscore', b'I1_0\n.', 'INT "1_0": 10 for both but no plain decimal')
-    m('int_hex', b'I0x10\n.', 'INT "0x10": 16 for both; refused as not decimal')
     m('int_junk', b'I12a\n.', 'INT with a trailing letter')
     m('int_no_newline', b'I12', 'INT without its newline')
     m('long_leading_zero', b'L010\n.', 'LONG "010"')
