@@ -959,6 +959,16 @@ PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
         if (take(&c, 8, &a, err) < 0)
             return -1;
         uint64_t fl = pkli_dec64le(a);
+        if (fl > (uint64_t)INT64_MAX) {
+            /* both refuse it: pickle.py's load_frame raises "frame size >
+             * sys.maxsize", _pickle.c's "FRAME length exceeds system's
+             * maximum of %zd bytes" */
+            pkli_error_setf(err, PKL_E_BAD_LENGTH, c.op_at, c.code,
+                            "FRAME declares %llu bytes, above the largest "
+                            "frame either unpickler accepts (2^63-1)",
+                            (unsigned long long)fl);
+            return -1;
+        }
         if (fl > r->len - c.p) {
             /* _pickle.c load_frame refuses a frame longer than what is
              * left; pickle.py's load_frame takes file.read(n), which
