@@ -339,8 +339,12 @@ static const rcase cases[] = {
      * the bytes there are as a short frame: a frame to the end, DIFFERS */
     { .name = "FRAME beyond the end", .in = S("\x95\x05\x00\x00\x00\x00\x00\x00\x00N."),
       .rc = 1, .type = PKL_A_INT, .i = 2, .note = PKL_NOTE_DIFFERS + 1, .noalloc = 1 },
+    /* 2^63 > sys.maxsize: pickle.py refuses it too (load_frame) */
     { .name = "FRAME 2^63 in 20 bytes",
       .in = S("\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x80" "K\x01K\x02K\x03." ".."),
+      .skip = 1, .rc = -1, .code = PKL_E_BAD_LENGTH, .off = 2, .noalloc = 1 },
+    { .name = "FRAME 2^63-1 in 20 bytes",
+      .in = S("\x80\x04\x95\xff\xff\xff\xff\xff\xff\xff\x7f" "K\x01K\x02K\x03." ".."),
       .skip = 1, .rc = 1, .type = PKL_A_INT, .i = 9, .off = 2,
       .note = PKL_NOTE_DIFFERS + 1, .noalloc = 1 },
     /* FRAME(2) covers bytes 9-10; BINUNICODE at 9 needs 5+3 bytes */

@@ -43,7 +43,7 @@ REFUSED_ON_PURPOSE = {
     'malformed/frame_crossing.pkl': (11, 'past the frame'),
     'malformed/frame_nested.pkl': (13, 'new frame begins'),
     'malformed/frame_stop_early.pkl': (13, 'STOP leaves 3 bytes of its frame'),
-    'malformed/len_frame_2p63.pkl': (2, 'FRAME declares more bytes than remain'),
+    'malformed/len_frame_2p63.pkl': (2, 'above the largest frame either unpickler accepts'),
     'malformed/int_leading_zero.pkl': (0, 'invalid integer text'),
     'malformed/int_minus_zero.pkl': (0, 'read differently'),
     'malformed/int_plus_one.pkl': (0, 'invalid integer text'),
