@@ -184,4 +184,8 @@ typedef struct pkli_embedded {
 /* The built-in policies (policies/NAME.yaml), ended by a NULL name. */
 extern const pkli_embedded pkli_builtin_policies[];
 
+/* names.c: whole-component match of a dotted pattern ('*' matches one
+ * component) against the first components of s[0..n). */
+int pkli_name_pattern_match(const char *p, const char *s, size_t n);
+
 #endif /* PKL_INTERNAL_H */

@@ -235,3 +235,32 @@ int pkl_resolve_global(const char *module, size_t module_len, const char *name,
     pkli_error_clear(err);
     return 0;
 }
+
+/* Whole-component match of a catalogue or policy pattern against
+ * s[0..n): "os" matches "os" and "os.x.y"; a "*" component matches any one
+ * component. The one matcher of dotted names (scanner catalogue lookups,
+ * policy check of dangerous allows). */
+int pkli_name_pattern_match(const char *p, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (*p) {
+        const char *pe = strchr(p, '.');
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p);
+        if (i >= n)
+            return 0;
+        const char *se = memchr(s + i, '.', n - i);
+        size_t sl = se ? (size_t)(se - (s + i)) : n - i;
+        if (!(pl == 1 && p[0] == '*') &&
+            (pl != sl || memcmp(p, s + i, pl) != 0))
+            return 0;
+        i += sl;
+        p += pl;
+        if (*p == '.') {
+            p++;
+            if (i >= n)
+                return 0;
+            i++;
+        }
+    }
+    return 1;
+}

@@ -643,32 +643,6 @@ static size_t comp_count(const char *s, size_t n)
     return c;
 }
 
-/* Whether catalogue pattern p (components, '*' matches one) matches the
- * first comp_count(p) components of s[0..n). */
-static int cat_prefix_match(const char *p, const char *s, size_t n)
-{
-    size_t i = 0;
-    while (*p) {
-        const char *pe = strchr(p, '.');
-        size_t pl = pe ? (size_t)(pe - p) : strlen(p);
-        if (i >= n)
-            return 0;
-        const char *se = memchr(s + i, '.', n - i);
-        size_t sl = se ? (size_t)(se - (s + i)) : n - i;
-        if (!(pl == 1 && p[0] == '*') &&
-            (pl != sl || memcmp(p, s + i, pl) != 0))
-            return 0;
-        i += sl;
-        p += pl;
-        if (*p == '.') {
-            p++;
-            if (i >= n)
-                return 0;
-            i++;
-        }
-    }
-    return 1;
-}
 
 /* The catalogue entry an allow entry lets through, or -1. Exact entries
  * are matched as the scanner matches a resolved global (the pattern
@@ -688,7 +662,7 @@ static int dangerous_hit(const char *s, size_t n, int star)
             if (i > 0 && s[i - 1] != '.')
                 continue;
             size_t tn = n - i, tc = comp_count(s + i, tn);
-            if (pc <= tc && cat_prefix_match(p, s + i, tn))
+            if (pc <= tc && pkli_name_pattern_match(p, s + i, tn))
                 return (int)k;
             if (star && pc == tc + 1) {
                 /* the pattern's first tc components against A's, and
@@ -699,7 +673,7 @@ static int dangerous_hit(const char *s, size_t n, int star)
                 if (hl <= PATTERN_MAX) {
                     memcpy(head, p, hl);
                     head[hl] = '\0';
-                    if (cat_prefix_match(head, s + i, tn))
+                    if (pkli_name_pattern_match(head, s + i, tn))
                         return (int)k;
                 }
             }

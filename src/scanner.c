@@ -124,32 +124,6 @@ static const dunder_entry dunders[] = {
 };
 #define NDUNDER (sizeof dunders / sizeof dunders[0])
 
-/* Whole-component match of pattern against s[0..n): "os" matches "os" and
- * "os.x.y"; a "*" component matches any one component. */
-static int pattern_match(const char *p, const char *s, size_t n)
-{
-    size_t i = 0;
-    while (*p) {
-        const char *pe = strchr(p, '.');
-        size_t pl = pe ? (size_t)(pe - p) : strlen(p);
-        if (i >= n)
-            return 0;
-        const char *se = memchr(s + i, '.', n - i);
-        size_t sl = se ? (size_t)(se - (s + i)) : n - i;
-        if (!(pl == 1 && p[0] == '*') &&
-            (pl != sl || memcmp(p, s + i, pl) != 0))
-            return 0;
-        i += sl;
-        p += pl;
-        if (*p == '.') {
-            p++;
-            if (i >= n)
-                return 0;
-            i++;
-        }
-    }
-    return 1;
-}
 
 static int catalogue_find(const char *s, size_t n)
 {
@@ -157,7 +131,7 @@ static int catalogue_find(const char *s, size_t n)
         if (strlen(cat_excepts[k]) == n && memcmp(cat_excepts[k], s, n) == 0)
             return -1;
     for (size_t k = 0; k < NCAT; k++)
-        if (pattern_match(catalogue[k].pattern, s, n))
+        if (pkli_name_pattern_match(catalogue[k].pattern, s, n))
             return (int)k;
     return -1;
 }
