@@ -16,6 +16,7 @@
 #   make bench      benchmarks against CPython's pickle tools and the peer
 #                   scanners (.venv-bench, requirements/bench.txt) (BENCH=quick)
 #   make bench-peers  the peers' speed and detection tables into bench/RESULTS.md
+#   make bench-regress BASE=<commit>  this tree vs BASE, A/B, opcode-dense files (>5 % slower fails)
 #
 # Sources are found by wildcard: src/*.c is the library, src/cli/*.c the
 # CLI, tests/check_*.c the check suites (each defines `Suite *suite_X(void)`),
@@ -226,7 +227,7 @@ soak: all
 
 # structure-aware differential fuzzing: scan vs the real-loader oracle
 # (fuzz/oracle_fuzz.py, tests/oracle.py); FUZZ_SECONDS of mutation
-.PHONY: fuzz-oracle
+.PHONY: fuzz-oracle bench-regress
 fuzz-oracle: all $(VENV_STAMP)
 	PKL_BUILD=$(B) $(PYTHON) fuzz/oracle_fuzz.py --seconds $(FUZZ_SECONDS)
 
@@ -259,6 +260,12 @@ bench-peers: all $(B)/decode_bench $(VENV_STAMP) $(BENCH_VENV_STAMP)
 
 bench-report: all $(B)/decode_bench $(VENV_STAMP)
 	BENCH=full PKL_BUILD=$(B) $(PYTHON) bench/bench.py --report bench/RESULTS.md
+
+# this tree against BASE (a commit), A/B in one run, opcode-dense files:
+# exits 1 when a row is more than 5 % slower (bench/regress.py)
+BASE ?= HEAD~1
+bench-regress: all $(B)/decode_bench $(VENV_STAMP)
+	BASE=$(BASE) PKL_BUILD=$(B) PYTHON=$(PYTHON) sh scripts/bench_regress.sh
 
 clean:
 	rm -rf build build-asan build-fuzz
