@@ -30,8 +30,8 @@
 /* ---- errors -------------------------------------------------------------
  * One exit path per function: ERR_IF fills *err (which may be NULL) and
  * jumps to `fail:`. */
-void pkli_error_set(pkl_error *err, int code, size_t offset, int opcode);
-void pkli_error_setf(pkl_error *err, int code, size_t offset, int opcode,
+void pkli_error_set(pkl_error *err, pkl_code code, size_t offset, int opcode);
+void pkli_error_setf(pkl_error *err, pkl_code code, size_t offset, int opcode,
                      const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 5, 6)))
@@ -66,8 +66,20 @@ static inline void pkli_free(const pkl_allocator *a, void *p)
 /* Grows *buf (of *cap elements of size elem) to hold at least `need`
  * elements, doubling; checks overflow. Returns 0 or -1 (nothing changed). */
 /* The reader's general path (pkl_reader_next is a fast path in front of
- * it): exported so that fuzz/fuzz_reader.c can check that both agree. */
+ * it): cross-file so that fuzz/fuzz_reader.c can check that both agree. */
 int pkli_reader_next_full(pkl_reader *r, pkl_op *op, pkl_error *err);
+/* Reader options, or-ed together (pkli_reader_set_options). */
+enum {
+    /* FLOAT (text) is checked exactly as without the option -- the same
+     * bytes accepted and refused, the same errors -- but when its text has
+     * no exponent and at most 300 integer digits its value is not
+     * computed: op->f is 0.0. For callers that never read values (the
+     * scanner). */
+    PKLI_READER_SKIP_FLOAT_VALUES = 1u
+};
+/* Sets the options (replacing any set before); takes effect at the next
+ * pkl_reader_next. The default, after pkl_reader_init, is none. */
+void pkli_reader_set_options(pkl_reader *r, unsigned options);
 
 /* Hot-path helpers: the fast path inlined into its callers, the rare
  * path kept out of line so that callers stay small. */
@@ -251,6 +263,26 @@ typedef struct pkli_embedded {
 } pkli_embedded;
 /* The built-in policies (policies/NAME.yaml), ended by a NULL name. */
 extern const pkli_embedded pkli_builtin_policies[];
+
+/* ---- scanner entry points for the library's own callers ----------------- */
+/* pkl_scan_buffer with one more option, for scan_file.c:
+ * lenient_start: non-zero when the buffer was found by content rather than
+ * named as a pickle that a loader will unpickle whatever it looks like: if
+ * its first pickle fails before anything imported or called, so that
+ * pickle.load fails having built only data, report `not-a-pickle` (info)
+ * instead of a medium finding (docs/rules.md, verdicts by what can run).
+ * pkl_scan_file/pkl_scan_data set it for every file and every non-forced
+ * stream. */
+int pkli_scan_buffer(const void *buf, size_t len, const char *path,
+                     const pkl_scan_options *opt, int lenient_start,
+                     pkl_scan_result *res, pkl_error *err);
+/* Appends a finding made outside the scanner (container problems, the
+ * CLI's merged reports). f->rule must be a static string. Counted like the
+ * scanner's own: by_severity, max_severity, and `dropped` past
+ * max_findings (0: the default 1000). Returns 0, or -1 when out of memory
+ * (the finding is then counted as dropped). */
+int pkli_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
+                         size_t max_findings);
 
 /* names.c: whole-component match of a dotted pattern ('*' matches one
  * component) against the first components of s[0..n). */

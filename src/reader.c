@@ -23,7 +23,7 @@ void pkl_reader_init(pkl_reader *r, const void *buf, size_t len,
     pkli_alloc_init(&r->alloc, alloc);
 }
 
-void pkl_reader_set_options(pkl_reader *r, unsigned options)
+void pkli_reader_set_options(pkl_reader *r, unsigned options)
 {
     r->options = options;
 }
@@ -800,7 +800,7 @@ static int parse_floatnl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
     size_t cp = dg_prefix(s, cn, &special);
     int c_ok = cp > 0 && cp == cn;
     int c_special = special;
-    if (c_ok && cn == n && (c->r->options & PKL_READER_SKIP_FLOAT_VALUES) &&
+    if (c_ok && cn == n && (c->r->options & PKLI_READER_SKIP_FLOAT_VALUES) &&
         !special && !memchr(s, 'e', n) && !memchr(s, 'E', n) &&
         (size_t)((const uint8_t *)(memchr(s, '.', n) ? memchr(s, '.', n)
                                                      : s + n) - s) <= 301) {

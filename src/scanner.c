@@ -56,21 +56,21 @@
 static const char *const sev_names[] = {"info", "low", "medium", "high",
                                         "critical"};
 
-const char *pkl_severity_name(int sev)
+const char *pkl_severity_name(pkl_severity sev)
 {
-    if (sev < 0 || sev > PKL_SEV_CRITICAL)
+    if (sev < PKL_SEV_INFO || sev > PKL_SEV_CRITICAL)
         return "unknown";
     return sev_names[sev];
 }
 
-int pkl_severity_parse(const char *s)
+pkl_severity pkl_severity_parse(const char *s)
 {
     if (!s)
-        return -1;
+        return PKL_SEV_NONE;
     for (int i = 0; i <= PKL_SEV_CRITICAL; i++)
         if (strcmp(s, sev_names[i]) == 0)
-            return i;
-    return -1;
+            return (pkl_severity)i;
+    return PKL_SEV_NONE;
 }
 
 /* ---- catalogue ------------------------------------------------------------- */
@@ -275,7 +275,7 @@ typedef struct scan {
     int first_failed;       /* ... and it was the pickle's first */
     char first_msg[400];    /* why the first opcode failed */
     size_t npk;             /* index of the current pickle in the stream */
-    int lenient_start;      /* pkl_scan_options.lenient_start */
+    int lenient_start;      /* see pkli_scan_buffer */
     int text_guard;         /* look_through in a buffer that is no pickle */
     int acted;              /* an opcode that imports or calls was handled
                                in this pickle */
@@ -2403,7 +2403,7 @@ static void scan_stream(scan *s, const uint8_t *data, size_t len,
     pkl_reader r;
     pkl_reader_init(&r, data, len, &s->a);
     /* the scanner never reads a float's value */
-    pkl_reader_set_options(&r, PKL_READER_SKIP_FLOAT_VALUES);
+    pkli_reader_set_options(&r, PKLI_READER_SKIP_FLOAT_VALUES);
     size_t npk = 0;
     while (pkl_reader_offset(&r) < len && !s->nomem) {
         int rc = scan_pickle(s, &r, npk);
@@ -2439,8 +2439,8 @@ void pkl_scan_result_free(pkl_scan_result *res)
     res->max_severity = -1;
 }
 
-int pkl_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
-                        size_t max_findings)
+int pkli_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
+                         size_t max_findings)
 {
     if (!res || !f || f->severity < 0 || f->severity > PKL_SEV_CRITICAL)
         return -1;
@@ -2460,9 +2460,9 @@ int pkl_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
     return 0;
 }
 
-int pkl_scan_result_max_severity(const pkl_scan_result *res)
+pkl_severity pkl_scan_result_max_severity(const pkl_scan_result *res)
 {
-    return res ? res->max_severity : -1;
+    return res ? res->max_severity : PKL_SEV_NONE;
 }
 
 static void scan_free(scan *s)
@@ -2487,6 +2487,13 @@ int pkl_scan_buffer(const void *buf, size_t len, const char *path,
                     const pkl_scan_options *opt, pkl_scan_result *res,
                     pkl_error *err)
 {
+    return pkli_scan_buffer(buf, len, path, opt, 0, res, err);
+}
+
+int pkli_scan_buffer(const void *buf, size_t len, const char *path,
+                     const pkl_scan_options *opt, int lenient_start,
+                     pkl_scan_result *res, pkl_error *err)
+{
     scan s;
     memset(&s, 0, sizeof s);
     pkli_hash_key(&s.hk);
@@ -2503,7 +2510,7 @@ int pkl_scan_buffer(const void *buf, size_t len, const char *path,
     s.max_nesting = opt->max_nesting ? opt->max_nesting : DEFAULT_MAX_NESTING;
     s.on_progress = opt->on_progress;
     s.next_data = opt->next_data;
-    s.lenient_start = opt->lenient_start;
+    s.lenient_start = lenient_start;
     s.progress_ctx = opt->progress_ctx;
     s.next_progress = PROGRESS_STEP;
     /* nested scans may cover at most 4 times the buffer (+1 MiB): a
