@@ -40,7 +40,10 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla
 OPT       ?= -O2
 CFLAGS    ?= $(OPT) -g
 EXTRA_CFLAGS ?=
-CFLAGS_ALL = -std=c11 $(WARN) -fPIC -D_POSIX_C_SOURCE=200809L \
+# Only PKL_API declarations (pickleguard.h) are exported from the shared
+# library: everything else is hidden (the version script agrees).
+VISIBILITY = -fvisibility=hidden
+CFLAGS_ALL = -std=c11 $(WARN) -fPIC $(VISIBILITY) -D_POSIX_C_SOURCE=200809L \
              -Isrc -I$(B)/gen $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 # Header dependencies of every object, tracked by the compiler.
 DEPFLAGS   = -MMD -MP

@@ -23,10 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pickleguard.h"
-
-/* src/internal.h: the reader's general path */
-int pkli_reader_next_full(pkl_reader *r, pkl_op *op, pkl_error *err);
+#include "internal.h" /* pkli_reader_next_full, reader options */
 
 #define CHECK(x)                                                              \
     do {                                                                      \
@@ -125,7 +122,7 @@ static void check_same(const pkl_reader *before, const pkl_reader *r, int rc,
     pkl_reader r3 = *before;
     r3.scratch = NULL;
     r3.scratch_cap = 0;
-    pkl_reader_set_options(&r3, before->options ^ PKL_READER_SKIP_FLOAT_VALUES);
+    pkli_reader_set_options(&r3, before->options ^ PKLI_READER_SKIP_FLOAT_VALUES);
     pkl_op op3;
     pkl_error err3;
     memset(&err3, 0, sizeof err3);

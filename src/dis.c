@@ -20,74 +20,6 @@
 #include <math.h>
 #include <stdio.h>
 
-/* ---- memo key set (open addressing; keys come from the attacker) -------- */
-
-typedef struct keyset {
-    uint64_t *keys;   /* key + 1; 0 marks an empty slot */
-    size_t cap;       /* power of two, or 0 */
-    size_t count;
-    const pkl_allocator *alloc;
-    pkli_hkey hk;     /* SipHash key drawn per listing: keys cannot be
-                         chosen to collide (the fixed mix could be) */
-} keyset;
-
-static size_t key_hash(const keyset *s, uint64_t k)
-{
-    return (size_t)pkli_siphash_u64(&s->hk, k);
-}
-
-static int keyset_has(const keyset *s, uint64_t key)
-{
-    if (!s->cap)
-        return 0;
-    size_t m = s->cap - 1;
-    for (size_t i = key_hash(s, key) & m;; i = (i + 1) & m) {
-        if (s->keys[i] == 0)
-            return 0;
-        if (s->keys[i] == key + 1)
-            return 1;
-    }
-}
-
-/* Inserts a key known to be absent. Returns 0 or -1 (out of memory). */
-static int keyset_add(keyset *s, uint64_t key)
-{
-    if (2 * (s->count + 1) > s->cap) {
-        size_t ncap = s->cap ? 2 * s->cap : 64;
-        if (ncap > SIZE_MAX / sizeof(uint64_t))
-            return -1;
-        uint64_t *nk = pkli_malloc(s->alloc, ncap * sizeof(uint64_t));
-        if (!nk)
-            return -1;
-        memset(nk, 0, ncap * sizeof(uint64_t));
-        for (size_t i = 0; i < s->cap; i++) {
-            if (s->keys[i] == 0)
-                continue;
-            size_t j = key_hash(s, s->keys[i] - 1) & (ncap - 1);
-            while (nk[j])
-                j = (j + 1) & (ncap - 1);
-            nk[j] = s->keys[i];
-        }
-        pkli_free(s->alloc, s->keys);
-        s->keys = nk;
-        s->cap = ncap;
-    }
-    size_t m = s->cap - 1;
-    size_t i = key_hash(s, key) & m;
-    while (s->keys[i])
-        i = (i + 1) & m;
-    s->keys[i] = key + 1;
-    s->count++;
-    return 0;
-}
-
-static void keyset_clear(keyset *s)
-{
-    if (s->cap)
-        memset(s->keys, 0, s->cap * sizeof(uint64_t));
-    s->count = 0;
-}
-
 /* ---- stack effects -------------------------------------------------------
  * pickletools' stack_before/stack_after, reduced to counts. `mark`: the
  * opcode pops through the topmost MARK, then pops `pop` more items below
@@ -134,66 +66,11 @@ static effect stack_effect(uint8_t code)
 
 /* ---- argument rendering ------------------------------------------------- */
 
-/* Python's repr() of a float: the shortest digits that round-trip, fixed
- * notation for decimal exponents -4..15, else d.ddde+XX. */
+/* Python's repr() of a float (pkli_float_repr), as pickletools prints it. */
 static void put_float(pkli_buf *b, double f)
 {
-    if (isnan(f)) {
-        pkli_buf_puts(b, "nan");
-        return;
-    }
-    if (isinf(f)) {
-        pkli_buf_puts(b, f > 0 ? "inf" : "-inf");
-        return;
-    }
-    char tmp[64];
-    for (int p = 1; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, f);
-        if (strtod(tmp, NULL) == f)
-            break;
-    }
-    /* tmp is [-]d[.ddd]e[+-]x... */
-    char digits[32];
-    size_t nd = 0;
-    const char *s = tmp;
-    int neg = 0;
-    if (*s == '-') {
-        neg = 1;
-        s++;
-    }
-    while (*s && *s != 'e') {
-        if (*s != '.' && nd < sizeof digits - 1)
-            digits[nd++] = *s;
-        s++;
-    }
-    digits[nd] = '\0';
-    int exp = *s == 'e' ? atoi(s + 1) : 0;
-    while (nd > 1 && digits[nd - 1] == '0')
-        digits[--nd] = '\0';
-    if (neg)
-        pkli_buf_putc(b, '-');
-    if (exp < -4 || exp >= 16) {
-        pkli_buf_putc(b, digits[0]);
-        if (nd > 1) {
-            pkli_buf_putc(b, '.');
-            pkli_buf_puts(b, digits + 1);
-        }
-        pkli_buf_printf(b, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-    } else if (exp < 0) {
-        pkli_buf_puts(b, "0.");
-        for (int k = 0; k < -exp - 1; k++)
-            pkli_buf_putc(b, '0');
-        pkli_buf_puts(b, digits);
-    } else {
-        size_t ip = (size_t)exp + 1; /* digits before the point */
-        for (size_t k = 0; k < ip; k++)
-            pkli_buf_putc(b, k < nd ? digits[k] : '0');
-        pkli_buf_putc(b, '.');
-        if (nd > ip)
-            pkli_buf_puts(b, digits + ip);
-        else
-            pkli_buf_putc(b, '0');
-    }
+    char t[PKLI_FLOAT_REPR_MAX];
+    pkli_buf_put(b, t, pkli_float_repr(f, t));
 }
 
 /* Decimal text is quadratic in the length; beyond this many bytes a big
@@ -314,7 +191,7 @@ typedef struct dis_state {
     markrec *marks;
     size_t nmarks, cap_marks;
     size_t depth;      /* values above the topmost mark */
-    keyset memo;
+    pkli_htab memo;   /* memo keys stored so far (value 1) */
     int maxproto;
 } dis_state;
 
@@ -323,7 +200,7 @@ static void reset_pickle(dis_state *d)
     d->nmarks = 0;
     d->depth = 0;
     d->maxproto = -1;
-    keyset_clear(&d->memo);
+    pkli_htab_clear(&d->memo);
 }
 
 static int flush_line(dis_state *d)
@@ -386,7 +263,7 @@ static int dis_op(dis_state *d, const pkl_op *op, pkl_error *err)
             if (!valid) {
                 code = PKL_E_BAD_INT;
                 snprintf(msg, sizeof msg, "negative or out-of-range memo key");
-            } else if (keyset_has(&d->memo, key)) {
+            } else if (pkli_htab_find(&d->memo, key)) {
                 code = PKL_E_MEMO_REDEFINED;
                 snprintf(msg, sizeof msg, "memo key %llu already defined",
                          (unsigned long long)key);
@@ -398,7 +275,7 @@ static int dis_op(dis_state *d, const pkl_op *op, pkl_error *err)
             } else {
                 stores = 1;
             }
-        } else if (!valid || !keyset_has(&d->memo, key)) {
+        } else if (!valid || !pkli_htab_find(&d->memo, key)) {
             code = PKL_E_MEMO_MISSING;
             if (op->type == PKL_A_INT)
                 snprintf(msg, sizeof msg, "memo key %lld has never been stored into",
@@ -448,7 +325,7 @@ static int dis_op(dis_state *d, const pkl_op *op, pkl_error *err)
         pkli_error_setf(err, code, op->offset, op->code, "%s", msg);
         return -1;
     }
-    if (stores && keyset_add(&d->memo, key) < 0) {
+    if (stores && !pkli_htab_add(&d->memo, key, 1)) {
         pkli_error_set(err, PKL_E_NOMEM, op->offset, op->code);
         return -1;
     }
@@ -523,8 +400,9 @@ int pkl_dis(const void *buf, size_t len, FILE *out, const pkl_allocator *alloc,
     memset(&d, 0, sizeof d);
     d.alloc = &a;
     d.out = out;
-    d.memo.alloc = &a;
-    pkli_hash_key(&d.memo.hk);
+    pkli_hkey hk; /* memo keys come from the input: keyed per listing */
+    pkli_hash_key(&hk);
+    pkli_htab_init(&d.memo, &a, PKLI_HT_SIPHASH, &hk);
     pkli_buf_init(&d.line, &a, 0);
     pkl_reader_init(&r, buf, len, &a);
     reset_pickle(&d);
@@ -591,6 +469,6 @@ done:
     pkl_reader_free(&r);
     pkli_buf_free(&d.line);
     pkli_free(&a, d.marks);
-    pkli_free(&a, d.memo.keys);
+    pkli_htab_free(&d.memo);
     return rc;
 }

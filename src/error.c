@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-const char *pkl_strerror(int code)
+const char *pkl_strerror(pkl_code code)
 {
     switch (code) {
     case PKL_OK: return "ok";
@@ -67,9 +67,9 @@ const char *pkl_strerror(int code)
     return "unknown error code";
 }
 
-int pkl_error_class(int code)
+int pkl_error_class(pkl_code code)
 {
-    return code <= 0 ? 0 : code / 100;
+    return (int)code <= 0 ? 0 : (int)code / 100;
 }
 
 void pkli_error_clear(pkl_error *err)
@@ -85,7 +85,7 @@ void pkli_error_clear(pkl_error *err)
     err->detail[0] = '\0';
 }
 
-void pkli_error_set(pkl_error *err, int code, size_t offset, int opcode)
+void pkli_error_set(pkl_error *err, pkl_code code, size_t offset, int opcode)
 {
     if (!err)
         return;
@@ -98,7 +98,7 @@ void pkli_error_set(pkl_error *err, int code, size_t offset, int opcode)
     err->detail[0] = '\0';
 }
 
-void pkli_error_setf(pkl_error *err, int code, size_t offset, int opcode,
+void pkli_error_setf(pkl_error *err, pkl_code code, size_t offset, int opcode,
                      const char *fmt, ...)
 {
     if (!err)

@@ -45,9 +45,9 @@ static const char *const format_names[PKL_FMT__COUNT] = {
     [PKL_FMT_LZ4] = "lz4",
 };
 
-const char *pkl_format_name(int fmt)
+const char *pkl_format_name(pkl_format fmt)
 {
-    if (fmt < 0 || fmt >= PKL_FMT__COUNT || !format_names[fmt])
+    if ((unsigned)fmt >= PKL_FMT__COUNT || !format_names[fmt])
         return "unknown";
     return format_names[fmt];
 }
@@ -195,7 +195,7 @@ static int zlib_sniff(const uint8_t *b, size_t len)
            !(b[1] & 0x20);
 }
 
-int pkl_format_detect(const void *vbuf, size_t len)
+pkl_format pkl_format_detect(const void *vbuf, size_t len)
 {
     const uint8_t *b = vbuf;
     if (!b || len == 0)

@@ -30,8 +30,8 @@
 /* ---- errors -------------------------------------------------------------
  * One exit path per function: ERR_IF fills *err (which may be NULL) and
  * jumps to `fail:`. */
-void pkli_error_set(pkl_error *err, int code, size_t offset, int opcode);
-void pkli_error_setf(pkl_error *err, int code, size_t offset, int opcode,
+void pkli_error_set(pkl_error *err, pkl_code code, size_t offset, int opcode);
+void pkli_error_setf(pkl_error *err, pkl_code code, size_t offset, int opcode,
                      const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 5, 6)))
@@ -66,8 +66,20 @@ static inline void pkli_free(const pkl_allocator *a, void *p)
 /* Grows *buf (of *cap elements of size elem) to hold at least `need`
  * elements, doubling; checks overflow. Returns 0 or -1 (nothing changed). */
 /* The reader's general path (pkl_reader_next is a fast path in front of
- * it): exported so that fuzz/fuzz_reader.c can check that both agree. */
+ * it): cross-file so that fuzz/fuzz_reader.c can check that both agree. */
 int pkli_reader_next_full(pkl_reader *r, pkl_op *op, pkl_error *err);
+/* Reader options, or-ed together (pkli_reader_set_options). */
+enum {
+    /* FLOAT (text) is checked exactly as without the option -- the same
+     * bytes accepted and refused, the same errors -- but when its text has
+     * no exponent and at most 300 integer digits its value is not
+     * computed: op->f is 0.0. For callers that never read values (the
+     * scanner). */
+    PKLI_READER_SKIP_FLOAT_VALUES = 1u
+};
+/* Sets the options (replacing any set before); takes effect at the next
+ * pkl_reader_next. The default, after pkl_reader_init, is none. */
+void pkli_reader_set_options(pkl_reader *r, unsigned options);
 
 /* Hot-path helpers: the fast path inlined into its callers, the rare
  * path kept out of line so that callers stay small. */
@@ -143,14 +155,39 @@ static inline uint64_t pkli_dec64be(const uint8_t *p)
  * as CPython's BINUNICODE decoding does. Returns 1 if valid, else 0 and the
  * offset of the first bad byte in *bad. */
 int pkli_utf8_valid(const uint8_t *s, size_t n, int surrogatepass, size_t *bad);
+/* Length (1..4) of the valid UTF-8 sequence at s[0..n), n >= 1, or 0.
+ * Reads byte by byte and stops at the first bad one, so a NUL-terminated
+ * string may pass n = 4. */
+size_t pkli_utf8_seq(const uint8_t *s, size_t n, int surrogatepass);
 /* Decodes one code point from valid (surrogatepass) UTF-8; returns its
  * length in bytes. */
 size_t pkli_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp);
 /* Encodes a code point (surrogates included) as UTF-8; returns 1..4. */
 size_t pkli_utf8_encode(uint32_t cp, uint8_t out[4]);
+/* JSON string text (RFC 8259) of s[0..n), without the quotes, for every
+ * JSON the project writes; handed to put(ctx, ...) in pieces. Kept as
+ * they are: ASCII from 0x20 (DEL too) but '"' and '\\', valid UTF-8.
+ * Escaped: \" \\ \n \r \t \b \f, \u00XX for other controls, \udXXX for an
+ * encoded surrogate when `surrogatepass` (decoded pickle text), \ufffd for
+ * each byte that starts no valid sequence. */
+typedef void (*pkli_sink)(void *ctx, const char *p, size_t n);
+void pkli_json_escape(const uint8_t *s, size_t n, int surrogatepass,
+                      pkli_sink put, void *ctx);
 /* Python 2-style string literal for dis / messages: writes repr-like
  * escaped ASCII of s into b. `text` chooses str (\u escapes) or bytes. */
 int pkli_buf_put_pyrepr(pkli_buf *b, const uint8_t *s, size_t n, int text);
+
+/* ---- numbers as text (numtext.c) ------------------------------------------ */
+/* Python's repr() of a double: shortest round-trip digits (Schubfach),
+ * "nan", "inf", "-inf". Writes no NUL; returns the length (< the size). */
+#define PKLI_FLOAT_REPR_MAX 32
+size_t pkli_float_repr(double d, char buf[PKLI_FLOAT_REPR_MAX]);
+/* Decimal text of the two's complement little-endian integer le[0..len),
+ * written backwards so that it ends at `end`; returns its length. limbs
+ * is scratch of (len + 3) / 4 words and must not overlap the text.
+ * Quadratic in len: callers bound it. */
+size_t pkli_bigint_digits(const uint8_t *le, size_t len, uint32_t *limbs,
+                          char *end);
 
 /* ---- keyed hashing --------------------------------------------------------- */
 /* Every hash table keyed by attacker data (dict keys, memo indices, global
@@ -164,6 +201,49 @@ typedef struct pkli_hkey {
 void pkli_hash_key(pkli_hkey *k);
 uint64_t pkli_siphash(const pkli_hkey *k, const void *p, size_t n);
 uint64_t pkli_siphash_u64(const pkli_hkey *k, uint64_t x);
+
+/* ---- hash table (hashtab.c) ------------------------------------------------
+ * One open-addressing table for every module: a 64-bit key maps to a
+ * non-zero 32-bit value (callers with richer entries keep them in an array
+ * and store index + 1). The table stays at most half full and doubles as it
+ * fills; callers bound `count` themselves before adding. */
+typedef enum pkli_htab_mode {
+    PKLI_HT_SIPHASH, /* keys from the input: SipHash-1-3 under hk */
+    PKLI_HT_MIX,     /* keys no input chooses (addresses): a cheap mix */
+    PKLI_HT_HASHED   /* keys are keyed hashes already: used as they are;
+                        equal keys are told apart by the caller's eq */
+} pkli_htab_mode;
+typedef struct pkli_htab {
+    uint64_t *keys;
+    uint32_t *vals;   /* 0: empty slot */
+    size_t cap;       /* 0 or a power of two */
+    size_t count;
+    pkli_htab_mode mode;
+    pkli_hkey hk;     /* PKLI_HT_SIPHASH's key */
+    const pkl_allocator *alloc;
+} pkli_htab;
+/* Non-zero when the entry with value val is the one looked for. */
+typedef int (*pkli_htab_eq)(const void *ctx, uint32_t val);
+/* An empty table (no allocation until the first add). hk is copied; it MUST
+ * be given for PKLI_HT_SIPHASH and is ignored otherwise. */
+void pkli_htab_init(pkli_htab *t, const pkl_allocator *a, pkli_htab_mode mode,
+                    const pkli_hkey *hk);
+/* The value slot of key (writable in place), or NULL when absent. */
+uint32_t *pkli_htab_find(const pkli_htab *t, uint64_t key);
+/* The same for a PKLI_HT_HASHED table: the first entry with this key for
+ * which eq(ctx, value) holds (eq NULL: any). */
+uint32_t *pkli_htab_find_eq(const pkli_htab *t, uint64_t key,
+                            pkli_htab_eq eq, const void *ctx);
+/* Adds key -> val (val non-zero) without looking for key first; returns
+ * the new slot, or NULL when out of memory (the table is unchanged). */
+uint32_t *pkli_htab_add(pkli_htab *t, uint64_t key, uint32_t val);
+/* The existing slot of key, or a new one holding val; *added (may be NULL)
+ * tells which. NULL when out of memory. */
+uint32_t *pkli_htab_insert(pkli_htab *t, uint64_t key, uint32_t val, int *added);
+/* Empties the table, keeping its memory. */
+void pkli_htab_clear(pkli_htab *t);
+/* Frees the arrays; the table is empty and usable again. */
+void pkli_htab_free(pkli_htab *t);
 
 /* ---- opcode helpers ------------------------------------------------------- */
 /* Table entry per opcode byte (NULL: not an opcode), from opcodes.def. */
@@ -183,6 +263,26 @@ typedef struct pkli_embedded {
 } pkli_embedded;
 /* The built-in policies (policies/NAME.yaml), ended by a NULL name. */
 extern const pkli_embedded pkli_builtin_policies[];
+
+/* ---- scanner entry points for the library's own callers ----------------- */
+/* pkl_scan_buffer with one more option, for scan_file.c:
+ * lenient_start: non-zero when the buffer was found by content rather than
+ * named as a pickle that a loader will unpickle whatever it looks like: if
+ * its first pickle fails before anything imported or called, so that
+ * pickle.load fails having built only data, report `not-a-pickle` (info)
+ * instead of a medium finding (docs/rules.md, verdicts by what can run).
+ * pkl_scan_file/pkl_scan_data set it for every file and every non-forced
+ * stream. */
+int pkli_scan_buffer(const void *buf, size_t len, const char *path,
+                     const pkl_scan_options *opt, int lenient_start,
+                     pkl_scan_result *res, pkl_error *err);
+/* Appends a finding made outside the scanner (container problems, the
+ * CLI's merged reports). f->rule must be a static string. Counted like the
+ * scanner's own: by_severity, max_severity, and `dropped` past
+ * max_findings (0: the default 1000). Returns 0, or -1 when out of memory
+ * (the finding is then counted as dropped). */
+int pkli_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
+                         size_t max_findings);
 
 /* names.c: whole-component match of a dotted pattern ('*' matches one
  * component) against the first components of s[0..n). */

@@ -47,7 +47,7 @@ const pkl_opinfo *pkl_opinfo_all(size_t *count)
     return all_ops;
 }
 
-const char *pkl_argkind_name(unsigned argkind)
+const char *pkl_argkind_name(pkl_argkind argkind)
 {
     static const char *const names[] = {
         [PKL_ARG_NONE] = "none",

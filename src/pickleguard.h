@@ -30,6 +30,17 @@ extern "C" {
 
 #define PKL_VERSION "0.1.0"
 
+/* Marks what the library exports. It is built with -fvisibility=hidden
+ * (and a version script), so only PKL_API declarations are visible from
+ * libpickleguard.so; the library's cross-file internals are not. */
+#ifndef PKL_API
+#if defined(__GNUC__) || defined(__clang__)
+#define PKL_API __attribute__((visibility("default")))
+#else
+#define PKL_API
+#endif
+#endif
+
 /* ===================================================================== */
 /* Errors                                                                */
 /* ===================================================================== */
@@ -100,7 +111,7 @@ typedef enum pkl_code {
 } pkl_code;
 
 typedef struct pkl_error {
-    int code;             /* a pkl_code */
+    pkl_code code;        /* PKL_OK, or what went wrong */
     const char *msg;      /* static text for the code; never NULL after a fill */
     size_t offset;        /* byte offset in the input where the problem is */
     int opcode;           /* opcode byte involved, or -1 */
@@ -110,13 +121,25 @@ typedef struct pkl_error {
                              that would allow it, the file name... may be "" */
 } pkl_error;
 
-/* Static message for a code ("unknown error code" for unknown values). */
-const char *pkl_strerror(int code);
-/* 1..6 for the ranges above (code / 100), 0 for PKL_OK. */
-int pkl_error_class(int code);
-/* Formats a one-line human-readable message: "<msg>: <detail> (OPNAME at
- * offset N)". Writes at most size bytes (NUL-terminated). Returns buf. */
-char *pkl_error_format(const pkl_error *err, char *buf, size_t size);
+/* The static message of a code.
+ * @param code any value.
+ * @return a static string, never NULL ("unknown error code" for a value
+ *     that is no pkl_code); never free it. */
+PKL_API const char *pkl_strerror(pkl_code code);
+/* The range of a code.
+ * @param code any value.
+ * @return 1..6 for the ranges above (code / 100), 0 for PKL_OK and
+ *     anything not positive. */
+PKL_API int pkl_error_class(pkl_code code);
+/* A one-line human-readable message: "<msg>: <detail> (OPNAME at offset
+ * N)"; the offset part only for malformed, policy and limit errors (the
+ * 1xx-3xx ranges). Policy-file errors carry file:line:column in detail.
+ * @param err the error to describe; NULL gives "no error information".
+ * @param buf where to write; the caller owns it. NULL: nothing is done.
+ * @param size bytes at buf; the text is cut to size - 1 and always
+ *     NUL-terminated (size 0: nothing is written).
+ * @return buf. */
+PKL_API char *pkl_error_format(const pkl_error *err, char *buf, size_t size);
 
 /* ===================================================================== */
 /* Allocator                                                             */
@@ -183,11 +206,11 @@ typedef struct pkl_opinfo {
 } pkl_opinfo;
 
 /* Table entry for an opcode byte, or NULL if the byte is no opcode. */
-const pkl_opinfo *pkl_opinfo_get(unsigned byte);
+PKL_API const pkl_opinfo *pkl_opinfo_get(unsigned byte);
 /* All opcodes in opcodes.def order; *count receives 68. */
-const pkl_opinfo *pkl_opinfo_all(size_t *count);
+PKL_API const pkl_opinfo *pkl_opinfo_all(size_t *count);
 /* Name of an argument kind as pickletools spells it ("uint1"...). */
-const char *pkl_argkind_name(unsigned argkind);
+PKL_API const char *pkl_argkind_name(pkl_argkind argkind);
 
 /* ===================================================================== */
 /* Reader: one opcode and its decoded argument at a time                 */
@@ -252,40 +275,28 @@ typedef struct pkl_reader {
 } pkl_reader;
 
 /* Starts reading buf[0..len). buf must outlive the reader. */
-void pkl_reader_init(pkl_reader *r, const void *buf, size_t len,
-                     const pkl_allocator *alloc);
+PKL_API void pkl_reader_init(pkl_reader *r, const void *buf, size_t len,
+                             const pkl_allocator *alloc);
 
-/* Reader options, or-ed together. */
-enum {
-    /* FLOAT (text) is checked exactly as without the option -- the same
-     * bytes accepted and refused, the same errors -- but when its text has
-     * no exponent and at most 300 integer digits its value is not
-     * computed: op->f is 0.0. For callers that never read values (the
-     * scanner). */
-    PKL_READER_SKIP_FLOAT_VALUES = 1u
-};
-/* Sets the options (replacing any set before); takes effect at the next
- * pkl_reader_next. The default, after pkl_reader_init, is none. */
-void pkl_reader_set_options(pkl_reader *r, unsigned options);
 /* Reads the opcode at the current position. Returns 1 and fills *op, 0 at
  * the end of the buffer (no bytes left), or -1 with *err filled (offset of
  * the opcode, opcode byte). After STOP the reader continues with whatever
  * follows: callers decide whether bytes after STOP are another pickle. A
  * declared length larger than what remains is PKL_E_TRUNCATED, found before
  * any allocation. */
-int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err);
+PKL_API int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err);
 /* Current offset (the next opcode's). */
-size_t pkl_reader_offset(const pkl_reader *r);
+PKL_API size_t pkl_reader_offset(const pkl_reader *r);
 /* Moves to `offset` (<= len) and leaves any frame. */
-void pkl_reader_seek(pkl_reader *r, size_t offset);
-void pkl_reader_free(pkl_reader *r);
+PKL_API void pkl_reader_seek(pkl_reader *r, size_t offset);
+PKL_API void pkl_reader_free(pkl_reader *r);
 
 /* Converts a PKL_A_BIGINT (two's complement LE) to decimal text. Writes
- * into out (NUL-terminated); returns the length, or 0 if outsize is below
- * 4*len+8 (the magnitude is worked on in the tail of out). Quadratic in
- * len: callers bound it. */
-size_t pkl_bigint_to_decimal(const uint8_t *le, size_t len, char *out,
-                             size_t outsize);
+ * into out (NUL-terminated); returns the length, or 0 if out is NULL, le
+ * is NULL with len > 0, or outsize is below 4*len+8 (out doubles as the
+ * scratch of the conversion). Quadratic in len: callers bound it. */
+PKL_API size_t pkl_bigint_to_decimal(const uint8_t *le, size_t len, char *out,
+                                     size_t outsize);
 
 /* ===================================================================== */
 /* Disassembler (pickletools.dis compatible listing)                     */
@@ -297,8 +308,8 @@ size_t pkl_bigint_to_decimal(const uint8_t *le, size_t len, char *out,
  * key never stored, bytes after STOP, FRAME mismatches). Returns 0 when the
  * listing is complete and every check passed, -1 with *err on the first
  * problem (the listing up to it is written). */
-int pkl_dis(const void *buf, size_t len, FILE *out, const pkl_allocator *alloc,
-            pkl_error *err);
+PKL_API int pkl_dis(const void *buf, size_t len, FILE *out, const pkl_allocator *alloc,
+                    pkl_error *err);
 
 /* ===================================================================== */
 /* Names: resolving a global exactly as CPython's Unpickler.find_class   */
@@ -322,9 +333,9 @@ typedef struct pkl_global {
  * the caller to fill in. Only ASCII identifiers are accepted: non-ASCII
  * ones are refused on purpose (docs/policy.md). Lengths are counted, so a
  * NUL byte never truncates a name. Returns 0 or -1. */
-int pkl_resolve_global(const char *module, size_t module_len, const char *name,
-                       size_t name_len, int proto, pkl_global *out,
-                       pkl_error *err);
+PKL_API int pkl_resolve_global(const char *module, size_t module_len, const char *name,
+                               size_t name_len, int proto, pkl_global *out,
+                               pkl_error *err);
 
 /* ===================================================================== */
 /* Policies and limits                                                   */
@@ -342,7 +353,7 @@ typedef struct pkl_limits {
 /* Fills the documented defaults (docs/policy.md): max_depth 1000, max_memo
  * 10,000,000, max_values 100,000,000, max_bytes 2 GiB, max_json_bytes
  * 4 GiB. */
-void pkl_limits_default(pkl_limits *l);
+PKL_API void pkl_limits_default(pkl_limits *l);
 
 typedef struct pkl_policy pkl_policy;
 
@@ -355,42 +366,42 @@ typedef enum pkl_verdict {
 
 /* Built-in policy by name ("default", "strict", "ml"), or NULL with
  * PKL_E_POLICY_NOT_FOUND. */
-pkl_policy *pkl_policy_builtin(const char *name, const pkl_allocator *alloc,
-                               pkl_error *err);
+PKL_API pkl_policy *pkl_policy_builtin(const char *name, const pkl_allocator *alloc,
+                                       pkl_error *err);
 /* Loads a YAML policy file; `extends` paths are relative to it. Errors carry
  * line/column and "file:line:column: message" in err->detail. */
-pkl_policy *pkl_policy_load_file(const char *path, const pkl_allocator *alloc,
-                                 pkl_error *err);
+PKL_API pkl_policy *pkl_policy_load_file(const char *path, const pkl_allocator *alloc,
+                                         pkl_error *err);
 /* Loads a policy from memory; `origin` names it in messages and is the
  * base for relative `extends` (may be NULL: relative extends refused). */
-pkl_policy *pkl_policy_load_string(const char *yaml, size_t len,
-                                   const char *origin,
-                                   const pkl_allocator *alloc, pkl_error *err);
+PKL_API pkl_policy *pkl_policy_load_string(const char *yaml, size_t len,
+                                           const char *origin,
+                                           const pkl_allocator *alloc, pkl_error *err);
 /* What --policy takes: a value containing '/' or ending in .yaml/.yml is a
  * file path; otherwise a built-in name if it is one (a file of the same
  * name does not shadow it); otherwise an existing file; otherwise NULL
  * with PKL_E_POLICY_NOT_FOUND. */
-pkl_policy *pkl_policy_open(const char *name_or_path, const pkl_allocator *alloc,
-                            pkl_error *err);
-void pkl_policy_free(pkl_policy *p);
+PKL_API pkl_policy *pkl_policy_open(const char *name_or_path, const pkl_allocator *alloc,
+                                    pkl_error *err);
+PKL_API void pkl_policy_free(pkl_policy *p);
 
-const char *pkl_policy_name(const pkl_policy *p);
+PKL_API const char *pkl_policy_name(const pkl_policy *p);
 /* Verdict for a resolved global: deny entries first, then allow entries;
  * `a.b.C` matches module + "." + qualname exactly, `a.b.*` exactly one more
  * component (docs/policy.md). NULL p or g: PKL_DENIED. A loaded policy is
  * never modified, so threads may share it. */
-pkl_verdict pkl_policy_check(const pkl_policy *p, const pkl_global *g);
+PKL_API pkl_verdict pkl_policy_check(const pkl_policy *p, const pkl_global *g);
 /* Non-zero when PERSID/BINPERSID are allowed. */
-int pkl_policy_allows_persid(const pkl_policy *p);
+PKL_API int pkl_policy_allows_persid(const pkl_policy *p);
 /* The policy's limits (its own overrides over the defaults). */
-void pkl_policy_limits(const pkl_policy *p, pkl_limits *out);
+PKL_API void pkl_policy_limits(const pkl_policy *p, pkl_limits *out);
 /* The YAML line that would allow g ("allow:\n  - module.qualname"), for
  * messages; writes a NUL-terminated string into buf and returns buf. */
-char *pkl_policy_suggest(const pkl_global *g, char *buf, size_t size);
+PKL_API char *pkl_policy_suggest(const pkl_global *g, char *buf, size_t size);
 /* Writes the fully resolved policy (after extends; entries sorted, every
  * limit spelled out) as YAML that loads again. Returns 0, or -1 on a write
  * error. */
-int pkl_policy_write(const pkl_policy *p, FILE *out);
+PKL_API int pkl_policy_write(const pkl_policy *p, FILE *out);
 
 /* ===================================================================== */
 /* Decoder: pickle -> value tree, under a policy                         */
@@ -490,17 +501,17 @@ enum { PKL_STR8_ASCII = 0, PKL_STR8_LATIN1 = 1, PKL_STR8_BYTES = 2 };
  * and sets *consumed to the offset just past its STOP (bytes after it are
  * the caller's business). On failure returns NULL with *err filled (offset
  * relative to buf). */
-pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
-                    size_t *consumed, pkl_error *err);
-const pkl_value *pkl_doc_root(const pkl_doc *doc);
+PKL_API pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
+                            size_t *consumed, pkl_error *err);
+PKL_API const pkl_value *pkl_doc_root(const pkl_doc *doc);
 /* Non-zero when the decoder handed v out more than once (memo GET or DUP):
  * a builder that makes one object per node (the Python binding) must keep
  * and reuse it, which preserves identity and cycles; other nodes have one
  * parent. Constant nodes (None, booleans, ints, floats, the empty tuple)
  * are never marked. */
-int pkl_value_is_shared(const pkl_value *v);
+PKL_API int pkl_value_is_shared(const pkl_value *v);
 /* Frees the document and every value in it, in one call. */
-void pkl_doc_free(pkl_doc *doc);
+PKL_API void pkl_doc_free(pkl_doc *doc);
 
 /* ===================================================================== */
 /* pickle-json v1 writer (docs/json.md)                                  */
@@ -510,26 +521,33 @@ void pkl_doc_free(pkl_doc *doc);
  * stops with PKL_E_LIMIT_JSON when the output would exceed max_json_bytes
  * (0: the default limit). Nothing is written on failure: the document is
  * rendered into memory first. Returns 0 or -1. */
-int pkl_json_write(const pkl_doc *doc, FILE *out, size_t max_json_bytes,
-                   const pkl_allocator *alloc, pkl_error *err);
+PKL_API int pkl_json_write(const pkl_doc *doc, FILE *out, size_t max_json_bytes,
+                           const pkl_allocator *alloc, pkl_error *err);
 
 /* ===================================================================== */
 /* Scanner: pickle bytes -> findings, without loading                    */
 /* ===================================================================== */
 
 typedef enum pkl_severity {
+    PKL_SEV_NONE = -1, /* no finding (max_severity of an empty result) */
     PKL_SEV_INFO = 0, PKL_SEV_LOW = 1, PKL_SEV_MEDIUM = 2, PKL_SEV_HIGH = 3,
     PKL_SEV_CRITICAL = 4
 } pkl_severity;
 
-/* "info", "low", "medium", "high", "critical". */
-const char *pkl_severity_name(int sev);
-/* Parses the above; -1 if unknown. */
-int pkl_severity_parse(const char *s);
+/* The name of a severity.
+ * @param sev any value.
+ * @return "info", "low", "medium", "high" or "critical"; "unknown" for
+ *     anything else (PKL_SEV_NONE included). A static string. */
+PKL_API const char *pkl_severity_name(pkl_severity sev);
+/* Parses a severity name.
+ * @param s one of the names pkl_severity_name gives (exact, lower case);
+ *     NULL is allowed.
+ * @return the severity, or PKL_SEV_NONE for NULL or an unknown name. */
+PKL_API pkl_severity pkl_severity_parse(const char *s);
 
 typedef struct pkl_finding {
     const char *rule;        /* stable rule id, documented in docs/rules.md */
-    int severity;            /* pkl_severity */
+    pkl_severity severity;
     size_t offset;           /* byte offset within the stream scanned */
     int opcode;              /* opcode byte, or -1 */
     char global[2 * PKL_NAME_MAX + 2]; /* "module.qualname" or "" */
@@ -549,7 +567,8 @@ typedef struct pkl_scan_result {
                                 of one buffer has bytes == its length) */
     size_t dropped;          /* findings over max_findings: counted, not kept */
     size_t by_severity[5];   /* findings per pkl_severity, dropped included */
-    int max_severity;        /* highest severity, dropped included; -1: none */
+    pkl_severity max_severity; /* highest severity, dropped included;
+                                  PKL_SEV_NONE: no finding */
     pkl_allocator alloc;
 } pkl_scan_result;
 
@@ -568,14 +587,6 @@ typedef struct pkl_scan_options {
      * bounds resident memory on huge files. NULL: not called. */
     void (*on_progress)(void *ctx, size_t offset);
     void *progress_ctx;
-    /* Non-zero when the buffer was found by content rather than named as
-     * a pickle that a loader will unpickle whatever it looks like: if its
-     * first pickle fails before anything imported or called, so that
-     * pickle.load fails having built only data, report `not-a-pickle`
-     * (info) instead of a medium finding (docs/rules.md, verdicts by what
-     * can run). pkl_scan_file/pkl_scan_data set it for every file and
-     * every non-forced stream. */
-    int lenient_start;
     /* Optional: the offset of the first byte at or after `offset` of the
      * top-level buffer that may be non-zero (a file's holes read as zero:
      * lseek SEEK_DATA), or the buffer's length. The search of bytes left
@@ -585,28 +596,37 @@ typedef struct pkl_scan_options {
     size_t (*next_data)(void *ctx, size_t offset);
 } pkl_scan_options;
 
-void pkl_scan_result_init(pkl_scan_result *res, const pkl_allocator *alloc);
+/* Makes an empty result (no allocation until the first finding).
+ * @param res the result to fill; MUST NOT be NULL. Free it with
+ *     pkl_scan_result_free, after any number of scans into it.
+ * @param alloc the allocator for its findings; NULL: libc. Copied. */
+PKL_API void pkl_scan_result_init(pkl_scan_result *res, const pkl_allocator *alloc);
 /* Scans every pickle in buf (concatenated pickles included) and appends
- * findings to *res, with `path` as the prefix of each finding's path
- * (NULL or "": top level; nested pickles add "!nested@OFFSET").
- * Never stops at the first problem; the rules are in docs/rules.md.
- * Memory is bounded independently of len (tracking caps give a
- * `scan-limit` finding instead of growing). Several threads may scan at
- * once with the same policy. Returns 0, or -1 only on resource failure
- * (out of memory) with *err filled. */
-int pkl_scan_buffer(const void *buf, size_t len, const char *path,
-                    const pkl_scan_options *opt, pkl_scan_result *res,
-                    pkl_error *err);
-/* Appends a finding made outside the scanner (the CLI reports container
- * problems this way). f->rule must be a static string. Counted like the
- * scanner's own: by_severity, max_severity, and `dropped` past
- * max_findings (0: the default 1000). Returns 0, or -1 when out of memory
- * (the finding is then counted as dropped). */
-int pkl_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
-                        size_t max_findings);
-/* Highest severity among the findings, -1 if there are none. */
-int pkl_scan_result_max_severity(const pkl_scan_result *res);
-void pkl_scan_result_free(pkl_scan_result *res);
+ * findings to *res. Never stops at the first problem; the rules are in
+ * docs/rules.md. Memory is bounded independently of len (tracking caps
+ * give a `scan-limit` finding instead of growing). Several threads may
+ * scan at once with the same policy.
+ * @param buf the bytes; MAY be NULL only when len is 0. Only read; it
+ *     must stay valid during the call.
+ * @param path the prefix of each finding's path (NULL or "": top level;
+ *     nested pickles add "!nested@OFFSET"). Copied into findings.
+ * @param opt MUST NOT be NULL, and opt->policy MUST be set.
+ * @param res an initialised result (pkl_scan_result_init); the caller
+ *     owns it and its findings.
+ * @param err may be NULL.
+ * @return 0 (findings, if any, are in res); -1 only when opt, its policy
+ *     or res is missing (PKL_E_INVALID_ARG) or memory ran out
+ *     (PKL_E_NOMEM), with *err filled. */
+PKL_API int pkl_scan_buffer(const void *buf, size_t len, const char *path,
+                            const pkl_scan_options *opt, pkl_scan_result *res,
+                            pkl_error *err);
+/* The highest severity among the findings, dropped ones included.
+ * @param res may be NULL.
+ * @return the severity, or PKL_SEV_NONE when there are none (or res is
+ *     NULL). */
+PKL_API pkl_severity pkl_scan_result_max_severity(const pkl_scan_result *res);
+/* Frees the findings; res is empty again (init state). NULL is allowed. */
+PKL_API void pkl_scan_result_free(pkl_scan_result *res);
 
 /* ===================================================================== */
 /* Containers: files that hold pickles (docs/formats.md)                 */
@@ -632,13 +652,13 @@ typedef enum pkl_format {
 } pkl_format;
 
 /* "pickle", "zip", "gzip"... ("unknown" for anything else). */
-const char *pkl_format_name(int fmt);
+PKL_API const char *pkl_format_name(pkl_format fmt);
 /* The format of buf judged by its first bytes (and, for zip, its end).
  * Cheap: nothing is decompressed. A buffer that is none of the containers
  * is PKL_FMT_PICKLE when its first opcode parses and can start a pickle,
  * else PKL_FMT_UNKNOWN. Never returns JOBLIB or TORCH_LEGACY (those are
  * pickles told apart while walking). */
-int pkl_format_detect(const void *buf, size_t len);
+PKL_API pkl_format pkl_format_detect(const void *buf, size_t len);
 
 /* Flags of a pkl_stream. */
 enum {
@@ -670,7 +690,7 @@ typedef struct pkl_stream {
     const uint8_t *data;   /* the pickle bytes */
     size_t len;
     unsigned flags;        /* PKL_STREAM_* */
-    int format;            /* pkl_format the bytes were found as (PICKLE,
+    pkl_format format;     /* what the bytes were found as (PICKLE,
                               TORCH_LEGACY, JOBLIB, NPY) */
     const char *chain;     /* containers from the outside in: "zip>gzip" ("" at
                               top level) */
@@ -721,9 +741,9 @@ typedef struct pkl_walk_stats {
  * pickle is a PKL_E_FORMAT_UNSUPPORTED problem, never silently skipped.
  * stats may be NULL. Returns 0 when the walk finished (problems are not
  * failures), -1 on out of memory or when a callback stopped it. */
-int pkl_walk_buffer(const void *buf, size_t len, const char *path,
-                    const pkl_walk_options *opt, pkl_walk_stats *stats,
-                    pkl_error *err);
+PKL_API int pkl_walk_buffer(const void *buf, size_t len, const char *path,
+                            const pkl_walk_options *opt, pkl_walk_stats *stats,
+                            pkl_error *err);
 
 /* ===================================================================== */
 /* Scan orchestration: one file, as `pickleguard scan` sees it           */
@@ -732,16 +752,16 @@ int pkl_walk_buffer(const void *buf, size_t len, const char *path,
 /* The rule table (src/rules.def): every rule id a finding can carry. */
 typedef struct pkl_rule_info {
     const char *id;          /* "dangerous-global"... */
-    int severity;            /* usual pkl_severity */
+    pkl_severity severity;   /* the usual severity */
     const char *title;       /* one line */
     const char *help;        /* one paragraph */
 } pkl_rule_info;
 
-size_t pkl_rule_count(void);
+PKL_API size_t pkl_rule_count(void);
 /* Entry i (0 .. pkl_rule_count()-1), NULL past the end. */
-const pkl_rule_info *pkl_rule_get(size_t i);
+PKL_API const pkl_rule_info *pkl_rule_get(size_t i);
 /* Index of rule `id`, or -1. */
-int pkl_rule_find(const char *id);
+PKL_API int pkl_rule_find(const char *id);
 
 typedef struct pkl_scan_file_options {
     const pkl_policy *policy;     /* required */
@@ -776,18 +796,18 @@ typedef struct pkl_scan_file_options {
  * findings). Returns 0, or -1 with *err filled when the file cannot be
  * read at all (PKL_E_IO: missing, unreadable, a directory) or memory ran
  * out. Thread-safe for distinct results. */
-int pkl_scan_file(const char *path, const pkl_scan_file_options *opt,
-                  pkl_scan_result *res, pkl_error *err);
+PKL_API int pkl_scan_file(const char *path, const pkl_scan_file_options *opt,
+                          pkl_scan_result *res, pkl_error *err);
 /* The same for bytes in memory (stdin): fs_path, when not NULL, is where
  * the bytes came from (only used to find a dbm.dumb/GNU dbm on disk). */
-int pkl_scan_data(const void *buf, size_t len, const char *fs_path,
-                  const pkl_scan_file_options *opt, pkl_scan_result *res,
-                  pkl_error *err);
+PKL_API int pkl_scan_data(const void *buf, size_t len, const char *fs_path,
+                          const pkl_scan_file_options *opt, pkl_scan_result *res,
+                          pkl_error *err);
 /* Appends the `special-file` finding (medium) for a file that is not
  * read: `what` says what it is ("a FIFO (named pipe)"). Returns 0 or -1
  * (out of memory; counted as dropped). */
-int pkl_scan_special(const char *what, const pkl_scan_file_options *opt,
-                     pkl_scan_result *res);
+PKL_API int pkl_scan_special(const char *what, const pkl_scan_file_options *opt,
+                             pkl_scan_result *res);
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,7 @@ void pkl_reader_init(pkl_reader *r, const void *buf, size_t len,
     pkli_alloc_init(&r->alloc, alloc);
 }
 
-void pkl_reader_set_options(pkl_reader *r, unsigned options)
+void pkli_reader_set_options(pkl_reader *r, unsigned options)
 {
     r->options = options;
 }
@@ -800,7 +800,7 @@ static int parse_floatnl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
     size_t cp = dg_prefix(s, cn, &special);
     int c_ok = cp > 0 && cp == cn;
     int c_special = special;
-    if (c_ok && cn == n && (c->r->options & PKL_READER_SKIP_FLOAT_VALUES) &&
+    if (c_ok && cn == n && (c->r->options & PKLI_READER_SKIP_FLOAT_VALUES) &&
         !special && !memchr(s, 'e', n) && !memchr(s, 'E', n) &&
         (size_t)((const uint8_t *)(memchr(s, '.', n) ? memchr(s, '.', n)
                                                      : s + n) - s) <= 301) {
@@ -1181,63 +1181,4 @@ int pkl_reader_next(pkl_reader *r, pkl_op *op, pkl_error *err)
     if (rc == 1 && err && err->code != PKL_OK)
         pkli_error_clear(err);
     return rc;
-}
-
-/* Two's complement LE bytes to decimal text, by repeated division of the
- * big-endian magnitude by 10^4. Quadratic: callers bound len. */
-size_t pkl_bigint_to_decimal(const uint8_t *le, size_t len, char *out,
-                             size_t outsize)
-{
-    if (!out || len > (SIZE_MAX - 8) / 4 || outsize < 4 * len + 8)
-        return 0;
-    if (len == 0) {
-        out[0] = '0';
-        out[1] = '\0';
-        return 1;
-    }
-    int negative = (le[len - 1] & 0x80) != 0;
-    /* magnitude, big-endian, in the tail of out */
-    uint8_t *mag = (uint8_t *)out + outsize - len;
-    unsigned carry = 1;
-    for (size_t k = 0; k < len; k++) {
-        uint8_t b = le[k];
-        if (negative) {
-            unsigned v = (unsigned)(uint8_t)~b + carry;
-            b = (uint8_t)v;
-            carry = v >> 8;
-        }
-        mag[len - 1 - k] = b;
-    }
-    size_t start = 0, w = 0;
-    while (start < len && mag[start] == 0)
-        start++;
-    while (start < len) {
-        unsigned rem = 0;
-        for (size_t k = start; k < len; k++) {
-            unsigned cur = (rem << 8) | mag[k];
-            mag[k] = (uint8_t)(cur / 10000);
-            rem = cur % 10000;
-        }
-        while (start < len && mag[start] == 0)
-            start++;
-        for (int d = 0; d < 4; d++) {
-            out[w++] = (char)('0' + rem % 10);
-            rem /= 10;
-            if (start == len && rem == 0)
-                break;
-        }
-    }
-    while (w > 1 && out[w - 1] == '0')
-        w--;
-    if (w == 0)
-        out[w++] = '0';
-    if (negative)
-        out[w++] = '-';
-    for (size_t i = 0, j = w - 1; i < j; i++, j--) {
-        char t = out[i];
-        out[i] = out[j];
-        out[j] = t;
-    }
-    out[w] = '\0';
-    return w;
 }

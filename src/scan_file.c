@@ -67,7 +67,7 @@ static int add_finding(pkl_scan_result *res, size_t max_findings,
     snprintf(f.path, sizeof f.path, "%s", path ? path : "");
     snprintf(f.message, sizeof f.message, "%s", message);
     snprintf(f.hint, sizeof f.hint, "%s", hint);
-    return pkl_scan_result_add(res, &f, max_findings);
+    return pkli_scan_result_add(res, &f, max_findings);
 }
 
 /* ---- containers: pkl_walk_buffer hands over each pickle stream ---------- */
@@ -85,7 +85,7 @@ static const char *member_path(const char *p)
     return p && p[0] == '!' ? p + 1 : (p ? p : "");
 }
 
-/* A PKL_STREAM_VIEW scanned with lenient_start: the scanner stops at
+/* A PKL_STREAM_VIEW scanned leniently (pkli_scan_buffer): the scanner stops at
  * "not-a-pickle" (the view fails before anything could run); what may
  * follow it are text hits in the rest of the bytes (look_through), which
  * that view's loader never reads and the file's other views scan. */
@@ -129,15 +129,15 @@ static int on_stream(void *ctx, const pkl_stream *st, pkl_error *err)
     /* forced streams are unpickled whatever they look like; anything else
      * was found by content, named or not (one verdict path: a file scanned
      * by name and inside a directory gets the same findings) */
-    opt.lenient_start = (st->flags & PKL_STREAM_FORCED) ? 0 : 1;
+    int lenient = (st->flags & PKL_STREAM_FORCED) ? 0 : 1;
     if (st->data != wc->map) {
         opt.on_progress = NULL;
         opt.next_data = NULL;
         opt.progress_ctx = NULL;
     }
     if (!(st->flags & PKL_STREAM_VIEW))
-        return pkl_scan_buffer(st->data, st->len, member_path(st->path), &opt,
-                               wc->res, err) < 0;
+        return pkli_scan_buffer(st->data, st->len, member_path(st->path), &opt,
+                                lenient, wc->res, err) < 0;
     /* a second view of bytes that are also a container (the raw pickle
      * from byte 0): it adds findings only when the unpickler gets past
      * building data; "not a pickle" there means no loader taking this view
@@ -145,13 +145,13 @@ static int on_stream(void *ctx, const pkl_stream *st, pkl_error *err)
      * STACK_GLOBAL on an empty stack) */
     pkl_scan_result view;
     pkl_scan_result_init(&view, NULL);
-    int rc = pkl_scan_buffer(st->data, st->len, member_path(st->path), &opt,
-                             &view, err);
+    int rc = pkli_scan_buffer(st->data, st->len, member_path(st->path), &opt,
+                              lenient, &view, err);
     if (rc == 0 && !view_inert(&view))
         for (size_t i = 0; i < view.count && rc == 0; i++)
             if (view_adds(wc->res, &view.findings[i]))
-                rc = pkl_scan_result_add(wc->res, &view.findings[i],
-                                         wc->opt->max_findings);
+                rc = pkli_scan_result_add(wc->res, &view.findings[i],
+                                          wc->opt->max_findings);
     pkl_scan_result_free(&view);
     return rc < 0;
 }
@@ -263,8 +263,8 @@ static int scan_data(const uint8_t *data, size_t len, const char *fs_path,
     opt.policy = fo->policy;
     opt.max_findings = fo->max_findings;
     /* verdicts by what can run, however the file was reached: bytes that
-     * fail before anything could run are "not a pickle" (info) */
-    opt.lenient_start = 1;
+     * fail before anything could run are "not a pickle" (info), so every
+     * scan here is lenient at its start (pkli_scan_buffer) */
     data_ctx pr = {map, 0, fd, len};
     if (map) {
         opt.on_progress = drop_pages;
@@ -280,7 +280,7 @@ static int scan_data(const uint8_t *data, size_t len, const char *fs_path,
          * pickles -- joblib's inline arrays, legacy torch storages -- is
          * it handed to pkl_walk_buffer, which knows those layouts. */
         pkl_scan_result was = *res;
-        rc = pkl_scan_buffer(data, len, "", &opt, res, err);
+        rc = pkli_scan_buffer(data, len, "", &opt, 1, res, err);
         if (rc == 0 && !parsed_whole(res, was.count, res->bytes - was.bytes,
                                      len)) {
             result_rewind(res, &was);
@@ -291,7 +291,7 @@ static int scan_data(const uint8_t *data, size_t len, const char *fs_path,
         /* no container and no plausible pickle start: scanned as it is,
          * so the reason the first opcode fails is reported (and text
          * after it searched) */
-        rc = pkl_scan_buffer(data, len, "", &opt, res, err);
+        rc = pkli_scan_buffer(data, len, "", &opt, 1, res, err);
     } else if (fmt != PKL_FMT_PICKLE) {
         walk_ctx wc = {&opt, res, map ? data : NULL, fo->found};
         pkl_walk_options wo;

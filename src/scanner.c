@@ -56,21 +56,21 @@
 static const char *const sev_names[] = {"info", "low", "medium", "high",
                                         "critical"};
 
-const char *pkl_severity_name(int sev)
+const char *pkl_severity_name(pkl_severity sev)
 {
-    if (sev < 0 || sev > PKL_SEV_CRITICAL)
+    if (sev < PKL_SEV_INFO || sev > PKL_SEV_CRITICAL)
         return "unknown";
     return sev_names[sev];
 }
 
-int pkl_severity_parse(const char *s)
+pkl_severity pkl_severity_parse(const char *s)
 {
     if (!s)
-        return -1;
+        return PKL_SEV_NONE;
     for (int i = 0; i <= PKL_SEV_CRITICAL; i++)
         if (strcmp(s, sev_names[i]) == 0)
-            return i;
-    return -1;
+            return (pkl_severity)i;
+    return PKL_SEV_NONE;
 }
 
 /* ---- catalogue ------------------------------------------------------------- */
@@ -264,9 +264,7 @@ typedef struct scan {
     uint32_t *pidx;         /* MS_POOLED dense keys below PIDX_MAX: pool
                                code per key (0: see the hash map) */
     size_t pidxcap;
-    uint64_t *hkeys;
-    uint32_t *hvals;        /* 0: empty slot */
-    size_t hcap, hcount;
+    pkli_htab memo_hash;    /* sparse memo keys -> MS_* value */
     mentry *pool;
     size_t npool, poolcap;
     size_t memo_count;
@@ -277,7 +275,7 @@ typedef struct scan {
     int first_failed;       /* ... and it was the pickle's first */
     char first_msg[400];    /* why the first opcode failed */
     size_t npk;             /* index of the current pickle in the stream */
-    int lenient_start;      /* pkl_scan_options.lenient_start */
+    int lenient_start;      /* see pkli_scan_buffer */
     int text_guard;         /* look_through in a buffer that is no pickle */
     int acted;              /* an opcode that imports or calls was handled
                                in this pickle */
@@ -294,8 +292,7 @@ typedef struct scan {
     /* whole scan */
     gent *gl;
     size_t ngl, glcap;
-    uint32_t *ghash;        /* 0: empty, else index + 1 */
-    size_t ghcap;
+    pkli_htab ghash;        /* keyed hash of the name -> index + 1 */
     int said_globals_cap;
     chunk *arena;
     size_t arena_used;
@@ -943,78 +940,23 @@ static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
     return MS_POOL0 + (uint32_t)s->npool++;
 }
 
-/* Memo keys are chosen by the input: keyed, so they cannot be picked to
- * collide (the multiplicative hash this replaces could be). */
-static size_t key_hash(const scan *s, uint64_t key, size_t mask)
-{
-    return (size_t)pkli_siphash_u64(&s->hk, key) & mask;
-}
-
 /* Hash map slot for key: the existing one, or (create) a new one. NULL
- * when absent (or full / out of memory when creating). */
+ * when absent (or full / out of memory when creating). Memo keys are
+ * chosen by the input: the table is keyed (PKLI_HT_SIPHASH). */
 static uint32_t *hash_slot(scan *s, uint64_t key, int create, const pkl_op *op)
 {
-    if (!s->hcap) {
-        if (!create)
-            return NULL;
-        size_t cap = 1024;
-        s->hkeys = pkli_malloc(&s->a, cap * sizeof *s->hkeys);
-        s->hvals = pkli_malloc(&s->a, cap * sizeof *s->hvals);
-        if (!s->hkeys || !s->hvals) {
-            s->nomem = 1;
-            return NULL;
-        }
-        memset(s->hvals, 0, cap * sizeof *s->hvals);
-        s->hcap = cap;
-    }
-    size_t mask = s->hcap - 1;
-    size_t h = key_hash(s, key, mask);
-    while (s->hvals[h]) {
-        if (s->hkeys[h] == key)
-            return &s->hvals[h];
-        h = (h + 1) & mask;
-    }
-    if (!create)
-        return NULL;
-    if (s->hcount >= MEMO_HASH_MAX) {
+    uint32_t *v = pkli_htab_find(&s->memo_hash, key);
+    if (v || !create)
+        return v;
+    if (s->memo_hash.count >= MEMO_HASH_MAX) {
         memo_limit(s, op, "more than 524288 entries in the memo's sparse "
                           "table (keys above 2^23, or values past 2^21)");
         return NULL;
     }
-    if ((s->hcount + 1) * 2 > s->hcap) {
-        size_t ncap = s->hcap * 2;
-        uint64_t *nk = pkli_malloc(&s->a, ncap * sizeof *nk);
-        uint32_t *nv = pkli_malloc(&s->a, ncap * sizeof *nv);
-        if (!nk || !nv) {
-            pkli_free(&s->a, nk);
-            pkli_free(&s->a, nv);
-            s->nomem = 1;
-            return NULL;
-        }
-        memset(nv, 0, ncap * sizeof *nv);
-        for (size_t i = 0; i < s->hcap; i++) {
-            if (!s->hvals[i])
-                continue;
-            size_t j = key_hash(s, s->hkeys[i], ncap - 1);
-            while (nv[j])
-                j = (j + 1) & (ncap - 1);
-            nk[j] = s->hkeys[i];
-            nv[j] = s->hvals[i];
-        }
-        pkli_free(&s->a, s->hkeys);
-        pkli_free(&s->a, s->hvals);
-        s->hkeys = nk;
-        s->hvals = nv;
-        s->hcap = ncap;
-        mask = ncap - 1;
-        h = key_hash(s, key, mask);
-        while (s->hvals[h])
-            h = (h + 1) & mask;
-    }
-    s->hkeys[h] = key;
-    s->hvals[h] = MS_UNKNOWN; /* caller overwrites */
-    s->hcount++;
-    return &s->hvals[h];
+    v = pkli_htab_add(&s->memo_hash, key, MS_UNKNOWN); /* caller overwrites */
+    if (!v)
+        s->nomem = 1;
+    return v;
 }
 
 /* The pool-index cell of a dense key, growing the index (one array,
@@ -1188,9 +1130,7 @@ static void memo_reset(scan *s)
     if (s->mdhi)
         memset(s->mdense, 0, s->mdhi);
     s->mdhi = 0;
-    if (s->hcount)
-        memset(s->hvals, 0, s->hcap * sizeof *s->hvals);
-    s->hcount = 0;
+    pkli_htab_clear(&s->memo_hash);
     s->npool = 0;
     s->memo_count = 0;
     s->memo_lossy = 0;
@@ -1198,9 +1138,16 @@ static void memo_reset(scan *s)
 
 /* ---- globals ------------------------------------------------------------- */
 
-static uint32_t name_hash(const scan *s, const char *p, size_t n)
+/* The entry (index + 1 into gl) whose name is the text looked for. */
+typedef struct name_probe {
+    const scan *s;
+    const char *full;
+} name_probe;
+
+static int name_eq(const void *ctx, uint32_t val)
 {
-    return (uint32_t)pkli_siphash(&s->hk, p, n);
+    const name_probe *q = ctx;
+    return strcmp(q->s->gl[val - 1].name, q->full) == 0;
 }
 
 static void gent_fill(scan *s, gent *e, const char *full, size_t n,
@@ -1228,24 +1175,12 @@ static uint32_t global_intern(scan *s, const pkl_global *g, const pkl_op *op,
     memcpy(full + ml + 1, g->qualname, ql + 1);
     size_t n = ml + 1 + ql;
 
-    if (!s->ghcap) {
-        s->ghcap = 2 * GLOBALS_MAX;
-        s->ghash = pkli_malloc(&s->a, s->ghcap * sizeof *s->ghash);
-        if (!s->ghash) {
-            s->ghcap = 0;
-            s->nomem = 1;
-            gent_fill(s, spare, full, n, ml, g);
-            return NOG;
-        }
-        memset(s->ghash, 0, s->ghcap * sizeof *s->ghash);
-    }
-    size_t h = name_hash(s, full, n) & (s->ghcap - 1);
-    while (s->ghash[h]) {
-        const gent *e = &s->gl[s->ghash[h] - 1];
-        if (strcmp(e->name, full) == 0)
-            return s->ghash[h] - 1;
-        h = (h + 1) & (s->ghcap - 1);
-    }
+    /* names come from the input: hashed under the scan's key */
+    uint64_t h = pkli_siphash(&s->hk, full, n);
+    name_probe q = { s, full };
+    const uint32_t *found = pkli_htab_find_eq(&s->ghash, h, name_eq, &q);
+    if (found)
+        return *found - 1;
     if (s->ngl >= GLOBALS_MAX) {
         if (!s->said_globals_cap) {
             s->said_globals_cap = 1;
@@ -1263,9 +1198,13 @@ static uint32_t global_intern(scan *s, const pkl_global *g, const pkl_op *op,
         gent_fill(s, spare, full, n, ml, g);
         return NOG;
     }
+    if (!pkli_htab_add(&s->ghash, h, (uint32_t)s->ngl + 1)) {
+        s->nomem = 1;
+        gent_fill(s, spare, full, n, ml, g);
+        return NOG;
+    }
     gent_fill(s, &s->gl[s->ngl], full, n, ml, g);
-    s->ghash[h] = (uint32_t)++s->ngl;
-    return (uint32_t)(s->ngl - 1);
+    return (uint32_t)s->ngl++;
 }
 
 /* Reports a reference to a resolved global (every occurrence). */
@@ -2464,7 +2403,7 @@ static void scan_stream(scan *s, const uint8_t *data, size_t len,
     pkl_reader r;
     pkl_reader_init(&r, data, len, &s->a);
     /* the scanner never reads a float's value */
-    pkl_reader_set_options(&r, PKL_READER_SKIP_FLOAT_VALUES);
+    pkli_reader_set_options(&r, PKLI_READER_SKIP_FLOAT_VALUES);
     size_t npk = 0;
     while (pkl_reader_offset(&r) < len && !s->nomem) {
         int rc = scan_pickle(s, &r, npk);
@@ -2500,8 +2439,8 @@ void pkl_scan_result_free(pkl_scan_result *res)
     res->max_severity = -1;
 }
 
-int pkl_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
-                        size_t max_findings)
+int pkli_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
+                         size_t max_findings)
 {
     if (!res || !f || f->severity < 0 || f->severity > PKL_SEV_CRITICAL)
         return -1;
@@ -2521,9 +2460,9 @@ int pkl_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
     return 0;
 }
 
-int pkl_scan_result_max_severity(const pkl_scan_result *res)
+pkl_severity pkl_scan_result_max_severity(const pkl_scan_result *res)
 {
-    return res ? res->max_severity : -1;
+    return res ? res->max_severity : PKL_SEV_NONE;
 }
 
 static void scan_free(scan *s)
@@ -2532,11 +2471,10 @@ static void scan_free(scan *s)
     pkli_free(&s->a, s->marks);
     pkli_free(&s->a, s->mdense);
     pkli_free(&s->a, s->pidx);
-    pkli_free(&s->a, s->hkeys);
-    pkli_free(&s->a, s->hvals);
+    pkli_htab_free(&s->memo_hash);
     pkli_free(&s->a, s->pool);
     pkli_free(&s->a, s->gl);
-    pkli_free(&s->a, s->ghash);
+    pkli_htab_free(&s->ghash);
     pkli_free(&s->a, s->q);
     while (s->arena) {
         chunk *c = s->arena;
@@ -2549,12 +2487,21 @@ int pkl_scan_buffer(const void *buf, size_t len, const char *path,
                     const pkl_scan_options *opt, pkl_scan_result *res,
                     pkl_error *err)
 {
+    return pkli_scan_buffer(buf, len, path, opt, 0, res, err);
+}
+
+int pkli_scan_buffer(const void *buf, size_t len, const char *path,
+                     const pkl_scan_options *opt, int lenient_start,
+                     pkl_scan_result *res, pkl_error *err)
+{
     scan s;
     memset(&s, 0, sizeof s);
     pkli_hash_key(&s.hk);
     ERR_IF(!opt || !opt->policy || !res || (!buf && len), err,
            PKL_E_INVALID_ARG, 0, -1);
     pkli_alloc_init(&s.a, opt->alloc);
+    pkli_htab_init(&s.memo_hash, &s.a, PKLI_HT_SIPHASH, &s.hk);
+    pkli_htab_init(&s.ghash, &s.a, PKLI_HT_HASHED, NULL);
     s.policy = opt->policy;
     s.res = res;
     s.attr_g = NOG;
@@ -2563,7 +2510,7 @@ int pkl_scan_buffer(const void *buf, size_t len, const char *path,
     s.max_nesting = opt->max_nesting ? opt->max_nesting : DEFAULT_MAX_NESTING;
     s.on_progress = opt->on_progress;
     s.next_data = opt->next_data;
-    s.lenient_start = opt->lenient_start;
+    s.lenient_start = lenient_start;
     s.progress_ctx = opt->progress_ctx;
     s.next_progress = PROGRESS_STEP;
     /* nested scans may cover at most 4 times the buffer (+1 MiB): a

@@ -157,6 +157,35 @@ void pkli_buf_free(pkli_buf *b)
 
 /* ---- UTF-8 --------------------------------------------------------------- */
 
+size_t pkli_utf8_seq(const uint8_t *s, size_t n, int surrogatepass)
+{
+    uint8_t c = s[0];
+    size_t need;
+    uint32_t cp, min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 1; cp = c & 0x1f; min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 2; cp = c & 0x0f; min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3; cp = c & 0x07; min = 0x10000;
+    } else {
+        return 0;
+    }
+    /* byte by byte, so that a NUL-terminated string may pass n = 4 */
+    for (size_t k = 1; k <= need; k++) {
+        if (k >= n || (s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff)
+        return 0;
+    if (cp >= 0xd800 && cp <= 0xdfff && !surrogatepass)
+        return 0;
+    return need + 1;
+}
+
 int pkli_utf8_valid(const uint8_t *s, size_t n, int surrogatepass, size_t *bad)
 {
     size_t i = 0;
@@ -171,41 +200,97 @@ int pkli_utf8_valid(const uint8_t *s, size_t n, int surrogatepass, size_t *bad)
         }
         if (i >= n)
             break;
+        size_t k = pkli_utf8_seq(s + i, n - i, surrogatepass);
+        if (!k) {
+            if (bad)
+                *bad = i;
+            return 0;
+        }
+        i += k;
+    }
+    return 1;
+}
+
+/* ---- JSON strings ------------------------------------------------------------ */
+
+/* How many bytes from s[0..n) JSON text may hold as they are: ASCII from
+ * 0x20 but '"' and '\\' (DEL too, as Python's json.dumps keeps it), and
+ * valid UTF-8 sequences. */
+static size_t json_run(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
         uint8_t c = s[i];
-        if (c < 0x80) {
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             i++;
             continue;
         }
-        size_t need;
-        uint32_t cp, min;
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1; cp = c & 0x1f; min = 0x80;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2; cp = c & 0x0f; min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3; cp = c & 0x07; min = 0x10000;
-        } else {
-            goto invalid;
-        }
-        if (need > n - i - 1)
-            goto invalid;
-        for (size_t k = 1; k <= need; k++) {
-            uint8_t cc = s[i + k];
-            if ((cc & 0xc0) != 0x80)
-                goto invalid;
-            cp = (cp << 6) | (cc & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff)
-            goto invalid;
-        if (cp >= 0xd800 && cp <= 0xdfff && !surrogatepass)
-            goto invalid;
-        i += need + 1;
+        size_t k = c >= 0x80 ? pkli_utf8_seq(s + i, n - i, 0) : 0;
+        if (!k)
+            break;
+        i += k;
     }
-    return 1;
-invalid:
-    if (bad)
-        *bad = i;
-    return 0;
+    return i;
+}
+
+/* The escape for the sequence at s[0..n), n >= 1, into esc (*esclen
+ * bytes); returns how many input bytes it stands for. */
+static size_t json_esc(const uint8_t *s, size_t n, int surrogatepass,
+                       char esc[8], size_t *esclen)
+{
+    static const char hexd[] = "0123456789abcdef";
+    uint32_t cp = s[0];
+    size_t used = 1;
+    const char *two = NULL;
+    switch (cp) {
+    case '"': two = "\\\""; break;
+    case '\\': two = "\\\\"; break;
+    case '\n': two = "\\n"; break;
+    case '\r': two = "\\r"; break;
+    case '\t': two = "\\t"; break;
+    case '\b': two = "\\b"; break;
+    case '\f': two = "\\f"; break;
+    default: break;
+    }
+    if (two) {
+        memcpy(esc, two, 2);
+        *esclen = 2;
+        return 1;
+    }
+    if (cp >= 0x80) {
+        size_t k = surrogatepass ? pkli_utf8_seq(s, n, 1) : 0;
+        if (k == 3) { /* an encoded surrogate (surrogatepass text) */
+            pkli_utf8_decode(s, n, &cp);
+            used = 3;
+        } else {
+            cp = 0xfffd; /* a byte that starts no valid sequence */
+        }
+    }
+    char u[6] = {'\\', 'u', hexd[cp >> 12], hexd[(cp >> 8) & 15],
+                 hexd[(cp >> 4) & 15], hexd[cp & 15]};
+    memcpy(esc, u, 6);
+    *esclen = 6;
+    return used;
+}
+
+void pkli_json_escape(const uint8_t *s, size_t n, int surrogatepass,
+                      pkli_sink put, void *ctx)
+{
+    while (n) {
+        size_t k = json_run(s, n);
+        if (k)
+            put(ctx, (const char *)s, k);
+        s += k;
+        n -= k;
+        if (!n)
+            break;
+        char esc[8];
+        size_t el;
+        k = json_esc(s, n, surrogatepass, esc, &el);
+        put(ctx, esc, el);
+        s += k;
+        n -= k;
+    }
 }
 
 size_t pkli_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp)

@@ -28,7 +28,7 @@ typedef struct err_row {
     const char *data;
     size_t len;
     const char *policy;
-    int code;
+    pkl_code code;
     size_t offset;
 } err_row;
 
@@ -442,7 +442,7 @@ static double now(void)
 
 typedef struct limit_case {
     const char *name;
-    int code;
+    pkl_code code;
 } limit_case;
 
 /* Builds the input for limit case i; returns its length. *off receives the

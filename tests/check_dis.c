@@ -18,7 +18,7 @@ typedef struct dcase {
     const char *name;
     const char *in;
     size_t len;
-    int code;          /* PKL_OK or the expected error */
+    pkl_code code;         /* PKL_OK or the expected error */
     size_t off;
     const char *out;   /* exact listing, or NULL; with an error: a prefix
                           the listing must contain */

@@ -14,7 +14,7 @@ typedef struct name_case {
     const char *name;
     size_t nlen;          /* 0: strlen(name) */
     int proto;
-    int code;             /* PKL_OK or PKL_E_BAD_NAME */
+    pkl_code code;           /* PKL_OK or PKL_E_BAD_NAME */
     const char *want_module;
     const char *want_name;
     const char *why;

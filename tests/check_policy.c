@@ -243,7 +243,7 @@ END_TEST
 
 typedef struct limit_case {
     const char *value;
-    int code;
+    pkl_code code;
     size_t want;         /* max_bytes when code == PKL_OK */
     unsigned column;     /* of the value, when code != PKL_OK */
 } limit_case;
@@ -454,7 +454,7 @@ START_TEST(test_bad_folder)
         POISON_ERR(err);
         pkl_policy *p = pkl_policy_load_file(path, NULL, &err);
         ck_assert_msg(p == NULL, "%s: accepted", path);
-        ck_assert_msg(err.code == code, "%s: code %d want %d (%s)", path,
+        ck_assert_msg((int)err.code == code, "%s: code %d want %d (%s)", path,
                       err.code, code, err.detail);
         ck_assert_msg(err.line == line && err.column == col,
                       "%s: at %u:%u want %u:%u (%s)", path, err.line,

@@ -13,6 +13,7 @@
  * C hex escapes are greedy: "\x01" "a" is split on purpose.
  */
 #include "testutil.h"
+#include "internal.h" /* the library's own entry points */
 
 #include <math.h>
 #include <stdint.h>
@@ -32,7 +33,7 @@ typedef struct rcase {
     size_t len;
     unsigned skip;       /* opcodes read (successfully) before the one tested */
     int rc;              /* 1, 0 or -1 */
-    int code;            /* rc -1: error code */
+    pkl_code code;          /* rc -1: error code */
     size_t off;          /* rc -1: error offset; rc 1: op offset */
     int type;            /* rc 1: pkl_argtype */
     int64_t i;
@@ -495,7 +496,7 @@ END_TEST
  * and refuse exactly what the full reader does. */
 START_TEST(test_reader_skip_float_values)
 {
-    static const struct { const char *in; int rc; int code; } rows[] = {
+    static const struct { const char *in; int rc; pkl_code code; } rows[] = {
         { "F1.5\n", 1, PKL_OK },
         { "F-628.5516522525292\n", 1, PKL_OK },
         { "F1e999\n", 1, PKL_OK },   /* overflow: inf for pickle.py only */
@@ -512,7 +513,7 @@ START_TEST(test_reader_skip_float_values)
             pkl_error err;
             memset(&err, 0, sizeof err);
             pkl_reader_init(&r, rows[i].in, strlen(rows[i].in), NULL);
-            pkl_reader_set_options(&r, skip ? PKL_READER_SKIP_FLOAT_VALUES : 0);
+            pkli_reader_set_options(&r, skip ? PKLI_READER_SKIP_FLOAT_VALUES : 0);
             int rc = pkl_reader_next(&r, &op, &err);
             ck_assert_msg(rc == rows[i].rc && err.code == rows[i].code,
                           "%s (skip %d): rc %d code %d", rows[i].in, skip, rc,
@@ -535,7 +536,7 @@ START_TEST(test_reader_skip_float_values)
         pkl_error err;
         memset(&err, 0, sizeof err);
         pkl_reader_init(&r, buf, (size_t)nd + 4, NULL);
-        pkl_reader_set_options(&r, PKL_READER_SKIP_FLOAT_VALUES);
+        pkli_reader_set_options(&r, PKLI_READER_SKIP_FLOAT_VALUES);
         int rc = pkl_reader_next(&r, &op, &err);
         /* 10^309 overflows a double: noted (an error in _pickle.c, inf in
          * pickle.py) even when values are skipped */

@@ -7,6 +7,7 @@ library exports only the public pkl_ functions (src/libpickleguard.map),
 checked with nm; headers sit under include/pickleguard/.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,21 @@ def main():
                and s != 'PICKLEGUARD_0']
         check(len(syms) > 30, 'the .so exports the public API (%d)' % len(syms))
         check(not bad, 'only pkl_ symbols exported, not %r' % bad[:10])
+        # Exactly the functions the installed header declares PKL_API:
+        # nothing internal leaks, nothing public is left hidden.
+        hdr = open(os.path.join(inc, 'pickleguard.h')).read()
+        declared = set(re.findall(r'^PKL_API\b[^(;]*?\b(pkl_\w+)\(', hdr,
+                                  re.M))
+        exported = set(s.split('@')[0] for s in syms if s.startswith('pkl_'))
+        check(exported == declared,
+              'exports == PKL_API declarations: only exported %r, only '
+              'declared %r' % (sorted(exported - declared)[:10],
+                               sorted(declared - exported)[:10]))
+        # what only the library's own code uses stays in src/internal.h
+        leaked = [w for w in ('pkli_', 'lenient_start',
+                              'SKIP_FLOAT_VALUES', 'pkl_scan_result_add')
+                  if w in hdr]
+        check(not leaked, 'internals not in the public header: %r' % leaked)
         # The .pc file names the real prefix; point pkg-config at the
         # DESTDIR copy by rewriting prefix= (what a packager's sysroot does).
         pcdir = os.path.join(root, 'lib', 'pkgconfig')

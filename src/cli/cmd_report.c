@@ -25,6 +25,7 @@
  * twice (shards that overlap or an input given twice are an error), or
  * depend on the order of the inputs.
  */
+#include "internal.h" /* pkli_scan_result_add */
 #include "cli.h"
 #include "json_in.h"
 #include "scan_report.h"
@@ -443,7 +444,7 @@ static int to_scan_file(const record *r, scan_file *f)
         copy_field(fd.message, sizeof fd.message, get_str(x, "message"));
         copy_field(fd.hint, sizeof fd.hint, get_str(x, "hint"));
         copy_field(fd.path, sizeof fd.path, get_str(x, "path"));
-        if (pkl_scan_result_add(&f->res, &fd, SIZE_MAX) < 0)
+        if (pkli_scan_result_add(&f->res, &fd, SIZE_MAX) < 0)
             return -1;
     }
     /* max_severity counts dropped findings too: the record's is exact */

@@ -22,6 +22,7 @@
  * --jobs change the output.
  */
 #define _DEFAULT_SOURCE 1 /* realpath */
+#include "internal.h" /* pkli_scan_result_add */
 #include "cli.h"
 #include "scan_report.h"
 #include "shard.h"
@@ -565,7 +566,7 @@ static void scan_one(const scan_cfg *cfg, const entry *e, scan_file *f)
                            "you trust where it points"
                          : "nothing to do: the file was scanned under the "
                            "other path");
-            rc = pkl_scan_result_add(&f->res, &x, 0);
+            rc = pkli_scan_result_add(&f->res, &x, 0);
         }
         if (rc < 0) {
             f->verdict = SCAN_ERROR;

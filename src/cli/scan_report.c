@@ -7,6 +7,7 @@
  * path or message holds, or drop a finding silently (dropped counts are in
  * the summary).
  */
+#include "internal.h" /* the library's UTF-8 and JSON escaping */
 #include "scan_report.h"
 
 #include <stdlib.h>
@@ -53,31 +54,11 @@ int scan_verdict(const pkl_scan_result *res)
 
 static void json_str(FILE *o, const char *str);
 
-/* Length of the valid UTF-8 sequence at s (0 if invalid). */
+/* Length of the valid UTF-8 sequence at the NUL-terminated s (0 if
+ * invalid): the library's decoder rules. */
 static size_t utf8_len(const unsigned char *s)
 {
-    unsigned char c = s[0];
-    size_t n;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, cp = c & 0x07;
-    else
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
+    return pkli_utf8_seq(s, strnlen((const char *)s, 4), 0);
 }
 
 void scan_json_str(FILE *o, const char *str)
@@ -85,43 +66,18 @@ void scan_json_str(FILE *o, const char *str)
     json_str(o, str);
 }
 
-/* A JSON string; invalid UTF-8 bytes become U+FFFD. */
+static void file_sink(void *o, const char *s, size_t n)
+{
+    fwrite(s, 1, n, o);
+}
+
+/* A JSON string; invalid UTF-8 bytes become U+FFFD (the library's JSON
+ * escaping). */
 static void json_str(FILE *o, const char *str)
 {
-    const unsigned char *s = (const unsigned char *)(str ? str : "");
+    const char *s = str ? str : "";
     fputc('"', o);
-    while (*s) {
-        unsigned char c = *s;
-        if (c == '"' || c == '\\') {
-            fputc('\\', o);
-            fputc(c, o);
-            s++;
-        } else if (c == '\n') {
-            fputs("\\n", o);
-            s++;
-        } else if (c == '\t') {
-            fputs("\\t", o);
-            s++;
-        } else if (c == '\r') {
-            fputs("\\r", o);
-            s++;
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(o, "\\u%04x", c);
-            s++;
-        } else if (c < 0x80) {
-            fputc(c, o);
-            s++;
-        } else {
-            size_t n = utf8_len(s);
-            if (n == 0) {
-                fputs("\\ufffd", o);
-                s++;
-            } else {
-                fwrite(s, 1, n, o);
-                s += n;
-            }
-        }
-    }
+    pkli_json_escape((const uint8_t *)s, strlen(s), 0, file_sink, o);
     fputc('"', o);
 }
 

@@ -1,0 +1,134 @@
+/* hashtab.c -- the one hash table: open addressing with linear probing,
+ * a power-of-two capacity kept at most half full, keys and values in two
+ * parallel arrays (yyjson's and zstd's tables are laid out the same way:
+ * no per-entry allocation, no pointers to chase).
+ *
+ * A table maps a 64-bit key to a non-zero 32-bit value (0 marks an empty
+ * slot); callers that keep richer entries store them in an array of their
+ * own and put the index + 1 here. Keys chosen by the input are hashed with
+ * SipHash-1-3 under a per-scan key (PKLI_HT_SIPHASH), so colliding inputs
+ * cannot be precomputed; keys no input chooses (addresses) take a cheap
+ * mix (PKLI_HT_MIX); keys that are already keyed hashes of text
+ * (PKLI_HT_HASHED) are used as they are and told apart by the caller's
+ * equality test.
+ *
+ * It must never: grow without a caller's limit check (callers bound
+ * `count` before inserting), recurse, or keep global state.
+ */
+#include "internal.h"
+
+static size_t slot_of(const pkli_htab *t, uint64_t key)
+{
+    switch (t->mode) {
+    case PKLI_HT_SIPHASH:
+        return (size_t)pkli_siphash_u64(&t->hk, key);
+    case PKLI_HT_MIX:
+        /* MurmurHash3's fmix64 finalizer */
+        key ^= key >> 33;
+        key *= 0xff51afd7ed558ccdULL;
+        key ^= key >> 33;
+        key *= 0xc4ceb9fe1a85ec53ULL;
+        key ^= key >> 33;
+        return (size_t)key;
+    default:
+        return (size_t)key;
+    }
+}
+
+void pkli_htab_init(pkli_htab *t, const pkl_allocator *a, pkli_htab_mode mode,
+                    const pkli_hkey *hk)
+{
+    memset(t, 0, sizeof *t);
+    t->alloc = a;
+    t->mode = mode;
+    if (hk)
+        t->hk = *hk;
+}
+
+/* Doubles the table (first size 16) and re-inserts every entry. */
+static int grow(pkli_htab *t)
+{
+    size_t ncap = t->cap ? 2 * t->cap : 16;
+    if (ncap > SIZE_MAX / 2 / sizeof(uint64_t))
+        return -1;
+    uint64_t *nk = pkli_malloc(t->alloc, ncap * sizeof *nk);
+    uint32_t *nv = pkli_malloc(t->alloc, ncap * sizeof *nv);
+    if (!nk || !nv) {
+        pkli_free(t->alloc, nk);
+        pkli_free(t->alloc, nv);
+        return -1;
+    }
+    memset(nv, 0, ncap * sizeof *nv);
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->vals[i])
+            continue;
+        size_t j = slot_of(t, t->keys[i]) & (ncap - 1);
+        while (nv[j])
+            j = (j + 1) & (ncap - 1);
+        nk[j] = t->keys[i];
+        nv[j] = t->vals[i];
+    }
+    pkli_free(t->alloc, t->keys);
+    pkli_free(t->alloc, t->vals);
+    t->keys = nk;
+    t->vals = nv;
+    t->cap = ncap;
+    return 0;
+}
+
+uint32_t *pkli_htab_find_eq(const pkli_htab *t, uint64_t key,
+                            pkli_htab_eq eq, const void *ctx)
+{
+    if (!t->cap)
+        return NULL;
+    size_t m = t->cap - 1;
+    for (size_t i = slot_of(t, key) & m; t->vals[i]; i = (i + 1) & m)
+        if (t->keys[i] == key && (!eq || eq(ctx, t->vals[i])))
+            return &t->vals[i];
+    return NULL;
+}
+
+uint32_t *pkli_htab_find(const pkli_htab *t, uint64_t key)
+{
+    return pkli_htab_find_eq(t, key, NULL, NULL);
+}
+
+uint32_t *pkli_htab_add(pkli_htab *t, uint64_t key, uint32_t val)
+{
+    if (!ALWAYS(val != 0))
+        return NULL;
+    if ((t->count + 1) > t->cap / 2 && grow(t) < 0)
+        return NULL;
+    size_t m = t->cap - 1;
+    size_t i = slot_of(t, key) & m;
+    while (t->vals[i])
+        i = (i + 1) & m;
+    t->keys[i] = key;
+    t->vals[i] = val;
+    t->count++;
+    return &t->vals[i];
+}
+
+uint32_t *pkli_htab_insert(pkli_htab *t, uint64_t key, uint32_t val, int *added)
+{
+    uint32_t *v = pkli_htab_find(t, key);
+    if (added)
+        *added = !v;
+    return v ? v : pkli_htab_add(t, key, val);
+}
+
+void pkli_htab_clear(pkli_htab *t)
+{
+    if (t->count)
+        memset(t->vals, 0, t->cap * sizeof *t->vals);
+    t->count = 0;
+}
+
+void pkli_htab_free(pkli_htab *t)
+{
+    pkli_free(t->alloc, t->keys);
+    pkli_free(t->alloc, t->vals);
+    t->keys = NULL;
+    t->vals = NULL;
+    t->cap = t->count = 0;
+}
