@@ -14,6 +14,14 @@
  * it against a limit, grow the memo by index doubling (CVE-2018-20406), or
  * keep global mutable state. Every node lives in one arena freed by
  * pkl_doc_free; every error path frees everything else.
+ *
+ * Builders (pkl_decode_build): the same handlers also drive a pkl_builder,
+ * in the pickle's own order. The pkl_value nodes stay the decoder's view
+ * of every value (the policy checks read their types, names and call
+ * arguments); the builder's handles ride alongside them on the stack
+ * (hstack) and in the memo (hdense, mhh), and the builder is called only
+ * after the checks of an opcode have passed. Handles are references the
+ * decoder owns: retained when held twice, released when dropped.
  */
 #if defined(__linux__) && !defined(_DEFAULT_SOURCE)
 #define _DEFAULT_SOURCE /* madvise(MADV_HUGEPAGE) for large arena blocks */
@@ -113,6 +121,13 @@ typedef struct dec {
     size_t nmarks, mcap;
     size_t fence; /* stack[fence..sp) is above the topmost mark */
 
+    const pkl_builder *B; /* NULL: the value tree only (pkl_decode) */
+    void **hstack;        /* builder handles, parallel to stack[0..sp) */
+    void **hdense;        /* builder handles, parallel to dense */
+    void **mhh;           /* builder handles, parallel to mh */
+    void *root_h;         /* the root's handle, after STOP */
+    uint8_t str8_bytes;   /* builder str8: encoding "bytes" */
+
     pkl_value **dense; /* memo indices < dcap */
     size_t dcap;
     memo_slot *mh; /* memo indices beyond */
@@ -171,6 +186,29 @@ static int fail_at(dec *d, int code, const char *fmt, ...)
 static int nomem(dec *d)
 {
     return fail_at(d, PKL_E_NOMEM, NULL);
+}
+
+/* A builder callback failed: it keeps its own error state (e.g. a Python
+ * exception); the decoder reports where. */
+static PKL_NOINLINE int builder_failed(dec *d)
+{
+    return fail_at(d, PKL_E_BUILDER, "the builder failed at %s (offset %zu)",
+                   d->opcode >= 0 ? pkli_opname(d->opcode) : "the end", d->at);
+}
+
+static void hrelease(dec *d, void *h)
+{
+    if (h)
+        d->B->release(d->B->ctx, h);
+}
+
+/* Releases the handles of stack[from..sp) (builder mode). */
+static void hrelease_above(dec *d, size_t from)
+{
+    for (size_t i = from; i < d->sp; i++) {
+        hrelease(d, d->hstack[i]);
+        d->hstack[i] = NULL;
+    }
 }
 
 /* Charges n bytes against max_bytes before they are allocated. */
@@ -1064,6 +1102,20 @@ static pkl_value *make_dict(dec *d, pkl_value *const *kv, size_t npairs)
 /* Stack, marks and memo                                                 */
 /* ===================================================================== */
 
+/* Builder mode: hstack keeps the capacity of stack (charged with it). */
+static int grow_hstack(dec *d)
+{
+    if (!d->B)
+        return 0;
+    if (charge(d, d->scap * sizeof *d->hstack) < 0)
+        return -1;
+    void **nh = pkli_realloc(d->a, d->hstack, d->scap * sizeof *nh);
+    if (!nh)
+        return nomem(d);
+    d->hstack = nh;
+    return 0;
+}
+
 static PKL_NOINLINE int grow_stack(dec *d)
 {
     size_t ncap = d->scap ? d->scap * 2 : 256;
@@ -1072,7 +1124,7 @@ static PKL_NOINLINE int grow_stack(dec *d)
     if (pkli_grow(d->a, (void **)&d->stack, &d->scap, d->sp + 1,
                   sizeof *d->stack) < 0)
         return nomem(d);
-    return 0;
+    return grow_hstack(d);
 }
 
 static PKL_INLINE int push(dec *d, pkl_value *v)
@@ -1083,6 +1135,65 @@ static PKL_INLINE int push(dec *d, pkl_value *v)
         d->getattr_uses++; /* d->getattr_g is NULL until it is imported */
     d->stack[d->sp++] = v;
     return 0;
+}
+
+/* Builder mode: pushes v with handle h, a new reference (NULL: the
+ * builder failed, except for a GLOBAL: see hneed). */
+static int hpush(dec *d, pkl_value *v, void *h)
+{
+    if (!h && v->type != PKL_T_GLOBAL)
+        return builder_failed(d);
+    if (push(d, v) < 0) {
+        hrelease(d, h);
+        return -1;
+    }
+    d->hstack[d->sp - 1] = h;
+    return 0;
+}
+
+/* Pushes a new scalar, text or bytes node (NULL: its error is set). */
+static int push_new(dec *d, pkl_value *v)
+{
+    if (!v)
+        return -1;
+    if (d->B)
+        return hpush(d, v, d->B->scalar(d->B->ctx, v));
+    return push(d, v);
+}
+
+/* Builder mode: a GLOBAL's handle is made when a builder call first needs
+ * it (a NULL handle until then), as pickle's find_class would import it
+ * at the GLOBAL opcode: a pickle refused before that point has made the
+ * builder import nothing (e.g. BUILD on a class). The builder's global
+ * callback returns the same object for the same interned name. A
+ * deferred builtins.getattr stays inert: None, never the real getattr
+ * (attr_call makes its one allowed use). */
+static int hneed(dec *d, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        if (d->hstack[i])
+            continue;
+        const pkl_global *g = d->stack[i]->u.global.g;
+        d->hstack[i] = g == d->getattr_g ? d->B->scalar(d->B->ctx, &k_none)
+                                         : d->B->global(d->B->ctx, g);
+        if (!d->hstack[i])
+            return builder_failed(d);
+    }
+    return 0;
+}
+
+static void hretain(dec *d, void *h)
+{
+    if (h)
+        d->B->retain(d->B->ctx, h);
+}
+
+/* Builder mode: a new container from handles (n items; DICT: n pairs). */
+static void *hcontainer(dec *d, int type, size_t from, size_t n)
+{
+    if (hneed(d, from, from + (type == PKL_T_DICT ? 2 * n : n)) < 0)
+        return NULL;
+    return d->B->container(d->B->ctx, type, d->hstack + from, n);
 }
 
 /* n values above the topmost mark, or an error as CPython reports it. */
@@ -1099,11 +1210,6 @@ static int need(dec *d, size_t n)
                    pkli_opname(d->opcode), n, n == 1 ? "" : "s", d->sp - d->fence);
 }
 
-static pkl_value *pop(dec *d)
-{
-    return d->stack[--d->sp];
-}
-
 /* Pops the topmost mark, returning the stack length it recorded. */
 static int marker(dec *d, size_t *m)
 {
@@ -1115,16 +1221,24 @@ static int marker(dec *d, size_t *m)
     return 0;
 }
 
-static int memo_hash_put(dec *d, uint64_t idx, pkl_value *v, int *added)
+/* h: the builder's handle (builder mode), retained by the caller. */
+static int memo_hash_put(dec *d, uint64_t idx, pkl_value *v, void *h, int *added)
 {
     if ((d->mhcount + 1) * 2 > d->mhcap) {
         size_t ncap = d->mhcap ? d->mhcap * 2 : 64;
-        if (charge(d, ncap * sizeof(memo_slot)) < 0)
+        if (charge(d, ncap * sizeof(memo_slot)) < 0 ||
+            (d->B && charge(d, ncap * sizeof(void *)) < 0))
             return -1;
         memo_slot *nt = pkli_malloc(d->a, ncap * sizeof *nt);
-        if (!nt)
+        void **nh = d->B ? pkli_malloc(d->a, ncap * sizeof *nh) : NULL;
+        if (!nt || (d->B && !nh)) {
+            pkli_free(d->a, nt);
+            pkli_free(d->a, nh);
             return nomem(d);
+        }
         memset(nt, 0, ncap * sizeof *nt);
+        if (nh)
+            memset(nh, 0, ncap * sizeof *nh);
         for (size_t i = 0; i < d->mhcap; i++) {
             if (!d->mh[i].key1)
                 continue;
@@ -1132,9 +1246,13 @@ static int memo_hash_put(dec *d, uint64_t idx, pkl_value *v, int *added)
             while (nt[p].key1)
                 p = (p + 1) & (ncap - 1);
             nt[p] = d->mh[i];
+            if (nh)
+                nh[p] = d->mhh[i];
         }
         pkli_free(d->a, d->mh);
+        pkli_free(d->a, d->mhh);
         d->mh = nt;
+        d->mhh = nh;
         d->mhcap = ncap;
     }
     size_t p = hash_u64(d, idx + 1) & (d->mhcap - 1);
@@ -1145,26 +1263,46 @@ static int memo_hash_put(dec *d, uint64_t idx, pkl_value *v, int *added)
         d->mhcount++;
     d->mh[p].key1 = idx + 1;
     d->mh[p].v = v;
+    if (d->B) {
+        hrelease(d, d->mhh[p]);
+        d->mhh[p] = h;
+    }
     return 0;
 }
 
-static pkl_value **memo_hash_find(dec *d, uint64_t idx)
+/* The slot position of idx in mh, or SIZE_MAX. */
+static size_t memo_hash_find(dec *d, uint64_t idx)
 {
     if (!d->mhcount)
-        return NULL;
+        return SIZE_MAX;
     size_t p = hash_u64(d, idx + 1) & (d->mhcap - 1);
     while (d->mh[p].key1) {
         if (d->mh[p].key1 == idx + 1)
-            return &d->mh[p].v;
+            return p;
         p = (p + 1) & (d->mhcap - 1);
     }
-    return NULL;
+    return SIZE_MAX;
 }
 
 /* Stores v at idx. The dense array grows only while the indices stay
  * dense (idx within twice the entry count plus a constant), so a huge
  * index costs one hash slot, never a huge array. */
-static int memo_put(dec *d, uint64_t idx, pkl_value *v)
+/* Builder mode: the dense handle array follows dense's capacity. */
+static int grow_hdense(dec *d, size_t ocap, size_t ncap)
+{
+    if (charge(d, (ncap - ocap) * sizeof *d->hdense) < 0)
+        return -1;
+    void **nh = pkli_realloc(d->a, d->hdense, ncap * sizeof *nh);
+    if (!nh)
+        return nomem(d);
+    memset(nh + ocap, 0, (ncap - ocap) * sizeof *nh);
+    d->hdense = nh;
+    return 0;
+}
+
+/* h: the builder's handle of v (builder mode), a reference the memo now
+ * owns; released here when the store fails. */
+static int memo_put(dec *d, uint64_t idx, pkl_value *v, void *h)
 {
     int added = 0;
     if (idx >= d->dcap && idx <= 2 * (uint64_t)d->memo_count + 4096) {
@@ -1172,33 +1310,51 @@ static int memo_put(dec *d, uint64_t idx, pkl_value *v)
         while (ncap <= idx)
             ncap *= 2;
         if (charge(d, (ncap - d->dcap) * sizeof *d->dense) < 0)
-            return -1;
+            goto fail;
         pkl_value **nd = pkli_realloc(d->a, d->dense, ncap * sizeof *nd);
-        if (!nd)
-            return nomem(d);
+        if (!nd) {
+            nomem(d);
+            goto fail;
+        }
         memset(nd + d->dcap, 0, (ncap - d->dcap) * sizeof *nd);
         d->dense = nd;
+        if (d->B && grow_hdense(d, d->dcap, ncap) < 0)
+            goto fail; /* dense is larger than dcap says: harmless */
         d->dcap = ncap;
     }
     if (idx < d->dcap) {
         if (d->dense[idx]) {
             d->dense[idx] = v;
+            if (d->B) {
+                hrelease(d, d->hdense[idx]);
+                d->hdense[idx] = h;
+            }
             return 0;
         }
-        pkl_value **h = memo_hash_find(d, idx);
-        if (h) {
-            *h = v;
+        size_t hp = memo_hash_find(d, idx);
+        if (hp != SIZE_MAX) {
+            d->mh[hp].v = v;
+            if (d->B) {
+                hrelease(d, d->mhh[hp]);
+                d->mhh[hp] = h;
+            }
             return 0;
         }
         d->dense[idx] = v;
+        if (d->B)
+            d->hdense[idx] = h;
         added = 1;
-    } else if (memo_hash_put(d, idx, v, &added) < 0) {
-        return -1;
+    } else if (memo_hash_put(d, idx, v, h, &added) < 0) {
+        goto fail;
     }
     if (added && ++d->memo_count > d->lim.max_memo)
         return fail_at(d, PKL_E_LIMIT_MEMO, "more than max_memo (%zu) memo "
                        "entries", d->lim.max_memo);
     return 0;
+fail:
+    if (d->B)
+        hrelease(d, h);
+    return -1;
 }
 
 /* A node handed out a second time (memo GET, DUP): a builder that makes
@@ -1220,14 +1376,20 @@ int pkl_value_is_shared(const pkl_value *v)
     return v && (v->flags_ & F_SHARED) != 0;
 }
 
-static pkl_value *memo_get(dec *d, uint64_t idx)
+/* The node at idx (and, builder mode, its handle in *h, borrowed). */
+static pkl_value *memo_get(dec *d, uint64_t idx, void **h)
 {
     pkl_value *v = NULL;
+    *h = NULL;
     if (idx < d->dcap && d->dense[idx]) {
         v = d->dense[idx];
+        if (d->B)
+            *h = d->hdense[idx];
     } else {
-        pkl_value **h = memo_hash_find(d, idx);
-        v = h ? *h : NULL;
+        size_t hp = memo_hash_find(d, idx);
+        v = hp != SIZE_MAX ? d->mh[hp].v : NULL;
+        if (v && d->B)
+            *h = d->mhh[hp];
     }
     if (v)
         mark_shared(d, v);
@@ -1383,8 +1545,11 @@ static const pkl_global *lookup_global(dec *d, const uint8_t *mod, size_t ml,
                                        const uint8_t *name, size_t nl)
 {
     pkl_global g;
+    /* fix_imports=False (_pickle.c find_class: proto < 3 && fix_imports):
+     * no Python 2 renames; below protocol 4 names stay undotted either way */
+    int proto = d->opt->no_fix_imports && d->proto < 3 ? 3 : d->proto;
     if (pkl_resolve_global((const char *)mod, ml, (const char *)name, nl,
-                           d->proto, &g, d->err) < 0) {
+                           proto, &g, d->err) < 0) {
         if (d->err) {
             d->err->offset = d->at;
             d->err->opcode = d->opcode;
@@ -1591,10 +1756,16 @@ static pkl_value *py2_str(dec *d, const pkl_op *op)
         return NULL;
     }
     if (d->py2enc == PY2_ASCII && d->py2err == PY2_STRICT) {
-        fail_at(d, PKL_E_BAD_STRING,
-                "'ascii' codec can't decode byte 0x%02x in position %zu "
-                "(pickle.load decodes %s with encoding='ASCII'; see "
-                "--encoding)", p[k], k, pkli_opname(op->code));
+        if (d->py2set)
+            fail_at(d, PKL_E_BAD_STRING,
+                    "'ascii' codec can't decode byte 0x%02x in position %zu "
+                    "(pickle.load decodes %s with encoding='ASCII'; see "
+                    "--encoding)", p[k], k, pkli_opname(op->code));
+        else
+            fail_at(d, PKL_E_BAD_STRING,
+                    "'ascii' codec can't decode byte 0x%02x in position "
+                    "%zu (pickle.loads decodes %s with encoding='ASCII')",
+                    p[k], k, pkli_opname(op->code));
         return NULL;
     }
     if (n > SIZE_MAX / 4) {
@@ -1918,6 +2089,23 @@ static int batch_underflow(dec *d, const char *what)
                    pkli_opname(d->opcode), what);
 }
 
+/* The end of APPEND(S)/SETITEM(S)/ADDITEMS, once the checks passed:
+ * builder mode hands stack[x..sp) (n items or pairs) to the builder's
+ * mutator f for target stack[x-1] and drops their handles. */
+static int bmutate(dec *d, int (*f)(void *, void *, void *const *, size_t),
+                   size_t x, size_t n)
+{
+    if (d->B) {
+        if (hneed(d, x - 1, d->sp) < 0)
+            return -1;
+        if (f(d->B->ctx, d->hstack[x - 1], d->hstack + x, n) < 0)
+            return builder_failed(d);
+        hrelease_above(d, x);
+    }
+    d->sp = x;
+    return 0;
+}
+
 /* APPEND(S): stack[x..sp) appended to stack[x-1], as do_append. */
 static int do_append(dec *d, size_t x)
 {
@@ -1952,8 +2140,7 @@ static int do_append(dec *d, size_t x)
         t->u.s.ptr = nb;
         t->u.s.len += n;
         t->flags_ |= F_OWNED;
-        d->sp = x;
-        return 0;
+        return bmutate(d, d->B ? d->B->append : NULL, x, n);
     } else
         return fail_at(d, PKL_E_BAD_TYPE, "cannot append to a %s",
                        type_name(t));
@@ -1964,8 +2151,7 @@ static int do_append(dec *d, size_t x)
             return -1;
     if (arr_append(d, &list->u.seq.items, &list->u.seq.len, 1, items, n) < 0)
         return -1;
-    d->sp = x;
-    return 0;
+    return bmutate(d, d->B ? d->B->append : NULL, x, n);
 }
 
 /* SETITEM(S): pairs stack[x..sp) set into stack[x-1], as do_setitems. */
@@ -2006,8 +2192,7 @@ static int do_setitems(dec *d, size_t x)
                 return -1;
             t->u.seq.items[idx] = d->stack[i + 1];
         }
-        d->sp = x;
-        return 0;
+        return bmutate(d, d->B ? d->B->setitems : NULL, x, (d->sp - x) / 2);
     } else if (t->type == PKL_T_GLOBAL || t->type == PKL_T_PERSID)
         return refuse_call(d, t, "setting items");
     else
@@ -2018,8 +2203,7 @@ static int do_setitems(dec *d, size_t x)
     for (size_t i = x; i < d->sp; i += 2)
         if (dict_set(d, dict, d->stack[i], d->stack[i + 1]) < 0)
             return -1;
-    d->sp = x;
-    return 0;
+    return bmutate(d, d->B ? d->B->setitems : NULL, x, (d->sp - x) / 2);
 }
 
 static int do_build(dec *d)
@@ -2052,6 +2236,13 @@ static int do_build(dec *d)
     if (note_child(d, inst, state) < 0)
         return -1;
     o->state = state;
+    if (d->B) {
+        if (hneed(d, d->sp - 2, d->sp) < 0)
+            return -1;
+        if (d->B->build(d->B->ctx, d->hstack[d->sp - 2], d->hstack[d->sp - 1]) < 0)
+            return builder_failed(d);
+        hrelease_above(d, d->sp - 1);
+    }
     d->sp--;
     return 0;
 }
@@ -2089,11 +2280,6 @@ static pkl_value *latin1_str(dec *d, const uint8_t *p, size_t n)
     v->u.s.len = j;
     v->flags_ |= F_OWNED;
     return v;
-}
-
-static int push_new(dec *d, pkl_value *v)
-{
-    return v ? push(d, v) : -1;
 }
 
 /* ---- opcode handlers ------------------------------------------------------
@@ -2145,6 +2331,12 @@ static int op_stop(dec *d, const pkl_op *op)
                     "on the stack (CPython would return the top one)", d->sp);
     CHECK(attr_settle(d));
     d->doc->root = d->stack[0];
+    if (d->B) { /* the root's reference passes to the caller */
+        CHECK(hneed(d, 0, 1));
+        d->root_h = d->hstack[0];
+        d->hstack[0] = NULL;
+        d->sp = 0;
+    }
     return 1;
 }
 
@@ -2157,6 +2349,8 @@ static int op_pop(dec *d, const pkl_op *op)
         return 0;
     }
     CHECK(need(d, 1));
+    if (d->B)
+        hrelease_above(d, d->sp - 1);
     d->sp--;
     return 0;
 }
@@ -2166,6 +2360,8 @@ static int op_pop_mark(dec *d, const pkl_op *op)
     size_t m;
     (void)op;
     CHECK(marker(d, &m));
+    if (d->B)
+        hrelease_above(d, m);
     d->sp = m;
     return 0;
 }
@@ -2175,6 +2371,11 @@ static int op_dup(dec *d, const pkl_op *op)
     (void)op;
     CHECK(need(d, 1));
     mark_shared(d, d->stack[d->sp - 1]);
+    if (d->B) {
+        void *h = d->hstack[d->sp - 1];
+        hretain(d, h);
+        return hpush(d, d->stack[d->sp - 1], h);
+    }
     return push(d, d->stack[d->sp - 1]);
 }
 
@@ -2193,14 +2394,14 @@ static int op_int(dec *d, const pkl_op *op)
     pkl_value *v;
     if (op->type == PKL_A_BOOL) {
         CHECK(count_value(d));
-        return push(d, (pkl_value *)(op->i ? &k_true : &k_false));
+        return push_new(d, (pkl_value *)(op->i ? &k_true : &k_false));
     }
     if (op->type == PKL_A_INT) {
         if ((uint64_t)op->i < 256 && d->smallint[op->i]) {
             /* like CPython's small-int cache: ints are immutable and
              * written by value, so one node serves them all */
             CHECK(count_value(d));
-            return push(d, d->smallint[op->i]);
+            return push_new(d, d->smallint[op->i]);
         }
         v = new_scalar(d, PKL_T_INT);
         if (v) {
@@ -2233,7 +2434,7 @@ static int op_int(dec *d, const pkl_op *op)
 static int op_const(dec *d, const pkl_op *op)
 {
     CHECK(count_value(d));
-    return push(d, (pkl_value *)(op->code == PKL_OP_NONE ? &k_none
+    return push_new(d, (pkl_value *)(op->code == PKL_OP_NONE ? &k_none
                                  : op->code == PKL_OP_NEWTRUE ? &k_true : &k_false));
 }
 
@@ -2242,18 +2443,16 @@ static int op_const(dec *d, const pkl_op *op)
  * them, ASCII by default). */
 static int op_str8(dec *d, const pkl_op *op)
 {
-    if (d->py2set) /* encoding=/errors= given as names (py2_str) */
-        return push_new(d, py2_str(d, op));
-    if (d->opt->str8 == PKL_STR8_BYTES)
-        return push_new(d, new_blob(d, PKL_T_BYTES, op->data, op->len));
-    if (d->opt->str8 == PKL_STR8_LATIN1)
-        return push_new(d, latin1_str(d, op->data, op->len));
-    for (size_t k = 0; k < op->len; k++)
-        RETURN_ERROR_IF(op->data[k] >= 0x80, PKL_E_BAD_STRING,
-                        "'ascii' codec can't decode byte 0x%02x in position "
-                        "%zu (pickle.loads decodes %s with encoding='ASCII')",
-                        op->data[k], k, pkli_opname(op->code));
-    return push_new(d, new_blob(d, PKL_T_STR, op->data, op->len));
+    if (d->B && d->B->str8) {
+        /* the builder decodes (any codec); the decoder's own view is the
+         * bytes, or the text read as Latin-1 (enough for its checks) */
+        pkl_value *v = d->str8_bytes ? new_blob(d, PKL_T_BYTES, op->data, op->len)
+                                     : latin1_str(d, op->data, op->len);
+        if (!v)
+            return -1;
+        return hpush(d, v, d->B->str8(d->B->ctx, op->data, op->len));
+    }
+    return push_new(d, py2_str(d, op));
 }
 
 static int op_unicode(dec *d, const pkl_op *op)
@@ -2270,11 +2469,31 @@ static int op_bytes(dec *d, const pkl_op *op)
 
 static int op_empty(dec *d, const pkl_op *op)
 {
-    if (op->code == PKL_OP_EMPTY_TUPLE)
-        return push_new(d, make_tuple(d, NULL, 0));
-    return push_new(d, new_node(d, op->code == PKL_OP_EMPTY_LIST ? PKL_T_LIST
-                                   : op->code == PKL_OP_EMPTY_DICT ? PKL_T_DICT
-                                   : PKL_T_SET));
+    pkl_value *v = op->code == PKL_OP_EMPTY_TUPLE
+        ? make_tuple(d, NULL, 0)
+        : new_node(d, op->code == PKL_OP_EMPTY_LIST ? PKL_T_LIST
+                      : op->code == PKL_OP_EMPTY_DICT ? PKL_T_DICT : PKL_T_SET);
+    if (!v)
+        return -1;
+    if (d->B)
+        return hpush(d, v, d->B->container(d->B->ctx, v->type, NULL, 0));
+    return push(d, v);
+}
+
+/* Replaces stack[from..sp) by v, made from them by a container opcode
+ * (builder mode: the builder's container of type from those handles). */
+static int collapse(dec *d, pkl_value *v, size_t from, size_t n)
+{
+    if (d->B) {
+        void *h = hcontainer(d, v->type, from, n);
+        if (!h)
+            return builder_failed(d);
+        hrelease_above(d, from);
+        d->sp = from;
+        return hpush(d, v, h);
+    }
+    d->sp = from;
+    return push(d, v);
 }
 
 static int op_tuple_n(dec *d, const pkl_op *op)
@@ -2284,8 +2503,7 @@ static int op_tuple_n(dec *d, const pkl_op *op)
     pkl_value *v = make_tuple(d, d->stack + d->sp - n, n);
     if (!v)
         return -1;
-    d->sp -= n;
-    return push(d, v);
+    return collapse(d, v, d->sp - n, n);
 }
 
 /* TUPLE, LIST, DICT, FROZENSET: the items above the topmost MARK. */
@@ -2308,8 +2526,7 @@ static int op_from_mark(dec *d, const pkl_op *op)
     }
     if (!v)
         return -1;
-    d->sp = m;
-    return push(d, v);
+    return collapse(d, v, m, op->code == PKL_OP_DICT ? n / 2 : n);
 }
 
 static int op_append(dec *d, const pkl_op *op)
@@ -2350,27 +2567,35 @@ static int op_additems(dec *d, const pkl_op *op)
                     type_name(t));
     for (size_t i = m; i < d->sp; i++)
         CHECK(set_add(d, t, d->stack[i]));
-    d->sp = m;
-    return 0;
+    return bmutate(d, d->B ? d->B->additems : NULL, m, d->sp - m);
 }
 
 static int op_get(dec *d, const pkl_op *op)
 {
     pkl_value *v = NULL;
+    void *h;
     RETURN_ERROR_IF(op->type != PKL_A_INT, PKL_E_MEMO_MISSING, "memo index out of range");
-    RETURN_ERROR_IF(op->i < 0 || !(v = memo_get(d, (uint64_t)op->i)), PKL_E_MEMO_MISSING,
+    RETURN_ERROR_IF(op->i < 0 || !(v = memo_get(d, (uint64_t)op->i, &h)), PKL_E_MEMO_MISSING,
                     "memo value not found at index %lld", (long long)op->i);
+    if (d->B) {
+        hretain(d, h);
+        return hpush(d, v, h);
+    }
     return push(d, v);
 }
 
 static int op_put(dec *d, const pkl_op *op)
 {
+    void *h = NULL;
     CHECK(need(d, 1));
-    if (op->code == PKL_OP_MEMOIZE)
-        return memo_put(d, d->memo_count, d->stack[d->sp - 1]);
-    RETURN_ERROR_IF(op->type != PKL_A_INT || op->i < 0, PKL_E_BAD_INT,
-                    "negative or huge PUT argument");
-    return memo_put(d, (uint64_t)op->i, d->stack[d->sp - 1]);
+    RETURN_ERROR_IF(op->code != PKL_OP_MEMOIZE && (op->type != PKL_A_INT || op->i < 0),
+                    PKL_E_BAD_INT, "negative or huge PUT argument");
+    if (d->B) {
+        h = d->hstack[d->sp - 1];
+        hretain(d, h);
+    }
+    return memo_put(d, op->code == PKL_OP_MEMOIZE ? d->memo_count : (uint64_t)op->i,
+                    d->stack[d->sp - 1], h);
 }
 
 static int op_proto(dec *d, const pkl_op *op)
@@ -2378,6 +2603,52 @@ static int op_proto(dec *d, const pkl_op *op)
     if (op->code == PKL_OP_PROTO)
         d->proto = (int)op->i;
     return 0; /* FRAME: the reader checks frame boundaries */
+}
+
+/* The end of a call opcode, once do_call made (and checked) its node v:
+ * stack[base..sp) is replaced by v. Builder mode: the builder makes the
+ * call, after every check. The callable is stack[base] (INST: base == sp
+ * and the builder's global for g). Arguments: the tuple stack[base+1] and,
+ * for NEWOBJ_EX, keywords stack[base+2] (args_from == SIZE_MAX), or a new
+ * tuple of the nargs values from stack[args_from] (INST, OBJ). A call of
+ * the deferred builtins.getattr is the builder's attr (v is the ATTR
+ * node attr_call checked). */
+static int bcall(dec *d, pkl_value *v, const pkl_global *g, size_t base,
+                 size_t args_from, size_t nargs, int is_new)
+{
+    if (!d->B) {
+        d->sp = base;
+        return push(d, v);
+    }
+    const pkl_builder *B = d->B;
+    void *h = NULL;
+    if (g == d->getattr_g) {
+        if (v->type == PKL_T_ATTR)
+            h = B->attr(B->ctx, v->u.attr.cls, v->u.attr.name, v->u.attr.len);
+    } else {
+        if (base < d->sp && args_from != base && hneed(d, base, base + 1) < 0)
+            return -1;
+        if (args_from == SIZE_MAX && hneed(d, base + 1, d->sp) < 0)
+            return -1;
+        void *callable = base < d->sp && args_from != base ? d->hstack[base]
+                                                            : B->global(B->ctx, g);
+        int own_callable = !(base < d->sp && args_from != base);
+        void *args = args_from == SIZE_MAX ? d->hstack[base + 1]
+                     : callable ? hcontainer(d, PKL_T_TUPLE, args_from, nargs) : NULL;
+        void *kwargs = args_from == SIZE_MAX && base + 2 < d->sp ? d->hstack[base + 2]
+                                                                : NULL;
+        if (callable && args)
+            h = B->call(B->ctx, callable, args, kwargs, is_new);
+        if (own_callable)
+            hrelease(d, callable);
+        if (args_from != SIZE_MAX)
+            hrelease(d, args);
+    }
+    if (!h)
+        return builder_failed(d);
+    hrelease_above(d, base);
+    d->sp = base;
+    return hpush(d, v, h);
 }
 
 /* GLOBAL, STACK_GLOBAL, INST: resolve the name, check it against the
@@ -2399,6 +2670,8 @@ static int op_global(dec *d, const pkl_op *op)
         g = lookup_global(d, mod->u.s.ptr, mod->u.s.len, name->u.s.ptr, name->u.s.len);
         if (!g)
             return -1;
+        if (d->B)
+            hrelease_above(d, d->sp - 2);
         d->sp -= 2;
     } else {
         g = lookup_global(d, op->data, op->len, op->data2, op->len2);
@@ -2411,14 +2684,19 @@ static int op_global(dec *d, const pkl_op *op)
         pkl_value *args = make_tuple(d, d->stack + m, d->sp - m);
         if (!args)
             return -1;
-        d->sp = m;
         /* _instantiate: no args -> cls.__new__(cls) for classes */
-        return push_new(d, do_call(d, g, args, NULL, args->u.seq.len == 0));
+        int is_new = args->u.seq.len == 0;
+        if (!(v = do_call(d, g, args, NULL, is_new)))
+            return -1;
+        return bcall(d, v, g, m, m, d->sp - m, is_new ? 2 : 0);
     }
     v = new_node(d, PKL_T_GLOBAL);
-    if (v)
-        v->u.global.g = g;
-    return push_new(d, v);
+    if (!v)
+        return -1;
+    v->u.global.g = g;
+    if (d->B)
+        return hpush(d, v, NULL); /* made when first needed (hneed) */
+    return push(d, v);
 }
 
 static int op_obj(dec *d, const pkl_op *op)
@@ -2434,8 +2712,11 @@ static int op_obj(dec *d, const pkl_op *op)
     pkl_value *args = make_tuple(d, d->stack + m + 1, d->sp - m - 1);
     if (!args)
         return -1;
-    d->sp = m;
-    return push_new(d, do_call(d, cls->u.global.g, args, NULL, args->u.seq.len == 0));
+    int is_new = args->u.seq.len == 0;
+    pkl_value *v = do_call(d, cls->u.global.g, args, NULL, is_new);
+    if (!v)
+        return -1;
+    return bcall(d, v, cls->u.global.g, m, m + 1, d->sp - m - 1, is_new ? 2 : 0);
 }
 
 /* REDUCE, NEWOBJ, NEWOBJ_EX: a call of an allowed global. */
@@ -2460,8 +2741,8 @@ static int op_reduce(dec *d, const pkl_op *op)
                            op->code != PKL_OP_REDUCE);
     if (!v)
         return -1;
-    d->sp -= n;
-    return push(d, v);
+    return bcall(d, v, callable->u.global.g, d->sp - n, SIZE_MAX, 0,
+                 op->code != PKL_OP_REDUCE);
 }
 
 static int op_build(dec *d, const pkl_op *op)
@@ -2482,12 +2763,30 @@ static int op_persid(dec *d, const pkl_op *op)
             return -1;
     } else {
         CHECK(need(d, 1));
-        id = pop(d);
+        id = d->stack[d->sp - 1];
     }
     if (!(v = new_node(d, PKL_T_PERSID)))
         return -1;
     v->u.persid.id = id;
     CHECK(note_child(d, v, id));
+    if (d->B) {
+        if (op->code != PKL_OP_PERSID)
+            CHECK(hneed(d, d->sp - 1, d->sp));
+        void *hid = op->code == PKL_OP_PERSID ? d->B->scalar(d->B->ctx, id)
+                                              : d->hstack[d->sp - 1];
+        void *h = hid ? d->B->persid(d->B->ctx, hid) : NULL;
+        if (op->code == PKL_OP_PERSID)
+            hrelease(d, hid);
+        if (!h)
+            return builder_failed(d);
+        if (op->code != PKL_OP_PERSID)
+            hrelease_above(d, d->sp - 1);
+        if (op->code != PKL_OP_PERSID)
+            d->sp--;
+        return hpush(d, v, h);
+    }
+    if (op->code != PKL_OP_PERSID)
+        d->sp--;
     return push(d, v);
 }
 
@@ -2508,7 +2807,10 @@ static int op_next_buffer(dec *d, const pkl_op *op)
     RETURN_ERROR_IF(d->nbuf_used >= d->opt->nbuffers, PKL_E_REFUSED_BUFFER,
                     "not enough out-of-band buffers (%zu given)", d->opt->nbuffers);
     CHECK(count_value(d));
-    return push(d, (pkl_value *)d->opt->buffers[d->nbuf_used++]);
+    size_t i = d->nbuf_used++;
+    if (d->B)
+        return hpush(d, (pkl_value *)d->opt->buffers[i], d->B->buffer(d->B->ctx, i));
+    return push(d, (pkl_value *)d->opt->buffers[i]);
 }
 
 static int op_readonly_buffer(dec *d, const pkl_op *op)
@@ -2521,6 +2823,13 @@ static int op_readonly_buffer(dec *d, const pkl_op *op)
     pkl_value *v = d->stack[d->sp - 1];
     RETURN_ERROR_IF(v->type != PKL_T_BYTES && v->type != PKL_T_BYTEARRAY,
                     PKL_E_BAD_TYPE, "READONLY_BUFFER on a %s", type_name(v));
+    if (d->B) {
+        void *h = d->B->readonly(d->B->ctx, d->hstack[d->sp - 1]);
+        if (!h)
+            return builder_failed(d);
+        hrelease(d, d->hstack[d->sp - 1]);
+        d->hstack[d->sp - 1] = h;
+    }
     return 0;
 }
 
@@ -2589,6 +2898,8 @@ static int run(dec *d, size_t *consumed)
         nomem(d);
         goto out;
     }
+    if (grow_hstack(d) < 0)
+        goto out;
     for (;;) {
         int got = pkli_reader_next_inline(&r, &op, d->err);
         if (got < 0)
@@ -2631,8 +2942,11 @@ out:
     return rc;
 }
 
-pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
-                    size_t *consumed, pkl_error *err)
+/* The decode both entry points run: the value tree in a pkl_doc, and
+ * (b not NULL) the builder's objects, root in *root. */
+static pkl_doc *decode(const void *buf, size_t len, const pkl_decode_options *opt,
+                       const pkl_builder *b, void **root, size_t *consumed,
+                       pkl_error *err)
 {
     dec d;
     memset(&d, 0, sizeof d);
@@ -2658,9 +2972,12 @@ pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
                         "a limit is 0 (0 never means unlimited)");
         return NULL;
     }
-    if (py2_options(&d, opt->encoding, opt->errors) < 0)
+    if (b && b->str8) /* the builder decodes Python 2 str itself */
+        d.str8_bytes = opt->encoding && strcmp(opt->encoding, "bytes") == 0;
+    else if (py2_options(&d, opt->encoding, opt->errors) < 0)
         return NULL;
     d.py2set = opt->encoding || opt->errors;
+    d.B = b;
     pkl_allocator alloc;
     pkli_alloc_init(&alloc, opt->alloc);
     pkl_doc *doc = pkli_malloc(&alloc, sizeof *doc);
@@ -2681,10 +2998,24 @@ pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
 
     int rc = run(&d, consumed);
 
+    if (b) { /* every handle the decoder still holds */
+        hrelease_above(&d, 0);
+        for (size_t i = 0; d.hdense && i < d.dcap; i++)
+            hrelease(&d, d.hdense[i]);
+        for (size_t i = 0; d.mhh && i < d.mhcap; i++)
+            hrelease(&d, d.mhh[i]);
+        if (rc < 0)
+            hrelease(&d, d.root_h);
+        else
+            *root = d.root_h;
+    }
     pkli_free(d.a, d.stack);
+    pkli_free(d.a, d.hstack);
     pkli_free(d.a, d.marks);
     pkli_free(d.a, d.dense);
+    pkli_free(d.a, d.hdense);
     pkli_free(d.a, d.mh);
+    pkli_free(d.a, d.mhh);
     pkli_free(d.a, d.kidx);
     pkli_free(d.a, d.gtab);
     pkli_free(d.a, d.ws);
@@ -2695,4 +3026,33 @@ pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
     }
     pkli_error_clear(err);
     return doc;
+}
+
+pkl_doc *pkl_decode(const void *buf, size_t len, const pkl_decode_options *opt,
+                    size_t *consumed, pkl_error *err)
+{
+    return decode(buf, len, opt, NULL, NULL, consumed, err);
+}
+
+int pkl_decode_build(const void *buf, size_t len, const pkl_decode_options *opt,
+                     const pkl_builder *b, void **root, size_t *consumed,
+                     pkl_error *err)
+{
+    if (root)
+        *root = NULL;
+    if (!b || !root || !b->scalar || !b->container || !b->append || !b->setitems ||
+        !b->additems || !b->global || !b->call || !b->build || !b->persid ||
+        !b->attr || !b->buffer || !b->readonly || !b->retain || !b->release) {
+        if (consumed)
+            *consumed = 0;
+        pkli_error_setf(err, PKL_E_INVALID_ARG, 0, -1,
+                        "pkl_decode_build needs a builder with every callback "
+                        "(str8 may be NULL) and a root pointer");
+        return -1;
+    }
+    pkl_doc *doc = decode(buf, len, opt, b, root, consumed, err);
+    if (!doc)
+        return -1;
+    pkl_doc_free(doc);
+    return 0;
 }

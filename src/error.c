@@ -53,6 +53,7 @@ const char *pkl_strerror(pkl_code code)
     case PKL_E_IO: return "I/O error";
     case PKL_E_INVALID_ARG: return "invalid argument";
     case PKL_E_INTERNAL: return "internal error";
+    case PKL_E_BUILDER: return "the builder failed";
 
     case PKL_E_POLICY_SYNTAX: return "policy: YAML syntax error";
     case PKL_E_POLICY_SCHEMA: return "policy: invalid key or value";

@@ -96,6 +96,7 @@ typedef enum pkl_code {
     PKL_E_IO = 401,
     PKL_E_INVALID_ARG = 402,    /* a caller broke an API precondition */
     PKL_E_INTERNAL = 403,       /* a can't-happen condition was caught */
+    PKL_E_BUILDER = 404,        /* a pkl_builder callback failed */
 
     PKL_E_POLICY_SYNTAX = 500,  /* YAML syntax error */
     PKL_E_POLICY_SCHEMA = 501,  /* unknown key, wrong type, bad value */
@@ -479,23 +480,104 @@ typedef struct pkl_decode_options {
      * NEXT_BUFFER is refused. */
     const pkl_value *const *buffers;
     size_t nbuffers;
-    /* Python 2 str (STRING/BINSTRING/SHORT_BINSTRING), as pickle.loads's
-     * `encoding`: PKL_STR8_ASCII (0, the default) decodes ASCII and refuses
-     * other bytes, PKL_STR8_LATIN1 decodes Latin-1 into STR, PKL_STR8_BYTES
-     * keeps them as BYTES. */
-    int str8;
-    /* When either is set (not NULL) they decide instead of str8: how
-     * Python 2 str is decoded, as pickle.load's encoding= and errors=
-     * (the other NULL: "ASCII" / "strict").
-     * encoding: "ASCII", "latin1" (also "latin-1", "iso-8859-1"),
-     * "utf-8" (also "utf8"; strict only), or "bytes" (BYTES nodes);
-     * errors: "strict", "replace", "ignore", "surrogateescape",
-     * "backslashreplace". Anything else is PKL_E_INVALID_ARG. */
+    /* Python 2 str (STRING/BINSTRING/SHORT_BINSTRING), as pickle.load's
+     * encoding= and errors= (NULL: "ASCII" / "strict"). The one way to say
+     * how Python 2 str is decoded.
+     * pkl_decode (the value tree): encoding "ASCII", "latin1" (also
+     * "latin-1", "iso-8859-1"), "utf-8" (also "utf8"; strict only), or
+     * "bytes" (BYTES nodes); errors "strict", "replace", "ignore",
+     * "surrogateescape", "backslashreplace". Anything else is
+     * PKL_E_INVALID_ARG.
+     * pkl_decode_build with a builder that has a str8 callback: the names
+     * are the builder's to interpret (any codec); the decoder only tells
+     * "bytes" (exactly, as pickle compares it: a bytes value) from the
+     * rest (text). */
     const char *encoding;
     const char *errors;
+    /* Non-zero: no Python 2 name mapping below protocol 3, as pickle.load's
+     * fix_imports=False (0, the default, maps names as fix_imports=True). */
+    int no_fix_imports;
 } pkl_decode_options;
 
-enum { PKL_STR8_ASCII = 0, PKL_STR8_LATIN1 = 1, PKL_STR8_BYTES = 2 };
+/* ---- Builders ------------------------------------------------------------
+ * pkl_decode_build runs the same decoder (the same opcode semantics, policy
+ * checks and limits as pkl_decode) and calls a builder at each step, in the
+ * pickle's own order, as CPython's _pickle.c does: a container when its
+ * opcode runs, a call when REDUCE/NEWOBJ/NEWOBJ_EX/INST/OBJ runs (after
+ * the policy allowed the callable), APPEND(S)/SETITEM(S)/ADDITEMS and BUILD
+ * as they come. Every policy check is made before the builder is asked to
+ * make, call or change anything. Decoding stays iterative and bounded.
+ *
+ * Values are opaque handles (void *, never NULL) that the builder owns.
+ * Ownership: every callback that returns a handle returns a NEW reference,
+ * which the decoder owns (on its stack or in its memo); handles passed to
+ * callbacks are BORROWED (a builder that keeps one, e.g. as a list item,
+ * takes its own reference with whatever `retain` does). The decoder calls
+ * `retain` when it holds a handle twice (DUP, PUT, GET) and `release` for
+ * every reference it drops (POP, a memo slot overwritten, the end of the
+ * decode, an error). On success the root's reference passes to the caller;
+ * on error every handle the decoder holds has been released.
+ *
+ * A callback that fails returns NULL (handles) or -1 (int) and leaves its
+ * own error state (e.g. a Python exception); the decoder then stops with
+ * PKL_E_BUILDER. Callbacks must not call back into the decoder.
+ *
+ * The decoder keeps its own small pkl_value view of each value for the
+ * policy checks (types, names, call arguments): that view is what
+ * pkl_decode returns as the value tree. The `v` given to `scalar` is that
+ * view and is valid only during the call. */
+typedef struct pkl_builder {
+    void *ctx; /* passed to every callback */
+    /* NONE, BOOL, INT, BIGINT, FLOAT, STR, BYTES, BYTEARRAY */
+    void *(*scalar)(void *ctx, const pkl_value *v);
+    /* Python 2 str, raw bytes, to decode per opt->encoding/errors; NULL:
+     * the decoder decodes them as pkl_decode does and calls scalar. */
+    void *(*str8)(void *ctx, const uint8_t *raw, size_t len);
+    /* A new container of type LIST, TUPLE, SET, FROZENSET (n items) or
+     * DICT (n pairs: key items[2i], value items[2i+1], in order; a repeated
+     * key takes the later value as dict does). */
+    void *(*container)(void *ctx, int type, void *const *items, size_t n);
+    /* target.append/extend(items): APPEND, APPENDS (n >= 1). */
+    int (*append)(void *ctx, void *target, void *const *items, size_t n);
+    /* target[k] = v for n pairs kv[2i], kv[2i+1]: SETITEM, SETITEMS. */
+    int (*setitems)(void *ctx, void *target, void *const *kv, size_t n);
+    /* target.add(item) for n items: ADDITEMS on a set. */
+    int (*additems)(void *ctx, void *target, void *const *items, size_t n);
+    /* A global the policy allowed (interned: the same name gives the same
+     * pointer during one decode). */
+    void *(*global)(void *ctx, const pkl_global *g);
+    /* is_new 0: callable(*args, **kwargs) (REDUCE, INST/OBJ with
+     * arguments); 1: cls.__new__(cls, *args, **kwargs) (NEWOBJ,
+     * NEWOBJ_EX); 2: INST/OBJ without arguments (_pickle.c instantiate:
+     * cls.__new__(cls) for a class without __getinitargs__, else cls()).
+     * args is a TUPLE handle, kwargs a DICT handle or NULL. */
+    void *(*call)(void *ctx, void *callable, void *args, void *kwargs,
+                  int is_new);
+    /* BUILD: inst.__setstate__(state) or the state into inst. */
+    int (*build)(void *ctx, void *inst, void *state);
+    /* A persistent id the policy allows (PERSID, BINPERSID). */
+    void *(*persid)(void *ctx, void *id);
+    /* getattr(cls, name) for an Enum member or class constant; cls is a
+     * global the policy allowed and name a plain identifier. */
+    void *(*attr)(void *ctx, const pkl_global *cls, const uint8_t *name,
+                  size_t len);
+    /* NEXT_BUFFER: out-of-band buffer number `index`. */
+    void *(*buffer)(void *ctx, size_t index);
+    /* READONLY_BUFFER: a read-only view of buf (or buf itself, retained). */
+    void *(*readonly)(void *ctx, void *buf);
+    void (*retain)(void *ctx, void *h);
+    void (*release)(void *ctx, void *h);
+} pkl_builder;
+
+/* Decodes ONE pickle starting at buf[0] through builder b (every callback
+ * except str8 must be set; else PKL_E_INVALID_ARG). On success returns 0,
+ * stores the root handle (a reference the caller now owns) in *root and
+ * sets *consumed past STOP. On failure returns -1 with *err filled (offset
+ * relative to buf; PKL_E_BUILDER when a callback failed), *root NULL and
+ * every handle released. */
+int pkl_decode_build(const void *buf, size_t len, const pkl_decode_options *opt,
+                     const pkl_builder *b, void **root, size_t *consumed,
+                     pkl_error *err);
 
 /* Decodes ONE pickle starting at buf[0]. On success returns the document
  * and sets *consumed to the offset just past its STOP (bytes after it are

@@ -702,6 +702,348 @@ START_TEST(test_oom_every_allocation)
 }
 END_TEST
 
+/* ---- pkl_decode_build: the same decoder driving a builder ---------------
+ * A recording builder: every handle is a counted allocation, so the tests
+ * see that the decoder releases each reference it holds (on success only
+ * the root is left, with one reference; on error nothing), and a trace of
+ * the callbacks in the order the decoder made them. */
+typedef struct rnode {
+    int refs;
+    int kind;
+} rnode;
+
+typedef struct rec {
+    long live;       /* handles allocated and not yet freed */
+    long fail_call;  /* call number that fails (0: none) */
+    long calls;
+    char trace[512];
+} rec;
+
+static void rec_log(rec *r, const char *s)
+{
+    size_t n = strlen(r->trace);
+    snprintf(r->trace + n, sizeof r->trace - n, "%s%s", n ? " " : "", s);
+}
+
+static void *rec_new(rec *r, int kind, const char *what)
+{
+    if (what)
+        rec_log(r, what);
+    if (r->fail_call && ++r->calls == r->fail_call)
+        return NULL;
+    rnode *h = malloc(sizeof *h);
+    ck_assert_ptr_nonnull(h);
+    h->refs = 1;
+    h->kind = kind;
+    r->live++;
+    return h;
+}
+
+static void *rec_scalar(void *c, const pkl_value *v)
+{
+    return rec_new(c, v->type, v->type == PKL_T_STR ? "str" : "scalar");
+}
+
+static void *rec_container(void *c, int type, void *const *items, size_t n)
+{
+    char s[32];
+    for (size_t i = 0; i < n; i++)
+        ck_assert_ptr_nonnull(items[i]);
+    snprintf(s, sizeof s, "%s%zu", type == PKL_T_LIST ? "list" : type == PKL_T_TUPLE
+             ? "tuple" : type == PKL_T_DICT ? "dict" : "set", n);
+    return rec_new(c, type, s);
+}
+
+static int rec_mut(void *c, const char *what, void *t, void *const *items, size_t n)
+{
+    char s[32];
+    ck_assert_ptr_nonnull(t);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_ptr_nonnull(items[i]);
+    snprintf(s, sizeof s, "%s%zu", what, n);
+    rec_log(c, s);
+    return 0;
+}
+
+static int rec_append(void *c, void *t, void *const *items, size_t n)
+{
+    return rec_mut(c, "append", t, items, n);
+}
+
+static int rec_setitems(void *c, void *t, void *const *items, size_t n)
+{
+    return rec_mut(c, "setitems", t, items, n);
+}
+
+static int rec_additems(void *c, void *t, void *const *items, size_t n)
+{
+    return rec_mut(c, "additems", t, items, n);
+}
+
+static void *rec_global(void *c, const pkl_global *g)
+{
+    char s[600];
+    snprintf(s, sizeof s, "global:%s.%s", g->module, g->qualname);
+    return rec_new(c, PKL_T_GLOBAL, s);
+}
+
+static void *rec_call(void *c, void *callable, void *args, void *kwargs, int is_new)
+{
+    ck_assert_ptr_nonnull(callable);
+    ck_assert_int_eq(((rnode *)args)->kind, PKL_T_TUPLE);
+    ck_assert(!kwargs || ((rnode *)kwargs)->kind == PKL_T_DICT);
+    return rec_new(c, PKL_T_OBJECT, is_new == 1 ? "new" : is_new ? "inst" : "call");
+}
+
+static int rec_build(void *c, void *inst, void *state)
+{
+    ck_assert_ptr_nonnull(inst);
+    ck_assert_ptr_nonnull(state);
+    rec_log(c, "build");
+    return 0;
+}
+
+static void *rec_persid(void *c, void *id)
+{
+    ck_assert_ptr_nonnull(id);
+    return rec_new(c, PKL_T_PERSID, "persid");
+}
+
+static void *rec_attr(void *c, const pkl_global *cls, const uint8_t *name, size_t len)
+{
+    char s[600];
+    snprintf(s, sizeof s, "attr:%s.%.*s", cls->qualname, (int)len, (const char *)name);
+    return rec_new(c, PKL_T_ATTR, s);
+}
+
+static void *rec_buffer(void *c, size_t index)
+{
+    (void)index;
+    return rec_new(c, PKL_T_BYTES, "buffer");
+}
+
+static void *rec_readonly(void *c, void *buf)
+{
+    ck_assert_ptr_nonnull(buf);
+    return rec_new(c, PKL_T_BYTES, "readonly");
+}
+
+static void rec_retain(void *c, void *h)
+{
+    (void)c;
+    ck_assert_int_gt(((rnode *)h)->refs, 0);
+    ((rnode *)h)->refs++;
+}
+
+static void rec_release(void *c, void *h)
+{
+    rnode *n = h;
+    ck_assert_int_gt(n->refs, 0);
+    if (--n->refs == 0) {
+        ((rec *)c)->live--;
+        free(n);
+    }
+}
+
+static pkl_builder rec_builder(rec *r)
+{
+    memset(r, 0, sizeof *r);
+    pkl_builder b = {
+        .ctx = r, .scalar = rec_scalar, .container = rec_container,
+        .append = rec_append, .setitems = rec_setitems, .additems = rec_additems,
+        .global = rec_global, .call = rec_call, .build = rec_build,
+        .persid = rec_persid, .attr = rec_attr, .buffer = rec_buffer,
+        .readonly = rec_readonly, .retain = rec_retain, .release = rec_release};
+    return b;
+}
+
+/* Every row: the builder run succeeds exactly when pkl_decode does, with
+ * the same error code and offset (one decoder, one set of checks), and
+ * holds no reference it should not. */
+START_TEST(test_build_parity_ok_rows)
+{
+    const ok_row *row = &ok_rows[_i];
+    pkl_policy *p = policy_named(row->policy);
+    pkl_decode_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.policy = p;
+    rec r;
+    pkl_builder b = rec_builder(&r);
+    void *root = NULL;
+    size_t used = 0;
+    pkl_error err;
+    POISON_ERR(err);
+    int rc = pkl_decode_build(row->data, row->len, &opt, &b, &root, &used, &err);
+    ck_assert_msg(rc == 0, "row %d: %d %s", _i, err.code, err.detail);
+    ck_assert_int_eq(err.code, PKL_OK);
+    ck_assert_uint_eq(used, row->len);
+    ck_assert_ptr_nonnull(root);
+    ck_assert_int_eq(((rnode *)root)->refs, 1);
+    rec_release(&r, root);
+    ck_assert_msg(r.live == 0, "row %d: %ld handles leaked", _i, r.live);
+    pkl_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_build_parity_err_rows)
+{
+    const err_row *row = &err_rows[_i];
+    pkl_policy *p = policy_named(row->policy);
+    pkl_decode_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.policy = p;
+    rec r;
+    pkl_builder b = rec_builder(&r);
+    void *root = (void *)1;
+    pkl_error err;
+    POISON_ERR(err);
+    int rc = pkl_decode_build(row->data, row->len, &opt, &b, &root, NULL, &err);
+    ck_assert_msg(rc < 0, "row %d decoded", _i);
+    ck_assert_ptr_null(root);
+    ck_assert_msg(err.code == row->code && err.offset == row->offset,
+                  "row %d: got %d at %zu, want %d at %zu", _i, err.code,
+                  err.offset, row->code, row->offset);
+    ck_assert_msg(r.live == 0, "row %d: %ld handles leaked", _i, r.live);
+    pkl_policy_free(p);
+}
+END_TEST
+
+/* The builder is called in the pickle's own order, as _pickle.c acts:
+ * expected traces reasoned from its load_* functions. */
+typedef struct trace_row {
+    const char *data;
+    size_t len;
+    const char *trace;
+} trace_row;
+
+static const trace_row trace_rows[] = {
+    /* EMPTY_LIST, MARK, 1, 2, APPENDS: the list first, then one append of 2 */
+    {"\x80\x02]q\x00(K\x01K\x02" "e.", 12, "list0 scalar scalar append2"},
+    /* a dict whose value is the dict itself (PUT/GET): no new handle for GET */
+    {"}q\x00X\x01\x00\x00\x00" "ah\x00s.", 13, "dict0 str setitems1"},
+    /* builtins.set([1]) via REDUCE: the global is made when the call needs
+     * it, after its arguments (pickle would import it at GLOBAL) */
+    {"\x80\x02" "cbuiltins\nset\n]K\x01" "a\x85R.", 23,
+     "list0 scalar append1 tuple1 global:builtins.set call"},
+    /* a class refused at BUILD is never made (only the state dict was) */
+    {"\x80\x02" "cbuiltins\nset\n}b.", 19, "dict0"},
+    /* INST with no arguments: instantiate (cls.__new__(cls) for a class),
+     * the empty argument tuple made as load_inst makes it */
+    {"(ibuiltins\nobject\n.", 19, "global:builtins.object tuple0 inst"},
+    /* getattr(AllowedClass, "NAME") is the builder's attr, never a call;
+     * builtins.getattr itself is never made */
+    {"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00\x8c\x08" "builtins\x8c\x07" "getattr\x93"
+     "\x8c\x08" "builtins\x8c\x03" "int\x93\x8c\x04" "real\x86R.", 56,
+     "str str str str str global:builtins.int tuple2 attr:int.real"},
+};
+
+START_TEST(test_build_order)
+{
+    const trace_row *row = &trace_rows[_i];
+    pkl_policy *p = policy_named("default");
+    pkl_decode_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.policy = p;
+    rec r;
+    pkl_builder b = rec_builder(&r);
+    void *root = NULL;
+    pkl_error err;
+    int rc = pkl_decode_build(row->data, row->len, &opt, &b, &root, NULL, &err);
+    if (rc == 0)
+        rec_release(&r, root);
+    ck_assert_msg(strcmp(r.trace, row->trace) == 0, "row %d:\n got  %s\n want %s",
+                  _i, r.trace, row->trace);
+    ck_assert_int_eq(r.live, 0);
+    pkl_policy_free(p);
+}
+END_TEST
+
+/* A callback failing at every point: PKL_E_BUILDER, every handle released. */
+START_TEST(test_build_callback_fails)
+{
+    pkl_policy *p = policy_named("default");
+    static const char in[] =
+        "\x80\x02" "c__builtin__\nset\n" "](K\x01K\x02" "e\x85R" "q\x00"
+        "}(U\x01" "ah\x00U\x01" "b]q\x01h\x01" "au" "\x86.";
+    int done = 0;
+    for (long k = 1; !done && k < 100; k++) {
+        pkl_decode_options opt;
+        memset(&opt, 0, sizeof opt);
+        opt.policy = p;
+        rec r;
+        pkl_builder b = rec_builder(&r);
+        r.fail_call = k;
+        void *root = NULL;
+        pkl_error err;
+        POISON_ERR(err);
+        if (pkl_decode_build(in, sizeof in - 1, &opt, &b, &root, NULL, &err) == 0) {
+            rec_release(&r, root);
+            done = 1;
+        } else {
+            ck_assert_msg(err.code == PKL_E_BUILDER, "k=%ld: %d", k, err.code);
+        }
+        ck_assert_msg(r.live == 0, "k=%ld: %ld handles leaked", k, r.live);
+    }
+    ck_assert(done);
+    pkl_policy_free(p);
+}
+END_TEST
+
+/* Out of memory at every allocation while building: a clean PKL_E_NOMEM,
+ * nothing leaked, no handle left. */
+START_TEST(test_build_oom_every_allocation)
+{
+    pkl_policy *p = policy_named("default");
+    static const char in[] =
+        "\x80\x02" "c__builtin__\nset\n" "](K\x01K\x02" "e\x85R" "q\x00"
+        "}(U\x01" "ah\x00U\x01" "b]q\x01h\x01" "au" "\x86.";
+    int done = 0;
+    for (long k = 0; !done && k < 1000; k++) {
+        test_alloc t;
+        pkl_allocator a = test_allocator(&t, (size_t)k + 1);
+        pkl_decode_options opt;
+        memset(&opt, 0, sizeof opt);
+        opt.policy = p;
+        opt.alloc = &a;
+        rec r;
+        pkl_builder b = rec_builder(&r);
+        void *root = NULL;
+        pkl_error err;
+        POISON_ERR(err);
+        if (pkl_decode_build(in, sizeof in - 1, &opt, &b, &root, NULL, &err) == 0) {
+            rec_release(&r, root);
+            done = 1;
+        } else {
+            ck_assert_msg(err.code == PKL_E_NOMEM, "k=%ld: %d %s", k, err.code,
+                          err.detail);
+        }
+        ck_assert_msg(t.bytes == 0 && t.live == 0 && r.live == 0,
+                      "k=%ld: %zu bytes, %ld handles leaked", k, t.bytes, r.live);
+    }
+    ck_assert(done);
+    pkl_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_build_needs_callbacks)
+{
+    pkl_policy *p = policy_named("default");
+    pkl_decode_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.policy = p;
+    rec r;
+    pkl_builder b = rec_builder(&r);
+    b.release = NULL;
+    void *root = (void *)1;
+    pkl_error err;
+    POISON_ERR(err);
+    ck_assert_int_eq(pkl_decode_build("N.", 2, &opt, &b, &root, NULL, &err), -1);
+    ck_assert_int_eq(err.code, PKL_E_INVALID_ARG);
+    ck_assert_ptr_null(root);
+    pkl_policy_free(p);
+}
+END_TEST
+
 Suite *suite_decoder(void)
 {
     Suite *s = suite_create("decoder");
@@ -720,6 +1062,17 @@ Suite *suite_decoder(void)
     tcase_add_test(tc, test_large_dict_dedupe);
     tcase_add_test(tc, test_oom_every_allocation);
     suite_add_tcase(s, tc);
+    TCase *tb = tcase_create("builder");
+    tcase_add_loop_test(tb, test_build_parity_ok_rows, 0,
+                        (int)(sizeof ok_rows / sizeof ok_rows[0]));
+    tcase_add_loop_test(tb, test_build_parity_err_rows, 0,
+                        (int)(sizeof err_rows / sizeof err_rows[0]));
+    tcase_add_loop_test(tb, test_build_order, 0,
+                        (int)(sizeof trace_rows / sizeof trace_rows[0]));
+    tcase_add_test(tb, test_build_callback_fails);
+    tcase_add_test(tb, test_build_oom_every_allocation);
+    tcase_add_test(tb, test_build_needs_callbacks);
+    suite_add_tcase(s, tb);
     TCase *tl = tcase_create("limits");
     tcase_set_timeout(tl, 60);
     tcase_add_loop_test(tl, test_limits, 0,

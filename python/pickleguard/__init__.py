@@ -23,10 +23,6 @@ __all__ = ["Policy", "PolicyError", "Unpickler", "loads", "load", "scan", "Repor
            "Finding", "torch_load", "numpy_load", "shelve_open", "LIB_VERSION"]
 __version__ = "0.1.0"
 
-_STR8 = {"ascii": 0, "latin1": 1, "latin-1": 1, "iso-8859-1": 1, "iso8859-1": 1,
-         "l1": 1, "bytes": 2}
-
-
 def _policy(policy):
     if isinstance(policy, Policy):
         return policy
@@ -38,16 +34,13 @@ def _policy(policy):
 
 
 def _str8(encoding, errors, fix_imports):
-    mode = _STR8.get(str(encoding).lower().replace("_", "-"))
-    if mode is None:
-        raise ValueError("pickleguard supports encoding='ASCII', 'latin1' or 'bytes' "
-                         "for Python 2 str, not %r" % (encoding,))
-    if mode == 0 and errors != "strict":
-        raise ValueError("pickleguard supports errors='strict' only with encoding='ASCII'")
-    if not fix_imports:
-        raise ValueError("pickleguard always maps Python 2 names the way pickle's "
-                         "fix_imports=True does; fix_imports=False is not supported")
-    return mode
+    """pickle.load's encoding=, errors= and fix_imports= for the decoder:
+    Python 2 str is decoded with any codec (bytes.decode(encoding, errors))
+    or kept as bytes with encoding="bytes"; fix_imports=False turns off the
+    Python 2 name mapping."""
+    if not isinstance(encoding, str) or not isinstance(errors, str):
+        raise TypeError("encoding and errors must be str")
+    return (encoding, errors, bool(fix_imports))
 
 
 def _import_global(module, qualname):

@@ -1,20 +1,15 @@
 /* _pickleguard.c -- the CPython binding of libpickleguard.
  *
  * ONE interpreter: every opcode is executed, and every policy decision is
- * taken, by the library's decoder (src/decoder.c, pkl_decode), which runs
- * with the GIL released and records what the pickle does as a value graph
- * (pkl_value: containers, calls of allowed globals with their arguments,
- * BUILD state, APPEND/SETITEM items, persistent ids, memo sharing and
- * cycles as shared nodes). This file only materialises that finished
- * graph as Python objects, the way CPython's Modules/_pickle.c would have
- * built them (load_reduce, load_newobj, load_build, do_append,
- * do_setitems). It never reads an opcode, and it only ever calls a
- * global the policy allowed (resolved through the find_class given by the
- * Python layer, which maps some of them to safe re-implementations).
- *
- * Materialising is a depth-first walk bounded by the decoder's max_depth
- * (and Py_EnterRecursiveCall); every node that can be shared keeps one
- * Python object (a pointer-keyed dict), so identity and cycles survive.
+ * taken, by the library's decoder (src/decoder.c). This file is a
+ * pkl_builder for it (pkl_decode_build): callbacks that make Python
+ * objects when the decoder says so, in the pickle's own order, the way
+ * CPython's Modules/_pickle.c makes them (load_reduce, load_newobj,
+ * load_build, do_append, do_setitems, instantiate). It never reads an
+ * opcode, and it only ever calls a global the policy allowed (resolved
+ * through the find_class given by the Python layer, which maps some of
+ * them to safe re-implementations). The decoder's stack and memo hold the
+ * objects, so identity, memo sharing and cycles are pickle's own.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -247,242 +242,104 @@ static PyTypeObject Policy_Type = {
     .tp_new = Policy_new,
 };
 
-/* ---- materialising the decoder's graph ------------------------------------ */
+/* ---- the Python builder: objects in pickle's own order ------------------ */
 
+/* The decoder (pkl_decode_build) calls these at each opcode, after its
+ * policy checks, as Modules/_pickle.c's load_* functions would act: a
+ * container when its opcode runs, a call at REDUCE/NEWOBJ/NEWOBJ_EX/INST/
+ * OBJ, APPEND(S)/SETITEM(S)/ADDITEMS and BUILD as they come. Handles are
+ * PyObject * (new references returned, borrowed ones received); a failure
+ * returns NULL / -1 with a Python exception set. */
 typedef struct {
     PyObject *mod;
-    struct pslot { const pkl_value *k; PyObject *v; } *tab; /* node -> object */
-    size_t tcap, tn;
-    PyObject *in_progress;  /* sentinel */
     PyObject *find_class;
     PyObject *persistent_load;
-    PyObject *buffers;      /* list of the caller's buffer objects or NULL */
-    const pkl_value *const *bufnodes;
-    size_t nbuf;
-    PyObject *fixups;       /* list of (container, key, node address) */
+    PyObject *buffers;      /* list of the caller's buffer objects, or NULL */
     PyObject *globals;      /* {pkl_global address: find_class result} */
-} mat;
+    const char *encoding;   /* Python 2 str, as pickle.load's encoding= */
+    const char *errors;
+} pyb;
 
-static PyObject *build(mat *m, const pkl_value *v);
-
-static PyObject *addr(const void *p)
+static void *pyb_scalar(void *ctx, const pkl_value *v)
 {
-    return PyLong_FromVoidPtr((void *)p);
-}
-
-/* The node -> object table: open addressing on the node's address. Values
- * are owned references, except the in_progress sentinel. */
-static size_t pt_slot(const mat *m, const pkl_value *v)
-{
-    uintptr_t h = (uintptr_t)v;
-    h = (h >> 4) * (uintptr_t)0x9E3779B97F4A7C15ull;
-    size_t i = (size_t)(h >> 17) & (m->tcap - 1);
-    while (m->tab[i].k && m->tab[i].k != v)
-        i = (i + 1) & (m->tcap - 1);
-    return i;
-}
-
-/* Only shared nodes (pkl_value_is_shared) can be reached twice: the
- * others are neither looked up nor kept. */
-static PyObject *pt_get(const mat *m, const pkl_value *v)
-{
-    return m->tcap && pkl_value_is_shared(v) ? m->tab[pt_slot(m, v)].v : NULL;
-}
-
-static int pt_put(mat *m, const pkl_value *v, PyObject *o)
-{
-    if (!pkl_value_is_shared(v))
-        return 0;
-    if (2 * (m->tn + 1) > m->tcap) {
-        size_t ncap = m->tcap ? 2 * m->tcap : 64;
-        struct pslot *old = m->tab;
-        size_t ocap = m->tcap;
-        m->tab = PyMem_Calloc(ncap, sizeof *m->tab);
-        if (!m->tab) {
-            m->tab = old;
-            PyErr_NoMemory();
-            return -1;
-        }
-        m->tcap = ncap;
-        for (size_t i = 0; i < ocap; i++)
-            if (old[i].k)
-                m->tab[pt_slot(m, old[i].k)] = old[i];
-        PyMem_Free(old);
-    }
-    size_t i = pt_slot(m, v);
-    PyObject *prev = m->tab[i].v;
-    if (!m->tab[i].k)
-        m->tn++;
-    m->tab[i].k = v;
-    m->tab[i].v = o == m->in_progress ? o : Py_NewRef(o);
-    if (prev && prev != m->in_progress)
-        Py_DECREF(prev);
-    return 0;
-}
-
-static void pt_free(mat *m)
-{
-    for (size_t i = 0; i < m->tcap; i++)
-        if (m->tab[i].k && m->tab[i].v != m->in_progress)
-            Py_DECREF(m->tab[i].v);
-    PyMem_Free(m->tab);
-}
-
-/* 1 and *out (new ref) when cached, 0 when not. A node under construction
- * (a tuple's items, a call's arguments) reaching itself is reported
- * through *out = in_progress (borrowed). */
-static int cached(mat *m, const pkl_value *v, PyObject **out)
-{
-    PyObject *o = pt_get(m, v);
-    if (!o)
-        return 0;
-    *out = o == m->in_progress ? o : Py_NewRef(o);
-    return 1;
-}
-
-static int remember(mat *m, const pkl_value *v, PyObject *o)
-{
-    return pt_put(m, v, o);
-}
-
-static PyObject *cycle_error(mat *m, const char *where)
-{
-    return policy_error(m->mod, "the pickle refers back to an object still "
-                        "being built (%s): CPython resolves this through the "
-                        "order of opcodes, which pickleguard does not replay", where);
-}
-
-/* An item of a list or a dict value: a node still in progress is patched in
- * afterwards (recursive tuple through a list), as CPython's order gives. */
-static PyObject *build_slot(mat *m, const pkl_value *v, PyObject *container, PyObject *key,
-                            Py_ssize_t index)
-{
-    PyObject *o;
-    int c = cached(m, v, &o);
-    if (c && o == m->in_progress) {
-        PyObject *t = key ? Py_BuildValue("(OON)", container, key, addr(v))
-                          : Py_BuildValue("(OnN)", container, index, addr(v));
-        if (!t || PyList_Append(m->fixups, t) < 0) {
-            Py_XDECREF(t);
-            return NULL;
-        }
-        Py_DECREF(t);
+    (void)ctx;
+    switch (v->type) {
+    case PKL_T_NONE:
         return Py_NewRef(Py_None);
-    }
-    if (c)
-        return o;
-    return build(m, v);
-}
-
-static PyObject *str_of(const pkl_value *v)
-{
-    return PyUnicode_DecodeUTF8((const char *)v->u.s.ptr, (Py_ssize_t)v->u.s.len,
-                                "surrogatepass");
-}
-
-/* find_class(module, qualname), once per global: the decoder interns
- * resolved globals, so the pkl_global's address names it. */
-static PyObject *global_obj(mat *m, const pkl_global *g)
-{
-    PyObject *k = addr(g);
-    if (!k)
-        return NULL;
-    PyObject *o = PyDict_GetItemWithError(m->globals, k);
-    if (o) {
-        Py_DECREF(k);
-        return Py_NewRef(o);
-    }
-    if (PyErr_Occurred() ||
-        !(o = PyObject_CallFunction(m->find_class, "ss", g->module, g->qualname)) ||
-        PyDict_SetItem(m->globals, k, o) < 0) {
-        Py_DECREF(k);
-        Py_XDECREF(o);
+    case PKL_T_BOOL:
+        return PyBool_FromLong(v->u.b);
+    case PKL_T_INT:
+        return PyLong_FromLongLong(v->u.i);
+    case PKL_T_BIGINT:
+        return _PyLong_FromByteArray(v->u.s.ptr, v->u.s.len, 1, 1);
+    case PKL_T_FLOAT:
+        return PyFloat_FromDouble(v->u.f);
+    case PKL_T_STR:
+        return PyUnicode_DecodeUTF8((const char *)v->u.s.ptr, (Py_ssize_t)v->u.s.len,
+                                    "surrogatepass");
+    case PKL_T_BYTES:
+        return PyBytes_FromStringAndSize((const char *)v->u.s.ptr, (Py_ssize_t)v->u.s.len);
+    case PKL_T_BYTEARRAY:
+        return PyByteArray_FromStringAndSize((const char *)v->u.s.ptr, (Py_ssize_t)v->u.s.len);
+    default:
+        PyErr_Format(PyExc_SystemError, "pickleguard: scalar of type %d", v->type);
         return NULL;
     }
-    Py_DECREF(k);
-    return o;
 }
 
-static PyObject *build_tuple_items(mat *m, const pkl_value *t)
+/* _pickle.c load_counted_binstring / load_string: "bytes" keeps the bytes,
+ * anything else is bytes.decode(encoding, errors) (any codec). */
+static void *pyb_str8(void *ctx, const uint8_t *raw, size_t len)
 {
-    PyObject *r = PyTuple_New((Py_ssize_t)t->u.seq.len);
-    if (!r)
-        return NULL;
-    for (size_t i = 0; i < t->u.seq.len; i++) {
-        PyObject *o;
-        int c = cached(m, t->u.seq.items[i], &o);
-        if (c < 0 || (c && o == m->in_progress)) {
-            Py_DECREF(r);
-            return c < 0 ? NULL : cycle_error(m, "a tuple item");
+    pyb *b = ctx;
+    if (strcmp(b->encoding, "bytes") == 0)
+        return PyBytes_FromStringAndSize((const char *)raw, (Py_ssize_t)len);
+    return PyUnicode_Decode((const char *)raw, (Py_ssize_t)len, b->encoding, b->errors);
+}
+
+static void *pyb_container(void *ctx, int type, void *const *items, size_t n)
+{
+    (void)ctx;
+    PyObject *r = NULL, *const *it = (PyObject *const *)items;
+    switch (type) {
+    case PKL_T_LIST:
+    case PKL_T_TUPLE:
+        r = type == PKL_T_LIST ? PyList_New((Py_ssize_t)n) : PyTuple_New((Py_ssize_t)n);
+        for (size_t i = 0; r && i < n; i++) {
+            if (type == PKL_T_LIST)
+                PyList_SET_ITEM(r, (Py_ssize_t)i, Py_NewRef(it[i]));
+            else
+                PyTuple_SET_ITEM(r, (Py_ssize_t)i, Py_NewRef(it[i]));
         }
-        if (!c && !(o = build(m, t->u.seq.items[i]))) {
-            Py_DECREF(r);
+        return r;
+    case PKL_T_DICT:
+        if (!(r = _PyDict_NewPresized((Py_ssize_t)n)))
             return NULL;
-        }
-        PyTuple_SET_ITEM(r, (Py_ssize_t)i, o);
-    }
-    return r;
-}
-
-/* The state of BUILD, as _pickle.c load_build. */
-static int apply_state(mat *m, PyObject *inst, PyObject *state)
-{
-    PyObject *setstate = PyObject_GetAttrString(inst, "__setstate__");
-    if (setstate) {
-        PyObject *r = PyObject_CallOneArg(setstate, state);
-        Py_DECREF(setstate);
-        Py_XDECREF(r);
-        return r ? 0 : -1;
-    }
-    if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-        return -1;
-    PyErr_Clear();
-    PyObject *slotstate = NULL;
-    if (PyTuple_Check(state) && PyTuple_GET_SIZE(state) == 2) {
-        slotstate = PyTuple_GET_ITEM(state, 1);
-        state = PyTuple_GET_ITEM(state, 0);
-    }
-    if (state != Py_None) {
-        if (!PyDict_Check(state)) {
-            PyErr_SetString(m->mod ? get_state(m->mod)->UnpicklingError : PyExc_ValueError,
-                            "state is not a dictionary");
-            return -1;
-        }
-        PyObject *dict = PyObject_GetAttrString(inst, "__dict__");
-        if (!dict)
-            return -1;
-        Py_ssize_t i = 0;
-        PyObject *k, *v;
-        while (PyDict_Next(state, &i, &k, &v)) {
-            Py_INCREF(k);
-            if (PyUnicode_CheckExact(k))
-                PyUnicode_InternInPlace(&k);
-            int rc = PyObject_SetItem(dict, k, v);
-            Py_DECREF(k);
-            if (rc < 0) {
-                Py_DECREF(dict);
-                return -1;
+        for (size_t i = 0; i < n; i++)
+            if (PyDict_SetItem(r, it[2 * i], it[2 * i + 1]) < 0) {
+                Py_DECREF(r);
+                return NULL;
             }
-        }
-        Py_DECREF(dict);
+        return r;
+    case PKL_T_SET:
+    case PKL_T_FROZENSET:
+        if (!(r = type == PKL_T_SET ? PySet_New(NULL) : PyFrozenSet_New(NULL)))
+            return NULL;
+        for (size_t i = 0; i < n; i++)
+            if (PySet_Add(r, it[i]) < 0) { /* fills a new frozenset too */
+                Py_DECREF(r);
+                return NULL;
+            }
+        return r;
+    default:
+        PyErr_Format(PyExc_SystemError, "pickleguard: container of type %d", type);
+        return NULL;
     }
-    if (slotstate && slotstate != Py_None) {
-        if (!PyDict_Check(slotstate)) {
-            PyErr_SetString(get_state(m->mod)->UnpicklingError, "slot state is not a dictionary");
-            return -1;
-        }
-        Py_ssize_t i = 0;
-        PyObject *k, *v;
-        while (PyDict_Next(slotstate, &i, &k, &v))
-            if (PyObject_SetAttr(inst, k, v) < 0)
-                return -1;
-    }
-    return 0;
 }
 
 /* list methods the subclass does not override: appending through the list
- * type itself is then what APPEND(S) would do; otherwise refused (the
- * decoder's graph does not say when the override would have run). */
+ * type itself is then what APPEND(S) would do; otherwise refused (a
+ * Python-level override is never looked up and called). */
 static int plain_list(PyObject *o)
 {
     if (PyList_CheckExact(o))
@@ -508,7 +365,7 @@ static int plain_dict(PyObject *o)
     if (PyDict_CheckExact(o))
         return 1;
     if (!(Py_TYPE(o)->tp_flags & Py_TPFLAGS_HEAPTYPE))
-        return 1; /* a built-in mapping type's own C __setitem__ */
+        return 1; /* a built-in type's own C __setitem__ (also list's) */
     if (!PyDict_Check(o))
         return 0;
     /* OrderedDict, defaultdict, Counter... whose __setitem__ slot is a C
@@ -520,358 +377,283 @@ static int plain_dict(PyObject *o)
     return ok;
 }
 
-static PyObject *build_object(mat *m, const pkl_value *v)
+/* APPEND(S), as _pickle.c do_append on what pickleguard accepts: a list
+ * (or a list subclass with list's own append/extend) through the list
+ * type, or a built-in (C) type's own append (collections.deque,
+ * bytearray). */
+static int pyb_append(void *ctx, void *target, void *const *items, size_t n)
 {
-    const pkl_object *ob = v->u.obj;
-    if (pt_put(m, v, m->in_progress) < 0)
-        return NULL;
-    PyObject *callable = global_obj(m, ob->g), *args = NULL, *kwargs = NULL, *r = NULL;
-    if (!callable)
-        goto fail;
-    if (!(args = build_tuple_items(m, ob->args)))
-        goto fail;
-    if (ob->kwargs) {
-        PyObject *o;
-        int c = cached(m, ob->kwargs, &o);
-        if (c < 0 || (c && o == m->in_progress)) {
-            if (c > 0)
-                cycle_error(m, "keyword arguments");
-            goto fail;
-        }
-        kwargs = c ? o : build(m, ob->kwargs);
-        if (!kwargs)
-            goto fail;
+    pyb *b = ctx;
+    PyObject *t = target, *const *it = (PyObject *const *)items;
+    int c_type = !PyList_Check(t) && !(Py_TYPE(t)->tp_flags & Py_TPFLAGS_HEAPTYPE);
+    if (!c_type && !plain_list(t)) {
+        policy_error(b->mod, "APPEND(S) on a %.200s object: pickleguard only "
+                     "appends to lists whose append/extend are list's own",
+                     Py_TYPE(t)->tp_name);
+        return -1;
     }
-    if (ob->is_new) {
-        /* _pickle.c load_newobj: cls must be a type; cls.__new__(cls, ...) */
-        if (!PyType_Check(callable)) {
-            PyErr_Format(get_state(m->mod)->UnpicklingError,
-                         "NEWOBJ class argument isn't a type object");
-            goto fail;
+    for (size_t i = 0; i < n; i++) {
+        if (!c_type) {
+            if (PyList_Append(t, it[i]) < 0)
+                return -1;
+            continue;
         }
-        PyTypeObject *t = (PyTypeObject *)callable;
-        if (!t->tp_new) {
-            PyErr_Format(get_state(m->mod)->UnpicklingError,
-                         "NEWOBJ class argument '%s' doesn't have __new__", t->tp_name);
-            goto fail;
-        }
-        r = t->tp_new(t, args, kwargs);
-    } else {
-        r = PyObject_Call(callable, args, kwargs);
-    }
-    if (!r)
-        goto fail;
-    if (pt_put(m, v, r) < 0)
-        goto fail;
-    /* pickle writes list items, then dict items, then the state
-     * (Lib/pickle.py save_reduce) */
-    if (ob->items && ob->items->u.seq.len) {
-        int c_type = !PyList_Check(r) && !(Py_TYPE(r)->tp_flags & Py_TPFLAGS_HEAPTYPE);
-        if (!c_type && !plain_list(r)) {
-            policy_error(m->mod, "APPEND(S) on a %.200s object: pickleguard only "
-                         "appends to lists whose append/extend are list's own",
-                         Py_TYPE(r)->tp_name);
-            goto fail;
-        }
-        const pkl_value *l = ob->items;
-        for (size_t i = 0; i < l->u.seq.len; i++) {
-            PyObject *o = build_slot(m, l->u.seq.items[i], r, NULL,
-                                     PyList_Check(r) ? PyList_GET_SIZE(r) : (Py_ssize_t)i);
-            /* a built-in (C) type's own append, as _pickle.c do_append
-             * calls it (collections.deque); lists through the list type */
-            PyObject *ar = !o ? NULL : c_type ? PyObject_CallMethod(r, "append", "O", o)
-                         : PyList_Append(r, o) < 0 ? NULL : Py_NewRef(Py_None);
-            Py_XDECREF(o);
-            if (!ar)
-                goto fail;
-            Py_DECREF(ar);
-        }
-    }
-    if (ob->dictitems && ob->dictitems->u.dict.len) {
-        if (!plain_dict(r)) {
-            policy_error(m->mod, "SETITEM(S) on a %.200s object: pickleguard only "
-                         "sets items of built-in mappings and dicts whose __setitem__ is built in",
-                         Py_TYPE(r)->tp_name);
-            goto fail;
-        }
-        const pkl_value *d = ob->dictitems;
-        for (size_t i = 0; i < d->u.dict.len; i++) {
-            PyObject *k, *o;
-            int c = cached(m, d->u.dict.kv[2 * i], &k);
-            if (c < 0 || (c && k == m->in_progress)) {
-                if (c > 0)
-                    cycle_error(m, "a dict key");
-                goto fail;
-            }
-            if (!c && !(k = build(m, d->u.dict.kv[2 * i])))
-                goto fail;
-            o = build_slot(m, d->u.dict.kv[2 * i + 1], r, k, 0);
-            int rc = o ? PyObject_SetItem(r, k, o) : -1;
-            Py_DECREF(k);
-            Py_XDECREF(o);
-            if (rc < 0)
-                goto fail;
-        }
-    }
-    if (ob->state) {
-        PyObject *st;
-        int c = cached(m, ob->state, &st);
-        if (c < 0 || (c && st == m->in_progress)) {
-            if (c > 0)
-                cycle_error(m, "BUILD state");
-            goto fail;
-        }
-        if (!c && !(st = build(m, ob->state)))
-            goto fail;
-        int rc = apply_state(m, r, st);
-        Py_DECREF(st);
-        if (rc < 0)
-            goto fail;
-    }
-    Py_DECREF(callable);
-    Py_DECREF(args);
-    Py_XDECREF(kwargs);
-    return r;
-fail:
-    Py_XDECREF(callable);
-    Py_XDECREF(args);
-    Py_XDECREF(kwargs);
-    Py_XDECREF(r);
-    return NULL;
-}
-
-static PyObject *build_inner(mat *m, const pkl_value *v)
-{
-    PyObject *r = NULL;
-    switch (v->type) {
-    case PKL_T_NONE:
-        return Py_NewRef(Py_None);
-    case PKL_T_BOOL:
-        return PyBool_FromLong(v->u.b);
-    case PKL_T_INT:
-        return PyLong_FromLongLong(v->u.i);
-    case PKL_T_BIGINT:
-        return _PyLong_FromByteArray(v->u.s.ptr, v->u.s.len, 1, 1);
-    case PKL_T_FLOAT:
-        return PyFloat_FromDouble(v->u.f);
-    case PKL_T_STR:
-        r = str_of(v);
-        if (r && remember(m, v, r) < 0)
-            Py_CLEAR(r);
-        return r;
-    case PKL_T_BYTES:
-        for (size_t i = 0; i < m->nbuf; i++)
-            if (m->bufnodes[i] == v)
-                return Py_NewRef(PyList_GET_ITEM(m->buffers, (Py_ssize_t)i));
-        r = PyBytes_FromStringAndSize((const char *)v->u.s.ptr, (Py_ssize_t)v->u.s.len);
-        if (r && remember(m, v, r) < 0)
-            Py_CLEAR(r);
-        return r;
-    case PKL_T_BYTEARRAY:
-        r = PyByteArray_FromStringAndSize((const char *)v->u.s.ptr, (Py_ssize_t)v->u.s.len);
-        if (r && remember(m, v, r) < 0)
-            Py_CLEAR(r);
-        return r;
-    case PKL_T_LIST:
-        /* every slot holds None until its item is built: code that sees
-         * the list early (a cycle through __setstate__) never meets NULL */
-        if (!(r = PyList_New((Py_ssize_t)v->u.seq.len)))
-            goto fail;
-        for (size_t i = 0; i < v->u.seq.len; i++)
-            PyList_SET_ITEM(r, (Py_ssize_t)i, Py_NewRef(Py_None));
-        if (remember(m, v, r) < 0)
-            goto fail;
-        for (size_t i = 0; i < v->u.seq.len; i++) {
-            PyObject *o = build_slot(m, v->u.seq.items[i], r, NULL, (Py_ssize_t)i);
-            if (!o)
-                goto fail;
-            if ((size_t)PyList_GET_SIZE(r) <= i) { /* shrunk by user code */
-                Py_DECREF(o);
-                PyErr_SetString(PyExc_RuntimeError, "list changed size while being unpickled");
-                goto fail;
-            }
-            PyObject *old = PyList_GET_ITEM(r, (Py_ssize_t)i);
-            PyList_SET_ITEM(r, (Py_ssize_t)i, o);
-            Py_DECREF(old);
-        }
-        return r;
-    case PKL_T_DICT:
-        if (!(r = _PyDict_NewPresized((Py_ssize_t)v->u.dict.len)) || remember(m, v, r) < 0)
-            goto fail;
-        for (size_t i = 0; i < v->u.dict.len; i++) {
-            PyObject *k, *o;
-            int c = cached(m, v->u.dict.kv[2 * i], &k);
-            if (c < 0 || (c && k == m->in_progress)) {
-                if (c > 0)
-                    cycle_error(m, "a dict key");
-                goto fail;
-            }
-            if (!c && !(k = build(m, v->u.dict.kv[2 * i])))
-                goto fail;
-            o = build_slot(m, v->u.dict.kv[2 * i + 1], r, k, 0);
-            int rc = o ? PyDict_SetItem(r, k, o) : -1;
-            Py_DECREF(k);
-            Py_XDECREF(o);
-            if (rc < 0)
-                goto fail;
-        }
-        return r;
-    case PKL_T_SET:
-    case PKL_T_FROZENSET: {
-        int frozen = v->type == PKL_T_FROZENSET;
-        PyObject *tmp = NULL;
-        if (frozen) {
-            if (pt_put(m, v, m->in_progress) < 0)
-                return NULL;
-            if (!(tmp = PySet_New(NULL)))
-                return NULL;
-        } else if (!(r = PySet_New(NULL)) || remember(m, v, r) < 0) {
-            goto fail;
-        }
-        for (size_t i = 0; i < v->u.seq.len; i++) {
-            PyObject *o;
-            int c = cached(m, v->u.seq.items[i], &o);
-            if (c < 0 || (c && o == m->in_progress)) {
-                if (c > 0)
-                    cycle_error(m, "a set member");
-                Py_XDECREF(tmp);
-                goto fail;
-            }
-            if (!c && !(o = build(m, v->u.seq.items[i]))) {
-                Py_XDECREF(tmp);
-                goto fail;
-            }
-            int rc = PySet_Add(frozen ? tmp : r, o);
-            Py_DECREF(o);
-            if (rc < 0) {
-                Py_XDECREF(tmp);
-                goto fail;
-            }
-        }
-        if (frozen) {
-            r = PyFrozenSet_New(tmp);
-            Py_DECREF(tmp);
-            if (!r || remember(m, v, r) < 0)
-                goto fail;
-        }
-        return r;
-    }
-    case PKL_T_TUPLE: {
-        if (v->u.seq.len == 0)
-            return PyTuple_New(0);
-        if (pt_put(m, v, m->in_progress) < 0)
-            return NULL;
-        r = build_tuple_items(m, v);
-        if (!r || remember(m, v, r) < 0)
-            goto fail;
-        return r;
-    }
-    case PKL_T_GLOBAL:
-        r = global_obj(m, v->u.global.g);
-        if (r && remember(m, v, r) < 0)
-            Py_CLEAR(r);
-        return r;
-    case PKL_T_OBJECT:
-        return build_object(m, v);
-    case PKL_T_ATTR: {
-        /* getattr(AllowedClass, "NAME"): an Enum member or class constant
-         * (the decoder allows it only on an allowed class, never called) */
-        PyObject *cls = global_obj(m, v->u.attr.cls);
-        if (!cls)
-            return NULL;
-        PyObject *name = PyUnicode_DecodeUTF8((const char *)v->u.attr.name,
-                                              (Py_ssize_t)v->u.attr.len, "strict");
-        r = name ? PyObject_GetAttr(cls, name) : NULL;
-        Py_DECREF(cls);
-        Py_XDECREF(name);
-        if (r && remember(m, v, r) < 0)
-            Py_CLEAR(r);
-        return r;
-    }
-    case PKL_T_PERSID: {
-        if (m->persistent_load == Py_None) {
-            return policy_error(m->mod, "A load persistent id instruction was "
-                                "encountered, but no persistent_load function was "
-                                "specified.");
-        }
-        PyObject *id;
-        int c = cached(m, v->u.persid.id, &id);
-        if (c < 0 || (c && id == m->in_progress))
-            return c < 0 ? NULL : cycle_error(m, "a persistent id");
-        if (!c && !(id = build(m, v->u.persid.id)))
-            return NULL;
-        r = PyObject_CallOneArg(m->persistent_load, id);
-        Py_DECREF(id);
-        if (r && remember(m, v, r) < 0)
-            Py_CLEAR(r);
-        return r;
-    }
-    default:
-        PyErr_Format(PyExc_SystemError, "pickleguard: unknown value type %d", v->type);
-        return NULL;
-    }
-fail:
-    Py_XDECREF(r);
-    return NULL;
-}
-
-static PyObject *build(mat *m, const pkl_value *v)
-{
-    /* shared nodes keep one object */
-    if (pkl_value_is_shared(v)) {
-        PyObject *o;
-        int c = cached(m, v, &o);
-        if (c && o == m->in_progress)
-            return cycle_error(m, "a value");
-        if (c)
-            return o;
-    }
-    if (Py_EnterRecursiveCall(" while building an unpickled value"))
-        return NULL;
-    PyObject *r = build_inner(m, v);
-    Py_LeaveRecursiveCall();
-    return r;
-}
-
-static int run_fixups(mat *m)
-{
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(m->fixups); i++) {
-        PyObject *t = PyList_GET_ITEM(m->fixups, i);
-        void *node = PyLong_AsVoidPtr(PyTuple_GET_ITEM(t, 2));
-        PyObject *o = node ? pt_get(m, node) : NULL;
-        if (!o || o == m->in_progress) {
-            if (!PyErr_Occurred())
-                cycle_error(m, "a list item");
+        PyObject *r = PyObject_CallMethod(t, "append", "O", it[i]);
+        if (!r)
             return -1;
-        }
-        if (PyObject_SetItem(PyTuple_GET_ITEM(t, 0), PyTuple_GET_ITEM(t, 1), o) < 0)
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+static int pyb_setitems(void *ctx, void *target, void *const *kv, size_t n)
+{
+    pyb *b = ctx;
+    PyObject *t = target, *const *it = (PyObject *const *)kv;
+    if (!plain_dict(t)) {
+        policy_error(b->mod, "SETITEM(S) on a %.200s object: pickleguard only "
+                     "sets items of built-in mappings and dicts whose __setitem__ "
+                     "is built in", Py_TYPE(t)->tp_name);
+        return -1;
+    }
+    int exact = PyDict_CheckExact(t);
+    for (size_t i = 0; i < n; i++) {
+        int rc = exact ? PyDict_SetItem(t, it[2 * i], it[2 * i + 1])
+                       : PyObject_SetItem(t, it[2 * i], it[2 * i + 1]);
+        if (rc < 0)
             return -1;
     }
     return 0;
 }
 
-/* _decode(policy, data, offset, str8, find_class, persistent_load, buffers)
- *   -> (object, end offset) */
+static int pyb_additems(void *ctx, void *target, void *const *items, size_t n)
+{
+    pyb *b = ctx;
+    PyObject *t = target;
+    if (!PySet_Check(t)) {
+        policy_error(b->mod, "ADDITEMS on a %.200s object: pickleguard only adds "
+                     "to sets", Py_TYPE(t)->tp_name);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (PySet_Add(t, ((PyObject *const *)items)[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* find_class(module, qualname), once per global: the decoder interns
+ * resolved globals, so the pkl_global's address names it. */
+static PyObject *global_obj(pyb *b, const pkl_global *g)
+{
+    PyObject *k = PyLong_FromVoidPtr((void *)g);
+    if (!k)
+        return NULL;
+    PyObject *o = PyDict_GetItemWithError(b->globals, k);
+    if (o) {
+        Py_DECREF(k);
+        return Py_NewRef(o);
+    }
+    if (PyErr_Occurred() ||
+        !(o = PyObject_CallFunction(b->find_class, "ss", g->module, g->qualname)) ||
+        PyDict_SetItem(b->globals, k, o) < 0) {
+        Py_DECREF(k);
+        Py_XDECREF(o);
+        return NULL;
+    }
+    Py_DECREF(k);
+    return o;
+}
+
+static void *pyb_global(void *ctx, const pkl_global *g)
+{
+    return global_obj(ctx, g);
+}
+
+/* REDUCE: callable(*args); NEWOBJ/NEWOBJ_EX (is_new 1): _pickle.c
+ * load_newobj, cls must be a type, cls.__new__(cls, *args, **kwargs);
+ * INST/OBJ without arguments (is_new 2): _pickle.c instantiate,
+ * cls.__new__(cls) for a class without __getinitargs__, else cls(). */
+static void *pyb_call(void *ctx, void *callable, void *args, void *kwargs, int is_new)
+{
+    pyb *b = ctx;
+    PyObject *c = callable;
+    if (kwargs && PyDict_GET_SIZE((PyObject *)kwargs) == 0)
+        kwargs = NULL;
+    if (is_new == 1) {
+        if (!PyType_Check(c)) {
+            PyErr_Format(get_state(b->mod)->UnpicklingError,
+                         "NEWOBJ class argument isn't a type object");
+            return NULL;
+        }
+        PyTypeObject *t = (PyTypeObject *)c;
+        if (!t->tp_new) {
+            PyErr_Format(get_state(b->mod)->UnpicklingError,
+                         "NEWOBJ class argument '%s' doesn't have __new__", t->tp_name);
+            return NULL;
+        }
+        return t->tp_new(t, args, kwargs);
+    }
+    if (is_new == 2 && PyType_Check(c)) {
+        PyObject *f = NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+        int rc = PyObject_GetOptionalAttrString(c, "__getinitargs__", &f);
+#else
+        PyObject *name = PyUnicode_InternFromString("__getinitargs__");
+        int rc = name ? _PyObject_LookupAttr(c, name, &f) : -1;
+        Py_XDECREF(name);
+#endif
+        if (rc < 0)
+            return NULL;
+        if (!f)
+            return PyObject_CallMethod(c, "__new__", "O", c);
+        Py_DECREF(f);
+    }
+    return PyObject_Call(c, args, kwargs);
+}
+
+/* BUILD, as _pickle.c load_build: inst.__setstate__(state) when the object
+ * has one, else state / (state, slotstate) into inst.__dict__ (string keys
+ * interned) and setattr for the slot state. */
+static int pyb_build(void *ctx, void *instp, void *statep)
+{
+    pyb *b = ctx;
+    PyObject *inst = instp, *state = statep;
+    PyObject *setstate = PyObject_GetAttrString(inst, "__setstate__");
+    if (setstate) {
+        PyObject *r = PyObject_CallOneArg(setstate, state);
+        Py_DECREF(setstate);
+        Py_XDECREF(r);
+        return r ? 0 : -1;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+        return -1;
+    PyErr_Clear();
+    PyObject *slotstate = NULL;
+    if (PyTuple_Check(state) && PyTuple_GET_SIZE(state) == 2) {
+        slotstate = PyTuple_GET_ITEM(state, 1);
+        state = PyTuple_GET_ITEM(state, 0);
+    }
+    if (state != Py_None) {
+        if (!PyDict_Check(state)) {
+            PyErr_SetString(get_state(b->mod)->UnpicklingError, "state is not a dictionary");
+            return -1;
+        }
+        PyObject *dict = PyObject_GetAttrString(inst, "__dict__");
+        if (!dict)
+            return -1;
+        Py_ssize_t i = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(state, &i, &k, &v)) {
+            Py_INCREF(k);
+            if (PyUnicode_CheckExact(k))
+                PyUnicode_InternInPlace(&k);
+            int rc = PyObject_SetItem(dict, k, v);
+            Py_DECREF(k);
+            if (rc < 0) {
+                Py_DECREF(dict);
+                return -1;
+            }
+        }
+        Py_DECREF(dict);
+    }
+    if (slotstate && slotstate != Py_None) {
+        if (!PyDict_Check(slotstate)) {
+            PyErr_SetString(get_state(b->mod)->UnpicklingError, "slot state is not a dictionary");
+            return -1;
+        }
+        Py_ssize_t i = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(slotstate, &i, &k, &v))
+            if (PyObject_SetAttr(inst, k, v) < 0)
+                return -1;
+    }
+    return 0;
+}
+
+static void *pyb_persid(void *ctx, void *id)
+{
+    pyb *b = ctx;
+    if (b->persistent_load == Py_None) {
+        policy_error(b->mod, "A load persistent id instruction was encountered, but "
+                     "no persistent_load function was specified.");
+        return NULL;
+    }
+    return PyObject_CallOneArg(b->persistent_load, id);
+}
+
+/* getattr(AllowedClass, "NAME"): an Enum member or class constant (the
+ * decoder allows it only on an allowed class, with a plain name). */
+static void *pyb_attr(void *ctx, const pkl_global *cls, const uint8_t *name, size_t len)
+{
+    PyObject *c = global_obj(ctx, cls);
+    if (!c)
+        return NULL;
+    PyObject *n = PyUnicode_DecodeUTF8((const char *)name, (Py_ssize_t)len, "strict");
+    PyObject *r = n ? PyObject_GetAttr(c, n) : NULL;
+    Py_DECREF(c);
+    Py_XDECREF(n);
+    return r;
+}
+
+static void *pyb_buffer(void *ctx, size_t index)
+{
+    pyb *b = ctx;
+    return Py_NewRef(PyList_GET_ITEM(b->buffers, (Py_ssize_t)index));
+}
+
+/* _pickle.c load_readonly_buffer: a writable buffer becomes a read-only
+ * memoryview of it; a read-only one stays as it is. */
+static void *pyb_readonly(void *ctx, void *buf)
+{
+    (void)ctx;
+    PyObject *view = PyMemoryView_FromObject(buf);
+    if (!view)
+        return NULL;
+    if (!PyMemoryView_GET_BUFFER(view)->readonly) {
+        PyMemoryView_GET_BUFFER(view)->readonly = 1;
+        return view;
+    }
+    Py_DECREF(view);
+    return Py_NewRef((PyObject *)buf);
+}
+
+static void pyb_retain(void *ctx, void *h)
+{
+    (void)ctx;
+    Py_INCREF((PyObject *)h);
+}
+
+static void pyb_release(void *ctx, void *h)
+{
+    (void)ctx;
+    Py_DECREF((PyObject *)h);
+}
+
+/* _decode(policy, data, offset, (encoding, errors, fix_imports), find_class,
+ *         persistent_load, buffers) -> (object, end offset) */
 static PyObject *py_decode(PyObject *mod, PyObject *args)
 {
     PyObject *pol, *find_class, *persistent_load, *buffers;
     Py_buffer data;
     Py_ssize_t offset;
-    int str8;
-    if (!PyArg_ParseTuple(args, "O!y*niOOO:_decode", &Policy_Type, &pol, &data, &offset,
-                          &str8, &find_class, &persistent_load, &buffers))
+    const char *encoding, *errors;
+    int fix_imports;
+    if (!PyArg_ParseTuple(args, "O!y*n(ssp)OOO:_decode", &Policy_Type, &pol, &data,
+                          &offset, &encoding, &errors, &fix_imports, &find_class,
+                          &persistent_load, &buffers))
         return NULL;
-    PyObject *result = NULL, *bufobjs = NULL;
+    PyObject *result = NULL, *bufobjs = NULL, *globals = NULL;
     pkl_value *bufvals = NULL;
     const pkl_value **bufptrs = NULL;
     Py_buffer *views = NULL;
     Py_ssize_t nb = 0, nviews = 0;
-    pkl_doc *doc = NULL;
     if (offset < 0 || offset > data.len) {
         PyErr_SetString(PyExc_ValueError, "offset out of range");
         goto done;
     }
     if (buffers != Py_None) {
+        /* the decoder checks buffers as BYTES values (its view); the
+         * builder hands out the objects themselves */
         if (!(bufobjs = PySequence_List(buffers)))
             goto done;
         nb = PyList_GET_SIZE(bufobjs);
@@ -892,39 +674,39 @@ static PyObject *py_decode(PyObject *mod, PyObject *args)
             bufptrs[i] = &bufvals[i];
         }
     }
+    if (!(globals = PyDict_New()))
+        goto done;
+    pyb b = {mod, find_class, persistent_load, bufobjs, globals, encoding, errors};
+    pkl_builder builder = {
+        .ctx = &b, .scalar = pyb_scalar, .str8 = pyb_str8,
+        .container = pyb_container, .append = pyb_append,
+        .setitems = pyb_setitems, .additems = pyb_additems,
+        .global = pyb_global, .call = pyb_call, .build = pyb_build,
+        .persid = pyb_persid, .attr = pyb_attr, .buffer = pyb_buffer,
+        .readonly = pyb_readonly, .retain = pyb_retain, .release = pyb_release};
     pkl_decode_options opt;
     memset(&opt, 0, sizeof opt);
     opt.policy = ((PolicyObject *)pol)->p;
     opt.buffers = (const pkl_value *const *)bufptrs;
     opt.nbuffers = (size_t)nb;
-    opt.str8 = str8;
+    opt.encoding = encoding;
+    opt.errors = errors;
+    opt.no_fix_imports = !fix_imports;
     pkl_error err;
     size_t consumed = 0;
-    Py_BEGIN_ALLOW_THREADS
-    doc = pkl_decode((const uint8_t *)data.buf + offset, (size_t)(data.len - offset), &opt,
-                     &consumed, &err);
-    Py_END_ALLOW_THREADS
-    if (!doc) {
-        err.offset += (size_t)offset;
-        raise_pkl(mod, &err);
+    void *root = NULL;
+    /* the GIL stays held: the builder's callbacks make Python objects */
+    if (pkl_decode_build((const uint8_t *)data.buf + offset, (size_t)(data.len - offset),
+                         &opt, &builder, &root, &consumed, &err) < 0) {
+        if (!PyErr_Occurred()) {
+            err.offset += (size_t)offset;
+            raise_pkl(mod, &err);
+        }
         goto done;
     }
-    mat m = {mod, NULL, 0, 0, NULL, find_class, persistent_load, bufobjs,
-             (const pkl_value *const *)bufptrs, (size_t)nb, PyList_New(0), PyDict_New()};
-    m.in_progress = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
-    if (m.fixups && m.in_progress && m.globals) {
-        PyObject *o = build(&m, pkl_doc_root(doc));
-        if (o && run_fixups(&m) < 0)
-            Py_CLEAR(o);
-        if (o)
-            result = Py_BuildValue("(Nn)", o, offset + (Py_ssize_t)consumed);
-    }
-    pt_free(&m);
-    Py_XDECREF(m.fixups);
-    Py_XDECREF(m.globals);
-    Py_XDECREF(m.in_progress);
+    result = Py_BuildValue("(Nn)", (PyObject *)root, offset + (Py_ssize_t)consumed);
 done:
-    pkl_doc_free(doc);
+    Py_XDECREF(globals);
     for (Py_ssize_t i = 0; i < nviews; i++)
         PyBuffer_Release(&views[i]);
     PyMem_Free(views);
@@ -1007,7 +789,8 @@ static PyObject *py_scan(PyObject *mod, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"_decode", py_decode, METH_VARARGS,
-     "_decode(policy, data, offset, str8, find_class, persistent_load, buffers) -> (obj, end)"},
+     "_decode(policy, data, offset, (encoding, errors, fix_imports), find_class, "
+     "persistent_load, buffers) -> (obj, end)"},
     {"_scan", py_scan, METH_VARARGS,
      "_scan(policy, path_or_bytes, fs_path) -> (findings, pickles, opcodes, dropped, max_severity)"},
     {NULL, NULL, 0, NULL}};

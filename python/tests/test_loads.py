@@ -129,13 +129,115 @@ def test_shared_references_and_cycles():
 
 def test_python2_str_encodings():
     data = b"U\x02\xe9a."  # SHORT_BINSTRING 'éa' as Python 2 writes it
-    with pytest.raises(pickleguard.PolicyError):
+    with pytest.raises(UnicodeDecodeError):  # as pickle.loads
         pickleguard.loads(data, policy="default")
     with pytest.raises(UnicodeDecodeError):
         pickle.loads(data)
     for enc in ("latin1", "bytes"):
         assert pickleguard.loads(data, policy="default", encoding=enc) == \
             pickle.loads(data, encoding=enc)
+
+
+PY2_STRINGS = [
+    b"U\x02\xe9a.",                           # SHORT_BINSTRING
+    b"T\x04\x00\x00\x00\xc3\xa9\x80z.",       # BINSTRING, UTF-8 then a stray byte
+    b"S'\\xff\\xfeab'\np0\n.",                  # STRING with escapes (protocol 0)
+    b"(U\x03abcq\x00h\x00U\x01\x9dt.",          # memoised, shared
+]
+PY2_CODECS = ["ASCII", "latin1", "bytes", "utf-8", "cp1252", "koi8_r", "utf-16-le",
+              "shift_jis", "iso8859_7", "mac_roman", "no-such-codec", "BYTES"]
+PY2_ERRORS = ["strict", "replace", "ignore", "surrogateescape", "backslashreplace",
+              "no-such-handler"]
+
+
+def _outcome(f):
+    try:
+        return ("ok", f())
+    except Exception as e:  # noqa: BLE001 - compared by type
+        return ("raises", type(e))
+
+
+@pytest.mark.parametrize("enc", PY2_CODECS)
+def test_python2_str_every_codec_as_pickle(enc):
+    """encoding=/errors= for Python 2 str: whatever pickle.loads does with a
+    codec (bytes.decode(encoding, errors), 'bytes' kept), pickleguard does."""
+    for data in PY2_STRINGS:
+        for errors in PY2_ERRORS:
+            want = _outcome(lambda: pickle.loads(data, encoding=enc, errors=errors))
+            got = _outcome(lambda: pickleguard.loads(data, policy="default",
+                                                     encoding=enc, errors=errors))
+            assert got[0] == want[0], (data, enc, errors, got, want)
+            if want[0] == "ok":
+                assert same(got[1], want[1]), (data, enc, errors, got, want)
+            else:
+                assert issubclass(got[1], want[1]) or got[1] is want[1], (got, want)
+
+
+def test_fix_imports_false():
+    # a protocol 2 pickle naming Python 2's __builtin__.set
+    data = b"\x80\x02c__builtin__\nset\nq\x00]q\x01K\x01a\x85q\x02Rq\x03."
+    assert pickleguard.loads(data, policy="default") == pickle.loads(data) == {1}
+    with pytest.raises(ModuleNotFoundError):
+        pickle.loads(data, fix_imports=False)
+    # without the mapping the name stays __builtin__.set, which no policy
+    # allows: refused before anything is imported
+    with pytest.raises(pickleguard.PolicyError) as ei:
+        pickleguard.loads(data, policy="default", fix_imports=False)
+    assert ei.value.name == "__builtin__.set"
+    # protocol 3+ never maps names; fix_imports changes nothing there
+    p3 = pickle.dumps({1}, protocol=3)
+    assert pickleguard.loads(p3, policy="default", fix_imports=False) == \
+        pickle.loads(p3, fix_imports=False)
+
+
+def test_readonly_buffer_is_a_readonly_memoryview():
+    for src in (b"abcdef", bytearray(b"abcdef")):
+        bufs = []
+        data = pickle.dumps([pickle.PickleBuffer(src)], protocol=5,
+                            buffer_callback=bufs.append)
+        for given in (bytearray(b"abcdef"), b"abcdef"):
+            want = pickle.loads(data, buffers=[given])
+            got = pickleguard.loads(data, policy="default", buffers=[given])
+            assert type(got[0]) is type(want[0])
+            if isinstance(want[0], memoryview):
+                assert got[0].readonly == want[0].readonly
+                assert got[0].obj is given and want[0].obj is given
+            else:
+                assert got[0] is given
+            assert bytes(got[0]) == bytes(want[0])
+
+
+class Holder:
+    def __eq__(self, other):
+        return type(other) is Holder
+
+    def __hash__(self):
+        return 1
+
+
+def test_cycles_built_through_opcode_order():
+    """Cycles pickle can only build through the order of opcodes (an object
+    reached again while a tuple's items or a frozenset's members are being
+    built): pickleguard builds them in that order too."""
+    o = Holder()
+    t = (o,)
+    o.t = t
+    h = Holder()
+    fs = frozenset([h])
+    h.fs = fs
+    for proto in range(pickle.HIGHEST_PROTOCOL + 1):
+        pol = pickleguard.Policy(yaml="version: 1\nname: t\nextends: default\n"
+                                      "allow:\n  - test_loads.Holder\n  - copyreg._reconstructor\n"
+                                      "  - builtins.object\n  - builtins.frozenset\n")
+        want = pickle.loads(pickle.dumps(t, protocol=proto))
+        got = pickleguard.loads(pickle.dumps(t, protocol=proto), policy=pol)
+        assert want[0].t is want
+        assert got[0].t is got, proto
+        want = pickle.loads(pickle.dumps(fs, protocol=proto))
+        got = pickleguard.loads(pickle.dumps(fs, protocol=proto), policy=pol)
+        (wm,), (gm,) = list(want), list(got)
+        assert wm.fs is want
+        assert type(got) is frozenset and gm.fs is got, proto
 
 
 def test_protocol5_buffers():
@@ -179,12 +281,18 @@ def test_policy_required():
 
 
 def test_append_to_a_list_subclass_overriding_append_is_refused():
-    # __reduce__ of a list subclass: copyreg._reconstructor(cls, list, []) + APPENDS
-    data = pickle.dumps(MyList([1, 2]), protocol=0)
     pol = pickleguard.Policy(yaml="version: 1\nname: t\nextends: default\nallow:\n  - test_loads.MyList\n  - copyreg._reconstructor\n")
+    # protocol 2: NEWOBJ MyList, then APPENDS, which would call MyList.extend
+    data = pickle.dumps(MyList([1, 2]), protocol=2)
     with pytest.raises(pickleguard.PolicyError):
         pickleguard.loads(data, policy=pol)
     assert MyList.calls == 0
+    # protocol 0: copyreg._reconstructor(MyList, list, [1, 2]) fills the list
+    # through list.__init__, as pickle.loads does (no APPEND is written)
+    data = pickle.dumps(MyList([1, 2]), protocol=0)
+    got, want = pickleguard.loads(data, policy=pol), pickle.loads(data)
+    assert type(got) is MyList and got == want == [1, 2]
+    MyList.calls = 0
     got = pickleguard.loads(pickle.dumps(PlainList([1, 2]), protocol=2),
                             policy=pickleguard.Policy(yaml="version: 1\nname: t\nextends: default\nallow:\n  - test_loads.PlainList\n"))
     assert type(got) is PlainList and got == [1, 2]
