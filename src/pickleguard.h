@@ -575,9 +575,9 @@ typedef struct pkl_builder {
  * sets *consumed past STOP. On failure returns -1 with *err filled (offset
  * relative to buf; PKL_E_BUILDER when a callback failed), *root NULL and
  * every handle released. */
-int pkl_decode_build(const void *buf, size_t len, const pkl_decode_options *opt,
-                     const pkl_builder *b, void **root, size_t *consumed,
-                     pkl_error *err);
+PKL_API int pkl_decode_build(const void *buf, size_t len, const pkl_decode_options *opt,
+                             const pkl_builder *b, void **root, size_t *consumed,
+                             pkl_error *err);
 
 /* Decodes ONE pickle starting at buf[0]. On success returns the document
  * and sets *consumed to the offset just past its STOP (bytes after it are

@@ -68,6 +68,13 @@ def main():
         hdr = open(os.path.join(inc, 'pickleguard.h')).read()
         declared = set(re.findall(r'^PKL_API\b[^(;]*?\b(pkl_\w+)\(', hdr,
                                   re.M))
+        # every function the header declares carries PKL_API (a new
+        # declaration without it would be hidden by -fvisibility=hidden)
+        protos = set(re.findall(r'^(?:PKL_API\s+)?(?:const\s+)?[a-z_][\w ]*?[\s*]'
+                                r'(pkl_\w+)\(', hdr, re.M))
+        check(protos == declared,
+              'every public function is PKL_API: without it %r'
+              % sorted(protos - declared)[:10])
         exported = set(s.split('@')[0] for s in syms if s.startswith('pkl_'))
         check(exported == declared,
               'exports == PKL_API declarations: only exported %r, only '
