@@ -249,6 +249,18 @@ static int dtype_info(const jstate *j, size_t d, uint64_t *itemsize,
         num = (uint64_t)j->v[el].i;
     else if (t[0] == 'U')
         num *= 4;
+    /* subarray (state item 2, numpy's `subdtype`): (base dtype, shape);
+     * objects in the base make the dtype hold objects (dtype.hasobject),
+     * and read_array then unpickles the bytes after the wrapper */
+    size_t sub = tuple_item(j, st, 2);
+    if (sub != NONE_IDX && j->v[sub].kind != V_NONE) {
+        uint64_t bsz;
+        int bobj;
+        if (j->v[sub].kind != V_TUPLE || depth > 4 ||
+            dtype_info(j, tuple_item(j, sub, 0), &bsz, &bobj, depth + 1) < 0)
+            return -1;
+        *hasobject |= bobj;
+    }
     /* structured: every field must be followable; objects anywhere count */
     size_t fields = tuple_item(j, st, 4);
     if (fields != NONE_IDX && j->v[fields].kind != V_NONE) {

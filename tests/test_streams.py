@@ -13,8 +13,9 @@ from raw bytes) lists one sample per reader rule. For each:
   * the oracle column: the real loader runs under tests/oracle.py's
     recorder (find_class returns inert stand-ins, an audit hook aborts on
     process creation) and asks for os.system -- torch.load for torch's
-    legacy tar format, gzip.open / lzma.open for the compressed ones. A
-    missing torch is a counted skip.
+    legacy tar format, gzip.open / lzma.open for the compressed ones,
+    joblib.load for joblib files. A missing torch or joblib is a counted
+    skip.
 
 Also checks, with tarfile as the reference, the member names and sizes of
 every tar sample against `pickleguard dis`-free means: the scan's paths.
@@ -131,6 +132,23 @@ def oracle_tests(rs):
             rec = recs.get(path, {})
             check(asked_system(rec), '%s: torch.load asks for os.system '
                   '(got %s)' % (r['file'], rec))
+    jrows = [r for r in rs if 'joblib' in r['oracle'].split(',')]
+    paths = [os.path.join(STREAMS, r['file']) for r in jrows]
+    p = subprocess.run([sys.executable, os.path.join(HERE, 'oracle.py'),
+                        '--worker', 'joblib'], input='\n'.join(paths) + '\n',
+                       capture_output=True, text=True, timeout=600,
+                       cwd=tempfile.gettempdir())
+    if p.returncode == 3:
+        skip('joblib/numpy not installed: %d joblib oracle checks' % len(paths))
+    else:
+        recs = {}
+        for line in p.stdout.splitlines():
+            d = json.loads(line)
+            recs[d['path']] = d
+        for r, path in zip(jrows, paths):
+            rec = recs.get(path, {})
+            check(asked_system(rec), '%s: joblib.load asks for os.system '
+                  '(got %s)' % (r['file'], rec))
     comp = [r for r in rs if 'compressed' in r['oracle'].split(',') or
             r['file'].endswith('.lz')]
     paths = [os.path.join(STREAMS, r['file']) for r in comp]
@@ -151,7 +169,7 @@ def main():
     if not os.path.exists(EXE):
         return no_binary()
     rs = rows()
-    check(len(rs) >= 19, 'corpus/streams has %d samples' % len(rs))
+    check(len(rs) >= 20, 'corpus/streams has %d samples' % len(rs))
     scan_tests(rs)
     tarfile_tests(rs)
     oracle_tests(rs)

@@ -16,7 +16,8 @@ MANIFEST.tsv:
           member (tests/test_streams.py checks it with tarfile), else `-`
   note    the rule
 
-Deterministic. Stdlib only:
+Deterministic. The tar and compressed samples need only the stdlib; the
+joblib sample needs numpy and joblib (run with .venv/bin/python):
 
     python3 corpus/streams/gen/gen_streams.py corpus/streams
 """
@@ -254,6 +255,7 @@ def joblib_samples():
 def main():
     tars()
     compressed()
+    joblib_samples()
     with open(os.path.join(OUT, "MANIFEST.tsv"), "w", encoding="utf-8") as f:
         f.write("file\tscan\toracle\ttarname\tnote\n")
         for r in ROWS:
