@@ -164,12 +164,17 @@ static int raw_view_live(const uint8_t *buf, size_t len, const pkl_allocator *a)
     return live;
 }
 
-/* .lzma (LZMA_Alone): properties byte lc/lp/pb < 225, dictionary size a
- * power of two or 2^n + 2^(n-1) (what liblzma and Python write), size
- * known (< 2^48) or -1. Its first byte is usually ']' (EMPTY_LIST), so
- * this is checked before the pickle test. */
-static int lzma_alone_sniff(const uint8_t *b, size_t len)
+/* An archive member that liblzma would take for .lzma is treated as one
+ * only when its header is what an encoder writes (liblzma and Python: a
+ * dictionary of at least 4 KiB, 2^n or 2^n + 2^(n-1) bytes; the size
+ * known and below 2^48, or -1): raw tensor data starting with a zero byte
+ * often passes liblzma's own checks, and no loader hands a member to
+ * lzma.open. Whole files and decompressed payloads get liblzma's rule
+ * (pkli_lzma_alone_sniff). */
+static int lzma_member_plausible(const uint8_t *b, size_t len)
 {
+    if (len >= 4 && memcmp(b, "LZIP", 4) == 0)
+        return 1; /* lzip has a real magic number */
     if (len < 13 || b[0] >= 225)
         return 0;
     uint32_t d = pkli_dec32le(b + 1);
@@ -224,7 +229,7 @@ pkl_format pkl_format_detect(const void *vbuf, size_t len)
         return PKL_FMT_TAR;
     if (zlib_sniff(b, len))
         return PKL_FMT_ZLIB;
-    if (lzma_alone_sniff(b, len))
+    if (pkli_lzma_alone_sniff(b, len)) /* .lzma and .lz: what lzma.open takes */
         return PKL_FMT_LZMA;
     if (plausible_pickle(b, len))
         return PKL_FMT_PICKLE;
@@ -1471,14 +1476,113 @@ static void push_member(walk *w, const frame *parent, char *path,
     }
 }
 
-/* torch.load's tar format unpickles these members */
-static int torch_tar_name(const uint8_t *n, size_t len)
+/* torch.load's tar format (torch/serialization.py legacy_load) reads
+ * these members by their exact TarInfo.name (TarFile.getmember: the last
+ * member so named): tar.extract("storages"), tar.extract("tensors") --
+ * each a stream of pickles and raw bytes whose first pickle is always
+ * unpickled -- and tar.extractfile("pickle"). sys_info is written but no
+ * longer read; it stays a forced stream (older loaders read it). */
+static int torch_tar_name(const pkli_tar_entry *e)
 {
-    static const char *const names[] = { "sys_info", "pickle" };
-    for (size_t i = 0; i < 2; i++)
-        if (len == strlen(names[i]) && memcmp(n, names[i], len) == 0)
+    static const char *const names[] = { "sys_info", "pickle", "storages",
+                                         "tensors" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!e->name_cut && e->name_len == strlen(names[i]) &&
+            memcmp(e->name, names[i], e->name_len) == 0)
             return 1;
     return 0;
+}
+
+/* TarFile._find_link_target: a symlink's target is dirname(name) joined
+ * with linkname and searched in the whole archive, a hard link's linkname
+ * among the members before it; both compared after os.path.normpath, the
+ * last match wins. Returns 1 with *out, 0 when none. */
+static int tar_link_target(walk *w, const frame *t, const pkli_tar_entry *l,
+                           pkli_tar_entry *out)
+{
+    uint8_t want[1100], norm[1100], got[520];
+    size_t wl = 0, nl, found = 0;
+    if (l->type == '2') {
+        const uint8_t *slash = NULL;
+        for (size_t i = 0; i < l->name_len; i++)
+            if (l->name[i] == '/')
+                slash = l->name + i;
+        size_t dl = slash ? (size_t)(slash - l->name) + 1 : 0;
+        /* posixpath.dirname: the head without its trailing slashes,
+         * unless it is all slashes */
+        size_t k = dl;
+        while (k && l->name[k - 1] == '/')
+            k--;
+        if (k)
+            dl = k;
+        memcpy(want, l->name, dl);
+        wl = dl;
+        if (dl && l->link_len)
+            want[wl++] = '/';
+    }
+    memcpy(want + wl, l->link, l->link_len);
+    wl += l->link_len;
+    nl = pkli_tar_normpath(want, wl, norm);
+    pkli_tar it;
+    pkli_tar_entry e;
+    pkl_error err;
+    pkli_tar_open(&it, t->data, t->len);
+    for (size_t n = 0; n < w->max_members && pkli_tar_next(&it, &e, &err) == 1;
+         n++) {
+        if (l->type == '1' && e.header_offset >= l->header_offset)
+            break;
+        if (e.name_cut)
+            continue;
+        size_t gl = pkli_tar_normpath(e.name, e.name_len, got);
+        if (gl == nl && memcmp(got, norm, nl) == 0) {
+            *out = e;
+            found = 1;
+        }
+    }
+    return (int)found;
+}
+
+/* A torch member that is a link: extractfile("pickle") and extract() of a
+ * hard link read the target member's bytes; extract() of a symlink makes
+ * a link on disk, which torch then opens (a path outside the archive). */
+static void walk_tar_link(walk *w, frame *t, const pkli_tar_entry *e,
+                          char *path)
+{
+    pkli_tar_entry cur = *e, tgt;
+    int is_pickle = e->name_len == 6 && memcmp(e->name, "pickle", 6) == 0;
+    if (cur.type == '2' && !is_pickle) {
+        problemf(w, path, PKL_E_FORMAT_UNSUPPORTED, e->header_offset,
+                 "tar: torch extracts this symlink to disk and opens it: it "
+                 "reads '%.*s', outside the archive", (int)e->link_len,
+                 (const char *)e->link);
+        pkli_free(&w->a, path);
+        return;
+    }
+    for (int hops = 0; hops < 16; hops++) {
+        if (!tar_link_target(w, t, &cur, &tgt)) {
+            /* KeyError: torch.load fails before unpickling it */
+            pkli_free(&w->a, path);
+            return;
+        }
+        if (tgt.type != '1' && tgt.type != '2') {
+            if (!tgt.data) { /* a directory or device: nothing to read */
+                pkli_free(&w->a, path);
+                return;
+            }
+            if (tgt.sparse || tgt.size < tgt.declared)
+                problemf(w, path, tgt.sparse ? PKL_E_FORMAT_UNSUPPORTED
+                                             : PKL_E_TRUNCATED,
+                         tgt.header_offset, "tar: link target is %s",
+                         tgt.sparse ? "sparse (holes not rebuilt)"
+                                    : "cut short");
+            push_member(w, t, path, tgt.data, tgt.size, M_FORCED);
+            return;
+        }
+        cur = tgt;
+    }
+    problemf(w, path, PKL_E_FORMAT_UNSUPPORTED, e->header_offset,
+             "tar: link chain longer than 16");
+    pkli_free(&w->a, path);
 }
 
 static void walk_tar_step(walk *w, frame *t)
@@ -1496,22 +1600,37 @@ static void walk_tar_step(walk *w, frame *t)
     if (rc <= 0) {
         if (rc < 0)
             problem(w, t->path, &err);
+        else if (t->tar.end_junk)
+            problemf(w, t->path, PKL_E_TRAILING, t->tar.end_junk,
+                     "tar: invalid header at offset %zu: tarfile ends the "
+                     "archive there; the %zu bytes from it are not read as "
+                     "members", t->tar.end_junk, t->len - t->tar.end_junk);
         t->done = 1;
         return;
     }
+    int torch = torch_tar_name(&e);
+    if ((e.type == '1' || e.type == '2') && !torch)
+        return; /* the target is walked as a member of its own */
+    if (!e.data && e.type != '1' && e.type != '2')
+        return; /* directories, devices, fifos: no content */
     char *path = child_path(w, t->path, e.name, e.name_len);
     if (!path) {
         nomem(w, "path");
         return;
     }
+    if (e.type == '1' || e.type == '2') {
+        walk_tar_link(w, t, &e, path);
+        return;
+    }
+    if (e.sparse)
+        problemf(w, path, PKL_E_FORMAT_UNSUPPORTED, e.header_offset,
+                 "tar: sparse member: its holes are not rebuilt, the %zu "
+                 "stored bytes are scanned as they are", e.size);
     if (e.size < e.declared)
         problemf(w, path, PKL_E_TRUNCATED, e.header_offset,
                  "tar: member declares %llu bytes, %zu remain",
                  (unsigned long long)e.declared, e.size);
-    int mode = has_pkl_name(e.name, e.name_len) ||
-                       torch_tar_name(e.name, e.name_len)
-                   ? M_FORCED
-                   : M_MEMBER;
+    int mode = has_pkl_name(e.name, e.name_len) || torch ? M_FORCED : M_MEMBER;
     push_member(w, t, path, e.data, e.size, mode);
 }
 
@@ -1548,6 +1667,10 @@ static void walk_buffer(walk *w, frame *f)
         return;
     }
     int fmt = pkl_format_detect(f->data, f->len);
+    if (fmt == PKL_FMT_LZMA && f->mode == M_MEMBER &&
+        !lzma_member_plausible(f->data, f->len))
+        fmt = plausible_pickle(f->data, f->len) ? PKL_FMT_PICKLE
+                                                : PKL_FMT_UNKNOWN;
     if (fmt == PKL_FMT_PICKLE && f->mode == M_MEMBER &&
         !complete_pickle(f->data, f->len, &w->a))
         fmt = PKL_FMT_UNKNOWN;

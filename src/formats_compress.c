@@ -54,75 +54,163 @@ static const char *fmt_label(int fmt)
                                    : pkl_format_name(fmt);
 }
 
-/* zlib family: gzip (multi-member), zlib, raw deflate. */
-static int run_zlib(int fmt, const uint8_t *in, size_t inlen, outbuf *o,
-                    pkl_error *err)
+/* One deflate stream (zlib header or raw, by wbits) from in[0..inlen):
+ * *used is what it consumed; *crc the CRC-32 of what it produced (gzip's
+ * trailer check). 0 at the stream's end, -1 with *err. */
+static int inflate_one(int fmt, int wbits, const uint8_t *in, size_t inlen,
+                       size_t base, size_t *used, uLong *crc, outbuf *o,
+                       pkl_error *err)
 {
     z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    int wbits = fmt == PKL_FMT_GZIP ? 16 + MAX_WBITS
-              : fmt == PKL_FMT_ZLIB ? MAX_WBITS : -MAX_WBITS;
-    size_t used = 0;
     int rc = -1;
+    memset(&zs, 0, sizeof zs);
+    *used = 0;
+    *crc = crc32(0L, Z_NULL, 0);
     if (inflateInit2(&zs, wbits) != Z_OK) {
-        pkli_error_setf(err, PKL_E_NOMEM, 0, -1, "%s: cannot start the decoder",
-                        fmt_label(fmt));
+        pkli_error_setf(err, PKL_E_NOMEM, base, -1, "%s: cannot start the "
+                        "decoder", fmt_label(fmt));
         return -1;
     }
     for (;;) {
         int r = ob_room(o);
-        if (r < 0)
-            goto room;
-        size_t in_chunk = inlen - used > UINT_MAX ? UINT_MAX : inlen - used;
+        if (r < 0) {
+            if (r == -1)
+                pkli_error_setf(err, PKL_E_NOMEM, base + *used, -1,
+                                "%s output buffer", fmt_label(fmt));
+            else
+                pkli_error_setf(err, PKL_E_LIMIT_OUTPUT, base + *used, -1,
+                                "%s data decompresses to more than %zu "
+                                "bytes (limit)", fmt_label(fmt), o->limit);
+            break;
+        }
+        size_t in_chunk = inlen - *used > UINT_MAX ? UINT_MAX : inlen - *used;
         size_t out_chunk = o->cap - o->len > UINT_MAX ? UINT_MAX : o->cap - o->len;
-        zs.next_in = (Bytef *)(uintptr_t)(in + used);
+        zs.next_in = (Bytef *)(uintptr_t)(in + *used);
         zs.avail_in = (uInt)in_chunk;
         zs.next_out = o->p + o->len;
         zs.avail_out = (uInt)out_chunk;
         int zr = inflate(&zs, Z_NO_FLUSH);
-        used += in_chunk - zs.avail_in;
-        o->len += out_chunk - zs.avail_out;
+        size_t made = out_chunk - zs.avail_out;
+        *crc = crc32(*crc, o->p + o->len, (uInt)made);
+        *used += in_chunk - zs.avail_in;
+        o->len += made;
         if (zr == Z_STREAM_END) {
-            /* gzip: another member may follow (gzip.decompress reads them
-             * all); anything else after the end is ignored like Python */
-            if (fmt == PKL_FMT_GZIP && inlen - used >= 2 && in[used] == 0x1f &&
-                in[used + 1] == 0x8b) {
-                inflateReset(&zs);
-                continue;
-            }
+            rc = 0;
             break;
         }
-        if (zr == Z_BUF_ERROR && used == inlen && zs.avail_out != 0) {
-            pkli_error_setf(err, PKL_E_TRUNCATED, used, -1,
+        if (zr == Z_BUF_ERROR && *used == inlen && zs.avail_out != 0) {
+            pkli_error_setf(err, PKL_E_TRUNCATED, base + *used, -1,
                             "%s data ends before its end marker after %zu "
                             "bytes of output", fmt_label(fmt), o->len);
-            goto out;
+            break;
         }
         if (zr != Z_OK && zr != Z_BUF_ERROR) {
             if (zr == Z_MEM_ERROR)
-                pkli_error_setf(err, PKL_E_NOMEM, used, -1, "%s decoder",
-                                fmt_label(fmt));
+                pkli_error_setf(err, PKL_E_NOMEM, base + *used, -1,
+                                "%s decoder", fmt_label(fmt));
             else
-                pkli_error_setf(err, PKL_E_FORMAT, used, -1, "%s data is "
-                                "corrupt: %s", fmt_label(fmt),
+                pkli_error_setf(err, PKL_E_FORMAT, base + *used, -1,
+                                "%s data is corrupt: %s", fmt_label(fmt),
                                 zs.msg ? zs.msg : "decoder error");
-            goto out;
+            break;
         }
-        continue;
-    room:
-        if (r == -1)
-            pkli_error_setf(err, PKL_E_NOMEM, used, -1,
-                            "%s output buffer", fmt_label(fmt));
-        else
-            pkli_error_setf(err, PKL_E_LIMIT_OUTPUT, used, -1,
-                            "%s data decompresses to more than %zu bytes "
-                            "(limit)", fmt_label(fmt), o->limit);
-        goto out;
     }
-    rc = 0;
-out:
     inflateEnd(&zs);
     return rc;
+}
+
+/* zlib (joblib's 'zlib' compressor: zlib.decompressobj, one stream) and
+ * raw deflate (zip method 8). */
+static int run_zlib(int fmt, const uint8_t *in, size_t inlen, outbuf *o,
+                    pkl_error *err)
+{
+    size_t used;
+    uLong crc;
+    return inflate_one(fmt, fmt == PKL_FMT_ZLIB ? MAX_WBITS : -MAX_WBITS, in,
+                       inlen, 0, &used, &crc, o, err);
+}
+
+/* gzip as gzip.open reads it (Lib/gzip.py _GzipReader.read,
+ * _read_gzip_header, _read_eof): per member the 10-byte header (method 8;
+ * FEXTRA, FNAME, FCOMMENT skipped; FHCRC's two bytes skipped unchecked;
+ * reserved flag bits ignored), raw deflate, CRC-32 and ISIZE checked;
+ * then zero bytes are skipped and the next member starts if anything
+ * follows. A member that does not start with the magic ends the stream
+ * (BadGzipFile, raised after the data before it was read). Returns the
+ * header's problems as PKL_E_FORMAT / PKL_E_TRUNCATED. */
+static int run_gzip(const uint8_t *in, size_t inlen, outbuf *o, pkl_error *err)
+{
+    size_t pos = 0;
+    for (int member = 0;; member++) {
+        if (pos == inlen)
+            return 0;
+        size_t start = pos;
+        if (inlen - pos < 2 || in[pos] != 0x1f || in[pos + 1] != 0x8b) {
+            if (member == 0) {
+                pkli_error_setf(err, PKL_E_FORMAT, pos, -1, "gzip: not a "
+                                "gzipped file");
+                return -1;
+            }
+            return 0; /* BadGzipFile after every member before was read */
+        }
+        if (inlen - pos < 10) {
+            pkli_error_setf(err, PKL_E_TRUNCATED, inlen, -1,
+                            "gzip: member header at offset %zu cut short", start);
+            return -1;
+        }
+        uint8_t method = in[pos + 2], flag = in[pos + 3];
+        pos += 10;
+        if (method != 8) {
+            pkli_error_setf(err, PKL_E_FORMAT, start + 2, -1,
+                            "gzip: unknown compression method %u", method);
+            return -1;
+        }
+        if (flag & 4) { /* FEXTRA */
+            size_t xl = inlen - pos >= 2 ? pkli_dec16le(in + pos) : SIZE_MAX;
+            if (xl == SIZE_MAX || xl > inlen - pos - 2) {
+                pkli_error_setf(err, PKL_E_TRUNCATED, inlen, -1,
+                                "gzip: extra field cut short");
+                return -1;
+            }
+            pos += 2 + xl;
+        }
+        for (int f = 8; f <= 16; f <<= 1) { /* FNAME, FCOMMENT: to a NUL */
+            if (!(flag & f))
+                continue;
+            const uint8_t *z = memchr(in + pos, 0, inlen - pos);
+            pos = z ? (size_t)(z - in) + 1 : inlen;
+        }
+        if (flag & 2) { /* FHCRC: read, never checked */
+            if (inlen - pos < 2) {
+                pkli_error_setf(err, PKL_E_TRUNCATED, inlen, -1,
+                                "gzip: header CRC cut short");
+                return -1;
+            }
+            pos += 2;
+        }
+        size_t used, before = o->len;
+        uLong crc;
+        if (inflate_one(PKL_FMT_GZIP, -MAX_WBITS, in + pos, inlen - pos, pos,
+                        &used, &crc, o, err) < 0)
+            return -1;
+        pos += used;
+        if (inlen - pos < 8) {
+            pkli_error_setf(err, PKL_E_TRUNCATED, inlen, -1,
+                            "gzip: member at offset %zu has no complete "
+                            "trailer", start);
+            return -1;
+        }
+        if (pkli_dec32le(in + pos) != (uint32_t)crc ||
+            pkli_dec32le(in + pos + 4) != (uint32_t)(o->len - before)) {
+            pkli_error_setf(err, PKL_E_FORMAT, pos, -1,
+                            "gzip: member at offset %zu fails its CRC or "
+                            "length check", start);
+            return -1;
+        }
+        pos += 8;
+        while (pos < inlen && in[pos] == 0)
+            pos++;
+    }
 }
 
 static int run_bz2(const uint8_t *in, size_t inlen, outbuf *o, pkl_error *err)
@@ -186,94 +274,186 @@ out:
     return rc;
 }
 
-static int run_lzma(int fmt, const uint8_t *in, size_t inlen, outbuf *o,
+/* One liblzma stream from in[0..inlen) with a decoder already set up.
+ * *used is what it consumed. 0 at the stream's end, -1 with *err. */
+static int lzma_one(int fmt, lzma_stream *ls, const uint8_t *in,
+                    size_t inlen, size_t base, size_t *used, outbuf *o,
                     pkl_error *err)
 {
-    lzma_stream ls = LZMA_STREAM_INIT;
-    lzma_ret lr;
-    int rc = -1;
-    size_t skip = 0;
-    if (fmt == PKLI_ZIP_LZMA) {
-        /* zip method 14: version (2), properties size (2), properties */
-        lzma_filter filters[2];
-        size_t psize = inlen >= 4 ? pkli_dec16le(in + 2) : 0;
-        if (inlen < 4 || psize != 5 || inlen - 4 < psize) {
-            pkli_error_setf(err, PKL_E_FORMAT, 0, -1,
-                            "zip lzma member: bad properties header");
-            return -1;
-        }
-        memset(filters, 0, sizeof filters);
-        filters[0].id = LZMA_FILTER_LZMA1;
-        filters[1].id = LZMA_VLI_UNKNOWN;
-        if (lzma_properties_decode(&filters[0], NULL, in + 4, psize) != LZMA_OK) {
-            pkli_error_setf(err, PKL_E_FORMAT, 4, -1,
-                            "zip lzma member: bad LZMA1 properties");
-            return -1;
-        }
-        uint32_t dict = ((lzma_options_lzma *)filters[0].options)->dict_size;
-        if (dict > LZMA_MEMLIMIT / 2) {
-            free(filters[0].options);
-            pkli_error_setf(err, PKL_E_LIMIT_OUTPUT, 4, -1,
-                            "zip lzma member: dictionary of %u bytes (limit)",
-                            (unsigned)dict);
-            return -1;
-        }
-        lr = lzma_raw_decoder(&ls, filters);
-        free(filters[0].options);
-        skip = 4 + psize;
-    } else {
-        lr = fmt == PKL_FMT_XZ
-                 ? lzma_stream_decoder(&ls, LZMA_MEMLIMIT, LZMA_CONCATENATED)
-                 : lzma_alone_decoder(&ls, LZMA_MEMLIMIT);
-    }
-    if (lr != LZMA_OK) {
-        pkli_error_setf(err, PKL_E_NOMEM, 0, -1, "%s: cannot start the decoder",
-                        fmt_label(fmt));
-        return -1;
-    }
-    ls.next_in = in + skip;
-    ls.avail_in = inlen - skip;
+    ls->next_in = in;
+    ls->avail_in = inlen;
     for (;;) {
         int r = ob_room(o);
         if (r < 0) {
+            *used = inlen - ls->avail_in;
             if (r == -1)
-                pkli_error_setf(err, PKL_E_NOMEM, inlen - ls.avail_in, -1,
+                pkli_error_setf(err, PKL_E_NOMEM, base + *used, -1,
                                 "%s output", fmt_label(fmt));
             else
-                pkli_error_setf(err, PKL_E_LIMIT_OUTPUT, inlen - ls.avail_in,
+                pkli_error_setf(err, PKL_E_LIMIT_OUTPUT, base + *used,
                                 -1, "%s data decompresses to more than %zu "
                                 "bytes (limit)", fmt_label(fmt), o->limit);
-            goto out;
+            return -1;
         }
         size_t before = o->cap - o->len;
-        ls.next_out = o->p + o->len;
-        ls.avail_out = before;
-        lr = lzma_code(&ls, ls.avail_in ? LZMA_RUN : LZMA_FINISH);
-        o->len += before - ls.avail_out;
+        ls->next_out = o->p + o->len;
+        ls->avail_out = before;
+        lzma_ret lr = lzma_code(ls, ls->avail_in ? LZMA_RUN : LZMA_FINISH);
+        o->len += before - ls->avail_out;
+        *used = inlen - ls->avail_in;
         if (lr == LZMA_STREAM_END)
-            break;
-        if (lr == LZMA_OK || lr == LZMA_BUF_ERROR) {
-            if (lr == LZMA_BUF_ERROR) {
-                pkli_error_setf(err, PKL_E_TRUNCATED, inlen - ls.avail_in, -1,
-                                "%s data ends before its end marker after %zu "
-                                "bytes of output", fmt_label(fmt), o->len);
-                goto out;
-            }
+            return 0;
+        if (lr == LZMA_OK)
             continue;
-        }
-        pkli_error_setf(err,
-                        lr == LZMA_MEM_ERROR ? PKL_E_NOMEM
-                        : lr == LZMA_MEMLIMIT_ERROR ? PKL_E_LIMIT_OUTPUT
-                                                    : PKL_E_FORMAT,
-                        inlen - ls.avail_in, -1,
-                        "%s data is corrupt or unsupported (liblzma error %d)",
-                        fmt_label(fmt), (int)lr);
-        goto out;
+        if (lr == LZMA_BUF_ERROR)
+            pkli_error_setf(err, PKL_E_TRUNCATED, base + *used, -1,
+                            "%s data ends before its end marker after %zu "
+                            "bytes of output", fmt_label(fmt), o->len);
+        else
+            pkli_error_setf(err,
+                            lr == LZMA_MEM_ERROR ? PKL_E_NOMEM
+                            : lr == LZMA_MEMLIMIT_ERROR ? PKL_E_LIMIT_OUTPUT
+                                                        : PKL_E_FORMAT,
+                            base + *used, -1, "%s data is corrupt or "
+                            "unsupported (liblzma error %d)", fmt_label(fmt),
+                            (int)lr);
+        return -1;
     }
-    rc = 0;
-out:
+}
+
+/* zip method 14: version (2), properties size (2), LZMA1 properties, raw
+ * LZMA1 data. */
+static int run_zip_lzma(const uint8_t *in, size_t inlen, outbuf *o,
+                        pkl_error *err)
+{
+    lzma_stream ls = LZMA_STREAM_INIT;
+    lzma_filter filters[2];
+    size_t psize = inlen >= 4 ? pkli_dec16le(in + 2) : 0, used;
+    if (inlen < 4 || psize != 5 || inlen - 4 < psize) {
+        pkli_error_setf(err, PKL_E_FORMAT, 0, -1,
+                        "zip lzma member: bad properties header");
+        return -1;
+    }
+    memset(filters, 0, sizeof filters);
+    filters[0].id = LZMA_FILTER_LZMA1;
+    filters[1].id = LZMA_VLI_UNKNOWN;
+    if (lzma_properties_decode(&filters[0], NULL, in + 4, psize) != LZMA_OK) {
+        pkli_error_setf(err, PKL_E_FORMAT, 4, -1,
+                        "zip lzma member: bad LZMA1 properties");
+        return -1;
+    }
+    uint32_t dict = ((lzma_options_lzma *)filters[0].options)->dict_size;
+    if (dict > LZMA_MEMLIMIT / 2) {
+        free(filters[0].options);
+        pkli_error_setf(err, PKL_E_LIMIT_OUTPUT, 4, -1,
+                        "zip lzma member: dictionary of %u bytes (limit)",
+                        (unsigned)dict);
+        return -1;
+    }
+    lzma_ret lr = lzma_raw_decoder(&ls, filters);
+    free(filters[0].options);
+    if (lr != LZMA_OK) {
+        pkli_error_setf(err, PKL_E_NOMEM, 0, -1, "zip lzma: cannot start the "
+                        "decoder");
+        return -1;
+    }
+    int rc = lzma_one(PKLI_ZIP_LZMA, &ls, in + 9, inlen - 9, 9, &used, o, err);
     lzma_end(&ls);
     return rc;
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* .xz, .lzma and .lz as lzma.open / lzma.LZMAFile (joblib too) read them
+ * (Lib/_compression.py DecompressReader.read): one stream per
+ * LZMADecompressor(FORMAT_AUTO) -- liblzma's lzma_auto_decoder picks xz,
+ * lzip or LZMA_Alone by the first byte -- and, while input remains after a
+ * stream's end, a fresh decompressor on the rest; if that one fails on
+ * its first input, the rest is trailing junk (`_trailing_error`), read no
+ * further. So xz stream padding stops the reading (the zeros are no
+ * stream) and an .lzma stream after an .xz one is read. */
+static int run_lzma_auto(int fmt, const uint8_t *in, size_t inlen,
+                         outbuf *o, pkl_error *err)
+{
+    size_t pos = 0;
+    for (int stream = 0; pos < inlen || stream == 0; stream++) {
+        lzma_stream ls = LZMA_STREAM_INIT;
+        size_t used = 0, before = o->len;
+        if (lzma_auto_decoder(&ls, LZMA_MEMLIMIT, 0) != LZMA_OK) {
+            pkli_error_setf(err, PKL_E_NOMEM, pos, -1,
+                            "%s: cannot start the decoder", fmt_label(fmt));
+            return -1;
+        }
+        int rc = lzma_one(fmt, &ls, in + pos, inlen - pos, pos, &used, o, err);
+        lzma_end(&ls);
+        if (rc < 0) {
+            /* a later stream that fails before giving anything is trailing
+             * junk to Python (zeros of stream padding end as "ended before
+             * the end-of-stream marker", after everything was read) */
+            if (stream > 0 && o->len == before &&
+                (err->code == PKL_E_FORMAT || all_zero(in + pos, inlen - pos))) {
+                pkli_error_clear(err);
+                return 0;
+            }
+            return -1;
+        }
+        pos += used;
+    }
+    return 0;
+}
+
+/* Non-zero when lzma.open (liblzma's lzma_auto_decoder) reads buf as an
+ * LZMA_Alone (.lzma) or lzip (.lz) stream that yields data. First the
+ * header is fed to the decoder itself with a 1-byte memory limit, so it
+ * stops with LZMA_MEMLIMIT_ERROR right after accepting the header
+ * (alone_decoder.c's "picky" checks: lc/lp/pb, a dictionary size of 2^n or
+ * 2^n + 2^(n-1), a known size below 2^38; lzip_decoder.c: magic, version,
+ * dictionary) and with LZMA_FORMAT_ERROR / LZMA_OPTIONS_ERROR otherwise.
+ * Then the first 64 bytes are decoded: data that fails there (raw floats
+ * whose first bytes pass the header checks fail the range coder's zero
+ * first byte), or that ends before giving a byte, gives lzma.open
+ * nothing to read, so it is no .lzma. */
+int pkli_lzma_alone_sniff(const uint8_t *b, size_t len)
+{
+    if (len < 6 || (b[0] > 224 && b[0] != 'L'))
+        return 0;
+    lzma_stream ls = LZMA_STREAM_INIT;
+    uint8_t out[256];
+    if (lzma_auto_decoder(&ls, 1, 0) != LZMA_OK)
+        return 0;
+    ls.next_in = b;
+    ls.avail_in = len < 32 ? len : 32;
+    ls.next_out = out;
+    ls.avail_out = sizeof out;
+    lzma_ret lr = lzma_code(&ls, LZMA_RUN);
+    lzma_end(&ls);
+    if (lr != LZMA_MEMLIMIT_ERROR || b[0] == 0xfd)
+        return 0;
+    lzma_stream ds = LZMA_STREAM_INIT;
+    if (lzma_auto_decoder(&ds, LZMA_MEMLIMIT, 0) != LZMA_OK)
+        return 1;
+    ds.next_in = b;
+    ds.avail_in = len < 64 ? len : 64;
+    size_t made = 0;
+    do {
+        ds.next_out = out;
+        ds.avail_out = sizeof out;
+        lr = lzma_code(&ds, LZMA_RUN);
+        made += sizeof out - ds.avail_out;
+    } while (lr == LZMA_OK && ds.avail_in && ds.avail_out == 0);
+    lzma_end(&ds);
+    if (lr == LZMA_MEMLIMIT_ERROR || lr == LZMA_MEM_ERROR)
+        return 1; /* Python has no such limit: it would go on */
+    /* output, or more input to come; not a stream that ends or fails
+     * before giving a byte (zeros are an empty .lzma stream to liblzma) */
+    return (lr == LZMA_OK || lr == LZMA_STREAM_END) &&
+           (made > 0 || (lr == LZMA_OK && len > 64));
 }
 
 static int run_zstd(const uint8_t *in, size_t inlen, outbuf *o, pkl_error *err)
@@ -380,6 +560,8 @@ static int decompress(int fmt, const uint8_t *in, size_t inlen,
     *outlen = 0;
     switch (fmt) {
     case PKL_FMT_GZIP:
+        rc = run_gzip(in, inlen, &o, err);
+        break;
     case PKL_FMT_ZLIB:
     case PKLI_RAW_DEFLATE:
         rc = run_zlib(fmt, in, inlen, &o, err);
@@ -389,8 +571,10 @@ static int decompress(int fmt, const uint8_t *in, size_t inlen,
         break;
     case PKL_FMT_XZ:
     case PKL_FMT_LZMA:
+        rc = run_lzma_auto(fmt, in, inlen, &o, err);
+        break;
     case PKLI_ZIP_LZMA:
-        rc = run_lzma(fmt, in, inlen, &o, err);
+        rc = run_zip_lzma(in, inlen, &o, err);
         break;
     case PKL_FMT_ZSTD:
         rc = run_zstd(in, inlen, &o, err);

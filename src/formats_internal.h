@@ -41,6 +41,11 @@ int pkli_decompress_prefix(int fmt, const uint8_t *in, size_t inlen,
                            const pkl_allocator *a, size_t n, uint8_t **out,
                            size_t *outlen, pkl_error *err);
 
+/* Non-zero when lzma.open (liblzma's auto decoder) takes buf for an
+ * LZMA_Alone (.lzma) or lzip (.lz) stream: its header is accepted by
+ * liblzma itself. */
+int pkli_lzma_alone_sniff(const uint8_t *buf, size_t len);
+
 /* ---- zip (formats_zip.c) ------------------------------------------------ */
 
 typedef struct pkli_zip_entry {
@@ -123,32 +128,65 @@ int pkli_zip_data(const pkli_zip *z, const pkli_zip_entry *e,
 
 /* ---- tar (formats_tar.c) ------------------------------------------------ */
 
+/* A member as tarfile names and sizes it. */
 typedef struct pkli_tar_entry {
-    uint8_t name[512];     /* NUL-terminated; long names are cut at 511 */
+    uint8_t name[512];     /* TarInfo.name (after GNU 'L' / pax path),
+                              NUL-terminated; cut at 511 (name_cut) */
     size_t name_len;
-    const uint8_t *data;   /* regular files only */
+    int name_cut;
+    uint8_t link[512];     /* TarInfo.linkname, cut at 511 */
+    size_t link_len;
+    uint8_t type;          /* header type byte ('5' for v7 directories) */
+    int sparse;            /* GNU sparse: data holds the stored bytes, holes
+                              not rebuilt */
+    int64_t size_field;    /* TarInfo.size (may be negative or huge) */
+    int64_t stored;        /* size in the header itself */
+    const uint8_t *data;   /* what extractfile() reads, NULL for links,
+                              directories and devices */
     size_t size;           /* bytes present (may be less than declared) */
-    uint64_t declared;     /* size from the header */
-    size_t header_offset;
+    uint64_t declared;     /* bytes extractfile() would read */
+    size_t header_offset;  /* TarInfo.offset: first header of the member */
+    size_t data_offset;    /* TarInfo.offset_data */
 } pkli_tar_entry;
+
+/* The pax keywords that change a member's name, link or size. */
+enum { PKLI_PAX_PATH, PKLI_PAX_SIZE, PKLI_PAX_LINKPATH, PKLI_PAX_SPNAME,
+       PKLI_PAX_SPSIZE, PKLI_PAX_SPREALSIZE, PKLI_PAX_SPMAP,
+       PKLI_PAX_SPMAJOR, PKLI_PAX_SPMINOR, PKLI_PAX_N };
+
+/* Records of a pax header (values point into the archive); seq keeps the
+ * order of first insertion, as a Python dict does. */
+typedef struct pkli_pax {
+    const uint8_t *v[PKLI_PAX_N];
+    size_t n[PKLI_PAX_N];
+    unsigned seq[PKLI_PAX_N];
+    uint8_t has[PKLI_PAX_N];
+    unsigned nseq;
+} pkli_pax;
 
 typedef struct pkli_tar {
     const uint8_t *buf;
     size_t len;
-    size_t pos;            /* next header */
-    size_t next;           /* entries returned */
-    const uint8_t *long_name; /* pending GNU 'L' / pax path for the next */
-    size_t long_len;
+    size_t pos;            /* TarFile.offset: next header */
+    size_t next;           /* members returned */
+    int ended;
+    size_t end_junk;       /* non-zero: tarfile stops at an invalid header
+                              at this offset and reads nothing after it */
+    pkli_pax glob;         /* TarFile.pax_headers (global 'g' records) */
 } pkli_tar;
 
-/* A 512-byte header whose checksum is right (as Python's tarfile checks),
- * at the start of buf. */
+/* tarfile.open(mode="r:") accepts buf: its first 512 bytes are a header
+ * TarInfo.frombuf reads (checksum and every number field). */
 int pkli_tar_sniff(const uint8_t *buf, size_t len);
 void pkli_tar_open(pkli_tar *t, const uint8_t *buf, size_t len);
-/* Next regular file: 1; 0 at the end (two zero blocks or end of data);
- * -1 with *err (a damaged header: stop). A truncated member is returned
- * with size < declared: the caller reports it. */
+/* Next member, of any type (TarFile.next): 1; 0 at the end (a zero block,
+ * the end of data, or an invalid header where tarfile silently stops:
+ * end_junk); -1 with *err when tarfile raises ReadError (an invalid header
+ * after an extended one) or reads something we do not follow: stop. */
 int pkli_tar_next(pkli_tar *t, pkli_tar_entry *e, pkl_error *err);
+/* posixpath.normpath of p[0..n) into out (room for n + 1 bytes); returns
+ * the length. */
+size_t pkli_tar_normpath(const uint8_t *p, size_t n, uint8_t *out);
 
 /* ---- joblib (formats_joblib.c) ------------------------------------------ */
 

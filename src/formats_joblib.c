@@ -249,6 +249,18 @@ static int dtype_info(const jstate *j, size_t d, uint64_t *itemsize,
         num = (uint64_t)j->v[el].i;
     else if (t[0] == 'U')
         num *= 4;
+    /* subarray (state item 2, numpy's `subdtype`): (base dtype, shape);
+     * objects in the base make the dtype hold objects (dtype.hasobject),
+     * and read_array then unpickles the bytes after the wrapper */
+    size_t sub = tuple_item(j, st, 2);
+    if (sub != NONE_IDX && j->v[sub].kind != V_NONE) {
+        uint64_t bsz;
+        int bobj;
+        if (j->v[sub].kind != V_TUPLE || depth > 4 ||
+            dtype_info(j, tuple_item(j, sub, 0), &bsz, &bobj, depth + 1) < 0)
+            return -1;
+        *hasobject |= bobj;
+    }
     /* structured: every field must be followable; objects anywhere count */
     size_t fields = tuple_item(j, st, 4);
     if (fields != NONE_IDX && j->v[fields].kind != V_NONE) {
@@ -373,342 +385,419 @@ void pkli_joblib_free(pkli_joblib *jb, const pkl_allocator *a)
     memset(jb, 0, sizeof *jb);
 }
 
-#define NEED(k) do { if (j.nstack - base(&j) < (k)) goto underflow; } while (0)
-#define PUSHV(x) do { if (push(&j, (x)) < 0) goto nomem; } while (0)
+/* ---- the follower: one small handler per opcode it must understand ----
+ * Everything else takes the generic stack effect from opcodes.def (the
+ * pops / pushes columns and the MARK / POPMARK flags, as pickletools
+ * records them) and leaves inert values: the follower reads only the
+ * wrapper's state (dicts, tuples, short strings, ints, None, globals). */
+
+enum { F_OK = 0, F_STOP = 1, F_UNDERFLOW = -2, F_NOMARK = -3,
+       F_UNSUPPORTED = -4, F_NOMEM = -5, F_ERR = -6 };
+
+typedef struct follower {
+    jstate j;
+    pkl_reader r;
+    const uint8_t *buf;
+    size_t len;
+    const pkl_allocator *a;
+    pkli_joblib *out;
+    size_t seg;         /* start of the main-stream part being collected */
+    size_t frame_end;   /* end of the last FRAME (0: none since the seek):
+                           the pure-Python unframer holds it whole */
+} follower;
+
+#define NEED(f, k) do { if ((f)->j.nstack - base(&(f)->j) < (k)) \
+                            return F_UNDERFLOW; } while (0)
+#define PUSHV(f, x) do { if (push(&(f)->j, (x)) < 0) return F_NOMEM; } while (0)
+
+static size_t pop_mark(jstate *j)
+{
+    return j->marks[--j->nmarks];
+}
+
+/* opcodes.def's stack effect, values inert. */
+static int op_generic(follower *f, const pkl_op *op)
+{
+    jstate *j = &f->j;
+    unsigned fl = op->info->flags;
+    if (fl & PKL_OPF_MARK) {
+        if (j->nmarks >= MAX_NODES) {
+            j->over = 1;
+            return F_NOMEM;
+        }
+        if (pkli_grow(j->a, (void **)&j->marks, &j->capmarks, j->nmarks + 1,
+                      sizeof *j->marks) < 0)
+            return F_NOMEM;
+        j->marks[j->nmarks++] = j->nstack;
+        return F_OK;
+    }
+    if (fl & PKL_OPF_POPMARK) {
+        if (!j->nmarks)
+            return F_NOMARK;
+        j->nstack = pop_mark(j);
+    }
+    NEED(f, op->info->pops);
+    j->nstack -= op->info->pops;
+    for (unsigned k = 0; k < op->info->pushes; k++)
+        PUSHV(f, new_node(j, V_OTHER));
+    return F_OK;
+}
+
+static int op_pop(follower *f, const pkl_op *op)
+{
+    (void)op;
+    jstate *j = &f->j;
+    if (j->nstack > base(j))
+        j->nstack--;
+    else if (j->nmarks) /* POP of a MARK pops the mark (_pickle.c load_pop) */
+        j->nmarks--;
+    else
+        return F_UNDERFLOW;
+    return F_OK;
+}
+
+static int op_dup(follower *f, const pkl_op *op)
+{
+    (void)op;
+    NEED(f, 1);
+    PUSHV(f, f->j.stack[f->j.nstack - 1]);
+    return F_OK;
+}
+
+static int op_none(follower *f, const pkl_op *op)
+{
+    (void)op;
+    PUSHV(f, new_node(&f->j, V_NONE));
+    return F_OK;
+}
+
+static int op_int(follower *f, const pkl_op *op)
+{
+    size_t x = new_node(&f->j, op->type == PKL_A_INT ? V_INT
+                               : op->type == PKL_A_BOOL ? V_BOOL : V_OTHER);
+    if (x != NONE_IDX)
+        f->j.v[x].i = op->i;
+    PUSHV(f, x);
+    return F_OK;
+}
+
+static int op_text(follower *f, const pkl_op *op)
+{
+    PUSHV(f, text_node(&f->j, op->data, op->len));
+    return F_OK;
+}
+
+static int op_empty_dict(follower *f, const pkl_op *op)
+{
+    (void)op;
+    PUSHV(f, new_node(&f->j, V_DICT));
+    return F_OK;
+}
+
+static int op_tuple(follower *f, const pkl_op *op)
+{
+    jstate *j = &f->j;
+    size_t from;
+    if (op->code == PKL_OP_TUPLE) {
+        if (!j->nmarks)
+            return F_NOMARK;
+        from = pop_mark(j);
+    } else {
+        NEED(f, op->info->pops);
+        from = j->nstack - op->info->pops;
+    }
+    PUSHV(f, tuple_from(j, from));
+    return F_OK;
+}
+
+static int op_dict(follower *f, const pkl_op *op)
+{
+    (void)op;
+    jstate *j = &f->j;
+    if (!j->nmarks)
+        return F_NOMARK;
+    size_t from = pop_mark(j);
+    if ((j->nstack - from) % 2)
+        return F_UNSUPPORTED;
+    size_t x = new_node(j, V_DICT);
+    if (x == NONE_IDX)
+        return F_NOMEM;
+    for (size_t i = from; i < j->nstack; i += 2)
+        if (dict_add(j, x, j->stack[i], j->stack[i + 1]) < 0)
+            return F_NOMEM;
+    j->nstack = from;
+    PUSHV(f, x);
+    return F_OK;
+}
+
+static int op_setitem(follower *f, const pkl_op *op)
+{
+    jstate *j = &f->j;
+    size_t from, d;
+    if (op->code == PKL_OP_SETITEM) {
+        NEED(f, 3);
+        from = j->nstack - 2;
+    } else {
+        if (!j->nmarks)
+            return F_NOMARK;
+        from = pop_mark(j);
+        if ((j->nstack - from) % 2 || from == base(j) || from == 0)
+            return F_UNSUPPORTED;
+    }
+    d = j->stack[from - 1];
+    for (size_t i = from; i < j->nstack; i += 2)
+        if (dict_add(j, d, j->stack[i], j->stack[i + 1]) < 0)
+            return F_NOMEM;
+    j->nstack = from;
+    return F_OK;
+}
+
+static int make_global(jstate *j, size_t s, size_t slen, size_t s2,
+                       size_t s2len)
+{
+    size_t x = new_node(j, V_GLOBAL);
+    if (x == NONE_IDX)
+        return F_NOMEM;
+    j->v[x].s = s;
+    j->v[x].slen = slen;
+    j->v[x].s2 = s2;
+    j->v[x].s2len = s2len;
+    return push(j, x) < 0 ? F_NOMEM : F_OK;
+}
+
+static int op_global(follower *f, const pkl_op *op)
+{
+    jstate *j = &f->j;
+    size_t at = j->text.len;
+    pkli_buf_put(&j->text, op->data, op->len);
+    pkli_buf_put(&j->text, op->data2, op->len2);
+    if (j->text.failed)
+        return F_NOMEM;
+    return make_global(j, at, op->len, at + op->len, op->len2);
+}
+
+static int op_stack_global(follower *f, const pkl_op *op)
+{
+    (void)op;
+    jstate *j = &f->j;
+    NEED(f, 2);
+    size_t y = j->stack[j->nstack - 1], z = j->stack[j->nstack - 2];
+    j->nstack -= 2;
+    if (j->v[y].kind == V_STR && j->v[z].kind == V_STR)
+        return make_global(j, j->v[z].s, j->v[z].slen, j->v[y].s,
+                           j->v[y].slen);
+    PUSHV(f, new_node(j, V_OTHER));
+    return F_OK;
+}
+
+/* REDUCE, NEWOBJ (callable, args) and NEWOBJ_EX (cls, args, kwargs). */
+static int op_call(follower *f, const pkl_op *op)
+{
+    jstate *j = &f->j;
+    size_t n = op->info->pops;
+    NEED(f, n);
+    size_t cls = j->stack[j->nstack - n], args = j->stack[j->nstack - n + 1];
+    j->nstack -= n;
+    size_t x = new_node(j, V_OBJ);
+    if (x == NONE_IDX)
+        return F_NOMEM;
+    j->v[x].cls = cls;
+    j->v[x].args = args;
+    PUSHV(f, x);
+    return F_OK;
+}
+
+static int memo_result(int m)
+{
+    return m == -1 ? F_NOMEM : m == -2 ? F_UNSUPPORTED : F_OK;
+}
+
+static int op_put(follower *f, const pkl_op *op)
+{
+    jstate *j = &f->j;
+    NEED(f, 1);
+    if (op->code == PKL_OP_MEMOIZE)
+        return memo_result(memo_set(j, j->memo_count, j->stack[j->nstack - 1]));
+    if (op->type != PKL_A_INT || op->i < 0)
+        return F_UNSUPPORTED;
+    return memo_result(memo_set(j, (uint64_t)op->i, j->stack[j->nstack - 1]));
+}
+
+static int op_get(follower *f, const pkl_op *op, pkl_error *err)
+{
+    jstate *j = &f->j;
+    if (op->type != PKL_A_INT)
+        return F_UNSUPPORTED;
+    if (op->i < 0 || (uint64_t)op->i >= j->capmemo || !j->memo[op->i]) {
+        pkli_error_setf(err, PKL_E_MEMO_MISSING, op->offset, op->code,
+                        "memo key %lld never stored", (long long)op->i);
+        return F_ERR;
+    }
+    PUSHV(f, j->memo[op->i] - 1);
+    return F_OK;
+}
+
+static int op_frame(follower *f, const pkl_op *op)
+{
+    f->frame_end = op->end + (size_t)op->i;
+    return F_OK;
+}
+
+/* BUILD: state onto the object; on a NumpyArrayWrapper joblib's
+ * NumpyUnpickler.load_build reads the array from the file right here. */
+static int op_build(follower *f, const pkl_op *op, pkl_error *err)
+{
+    jstate *j = &f->j;
+    NEED(f, 2);
+    size_t state = j->stack[--j->nstack];
+    size_t obj = j->stack[j->nstack - 1];
+    if (j->v[obj].kind != V_OBJ)
+        return F_OK;
+    j->v[obj].state = state;
+    if (!is_global(j, j->v[obj].cls, "joblib.numpy_pickle", "NumpyArrayWrapper"))
+        return F_OK;
+    size_t after = op->end, skip;
+    int nested;
+    if (f->frame_end > after) {
+        /* the pure-Python unframer already holds the rest of the frame:
+         * the array would come from after it */
+        pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, op->offset, op->code,
+                        "joblib: array wrapper BUILD inside a frame that "
+                        "goes on");
+        return F_ERR;
+    }
+    if (array_skip(j, obj, f->buf, f->len, after, &skip, &nested, f->a, err) < 0)
+        return F_ERR;
+    if (add_part(f->out, f->a, f->seg, after - f->seg, 1) < 0 ||
+        add_part(f->out, f->a, after, skip, nested ? 2 : 0) < 0)
+        return F_NOMEM;
+    f->out->arrays++;
+    f->seg = after + skip;
+    pkl_reader_seek(&f->r, f->seg);
+    f->frame_end = 0;
+    /* NumpyUnpickler replaces the wrapper by the array */
+    j->stack[j->nstack - 1] = new_node(j, V_OTHER);
+    return j->stack[j->nstack - 1] == NONE_IDX ? F_NOMEM : F_OK;
+}
+
+static int op_stop(follower *f, const pkl_op *op)
+{
+    return add_part(f->out, f->a, f->seg, op->end - f->seg, 1) < 0 ? F_NOMEM
+                                                                  : F_STOP;
+}
+
+/* One opcode. F_* result. */
+static int step(follower *f, const pkl_op *op, pkl_error *err)
+{
+    switch ((pkl_opcode)op->code) {
+    case PKL_OP_STOP: return op_stop(f, op);
+    case PKL_OP_FRAME: return op_frame(f, op);
+    case PKL_OP_POP: return op_pop(f, op);
+    case PKL_OP_DUP: return op_dup(f, op);
+    case PKL_OP_NONE: return op_none(f, op);
+    case PKL_OP_INT: case PKL_OP_BININT: case PKL_OP_BININT1:
+    case PKL_OP_BININT2: case PKL_OP_LONG: case PKL_OP_LONG1:
+    case PKL_OP_LONG4: case PKL_OP_NEWTRUE: case PKL_OP_NEWFALSE:
+        return op_int(f, op);
+    case PKL_OP_UNICODE: case PKL_OP_BINUNICODE:
+    case PKL_OP_SHORT_BINUNICODE: case PKL_OP_BINUNICODE8:
+        return op_text(f, op);
+    case PKL_OP_EMPTY_DICT: return op_empty_dict(f, op);
+    case PKL_OP_EMPTY_TUPLE: case PKL_OP_TUPLE1: case PKL_OP_TUPLE2:
+    case PKL_OP_TUPLE3: case PKL_OP_TUPLE:
+        return op_tuple(f, op);
+    case PKL_OP_DICT: return op_dict(f, op);
+    case PKL_OP_SETITEM: case PKL_OP_SETITEMS: return op_setitem(f, op);
+    case PKL_OP_GLOBAL: return op_global(f, op);
+    case PKL_OP_STACK_GLOBAL: return op_stack_global(f, op);
+    case PKL_OP_REDUCE: case PKL_OP_NEWOBJ: case PKL_OP_NEWOBJ_EX:
+        return op_call(f, op);
+    case PKL_OP_INST: case PKL_OP_OBJ:
+        /* old-style construction: joblib never writes it; a wrapper made
+         * this way would be read by NumpyUnpickler too, so we cannot
+         * follow the file */
+        return F_UNSUPPORTED;
+    case PKL_OP_PUT: case PKL_OP_BINPUT: case PKL_OP_LONG_BINPUT:
+    case PKL_OP_MEMOIZE:
+        return op_put(f, op);
+    case PKL_OP_GET: case PKL_OP_BINGET: case PKL_OP_LONG_BINGET:
+        return op_get(f, op, err);
+    case PKL_OP_BUILD: return op_build(f, op, err);
+    default: return op_generic(f, op);
+    }
+}
+
+/* Turns an F_* failure into *err. */
+static void step_error(const follower *f, int rc, const pkl_op *op,
+                       pkl_error *err)
+{
+    switch (rc) {
+    case F_UNDERFLOW:
+        pkli_error_setf(err, PKL_E_STACK_UNDERFLOW, op->offset, op->code,
+                        "%s needs more values than the stack holds",
+                        pkli_opname(op->code));
+        break;
+    case F_NOMARK:
+        pkli_error_setf(err, PKL_E_NO_MARK, op->offset, op->code,
+                        "%s without a MARK", pkli_opname(op->code));
+        break;
+    case F_UNSUPPORTED:
+        pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, op->offset, op->code,
+                        "joblib: cannot follow %s here", pkli_opname(op->code));
+        break;
+    case F_NOMEM:
+        if (f->j.over)
+            pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, op->offset, op->code,
+                            "joblib: more than %zu values to follow (limit)",
+                            MAX_NODES);
+        else
+            fail_nomem(err, op->offset);
+        break;
+    default: /* F_ERR: already set */
+        break;
+    }
+}
 
 int pkli_joblib_split(const uint8_t *buf, size_t len, const pkl_allocator *a,
                       pkli_joblib *out, pkl_error *err)
 {
-    jstate j;
-    pkl_reader r;
+    follower f;
     pkl_op op;
-    int rc = -1, got;
-    size_t seg = 0;
-    memset(&j, 0, sizeof j);
+    int rc = F_OK, got;
+    memset(&f, 0, sizeof f);
     memset(out, 0, sizeof *out);
-    j.a = a;
-    pkli_buf_init(&j.text, a, 0);
-    pkl_reader_init(&r, buf, len, a);
-    for (;;) {
-        got = pkl_reader_next(&r, &op, err);
-        if (got < 0)
-            goto out;
-        if (got == 0) {
-            pkli_error_setf(err, PKL_E_TRUNCATED, len, -1,
-                            "pickle ends without STOP");
-            goto out;
-        }
-        size_t x, y, z;
-        switch (op.code) {
-        case PKL_OP_PROTO: case PKL_OP_FRAME: case PKL_OP_READONLY_BUFFER:
-            break;
-        case PKL_OP_STOP:
-            if (add_part(out, a, seg, op.end - seg, 1) < 0)
-                goto nomem;
-            rc = 0;
-            goto out;
-        case PKL_OP_MARK:
-            if (j.nmarks >= MAX_NODES) {
-                j.over = 1;
-                goto nomem;
-            }
-            if (pkli_grow(a, (void **)&j.marks, &j.capmarks, j.nmarks + 1,
-                          sizeof *j.marks) < 0)
-                goto nomem;
-            j.marks[j.nmarks++] = j.nstack;
-            break;
-        case PKL_OP_POP:
-            if (j.nstack > base(&j))
-                j.nstack--;
-            else if (j.nmarks)
-                j.nmarks--;
-            else
-                goto underflow;
-            break;
-        case PKL_OP_POP_MARK:
-            if (!j.nmarks)
-                goto nomark;
-            j.nstack = j.marks[--j.nmarks];
-            break;
-        case PKL_OP_DUP:
-            NEED(1);
-            PUSHV(j.stack[j.nstack - 1]);
-            break;
-        case PKL_OP_NONE:
-            PUSHV(new_node(&j, V_NONE));
-            break;
-        case PKL_OP_NEWTRUE: case PKL_OP_NEWFALSE:
-            x = new_node(&j, V_BOOL);
-            if (x != NONE_IDX)
-                j.v[x].i = op.code == PKL_OP_NEWTRUE;
-            PUSHV(x);
-            break;
-        case PKL_OP_INT: case PKL_OP_BININT: case PKL_OP_BININT1:
-        case PKL_OP_BININT2: case PKL_OP_LONG: case PKL_OP_LONG1:
-        case PKL_OP_LONG4:
-            x = new_node(&j, op.type == PKL_A_INT ? V_INT
-                             : op.type == PKL_A_BOOL ? V_BOOL : V_OTHER);
-            if (x != NONE_IDX)
-                j.v[x].i = op.i;
-            PUSHV(x);
-            break;
-        case PKL_OP_UNICODE: case PKL_OP_BINUNICODE:
-        case PKL_OP_SHORT_BINUNICODE: case PKL_OP_BINUNICODE8:
-            PUSHV(text_node(&j, op.data, op.len));
-            break;
-        case PKL_OP_FLOAT: case PKL_OP_BINFLOAT: case PKL_OP_STRING:
-        case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
-        case PKL_OP_BINBYTES: case PKL_OP_SHORT_BINBYTES:
-        case PKL_OP_BINBYTES8: case PKL_OP_BYTEARRAY8: case PKL_OP_PERSID:
-        case PKL_OP_EXT1: case PKL_OP_EXT2: case PKL_OP_EXT4:
-        case PKL_OP_NEXT_BUFFER: case PKL_OP_EMPTY_SET:
-            PUSHV(new_node(&j, V_OTHER));
-            break;
-        case PKL_OP_BINPERSID:
-            NEED(1);
-            j.nstack--;
-            PUSHV(new_node(&j, V_OTHER));
-            break;
-        case PKL_OP_EMPTY_LIST:
-            PUSHV(new_node(&j, V_LIST));
-            break;
-        case PKL_OP_EMPTY_DICT:
-            PUSHV(new_node(&j, V_DICT));
-            break;
-        case PKL_OP_EMPTY_TUPLE:
-            PUSHV(tuple_from(&j, j.nstack));
-            break;
-        case PKL_OP_TUPLE1: case PKL_OP_TUPLE2: case PKL_OP_TUPLE3: {
-            size_t k = (size_t)(op.code - PKL_OP_TUPLE1 + 1);
-            NEED(k);
-            PUSHV(tuple_from(&j, j.nstack - k));
+    f.j.a = a;
+    f.buf = buf;
+    f.len = len;
+    f.a = a;
+    f.out = out;
+    pkli_buf_init(&f.j.text, a, 0);
+    pkl_reader_init(&f.r, buf, len, a);
+    while (rc == F_OK) {
+        got = pkl_reader_next(&f.r, &op, err);
+        if (got <= 0) {
+            if (got == 0)
+                pkli_error_setf(err, PKL_E_TRUNCATED, len, -1,
+                                "pickle ends without STOP");
+            rc = F_ERR;
             break;
         }
-        case PKL_OP_TUPLE:
-            if (!j.nmarks)
-                goto nomark;
-            x = tuple_from(&j, j.marks[--j.nmarks]);
-            PUSHV(x);
-            break;
-        case PKL_OP_LIST: case PKL_OP_FROZENSET:
-            if (!j.nmarks)
-                goto nomark;
-            j.nstack = j.marks[--j.nmarks];
-            PUSHV(new_node(&j, op.code == PKL_OP_LIST ? V_LIST : V_OTHER));
-            break;
-        case PKL_OP_DICT: {
-            if (!j.nmarks)
-                goto nomark;
-            size_t from = j.marks[--j.nmarks];
-            if ((j.nstack - from) % 2)
-                goto unsupported;
-            x = new_node(&j, V_DICT);
-            if (x == NONE_IDX)
-                goto nomem;
-            for (size_t i = from; i < j.nstack; i += 2)
-                if (dict_add(&j, x, j.stack[i], j.stack[i + 1]) < 0)
-                    goto nomem;
-            j.nstack = from;
-            PUSHV(x);
-            break;
-        }
-        case PKL_OP_APPEND:
-            NEED(2);
-            j.nstack--;
-            break;
-        case PKL_OP_APPENDS: case PKL_OP_ADDITEMS:
-            if (!j.nmarks)
-                goto nomark;
-            j.nstack = j.marks[--j.nmarks];
-            NEED(1);
-            break;
-        case PKL_OP_SETITEM:
-            NEED(3);
-            if (dict_add(&j, j.stack[j.nstack - 3], j.stack[j.nstack - 2],
-                         j.stack[j.nstack - 1]) < 0)
-                goto nomem;
-            j.nstack -= 2;
-            break;
-        case PKL_OP_SETITEMS: {
-            if (!j.nmarks)
-                goto nomark;
-            size_t from = j.marks[--j.nmarks];
-            if ((j.nstack - from) % 2 || from == base(&j) || from == 0)
-                goto unsupported;
-            for (size_t i = from; i < j.nstack; i += 2)
-                if (dict_add(&j, j.stack[from - 1], j.stack[i],
-                             j.stack[i + 1]) < 0)
-                    goto nomem;
-            j.nstack = from;
-            break;
-        }
-        case PKL_OP_GLOBAL: {
-            size_t at = j.text.len;
-            pkli_buf_put(&j.text, op.data, op.len);
-            pkli_buf_put(&j.text, op.data2, op.len2);
-            if (j.text.failed)
-                goto nomem;
-            x = new_node(&j, V_GLOBAL);
-            if (x == NONE_IDX)
-                goto nomem;
-            j.v[x].s = at;
-            j.v[x].slen = op.len;
-            j.v[x].s2 = at + op.len;
-            j.v[x].s2len = op.len2;
-            PUSHV(x);
-            break;
-        }
-        case PKL_OP_STACK_GLOBAL:
-            NEED(2);
-            y = j.stack[j.nstack - 1];
-            z = j.stack[j.nstack - 2];
-            j.nstack -= 2;
-            if (j.v[y].kind == V_STR && j.v[z].kind == V_STR) {
-                x = new_node(&j, V_GLOBAL);
-                if (x == NONE_IDX)
-                    goto nomem;
-                j.v[x].s = j.v[z].s;
-                j.v[x].slen = j.v[z].slen;
-                j.v[x].s2 = j.v[y].s;
-                j.v[x].s2len = j.v[y].slen;
-            } else {
-                x = new_node(&j, V_OTHER);
-            }
-            PUSHV(x);
-            break;
-        case PKL_OP_REDUCE: case PKL_OP_NEWOBJ:
-            NEED(2);
-            y = j.stack[j.nstack - 1];
-            z = j.stack[j.nstack - 2];
-            j.nstack -= 2;
-            x = new_node(&j, V_OBJ);
-            if (x == NONE_IDX)
-                goto nomem;
-            j.v[x].cls = z;
-            j.v[x].args = y;
-            PUSHV(x);
-            break;
-        case PKL_OP_NEWOBJ_EX:
-            NEED(3);
-            z = j.stack[j.nstack - 3];
-            y = j.stack[j.nstack - 2];
-            j.nstack -= 3;
-            x = new_node(&j, V_OBJ);
-            if (x == NONE_IDX)
-                goto nomem;
-            j.v[x].cls = z;
-            j.v[x].args = y;
-            PUSHV(x);
-            break;
-        case PKL_OP_INST: case PKL_OP_OBJ:
-            /* old-style construction: joblib never writes it; a wrapper
-             * made this way would be read by NumpyUnpickler too, so we
-             * cannot follow the file */
-            goto unsupported;
-        case PKL_OP_PUT: case PKL_OP_BINPUT: case PKL_OP_LONG_BINPUT: {
-            NEED(1);
-            if (op.type != PKL_A_INT)
-                goto unsupported;
-            int m = op.i < 0 ? -2 : memo_set(&j, (uint64_t)op.i,
-                                              j.stack[j.nstack - 1]);
-            if (m == -1)
-                goto nomem;
-            if (m == -2)
-                goto unsupported;
-            break;
-        }
-        case PKL_OP_MEMOIZE: {
-            NEED(1);
-            int m = memo_set(&j, j.memo_count, j.stack[j.nstack - 1]);
-            if (m == -1)
-                goto nomem;
-            if (m == -2)
-                goto unsupported;
-            break;
-        }
-        case PKL_OP_GET: case PKL_OP_BINGET: case PKL_OP_LONG_BINGET:
-            if (op.type != PKL_A_INT)
-                goto unsupported;
-            if (op.i < 0 || (uint64_t)op.i >= j.capmemo || !j.memo[op.i]) {
-                pkli_error_setf(err, PKL_E_MEMO_MISSING, op.offset, op.code,
-                                "memo key %lld never stored", (long long)op.i);
-                goto out;
-            }
-            PUSHV(j.memo[op.i] - 1);
-            break;
-        case PKL_OP_BUILD: {
-            NEED(2);
-            size_t state = j.stack[--j.nstack];
-            size_t obj = j.stack[j.nstack - 1];
-            if (j.v[obj].kind != V_OBJ)
-                break;
-            j.v[obj].state = state;
-            if (!is_global(&j, j.v[obj].cls, "joblib.numpy_pickle",
-                           "NumpyArrayWrapper"))
-                break;
-            size_t after = op.end, skip;
-            int nested;
-            if (r.in_frame && r.frame_end > after) {
-                /* the pure-Python unframer already holds the rest of the
-                 * frame: the array would come from after it */
-                pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, op.offset,
-                                op.code, "joblib: array wrapper BUILD inside "
-                                "a frame that goes on");
-                goto out;
-            }
-            if (array_skip(&j, obj, buf, len, after, &skip, &nested, a, err) < 0)
-                goto out;
-            if (add_part(out, a, seg, after - seg, 1) < 0 ||
-                add_part(out, a, after, skip, nested ? 2 : 0) < 0)
-                goto nomem;
-            out->arrays++;
-            seg = after + skip;
-            pkl_reader_seek(&r, seg);
-            /* NumpyUnpickler replaces the wrapper by the array */
-            j.stack[j.nstack - 1] = new_node(&j, V_OTHER);
-            if (j.stack[j.nstack - 1] == NONE_IDX)
-                goto nomem;
-            break;
-        }
-        default:
-            goto unsupported;
-        }
-        continue;
-    underflow:
-        pkli_error_setf(err, PKL_E_STACK_UNDERFLOW, op.offset, op.code,
-                        "%s needs more values than the stack holds",
-                        pkli_opname(op.code));
-        goto out;
-    nomark:
-        pkli_error_setf(err, PKL_E_NO_MARK, op.offset, op.code,
-                        "%s without a MARK", pkli_opname(op.code));
-        goto out;
-    unsupported:
-        pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, op.offset, op.code,
-                        "joblib: cannot follow %s here",
-                        pkli_opname(op.code));
-        goto out;
-    nomem:
-        if (j.over)
-            pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, op.offset, op.code,
-                            "joblib: more than %zu values to follow (limit)",
-                            MAX_NODES);
-        else
-            fail_nomem(err, op.offset);
-        goto out;
+        rc = step(&f, &op, err);
+        if (rc < 0)
+            step_error(&f, rc, &op, err);
     }
-out:
-    pkl_reader_free(&r);
-    pkli_free(a, j.v);
-    pkli_free(a, j.stack);
-    pkli_free(a, j.marks);
-    pkli_free(a, j.items);
-    pkli_free(a, j.pairs);
-    pkli_free(a, j.memo);
-    pkli_buf_free(&j.text);
-    if (rc < 0)
+    pkl_reader_free(&f.r);
+    pkli_free(a, f.j.v);
+    pkli_free(a, f.j.stack);
+    pkli_free(a, f.j.marks);
+    pkli_free(a, f.j.items);
+    pkli_free(a, f.j.pairs);
+    pkli_free(a, f.j.memo);
+    pkli_buf_free(&f.j.text);
+    if (rc != F_STOP) {
         pkli_joblib_free(out, a);
-    else
-        pkli_error_clear(err);
-    return rc;
+        return -1;
+    }
+    pkli_error_clear(err);
+    return 0;
 }

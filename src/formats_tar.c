@@ -1,61 +1,152 @@
-/* formats_tar.c -- a read-only tar reader for the walker.
+/* formats_tar.c -- a read-only tar reader that names and sizes members
+ * exactly as CPython's tarfile does (Lib/tarfile.py, 3.11-3.14).
  *
- * torch.load still reads its pre-1.0 tar format (members `sys_info`,
- * `pickle`, `storages`, `tensors`, all unpickled) before anything else, and
- * models travel as .tar.gz: every regular member is handed to the walker
- * like a zip member. Headers are accepted when their checksum is right, as
- * Python's tarfile does (ustar, GNU and v7); GNU long names ('L') and pax
- * `path=` records name the next member. It must never read outside the
- * buffer or trust a size before comparing it with what remains.
+ * torch.load tries its pre-1.0 tar format first (torch/serialization.py
+ * legacy_load: tarfile.open(fileobj=f, mode="r:"), then
+ * tar.extract("storages"), tar.extract("tensors"),
+ * tar.extractfile("pickle")), and models travel as .tar.gz. What matters
+ * is the name and the bytes tarfile gives each member, so the rules are
+ * ported from tarfile itself:
+ *
+ *   nti()             number fields: base-256 (0o200 / 0o377 first byte)
+ *                     or int(text.strip() or "0", 8) of the text before
+ *                     the first NUL (sign, 0o prefix, underscores);
+ *   calc_chksums()    unsigned or signed byte sum, field read as spaces;
+ *   TarInfo.frombuf() every number field must parse, prefix + "/" + name
+ *                     when the prefix field is set (whatever the magic),
+ *                     v7 directories ('\0' type, trailing slash);
+ *   _proc_member()    dispatch: 'L'/'K' -> _proc_gnulong (the padded
+ *                     blocks up to the first NUL name the NEXT header),
+ *                     'S' -> _proc_sparse, 'x'/'g'/'X' -> _proc_pax,
+ *                     anything else -> _proc_builtin (data follows only
+ *                     for regular files and unknown types);
+ *   _proc_pax()       records "%d keyword=value\n" matched with
+ *                     `(\d+) ([^=]+)=` over the whole padded block;
+ *                     'g' updates tarfile.pax_headers (applied to every
+ *                     later builtin member), 'x'/'X' a copy of it applied
+ *                     to the next member; a "size" record moves the next
+ *                     header;
+ *   _apply_pax_info() path (trailing '/' stripped), size,
+ *                     GNU.sparse.name / size / realsize, in the dict's
+ *                     insertion order;
+ *   TarFile.next()    an invalid header ends the archive silently, except
+ *                     at offset 0 or after an 'L'/'K'/'x'/'g' header
+ *                     (ReadError).
+ *
+ * The overriding headers nest (tarfile recurses: the outermost override
+ * is applied last); here they are kept on a small explicit stack instead.
+ * Sparse members (old GNU 'S' and pax GNU.sparse.*) are returned with
+ * their stored bytes and a flag: their holes are not rebuilt. It never
+ * reads outside the buffer, never trusts a size before comparing it with
+ * what remains, and never recurses.
  */
 #include "formats_internal.h"
 
 #define BLOCK 512u
+/* Overriding headers before one member (tarfile would recurse that deep;
+ * past a few hundred it fails with RecursionError). */
+#define MAX_CHAIN 64
 
-/* Octal (or GNU base-256) number field. -1 when it is not a number. */
-static int field_num(const uint8_t *f, size_t n, uint64_t *out)
+enum { R_OK = 0, R_INVALID = -1, R_SHORT = -2 };
+
+/* Python's str.strip() / int() whitespace, ASCII part. */
+static int py_space(uint8_t c)
 {
-    uint64_t v = 0;
-    size_t i = 0;
-    if (n && (f[0] & 0x80)) { /* base-256: big-endian, top bit a flag */
-        if (f[0] & 0x40)
-            return -1; /* negative */
-        for (i = 1; i < n; i++) {
-            if (v >> 56)
-                return -1;
-            v = (v << 8) | f[i];
-        }
-        *out = v;
-        return 0;
-    }
-    while (i < n && (f[i] == ' ' || f[i] == '\0'))
-        i++;
-    int digits = 0;
-    for (; i < n && f[i] >= '0' && f[i] <= '7'; i++, digits++) {
-        if (v >> 60)
-            return -1;
-        v = v * 8 + (uint64_t)(f[i] - '0');
-    }
-    for (; i < n; i++)
-        if (f[i] != ' ' && f[i] != '\0')
-            return -1;
-    *out = v;
-    return digits ? 0 : (n ? 0 : -1);
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
 }
 
-static int checksum_ok(const uint8_t *h)
+/* int(s, 8) for ASCII text s[0..n) already cut at its first NUL
+ * (Objects/longobject.c PyLong_FromString: whitespace, sign, optional
+ * 0o prefix followed by at most one '_', digits with single underscores
+ * between them, whitespace). Saturates at +-INT64_MAX. */
+static int py_int8(const uint8_t *s, size_t n, int64_t *out)
 {
-    uint64_t want;
-    if (field_num(h + 148, 8, &want) < 0)
-        return 0;
-    uint64_t u = 0;
-    int64_t s = 0;
-    for (size_t i = 0; i < BLOCK; i++) {
-        uint8_t c = (i >= 148 && i < 156) ? ' ' : h[i];
-        u += c;
-        s += (int8_t)c;
+    size_t i = 0;
+    int neg = 0, digits = 0;
+    uint64_t v = 0;
+    while (i < n && py_space(s[i]))
+        i++;
+    while (n > i && py_space(s[n - 1]))
+        n--;
+    if (i == n) { /* nti: s.strip() or "0" */
+        *out = 0;
+        return R_OK;
     }
-    return want == u || (int64_t)want == s;
+    if (s[i] == '+' || s[i] == '-')
+        neg = s[i++] == '-';
+    if (n - i >= 2 && s[i] == '0' && (s[i + 1] == 'o' || s[i + 1] == 'O')) {
+        i += 2;
+        if (i < n && s[i] == '_')
+            i++;
+    }
+    for (; i < n; i++) {
+        if (s[i] == '_') {
+            if (!digits || i + 1 >= n || s[i + 1] < '0' || s[i + 1] > '7')
+                return R_INVALID;
+            continue;
+        }
+        if (s[i] < '0' || s[i] > '7')
+            return R_INVALID;
+        digits++;
+        v = v > (uint64_t)INT64_MAX / 8 ? (uint64_t)INT64_MAX
+                                        : v * 8 + (uint64_t)(s[i] - '0');
+    }
+    if (!digits)
+        return R_INVALID;
+    if (v > (uint64_t)INT64_MAX)
+        v = (uint64_t)INT64_MAX;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return R_OK;
+}
+
+/* tarfile.nti(): a number field. R_SHORT when the field is empty (the
+ * slice past the end of a short block: s[0] raises IndexError). */
+static int nti(const uint8_t *s, size_t n, int64_t *out)
+{
+    if (n == 0)
+        return R_SHORT;
+    if (s[0] == 0200 || s[0] == 0377) {
+        /* big-endian base-256 over the other n-1 bytes; 0o377 means
+         * n - 256**(n-1) */
+        uint64_t v = 0;
+        int big = 0;
+        for (size_t i = 1; i < n; i++) {
+            if (v >> 55)
+                big = 1;
+            v = (v << 8) | s[i];
+        }
+        if (s[0] == 0200) {
+            *out = big || v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+        } else {
+            /* negative: v - 256**(n-1); for the 8- and 12-byte fields
+             * anything not tiny is far below any size or checksum */
+            if (n - 1 <= 7)
+                *out = (int64_t)v - ((int64_t)1 << (8 * (n - 1)));
+            else
+                *out = INT64_MIN;
+        }
+        return R_OK;
+    }
+    size_t k = 0;
+    while (k < n && s[k])
+        k++;
+    for (size_t i = 0; i < k; i++)
+        if (s[i] >= 0x80) /* nts(s, "ascii", "strict") */
+            return R_INVALID;
+    return py_int8(s, k, out);
+}
+
+/* tarfile.calc_chksums(): the stored checksum must equal one of them. */
+static int checksum_ok(const uint8_t *h, int64_t want)
+{
+    int64_t u = 256, s = 256;
+    for (size_t i = 0; i < BLOCK; i++) {
+        if (i >= 148 && i < 156)
+            continue;
+        u += h[i];
+        s += (int8_t)h[i];
+    }
+    return want == u || want == s;
 }
 
 static int zero_block(const uint8_t *h)
@@ -66,9 +157,71 @@ static int zero_block(const uint8_t *h)
     return 1;
 }
 
+/* TarInfo._block(): count rounded up to a whole block (Python's floor
+ * division, so -1..-512 give 0 and smaller sizes go backwards). */
+static int64_t block_of(int64_t n)
+{
+    if (n > INT64_MAX - (int64_t)BLOCK)
+        return INT64_MAX;
+    int64_t q = n / (int64_t)BLOCK, r = n % (int64_t)BLOCK;
+    if (r < 0) {
+        q--;
+        r += BLOCK;
+    }
+    return (q + (r != 0)) * (int64_t)BLOCK;
+}
+
+typedef struct hdr {
+    const uint8_t *h;
+    size_t at;
+    int64_t size;
+    uint8_t type;
+    int sparse_ext;       /* 'S': extension blocks follow */
+} hdr;
+
+/* TarInfo.frombuf(): the header at pos. R_OK, R_INVALID (bad checksum or
+ * number: InvalidHeaderError), R_SHORT (fewer than 512 bytes left), 1 (an
+ * all-zero block: EOFHeaderError). */
+static int frombuf(const pkli_tar *t, size_t pos, hdr *x)
+{
+    static const struct { uint16_t off, len; } nums[] = {
+        { 100, 8 }, { 108, 8 }, { 116, 8 }, { 136, 12 }, { 329, 8 }, { 337, 8 }
+    };
+    int64_t v;
+    if (pos > t->len || t->len - pos < BLOCK)
+        return R_SHORT;
+    const uint8_t *h = t->buf + pos;
+    if (zero_block(h))
+        return 1;
+    if (nti(h + 148, 8, &v) != R_OK || !checksum_ok(h, v))
+        return R_INVALID;
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        if (nti(h + nums[i].off, nums[i].len, &v) != R_OK)
+            return R_INVALID;
+    if (nti(h + 124, 12, &x->size) != R_OK)
+        return R_INVALID;
+    x->h = h;
+    x->at = pos;
+    x->type = h[156];
+    x->sparse_ext = 0;
+    if (x->type == 'S') { /* four sparse structs and origsize */
+        for (size_t i = 0; i < 4; i++)
+            if (nti(h + 386 + 24 * i, 12, &v) != R_OK ||
+                nti(h + 398 + 24 * i, 12, &v) != R_OK)
+                return R_INVALID;
+        if (nti(h + 483, 12, &v) != R_OK)
+            return R_INVALID;
+        x->sparse_ext = h[482] != 0;
+    }
+    return R_OK;
+}
+
 int pkli_tar_sniff(const uint8_t *buf, size_t len)
 {
-    return len >= BLOCK && buf[0] != 0 && !zero_block(buf) && checksum_ok(buf);
+    pkli_tar t;
+    hdr x;
+    pkli_tar_open(&t, buf, len);
+    return frombuf(&t, 0, &x) == R_OK;
 }
 
 void pkli_tar_open(pkli_tar *t, const uint8_t *buf, size_t len)
@@ -78,99 +231,475 @@ void pkli_tar_open(pkli_tar *t, const uint8_t *buf, size_t len)
     t->len = len;
 }
 
-/* Finds "path=" in a pax extended header's records. */
-static void pax_path(pkli_tar *t, const uint8_t *d, size_t n)
+/* ---- pax records ------------------------------------------------------- */
+
+static const char *const pax_keys[PKLI_PAX_N] = {
+    [PKLI_PAX_PATH] = "path", [PKLI_PAX_SIZE] = "size",
+    [PKLI_PAX_LINKPATH] = "linkpath", [PKLI_PAX_SPNAME] = "GNU.sparse.name",
+    [PKLI_PAX_SPSIZE] = "GNU.sparse.size",
+    [PKLI_PAX_SPREALSIZE] = "GNU.sparse.realsize",
+    [PKLI_PAX_SPMAP] = "GNU.sparse.map", [PKLI_PAX_SPMAJOR] = "GNU.sparse.major",
+    [PKLI_PAX_SPMINOR] = "GNU.sparse.minor",
+};
+
+static void pax_set(pkli_pax *p, int k, const uint8_t *v, size_t n)
 {
-    size_t p = 0;
-    while (p < n) {
-        uint64_t rl = 0;
-        size_t q = p;
-        while (q < n && d[q] >= '0' && d[q] <= '9' && rl < n)
-            rl = rl * 10 + (uint64_t)(d[q++] - '0');
-        if (q >= n || d[q] != ' ' || rl == 0 || rl > n - p)
-            return;
-        const uint8_t *kv = d + q + 1;
-        size_t kvlen = (size_t)rl - (q + 1 - p);
-        if (kvlen > 6 && memcmp(kv, "path=", 5) == 0) {
-            t->long_name = kv + 5;
-            t->long_len = kvlen - 6; /* without the trailing '\n' */
-        }
-        p += (size_t)rl;
+    if (!p->has[k]) { /* a dict keeps a key where it was first inserted */
+        p->has[k] = 1;
+        p->seq[k] = p->nseq++;
     }
+    p->v[k] = v;
+    p->n[k] = n;
+}
+
+/* _proc_pax's record loop over d[0..n): regex.match(buf, pos) with
+ * `(\d+) ([^=]+)=`; value = buf[end(2)+1 : start(1)+length-1]. -1 for a
+ * zero length (InvalidHeaderError). */
+static int pax_parse(pkli_pax *p, const uint8_t *d, size_t n)
+{
+    size_t pos = 0;
+    while (pos < n) {
+        size_t q = pos;
+        uint64_t len = 0;
+        int big = 0;
+        while (q < n && d[q] >= '0' && d[q] <= '9') {
+            if (len > ((uint64_t)1 << 60))
+                big = 1;
+            len = len * 10 + (uint64_t)(d[q++] - '0');
+        }
+        if (q == pos || q >= n || d[q] != ' ')
+            return 0;
+        size_t ks = ++q;
+        /* [^=]+ is greedy then backtracks to the last '=' it can reach:
+         * the match ends at the first '=' only because [^=] excludes it */
+        while (q < n && d[q] != '=')
+            q++;
+        if (q == ks || q >= n)
+            return 0;
+        if (len == 0)
+            return -1;
+        size_t ke = q, vs = q + 1;
+        size_t ve = big || len > n - pos ? n : pos + (size_t)len - 1;
+        if (ve < vs)
+            ve = vs; /* an empty slice */
+        if (ve > n)
+            ve = n;
+        for (int k = 0; k < PKLI_PAX_N; k++)
+            if (strlen(pax_keys[k]) == ke - ks &&
+                memcmp(pax_keys[k], d + ks, ke - ks) == 0)
+                pax_set(p, k, d + vs, ve - vs);
+        if (big || len >= n - pos)
+            return 0;
+        pos += (size_t)len;
+    }
+    return 0;
+}
+
+/* int(value) for a pax number (ASCII; Python's int() also takes other
+ * Unicode digits: such a value is reported unsupported). 0, -1 when int()
+ * raises ValueError, -2 when the text is not ASCII. */
+static int pax_int(const uint8_t *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    int neg = 0, digits = 0;
+    uint64_t v = 0;
+    for (size_t k = 0; k < n; k++)
+        if (s[k] >= 0x80)
+            return -2;
+    while (i < n && py_space(s[i]))
+        i++;
+    while (n > i && py_space(s[n - 1]))
+        n--;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    for (; i < n; i++) {
+        if (s[i] == '_') {
+            if (!digits || i + 1 >= n || s[i + 1] < '0' || s[i + 1] > '9')
+                return -1;
+            continue;
+        }
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        digits++;
+        v = v > (uint64_t)INT64_MAX / 10 ? (uint64_t)INT64_MAX
+                                         : v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (!digits)
+        return -1;
+    if (v > (uint64_t)INT64_MAX)
+        v = (uint64_t)INT64_MAX;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
+/* ---- members ------------------------------------------------------------ */
+
+static int name_put(pkli_tar_entry *e, const uint8_t *s, size_t n)
+{
+    size_t room = sizeof e->name - 1 - e->name_len;
+    if (n > room) {
+        n = room;
+        e->name_cut = 1;
+    }
+    memcpy(e->name + e->name_len, s, n);
+    e->name_len += n;
+    e->name[e->name_len] = '\0';
+    return 0;
+}
+
+static void name_set(pkli_tar_entry *e, const uint8_t *s, size_t n)
+{
+    e->name_len = 0;
+    e->name_cut = 0;
+    name_put(e, s, n);
+}
+
+static void link_set(pkli_tar_entry *e, const uint8_t *s, size_t n)
+{
+    if (n > sizeof e->link - 1)
+        n = sizeof e->link - 1;
+    memcpy(e->link, s, n);
+    e->link_len = n;
+    e->link[n] = '\0';
+}
+
+static size_t nts_len(const uint8_t *s, size_t n)
+{
+    const uint8_t *z = memchr(s, 0, n);
+    return z ? (size_t)(z - s) : n;
+}
+
+static int is_dir(const pkli_tar_entry *e)
+{
+    return e->type == '5';
+}
+
+/* REGULAR_TYPES, or a type outside SUPPORTED_TYPES (read as a file). */
+static int data_follows(uint8_t type)
+{
+    return type == '\0' || !strchr("123456LK", type);
+}
+
+static void strip_slashes(pkli_tar_entry *e, int all)
+{
+    while (e->name_len && e->name[e->name_len - 1] == '/') {
+        e->name[--e->name_len] = '\0';
+        if (!all)
+            break;
+    }
+}
+
+/* _apply_pax_info(): the records in insertion order. -1 when a
+ * GNU.sparse size is no number (int() raises out of tarfile), -2 for a
+ * number we do not read (not ASCII). */
+static int apply_pax(pkli_tar_entry *e, const pkli_pax *p)
+{
+    for (unsigned s = 0; s < p->nseq; s++) {
+        int k;
+        for (k = 0; k < PKLI_PAX_N; k++)
+            if (p->has[k] && p->seq[k] == s)
+                break;
+        if (k == PKLI_PAX_N)
+            continue;
+        int64_t v = 0;
+        int rc;
+        switch (k) {
+        case PKLI_PAX_PATH:
+            name_set(e, p->v[k], p->n[k]);
+            strip_slashes(e, 1);
+            break;
+        case PKLI_PAX_SPNAME:
+            name_set(e, p->v[k], p->n[k]);
+            break;
+        case PKLI_PAX_LINKPATH:
+            link_set(e, p->v[k], p->n[k]);
+            break;
+        case PKLI_PAX_SIZE:
+            rc = pax_int(p->v[k], p->n[k], &v);
+            if (rc == -2)
+                return -2;
+            e->size_field = rc < 0 ? 0 : v;
+            break;
+        case PKLI_PAX_SPSIZE: case PKLI_PAX_SPREALSIZE:
+            rc = pax_int(p->v[k], p->n[k], &v);
+            if (rc < 0)
+                return rc;
+            e->size_field = v;
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+/* One level of overriding header ('L', 'K', 'x', 'X' or 'g'). */
+typedef struct over {
+    uint8_t type;
+    size_t at;
+    const uint8_t *data; /* the padded block read, cut to what exists */
+    size_t len;
+    pkli_pax pax;        /* x/X: a copy of the globals plus the records */
+} over;
+
+static int fail(pkl_error *err, int code, size_t off, const char *what,
+                size_t at)
+{
+    pkli_error_setf(err, code, off, -1, "tar: %s (header at offset %zu)",
+                    what, at);
+    return -1;
+}
+
+/* The member's own header (_proc_builtin / _proc_sparse / frombuf's
+ * name rules). Sets e and t->pos. */
+static int builtin(pkli_tar *t, const hdr *x, pkli_tar_entry *e,
+                   pkl_error *err)
+{
+    const uint8_t *h = x->h;
+    size_t data = x->at + BLOCK;
+    memset(e, 0, sizeof *e);
+    e->type = x->type;
+    e->size_field = x->size;
+    e->header_offset = x->at;
+    name_set(e, h, nts_len(h, 100));
+    link_set(e, h + 157, nts_len(h + 157, 100));
+    if (e->type == '\0' && e->name_len && e->name[e->name_len - 1] == '/')
+        e->type = '5';
+    if (is_dir(e))
+        strip_slashes(e, 1);
+    size_t pl = nts_len(h + 345, 155);
+    if (pl && !strchr("LKS", e->type)) {
+        uint8_t nm[512];
+        size_t nl = e->name_len;
+        memcpy(nm, e->name, nl);
+        name_set(e, h + 345, pl);
+        name_put(e, (const uint8_t *)"/", 1);
+        name_put(e, nm, nl);
+    }
+    if (e->type == 'S') {
+        /* _proc_sparse: extension blocks (21 structs, flag at 504) */
+        int more = x->sparse_ext;
+        while (more) {
+            if (data > t->len || t->len - data < BLOCK)
+                return fail(err, PKL_E_TRUNCATED, data,
+                            "sparse extension block cut short", x->at);
+            int64_t v;
+            for (size_t i = 0; i < 21; i++)
+                if (nti(t->buf + data + 24 * i, 12, &v) != R_OK ||
+                    nti(t->buf + data + 24 * i + 12, 12, &v) != R_OK)
+                    return fail(err, PKL_E_FORMAT, data,
+                                "sparse extension block has a bad number",
+                                x->at);
+            more = t->buf[data + 504] != 0;
+            data += BLOCK;
+        }
+        e->sparse = 1;
+        int64_t orig;
+        nti(h + 483, 12, &orig);
+        e->stored = x->size;
+        e->size_field = orig;
+        int64_t b = block_of(x->size);
+        t->pos = b < 0 || (uint64_t)b > t->len - data ? t->len : data + (size_t)b;
+        e->data_offset = data;
+        return 0;
+    }
+    e->data_offset = data;
+    e->stored = x->size;
+    int64_t b = data_follows(e->type) ? block_of(x->size) : 0;
+    if (b < 0)
+        return fail(err, PKL_E_BAD_LENGTH, x->at + 124, "negative size: "
+                    "tarfile would read earlier headers again", x->at);
+    t->pos = (uint64_t)b > t->len - data ? t->len : data + (size_t)b;
+    int rc = apply_pax(e, &t->glob);
+    if (rc == -2)
+        return fail(err, PKL_E_FORMAT_UNSUPPORTED, x->at,
+                    "global pax size is not ASCII digits", x->at);
+    if (rc < 0)
+        return fail(err, PKL_E_FORMAT, x->at,
+                    "global pax GNU.sparse size is no number", x->at);
+    if (is_dir(e))
+        strip_slashes(e, 1);
+    return 0;
+}
+
+/* Applies the overriding headers, innermost first, as tarfile's recursion
+ * returns through them. */
+static int unwind(pkli_tar *t, over *ov, size_t nov, pkli_tar_entry *e,
+                  pkl_error *err)
+{
+    for (size_t i = nov; i-- > 0;) {
+        const over *o = &ov[i];
+        if (o->type == 'L' || o->type == 'K') {
+            size_t n = nts_len(o->data, o->len);
+            if (o->type == 'L')
+                name_set(e, o->data, n);
+            else
+                link_set(e, o->data, n);
+            if (is_dir(e) && e->name_len && e->name[e->name_len - 1] == '/')
+                e->name[--e->name_len] = '\0'; /* removesuffix("/") */
+            e->header_offset = o->at;
+            continue;
+        }
+        const pkli_pax *p = o->type == 'g' ? &t->glob : &o->pax;
+        if (p->has[PKLI_PAX_SPMAP] || p->has[PKLI_PAX_SPSIZE] ||
+            (p->has[PKLI_PAX_SPMAJOR] && p->n[PKLI_PAX_SPMAJOR] == 1 &&
+             p->v[PKLI_PAX_SPMAJOR][0] == '1' && p->has[PKLI_PAX_SPMINOR] &&
+             p->n[PKLI_PAX_SPMINOR] == 1 && p->v[PKLI_PAX_SPMINOR][0] == '0'))
+            e->sparse = 1;
+        if (o->type == 'g')
+            continue;
+        int rc = apply_pax(e, p);
+        if (rc == -2)
+            return fail(err, PKL_E_FORMAT_UNSUPPORTED, o->at,
+                        "pax size is not ASCII digits", o->at);
+        if (rc < 0)
+            return fail(err, PKL_E_FORMAT, o->at,
+                        "pax GNU.sparse size is no number", o->at);
+        e->header_offset = o->at;
+        if (p->has[PKLI_PAX_SIZE] && data_follows(e->type)) {
+            int64_t b = block_of(e->size_field);
+            if (b < 0)
+                return fail(err, PKL_E_BAD_LENGTH, o->at, "negative pax "
+                            "size: tarfile would read earlier headers again",
+                            o->at);
+            t->pos = e->data_offset > t->len ||
+                             (uint64_t)b > t->len - e->data_offset
+                         ? t->len
+                         : e->data_offset + (size_t)b;
+        }
+    }
+    return 0;
+}
+
+/* What extractfile() reads: size_field bytes from data_offset, or what
+ * exists of them. */
+static void locate(const pkli_tar *t, pkli_tar_entry *e)
+{
+    e->data = NULL;
+    e->size = 0;
+    e->declared = e->size_field > 0 ? (uint64_t)e->size_field : 0;
+    if (!data_follows(e->type) || e->data_offset > t->len)
+        return;
+    /* sparse: the stored bytes (holes are not rebuilt) */
+    int64_t want = e->sparse ? e->stored : e->size_field;
+    size_t avail = t->len - e->data_offset;
+    e->data = t->buf + e->data_offset;
+    e->size = want <= 0 ? 0 : (uint64_t)want < avail ? (size_t)want : avail;
+    if (e->sparse)
+        e->declared = want > 0 ? (uint64_t)want : 0;
 }
 
 int pkli_tar_next(pkli_tar *t, pkli_tar_entry *e, pkl_error *err)
 {
+    over ov[MAX_CHAIN];
+    size_t nov = 0;
+    if (t->ended)
+        return 0;
     for (;;) {
-        if (t->pos >= t->len || t->len - t->pos < BLOCK)
+        hdr x;
+        size_t pos = t->pos;
+        int rc = frombuf(t, pos, &x);
+        if (rc != R_OK) {
+            t->ended = 1;
+            if (nov) /* SubsequentHeaderError -> ReadError */
+                return fail(err, PKL_E_FORMAT, pos, "the header after an "
+                            "extended header is missing or invalid",
+                            ov[nov - 1].at);
+            if (rc == 1 || (rc == R_SHORT && pos >= t->len))
+                return 0;
+            if (pos == 0)
+                return fail(err, PKL_E_FORMAT, 0, "the first header is "
+                            "invalid", 0);
+            /* tarfile ends the archive here without a word */
+            t->end_junk = pos;
             return 0;
-        const uint8_t *h = t->buf + t->pos;
-        if (zero_block(h))
-            return 0;
-        if (!checksum_ok(h)) {
-            pkli_error_setf(err, PKL_E_FORMAT, t->pos, -1,
-                            "tar: header at offset %zu has a wrong checksum",
-                            t->pos);
-            return -1;
         }
-        uint64_t size;
-        if (field_num(h + 124, 12, &size) < 0) {
-            pkli_error_setf(err, PKL_E_FORMAT, t->pos + 124, -1,
-                            "tar: size field at offset %zu is not a number",
-                            t->pos + 124);
-            return -1;
+        if (!strchr("LKxXg", x.type) || x.type == '\0')
+            break;
+        if (nov == MAX_CHAIN) {
+            t->ended = 1;
+            return fail(err, PKL_E_FORMAT_UNSUPPORTED, pos, "too many "
+                        "extended headers in a row", pos);
         }
-        size_t hdr = t->pos;
-        size_t data = hdr + BLOCK;
-        size_t avail = t->len - data;
-        size_t have = size < avail ? (size_t)size : avail;
-        uint64_t padded = (size + BLOCK - 1) / BLOCK * BLOCK;
-        t->pos = padded > avail ? t->len : data + (size_t)padded;
-        uint8_t type = h[156];
-        if (type == 'L') { /* GNU long name of the next member */
-            t->long_name = t->buf + data;
-            t->long_len = have;
-            continue;
-        }
-        if (type == 'x') {
-            pax_path(t, t->buf + data, have);
-            continue;
-        }
-        if (type != '0' && type != '\0' && type != '7') {
-            /* directories, links, devices, global headers: no content */
-            t->long_name = NULL;
-            continue;
-        }
-        memset(e, 0, sizeof *e);
-        const uint8_t *nm;
-        size_t nl;
-        if (t->long_name) {
-            nm = t->long_name;
-            nl = t->long_len;
-        } else {
-            nm = h;
-            nl = strnlen((const char *)h, 100);
-            /* ustar prefix */
-            if (memcmp(h + 257, "ustar", 5) == 0 && h[345]) {
-                size_t pl = strnlen((const char *)h + 345, 155);
-                memcpy(e->name, h + 345, pl);
-                e->name[pl] = '/';
-                e->name_len = pl + 1;
+        over *o = &ov[nov++];
+        size_t data = pos + BLOCK;
+        int64_t b = block_of(x.size);
+        o->type = x.type;
+        o->at = pos;
+        o->data = t->buf + data;
+        o->len = b < 0 ? t->len - data
+                       : (uint64_t)b < t->len - data ? (size_t)b : t->len - data;
+        t->pos = b < 0 ? t->len : data + o->len;
+        if (x.type == 'x' || x.type == 'X' || x.type == 'g') {
+            pkli_pax *p = x.type == 'g' ? &t->glob : &o->pax;
+            if (x.type != 'g')
+                *p = t->glob;
+            if (pax_parse(p, o->data, o->len) < 0) {
+                t->ended = 1;
+                /* InvalidHeaderError: the end, or ReadError at 0 */
+                if (pos == 0 || nov > 1)
+                    return fail(err, PKL_E_FORMAT, pos, "pax record of "
+                                "length 0", pos);
+                t->end_junk = pos;
+                return 0;
             }
         }
-        while (nl && nm[nl - 1] == '\0')
-            nl--;
-        if (nl > sizeof e->name - 1 - e->name_len)
-            nl = sizeof e->name - 1 - e->name_len;
-        memcpy(e->name + e->name_len, nm, nl);
-        e->name_len += nl;
-        e->name[e->name_len] = '\0';
-        t->long_name = NULL;
-        e->data = t->buf + data;
-        e->size = have;
-        e->declared = size;
-        e->header_offset = hdr;
-        t->next++;
+    }
+    hdr x;
+    frombuf(t, t->pos, &x);
+    if (builtin(t, &x, e, err) < 0 || unwind(t, ov, nov, e, err) < 0) {
+        t->ended = 1;
+        return -1;
+    }
+    locate(t, e);
+    t->next++;
+    return 1;
+}
+
+/* ---- names as os.path.normpath compares them ---------------------------- */
+
+size_t pkli_tar_normpath(const uint8_t *p, size_t n, uint8_t *out)
+{
+    /* posixpath.normpath */
+    size_t lead = 0, o = 0;
+    size_t starts[512];
+    size_t ncomp = 0;
+    if (n == 0) {
+        out[0] = '.';
         return 1;
     }
+    if (p[0] == '/')
+        lead = (n >= 2 && p[1] == '/' && !(n >= 3 && p[2] == '/')) ? 2 : 1;
+    for (size_t i = 0; i < lead; i++)
+        out[o++] = '/';
+    size_t base = o;
+    for (size_t i = 0; i <= n;) {
+        size_t j = i;
+        while (j < n && p[j] != '/')
+            j++;
+        size_t cl = j - i;
+        const uint8_t *c = p + i;
+        i = j + 1;
+        if (cl == 0 || (cl == 1 && c[0] == '.'))
+            continue;
+        int dotdot = cl == 2 && c[0] == '.' && c[1] == '.';
+        int top_dotdot = ncomp && o - starts[ncomp - 1] == 2 &&
+                         out[starts[ncomp - 1]] == '.' &&
+                         out[starts[ncomp - 1] + 1] == '.';
+        if (!dotdot || (!lead && !ncomp) || top_dotdot) {
+            if (ncomp >= sizeof starts / sizeof starts[0])
+                break;
+            if (ncomp)
+                out[o++] = '/';
+            starts[ncomp++] = o;
+            memcpy(out + o, c, cl);
+            o += cl;
+        } else if (ncomp) {
+            ncomp--;
+            o = starts[ncomp] > base ? starts[ncomp] - 1 : base;
+        }
+    }
+    if (o == 0)
+        out[o++] = '.';
+    return o;
 }

@@ -322,6 +322,12 @@ def install_guard(tmpdir):
         if event in in_tmp:
             # torch's legacy tar loader extracts into a temporary directory
             p = os.path.realpath(str(args[0])) if args else ""
+            if len(args) > 1 and isinstance(args[1], int) and args[1] >= 0 \
+                    and not os.path.isabs(str(args[0])):
+                # dir_fd-relative (shutil.rmtree's fd walk, torch's
+                # mkdtemp cleanup after its legacy tar loader)
+                base = os.readlink("/proc/self/fd/%d" % args[1])
+                p = os.path.realpath(os.path.join(base, str(args[0])))
             if p.startswith(tmpdir + os.sep):
                 return
             sys.stderr.write("oracle: %s %r outside %s: ABORT\n"

@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Generates corpus/streams/: tar archives, compressed streams and joblib
+files whose hostile pickle is reached only through a rule of the real
+reader -- CPython's tarfile (pax and GNU headers, number spellings, links,
+sparse members), gzip/lzma's stream chaining, liblzma's .lzma/.lz
+acceptance -- built from raw bytes and never unpickled here. Writes
+MANIFEST.tsv:
+
+  file    name under corpus/streams/
+  scan    `critical@PATH`: `pickleguard scan --policy ml` reports a
+          critical finding at that inner path (`.` the file itself)
+  oracle  tests/oracle.py loaders that must ask for os.system (posix.system)
+          when they read the file under the recorder (torch, compressed,
+          joblib, cpickle), or `-`
+  tarname for tar samples: the member name tarfile gives the hostile
+          member (tests/test_streams.py checks it with tarfile), else `-`
+  note    the rule
+
+Deterministic. The tar and compressed samples need only the stdlib; the
+joblib sample needs numpy and joblib (run with .venv/bin/python):
+
+    python3 corpus/streams/gen/gen_streams.py corpus/streams
+"""
+import bz2
+import gzip
+import lzma
+import os
+import struct
+import sys
+import zlib
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))
+ROWS = []
+
+# os.system('id'), protocol 0, raw opcodes; MAL_NOSTOP has no STOP: the
+# unpickler runs the call, then fails at the end of the data -- bytes a
+# walker that keeps only complete pickles would call "data"
+MAL = b"cos\nsystem\n(S'id'\ntR."
+MAL_NOSTOP = MAL[:-1]
+# torch legacy_load needs these to reach `pickle`: storages holds a count
+# of 0 and an empty list of views, tensors a count of 0
+STORAGES = b"K\x00.]."
+TENSORS = b"K\x00."
+
+
+def write(name, data, scan, oracle, tarname, note):
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(data)
+    ROWS.append((name, scan, oracle, tarname, note))
+
+
+def octal(n, width):
+    return ("%0*o" % (width - 1, n)).encode() + b"\0"
+
+
+def header(name, size, typ=b"0", size_field=None, chk=None, linkname=b"",
+           prefix=b"", magic=b"ustar\x0000", extra=None, signed=False):
+    """A 512-byte tar header; fields may be given raw."""
+    h = bytearray(512)
+    h[0:len(name)] = name
+    h[100:108] = octal(0o644, 8)
+    h[108:116] = octal(0, 8)
+    h[116:124] = octal(0, 8)
+    h[124:136] = size_field if size_field is not None else octal(size, 12)
+    h[136:148] = octal(0, 12)
+    h[156:157] = typ
+    h[157:157 + len(linkname)] = linkname
+    h[257:265] = magic
+    h[329:337] = octal(0, 8)
+    h[337:345] = octal(0, 8)
+    h[345:345 + len(prefix)] = prefix
+    if extra:
+        for off, b in extra:
+            h[off:off + len(b)] = b
+    h[148:156] = b" " * 8
+    s = sum(struct.unpack("512b", bytes(h))) if signed else sum(h)
+    h[148:156] = chk(s) if chk else ("%06o" % s).encode() + b"\0 "
+    return bytes(h)
+
+
+def pad(data):
+    return data + b"\0" * (-len(data) % 512)
+
+
+def member(name, data, **kw):
+    return header(name, len(data), **kw) + pad(data)
+
+
+def pax(records, typ=b"x"):
+    body = b""
+    for k, v in records:
+        rec = b" " + k + b"=" + v + b"\n"
+        n = len(rec) + 1
+        while len(str(n).encode() + rec) != n:
+            n += 1
+        body += str(n).encode() + rec
+    return member(b"././@PaxHeader", body, typ=typ)
+
+
+def torch_tar(*parts):
+    return (member(b"storages", STORAGES) + member(b"tensors", TENSORS) +
+            b"".join(parts) + b"\0" * 1024)
+
+
+def tars():
+    write("tar_pax_path.tar",
+          torch_tar(pax([(b"path", b"pickle")]), member(b"decoy.bin", MAL_NOSTOP)),
+          "critical@pickle", "torch", "pickle",
+          "the member is `pickle` only through a pax path record (its "
+          "header says decoy.bin); torch.load extractfile('pickle') runs it")
+    write("tar_gnu_longname.tar",
+          torch_tar(member(b"././@LongLink", b"pickle\0", typ=b"L"),
+                    member(b"decoy.bin", MAL_NOSTOP)),
+          "critical@pickle", "torch", "pickle",
+          "GNU 'L' long name `pickle` for a header named decoy.bin")
+    # the 'L' data says 3 bytes, but tarfile reads the whole padded block
+    # and cuts it at the first NUL: the name is still `pickle`
+    longname = header(b"././@LongLink", 3, typ=b"L") + pad(b"pickle\0")
+    write("tar_gnu_longname_block.tar",
+          torch_tar(longname, member(b"decoy.bin", MAL_NOSTOP)),
+          "critical@pickle", "torch", "pickle",
+          "GNU 'L' header of size 3 whose padded block holds `pickle`: "
+          "_proc_gnulong takes nts() of the whole block")
+    write("tar_pax_global.tar",
+          torch_tar(pax([(b"path", b"pickle")], typ=b"g"),
+                    member(b"decoy.bin", MAL_NOSTOP)),
+          "critical@pickle", "torch", "pickle",
+          "a global pax header (type g) renames every later member: "
+          "_proc_builtin applies tarfile.pax_headers")
+    write("tar_ustar_prefix.tar",
+          torch_tar(member(b"ckle", MAL, prefix=b"pi", magic=b"\0" * 8)),
+          "critical@pi/ckle", "-", "pi/ckle",
+          "prefix field set without the ustar magic: frombuf still joins "
+          "prefix + '/' + name")
+    write("tar_pax_size.tar",
+          torch_tar(pax([(b"size", str(len(MAL_NOSTOP)).encode())]),
+                    header(b"pickle", 0) + pad(MAL_NOSTOP)),
+          "critical@pickle", "torch", "pickle",
+          "the header says 0 bytes, a pax size record says more: tarfile "
+          "reads (and skips) the pax size")
+    spelled = header(b"pickle", 0,
+                     size_field=(b" +0o0_%o " % len(MAL_NOSTOP)).ljust(12, b"\0"),
+                     chk=lambda s: (b"0o%o" % s).ljust(8, b"\0"))
+    write("tar_number_spellings.tar",
+          torch_tar(spelled + pad(MAL_NOSTOP)),
+          "critical@pickle", "torch", "pickle",
+          "size ' +0o0_24 ' and checksum '0o...': nti() is int(text, 8) "
+          "after strip(), sign, 0o prefix and underscores allowed")
+    b256 = header(b"pickle", 0, size_field=b"\x80" + b"\0" * 10 +
+                  bytes([len(MAL_NOSTOP)]))
+    write("tar_base256_size.tar", torch_tar(b256 + pad(MAL_NOSTOP)),
+          "critical@pickle", "torch", "pickle",
+          "GNU base-256 size field (first byte 0o200)")
+    sgn = header(b"pickle", len(MAL_NOSTOP), signed=True,
+                 extra=[(265, b"\xff\xfe\xfd\xfc")])
+    write("tar_signed_checksum.tar", torch_tar(sgn + pad(MAL_NOSTOP)),
+          "critical@pickle", "torch", "pickle",
+          "checksum computed over signed bytes (Sun/NeXT tars; high bytes "
+          "in uname): calc_chksums accepts either sum")
+    write("tar_symlink_pickle.tar",
+          torch_tar(member(b"payload.bin", MAL_NOSTOP),
+                    header(b"pickle", 0, typ=b"2", linkname=b"payload.bin")),
+          "critical@pickle", "torch", "pickle",
+          "`pickle` is a symlink: extractfile() follows it to payload.bin "
+          "(_find_link_target)")
+    write("tar_hardlink_pickle.tar",
+          torch_tar(member(b"dir/../payload.bin", MAL_NOSTOP),
+                    header(b"pickle", 0, typ=b"1", linkname=b"./payload.bin")),
+          "critical@pickle", "torch", "pickle",
+          "`pickle` is a hard link to a member named dir/../payload.bin "
+          "(names compared after os.path.normpath)")
+    # a symlink header declaring 512 bytes: tarfile reads no data for it,
+    # the next header follows at once
+    write("tar_link_size.tar",
+          torch_tar(header(b"link", 512, typ=b"2", linkname=b"x"),
+                    member(b"pickle", MAL_NOSTOP)),
+          "critical@pickle", "torch", "pickle",
+          "a symlink header with a size: _proc_builtin skips data only for "
+          "regular files and unknown types")
+    sp = header(b"pickle", len(MAL_NOSTOP), typ=b"S", extra=[
+        (386, octal(0, 12)), (398, octal(len(MAL_NOSTOP), 12)),
+        (483, octal(len(MAL_NOSTOP), 12))])
+    write("tar_sparse.tar", torch_tar(sp + pad(MAL_NOSTOP)),
+          "critical@pickle", "torch", "pickle",
+          "old GNU sparse member (type S) with one full chunk")
+
+
+def compressed():
+    cut = 4  # "cos\n" | "system..." : neither part alone names the call
+    write("gzip_zero_padding.gz",
+          gzip.compress(MAL[:cut], mtime=0) + b"\0" * 7 +
+          gzip.compress(MAL[cut:], mtime=0),
+          "critical@.", "compressed", "-",
+          "zero bytes between gzip members: _GzipReader._read_eof skips "
+          "them and reads the next member")
+    g = bytearray(gzip.compress(MAL, mtime=0))
+    g[3] |= 0xe0  # reserved flag bits: zlib's gzip mode refuses them
+    write("gzip_reserved_flags.gz", bytes(g), "critical@.", "compressed", "-",
+          "reserved FLG bits set: Python's header parser ignores them")
+    g = bytearray(gzip.compress(MAL, mtime=0))
+    g[3] |= 0x02  # FHCRC with a wrong header CRC
+    g[10:10] = b"\xde\xad"
+    write("gzip_bad_hcrc.gz", bytes(g), "critical@.", "compressed", "-",
+          "FHCRC set with a wrong header CRC: Python skips it unchecked")
+    alone = lzma.compress(MAL[cut:], format=lzma.FORMAT_ALONE)
+    write("xz_then_lzma.xz", lzma.compress(MAL[:cut]) + alone,
+          "critical@.", "compressed", "-",
+          "an .xz stream, then an .lzma stream: LZMAFile starts a new "
+          "FORMAT_AUTO decompressor on what follows")
+    a = bytearray(lzma.compress(MAL, format=lzma.FORMAT_ALONE))
+    a[1:5] = struct.pack("<I", 1024)  # below liblzma's 4096 minimum: still read
+    write("lzma_small_dict.lzma", bytes(a), "critical@.", "compressed", "-",
+          ".lzma with a 1 KiB dictionary: liblzma's alone decoder takes any "
+          "2^n or 2^n+2^(n-1) size")
+    raw = lzma.compress(MAL, format=lzma.FORMAT_RAW, filters=[
+        {"id": lzma.FILTER_LZMA1, "dict_size": 1 << 16, "lc": 3, "lp": 0,
+         "pb": 2}])
+    lz = (b"LZIP\x01" + bytes([16]) + raw +
+          struct.pack("<IQQ", zlib.crc32(MAL), len(MAL), 6 + len(raw) + 20))
+    write("pickle.lz", lz, "critical@.", "-", "-",
+          "lzip: lzma.open (liblzma >= 5.4's auto decoder) reads .lz files")
+
+
+def joblib_samples():
+    """Needs numpy and joblib (the project's .venv): a benign file is
+    written by joblib.dump (dumping runs nothing) and its inline object
+    array pickle replaced by raw hostile opcodes; without them the
+    committed file stays."""
+    name = "joblib_subarray_object.joblib"
+    try:
+        import io
+        import joblib
+        import numpy as np
+    except ImportError:
+        with open(os.path.join(OUT, "MANIFEST.tsv"), encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(name + "\t"):
+                    ROWS.append(tuple(line.rstrip("\n").split("\t")))
+        return
+    a = np.empty(1, dtype=np.dtype([("a", "O", (2,))]))
+    bio = io.BytesIO()
+    joblib.dump(a, bio)
+    d = bio.getvalue()
+    # the wrapper's BUILD ('b' after the state dict's SETITEMS 'u'), then
+    # the array's own pickle, then the main pickle's STOP
+    cut = d.index(b"ub\x80") + 2
+    assert d.endswith(b".")
+    write(name, d[:cut] + MAL + b".", "critical@object-array@%d" % cut,
+          "joblib", "-", "a structured dtype whose field is an object "
+          "subarray: hasobject, so read_array unpickles the bytes after the "
+          "wrapper (the subarray base is in the dtype state's item 2)")
+
+
+def main():
+    tars()
+    compressed()
+    joblib_samples()
+    with open(os.path.join(OUT, "MANIFEST.tsv"), "w", encoding="utf-8") as f:
+        f.write("file\tscan\toracle\ttarname\tnote\n")
+        for r in ROWS:
+            f.write("\t".join(r) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""test_streams.py -- tar, compression and joblib streams read as the real
+readers read them (docs/formats.md, "tar" and "Compressed pickles").
+
+corpus/streams/MANIFEST.tsv (written by corpus/streams/gen/gen_streams.py
+from raw bytes) lists one sample per reader rule. For each:
+
+  * `pickleguard scan --policy ml` reports a critical finding at the
+    stated inner path;
+  * for tar samples, CPython's tarfile (the independent source) names the
+    hostile member as the manifest says, so the path above is tarfile's
+    name, not ours;
+  * the oracle column: the real loader runs under tests/oracle.py's
+    recorder (find_class returns inert stand-ins, an audit hook aborts on
+    process creation) and asks for os.system -- torch.load for torch's
+    legacy tar format, gzip.open / lzma.open for the compressed ones,
+    joblib.load for joblib files. A missing torch or joblib is a counted
+    skip.
+
+Also checks, with tarfile as the reference, the member names and sizes of
+every tar sample against `pickleguard dis`-free means: the scan's paths.
+Nothing is unpickled outside the recorder. Prints "N passed, M failed,
+K skipped" last.
+"""
+import csv
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+from pgtest import EXE, ROOT, check, finish, no_binary, skip
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STREAMS = os.path.join(ROOT, 'corpus', 'streams')
+
+# an extra oracle worker: lzma.open (FORMAT_AUTO) on any file, which
+# tests/oracle.py's `compressed` picks only by the first bytes of .xz/.lzma
+LZMA_WORKER = r'''
+import sys
+sys.path.insert(0, sys.argv[1])
+import lzma, gzip
+import oracle
+def run_open(path):
+    CRec, _ = oracle.recorder_classes()
+    op = gzip.open if open(path, 'rb').read(2) == b'\x1f\x8b' else lzma.open
+    with op(path, 'rb') as f:
+        oracle.load_all(CRec, f)
+oracle.RUNNERS['open'] = run_open
+oracle.worker('open')
+'''
+
+
+def scan(paths):
+    p = subprocess.run([EXE, 'scan', '--policy', 'ml', '--format', 'json'] +
+                       paths, capture_output=True, timeout=300, cwd=ROOT)
+    return json.loads(p.stdout.decode('utf-8', 'replace'))
+
+
+def rows():
+    with open(os.path.join(STREAMS, 'MANIFEST.tsv'), encoding='utf-8') as f:
+        return list(csv.DictReader(f, delimiter='\t'))
+
+
+def asked_system(rec):
+    return any(any(n in ('os.system', 'posix.system') for n in g)
+               for g in rec.get('globals', []))
+
+
+def scan_tests(rs):
+    files = [os.path.join('corpus', 'streams', r['file']) for r in rs]
+    doc = scan(files)
+    got = {f['path']: f for f in doc['files']}
+    for r, path in zip(rs, files):
+        f = got.get(path)
+        if not check(f is not None, 'no report for ' + path):
+            continue
+        want = r['scan'].split('@', 1)[1]
+        inner = '' if want == '.' else want
+        hit = [x for x in f['findings'] if x['severity'] == 'critical' and
+               x.get('path', '') == inner]
+        check(hit, '%s: critical at %r (got %s)' % (
+            r['file'], want, [(x['severity'], x['rule'], x.get('path'))
+                              for x in f['findings']]))
+
+
+def display(name):
+    """pkli_fmt_put_name's spelling of a member name."""
+    out = ''
+    for b in name.encode('utf-8', 'surrogateescape'):
+        c = chr(b)
+        out += c if 32 <= b < 127 and c not in '\\!' else '\\x%02x' % b
+    return out
+
+
+def tarfile_tests(rs):
+    for r in rs:
+        if r['tarname'] == '-':
+            continue
+        path = os.path.join(STREAMS, r['file'])
+        with tarfile.open(path, 'r:') as t:
+            names = [m.name for m in t.getmembers()]
+        check(display(names[-1]) == r['tarname'] or
+              r['tarname'] in [display(n) for n in names],
+              '%s: tarfile names the member %r (members %r)'
+              % (r['file'], r['tarname'], names))
+        check(r['scan'] == 'critical@' + r['tarname'],
+              '%s: the scan path is tarfile\'s name' % r['file'])
+
+
+def oracle_tests(rs):
+    torch_rows = [r for r in rs if 'torch' in r['oracle'].split(',')]
+    paths = [os.path.join(STREAMS, r['file']) for r in torch_rows]
+    # cwd in the temporary directory: torch's mkdtemp cleanup removes
+    # files by dir_fd-relative name, which the oracle's guard resolves
+    # against the working directory
+    p = subprocess.run([sys.executable, os.path.join(HERE, 'oracle.py'),
+                        '--worker', 'torch'], input='\n'.join(paths) + '\n',
+                       capture_output=True, text=True, timeout=600,
+                       cwd=tempfile.gettempdir())
+    if p.returncode == 3:
+        skip('torch is not installed: %d torch oracle checks' % len(paths))
+    else:
+        check(p.returncode == 0, 'torch oracle worker exits 0 (%d: %s)'
+              % (p.returncode, p.stderr[-300:]))
+        recs = {}
+        for line in p.stdout.splitlines():
+            d = json.loads(line)
+            recs[d['path']] = d
+        for r, path in zip(torch_rows, paths):
+            rec = recs.get(path, {})
+            check(asked_system(rec), '%s: torch.load asks for os.system '
+                  '(got %s)' % (r['file'], rec))
+    jrows = [r for r in rs if 'joblib' in r['oracle'].split(',')]
+    paths = [os.path.join(STREAMS, r['file']) for r in jrows]
+    p = subprocess.run([sys.executable, os.path.join(HERE, 'oracle.py'),
+                        '--worker', 'joblib'], input='\n'.join(paths) + '\n',
+                       capture_output=True, text=True, timeout=600,
+                       cwd=tempfile.gettempdir())
+    if p.returncode == 3:
+        skip('joblib/numpy not installed: %d joblib oracle checks' % len(paths))
+    else:
+        recs = {}
+        for line in p.stdout.splitlines():
+            d = json.loads(line)
+            recs[d['path']] = d
+        for r, path in zip(jrows, paths):
+            rec = recs.get(path, {})
+            check(asked_system(rec), '%s: joblib.load asks for os.system '
+                  '(got %s)' % (r['file'], rec))
+    comp = [r for r in rs if 'compressed' in r['oracle'].split(',') or
+            r['file'].endswith('.lz')]
+    paths = [os.path.join(STREAMS, r['file']) for r in comp]
+    p = subprocess.run([sys.executable, '-c', LZMA_WORKER, HERE],
+                       input='\n'.join(paths) + '\n', capture_output=True,
+                       text=True, timeout=300, cwd=tempfile.gettempdir())
+    recs = {}
+    for line in p.stdout.splitlines():
+        d = json.loads(line)
+        recs[d['path']] = d
+    for r, path in zip(comp, paths):
+        rec = recs.get(path, {})
+        check(asked_system(rec), '%s: gzip.open/lzma.open then pickle.load '
+              'asks for os.system (got %s)' % (r['file'], rec))
+
+
+def main():
+    if not os.path.exists(EXE):
+        return no_binary()
+    rs = rows()
+    check(len(rs) >= 20, 'corpus/streams has %d samples' % len(rs))
+    scan_tests(rs)
+    tarfile_tests(rs)
+    oracle_tests(rs)
+    return finish()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
