@@ -11,8 +11,14 @@ file is ever imported or called:
   [raw, renamed]: the C unpickler hides its protocol, and the scan names an
   invalid name such as `__builtin__.set=p1` as written), and returns an inert stand-in: callable with any arguments,
   accepting __setstate__, item and attribute assignment, append/extend;
-- persistent_load records the call and returns a stand-in (torch installs
-  its own, which only reads storage bytes from the archive);
+  for a module no dotted identifier path spells it raises, as the real
+  import does (the load stops there), after recording the request;
+- persistent_load is not replaced: pickle.load, numpy.load, joblib.load
+  and shelve have none, so a PERSID stops them (_pickle.c load_persid,
+  pickle.py's default persistent_load raise), and a recorder that returned
+  stand-ins let the load go on where no real one can (a zip's "PK" is
+  PERSID at byte 0); torch installs its own, which only reads storage
+  bytes from the archive;
 - pickle._Unpickler's EXT lookups go through a recording registry
   (copyreg's real one is left empty: the C unpickler then refuses EXT);
 - loaders that need real data classes to keep their layout (joblib reads
@@ -33,7 +39,7 @@ JSON line per file on stdout, a per-file alarm):
 
 LOADERS: cpickle, pypickle, torch, numpy, joblib, compressed, dbm.
 Library use: `run_oracle(paths, loaders)` returns
-{loader: {path: {"globals": [...], "persid": n, "ext": [...], "error": str}}}.
+{loader: {path: {"globals": [...], "ext": [...], "error": str}}}.
 """
 import json
 import os
@@ -103,7 +109,6 @@ class Recorder:
 
     def _init_rec(self):
         self.asked = []
-        self.persid = 0
 
     def find_class(self, module, name):
         import _compat_pickle
@@ -118,16 +123,26 @@ class Recorder:
                 module = _compat_pickle.IMPORT_MAPPING[module]
         qual = "%s.%s" % (module, name)
         RECORD["globals"].append([raw] if qual == raw else [raw, qual])
+        if not importable(module):
+            # the real find_class (_pickle.c PyImport_Import, pickle.py
+            # __import__(module, level=0)) fails here: "" is a ValueError,
+            # a name no dotted identifier path spells is not found. A
+            # stand-in would let the load go on where no real one can.
+            if not module:
+                raise ValueError("Empty module name")
+            raise ModuleNotFoundError("No module named %r" % module)
         if self.passthrough and qual in PASS_THROUGH:
             return _real(module, name)
         return make_standin_class(qual)
 
-    def persistent_load(self, pid):
-        RECORD["persid"] += 1
-        return StandIn()
+
+RECORD = {"globals": [], "ext": []}
 
 
-RECORD = {"globals": [], "persid": 0, "ext": []}
+def importable(module):
+    """Whether __import__ could find module at all: a dotted path of
+    identifiers (what test_oracle counts as 'unimportable' otherwise)."""
+    return all(m.isidentifier() for m in module.split("."))
 
 
 def _real(module, name):
@@ -247,7 +262,6 @@ def run_joblib(path):
     orig = jnp.NumpyUnpickler.find_class
     jnp.NumpyUnpickler.find_class = lambda self, m, n: \
         Recorder.find_class(_JoblibShim(self), m, n)
-    jnp.NumpyUnpickler.persistent_load = Recorder.persistent_load
     try:
         import joblib
         joblib.load(path)
@@ -321,6 +335,9 @@ def install_guard(tmpdir):
     def hook(event, args):
         if event in in_tmp:
             # torch's legacy tar loader extracts into a temporary directory
+            # and removes it with shutil.rmtree, whose fd-based walk removes
+            # names relative to a dir_fd (args[1]) below the tree it was
+            # given (checked at its own event)
             p = os.path.realpath(str(args[0])) if args else ""
             if len(args) > 1 and isinstance(args[1], int) and args[1] >= 0 \
                     and not os.path.isabs(str(args[0])):
@@ -383,7 +400,6 @@ def worker(loader):
         if not path:
             continue
         RECORD["globals"] = []
-        RECORD["persid"] = 0
         RECORD["ext"] = []
         err = None
         try:
@@ -395,7 +411,7 @@ def worker(loader):
         except Exception as e:  # any refusal, and the time limit
             err = "%s: %s" % (type(e).__name__, str(e)[:200])
         out = {"path": path, "globals": RECORD["globals"],
-               "persid": RECORD["persid"], "ext": RECORD["ext"], "error": err}
+               "ext": RECORD["ext"], "error": err}
         sys.stdout.write(json.dumps(out) + "\n")
         sys.stdout.flush()
 
