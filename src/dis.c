@@ -66,6 +66,15 @@ static effect stack_effect(uint8_t code)
 
 /* ---- argument rendering ------------------------------------------------- */
 
+/* Long arguments are not built whole in the line: once the line holds
+ * DIS_SLICE bytes it is written out (spill) and the literal goes on in
+ * slices, so a line in memory stays under a few times DIS_SLICE bytes
+ * whatever the argument's length (a 1 GB BINBYTES8 used to become a 4 GB
+ * line in memory before a byte was written). */
+#define DIS_SLICE ((size_t)64 << 10)
+struct dis_state;
+static int spill(struct dis_state *d);
+
 /* Python's repr() of a float (pkli_float_repr), as pickletools prints it. */
 static void put_float(pkli_buf *b, double f)
 {
@@ -78,7 +87,7 @@ static void put_float(pkli_buf *b, double f)
 #define BIGINT_DECIMAL_MAX 1024
 
 static int put_bigint(pkli_buf *b, const uint8_t *le, size_t len,
-                      const pkl_allocator *a)
+                      const pkl_allocator *a, struct dis_state *sp)
 {
     if (len <= BIGINT_DECIMAL_MAX) {
         size_t need = 4 * len + 8;
@@ -109,27 +118,65 @@ static int put_bigint(pkli_buf *b, const uint8_t *le, size_t len,
     while (top > 1 && mag[top - 1] == 0)
         top--;
     pkli_buf_puts(b, negative ? "-0x" : "0x");
-    for (size_t k = top; k-- > 0;)
-        pkli_buf_printf(b, "%02x", mag[k]);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t k = top; k-- > 0;) {
+        char two[2] = {hex[mag[k] >> 4], hex[mag[k] & 15]};
+        pkli_buf_put(b, two, 2);
+        if (b->len >= DIS_SLICE && spill(sp) < 0)
+            break;
+    }
     pkli_free(a, mag);
-    return 0;
+    return b->failed ? -1 : 0;
 }
 
 /* Python literal of a byte string decoded as Latin-1 (what pickletools
  * shows for STRING, BINSTRING and SHORT_BINSTRING): a bytes literal
  * without its b prefix is exactly that str literal. */
-static int put_latin1(pkli_buf *b, const uint8_t *s, size_t n,
-                      const pkl_allocator *a)
+/* The Python literal of s[0..n) (text: UTF-8 str; else bytes, with the b
+ * prefix when `bprefix`) in slices: pkli_buf_put_pyrepr escapes every
+ * character on its own within one quote style, so the whole literal is
+ * the slices' literals without their own quotes (text slices end on a
+ * UTF-8 sequence boundary). The line is spilled between slices. */
+static int put_repr_sliced(pkli_buf *b, const uint8_t *s, size_t n, int text,
+                           int bprefix, const pkl_allocator *a,
+                           struct dis_state *sp)
 {
+    if (n <= DIS_SLICE) {
+        if (text || bprefix)
+            return pkli_buf_put_pyrepr(b, s, n, text);
+        pkli_buf tmp;
+        pkli_buf_init(&tmp, a, 0);
+        pkli_buf_put_pyrepr(&tmp, s, n, 0);
+        int rc = tmp.failed ? -1 : pkli_buf_put(b, tmp.data + 1, tmp.len - 1);
+        pkli_buf_free(&tmp);
+        return rc;
+    }
+    pkli_buf_puts(b, text || !bprefix ? "'" : "b'");
     pkli_buf tmp;
     pkli_buf_init(&tmp, a, 0);
-    pkli_buf_put_pyrepr(&tmp, s, n, 0);
-    int rc = tmp.failed ? -1 : pkli_buf_put(b, tmp.data + 1, tmp.len - 1);
+    size_t skip = text ? 1 : 2; /* "'" or "b'" */
+    for (size_t i = 0; i < n && !b->failed;) {
+        size_t end = n - i > DIS_SLICE ? i + DIS_SLICE : n;
+        for (size_t back = 0; text && end < n && back < 3 &&
+                              (s[end] & 0xc0) == 0x80; back++)
+            end--;
+        tmp.len = 0;
+        pkli_buf_put_pyrepr(&tmp, s + i, end - i, text);
+        if (tmp.failed) {
+            b->failed = 1;
+            break;
+        }
+        pkli_buf_put(b, tmp.data + skip, tmp.len - skip - 1);
+        if (b->len >= DIS_SLICE && spill(sp) < 0)
+            break;
+        i = end;
+    }
     pkli_buf_free(&tmp);
-    return rc;
+    return b->failed ? -1 : pkli_buf_putc(b, '\'');
 }
 
-static int put_arg(pkli_buf *b, const pkl_op *op, const pkl_allocator *a)
+static int put_arg(pkli_buf *b, const pkl_op *op, const pkl_allocator *a,
+                   struct dis_state *sp)
 {
     switch ((pkl_argtype)op->type) {
     case PKL_A_NONE:
@@ -139,24 +186,33 @@ static int put_arg(pkli_buf *b, const pkl_op *op, const pkl_allocator *a)
     case PKL_A_BOOL:
         return pkli_buf_puts(b, op->i ? "True" : "False");
     case PKL_A_BIGINT:
-        return put_bigint(b, op->data, op->len, a);
+        return put_bigint(b, op->data, op->len, a, sp);
     case PKL_A_DECIMAL:
-        return pkli_buf_put(b, op->data, op->len);
+        for (size_t i = 0; i < op->len && !b->failed; i += DIS_SLICE) {
+            pkli_buf_put(b, op->data + i, op->len - i > DIS_SLICE
+                                              ? DIS_SLICE : op->len - i);
+            if (b->len >= DIS_SLICE)
+                spill(sp);
+        }
+        return b->failed ? -1 : 0;
     case PKL_A_FLOAT:
         put_float(b, op->f);
         return b->failed ? -1 : 0;
     case PKL_A_BYTES:
+        /* STRING, BINSTRING, SHORT_BINSTRING: what pickletools shows is
+         * the bytes decoded as Latin-1, whose str literal is the bytes
+         * literal without its b prefix */
         if (op->code == PKL_OP_STRING || op->code == PKL_OP_BINSTRING ||
             op->code == PKL_OP_SHORT_BINSTRING)
-            return put_latin1(b, op->data, op->len, a);
+            return put_repr_sliced(b, op->data, op->len, 0, 0, a, sp);
         if (op->code == PKL_OP_BYTEARRAY8) {
             pkli_buf_puts(b, "bytearray(");
-            pkli_buf_put_pyrepr(b, op->data, op->len, 0);
+            put_repr_sliced(b, op->data, op->len, 0, 1, a, sp);
             return pkli_buf_putc(b, ')');
         }
-        return pkli_buf_put_pyrepr(b, op->data, op->len, 0);
+        return put_repr_sliced(b, op->data, op->len, 0, 1, a, sp);
     case PKL_A_STR:
-        return pkli_buf_put_pyrepr(b, op->data, op->len, 1);
+        return put_repr_sliced(b, op->data, op->len, 1, 0, a, sp);
     case PKL_A_PAIR: {
         /* pickletools joins module and name with one blank */
         pkli_buf both;
@@ -188,6 +244,7 @@ typedef struct dis_state {
     const pkl_allocator *alloc;
     FILE *out;
     pkli_buf line;
+    int write_failed;  /* a spill could not be written */
     markrec *marks;
     size_t nmarks, cap_marks;
     size_t depth;      /* values above the topmost mark */
@@ -203,9 +260,25 @@ static void reset_pickle(dis_state *d)
     pkli_htab_clear(&d->memo);
 }
 
+/* Writes the line so far, without ending it. */
+static int spill(struct dis_state *d)
+{
+    if (d->line.failed)
+        return -1;
+    if (fwrite(d->line.data, 1, d->line.len, d->out) != d->line.len) {
+        d->write_failed = 1;
+        d->line.failed = 1;
+        return -1;
+    }
+    d->line.len = 0;
+    return 0;
+}
+
 static int flush_line(dis_state *d)
 {
     pkli_buf_putc(&d->line, '\n');
+    if (d->write_failed)
+        return -2;
     if (d->line.failed)
         return -1;
     if (fwrite(d->line.data, 1, d->line.len, d->out) != d->line.len)
@@ -306,7 +379,7 @@ static int dis_op(dis_state *d, const pkl_op *op, pkl_error *err)
             pkli_buf_putc(L, ' ');
         if (op->type != PKL_A_NONE) {
             pkli_buf_putc(L, ' ');
-            if (put_arg(L, op, d->alloc) < 0 && !L->failed)
+            if (put_arg(L, op, d->alloc, d) < 0 && !L->failed)
                 L->failed = 1;
         }
         if (markmsg[0]) {

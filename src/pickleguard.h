@@ -845,6 +845,53 @@ PKL_API const pkl_rule_info *pkl_rule_get(size_t i);
 /* Index of rule `id`, or -1. */
 PKL_API int pkl_rule_find(const char *id);
 
+/* ---- opening an input by name (src/input.c) ------------------------------ */
+
+/* An input's bytes: a read-only mapping of a regular file, or what was
+ * read from a FIFO, pipe or device. */
+typedef struct pkl_input {
+    const uint8_t *data;  /* never NULL ("" when empty) */
+    size_t len;
+    void *map;            /* regular files: the mapping (map_len bytes) */
+    size_t map_len;
+    uint8_t *heap;        /* others: the bytes read */
+    int fd;               /* PKL_INPUT_KEEP_FD: the regular file, else -1 */
+    const char *special;  /* not read (NO_SPECIAL/REGULAR_ONLY): what the
+                             file is, "a FIFO (named pipe)"... */
+} pkl_input;
+
+enum {
+    PKL_INPUT_NO_SPECIAL = 1,   /* FIFOs, devices, sockets: not read, only
+                                   named in in->special (a directory walk) */
+    PKL_INPUT_REGULAR_ONLY = 2, /* anything but a regular file is an error
+                                   (policy files) */
+    PKL_INPUT_KEEP_FD = 4,      /* keep a regular file's descriptor open */
+    PKL_INPUT_NO_DEVICES = 8    /* devices and sockets: not read, named in
+                                   in->special; FIFOs and pipes are read
+                                   (scan of a named PATH) */
+};
+/* Bytes read into memory from a FIFO, pipe or device: max_input 0 means
+ * this (1 GiB). */
+#define PKL_INPUT_MAX_DEFAULT ((size_t)1 << 30)
+/* How long a read from a FIFO, pipe or device waits for data: wait_ms 0
+ * means this (10 s). */
+#define PKL_INPUT_WAIT_MS_DEFAULT 10000
+
+/* Opens `path` O_NONBLOCK (never blocks in open) and judges the OPENED
+ * descriptor by fstat: a regular file is mapped; a directory is an error;
+ * anything else is read up to max_input bytes (over it: PKL_E_IO), each
+ * read waiting at most wait_ms for data (a FIFO whose writer never comes
+ * or stalls: PKL_E_IO after that wait; a writer that closes ends the
+ * input), unless `flags` say otherwise. Returns 0, or -1 with *err
+ * (PKL_E_IO with strerror text, PKL_E_NOMEM). pkl_input_close frees. */
+PKL_API int pkl_input_open(const char *path, unsigned flags, size_t max_input,
+                           int wait_ms, pkl_input *in, pkl_error *err);
+/* Reads an open descriptor to its end the same way (wait_ms < 0: blocking
+ * reads, for the caller's own stdin). */
+PKL_API int pkl_input_read_fd(int fd, size_t max_input, int wait_ms, pkl_input *in,
+                              pkl_error *err);
+PKL_API void pkl_input_close(pkl_input *in);
+
 typedef struct pkl_scan_file_options {
     const pkl_policy *policy;     /* required */
     size_t max_findings;          /* as pkl_scan_options; 0: 1000 */
@@ -872,7 +919,9 @@ typedef struct pkl_scan_file_options {
  * pkl_walk_buffer, each pickle stream scanned with its member path as
  * prefix, each container problem a medium `container-*` finding. Regular
  * files are mmapped (pages behind the scan are dropped, so resident
- * memory stays bounded); a FIFO named explicitly is read up to max_total;
+ * memory stays bounded); a FIFO named explicitly is read up to max_total,
+ * each read waiting at most PKL_INPUT_WAIT_MS_DEFAULT for data (opened by
+ * pkl_input_open, never blocking in open);
  * devices, sockets and FIFOs found in a walk are a `special-file` finding
  * and never read. Findings are appended to *res (which may hold earlier
  * findings). Returns 0, or -1 with *err filled when the file cannot be
@@ -885,6 +934,14 @@ PKL_API int pkl_scan_file(const char *path, const pkl_scan_file_options *opt,
 PKL_API int pkl_scan_data(const void *buf, size_t len, const char *fs_path,
                           const pkl_scan_file_options *opt, pkl_scan_result *res,
                           pkl_error *err);
+/* Scans an input opened by pkl_input_open (with PKL_INPUT_KEEP_FD for
+ * regular files): mapped files as pkl_scan_file scans them (pages behind
+ * the scan dropped, holes skipped with SEEK_DATA on in->fd), bytes read
+ * from a pipe as pkl_scan_data, an unread special file as
+ * pkl_scan_special. fs_path: as pkl_scan_data. */
+PKL_API int pkl_scan_input(const pkl_input *in, const char *fs_path,
+                           const pkl_scan_file_options *opt, pkl_scan_result *res,
+                           pkl_error *err);
 /* Appends the `special-file` finding (medium) for a file that is not
  * read: `what` says what it is ("a FIFO (named pipe)"). Returns 0 or -1
  * (out of memory; counted as dropped). */

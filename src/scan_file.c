@@ -23,7 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define POPULATE_MAX ((size_t)32 << 20)
 
 /* ---- the rule table ------------------------------------------------------- */
 
@@ -322,16 +321,6 @@ int pkl_scan_data(const void *buf, size_t len, const char *fs_path,
     return scan_data(buf ? buf : "", len, fs_path, NULL, -1, opt, res, err);
 }
 
-/* A special file (FIFO, device, socket) is never read as a file found in a
- * tree would be: a FIFO may block forever, a device may never end. */
-static const char *special_kind(mode_t m)
-{
-    return S_ISFIFO(m) ? "a FIFO (named pipe)"
-         : S_ISCHR(m) ? "a character device"
-         : S_ISBLK(m) ? "a block device"
-         : S_ISSOCK(m) ? "a socket" : "not a regular file";
-}
-
 int pkl_scan_special(const char *what, const pkl_scan_file_options *opt,
                      pkl_scan_result *res)
 {
@@ -346,143 +335,56 @@ int pkl_scan_special(const char *what, const pkl_scan_file_options *opt,
                        "to 'pickleguard scan -'");
 }
 
-/* Reads a pipe named explicitly, up to `limit` bytes. */
-static int read_pipe(int fd, size_t limit, uint8_t **out, size_t *outlen,
-                     int *over, pkl_error *err)
+int pkl_scan_input(const pkl_input *in, const char *fs_path,
+                   const pkl_scan_file_options *opt, pkl_scan_result *res,
+                   pkl_error *err)
 {
-    size_t cap = 1 << 16, len = 0;
-    uint8_t *buf = malloc(cap);
-    *over = 0;
-    if (!buf)
-        goto nomem;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= limit) {
-                *over = 1;
-                break;
-            }
-            size_t ncap = cap * 2 > limit ? limit : cap * 2;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb)
-                goto nomem;
-            buf = nb;
-            cap = ncap;
-        }
-        ssize_t got = read(fd, buf + len, cap - len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            pkli_error_setf(err, PKL_E_IO, len, -1, "read failed: %s",
-                            strerror(errno));
-            free(buf);
-            return -1;
-        }
-        if (got == 0)
-            break;
-        len += (size_t)got;
+    if (!in || !opt || !opt->policy || !res) {
+        pkli_error_setf(err, PKL_E_INVALID_ARG, 0, -1,
+                        "pkl_scan_input: an input, options with a policy "
+                        "and a result are required");
+        return -1;
     }
-    *out = buf;
-    *outlen = len;
-    return 0;
-nomem:
-    free(buf);
-    pkli_error_setf(err, PKL_E_NOMEM, len, -1, "reading a pipe");
-    return -1;
+    if (err)
+        err->code = PKL_OK;
+    if (in->special) {
+        int rc = pkl_scan_special(in->special, opt, res);
+        if (rc < 0)
+            pkli_error_setf(err, PKL_E_NOMEM, 0, -1, "finding");
+        return rc;
+    }
+    if (in->map)
+        return scan_data(in->data, in->len, fs_path, in->map, in->fd, opt,
+                         res, err);
+    /* bytes read from a pipe or device: nothing on disk next to them */
+    return scan_data(in->data ? in->data : (const uint8_t *)"", in->len,
+                     in->heap ? NULL : fs_path, NULL, -1, opt, res, err);
 }
 
 int pkl_scan_file(const char *path, const pkl_scan_file_options *opt,
                   pkl_scan_result *res, pkl_error *err)
 {
-    int fd = -1, rc = -1;
-    void *map = NULL;
-    uint8_t *heap = NULL;
-    size_t len = 0;
-    struct stat sb;
     if (!path || !opt || !opt->policy || !res) {
         pkli_error_setf(err, PKL_E_INVALID_ARG, 0, -1,
                         "pkl_scan_file: a path, options with a policy and a "
                         "result are required");
         return -1;
     }
-    if (err)
-        err->code = PKL_OK;
-    /* O_NONBLOCK: opening a FIFO nobody writes to must not block -- except
-     * a FIFO named explicitly, which is read as cat reads it, waiting for
-     * its writer (a non-blocking open would see end-of-file first) */
-    struct stat pre;
-    int named_fifo = !opt->found && stat(path, &pre) == 0 &&
-                     S_ISFIFO(pre.st_mode);
-    fd = open(path, O_RDONLY | O_CLOEXEC | (named_fifo ? 0 : O_NONBLOCK));
-    if (fd < 0 || fstat(fd, &sb) < 0) {
-        pkli_error_setf(err, PKL_E_IO, 0, -1, "%s", strerror(errno));
-        goto out;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        pkli_error_setf(err, PKL_E_IO, 0, -1, "is a directory");
-        goto out;
-    }
-    if (S_ISREG(sb.st_mode)) {
-        len = (size_t)sb.st_size;
-        if (len > 0) {
-            int flags = MAP_PRIVATE;
-#ifdef MAP_POPULATE
-            /* one call maps every page instead of one fault per page;
-             * only for files small enough that mapping them all cannot
-             * matter (big files are mostly payload the scanner skips) */
-            if (len <= POPULATE_MAX)
-                flags |= MAP_POPULATE;
-#endif
-            map = mmap(NULL, len, PROT_READ, flags, fd, 0);
-            if (map == MAP_FAILED) {
-                map = NULL;
-                pkli_error_setf(err, PKL_E_IO, 0, -1, "mmap failed: %s",
-                                strerror(errno));
-                goto out;
-            }
-#ifdef MADV_SEQUENTIAL
-            madvise(map, len, MADV_SEQUENTIAL);
-#endif
-            if (opt->on_map)
-                opt->on_map(opt->map_ctx, map, len);
-        }
-        rc = scan_data(map ? map : (const uint8_t *)"", len, path, map, fd,
-                       opt, res, err);
-    } else if (S_ISFIFO(sb.st_mode) && !opt->found) {
-        /* a pipe named explicitly (`scan <(zcat x.gz)`, a named FIFO):
-         * read it whole, up to max_total; blocking unless it was opened
-         * non-blocking (it was no FIFO a moment before) */
-        int fl = fcntl(fd, F_GETFL);
-        if (fl >= 0 && (fl & O_NONBLOCK))
-            fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-        size_t limit = opt->max_total ? opt->max_total : (size_t)1 << 30;
-        int over;
-        if (read_pipe(fd, limit, &heap, &len, &over, err) < 0)
-            goto out;
-        rc = scan_data(heap, len, NULL, NULL, -1, opt, res, err);
-        if (rc == 0 && over) {
-            char msg[200];
-            snprintf(msg, sizeof msg, "pipe holds more than %zu bytes "
-                     "(--max-total): the rest was not read", limit);
-            rc = add_finding(res, opt->max_findings, "container-limit",
-                             PKL_SEV_MEDIUM, "", len, msg,
-                             "scan it again with a higher --max-total, or "
-                             "write it to a file first");
-            if (rc < 0)
-                pkli_error_setf(err, PKL_E_NOMEM, 0, -1, "finding");
-        }
-    } else {
-        rc = pkl_scan_special(special_kind(sb.st_mode), opt, res);
-        if (rc < 0)
-            pkli_error_setf(err, PKL_E_NOMEM, 0, -1, "finding");
-    }
-out:
-    if (map) {
-        if (opt->on_map)
-            opt->on_map(opt->map_ctx, map, 0);
-        munmap(map, len);
-    }
-    free(heap);
-    if (fd >= 0)
-        close(fd);
+    /* one opening routine (src/input.c): O_NONBLOCK, judged by fstat of
+     * the opened descriptor; a FIFO named explicitly is read up to
+     * max_total, waiting a bounded time for its writer; found in a walk,
+     * it is a special-file finding */
+    pkl_input in;
+    size_t limit = opt->max_total ? opt->max_total : PKL_INPUT_MAX_DEFAULT;
+    unsigned fl = PKL_INPUT_KEEP_FD | (opt->found ? PKL_INPUT_NO_SPECIAL
+                                                  : PKL_INPUT_NO_DEVICES);
+    if (pkl_input_open(path, fl, limit, 0, &in, err) < 0)
+        return -1;
+    if (in.map && opt->on_map)
+        opt->on_map(opt->map_ctx, in.map, in.map_len);
+    int rc = pkl_scan_input(&in, path, opt, res, err);
+    if (in.map && opt->on_map)
+        opt->on_map(opt->map_ctx, in.map, 0);
+    pkl_input_close(&in);
     return rc;
 }

@@ -18,30 +18,29 @@ enum {
  * (stdin, pipes, FIFOs, character devices such as /dev/zero): at most
  * --max-input, default 1 GiB (SECURITY.md). Regular files are mapped and
  * need no such limit. */
-#define CLI_MAX_INPUT_DEFAULT ((size_t)1 << 30)
+#define CLI_MAX_INPUT_DEFAULT PKL_INPUT_MAX_DEFAULT
 
-/* A file's bytes: mmapped for regular files, read into memory for stdin
- * and pipes. */
+/* An input's bytes (data, len) as pkl_input_open (src/input.c) gave them,
+ * with the mapping under the SIGBUS guard. */
 typedef struct cli_input {
     const uint8_t *data;
     size_t len;
-    void *map;        /* munmap on close when non-NULL */
-    size_t map_len;
-    uint8_t *heap;    /* free on close when non-NULL */
-    int guard;        /* mapguard.c slot of map, or -1 */
+    pkl_input raw;
+    int guard;        /* mapguard.c slot of raw.map, or -1 */
+    int open;         /* raw holds something to close */
 } cli_input;
 
-/* Opens path ("-" is stdin) without blocking (O_NONBLOCK: a FIFO with no
- * writer reads as empty instead of hanging in open) and judges the opened
- * descriptor (fstat): regular files are mapped under the SIGBUS guard;
- * FIFOs, pipes and devices are read up to max_input bytes (0: the
- * default). On failure prints "pickleguard: PATH: why" to stderr and
- * returns -1. */
+/* The CLI's one way to open an input by name, for scan, load, dis and
+ * --policy: pkl_input_open (O_NONBLOCK, judged by fstat of the opened
+ * descriptor; a FIFO, pipe or device read up to max_input bytes, each read
+ * waiting at most PKL_INPUT_WAIT_MS_DEFAULT for data; `flags` are
+ * PKL_INPUT_*), then the mapping of a regular file under the SIGBUS guard.
+ * "-" is stdin (read, blocking: the caller's pipe). On failure fills
+ * *err (err->detail says why, without the path) and returns -1. */
+int cli_input_open_ex(const char *path, unsigned flags, size_t max_input,
+                      cli_input *in, pkl_error *err);
+/* The same, printing "pickleguard: PATH: why" on failure. */
 int cli_input_open(const char *path, size_t max_input, cli_input *in);
-/* Reads fd (not a regular file) to its end into in->heap, at most
- * max_input bytes; -1 with a message in *why (static text or errno's)
- * when over the limit, out of memory or on a read error. */
-int cli_read_fd(int fd, size_t max_input, cli_input *in, const char **why);
 /* 1 when the input's file shrank while it was mapped: everything computed
  * from it must be discarded and an I/O error reported. */
 int cli_input_changed(const cli_input *in);

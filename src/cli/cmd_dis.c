@@ -4,8 +4,10 @@
  * 1 with one line on stderr (offset, opcode, reason) when the input is
  * malformed (the listing up to the problem is on stdout); 2 on usage or
  * I/O errors. Never decodes values, never imports anything. */
+#define _GNU_SOURCE 1 /* fopencookie */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +20,17 @@ static void dis_usage(FILE *f)
           "  --no-sandbox do not enter the seccomp sandbox (debugging)\n"
           "  exit: 0 listing complete, 1 malformed input, 2 usage or I/O error\n",
           f);
+}
+
+/* fopencookie writer: stdout, unless the input shrank while mapped. */
+static ssize_t guarded_write(void *c, const char *buf, size_t n)
+{
+    const cli_input *in = c;
+    if (cli_input_changed(in)) {
+        errno = EIO;
+        return -1;
+    }
+    return fwrite(buf, 1, n, stdout) == n ? (ssize_t)n : -1;
 }
 
 int cmd_dis(int argc, char **argv)
@@ -74,7 +87,16 @@ int cmd_dis(int argc, char **argv)
         return PKL_EXIT_USAGE;
     }
     pkl_error err;
-    int rc = pkl_dis(in.data, in.len, stdout, NULL, &err);
+    /* the listing goes through a stream that refuses to write once the
+     * file has shrunk under its mapping: the listing stops there instead
+     * of going on over zero pages (a 1 GB argument took minutes) */
+    cookie_io_functions_t io = {NULL, guarded_write, NULL, NULL};
+    FILE *out = fopencookie(&in, "w", io);
+    int rc = pkl_dis(in.data, in.len, out ? out : stdout, NULL, &err);
+    if (out && fclose(out) != 0 && rc == 0) {
+        rc = -1;
+        err.code = PKL_E_IO;
+    }
     int status = PKL_EXIT_OK;
     if (cli_input_changed(&in)) {
         fflush(stdout);

@@ -7,6 +7,7 @@
  * over a limit (one line on stderr, and no partial document on stdout: the
  * documents before it are complete lines); 2 on usage or I/O errors.
  */
+#define _GNU_SOURCE 1 /* fopencookie */
 #include "cli.h"
 #include "scan_report.h"
 
@@ -63,15 +64,53 @@ typedef struct load_out {
     size_t docs;             /* documents written so far */
 } load_out;
 
+/* --with-source: the document is streamed into its envelope, never
+ * rendered whole in memory (it used to be, through open_memstream: a
+ * document of up to --max-json-bytes, 4 GiB by default, in RAM). The
+ * envelope's head is written with the document's first bytes (so nothing
+ * is written when pkl_json_write refuses the document before writing) and
+ * the document's final newline becomes the envelope's "}\n". */
+typedef struct envelope {
+    const load_out *lo;
+    size_t index;
+    int started;
+    int held_newline;   /* the last byte written was '\n': held back */
+} envelope;
+
+static ssize_t envelope_write(void *c, const char *buf, size_t n)
+{
+    envelope *e = c;
+    if (n == 0)
+        return 0;
+    if (!e->started) {
+        e->started = 1;
+        fputs("{\"source\": ", stdout);
+        scan_json_str(stdout, e->lo->member);
+        printf(", \"pickle\": %zu, \"value\": ", e->index);
+    }
+    if (e->held_newline) {
+        fputc('\n', stdout);
+        e->held_newline = 0;
+    }
+    size_t w = n;
+    if (buf[n - 1] == '\n') {
+        w--;
+        e->held_newline = 1;
+    }
+    if (w && fwrite(buf, 1, w, stdout) != w)
+        return -1;
+    return (ssize_t)n;
+}
+
 /* Writes one document (a line), in an envelope when asked. */
 static int write_doc(const pkl_doc *doc, size_t max_json, load_out *lo,
                      size_t index, pkl_error *err)
 {
     if (!lo->with_source)
         return pkl_json_write(doc, stdout, max_json, NULL, err);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
+    envelope e = {lo, index, 0, 0};
+    cookie_io_functions_t io = {NULL, envelope_write, NULL, NULL};
+    FILE *m = fopencookie(&e, "w", io);
     if (!m) {
         if (err) {
             memset(err, 0, sizeof *err);
@@ -85,20 +124,12 @@ static int write_doc(const pkl_doc *doc, size_t max_json, load_out *lo,
         rc = -1;
         if (err) {
             memset(err, 0, sizeof *err);
-            err->code = PKL_E_NOMEM;
-            err->msg = "out of memory";
+            err->code = PKL_E_IO;
+            err->msg = "cannot write the output";
         }
     }
-    if (rc == 0) {
-        while (len > 0 && buf[len - 1] == '\n')
-            len--;
-        fputs("{\"source\": ", stdout);
-        scan_json_str(stdout, lo->member);
-        printf(", \"pickle\": %zu, \"value\": ", index);
-        fwrite(buf, 1, len, stdout);
+    if (e.started)
         fputs("}\n", stdout);
-    }
-    free(buf);
     return rc;
 }
 

@@ -71,8 +71,10 @@ static void scan_usage(FILE *f)
           "                      to (default 64M; suffix k, M or G)\n"
           "  --max-total SIZE    bytes all decompression in one file may produce\n"
           "                      (default 1G)\n"
-          "  --max-input SIZE    bytes of stdin data (-) or of --files-from read\n"
-          "                      into memory (default 1G)\n"
+          "  --max-input SIZE    bytes of stdin data (-), of --files-from or of\n"
+          "                      a FIFO or pipe named as PATH read into memory\n"
+          "                      (default 1G; each read of a FIFO waits at most\n"
+          "                      10 s for data)\n"
           "  --no-sandbox        do not enter the seccomp sandbox (debugging)\n"
           "  --shard I/N         only the files listed whose path hashes to\n"
           "                      shard I of N (0 <= I < N; FNV-1a 64 of the\n"
@@ -474,27 +476,9 @@ typedef struct scan_cfg {
     const pkl_policy *policy;
     size_t max_output;    /* pkl_walk_options; 0: the library default */
     size_t max_total;
+    size_t max_input;     /* a FIFO, pipe or device named as a PATH */
     const cli_input *stdin_data;   /* E_STDIN entries */
 } scan_cfg;
-
-/* pkl_scan_file_options.on_map: the mapping of the file being scanned is
- * put under the SIGBUS guard (src/cli/mapguard.c) while it exists */
-typedef struct map_watch {
-    int slot;
-    int changed;   /* the file shrank while it was mapped */
-} map_watch;
-
-static void watch_map(void *ctx, const void *map, size_t len)
-{
-    map_watch *w = ctx;
-    if (len) {
-        w->slot = cli_guard_map(map, len);
-        cli_test_stop();
-    } else {
-        w->changed |= cli_unguard_map(w->slot);
-        w->slot = -1;
-    }
-}
 
 typedef struct job {
     const scan_cfg *cfg;
@@ -525,15 +509,25 @@ static void scan_one(const scan_cfg *cfg, const entry *e, scan_file *f)
     o.max_output = cfg->max_output;
     o.max_total = cfg->max_total;
     o.found = e->found;
-    map_watch mw = {-1, 0};
-    o.on_map = watch_map;
-    o.map_ctx = &mw;
     pkl_error err;
     int rc = 0;
     memset(&err, 0, sizeof err);
     if (e->kind == E_FILE) {
-        rc = pkl_scan_file(e->path, &o, &f->res, &err);
-        if (mw.changed) {
+        /* the one opening routine: O_NONBLOCK, judged by fstat of the
+         * opened descriptor (found in a walk, a FIFO or device is a
+         * special-file finding, never read; named, a FIFO or pipe is read
+         * up to --max-input with a bounded wait, a device is a finding);
+         * mapped under the SIGBUS guard */
+        cli_input in;
+        rc = cli_input_open_ex(e->path, PKL_INPUT_KEEP_FD |
+                                   (e->found ? PKL_INPUT_NO_SPECIAL
+                                             : PKL_INPUT_NO_DEVICES),
+                               cfg->max_input, &in, &err);
+        if (rc == 0)
+            rc = pkl_scan_input(&in.raw, e->path, &o, &f->res, &err);
+        int changed = rc == 0 && cli_input_changed(&in);
+        cli_input_close(&in);
+        if (changed) {
             /* the findings came from zero pages, not from the file */
             pkl_scan_result_free(&f->res);
             pkl_scan_result_init(&f->res, NULL);
@@ -856,7 +850,7 @@ int cmd_scan(int argc, char **argv)
     int worst = -1, errors = 0;
     job j;
     memset(&j, 0, sizeof j);
-    scan_cfg cfg = {policy, max_output, max_total, &stdin_data};
+    scan_cfg cfg = {policy, max_output, max_total, max_input, &stdin_data};
     j.cfg = &cfg;
     j.files = &files;
     j.slots = slots;

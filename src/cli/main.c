@@ -35,138 +35,100 @@ void cli_error_name(const char *name, const char *msg)
     fputc('\n', stderr);
 }
 
-int cli_read_fd(int fd, size_t max_input, cli_input *in, const char **why)
+int cli_input_open_ex(const char *path, unsigned flags, size_t max_input,
+                      cli_input *in, pkl_error *err)
 {
-    if (max_input == 0)
-        max_input = CLI_MAX_INPUT_DEFAULT;
-    /* blocking reads from here on: a pipe's writer is the caller's */
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0 && (fl & O_NONBLOCK))
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-    size_t cap = 1 << 16, len = 0;
-    uint8_t *buf = malloc(cap);
-    if (!buf) {
-        *why = "out of memory";
+    memset(in, 0, sizeof *in);
+    in->guard = -1;
+    in->raw.fd = -1;
+    memset(err, 0, sizeof *err);
+    int rc = strcmp(path, "-") == 0
+                 ? pkl_input_read_fd(STDIN_FILENO, max_input, -1, &in->raw, err)
+                 : pkl_input_open(path, flags, max_input, 0, &in->raw, err);
+    if (rc < 0) {
+        in->raw.fd = -1;
         return -1;
     }
-    for (;;) {
-        if (len == cap) {
-            if (len >= max_input) {
-                /* one more byte decides whether it is over */
-                uint8_t probe;
-                ssize_t got = read(fd, &probe, 1);
-                if (got < 0 && errno == EINTR)
-                    continue;
-                if (got == 0)
-                    break;
-                free(buf);
-                *why = got < 0 ? strerror(errno)
-                               : "input is larger than --max-input (not a "
-                                 "regular file: read into memory)";
-                return -1;
-            }
-            size_t ncap = cap > max_input / 2 ? max_input : cap * 2;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                *why = "out of memory";
-                return -1;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        ssize_t got = read(fd, buf + len, cap - len);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            *why = strerror(errno);
-            free(buf);
-            return -1;
-        }
-        if (got == 0)
-            break;
-        len += (size_t)got;
+    in->open = 1;
+    in->data = in->raw.data;
+    in->len = in->raw.len;
+    if (in->raw.map) {
+        in->guard = cli_guard_map(in->raw.map, in->raw.map_len);
+        cli_test_stop();
     }
-    in->heap = buf;
-    in->data = buf;
-    in->len = len;
     return 0;
 }
 
 int cli_input_open(const char *path, size_t max_input, cli_input *in)
 {
-    memset(in, 0, sizeof *in);
-    in->guard = -1;
-    const char *why = NULL;
-    if (strcmp(path, "-") == 0) {
-        if (cli_read_fd(STDIN_FILENO, max_input, in, &why) < 0) {
-            cli_errorf("<stdin>: %s", why);
-            return -1;
-        }
-        return 0;
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
-        cli_errorf("%s: %s", path, strerror(errno));
+    pkl_error err;
+    if (cli_input_open_ex(path, 0, max_input, in, &err) < 0) {
+        cli_error_name(strcmp(path, "-") == 0 ? "<stdin>" : path, err.detail);
         return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        cli_errorf("%s: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        cli_errorf("%s: is a directory", path);
-        close(fd);
-        return -1;
-    }
-    int rc = 0;
-    if (S_ISREG(st.st_mode)) {
-        if (st.st_size > 0) {
-            void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-            if (m == MAP_FAILED) {
-                cli_errorf("%s: mmap failed: %s", path, strerror(errno));
-                rc = -1;
-            } else {
-                in->map = m;
-                in->map_len = (size_t)st.st_size;
-                in->data = m;
-                in->len = (size_t)st.st_size;
-                in->guard = cli_guard_map(m, in->map_len);
-                cli_test_stop();
-            }
-        } else {
-            in->data = (const uint8_t *)"";
-            in->len = 0;
-        }
-    } else if (cli_read_fd(fd, max_input, in, &why) < 0) {
-        cli_errorf("%s: %s", path, why);
-        rc = -1;
-    }
-    close(fd);
-    return rc;
+    return 0;
 }
 
 int cli_input_changed(const cli_input *in)
 {
-    return in->map && cli_map_changed(in->guard);
+    return in->raw.map && cli_map_changed(in->guard);
 }
 
 void cli_input_close(cli_input *in)
 {
-    if (in->map) {
+    if (in->raw.map)
         cli_unguard_map(in->guard);
-        munmap(in->map, in->map_len);
-    }
-    free(in->heap);
+    if (in->open)
+        pkl_input_close(&in->raw);
     memset(in, 0, sizeof *in);
+    in->guard = -1;
+    in->raw.fd = -1;
 }
 
+/* as src/policy.c's PKL_POLICY_MAX_FILE (docs/policy.md) */
+#define CLI_POLICY_MAX_FILE (1u << 20)
+
+/* --policy: a built-in name, else a file opened as every input is
+ * (cli_input_open_ex; regular files only, at most 1 MiB) and parsed from
+ * memory; pkl_policy_open words the error for a name that is neither. */
 pkl_policy *cli_policy_open(const char *name_or_path)
 {
     pkl_error err;
-    pkl_policy *p = pkl_policy_open(name_or_path, NULL, &err);
+    pkl_policy *p = NULL;
+    size_t n = strlen(name_or_path);
+    int pathlike = strchr(name_or_path, '/') != NULL ||
+                   (n >= 5 && strcmp(name_or_path + n - 5, ".yaml") == 0) ||
+                   (n >= 4 && strcmp(name_or_path + n - 4, ".yml") == 0);
+    struct stat st;
+    if (!pathlike && (p = pkl_policy_builtin(name_or_path, NULL, &err)))
+        return p;
+    if (strcmp(name_or_path, "-") != 0 &&
+        (pathlike || stat(name_or_path, &st) == 0)) {
+        cli_input in;
+        if (cli_input_open_ex(name_or_path, PKL_INPUT_REGULAR_ONLY, 0, &in,
+                              &err) < 0) {
+            cli_error_name(name_or_path, err.detail);
+            return NULL;
+        }
+        if (in.len > CLI_POLICY_MAX_FILE) {
+            cli_errorf("%s: policy file larger than %u bytes",
+                       name_or_path, CLI_POLICY_MAX_FILE);
+            cli_input_close(&in);
+            return NULL;
+        }
+        p = pkl_policy_load_string((const char *)in.data, in.len,
+                                   name_or_path, NULL, &err);
+        if (cli_input_changed(&in)) {
+            pkl_policy_free(p);
+            cli_errorf("%s: I/O error: the file shrank while it was being "
+                       "read", name_or_path);
+            cli_input_close(&in);
+            return NULL;
+        }
+        cli_input_close(&in);
+    } else {
+        p = pkl_policy_open(name_or_path, NULL, &err);
+    }
     if (!p) {
         char msg[1024];
         cli_errorf("%s", pkl_error_format(&err, msg, sizeof msg));
