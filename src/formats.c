@@ -102,17 +102,21 @@ static int plausible_pickle(const uint8_t *buf, size_t len)
 }
 
 /* Every opcode parses up to a STOP (strict: archive members, whose
- * contents are often raw data that merely begins with an opcode byte). */
+ * contents are often raw data that merely begins with an opcode byte).
+ * Returns 1 or 0, or -1 when memory ran out (*err says so): never a guess. */
 static int complete_pickle(const uint8_t *buf, size_t len,
-                           const pkl_allocator *a)
+                           const pkl_allocator *a, pkl_error *err)
 {
     pkl_reader r;
     pkl_op op;
     int ok = 0, first = 1;
     pkl_reader_init(&r, buf, len, a);
     for (;;) {
-        if (pkl_reader_next(&r, &op, NULL) != 1)
+        if (pkl_reader_next(&r, &op, err) != 1) {
+            if (err->code == PKL_E_NOMEM)
+                ok = -1;
             break;
+        }
         if (first && !can_start(op.code))
             break;
         first = 0;
@@ -136,20 +140,22 @@ static int complete_pickle(const uint8_t *buf, size_t len,
  * unpickler fails or the pickle ends. PERSID/BINPERSID end the view: at
  * byte 0 none of those loaders has a persistent_load (_pickle.c
  * load_persid raises UnpicklingError), which is also why a zip's 'PK'
- * start is inert. Returns 1 when the view is live and must be scanned. */
-static int raw_view_live(const uint8_t *buf, size_t len, const pkl_allocator *a)
+ * start is inert. Returns 1 when the view is live and must be scanned, 0
+ * when not, -1 when memory ran out (*err). */
+static int raw_view_live(const uint8_t *buf, size_t len, const pkl_allocator *a,
+                         pkl_error *err)
 {
     pkl_reader r;
     pkl_op op;
     int live = 0;
     pkl_reader_init(&r, buf, len, a);
-    if (pkl_reader_next(&r, &op, NULL) != 1 || !can_start(op.code)) {
+    if (pkl_reader_next(&r, &op, err) != 1 || !can_start(op.code)) {
         /* an .npy's \x93 is STACK_GLOBAL on an empty stack */
         pkl_reader_free(&r);
-        return 0;
+        return err->code == PKL_E_NOMEM ? -1 : 0;
     }
     pkl_reader_seek(&r, 0);
-    while (pkl_reader_next(&r, &op, NULL) == 1) {
+    while (pkl_reader_next(&r, &op, err) == 1) {
         if (op.info->flags & PKL_OPF_PERSID)
             break;
         if (op.info->flags &
@@ -160,6 +166,8 @@ static int raw_view_live(const uint8_t *buf, size_t len, const pkl_allocator *a)
         if (op.code == PKL_OP_STOP)
             break;
     }
+    if (!live && err->code == PKL_E_NOMEM)
+        live = -1; /* out of memory is no verdict: the caller reports it */
     pkl_reader_free(&r);
     return live;
 }
@@ -1671,15 +1679,29 @@ static void walk_buffer(walk *w, frame *f)
         !lzma_member_plausible(f->data, f->len))
         fmt = plausible_pickle(f->data, f->len) ? PKL_FMT_PICKLE
                                                 : PKL_FMT_UNKNOWN;
-    if (fmt == PKL_FMT_PICKLE && f->mode == M_MEMBER &&
-        !complete_pickle(f->data, f->len, &w->a))
-        fmt = PKL_FMT_UNKNOWN;
+    pkl_error re;
+    memset(&re, 0, sizeof re);
+    if (fmt == PKL_FMT_PICKLE && f->mode == M_MEMBER) {
+        int c = complete_pickle(f->data, f->len, &w->a, &re);
+        if (c < 0) {
+            problem(w, f->path, &re);
+            return;
+        }
+        if (!c)
+            fmt = PKL_FMT_UNKNOWN;
+    }
     /* the file, a decompressed payload or an archive member is also read
      * from byte 0 as a raw pickle by pickle.load & co.: scanned too when
      * that view can run something (a pickle is that view already) */
-    if (fmt != PKL_FMT_PICKLE && fmt != PKL_FMT_UNKNOWN &&
-        raw_view_live(f->data, f->len, &w->a))
-        emit(w, f, f->data, f->len, 0, PKL_STREAM_VIEW, PKL_FMT_PICKLE, 0, 0);
+    if (fmt != PKL_FMT_PICKLE && fmt != PKL_FMT_UNKNOWN) {
+        int live = raw_view_live(f->data, f->len, &w->a, &re);
+        if (live < 0) {
+            problem(w, f->path, &re);
+            return;
+        }
+        if (live)
+            emit(w, f, f->data, f->len, 0, PKL_STREAM_VIEW, PKL_FMT_PICKLE, 0, 0);
+    }
     if (is_container(fmt) && f->depth >= w->max_nesting) {
         problemf(w, f->path, PKL_E_LIMIT_NESTING, 0,
                  "%s nested %zu containers deep (limit %zu): not opened",
