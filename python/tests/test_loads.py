@@ -312,3 +312,19 @@ class MyList(list):
 
 class PlainList(list):
     pass
+
+
+def test_gc_is_restored_after_a_load():
+    import gc
+    assert gc.isenabled()
+    pickleguard.loads(pickle.dumps([{}]), policy="default")
+    assert gc.isenabled()
+    with pytest.raises(pickleguard.PolicyError):
+        pickleguard.loads(b"cos\nsystem\n(S'id'\ntR.", policy="default")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        pickleguard.loads(pickle.dumps([{}]), policy="default")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
