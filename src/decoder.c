@@ -1102,13 +1102,14 @@ static pkl_value *make_dict(dec *d, pkl_value *const *kv, size_t npairs)
 /* Stack, marks and memo                                                 */
 /* ===================================================================== */
 
-/* Builder mode: hstack keeps the capacity of stack (charged with it). */
+/* Builder mode: hstack keeps the capacity of stack. The handle arrays
+ * (hstack, hdense, mhh) mirror arrays that max_bytes already charges, and
+ * are not charged again: a builder run fails a limit exactly where
+ * pkl_decode does (the handles' objects are the builder's memory). */
 static int grow_hstack(dec *d)
 {
     if (!d->B)
         return 0;
-    if (charge(d, d->scap * sizeof *d->hstack) < 0)
-        return -1;
     void **nh = pkli_realloc(d->a, d->hstack, d->scap * sizeof *nh);
     if (!nh)
         return nomem(d);
@@ -1151,14 +1152,11 @@ static int hpush(dec *d, pkl_value *v, void *h)
     return 0;
 }
 
-/* Pushes a new scalar, text or bytes node (NULL: its error is set). */
+/* Pushes a new node (NULL: its error is set). Leaf opcodes use it in both
+ * modes: in builder mode dispatch_build then gives the node its handle. */
 static int push_new(dec *d, pkl_value *v)
 {
-    if (!v)
-        return -1;
-    if (d->B)
-        return hpush(d, v, d->B->scalar(d->B->ctx, v));
-    return push(d, v);
+    return v ? push(d, v) : -1;
 }
 
 /* Builder mode: a GLOBAL's handle is made when a builder call first needs
@@ -1226,8 +1224,7 @@ static int memo_hash_put(dec *d, uint64_t idx, pkl_value *v, void *h, int *added
 {
     if ((d->mhcount + 1) * 2 > d->mhcap) {
         size_t ncap = d->mhcap ? d->mhcap * 2 : 64;
-        if (charge(d, ncap * sizeof(memo_slot)) < 0 ||
-            (d->B && charge(d, ncap * sizeof(void *)) < 0))
+        if (charge(d, ncap * sizeof(memo_slot)) < 0)
             return -1;
         memo_slot *nt = pkli_malloc(d->a, ncap * sizeof *nt);
         void **nh = d->B ? pkli_malloc(d->a, ncap * sizeof *nh) : NULL;
@@ -1290,8 +1287,6 @@ static size_t memo_hash_find(dec *d, uint64_t idx)
 /* Builder mode: the dense handle array follows dense's capacity. */
 static int grow_hdense(dec *d, size_t ocap, size_t ncap)
 {
-    if (charge(d, (ncap - ocap) * sizeof *d->hdense) < 0)
-        return -1;
     void **nh = pkli_realloc(d->a, d->hdense, ncap * sizeof *nh);
     if (!nh)
         return nomem(d);
@@ -2357,7 +2352,7 @@ static int op_pop(dec *d, const pkl_op *op)
 
 static int op_pop_mark(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     (void)op;
     CHECK(marker(d, &m));
     if (d->B)
@@ -2449,18 +2444,25 @@ static int op_const(dec *d, const pkl_op *op)
 /* STRING, BINSTRING, SHORT_BINSTRING: Python 2 str, decoded as
  * pickle.loads's `encoding` says (_pickle.c decode_string: "bytes" keeps
  * them, ASCII by default). */
+static int op_str8_build(dec *d, const pkl_op *op);
+
 static int op_str8(dec *d, const pkl_op *op)
 {
-    if (d->B && d->B->str8) {
-        /* the builder decodes (any codec); the decoder's own view is the
-         * bytes, or the text read as Latin-1 (enough for its checks) */
-        pkl_value *v = d->str8_bytes ? new_blob(d, PKL_T_BYTES, op->data, op->len)
-                                     : latin1_str(d, op->data, op->len);
-        if (!v)
-            return -1;
-        return hpush(d, v, d->B->str8(d->B->ctx, op->data, op->len));
-    }
+    if (d->B && d->B->str8)
+        return op_str8_build(d, op);
     return push_new(d, py2_str(d, op));
+}
+
+/* Builder mode with a str8 callback: the builder decodes (any codec); the
+ * decoder's own view is the bytes, or the text read as Latin-1 (enough for
+ * its checks). */
+static int op_str8_build(dec *d, const pkl_op *op)
+{
+    pkl_value *v = d->str8_bytes ? new_blob(d, PKL_T_BYTES, op->data, op->len)
+                                 : latin1_str(d, op->data, op->len);
+    if (!v)
+        return -1;
+    return hpush(d, v, d->B->str8(d->B->ctx, op->data, op->len));
 }
 
 static int op_unicode(dec *d, const pkl_op *op)
@@ -2517,7 +2519,7 @@ static int op_tuple_n(dec *d, const pkl_op *op)
 /* TUPLE, LIST, DICT, FROZENSET: the items above the topmost MARK. */
 static int op_from_mark(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     CHECK(marker(d, &m));
     size_t n = d->sp - m;
     pkl_value **items = d->stack + m;
@@ -2539,7 +2541,7 @@ static int op_from_mark(dec *d, const pkl_op *op)
 
 static int op_append(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     if (op->code == PKL_OP_APPEND) {
         CHECK(need(d, 2));
         return do_append(d, d->sp - 1);
@@ -2550,7 +2552,7 @@ static int op_append(dec *d, const pkl_op *op)
 
 static int op_setitem(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     if (op->code == PKL_OP_SETITEM) {
         CHECK(need(d, 3));
         return do_setitems(d, d->sp - 2);
@@ -2561,7 +2563,7 @@ static int op_setitem(dec *d, const pkl_op *op)
 
 static int op_additems(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     (void)op;
     CHECK(marker(d, &m));
     if (m > d->sp || m <= d->fence)
@@ -2687,7 +2689,7 @@ static int op_global(dec *d, const pkl_op *op)
             return -1;
     }
     if (op->code == PKL_OP_INST) {
-        size_t m;
+        size_t m = 0;
         CHECK(marker(d, &m));
         pkl_value *args = make_tuple(d, d->stack + m, d->sp - m);
         if (!args)
@@ -2709,7 +2711,7 @@ static int op_global(dec *d, const pkl_op *op)
 
 static int op_obj(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     (void)op;
     CHECK(marker(d, &m));
     RETURN_ERROR_IF(d->sp - m < 1, PKL_E_STACK_UNDERFLOW,
@@ -2887,6 +2889,35 @@ static int dispatch(dec *d, const pkl_op *op)
     }
 }
 
+/* Builder mode, after a handler succeeded: the leaf opcodes pushed the
+ * decoder's node through their value-tree handler, and the builder makes
+ * the value from it (the other handlers drive the builder themselves).
+ * Doing this here, once per opcode and only in builder mode, keeps
+ * pkl_decode's per-value path as it was. */
+static PKL_NOINLINE int build_leaf(dec *d, const pkl_op *op)
+{
+    switch (op->code) {
+    case PKL_OP_STRING: case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
+        if (d->B->str8)
+            return 0; /* op_str8_build made it */
+        /* fall through */
+    case PKL_OP_FLOAT: case PKL_OP_BINFLOAT:
+    case PKL_OP_INT: case PKL_OP_LONG: case PKL_OP_BININT: case PKL_OP_BININT1:
+    case PKL_OP_BININT2: case PKL_OP_LONG1: case PKL_OP_LONG4:
+    case PKL_OP_NONE: case PKL_OP_NEWTRUE: case PKL_OP_NEWFALSE:
+    case PKL_OP_UNICODE: case PKL_OP_BINUNICODE: case PKL_OP_SHORT_BINUNICODE:
+    case PKL_OP_BINUNICODE8:
+    case PKL_OP_BINBYTES: case PKL_OP_SHORT_BINBYTES: case PKL_OP_BINBYTES8:
+    case PKL_OP_BYTEARRAY8: {
+        void *h = d->B->scalar(d->B->ctx, d->stack[d->sp - 1]);
+        d->hstack[d->sp - 1] = h; /* NULL is safe to release */
+        return h ? 0 : builder_failed(d);
+    }
+    default:
+        return 0;
+    }
+}
+
 #undef CHECK
 #undef RETURN_ERROR_IF
 
@@ -2937,6 +2968,8 @@ static int run(dec *d, size_t *consumed)
             goto out;
         }
         int h = dispatch(d, &op);
+        if (PKL_UNLIKELY(d->B != NULL) && h == 0 && build_leaf(d, &op) < 0)
+            goto out;
         if (h < 0)
             goto out;
         if (h > 0) {
