@@ -1301,11 +1301,30 @@ static void walk_shelf(walk *w, frame *f, int fmt)
 /* ---- one buffer ----------------------------------------------------------- */
 
 /* Names whose bytes a loader unpickles: data.pkl, constants.pkl, any
- * torch.package .pkl resource, TorchScript's *.debug_pkl. */
+ * torch.package .pkl resource, TorchScript's *.debug_pkl. Compared without
+ * case: PyTorch finds records with miniz's mz_zip_reader_locate_file,
+ * flags 0 (inline_container.cc getRecordID), whose name comparison
+ * lowers both sides (mz_zip_reader_filename_compare, mz_zip_string_equal
+ * without MZ_ZIP_FLAG_CASE_SENSITIVE): torch.load unpickles a record named
+ * archive/DATA.PKL as data.pkl. */
+static int ends_nocase(const uint8_t *n, size_t len, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    if (len < k)
+        return 0;
+    for (size_t i = 0; i < k; i++) {
+        uint8_t c = n[len - k + i];
+        if (c >= 'A' && c <= 'Z')
+            c = (uint8_t)(c - 'A' + 'a');
+        if (c != (uint8_t)suffix[i])
+            return 0;
+    }
+    return 1;
+}
+
 static int has_pkl_name(const uint8_t *n, size_t len)
 {
-    return (len >= 3 && memcmp(n + len - 3, "pkl", 3) == 0) ||
-           (len >= 7 && memcmp(n + len - 7, ".pickle", 7) == 0);
+    return ends_nocase(n, len, "pkl") || ends_nocase(n, len, ".pickle");
 }
 
 static void walk_zip_step(walk *w, frame *z)
@@ -1313,20 +1332,17 @@ static void walk_zip_step(walk *w, frame *z)
     pkli_zip_entry e;
     pkl_error err;
     if (z->zip.next >= w->max_members) {
-        problemf(w, z->path, PKL_E_LIMIT_VALUES, z->zip.cd_pos,
+        problemf(w, z->path, PKL_E_LIMIT_VALUES, z->zip.cur.pos,
                  "zip: more than %zu entries (limit); the rest is not "
                  "scanned", w->max_members);
-        z->zip.count = 0;
-        z->zip.local_mode = 0;
+        z->zip.done = 1;
         return;
     }
     int rc = pkli_zip_next(&z->zip, &e, &err);
     if (rc <= 0) {
         if (rc < 0)
             problem(w, z->path, &err);
-        z->zip.count = 0; /* done */
-        z->zip.local_mode = 0;
-        z->zip.next = SIZE_MAX;
+        z->zip.done = 1;
         return;
     }
     char *path = child_path(w, z->path, e.name, e.name_len);
@@ -1363,7 +1379,7 @@ static void walk_zip_step(walk *w, frame *z)
                      "than the %zu-byte archive; the rest is not scanned",
                      z->len);
             pkli_free(&w->a, path);
-            z->zip.next = SIZE_MAX; /* done with this archive */
+            z->zip.done = 1; /* done with this archive */
             return;
         }
         z->zip.stored += avail;
@@ -1535,10 +1551,10 @@ static void walk_buffer(walk *w, frame *f)
     if (fmt == PKL_FMT_PICKLE && f->mode == M_MEMBER &&
         !complete_pickle(f->data, f->len, &w->a))
         fmt = PKL_FMT_UNKNOWN;
-    /* the file or a decompressed payload is also read from byte 0 as a
-     * raw pickle by pickle.load & co.: scanned too when that view can run
-     * something (a pickle is that view already) */
-    if (f->mode == M_TOP && fmt != PKL_FMT_PICKLE && fmt != PKL_FMT_UNKNOWN &&
+    /* the file, a decompressed payload or an archive member is also read
+     * from byte 0 as a raw pickle by pickle.load & co.: scanned too when
+     * that view can run something (a pickle is that view already) */
+    if (fmt != PKL_FMT_PICKLE && fmt != PKL_FMT_UNKNOWN &&
         raw_view_live(f->data, f->len, &w->a))
         emit(w, f, f->data, f->len, 0, PKL_STREAM_VIEW, PKL_FMT_PICKLE, 0, 0);
     if (is_container(fmt) && f->depth >= w->max_nesting) {
@@ -1709,8 +1725,7 @@ int pkl_walk_buffer(const void *buf, size_t len, const char *path,
             continue;
         }
         if (t->kind == FR_ZIP) {
-            if (t->zip.next == SIZE_MAX ||
-                (!t->zip.local_mode && t->zip.next >= t->zip.count)) {
+            if (t->zip.done) {
                 frame done = *t;
                 w.n--;
                 frame_free(&w, &done);

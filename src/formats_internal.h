@@ -2,7 +2,7 @@
  *
  * Only formats*.c include this. It declares the pieces the walker in
  * formats.c drives: streamed decompression with an output limit
- * (formats_compress.c), the lenient zip reader (formats_zip.c), the joblib
+ * (formats_compress.c), the zip readers (formats_zip.c), the joblib
  * splicer (formats_joblib.c) and the shelf readers (formats_dbm.c). None of
  * them calls back into the walker or keeps state outside what it is given.
  */
@@ -52,37 +52,68 @@ typedef struct pkli_zip_entry {
     uint32_t crc;          /* never checked, as PyTorch's miniz build */
     uint64_t comp_size;
     uint64_t uncomp_size;
-    uint64_t local_offset; /* of the local header, shift applied */
-    size_t index;          /* 0-based entry number */
-    int from_local;        /* found by the local-header fallback walk */
+    uint64_t local_offset; /* of the local header in the buffer, as this
+                              entry's reader computes it */
+    int local_ok;          /* local_offset is inside the buffer (zipfile's
+                              concat shift can make it negative) */
+    size_t index;          /* 0-based entry number in its directory */
+    int view;              /* PKLI_ZIP_ZIPFILE, PKLI_ZIP_MINIZ, or
+                              PKLI_ZIP_LOCAL (found by the local-header
+                              fallback walk) */
 } pkli_zip_entry;
+
+/* The readers whose views of an archive are scanned (docs/formats.md,
+ * "Zip: the two readers"). */
+enum { PKLI_ZIP_ZIPFILE = 0, PKLI_ZIP_MINIZ = 1, PKLI_ZIP_LOCAL = 2 };
+
+/* One reader's central directory. */
+typedef struct pkli_zip_dir {
+    int ok;                /* the reader opens the archive */
+    size_t eocd;           /* the end record it takes */
+    size_t start;          /* where it reads the directory */
+    size_t end;            /* start + size, clamped to the buffer */
+    uint64_t size;         /* declared directory size */
+    uint64_t offset;       /* declared directory offset */
+    uint64_t count;        /* entries it reads */
+    int zip64;             /* a zip64 end record was used */
+} pkli_zip_dir;
+
+typedef struct pkli_zip_cursor {
+    size_t pos;            /* next directory record */
+    uint64_t total;        /* zipfile: declared bytes consumed */
+    size_t index;          /* entries read */
+} pkli_zip_cursor;
 
 typedef struct pkli_zip {
     const uint8_t *buf;
     size_t len;
-    uint64_t count;        /* entries the end record declares */
-    size_t cd_pos;         /* next central directory record */
-    size_t cd_end;
-    size_t shift;          /* bytes before the archive (python zipfile's
-                              `concat`), 0 when offsets are absolute */
-    size_t next;           /* entries returned */
-    int local_mode;        /* no usable central directory: walk local
-                              headers from the start */
+    pkli_zip_dir dir[2];   /* [PKLI_ZIP_ZIPFILE], [PKLI_ZIP_MINIZ] */
+    int view;              /* the directory being walked */
+    pkli_zip_cursor cur;   /* in dir[view] */
+    pkli_zip_cursor twin;  /* in dir[ZIPFILE] while walking dir[MINIZ]:
+                              a miniz entry equal to the zipfile entry of
+                              the same index is not returned again */
+    int done;              /* no more entries */
+    int local_mode;        /* no reader opens it: walk local headers */
     size_t local_pos;
-    size_t stored;         /* bytes of stored members handed out: never more
-                              than the archive in a sane zip (the walker's
-                              guard against overlapping entries) */
+    size_t next;           /* entries returned, all views */
+    size_t stored;         /* bytes of stored members handed out in this
+                              view: never more than the archive in a sane
+                              zip (the walker's guard against overlapping
+                              entries; reset for each view) */
 } pkli_zip;
 
 /* Non-zero when buf starts with a local header or ends with an end of
  * central directory record within the last 64 KiB + 22 bytes. */
 int pkli_zip_sniff(const uint8_t *buf, size_t len);
-/* Opens the archive. Returns 0; or 1 when the central directory is
- * unusable but buf starts with a local header, so entries come from the
- * local headers (*err says why: the caller reports it); or -1 with *err. */
+/* Opens the archive as CPython's zipfile and as PyTorch's miniz read it.
+ * Returns 0 when at least one of them does (a reader that refuses the
+ * archive loads nothing from it); 1 when neither does but buf starts with
+ * a local header, so entries come from the local headers (*err says why
+ * the readers refuse it: the caller reports it); or -1 with *err. */
 int pkli_zip_open(pkli_zip *z, const uint8_t *buf, size_t len, pkl_error *err);
-/* Next entry: 1, 0 at the end, -1 with *err (the directory is damaged from
- * here on: stop iterating). */
+/* Next entry: the zipfile view's entries, then the miniz view's that differ
+ * from them. 1, 0 at the end (z->done set), -1 with *err. */
 int pkli_zip_next(pkli_zip *z, pkli_zip_entry *e, pkl_error *err);
 /* Locates an entry's compressed bytes through its local header. *avail is
  * what exists in the buffer (may be less than comp_size: truncated; the

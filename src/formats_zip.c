@@ -1,17 +1,40 @@
-/* formats_zip.c -- a lenient, read-only zip reader for the walker.
+/* formats_zip.c -- the zip readers of the walker: exact ports of the two
+ * readers through which real loaders reach pickles in a zip.
  *
- * Why our own: the scanner must see at least every member PyTorch's reader
- * (miniz, built with MINIZ_DISABLE_ZIP_READER_CRC32_CHECKS) would hand to
- * the unpickler, so it must be at least as lenient as miniz: CRCs are never
- * checked, general purpose flag bits (encryption included) are ignored, the
- * local header contributes only the offset of the data (its name, sizes
- * and flags may disagree with the central directory), zip64 is read, and
- * bytes before the archive are accepted both with absolute offsets (miniz)
- * and with offsets relative to the archive (Python's zipfile `concat`).
- * When the central directory is unusable, entries are found by walking the
- * local headers from the start so their contents are still scanned.
- * docs/formats.md lists each choice. It must never read outside the buffer
- * or trust a size before comparing it with what remains.
+ *  - CPython's zipfile (Lib/zipfile.py in 3.11, Lib/zipfile/__init__.py in
+ *    3.12+): numpy.load reads .npz members through it (numpy/lib/
+ *    _npyio_impl.py NpzFile). _EndRecData, _EndRecData64, ZipFile.
+ *    _RealGetContents, ZipInfo._decodeExtra, ZipFile.open.
+ *  - PyTorch's reader: caffe2/serialize/inline_container.cc
+ *    (PyTorchStreamReader::init, getRecordID, getRecord, getRecordOffset)
+ *    over third_party/miniz-3.0.2/miniz.c (mz_zip_reader_init ->
+ *    mz_zip_reader_read_central_dir -> mz_zip_reader_locate_header_sig;
+ *    mz_zip_reader_locate_file; mz_zip_reader_extract_to_mem), built with
+ *    MINIZ_DISABLE_ZIP_READER_CRC32_CHECKS: torch.load and torch.jit.load.
+ *
+ * They disagree on purpose-built files: which end record (zipfile takes
+ * the last signature in the tail even when fewer than 22 bytes follow and
+ * then fails; miniz the last one with 22 bytes after it), where the zip64
+ * end record is (zipfile: right before the locator; miniz: where the
+ * locator points), where the central directory is (zipfile: right before
+ * the end records, every offset shifted by the difference -- "concat";
+ * miniz: at the declared offset, offsets absolute), how many entries
+ * (zipfile: while the bytes read are fewer than the declared size; miniz:
+ * the declared count). So both directories are read and every entry of
+ * each is handed to the walker; a miniz entry identical to the zipfile
+ * entry of the same index is not handed out twice. Each reader refuses
+ * the whole archive when one of its checks fails (both validate every
+ * directory entry before anything is extracted), so a reader's view is
+ * either all its entries or nothing. CRCs are never checked (miniz's are
+ * compiled out, zipfile checks at the end of a member, after
+ * pickle.load has run), flag bits do not hide a member (bytes of a really
+ * encrypted one are garbage, which the scanner reports), local names and
+ * sizes are not compared with the directory (zipfile refuses a name
+ * mismatch, miniz does not look). When neither reader opens the archive,
+ * entries are found by walking the local headers from the start so their
+ * contents are still scanned. docs/formats.md lists each rule. Nothing
+ * here reads outside the buffer or trusts a size before comparing it with
+ * what remains.
  */
 #include "formats_internal.h"
 
@@ -21,6 +44,8 @@
 #define SIG_EOCD64 0x06064b50u
 #define SIG_LOC64 0x07064b50u
 #define EOCD_LEN 22u
+#define EOCD64_LEN 56u
+#define LOC64_LEN 20u
 #define CDH_LEN 46u
 #define LFH_LEN 30u
 
@@ -43,118 +68,6 @@ int pkli_zip_sniff(const uint8_t *buf, size_t len)
         }
     }
     return 0;
-}
-
-/* Finds the end record, preferring the last one whose comment fits. */
-static int find_eocd(const uint8_t *buf, size_t len, size_t *at)
-{
-    if (len < EOCD_LEN)
-        return -1;
-    size_t lo = len > 65535 + EOCD_LEN ? len - 65535 - EOCD_LEN : 0;
-    size_t loose = SIZE_MAX;
-    for (size_t p = len - EOCD_LEN + 1; p-- > lo;) {
-        if (buf[p] != 'P' || pkli_dec32le(buf + p) != SIG_EOCD)
-            continue;
-        size_t clen = pkli_dec16le(buf + p + 20);
-        if (p + EOCD_LEN + clen == len) {
-            *at = p;
-            return 0;
-        }
-        if (loose == SIZE_MAX)
-            loose = p; /* miniz accepts a comment that does not reach the end */
-    }
-    if (loose != SIZE_MAX) {
-        *at = loose;
-        return 0;
-    }
-    return -1;
-}
-
-int pkli_zip_open(pkli_zip *z, const uint8_t *buf, size_t len, pkl_error *err)
-{
-    memset(z, 0, sizeof *z);
-    z->buf = buf;
-    z->len = len;
-    size_t e;
-    uint64_t count, cd_size, cd_off;
-    size_t eocd_at;
-    if (find_eocd(buf, len, &e) < 0) {
-        pkli_error_setf(err, PKL_E_FORMAT, len, -1,
-                        "zip: no end of central directory record");
-        goto fallback;
-    }
-    eocd_at = e;
-    count = pkli_dec16le(buf + e + 10);
-    cd_size = pkli_dec32le(buf + e + 12);
-    cd_off = pkli_dec32le(buf + e + 16);
-    /* zip64: a locator 20 bytes before the end record */
-    if (e >= 20 && pkli_dec32le(buf + e - 20) == SIG_LOC64) {
-        uint64_t r64 = pkli_dec64le(buf + e - 20 + 8);
-        size_t r64_at = (size_t)r64;
-        /* python's zipfile finds the zip64 record right before the locator
-         * when the offset is shifted by prepended bytes */
-        if (r64 > len || len - (size_t)r64 < 56 ||
-            pkli_dec32le(buf + (size_t)r64) != SIG_EOCD64) {
-            r64_at = e - 20 >= 56 ? e - 20 - 56 : SIZE_MAX;
-            if (r64_at == SIZE_MAX || pkli_dec32le(buf + r64_at) != SIG_EOCD64) {
-                pkli_error_setf(err, PKL_E_FORMAT, e - 20, -1,
-                                "zip64: end of central directory record not "
-                                "found at offset %llu", (unsigned long long)r64);
-                goto fallback;
-            }
-        }
-        count = pkli_dec64le(buf + r64_at + 32);
-        cd_size = pkli_dec64le(buf + r64_at + 40);
-        cd_off = pkli_dec64le(buf + r64_at + 48);
-        eocd_at = r64_at;
-    }
-    if (cd_size > eocd_at) {
-        pkli_error_setf(err, PKL_E_FORMAT, e, -1,
-                        "zip: central directory size %llu exceeds the %zu "
-                        "bytes before the end record",
-                        (unsigned long long)cd_size, eocd_at);
-        goto fallback;
-    }
-    /* Where the directory really is: at its offset (miniz reads offsets
-     * as absolute), else right before the end record with every offset
-     * shifted by the bytes prepended to the archive (zipfile's concat). */
-    {
-        size_t expect = eocd_at - (size_t)cd_size;
-        if (cd_off <= expect && (cd_size == 0 ||
-                                 pkli_dec32le(buf + (size_t)cd_off) == SIG_CENTRAL)) {
-            z->shift = 0;
-            z->cd_pos = (size_t)cd_off;
-            z->cd_end = (size_t)cd_off + (size_t)cd_size;
-        } else if (cd_off < expect &&
-                   pkli_dec32le(buf + expect) == SIG_CENTRAL) {
-            z->shift = expect - (size_t)cd_off;
-            z->cd_pos = expect;
-            z->cd_end = eocd_at;
-        } else {
-            pkli_error_setf(err, PKL_E_FORMAT, e, -1,
-                            "zip: no central directory at offset %llu",
-                            (unsigned long long)cd_off);
-            goto fallback;
-        }
-    }
-    if (count > cd_size / CDH_LEN) {
-        pkli_error_setf(err, PKL_E_FORMAT, e, -1,
-                        "zip: %llu entries cannot fit a %llu-byte central "
-                        "directory", (unsigned long long)count,
-                        (unsigned long long)cd_size);
-        goto fallback;
-    }
-    z->count = count;
-    pkli_error_clear(err);
-    return 0;
-fallback:
-    if (len >= 4 && pkli_dec32le(buf) == SIG_LOCAL) {
-        z->local_mode = 1;
-        z->local_pos = 0;
-        z->shift = 0;
-        return 1;
-    }
-    return -1;
 }
 
 /* zip64 extra field: replaces the fields that are 0xFFFFFFFF, in order. */
@@ -215,8 +128,9 @@ static int next_local(pkli_zip *z, pkli_zip_entry *e, pkl_error *err)
     apply_zip64(b + p + LFH_LEN + nlen, xlen, e,
                 e->uncomp_size == 0xFFFFFFFFu, e->comp_size == 0xFFFFFFFFu, 0);
     e->local_offset = p;
-    e->index = z->next++;
-    e->from_local = 1;
+    e->index = z->next;
+    e->view = PKLI_ZIP_LOCAL;
+    e->local_ok = 1;
     size_t data = p + LFH_LEN + nlen + xlen;
     if ((e->flags & 8) && e->comp_size == 0) {
         /* sizes in a data descriptor after the data: only a deflate stream
@@ -241,22 +155,174 @@ static int next_local(pkli_zip *z, pkli_zip_entry *e, pkl_error *err)
     return 1;
 }
 
-int pkli_zip_next(pkli_zip *z, pkli_zip_entry *e, pkl_error *err)
+
+/* ---- CPython zipfile ----------------------------------------------------- */
+
+/* _EndRecData: the last 22 bytes when they are an end record with an empty
+ * comment; else the LAST signature in the last 64 KiB + 22 bytes
+ * (data.rfind), which must have 22 bytes after it ("Zip file is
+ * corrupted" otherwise). The comment length is not compared with the
+ * file. */
+static int zf_find_eocd(const uint8_t *b, size_t len, size_t *at)
 {
-    if (z->local_mode)
-        return next_local(z, e, err);
-    if (z->next >= z->count)
+    if (len < EOCD_LEN)
+        return -1;
+    if (pkli_dec32le(b + len - EOCD_LEN) == SIG_EOCD && b[len - 2] == 0 &&
+        b[len - 1] == 0) {
+        *at = len - EOCD_LEN;
         return 0;
+    }
+    size_t lo = len > 65536 + EOCD_LEN ? len - 65536 - EOCD_LEN : 0;
+    for (size_t p = len - 4 + 1; p-- > lo;) {
+        if (b[p] == 'P' && pkli_dec32le(b + p) == SIG_EOCD) {
+            if (len - p < EOCD_LEN)
+                return -1;
+            *at = p;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ZipInfo._decodeExtra: every 0x0001 record, each replacing the fields
+ * still at their escape value (file size 0xFFFFFFFF or 2^64-1, compressed
+ * size and header offset 0xFFFFFFFF), 8 bytes each in that order; a record
+ * too short for a field it must replace, or any record running past the
+ * extra data, is BadZipFile. Returns 0 or -1. */
+static int zf_extra(const uint8_t *x, size_t xlen, pkli_zip_entry *e,
+                    uint64_t *hdr)
+{
+    while (xlen >= 4) {
+        size_t tp = pkli_dec16le(x), ln = pkli_dec16le(x + 2);
+        if (ln + 4 > xlen)
+            return -1;
+        if (tp == 0x0001) {
+            const uint8_t *d = x + 4;
+            size_t left = ln;
+            if (e->uncomp_size == 0xFFFFFFFFu || e->uncomp_size == UINT64_MAX) {
+                if (left < 8)
+                    return -1;
+                e->uncomp_size = pkli_dec64le(d);
+                d += 8;
+                left -= 8;
+            }
+            if (e->comp_size == 0xFFFFFFFFu) {
+                if (left < 8)
+                    return -1;
+                e->comp_size = pkli_dec64le(d);
+                d += 8;
+                left -= 8;
+            }
+            if (*hdr == 0xFFFFFFFFu) {
+                if (left < 8)
+                    return -1;
+                *hdr = pkli_dec64le(d);
+            }
+        }
+        x += ln + 4;
+        xlen -= ln + 4;
+    }
+    return 0;
+}
+
+/* _EndRecData64 then the start of _RealGetContents. */
+static int zf_open(pkli_zip *z, pkl_error *err)
+{
     const uint8_t *b = z->buf;
-    size_t p = z->cd_pos;
-    if (z->cd_end - p < CDH_LEN || pkli_dec32le(b + p) != SIG_CENTRAL) {
+    size_t len = z->len, e;
+    pkli_zip_dir *d = &z->dir[PKLI_ZIP_ZIPFILE];
+    if (zf_find_eocd(b, len, &e) < 0) {
+        pkli_error_setf(err, PKL_E_FORMAT, len, -1,
+                        "zip: no end of central directory record");
+        return -1;
+    }
+    d->eocd = e;
+    d->size = pkli_dec32le(b + e + 12);
+    d->offset = pkli_dec32le(b + e + 16);
+    /* _EndRecData64: a locator right before the end record; the zip64
+     * record right before the locator (the locator's offset is not
+     * used); anything missing leaves the end record as it is */
+    if (e >= LOC64_LEN && pkli_dec32le(b + e - LOC64_LEN) == SIG_LOC64) {
+        const uint8_t *l = b + e - LOC64_LEN;
+        if (pkli_dec32le(l + 4) != 0 || pkli_dec32le(l + 16) > 1) {
+            pkli_error_setf(err, PKL_E_FORMAT, e - LOC64_LEN, -1,
+                            "zip: zipfiles that span multiple disks are not "
+                            "supported");
+            return -1;
+        }
+        if (e < LOC64_LEN + EOCD64_LEN) {
+            /* fpin.seek before the start of the file: OSError */
+            pkli_error_setf(err, PKL_E_FORMAT, e - LOC64_LEN, -1,
+                            "zip64: no room for the end record before the "
+                            "locator");
+            return -1;
+        }
+        const uint8_t *r = l - EOCD64_LEN;
+        if (pkli_dec32le(r) == SIG_EOCD64) {
+            d->zip64 = 1;
+            d->size = pkli_dec64le(r + 40);
+            d->offset = pkli_dec64le(r + 48);
+        }
+    }
+    /* concat = location - size_cd - offset_cd (minus the zip64 records);
+     * start_dir = offset_cd + concat */
+    size_t at = d->zip64 ? e - LOC64_LEN - EOCD64_LEN : e;
+    if (d->size > at) {
+        pkli_error_setf(err, PKL_E_FORMAT, e, -1,
+                        "zip: bad offset for central directory (%llu bytes "
+                        "declared, %zu before the end record)",
+                        (unsigned long long)d->size, at);
+        return -1;
+    }
+    d->start = at - (size_t)d->size;
+    d->end = at;
+    return 0;
+}
+
+/* The local header offset header_offset + concat, when it is >= 0. */
+static int zf_local(const pkli_zip_dir *d, uint64_t hdr, uint64_t *out)
+{
+    if (hdr >= d->offset) {
+        uint64_t up = hdr - d->offset;
+        if (up > UINT64_MAX - d->start)
+            return 0;
+        *out = d->start + up;
+        return 1;
+    }
+    uint64_t down = d->offset - hdr;
+    if (down > d->start)
+        return 0;
+    *out = d->start - down;
+    return 1;
+}
+
+/* One record of _RealGetContents's loop: the directory is read as a byte
+ * string of at most size_cd bytes, and each field is fp.read(n), which
+ * returns fewer bytes at the end without complaint; only the 46-byte
+ * fixed part must be whole. */
+static int zf_entry(const pkli_zip *z, pkli_zip_cursor *c, pkli_zip_entry *e,
+                    pkl_error *err)
+{
+    const pkli_zip_dir *d = &z->dir[PKLI_ZIP_ZIPFILE];
+    const uint8_t *b = z->buf;
+    if (c->total >= d->size)
+        return 0;
+    size_t p = c->pos;
+    if (d->end - p < CDH_LEN || pkli_dec32le(b + p) != SIG_CENTRAL) {
+        pkli_error_setf(err, PKL_E_FORMAT, p, -1, "%s",
+                        d->end - p < CDH_LEN
+                            ? "zip: truncated central directory"
+                            : "zip: bad magic number for central directory");
+        return -1;
+    }
+    if (b[p + 6] > 63) { /* extract_version > MAX_EXTRACT_VERSION */
         pkli_error_setf(err, PKL_E_FORMAT, p, -1,
-                        "zip: central directory entry %zu is damaged "
-                        "(%llu declared)", z->next,
-                        (unsigned long long)z->count);
+                        "zip: zip file version %u.%u", b[p + 6] / 10,
+                        b[p + 6] % 10);
         return -1;
     }
     memset(e, 0, sizeof *e);
+    e->view = PKLI_ZIP_ZIPFILE;
     e->flags = pkli_dec16le(b + p + 8);
     e->method = pkli_dec16le(b + p + 10);
     e->crc = pkli_dec32le(b + p + 16);
@@ -264,20 +330,300 @@ int pkli_zip_next(pkli_zip *z, pkli_zip_entry *e, pkl_error *err)
     e->uncomp_size = pkli_dec32le(b + p + 24);
     size_t nlen = pkli_dec16le(b + p + 28), xlen = pkli_dec16le(b + p + 30),
            clen = pkli_dec16le(b + p + 32);
-    e->local_offset = pkli_dec32le(b + p + 42);
-    if (nlen + xlen + clen > z->cd_end - p - CDH_LEN) {
+    uint64_t hdr = pkli_dec32le(b + p + 42);
+    size_t q = p + CDH_LEN, left = d->end - q;
+    size_t n = nlen < left ? nlen : left;
+    e->name = b + q;
+    e->name_len = n;
+    q += n;
+    left -= n;
+    size_t x = xlen < left ? xlen : left;
+    if (zf_extra(b + q, x, e, &hdr) < 0) {
+        pkli_error_setf(err, PKL_E_FORMAT, q, -1,
+                        "zip: corrupt extra field in central directory "
+                        "entry %zu", c->index);
+        return -1;
+    }
+    q += x;
+    left -= x;
+    q += clen < left ? clen : left;
+    e->local_ok = zf_local(d, hdr, &e->local_offset);
+    e->index = c->index++;
+    c->pos = q;
+    c->total += (uint64_t)CDH_LEN + nlen + xlen + clen;
+    return 1;
+}
+
+/* ---- PyTorch's miniz ----------------------------------------------------- */
+
+/* mz_zip_reader_locate_header_sig: 4 KiB blocks from the end backwards,
+ * each searched from its end, overlapping by 3 bytes; the first signature
+ * with at least 22 bytes after it wins; the search stops after the block
+ * that reaches 65535 + 22 bytes from the end. */
+static int mz_find_eocd(const uint8_t *b, size_t len, size_t *at)
+{
+    if (len < EOCD_LEN)
+        return -1;
+    size_t cur = len > 4096 ? len - 4096 : 0;
+    for (;;) {
+        size_t n = len - cur < 4096 ? len - cur : 4096;
+        for (size_t i = n - 3; i-- > 0;) {
+            if (pkli_dec32le(b + cur + i) == SIG_EOCD &&
+                len - (cur + i) >= EOCD_LEN) {
+                *at = cur + i;
+                return 0;
+            }
+        }
+        if (cur == 0 || len - cur >= 65535 + EOCD_LEN)
+            return -1;
+        cur = cur > 4093 ? cur - 4093 : 0;
+    }
+}
+
+/* The per-entry checks of mz_zip_reader_read_central_dir, and the entry
+ * (mz_zip_file_stat_internal: the first zip64 extended information field
+ * replaces the sizes and offset that are 0xFFFFFFFF). */
+static int mz_entry(const pkli_zip *z, pkli_zip_cursor *c, pkli_zip_entry *e,
+                    pkl_error *err)
+{
+    const pkli_zip_dir *d = &z->dir[PKLI_ZIP_MINIZ];
+    const uint8_t *b = z->buf;
+    if (c->index >= d->count)
+        return 0;
+    size_t p = c->pos, n = d->end - p;
+    const char *why = NULL;
+    if (n < CDH_LEN || pkli_dec32le(b + p) != SIG_CENTRAL) {
         pkli_error_setf(err, PKL_E_FORMAT, p, -1,
-                        "zip: central directory entry %zu runs past the "
-                        "directory", z->next);
+                        "zip: central directory entry %zu is damaged "
+                        "(%llu declared)", c->index,
+                        (unsigned long long)d->count);
+        return -1;
+    }
+    memset(e, 0, sizeof *e);
+    e->view = PKLI_ZIP_MINIZ;
+    e->flags = pkli_dec16le(b + p + 8);
+    e->method = pkli_dec16le(b + p + 10);
+    e->crc = pkli_dec32le(b + p + 16);
+    e->comp_size = pkli_dec32le(b + p + 20);
+    e->uncomp_size = pkli_dec32le(b + p + 24);
+    size_t nlen = pkli_dec16le(b + p + 28), xlen = pkli_dec16le(b + p + 30),
+           clen = pkli_dec16le(b + p + 32);
+    unsigned disk = pkli_dec16le(b + p + 34);
+    e->local_offset = pkli_dec32le(b + p + 42);
+    if (e->comp_size != 0xFFFFFFFFu && e->uncomp_size != 0xFFFFFFFFu &&
+        ((e->method == 0 && e->uncomp_size != e->comp_size) ||
+         (e->uncomp_size && !e->comp_size)))
+        why = "sizes do not fit the method";
+    else if (disk == 0xFFFF || (disk != 0 && disk != 1))
+        why = "multi-disk entry";
+    else if (e->comp_size != 0xFFFFFFFFu &&
+             e->local_offset + LFH_LEN + e->comp_size > z->len)
+        why = "data past the end of the archive";
+    else if (e->flags & 0x2000)
+        why = "masked local header (central directory encryption)";
+    else if (CDH_LEN + nlen + xlen + clen > n)
+        why = "runs past the directory";
+    if (why) {
+        pkli_error_setf(err, PKL_E_FORMAT, p, -1,
+                        "zip: central directory entry %zu: %s", c->index, why);
         return -1;
     }
     e->name = b + p + CDH_LEN;
     e->name_len = nlen;
     apply_zip64(b + p + CDH_LEN + nlen, xlen, e, e->uncomp_size == 0xFFFFFFFFu,
                 e->comp_size == 0xFFFFFFFFu, e->local_offset == 0xFFFFFFFFu);
-    e->index = z->next++;
-    z->cd_pos = p + CDH_LEN + nlen + xlen + clen;
+    e->local_ok = e->local_offset <= z->len;
+    e->index = c->index++;
+    c->pos = p + CDH_LEN + nlen + xlen + clen;
     return 1;
+}
+
+/* mz_zip_reader_read_central_dir, up to the entries. */
+static int mz_open(pkli_zip *z, pkl_error *err)
+{
+    const uint8_t *b = z->buf;
+    size_t len = z->len, e;
+    pkli_zip_dir *d = &z->dir[PKLI_ZIP_MINIZ];
+    if (mz_find_eocd(b, len, &e) < 0) {
+        pkli_error_setf(err, PKL_E_FORMAT, len, -1,
+                        "zip: no end of central directory record");
+        return -1;
+    }
+    d->eocd = e;
+    uint64_t total = pkli_dec16le(b + e + 10), on_disk = pkli_dec16le(b + e + 8);
+    uint64_t num_disk = pkli_dec16le(b + e + 4), cd_disk = pkli_dec16le(b + e + 6);
+    uint64_t size = pkli_dec32le(b + e + 12), off = pkli_dec32le(b + e + 16);
+    if (e >= LOC64_LEN + EOCD64_LEN &&
+        pkli_dec32le(b + e - LOC64_LEN) == SIG_LOC64) {
+        const uint8_t *l = b + e - LOC64_LEN;
+        uint64_t r64 = pkli_dec64le(l + 8);
+        if (r64 > len - EOCD64_LEN) {
+            pkli_error_setf(err, PKL_E_FORMAT, e - LOC64_LEN, -1,
+                            "zip64: end record offset %llu is past the end",
+                            (unsigned long long)r64);
+            return -1;
+        }
+        const uint8_t *r = b + (size_t)r64;
+        if (pkli_dec32le(r) == SIG_EOCD64) {
+            d->zip64 = 1;
+            if (pkli_dec64le(r + 4) < EOCD64_LEN - 12 ||
+                pkli_dec32le(l + 16) != 1 || pkli_dec64le(r + 32) > UINT32_MAX ||
+                pkli_dec64le(r + 24) > UINT32_MAX ||
+                pkli_dec64le(r + 40) > UINT32_MAX) {
+                pkli_error_setf(err, PKL_E_FORMAT, (size_t)r64, -1,
+                                "zip64: end record refused (size, disks or "
+                                "counts)");
+                return -1;
+            }
+            total = pkli_dec64le(r + 32);
+            on_disk = pkli_dec64le(r + 24);
+            size = pkli_dec64le(r + 40);
+            num_disk = pkli_dec32le(r + 16);
+            cd_disk = pkli_dec32le(r + 20);
+            off = pkli_dec64le(r + 48);
+        }
+    }
+    const char *why = NULL;
+    if (total != on_disk ||
+        ((num_disk | cd_disk) != 0 && (num_disk != 1 || cd_disk != 1)))
+        why = "multi-disk archive";
+    else if (size < total * CDH_LEN)
+        why = "more entries than the directory size holds";
+    else if (off > len || size > len - off)
+        why = "directory past the end of the archive";
+    if (why) {
+        pkli_error_setf(err, PKL_E_FORMAT, e, -1,
+                        "zip: %s (%llu entries, %llu bytes at offset %llu)",
+                        why, (unsigned long long)total,
+                        (unsigned long long)size, (unsigned long long)off);
+        return -1;
+    }
+    d->size = size;
+    d->offset = off;
+    d->start = (size_t)off;
+    d->end = (size_t)(off + size);
+    d->count = total;
+    return 0;
+}
+
+/* ---- both ---------------------------------------------------------------- */
+
+static int dir_entry(const pkli_zip *z, int v, pkli_zip_cursor *c,
+                     pkli_zip_entry *e, pkl_error *err)
+{
+    return v == PKLI_ZIP_ZIPFILE ? zf_entry(z, c, e, err)
+                                 : mz_entry(z, c, e, err);
+}
+
+/* Each reader checks every entry before it extracts anything (zipfile's
+ * _RealGetContents, miniz's mz_zip_reader_read_central_dir): one bad
+ * entry and the reader reads nothing. */
+static int dir_validate(pkli_zip *z, int v, pkl_error *err)
+{
+    pkli_zip_dir *d = &z->dir[v];
+    pkli_zip_cursor c = { d->start, 0, 0 };
+    pkli_zip_entry e;
+    int rc;
+    while ((rc = dir_entry(z, v, &c, &e, err)) == 1)
+        ;
+    if (rc < 0)
+        return -1;
+    d->count = c.index;
+    d->ok = 1;
+    return 0;
+}
+
+int pkli_zip_open(pkli_zip *z, const uint8_t *buf, size_t len, pkl_error *err)
+{
+    pkl_error e0, e1;
+    memset(z, 0, sizeof *z);
+    z->buf = buf;
+    z->len = len;
+    pkli_error_clear(&e0);
+    pkli_error_clear(&e1);
+    if (zf_open(z, &e0) == 0)
+        dir_validate(z, PKLI_ZIP_ZIPFILE, &e0);
+    if (mz_open(z, &e1) == 0)
+        dir_validate(z, PKLI_ZIP_MINIZ, &e1);
+    const pkli_zip_dir *a = &z->dir[PKLI_ZIP_ZIPFILE], *m = &z->dir[PKLI_ZIP_MINIZ];
+    if (a->ok && m->ok) {
+        z->view = PKLI_ZIP_ZIPFILE;
+        z->cur.pos = a->start;
+        /* the common case: one directory, offsets not shifted */
+        if (a->start == m->start && a->size == m->size &&
+            a->count == m->count && a->offset == a->start)
+            z->dir[PKLI_ZIP_MINIZ].ok = 0;
+        pkli_error_clear(err);
+        return 0;
+    }
+    if (a->ok || m->ok) {
+        /* the other reader refuses the whole archive, so it loads nothing
+         * from it: what the one that opens it reads is all there is */
+        z->view = a->ok ? PKLI_ZIP_ZIPFILE : PKLI_ZIP_MINIZ;
+        z->cur.pos = z->dir[z->view].start;
+        pkli_error_clear(err);
+        return 0;
+    }
+    *err = e0;
+    if (len >= 4 && pkli_dec32le(buf) == SIG_LOCAL) {
+        z->local_mode = 1;
+        z->local_pos = 0;
+        return 1;
+    }
+    z->done = 1;
+    return -1;
+}
+
+static int same_entry(const pkli_zip_entry *a, const pkli_zip_entry *b)
+{
+    return a->local_ok == b->local_ok && a->local_offset == b->local_offset &&
+           a->comp_size == b->comp_size && a->method == b->method &&
+           a->name_len == b->name_len &&
+           memcmp(a->name, b->name, a->name_len) == 0;
+}
+
+int pkli_zip_next(pkli_zip *z, pkli_zip_entry *e, pkl_error *err)
+{
+    if (z->done)
+        return 0;
+    if (z->local_mode) {
+        int rc = next_local(z, e, err);
+        if (rc <= 0)
+            z->done = 1;
+        else
+            z->next++;
+        return rc;
+    }
+    for (;;) {
+        int rc = dir_entry(z, z->view, &z->cur, e, err);
+        if (rc < 0) { /* validated when opened: cannot happen */
+            z->done = 1;
+            return -1;
+        }
+        if (rc == 0) {
+            if (z->view == PKLI_ZIP_ZIPFILE && z->dir[PKLI_ZIP_MINIZ].ok) {
+                z->view = PKLI_ZIP_MINIZ;
+                z->cur.pos = z->dir[PKLI_ZIP_MINIZ].start;
+                z->cur.total = 0;
+                z->cur.index = 0;
+                z->twin.pos = z->dir[PKLI_ZIP_ZIPFILE].start;
+                z->twin.total = 0;
+                z->twin.index = 0;
+                z->stored = 0;
+                continue;
+            }
+            z->done = 1;
+            return 0;
+        }
+        if (z->view == PKLI_ZIP_MINIZ && z->dir[PKLI_ZIP_ZIPFILE].ok) {
+            pkli_zip_entry t;
+            pkl_error ignored;
+            if (zf_entry(z, &z->twin, &t, &ignored) == 1 && same_entry(e, &t))
+                continue;
+        }
+        z->next++;
+        return 1;
+    }
 }
 
 int pkli_zip_data(const pkli_zip *z, const pkli_zip_entry *e,
@@ -285,23 +631,21 @@ int pkli_zip_data(const pkli_zip *z, const pkli_zip_entry *e,
 {
     const uint8_t *b = z->buf;
     uint64_t lo = e->local_offset;
-    size_t at = SIZE_MAX;
-    /* try the offset as written (miniz), then shifted (zipfile) */
-    if (!e->from_local && lo <= z->len && z->len - (size_t)lo >= LFH_LEN &&
-        pkli_dec32le(b + (size_t)lo) == SIG_LOCAL)
-        at = (size_t)lo;
-    else if (!e->from_local && z->shift && lo <= z->len - z->shift &&
-             z->len - z->shift - (size_t)lo >= LFH_LEN &&
-             pkli_dec32le(b + (size_t)lo + z->shift) == SIG_LOCAL)
-        at = (size_t)lo + z->shift;
-    else if (e->from_local)
-        at = (size_t)lo;
-    if (at == SIZE_MAX) {
-        pkli_error_setf(err, PKL_E_FORMAT, lo <= z->len ? (size_t)lo : z->len,
-                        -1, "zip: no local header at offset %llu",
-                        (unsigned long long)lo);
+    /* ZipFile.open and miniz's extraction both read the local header at
+     * the entry's offset, check its signature, and take the data after its
+     * own name and extra field (inline_container.cc getRecordOffset reads
+     * the same two lengths); the sizes stay the directory's */
+    if (!e->local_ok || lo > z->len || z->len - (size_t)lo < LFH_LEN ||
+        pkli_dec32le(b + (size_t)lo) != SIG_LOCAL) {
+        pkli_error_setf(err, PKL_E_FORMAT,
+                        e->local_ok && lo <= z->len ? (size_t)lo : z->len, -1,
+                        "zip: no local header at offset %llu%s (%s)",
+                        e->local_ok ? (unsigned long long)lo : 0ull,
+                        e->local_ok ? "" : " (shifted before the start)",
+                        e->view == PKLI_ZIP_MINIZ ? "miniz" : "zipfile");
         return -1;
     }
+    size_t at = (size_t)lo;
     size_t nlen = pkli_dec16le(b + at + 26), xlen = pkli_dec16le(b + at + 28);
     if (nlen + xlen > z->len - at - LFH_LEN) {
         pkli_error_setf(err, PKL_E_TRUNCATED, at, -1,

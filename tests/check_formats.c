@@ -302,6 +302,33 @@ START_TEST(zip_bad_directory)
 }
 END_TEST
 
+/* corpus/views/zip_cd_shift.pt (corpus/views/gen/gen_zip.py): two central
+ * directories. CPython's zipfile reads the one right before the end record
+ * (offsets shifted by concat): its archive/data.pkl is the 17-byte benign
+ * pickle; miniz reads the one at the declared offset: its data.pkl is the
+ * 31-byte os.system pickle (tests/test_zip.py shows both with the real
+ * readers). Both are handed over; version and byteorder, the same entries
+ * in both directories, once. */
+START_TEST(zip_two_readers)
+{
+    size_t len;
+    uint8_t *buf = slurp("corpus/views/zip_cd_shift.pt", &len);
+    ck_assert_ptr_nonnull(buf);
+    pkl_walk_options o;
+    collected c;
+    pkl_walk_stats st;
+    pkl_error err;
+    memset(&o, 0, sizeof o);
+    POISON_ERR(err);
+    ck_assert_int_eq(walk_mem(buf, len, &o, &c, &st, &err), 0);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert_str_eq(c.items[0], "S !archive/data.pkl:17");
+    ck_assert_str_eq(c.items[1], "S !archive/data.pkl:31");
+    ck_assert_uint_eq(st.data_only, 2);
+    free(buf);
+}
+END_TEST
+
 static int problem_offset(void *ctx, const char *path, const pkl_error *e)
 {
     (void)path;
@@ -439,6 +466,7 @@ Suite *suite_formats(void)
     tcase_add_test(t, unknown_is_a_problem);
     tcase_add_test(t, raw_view);
     tcase_add_test(t, zip_bad_directory);
+    tcase_add_test(t, zip_two_readers);
     tcase_add_test(t, npy_header_offset);
     tcase_add_test(t, limits);
     tcase_add_loop_test(t, out_of_memory, 0,

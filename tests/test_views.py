@@ -2,7 +2,8 @@
 """test_views.py -- loader views (docs/formats.md, "Loader views"): every
 file is judged by every way a real loader reads it.
 
-  * corpus/views/MANIFEST.tsv (written by corpus/views/gen/gen_views.py,
+  * corpus/views/MANIFEST.tsv (written by corpus/views/gen/gen_views.py and
+    gen_zip.py,
     expectations stated by reasoning from the loaders' source): each
     hostile trick scans critical at the stated path under --policy ml,
     images/text/safetensors/dbm side files are not-a-pickle with nothing

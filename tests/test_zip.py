@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""test_zip.py -- the two zip readers (docs/formats.md, "Zip: the two
+readers"): on each corpus/views/zip_* sample (corpus/views/gen/gen_zip.py),
+
+  (a) the REAL readers say which bytes they hand over: CPython's zipfile
+      (numpy.load's reader for .npz: ZipFile(...).read(name), the name
+      lookup being NameToInfo, the last entry of a name) and PyTorch's
+      (torch._C.PyTorchFileReader(...).get_record(name), miniz underneath).
+      Those bytes are decoded with pickletools.genops -- never unpickled;
+      an .npy member's body is found with numpy.lib.format -- and the test
+      asserts which reader reaches GLOBAL os.system: the differential is
+      real, not a scanner opinion;
+  (b) `pickleguard scan --policy ml` reports os.system (critical) at the
+      member path a reader loads it from, by file name and when the
+      directory corpus/views is scanned.
+
+A missing torch or numpy is a counted skip. Prints "N passed, M failed,
+K skipped" last.
+"""
+import io
+import json
+import os
+import pickletools
+import subprocess
+import sys
+import zipfile
+
+from pgtest import EXE, ROOT, check, finish, no_binary, skip
+
+VIEWS = os.path.join(ROOT, 'corpus', 'views')
+
+# sample: (zipfile member, torch record, path of the finding,
+#          does zipfile's view hold os.system, does torch's)
+# None for a reader: it refuses the member or the archive (shown below).
+SAMPLES = {
+    'zip_cd_shift.npz': ('d/a.npy', 'a.npy', 'd/a.npy', True, False),
+    'zip_eocd_in_comment.npz': ('d/a.npy', 'a.npy', 'd/a.npy', True, True),
+    'zip64_locator.npz': ('d/a.npy', 'a.npy', 'd/a.npy', True, False),
+    'zip_dup_names.npz': ('d/a.npy', 'a.npy', 'd/a.npy', True, False),
+    'zip_cd_shift.pt': ('archive/data.pkl', 'data.pkl', 'archive/data.pkl',
+                        False, True),
+    'zip_case.pt': ('archive/data.pkl', 'data.pkl', 'archive/DATA.PKL',
+                    None, True),
+    'zip_prefix.pt': ('x/data.pkl', 'data.pkl', 'x/data.pkl', True, True),
+    'zip_local_name.pt': ('archive/data.pkl', 'data.pkl', 'archive/data.pkl',
+                          None, True),
+    'zip_member_view.zip': ('inner.bin', None, 'inner.bin', True, None),
+}
+
+
+def globals_in(data):
+    """Names GLOBAL imports in the pickle these bytes hold (an .npy's
+    object-array body, else the bytes themselves), by pickletools."""
+    if data.startswith(b'\x93NUMPY'):
+        import numpy as np
+        f = io.BytesIO(data)
+        ver = np.lib.format.read_magic(f)
+        rd = (np.lib.format.read_array_header_1_0 if ver == (1, 0)
+              else np.lib.format.read_array_header_2_0)
+        _, _, dtype = rd(f)
+        if not dtype.hasobject:
+            return []
+        data = f.read()
+    out = []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == 'GLOBAL':
+                out.append(arg.replace(' ', '.'))
+    except Exception:
+        pass  # a pickle that runs out: what came before still counts
+    return out
+
+
+def zipfile_view(path, member):
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.read(member)
+    except (KeyError, zipfile.BadZipFile):
+        return None
+
+
+def torch_view(path, record):
+    import torch
+    with open(path, 'rb') as f:
+        r = torch._C.PyTorchFileReader(io.BytesIO(f.read()))
+    try:
+        return bytes(r.get_record(record))
+    except RuntimeError:
+        return None
+
+
+def have(mod):
+    try:
+        __import__(mod)
+        return True
+    except ImportError:
+        return False
+
+
+def real_readers():
+    np_ok, torch_ok = have('numpy'), have('torch')
+    for name, (member, record, _, zf_evil, t_evil) in sorted(SAMPLES.items()):
+        path = os.path.join(VIEWS, name)
+        if name.endswith('.npz') and not np_ok:
+            skip('%s: numpy is not installed' % name)
+        else:
+            data = zipfile_view(path, member)
+            if zf_evil is None:
+                check(data is None, '%s: zipfile reads %s' % (name, member))
+            else:
+                got = data is not None and 'os.system' in globals_in(data)
+                check(got == zf_evil, '%s: zipfile view of %s: os.system %s'
+                      % (name, member, 'missing' if zf_evil else 'present'))
+        if t_evil is None:
+            continue
+        if not torch_ok:
+            skip('%s: torch is not installed' % name)
+            continue
+        data = torch_view(path, record)
+        got = data is not None and 'os.system' in globals_in(data)
+        check(got == t_evil, '%s: torch view of %s: os.system %s'
+              % (name, record, 'missing' if t_evil else 'present'))
+
+
+def scan(args):
+    p = subprocess.run([EXE, 'scan', '--policy', 'ml', '--format', 'json']
+                       + args, capture_output=True, timeout=300, cwd=ROOT)
+    return json.loads(p.stdout.decode('utf-8', 'replace'))
+
+
+def reported(doc, path, inner):
+    for f in doc['files']:
+        if f['path'] == path:
+            return any(x['severity'] == 'critical' and x['path'] == inner and
+                       x['global'] in ('os.system', 'posix.system')
+                       for x in f['findings'])
+    return False
+
+
+def scanner():
+    names = sorted(SAMPLES)
+    paths = [os.path.join('corpus', 'views', n) for n in names]
+    by_name = scan(paths)
+    by_dir = scan([os.path.join('corpus', 'views')])
+    for n, p in zip(names, paths):
+        inner = SAMPLES[n][2]
+        check(reported(by_name, p, inner),
+              '%s: scan does not report os.system at %s' % (n, inner))
+        check(reported(by_dir, p, inner),
+              '%s: a directory scan does not report os.system at %s'
+              % (n, inner))
+
+
+def main():
+    if not os.path.exists(EXE):
+        return no_binary()
+    real_readers()
+    scanner()
+    return finish()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
