@@ -203,19 +203,24 @@ uint64_t pkli_siphash(const pkli_hkey *k, const void *p, size_t n);
 uint64_t pkli_siphash_u64(const pkli_hkey *k, uint64_t x);
 
 /* ---- hash table (hashtab.c) ------------------------------------------------
- * One open-addressing table for every module: a 64-bit key maps to a
- * non-zero 32-bit value (callers with richer entries keep them in an array
- * and store index + 1). The table stays at most half full and doubles as it
- * fills; callers bound `count` themselves before adding. */
+ * One open-addressing table for every module: a slot maps a 64-bit key to
+ * a non-zero 32-bit value and a free 32-bit word (callers with richer
+ * entries keep them in an array and store index + 1). The table stays at
+ * most half full and doubles as it fills; callers bound `count`
+ * themselves before adding. */
 typedef enum pkli_htab_mode {
     PKLI_HT_SIPHASH, /* keys from the input: SipHash-1-3 under hk */
     PKLI_HT_MIX,     /* keys no input chooses (addresses): a cheap mix */
     PKLI_HT_HASHED   /* keys are keyed hashes already: used as they are;
                         equal keys are told apart by the caller's eq */
 } pkli_htab_mode;
+typedef struct pkli_hslot {
+    uint64_t key;
+    uint32_t val;     /* 0: empty slot */
+    uint32_t aux;     /* the caller's (0 when added) */
+} pkli_hslot;
 typedef struct pkli_htab {
-    uint64_t *keys;
-    uint32_t *vals;   /* 0: empty slot */
+    pkli_hslot *slots;
     size_t cap;       /* 0 or a power of two */
     size_t count;
     pkli_htab_mode mode;
@@ -228,21 +233,24 @@ typedef int (*pkli_htab_eq)(const void *ctx, uint32_t val);
  * be given for PKLI_HT_SIPHASH and is ignored otherwise. */
 void pkli_htab_init(pkli_htab *t, const pkl_allocator *a, pkli_htab_mode mode,
                     const pkli_hkey *hk);
-/* The value slot of key (writable in place), or NULL when absent. */
-uint32_t *pkli_htab_find(const pkli_htab *t, uint64_t key);
+/* The slot of key (val and aux writable in place; val must stay non-zero),
+ * or NULL when absent. Valid until the next add. */
+pkli_hslot *pkli_htab_find(const pkli_htab *t, uint64_t key);
 /* The same for a PKLI_HT_HASHED table: the first entry with this key for
  * which eq(ctx, value) holds (eq NULL: any). */
-uint32_t *pkli_htab_find_eq(const pkli_htab *t, uint64_t key,
-                            pkli_htab_eq eq, const void *ctx);
-/* Adds key -> val (val non-zero) without looking for key first; returns
- * the new slot, or NULL when out of memory (the table is unchanged). */
-uint32_t *pkli_htab_add(pkli_htab *t, uint64_t key, uint32_t val);
+pkli_hslot *pkli_htab_find_eq(const pkli_htab *t, uint64_t key,
+                              pkli_htab_eq eq, const void *ctx);
+/* Adds key -> val (val non-zero, aux 0) without looking for key first;
+ * returns the new slot, or NULL when out of memory (the table is
+ * unchanged). */
+pkli_hslot *pkli_htab_add(pkli_htab *t, uint64_t key, uint32_t val);
 /* The existing slot of key, or a new one holding val; *added (may be NULL)
  * tells which. NULL when out of memory. */
-uint32_t *pkli_htab_insert(pkli_htab *t, uint64_t key, uint32_t val, int *added);
+pkli_hslot *pkli_htab_insert(pkli_htab *t, uint64_t key, uint32_t val,
+                             int *added);
 /* Empties the table, keeping its memory. */
 void pkli_htab_clear(pkli_htab *t);
-/* Frees the arrays; the table is empty and usable again. */
+/* Frees the slots; the table is empty and usable again. */
 void pkli_htab_free(pkli_htab *t);
 
 /* ---- opcode helpers ------------------------------------------------------- */

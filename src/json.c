@@ -22,25 +22,24 @@
 
 /* ---- container reference counts ------------------------------------------ */
 
-/* What the writer remembers about a node, found by its address: for a
- * container, how often the pre-pass reached it and its $id; for an
- * integer, its decimal text (converting is quadratic in the length, and a
- * memoized integer may be referenced many times); for a long string in
- * the counting pass, the size of its JSON. */
-typedef struct node {
-    const pkl_value *v;
-    uint32_t count;     /* containers: times reached (saturating) */
-    uint32_t id;        /* containers: 0 until first emitted with an $id */
-    char *txt;          /* integers: decimal text (NULL: size only) */
-    size_t len;         /* integers, long strings: length of the JSON */
-} node;
+/* The decimal text of an integer (converting is quadratic in the length,
+ * and a memoized integer may be referenced many times), or in the counting
+ * pass only the size of a long string's JSON. */
+typedef struct bigtxt {
+    char *txt;          /* NULL: size only */
+    size_t len;
+} bigtxt;
 
 typedef struct jw {
     const pkl_allocator *a;
     pkl_error *err;
-    pkli_htab ix;         /* node address -> index + 1 in nodes */
-    node *nodes;
-    size_t nn, ncap;
+    /* containers by address: val = $id + 1 (1: none given yet), aux =
+     * times the pre-pass reached it (saturating) */
+    pkli_htab refs;
+    /* integers and long strings by address: index + 1 in bt */
+    pkli_htab texts;
+    bigtxt *bt;
+    size_t nbt, btcap;
     const pkl_value **vs; /* pre-pass stack */
     size_t vsn, vscap;
     struct frame *fs;     /* emission stack */
@@ -136,52 +135,37 @@ static int is_ref_container(const pkl_value *v)
     }
 }
 
-static node *node_find(const jw *w, const pkl_value *v)
+static uint64_t addr_key(const pkl_value *v)
 {
-    uint32_t *i = pkli_htab_find(&w->ix, (uint64_t)(uintptr_t)v);
-    return i ? &w->nodes[*i - 1] : NULL;
-}
-
-/* A new, zeroed record for v (known to have none); NULL with the error
- * set when out of memory. */
-static node *node_add(jw *w, const pkl_value *v)
-{
-    if (w->nn >= UINT32_MAX - 1 ||
-        pkli_grow(w->a, (void **)&w->nodes, &w->ncap, w->nn + 1,
-                  sizeof *w->nodes) < 0 ||
-        !pkli_htab_add(&w->ix, (uint64_t)(uintptr_t)v, (uint32_t)w->nn + 1)) {
-        pkli_error_set(w->err, PKL_E_NOMEM, 0, -1);
-        return NULL;
-    }
-    node *n = &w->nodes[w->nn++];
-    memset(n, 0, sizeof *n);
-    n->v = v;
-    return n;
+    return (uint64_t)(uintptr_t)v;
 }
 
 /* Counts one more arrival at v; *first is set when it is the first. */
 static int rmap_hit(jw *w, const pkl_value *v, int *first)
 {
-    node *s = node_find(w, v);
-    *first = !s;
-    if (s) {
-        if (s->count < UINT32_MAX)
-            s->count++;
-        return 0;
-    }
-    s = node_add(w, v);
-    if (!s)
+    pkli_hslot *s = pkli_htab_insert(&w->refs, addr_key(v), 1, first);
+    if (!s) {
+        pkli_error_set(w->err, PKL_E_NOMEM, 0, -1);
         return -1;
-    s->count = 1;
+    }
+    if (s->aux < UINT32_MAX)
+        s->aux++;
     return 0;
 }
 
-static void nodes_free(jw *w)
+static const bigtxt *bigtxt_find(const jw *w, const pkl_value *v)
 {
-    for (size_t i = 0; i < w->nn; i++)
-        pkli_free(w->a, w->nodes[i].txt);
-    pkli_free(w->a, w->nodes);
-    pkli_htab_free(&w->ix);
+    const pkli_hslot *s = pkli_htab_find(&w->texts, addr_key(v));
+    return s ? &w->bt[s->val - 1] : NULL;
+}
+
+static void texts_free(jw *w)
+{
+    for (size_t i = 0; i < w->nbt; i++)
+        pkli_free(w->a, w->bt[i].txt);
+    pkli_free(w->a, w->bt);
+    pkli_htab_free(&w->texts);
+    pkli_htab_free(&w->refs);
 }
 
 static int vs_push(jw *w, const pkl_value *v)
@@ -384,19 +368,21 @@ static int reserve_num(jw *w, size_t len)
 static int bigtxt_add(jw *w, const pkl_value *v, const char *txt, size_t len)
 {
     char *copy = NULL;
+    if (w->nbt >= UINT32_MAX - 1 ||
+        pkli_grow(w->a, (void **)&w->bt, &w->btcap, w->nbt + 1,
+                  sizeof *w->bt) < 0)
+        return -1;
     if (txt) { /* NULL: a size only (counting pass) */
         copy = pkli_malloc(w->a, len ? len : 1);
         if (!copy)
             return -1;
         memcpy(copy, txt, len);
     }
-    node *n = node_add(w, v);
-    if (!n) {
+    if (!pkli_htab_add(&w->texts, addr_key(v), (uint32_t)w->nbt + 1)) {
         pkli_free(w->a, copy);
         return -1;
     }
-    n->txt = copy;
-    n->len = len;
+    w->bt[w->nbt++] = (bigtxt){copy, len};
     return 0;
 }
 
@@ -407,7 +393,7 @@ static int put_bigint(jw *w, const pkl_value *v)
 {
     const uint8_t *le = v->u.s.ptr;
     size_t len = v->u.s.len;
-    const node *cached = node_find(w, v);
+    const bigtxt *cached = bigtxt_find(w, v);
     if (cached) {
         put(w, cached->txt, cached->len);
         return 0;
@@ -444,11 +430,18 @@ static void put_sink(void *w, const char *s, size_t n)
     put(w, s, n);
 }
 
-/* A JSON string from surrogatepass UTF-8: lone surrogates as \udXXX. */
+/* A JSON string from surrogatepass UTF-8: lone surrogates as \udXXX.
+ * Most strings (names, keys) are plain ASCII and are copied at once. */
 static void put_str(jw *w, const uint8_t *s, size_t n)
 {
+    size_t i = 0;
+    while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+        i++;
     PUTS(w, "\"");
-    pkli_json_escape(s, n, 1, put_sink, w);
+    if (i == n)
+        put(w, (const char *)s, n);
+    else
+        pkli_json_escape(s, n, 1, put_sink, w);
     PUTS(w, "\"");
 }
 
@@ -540,17 +533,17 @@ static int emit_value(jw *w, const pkl_value *v)
 {
     int wrapped = 0;
     if (is_ref_container(v)) {
-        node *s = node_find(w, v);
-        if (s && s->id) {
+        pkli_hslot *s = pkli_htab_find(&w->refs, addr_key(v));
+        if (s && s->val > 1) {
             PUTS(w, "{\"$ref\": ");
-            put_i64(w, s->id);
+            put_i64(w, s->val - 1);
             PUTS(w, "}");
             return 0;
         }
-        if (s && s->count > 1) {
-            s->id = ++w->next_id;
+        if (s && s->aux > 1) {
+            s->val = ++w->next_id + 1;
             PUTS(w, "{\"$id\": ");
-            put_i64(w, s->id);
+            put_i64(w, w->next_id);
             PUTS(w, ", \"$value\": ");
             wrapped = 1;
         }
@@ -571,7 +564,7 @@ static int emit_value(jw *w, const pkl_value *v)
         /* counting pass: a long string's size is measured once per node
          * (memo references repeat it), then added per reference */
         int cache = w->counting && v->u.s.len >= 64;
-        const node *known = cache ? node_find(w, v) : NULL;
+        const bigtxt *known = cache ? bigtxt_find(w, v) : NULL;
         if (known) {
             put_slow(w, NULL, known->len);
             return 0;
@@ -773,7 +766,8 @@ int pkl_json_write(const pkl_doc *doc, FILE *out, size_t max_json_bytes,
     w.a = &a;
     w.err = err;
     /* keyed by address, which no input chooses */
-    pkli_htab_init(&w.ix, &a, PKLI_HT_MIX, NULL);
+    pkli_htab_init(&w.refs, &a, PKLI_HT_MIX, NULL);
+    pkli_htab_init(&w.texts, &a, PKLI_HT_MIX, NULL);
     int rc = -1;
     const pkl_value *root = pkl_doc_root(doc);
     if (!root || !out) {
@@ -813,8 +807,9 @@ int pkl_json_write(const pkl_doc *doc, FILE *out, size_t max_json_bytes,
         w.bound = w.counted;
         w.fsn = 0;
         w.next_id = 0;
-        for (size_t i = 0; i < w.nn; i++)
-            w.nodes[i].id = 0;
+        for (size_t i = 0; i < w.refs.cap; i++)
+            if (w.refs.slots[i].val)
+                w.refs.slots[i].val = 1;
     }
     if (w.bound <= max_json_bytes) {
         /* The document cannot exceed the limit, so it is streamed through
@@ -843,6 +838,6 @@ done:
     pkli_free(&a, w.vs);
     pkli_free(&a, w.fs);
     pkli_free(&a, w.num);
-    nodes_free(&w);
+    texts_free(&w);
     return rc;
 }

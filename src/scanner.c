@@ -945,9 +945,9 @@ static uint32_t memo_encode(scan *s, const aval *v, const pkl_op *op)
  * chosen by the input: the table is keyed (PKLI_HT_SIPHASH). */
 static uint32_t *hash_slot(scan *s, uint64_t key, int create, const pkl_op *op)
 {
-    uint32_t *v = pkli_htab_find(&s->memo_hash, key);
+    pkli_hslot *v = pkli_htab_find(&s->memo_hash, key);
     if (v || !create)
-        return v;
+        return v ? &v->val : NULL;
     if (s->memo_hash.count >= MEMO_HASH_MAX) {
         memo_limit(s, op, "more than 524288 entries in the memo's sparse "
                           "table (keys above 2^23, or values past 2^21)");
@@ -956,7 +956,7 @@ static uint32_t *hash_slot(scan *s, uint64_t key, int create, const pkl_op *op)
     v = pkli_htab_add(&s->memo_hash, key, MS_UNKNOWN); /* caller overwrites */
     if (!v)
         s->nomem = 1;
-    return v;
+    return v ? &v->val : NULL;
 }
 
 /* The pool-index cell of a dense key, growing the index (one array,
@@ -1178,9 +1178,9 @@ static uint32_t global_intern(scan *s, const pkl_global *g, const pkl_op *op,
     /* names come from the input: hashed under the scan's key */
     uint64_t h = pkli_siphash(&s->hk, full, n);
     name_probe q = { s, full };
-    const uint32_t *found = pkli_htab_find_eq(&s->ghash, h, name_eq, &q);
+    const pkli_hslot *found = pkli_htab_find_eq(&s->ghash, h, name_eq, &q);
     if (found)
-        return *found - 1;
+        return found->val - 1;
     if (s->ngl >= GLOBALS_MAX) {
         if (!s->said_globals_cap) {
             s->said_globals_cap = 1;

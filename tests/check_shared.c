@@ -27,27 +27,28 @@ static void check_map(pkli_htab_mode mode)
     enum { N = 5000 };
     for (uint64_t k = 0; k < N; k++) {
         int added = -1;
-        uint32_t *v = pkli_htab_insert(&t, k << (k & 1 ? 20 : 0), (uint32_t)k + 1, &added);
+        pkli_hslot *v = pkli_htab_insert(&t, k << (k & 1 ? 20 : 0), (uint32_t)k + 1, &added);
         ck_assert_ptr_nonnull(v);
         ck_assert_int_eq(added, 1);
     }
     ck_assert_uint_eq(t.count, N);
     ck_assert_uint_le(2 * t.count, t.cap); /* at most half full */
     for (uint64_t k = 0; k < N; k++) {
-        uint32_t *v = pkli_htab_find(&t, k << (k & 1 ? 20 : 0));
+        pkli_hslot *v = pkli_htab_find(&t, k << (k & 1 ? 20 : 0));
         ck_assert_ptr_nonnull(v);
-        ck_assert_uint_eq(*v, k + 1);
+        ck_assert_uint_eq(v->val, k + 1);
+        ck_assert_uint_eq(v->aux, 0);
         int added = -1;
         ck_assert_ptr_eq(pkli_htab_insert(&t, k << (k & 1 ? 20 : 0), 99, &added), v);
         ck_assert_int_eq(added, 0);
-        ck_assert_uint_eq(*v, k + 1); /* insert keeps the existing value */
+        ck_assert_uint_eq(v->val, k + 1); /* insert keeps the existing value */
     }
     ck_assert_ptr_null(pkli_htab_find(&t, (uint64_t)N << 21 | 1));
     pkli_htab_clear(&t);
     ck_assert_uint_eq(t.count, 0);
     ck_assert_ptr_null(pkli_htab_find(&t, 0));
     ck_assert_ptr_nonnull(pkli_htab_add(&t, 0, 5));
-    ck_assert_uint_eq(*pkli_htab_find(&t, 0), 5);
+    ck_assert_uint_eq(pkli_htab_find(&t, 0)->val, 5);
     pkli_htab_free(&t);
     ck_assert_ptr_null(pkli_htab_find(&t, 0));
 }
@@ -74,9 +75,9 @@ START_TEST(test_htab_hashed_collisions)
     for (uint32_t i = 0; i < 3; i++)
         ck_assert_ptr_nonnull(pkli_htab_add(&t, 42, i + 1));
     for (uint32_t i = 0; i < 3; i++) {
-        uint32_t *v = pkli_htab_find_eq(&t, 42, name_is, names[i]);
+        pkli_hslot *v = pkli_htab_find_eq(&t, 42, name_is, names[i]);
         ck_assert_ptr_nonnull(v);
-        ck_assert_uint_eq(*v, i + 1);
+        ck_assert_uint_eq(v->val, i + 1);
     }
     ck_assert_ptr_null(pkli_htab_find_eq(&t, 42, name_is, "nt.system"));
     ck_assert_ptr_null(pkli_htab_find_eq(&t, 43, name_is, "os.system"));
