@@ -877,19 +877,234 @@ static int yaml_bounds(loader *L, const char *text, size_t len,
 
 /* Parses one policy document, follows its extends (its parents are merged
  * first), then applies its own settings over theirs. */
+/* ---- one policy text, step by step ------------------------------------------
+ * load_text runs the steps below in order; each checks one part of the
+ * document and returns 0, or -1 with the error reported, through
+ * RETURN_PERR_IF (zstd's RETURN_ERROR_IF): the condition, then the policy
+ * error to report at a YAML mark. */
+#define RETURN_PERR_IF(cond, L, code, origin, mark, ...)                      \
+    do {                                                                      \
+        if (cond) {                                                           \
+            perr((L), (code), (origin), (mark), __VA_ARGS__);                 \
+            return -1;                                                        \
+        }                                                                     \
+    } while (0)
+
+/* The document being loaded and its top-level keys. */
+typedef struct ptext {
+    loader *L;
+    const char *origin;
+    yaml_document_t doc;
+    yaml_node_t *root;
+    yaml_node_t *knode[K_COUNT], *vnode[K_COUNT];
+} ptext;
+
+/* Parses exactly one YAML document whose root is a mapping. */
+static int parse_document(ptext *t, yaml_parser_t *parser, const char *text,
+                          size_t len, int *have_doc)
+{
+    loader *L = t->L;
+    yaml_document_t extra;
+    yaml_mark_t start = {0, 0, 0};
+    if (!yaml_parser_load(parser, &t->doc)) {
+        yaml_error(L, parser, text, len, t->origin);
+        return -1;
+    }
+    *have_doc = 1;
+    t->root = yaml_document_get_root_node(&t->doc);
+    RETURN_PERR_IF(!t->root, L, PKL_E_POLICY_SCHEMA, t->origin, start,
+                   "empty policy: expected a mapping with at least "
+                   "'version: 1'");
+    /* A second document would be silently ignored by a lazy reader. */
+    if (!yaml_parser_load(parser, &extra)) {
+        yaml_error(L, parser, text, len, t->origin);
+        return -1;
+    }
+    yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+    yaml_mark_t m2 = r2 ? extra.start_mark : start;
+    yaml_document_delete(&extra);
+    RETURN_PERR_IF(r2, L, PKL_E_POLICY_SCHEMA, t->origin, m2,
+                   "a policy file holds exactly one YAML document");
+    RETURN_PERR_IF(t->root->type != YAML_MAPPING_NODE, L, PKL_E_POLICY_SCHEMA,
+                   t->origin, t->root->start_mark,
+                   "a policy must be a mapping (version, allow, deny, ...), "
+                   "not %s", node_kind(t->root));
+    return 0;
+}
+
+/* Finds each known top-level key once; unknown and repeated keys are
+ * errors. */
+static int collect_keys(ptext *t)
+{
+    char shown[80];
+    yaml_node_t *root = t->root;
+    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
+         pr < root->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = yaml_document_get_node(&t->doc, pr->key);
+        yaml_node_t *v = yaml_document_get_node(&t->doc, pr->value);
+        if (!k || !v)
+            continue;
+        RETURN_PERR_IF(k->type != YAML_SCALAR_NODE, t->L, PKL_E_POLICY_SCHEMA,
+                       t->origin, k->start_mark, "keys must be scalars, not %s",
+                       node_kind(k));
+        int i;
+        for (i = 0; i < K_COUNT; i++)
+            if (scalar_is(k, top_keys[i]))
+                break;
+        RETURN_PERR_IF(i == K_COUNT, t->L, PKL_E_POLICY_SCHEMA, t->origin,
+                       k->start_mark,
+                       "unknown key '%s' (known: version, name, description, "
+                       "extends, allow, deny, persistent_ids, limits, "
+                       "allow_dangerous)", show(k, shown, sizeof shown));
+        RETURN_PERR_IF(t->knode[i], t->L, PKL_E_POLICY_SCHEMA, t->origin,
+                       k->start_mark, "duplicate key '%s' (first at line %lu)",
+                       top_keys[i],
+                       (unsigned long)t->knode[i]->start_mark.line + 1);
+        t->knode[i] = k;
+        t->vnode[i] = v;
+    }
+    return 0;
+}
+
+/* 'version: 1', required and unquoted. */
+static int check_version(ptext *t)
+{
+    char shown[80];
+    yaml_node_t *v = t->vnode[K_VERSION];
+    RETURN_PERR_IF(!v, t->L, PKL_E_POLICY_SCHEMA, t->origin,
+                   t->root->start_mark,
+                   "missing required key 'version' (write 'version: 1')");
+    RETURN_PERR_IF(scalar_is(v, "1") &&
+                       v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE,
+                   t->L, PKL_E_POLICY_SCHEMA, t->origin, v->start_mark,
+                   "'version' must be the number 1, not a quoted string");
+    RETURN_PERR_IF(!scalar_is(v, "1"), t->L, PKL_E_POLICY_SCHEMA, t->origin,
+                   v->start_mark,
+                   "unsupported version %s%s%s (only 'version: 1' is defined)",
+                   v->type == YAML_SCALAR_NODE ? "'" : "",
+                   v->type == YAML_SCALAR_NODE ? show(v, shown, sizeof shown)
+                                               : node_kind(v),
+                   v->type == YAML_SCALAR_NODE ? "'" : "");
+    return 0;
+}
+
+/* 'name' and 'description' are strings without NUL; a name is 1 to
+ * PKL_POLICY_NAME_MAX bytes without control characters; persistent_ids
+ * is allow or deny. */
+static int check_scalars(ptext *t)
+{
+    char shown[80];
+    for (int i = K_NAME; i <= K_DESCRIPTION; i++) {
+        yaml_node_t *v = t->vnode[i];
+        if (!v)
+            continue;
+        RETURN_PERR_IF(v->type != YAML_SCALAR_NODE, t->L, PKL_E_POLICY_SCHEMA,
+                       t->origin, v->start_mark, "'%s' must be a string, not %s",
+                       top_keys[i], node_kind(v));
+        RETURN_PERR_IF(memchr(v->data.scalar.value, '\0', v->data.scalar.length),
+                       t->L, PKL_E_POLICY_SCHEMA, t->origin, v->start_mark,
+                       "'%s' contains a NUL byte", top_keys[i]);
+    }
+    yaml_node_t *v = t->vnode[K_NAME];
+    if (v) {
+        size_t n = v->data.scalar.length;
+        int bad = n == 0 || n > PKL_POLICY_NAME_MAX;
+        for (size_t j = 0; j < n && !bad; j++)
+            if (v->data.scalar.value[j] < 0x20 || v->data.scalar.value[j] == 0x7f)
+                bad = 1;
+        RETURN_PERR_IF(bad, t->L, PKL_E_POLICY_SCHEMA, t->origin, v->start_mark,
+                       "'name' must be 1 to %d bytes without control "
+                       "characters", PKL_POLICY_NAME_MAX);
+    }
+    v = t->vnode[K_PERSID];
+    RETURN_PERR_IF(v && !scalar_is(v, "allow") && !scalar_is(v, "deny"), t->L,
+                   PKL_E_POLICY_SCHEMA, t->origin, v->start_mark,
+                   "'persistent_ids' must be 'allow' or 'deny', not %s%s%s",
+                   v->type == YAML_SCALAR_NODE ? "'" : "",
+                   v->type == YAML_SCALAR_NODE ? show(v, shown, sizeof shown)
+                                               : node_kind(v),
+                   v->type == YAML_SCALAR_NODE ? "'" : "");
+    return 0;
+}
+
+/* Loads every policy named by 'extends' (parents first, so that this
+ * file's scalars override theirs). A built-in may only extend built-ins:
+ * it has no directory. */
+static int load_extends(ptext *t, const char *base_path, const char *builtin)
+{
+    yaml_node_t *v = t->vnode[K_EXTENDS];
+    size_t count = 0;
+    if (!v)
+        return 0;
+    RETURN_PERR_IF(v->type != YAML_SCALAR_NODE &&
+                       v->type != YAML_SEQUENCE_NODE,
+                   t->L, PKL_E_POLICY_SCHEMA, t->origin, v->start_mark,
+                   "'extends' must be a policy name or path, or a list of "
+                   "them, not %s", node_kind(v));
+    count = v->type == YAML_SCALAR_NODE
+                ? 1
+                : (size_t)(v->data.sequence.items.top -
+                           v->data.sequence.items.start);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *e = v->type == YAML_SCALAR_NODE
+                             ? v
+                             : yaml_document_get_node(
+                                   &t->doc, v->data.sequence.items.start[i]);
+        if (!e)
+            continue;
+        RETURN_PERR_IF(e->type != YAML_SCALAR_NODE || e->data.scalar.length == 0,
+                       t->L, PKL_E_POLICY_SCHEMA, t->origin, e->start_mark,
+                       "'extends' entries must be policy names or paths, "
+                       "not %s",
+                       e->type == YAML_SCALAR_NODE ? "empty" : node_kind(e));
+        if (load_ref(t->L, (const char *)e->data.scalar.value,
+                     e->data.scalar.length, builtin ? NULL : base_path,
+                     t->origin, e->start_mark, 0) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The top-level file's name (its 'name', else the built-in's name, else
+ * where it came from), origin and description. */
+static int set_identity(ptext *t, const char *builtin)
+{
+    loader *L = t->L;
+    yaml_node_t *name = t->vnode[K_NAME], *desc = t->vnode[K_DESCRIPTION];
+    const char *nm = builtin ? builtin : t->origin;
+    size_t nl = strlen(nm);
+    if (name) {
+        nm = (const char *)name->data.scalar.value;
+        nl = name->data.scalar.length;
+    }
+    L->p->name = dup_n(L->a, nm, nl);
+    L->p->origin = dup_n(L->a, t->origin, strlen(t->origin));
+    if (desc)
+        L->p->description = dup_n(L->a, (const char *)desc->data.scalar.value,
+                                  desc->data.scalar.length);
+    if (!L->p->name || !L->p->origin || (desc && !L->p->description)) {
+        nomem(L);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads one policy text into L->p: the document is checked whole, its
+ * name lists added, its parents loaded, then its scalars applied over
+ * theirs. `top`: the file the caller named (its identity is kept). */
 static int load_text(loader *L, const char *text, size_t len,
                      const char *origin, const char *base_path,
                      const char *builtin, int top)
 {
     yaml_parser_t parser;
-    yaml_document_t doc, extra;
+    ptext t;
     int have_doc = 0, rc = -1;
-    yaml_node_t *knode[K_COUNT] = {0}, *vnode[K_COUNT] = {0};
     pkl_limits lim;
     unsigned lim_set = 0;
-    char shown[80];
-    yaml_mark_t start = {0, 0, 0};
 
+    memset(&t, 0, sizeof t);
+    t.L = L;
+    t.origin = origin;
     pkl_limits_default(&lim);
     if (yaml_bounds(L, text, len, origin) < 0)
         return -1;
@@ -898,219 +1113,31 @@ static int load_text(loader *L, const char *text, size_t len,
         return -1;
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        yaml_error(L, &parser, text, len, origin);
+    yaml_node_t **v = t.vnode;
+    if (parse_document(&t, &parser, text, len, &have_doc) < 0 ||
+        collect_keys(&t) < 0 || check_version(&t) < 0 ||
+        check_scalars(&t) < 0 ||
+        (v[K_LIMITS] &&
+         load_limits(L, &t.doc, v[K_LIMITS], origin, &lim, &lim_set) < 0) ||
+        (v[K_ALLOW] &&
+         load_names(L, &t.doc, v[K_ALLOW], origin, "allow", 0) < 0) ||
+        (v[K_DENY] && load_names(L, &t.doc, v[K_DENY], origin, "deny", 1) < 0) ||
+        (v[K_ALLOW_DANGEROUS] &&
+         load_names(L, &t.doc, v[K_ALLOW_DANGEROUS], origin,
+                    "allow_dangerous", 2) < 0) ||
+        load_extends(&t, base_path, builtin) < 0)
         goto fail;
-    }
-    have_doc = 1;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root) {
-        perr(L, PKL_E_POLICY_SCHEMA, origin, start,
-             "empty policy: expected a mapping with at least 'version: 1'");
-        goto fail;
-    }
-    /* A second document would be silently ignored by a lazy reader. */
-    if (!yaml_parser_load(&parser, &extra)) {
-        yaml_error(L, &parser, text, len, origin);
-        goto fail;
-    }
-    {
-        yaml_node_t *r2 = yaml_document_get_root_node(&extra);
-        yaml_mark_t m2 = r2 ? extra.start_mark : start;
-        yaml_document_delete(&extra);
-        if (r2) {
-            perr(L, PKL_E_POLICY_SCHEMA, origin, m2,
-                 "a policy file holds exactly one YAML document");
-            goto fail;
-        }
-    }
-    if (root->type != YAML_MAPPING_NODE) {
-        perr(L, PKL_E_POLICY_SCHEMA, origin, root->start_mark,
-             "a policy must be a mapping (version, allow, deny, ...), not %s",
-             node_kind(root));
-        goto fail;
-    }
-    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
-         pr < root->data.mapping.pairs.top; pr++) {
-        yaml_node_t *k = yaml_document_get_node(&doc, pr->key);
-        yaml_node_t *v = yaml_document_get_node(&doc, pr->value);
-        if (!k || !v)
-            continue;
-        if (k->type != YAML_SCALAR_NODE) {
-            perr(L, PKL_E_POLICY_SCHEMA, origin, k->start_mark,
-                 "keys must be scalars, not %s", node_kind(k));
-            goto fail;
-        }
-        int i;
-        for (i = 0; i < K_COUNT; i++)
-            if (scalar_is(k, top_keys[i]))
-                break;
-        if (i == K_COUNT) {
-            perr(L, PKL_E_POLICY_SCHEMA, origin, k->start_mark,
-                 "unknown key '%s' (known: version, name, description, "
-                 "extends, allow, deny, persistent_ids, limits, "
-                 "allow_dangerous)",
-                 show(k, shown, sizeof shown));
-            goto fail;
-        }
-        if (knode[i]) {
-            perr(L, PKL_E_POLICY_SCHEMA, origin, k->start_mark,
-                 "duplicate key '%s' (first at line %lu)", top_keys[i],
-                 (unsigned long)knode[i]->start_mark.line + 1);
-            goto fail;
-        }
-        knode[i] = k;
-        vnode[i] = v;
-    }
-    if (!vnode[K_VERSION]) {
-        perr(L, PKL_E_POLICY_SCHEMA, origin, root->start_mark,
-             "missing required key 'version' (write 'version: 1')");
-        goto fail;
-    }
-    {
-        yaml_node_t *v = vnode[K_VERSION];
-        if (scalar_is(v, "1") &&
-            v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
-            perr(L, PKL_E_POLICY_SCHEMA, origin, v->start_mark,
-                 "'version' must be the number 1, not a quoted string");
-            goto fail;
-        }
-        if (!scalar_is(v, "1")) {
-            perr(L, PKL_E_POLICY_SCHEMA, origin, v->start_mark,
-                 "unsupported version %s%s%s (only 'version: 1' is defined)",
-                 v->type == YAML_SCALAR_NODE ? "'" : "",
-                 v->type == YAML_SCALAR_NODE ? show(v, shown, sizeof shown)
-                                             : node_kind(v),
-                 v->type == YAML_SCALAR_NODE ? "'" : "");
-            goto fail;
-        }
-    }
-    for (int i = K_NAME; i <= K_DESCRIPTION; i++) {
-        yaml_node_t *v = vnode[i];
-        if (!v)
-            continue;
-        if (v->type != YAML_SCALAR_NODE) {
-            perr(L, PKL_E_POLICY_SCHEMA, origin, v->start_mark,
-                 "'%s' must be a string, not %s", top_keys[i], node_kind(v));
-            goto fail;
-        }
-        if (memchr(v->data.scalar.value, '\0', v->data.scalar.length)) {
-            perr(L, PKL_E_POLICY_SCHEMA, origin, v->start_mark,
-                 "'%s' contains a NUL byte", top_keys[i]);
-            goto fail;
-        }
-    }
-    if (vnode[K_NAME]) {
-        yaml_node_t *v = vnode[K_NAME];
-        size_t n = v->data.scalar.length;
-        int bad = n == 0 || n > PKL_POLICY_NAME_MAX;
-        for (size_t j = 0; j < n && !bad; j++)
-            if (v->data.scalar.value[j] < 0x20 || v->data.scalar.value[j] == 0x7f)
-                bad = 1;
-        if (bad) {
-            perr(L, PKL_E_POLICY_SCHEMA, origin, v->start_mark,
-                 "'name' must be 1 to %d bytes without control characters",
-                 PKL_POLICY_NAME_MAX);
-            goto fail;
-        }
-    }
-    if (vnode[K_PERSID]) {
-        yaml_node_t *v = vnode[K_PERSID];
-        if (!scalar_is(v, "allow") && !scalar_is(v, "deny")) {
-            perr(L, PKL_E_POLICY_SCHEMA, origin, v->start_mark,
-                 "'persistent_ids' must be 'allow' or 'deny', not %s%s%s",
-                 v->type == YAML_SCALAR_NODE ? "'" : "",
-                 v->type == YAML_SCALAR_NODE ? show(v, shown, sizeof shown)
-                                             : node_kind(v),
-                 v->type == YAML_SCALAR_NODE ? "'" : "");
-            goto fail;
-        }
-    }
-    if (vnode[K_LIMITS] &&
-        load_limits(L, &doc, vnode[K_LIMITS], origin, &lim, &lim_set) < 0)
-        goto fail;
-    if (vnode[K_ALLOW] &&
-        load_names(L, &doc, vnode[K_ALLOW], origin, "allow", 0) < 0)
-        goto fail;
-    if (vnode[K_DENY] &&
-        load_names(L, &doc, vnode[K_DENY], origin, "deny", 1) < 0)
-        goto fail;
-    if (vnode[K_ALLOW_DANGEROUS] &&
-        load_names(L, &doc, vnode[K_ALLOW_DANGEROUS], origin,
-                   "allow_dangerous", 2) < 0)
-        goto fail;
-
-    /* Parents first, so this file's scalars override theirs. */
-    if (vnode[K_EXTENDS]) {
-        yaml_node_t *v = vnode[K_EXTENDS];
-        size_t count;
-        if (v->type == YAML_SCALAR_NODE) {
-            count = 1;
-        } else if (v->type == YAML_SEQUENCE_NODE) {
-            count = (size_t)(v->data.sequence.items.top -
-                             v->data.sequence.items.start);
-        } else {
-            perr(L, PKL_E_POLICY_SCHEMA, origin, v->start_mark,
-                 "'extends' must be a policy name or path, or a list of them, "
-                 "not %s", node_kind(v));
-            goto fail;
-        }
-        for (size_t i = 0; i < count; i++) {
-            yaml_node_t *e = v->type == YAML_SCALAR_NODE
-                                 ? v
-                                 : yaml_document_get_node(
-                                       &doc, v->data.sequence.items.start[i]);
-            if (!e)
-                continue;
-            if (e->type != YAML_SCALAR_NODE || e->data.scalar.length == 0) {
-                perr(L, PKL_E_POLICY_SCHEMA, origin, e->start_mark,
-                     "'extends' entries must be policy names or paths, not %s",
-                     e->type == YAML_SCALAR_NODE ? "empty" : node_kind(e));
-                goto fail;
-            }
-            /* A built-in may only extend built-ins: it has no directory. */
-            if (load_ref(L, (const char *)e->data.scalar.value,
-                         e->data.scalar.length, builtin ? NULL : base_path,
-                         origin, e->start_mark, 0) < 0)
-                goto fail;
-        }
-    }
-
-    if (vnode[K_PERSID]) {
-        L->p->allow_persid = scalar_is(vnode[K_PERSID], "allow");
-    }
+    if (v[K_PERSID])
+        L->p->allow_persid = scalar_is(v[K_PERSID], "allow");
     for (size_t i = 0; i < NLIMITS; i++)
         if (lim_set & (1u << i))
             *limit_field(&L->p->limits, i) = *limit_field(&lim, i);
-    if (top) {
-        const char *nm = NULL;
-        size_t nl = 0;
-        if (vnode[K_NAME]) {
-            nm = (const char *)vnode[K_NAME]->data.scalar.value;
-            nl = vnode[K_NAME]->data.scalar.length;
-        } else if (builtin) {
-            nm = builtin;
-            nl = strlen(builtin);
-        } else {
-            nm = origin;
-            nl = strlen(origin);
-        }
-        L->p->name = dup_n(L->a, nm, nl);
-        L->p->origin = dup_n(L->a, origin, strlen(origin));
-        if (vnode[K_DESCRIPTION])
-            L->p->description =
-                dup_n(L->a, (const char *)vnode[K_DESCRIPTION]->data.scalar.value,
-                      vnode[K_DESCRIPTION]->data.scalar.length);
-        if (!L->p->name || !L->p->origin ||
-            (vnode[K_DESCRIPTION] && !L->p->description)) {
-            nomem(L);
-            goto fail;
-        }
-    }
+    if (top && set_identity(&t, builtin) < 0)
+        goto fail;
     rc = 0;
 fail:
     if (have_doc)
-        yaml_document_delete(&doc);
+        yaml_document_delete(&t.doc);
     yaml_parser_delete(&parser);
     return rc;
 }
@@ -1200,6 +1227,25 @@ pkl_policy *pkl_policy_builtin(const char *name, const pkl_allocator *alloc,
     return policy_finish(p, rc, err);
 }
 
+/* Loads the text of the policy the caller named, from `path` (NULL: no
+ * file; relative extends then resolve against the current directory). The
+ * file's identity heads the extends chain, so a file extending itself is
+ * a cycle. */
+static int load_top(loader *L, const char *text, size_t len,
+                    const char *label, const char *path)
+{
+    struct stat st;
+    L->chain[0].label = label;
+    if (path && stat(path, &st) == 0) {
+        L->chain[0].has_id = 1;
+        L->chain[0].dev = st.st_dev;
+        L->chain[0].ino = st.st_ino;
+    }
+    L->depth = 1;
+    L->loads = 1;
+    return load_text(L, text, len, label, path, NULL, 1);
+}
+
 pkl_policy *pkl_policy_load_string(const char *yaml, size_t len,
                                    const char *origin,
                                    const pkl_allocator *alloc, pkl_error *err)
@@ -1213,17 +1259,8 @@ pkl_policy *pkl_policy_load_string(const char *yaml, size_t len,
     pkl_policy *p = policy_new(alloc, &L, err);
     if (!p)
         return NULL;
-    const char *label = origin ? origin : "<string>";
-    struct stat st;
-    L.chain[0].label = label;
-    if (origin && stat(origin, &st) == 0) {
-        L.chain[0].has_id = 1;
-        L.chain[0].dev = st.st_dev;
-        L.chain[0].ino = st.st_ino;
-    }
-    L.depth = 1;
-    L.loads = 1;
-    int rc = load_text(&L, yaml ? yaml : "", len, label, origin, NULL, 1);
+    int rc = load_top(&L, yaml ? yaml : "", len,
+                      origin ? origin : "<string>", origin);
     return policy_finish(p, rc, err);
 }
 
@@ -1243,18 +1280,8 @@ pkl_policy *pkl_policy_load_file(const char *path, const pkl_allocator *alloc,
     if (!p)
         return NULL;
     int rc = read_file(&L, path, &text, &len, NULL, none);
-    if (rc == 0) {
-        struct stat st;
-        L.chain[0].label = path;
-        if (stat(path, &st) == 0) {
-            L.chain[0].has_id = 1;
-            L.chain[0].dev = st.st_dev;
-            L.chain[0].ino = st.st_ino;
-        }
-        L.depth = 1;
-        L.loads = 1;
-        rc = load_text(&L, text, len, path, path, NULL, 1);
-    }
+    if (rc == 0)
+        rc = load_top(&L, text, len, path, path);
     pkli_free(&p->alloc, text);
     return policy_finish(p, rc, err);
 }

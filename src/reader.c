@@ -887,13 +887,246 @@ static int parse_floatnl(cursor *c, const uint8_t *s, size_t n, pkl_op *op,
     return 0;
 }
 
+/* ---- argument kinds ---------------------------------------------------------
+ * One reader per argument kind that needs more than a fixed-width read;
+ * pkli_reader_next_full's switch over pkl_argkind dispatches to them. Each
+ * returns 0, or -1 with *err filled. */
+
+/* UINT8 (FRAME): the frame's length. */
+static int arg_frame(cursor *c, pkl_op *op, pkl_error *err)
+{
+    const uint8_t *a = NULL;
+    pkl_reader *r = c->r;
+    if (take(c, 8, &a, err) < 0)
+        return -1;
+    uint64_t fl = pkli_dec64le(a);
+    if (fl > (uint64_t)INT64_MAX) {
+        /* both refuse it: pickle.py's load_frame raises "frame size >
+         * sys.maxsize", _pickle.c's "FRAME length exceeds system's
+         * maximum of %zd bytes" */
+        pkli_error_setf(err, PKL_E_BAD_LENGTH, c->op_at, c->code,
+                        "FRAME declares %llu bytes, above the largest "
+                        "frame either unpickler accepts (2^63-1)",
+                        (unsigned long long)fl);
+        return -1;
+    }
+    if (fl > r->len - c->p) {
+        /* _pickle.c load_frame refuses a frame longer than what is
+         * left; pickle.py's load_frame takes file.read(n), which
+         * returns the bytes there are, and unpickles them as a short
+         * frame (_Unframer). The union: a frame up to the end. */
+        op->note |= PKL_NOTE_DIFFERS;
+        fl = r->len - c->p;
+    }
+    op->type = PKL_A_INT;
+    op->i = (int64_t)fl;
+    return 0;
+}
+
+/* LONG1 / LONG4: a byte count, then the two's complement bytes. */
+static int arg_long(cursor *c, pkl_op *op, size_t width, pkl_error *err)
+{
+    const uint8_t *a = NULL;
+    size_t n = 0;
+    if (take(c, width, &a, err) < 0)
+        return -1;
+    if (width == 1) {
+        n = a[0];
+    } else {
+        int32_t sn = (int32_t)pkli_dec32le(a);
+        if (sn < 0) {
+            pkli_error_setf(err, PKL_E_BAD_LENGTH, c->op_at, c->code,
+                            "LONG4 has a negative byte count (%ld)", (long)sn);
+            return -1;
+        }
+        n = (size_t)sn;
+    }
+    if (take(c, n, &a, err) < 0)
+        return -1;
+    set_long(op, a, n);
+    return 0;
+}
+
+/* STRINGNL_NOESCAPE (PERSID): one line, which must be ASCII. */
+static int arg_persid(cursor *c, pkl_op *op, pkl_error *err)
+{
+    const uint8_t *a = NULL;
+    size_t n = 0;
+    if (take_line(c, &a, &n, err) < 0)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        if (a[k] >= 0x80) {
+            pkli_error_setf(err, PKL_E_BAD_UTF8, c->op_at, c->code,
+                            "persistent IDs in protocol 0 must be ASCII "
+                            "strings (byte %zu)", k);
+            return -1;
+        }
+    }
+    op->type = PKL_A_STR;
+    op->data = a;
+    op->len = n;
+    return 0;
+}
+
+/* STRINGNL_NOESCAPE_PAIR (GLOBAL, INST): module and name lines. GLOBAL
+ * decodes both lines as strict UTF-8, INST as ASCII (both _pickle.c and
+ * pickle.py). */
+static int arg_pair(cursor *c, pkl_op *op, pkl_error *err)
+{
+    const uint8_t *a = NULL;
+    size_t n = 0;
+    pkl_reader *r = c->r;
+    if (take_name_line(c, 0, NULL, 0, &a, &n, op, err) < 0)
+        return -1;
+    if (check_pair_text(c, a, n, err) < 0)
+        return -1;
+    op->data = a;
+    op->len = n;
+    if (c->p == r->len && (op->note & PKL_NOTE_DIFFERS)) {
+        a = r->base + r->len; /* pickle.py: readline() at the end */
+        n = 0;
+    } else if (take_name_line(c, 1, op->data, op->len, &a, &n, op, err) < 0) {
+        return -1;
+    }
+    if (check_pair_text(c, a, n, err) < 0)
+        return -1;
+    op->type = PKL_A_PAIR;
+    op->data2 = a;
+    op->len2 = n;
+    return 0;
+}
+
+/* STRING1/4, BYTES1/4/8, BYTEARRAY8, UNICODESTRING1/4/8: a little-endian
+ * count of `width` bytes, then the bytes (UTF-8 checked for text). */
+static int arg_counted(cursor *c, pkl_op *op, size_t width, pkl_error *err)
+{
+    const uint8_t *a = NULL;
+    size_t n = 0;
+    pkl_reader *r = c->r;
+    pkl_argkind kind = (pkl_argkind)op->info->arg;
+    if (take(c, width, &a, err) < 0)
+        return -1;
+    if (width == 1) {
+        n = a[0];
+    } else if (width == 4) {
+        n = pkli_dec32le(a);
+        if (kind == PKL_ARG_STRING4 && n > INT32_MAX) {
+            /* pickle.py reads BINSTRING's length as a signed int4 and
+             * refuses it; _pickle.c reads it unsigned */
+            pkli_error_setf(err, PKL_E_BAD_LENGTH, c->op_at, c->code,
+                            "BINSTRING has a negative byte count (%ld)",
+                            (long)(int32_t)pkli_dec32le(a));
+            return -1;
+        }
+    } else {
+        uint64_t n64 = pkli_dec64le(a);
+        if (n64 > (uint64_t)(r->len - c->p)) {
+            /* compared with what remains in the whole input before it is
+             * narrowed to size_t; a length that fits the input but runs
+             * past the current frame is reported by take() below */
+            pkli_error_setf(err, PKL_E_TRUNCATED, c->op_at, c->code,
+                            "%s declares %llu bytes, %zu remain",
+                            op->info->name, (unsigned long long)n64,
+                            r->len - c->p);
+            return -1;
+        }
+        n = (size_t)n64;
+    }
+    if (take(c, n, &a, err) < 0)
+        return -1;
+    op->data = a;
+    op->len = n;
+    if (kind == PKL_ARG_UNICODESTRING1 || kind == PKL_ARG_UNICODESTRING4 ||
+        kind == PKL_ARG_UNICODESTRING8) {
+        if (check_utf8(c, a, n, 1, err) < 0)
+            return -1;
+        op->type = PKL_A_STR;
+    } else {
+        op->type = PKL_A_BYTES;
+    }
+    return 0;
+}
+
+/* A fixed-width integer argument. */
+static int arg_int(cursor *c, pkl_op *op, pkl_argkind kind, pkl_error *err)
+{
+    const uint8_t *a = NULL;
+    static const uint8_t width[] = {
+        [PKL_ARG_UINT1] = 1, [PKL_ARG_UINT2] = 2, [PKL_ARG_INT4] = 4,
+        [PKL_ARG_UINT4] = 4,
+    };
+    if (take(c, width[kind], &a, err) < 0)
+        return -1;
+    op->type = PKL_A_INT;
+    switch (kind) {
+    case PKL_ARG_UINT1: op->i = a[0]; break;
+    case PKL_ARG_UINT2: op->i = pkli_dec16le(a); break;
+    case PKL_ARG_INT4: op->i = (int32_t)pkli_dec32le(a); break;
+    default: op->i = pkli_dec32le(a); break;
+    }
+    return 0;
+}
+
+/* A newline-terminated argument: the line, then its kind's parser. */
+static int arg_line(cursor *c, pkl_op *op, pkl_argkind kind, pkl_error *err)
+{
+    const uint8_t *a = NULL;
+    size_t n = 0;
+    if (take_line(c, &a, &n, err) < 0)
+        return -1;
+    switch (kind) {
+    case PKL_ARG_DECIMALNL_SHORT: /* INT, GET, PUT */
+        return c->code == PKL_OP_INT ? parse_int(c, a, n, op, err)
+                                     : parse_memo_key(c, a, n, op, err);
+    case PKL_ARG_DECIMALNL_LONG: return parse_long(c, a, n, op, err);
+    case PKL_ARG_FLOATNL: return parse_floatnl(c, a, n, op, err);
+    case PKL_ARG_STRINGNL: return parse_stringnl(c, a, n, op, err);
+    default: return parse_unicodenl(c, a, n, op, err); /* UNICODESTRINGNL */
+    }
+}
+
+/* What holds across opcodes once the argument is read: PROTO's range,
+ * frames that do not nest, and STOP at its frame's end. Enters a FRAME. */
+static int after_arg(cursor *c, pkl_op *op, pkl_error *err)
+{
+    pkl_reader *r = c->r;
+    if (c->code == PKL_OP_PROTO && op->i > 5) {
+        pkli_error_setf(err, PKL_E_BAD_PROTO, c->op_at, c->code,
+                        "PROTO %lld is above the highest protocol, 5",
+                        (long long)op->i);
+        return -1;
+    }
+    if (c->code == PKL_OP_FRAME) {
+        if (r->in_frame && c->p < r->frame_end) {
+            pkli_error_setf(err, PKL_E_FRAME, c->op_at, c->code,
+                            "a new frame begins before the current frame "
+                            "(ending at offset %zu) ends", r->frame_end);
+            return -1;
+        }
+        r->in_frame = 1;
+        r->frame_end = c->p + (size_t)op->i;
+        r->limit = r->frame_end;
+    }
+    if (c->code == PKL_OP_STOP && r->in_frame && c->p < r->frame_end) {
+        /* pickle.load reads a frame whole: the next pickle.load starts at
+         * the frame's end, so bytes between STOP and that end are never
+         * read by CPython while a reader going on after STOP would parse
+         * them (a scanner could be shown a different stream); pickle.dumps
+         * ends every frame at its STOP */
+        pkli_error_setf(err, PKL_E_FRAME, c->op_at, c->code,
+                        "STOP leaves %zu byte%s of its frame (ending at "
+                        "offset %zu) unread: pickle.load skips them and "
+                        "reads on from the frame's end", r->frame_end - c->p,
+                        r->frame_end - c->p == 1 ? "" : "s", r->frame_end);
+        return -1;
+    }
+    return 0;
+}
+
 /* Every opcode: the general path (any argument kind, every error). */
 PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
                                        pkl_error *err)
 {
-    const uint8_t *a = NULL;
-    size_t n = 0;
-
     if (r->in_frame && r->pos >= r->frame_end) {
         r->in_frame = 0;
         r->limit = r->len;
@@ -927,246 +1160,41 @@ PKL_NOINLINE int pkli_reader_next_full(pkl_reader *r, pkl_op *op,
         return -1;
     }
 
-    switch ((pkl_argkind)op->info->arg) {
-    case PKL_ARG_NONE:
-        op->type = PKL_A_NONE;
-        break;
-    case PKL_ARG_UINT1:
-        if (take(&c, 1, &a, err) < 0)
-            return -1;
-        op->type = PKL_A_INT;
-        op->i = a[0];
-        break;
-    case PKL_ARG_UINT2:
-        if (take(&c, 2, &a, err) < 0)
-            return -1;
-        op->type = PKL_A_INT;
-        op->i = pkli_dec16le(a);
-        break;
-    case PKL_ARG_INT4:
-        if (take(&c, 4, &a, err) < 0)
-            return -1;
-        op->type = PKL_A_INT;
-        op->i = (int32_t)pkli_dec32le(a);
-        break;
-    case PKL_ARG_UINT4:
-        if (take(&c, 4, &a, err) < 0)
-            return -1;
-        op->type = PKL_A_INT;
-        op->i = pkli_dec32le(a);
-        break;
-    case PKL_ARG_UINT8: { /* FRAME */
-        if (take(&c, 8, &a, err) < 0)
-            return -1;
-        uint64_t fl = pkli_dec64le(a);
-        if (fl > (uint64_t)INT64_MAX) {
-            /* both refuse it: pickle.py's load_frame raises "frame size >
-             * sys.maxsize", _pickle.c's "FRAME length exceeds system's
-             * maximum of %zd bytes" */
-            pkli_error_setf(err, PKL_E_BAD_LENGTH, c.op_at, c.code,
-                            "FRAME declares %llu bytes, above the largest "
-                            "frame either unpickler accepts (2^63-1)",
-                            (unsigned long long)fl);
-            return -1;
-        }
-        if (fl > r->len - c.p) {
-            /* _pickle.c load_frame refuses a frame longer than what is
-             * left; pickle.py's load_frame takes file.read(n), which
-             * returns the bytes there are, and unpickles them as a short
-             * frame (_Unframer). The union: a frame up to the end. */
-            op->note |= PKL_NOTE_DIFFERS;
-            fl = r->len - c.p;
-        }
-        op->type = PKL_A_INT;
-        op->i = (int64_t)fl;
-        break;
-    }
-    case PKL_ARG_DECIMALNL_SHORT: /* INT, GET, PUT */
-        if (take_line(&c, &a, &n, err) < 0)
-            return -1;
-        if ((c.code == PKL_OP_INT ? parse_int(&c, a, n, op, err)
-                                  : parse_memo_key(&c, a, n, op, err)) < 0)
-            return -1;
-        break;
-    case PKL_ARG_DECIMALNL_LONG:
-        if (take_line(&c, &a, &n, err) < 0)
-            return -1;
-        if (parse_long(&c, a, n, op, err) < 0)
-            return -1;
-        break;
-    case PKL_ARG_FLOATNL:
-        if (take_line(&c, &a, &n, err) < 0)
-            return -1;
-        if (parse_floatnl(&c, a, n, op, err) < 0)
-            return -1;
-        break;
+    int rc = 0;
+    pkl_argkind kind = (pkl_argkind)op->info->arg;
+    switch (kind) {
+    case PKL_ARG_NONE: break;
+    case PKL_ARG_UINT1: case PKL_ARG_UINT2: case PKL_ARG_INT4:
+    case PKL_ARG_UINT4: rc = arg_int(&c, op, kind, err); break;
+    case PKL_ARG_UINT8: rc = arg_frame(&c, op, err); break;
+    case PKL_ARG_DECIMALNL_SHORT: case PKL_ARG_DECIMALNL_LONG:
+    case PKL_ARG_FLOATNL: case PKL_ARG_STRINGNL:
+    case PKL_ARG_UNICODESTRINGNL: rc = arg_line(&c, op, kind, err); break;
     case PKL_ARG_FLOAT8: {
-        if (take(&c, 8, &a, err) < 0)
-            return -1;
-        uint64_t bits = pkli_dec64be(a);
-        op->type = PKL_A_FLOAT;
-        memcpy(&op->f, &bits, sizeof bits);
-        break;
-    }
-    case PKL_ARG_LONG1:
-        if (take(&c, 1, &a, err) < 0)
-            return -1;
-        n = a[0];
-        if (take(&c, n, &a, err) < 0)
-            return -1;
-        set_long(op, a, n);
-        break;
-    case PKL_ARG_LONG4: {
-        if (take(&c, 4, &a, err) < 0)
-            return -1;
-        int32_t sn = (int32_t)pkli_dec32le(a);
-        if (sn < 0) {
-            pkli_error_setf(err, PKL_E_BAD_LENGTH, c.op_at, c.code,
-                            "LONG4 has a negative byte count (%ld)", (long)sn);
-            return -1;
-        }
-        if (take(&c, (size_t)sn, &a, err) < 0)
-            return -1;
-        set_long(op, a, (size_t)sn);
-        break;
-    }
-    case PKL_ARG_STRINGNL:
-        if (take_line(&c, &a, &n, err) < 0)
-            return -1;
-        if (parse_stringnl(&c, a, n, op, err) < 0)
-            return -1;
-        break;
-    case PKL_ARG_STRINGNL_NOESCAPE: /* PERSID: must be ASCII */
-        if (take_line(&c, &a, &n, err) < 0)
-            return -1;
-        for (size_t k = 0; k < n; k++) {
-            if (a[k] >= 0x80) {
-                pkli_error_setf(err, PKL_E_BAD_UTF8, c.op_at, c.code,
-                                "persistent IDs in protocol 0 must be ASCII "
-                                "strings (byte %zu)", k);
-                return -1;
-            }
-        }
-        op->type = PKL_A_STR;
-        op->data = a;
-        op->len = n;
-        break;
-    case PKL_ARG_STRINGNL_NOESCAPE_PAIR:
-        /* GLOBAL decodes both lines as strict UTF-8, INST as ASCII (both
-         * _pickle.c and pickle.py) */
-        if (take_name_line(&c, 0, NULL, 0, &a, &n, op, err) < 0)
-            return -1;
-        if (check_pair_text(&c, a, n, err) < 0)
-            return -1;
-        op->data = a;
-        op->len = n;
-        if (c.p == r->len && (op->note & PKL_NOTE_DIFFERS)) {
-            a = r->base + r->len; /* pickle.py: readline() at the end */
-            n = 0;
-        } else if (take_name_line(&c, 1, op->data, op->len, &a, &n, op,
-                                  err) < 0) {
-            return -1;
-        }
-        if (check_pair_text(&c, a, n, err) < 0)
-            return -1;
-        op->type = PKL_A_PAIR;
-        op->data2 = a;
-        op->len2 = n;
-        break;
-    case PKL_ARG_UNICODESTRINGNL:
-        if (take_line(&c, &a, &n, err) < 0)
-            return -1;
-        if (parse_unicodenl(&c, a, n, op, err) < 0)
-            return -1;
-        break;
-    case PKL_ARG_STRING1:
-    case PKL_ARG_BYTES1:
-    case PKL_ARG_UNICODESTRING1:
-        if (take(&c, 1, &a, err) < 0)
-            return -1;
-        n = a[0];
-        goto counted;
-    case PKL_ARG_STRING4:
-    case PKL_ARG_BYTES4:
-    case PKL_ARG_UNICODESTRING4:
-        if (take(&c, 4, &a, err) < 0)
-            return -1;
-        n = pkli_dec32le(a);
-        if (op->info->arg == PKL_ARG_STRING4 && n > INT32_MAX) {
-            /* pickle.py reads BINSTRING's length as a signed int4 and
-             * refuses it; _pickle.c reads it unsigned */
-            pkli_error_setf(err, PKL_E_BAD_LENGTH, c.op_at, c.code,
-                            "BINSTRING has a negative byte count (%ld)",
-                            (long)(int32_t)pkli_dec32le(a));
-            return -1;
-        }
-        goto counted;
-    case PKL_ARG_BYTES8:
-    case PKL_ARG_BYTEARRAY8:
-    case PKL_ARG_UNICODESTRING8: {
-        if (take(&c, 8, &a, err) < 0)
-            return -1;
-        uint64_t n64 = pkli_dec64le(a);
-        if (n64 > (uint64_t)(r->len - c.p)) {
-            /* compared with what remains in the whole input before it is
-             * narrowed to size_t; a length that fits the input but runs
-             * past the current frame is reported at `counted:` */
-            pkli_error_setf(err, PKL_E_TRUNCATED, c.op_at, c.code,
-                            "%s declares %llu bytes, %zu remain",
-                            op->info->name, (unsigned long long)n64,
-                            r->len - c.p);
-            return -1;
-        }
-        n = (size_t)n64;
-        goto counted;
-    }
-    counted:
-        if (take(&c, n, &a, err) < 0)
-            return -1;
-        op->data = a;
-        op->len = n;
-        if (op->info->arg == PKL_ARG_UNICODESTRING1 ||
-            op->info->arg == PKL_ARG_UNICODESTRING4 ||
-            op->info->arg == PKL_ARG_UNICODESTRING8) {
-            if (check_utf8(&c, a, n, 1, err) < 0)
-                return -1;
-            op->type = PKL_A_STR;
-        } else {
-            op->type = PKL_A_BYTES;
+        const uint8_t *a = NULL;
+        if ((rc = take(&c, 8, &a, err)) == 0) {
+            uint64_t bits = pkli_dec64be(a);
+            op->type = PKL_A_FLOAT;
+            memcpy(&op->f, &bits, sizeof bits);
         }
         break;
     }
-
-    if (c.code == PKL_OP_PROTO && op->i > 5) {
-        pkli_error_setf(err, PKL_E_BAD_PROTO, c.op_at, c.code,
-                        "PROTO %lld is above the highest protocol, 5",
-                        (long long)op->i);
+    case PKL_ARG_LONG1: rc = arg_long(&c, op, 1, err); break;
+    case PKL_ARG_LONG4: rc = arg_long(&c, op, 4, err); break;
+    case PKL_ARG_STRINGNL_NOESCAPE: rc = arg_persid(&c, op, err); break;
+    case PKL_ARG_STRINGNL_NOESCAPE_PAIR: rc = arg_pair(&c, op, err); break;
+    case PKL_ARG_STRING1: case PKL_ARG_BYTES1: case PKL_ARG_UNICODESTRING1:
+        rc = arg_counted(&c, op, 1, err);
+        break;
+    case PKL_ARG_STRING4: case PKL_ARG_BYTES4: case PKL_ARG_UNICODESTRING4:
+        rc = arg_counted(&c, op, 4, err);
+        break;
+    case PKL_ARG_BYTES8: case PKL_ARG_BYTEARRAY8: case PKL_ARG_UNICODESTRING8:
+        rc = arg_counted(&c, op, 8, err);
+        break;
+    }
+    if (rc < 0 || after_arg(&c, op, err) < 0)
         return -1;
-    }
-    if (c.code == PKL_OP_FRAME) {
-        if (r->in_frame && c.p < r->frame_end) {
-            pkli_error_setf(err, PKL_E_FRAME, c.op_at, c.code,
-                            "a new frame begins before the current frame "
-                            "(ending at offset %zu) ends", r->frame_end);
-            return -1;
-        }
-        r->in_frame = 1;
-        r->frame_end = c.p + (size_t)op->i;
-        r->limit = r->frame_end;
-    }
-    if (c.code == PKL_OP_STOP && r->in_frame && c.p < r->frame_end) {
-        /* pickle.load reads a frame whole: the next pickle.load starts at
-         * the frame's end, so bytes between STOP and that end are never
-         * read by CPython while a reader going on after STOP would parse
-         * them (a scanner could be shown a different stream); pickle.dumps
-         * ends every frame at its STOP */
-        pkli_error_setf(err, PKL_E_FRAME, c.op_at, c.code,
-                        "STOP leaves %zu byte%s of its frame (ending at "
-                        "offset %zu) unread: pickle.load skips them and "
-                        "reads on from the frame's end", r->frame_end - c.p,
-                        r->frame_end - c.p == 1 ? "" : "s", r->frame_end);
-        return -1;
-    }
     op->end = c.p;
     r->pos = c.p;
     if (err && err->code != PKL_OK)

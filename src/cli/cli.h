@@ -73,6 +73,12 @@ void cli_error_name(const char *name, const char *msg);
  * junk, overflow). */
 int cli_parse_size(const char *s, size_t *out);
 
+/* Long options: non-zero when argv word a is the option `name` (as
+ * "--name" or "--name=VALUE"); cli_opt_value gives its value, from after
+ * the '=' or the next word (then *i advances), or NULL when missing. */
+int cli_is_opt(const char *a, const char *name);
+const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
+
 /* Opens --policy's argument (a built-in name or a file), printing errors. */
 pkl_policy *cli_policy_open(const char *name_or_path);
 

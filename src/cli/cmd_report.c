@@ -36,8 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FAIL_NONE (PKL_SEV_CRITICAL + 1)
-
 static void report_usage(FILE *f)
 {
     fputs("usage: pickleguard report merge [--format json|jsonl|sarif|text]\n"
@@ -457,26 +455,6 @@ static int to_scan_file(const record *r, scan_file *f)
 
 /* ---- the command ----------------------------------------------------------- */
 
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] != '\0' || *i + 1 >= argc)
-        return NULL;
-    (*i)++;
-    return argv[*i];
-}
-
-static int is_opt(const char *a, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
-}
-
 static int cmd_merge(int argc, char **argv)
 {
     int format = SCAN_FMT_JSON, fail_on = PKL_SEV_MEDIUM;
@@ -502,28 +480,24 @@ static int cmd_merge(int argc, char **argv)
             report_usage(stdout);
             free(inputs);
             return PKL_EXIT_OK;
-        } else if (is_opt(a, "--format")) {
-            const char *v = opt_value(argc, argv, &i, "--format");
-            format = !v ? -1 : strcmp(v, "json") == 0 ? SCAN_FMT_JSON
-                   : strcmp(v, "jsonl") == 0 ? SCAN_FMT_JSONL
-                   : strcmp(v, "sarif") == 0 ? SCAN_FMT_SARIF
-                   : strcmp(v, "text") == 0 ? SCAN_FMT_TEXT : -1;
+        } else if (cli_is_opt(a, "--format")) {
+            const char *v = cli_opt_value(argc, argv, &i, "--format");
+            format = scan_format_parse(v);
             if (format < 0) {
                 cli_errorf("report merge: --format takes json, jsonl, sarif "
                            "or text");
                 goto usage;
             }
-        } else if (is_opt(a, "--fail-on")) {
-            const char *v = opt_value(argc, argv, &i, "--fail-on");
-            fail_on = v && strcmp(v, "none") == 0 ? FAIL_NONE
-                                                  : pkl_severity_parse(v);
+        } else if (cli_is_opt(a, "--fail-on")) {
+            const char *v = cli_opt_value(argc, argv, &i, "--fail-on");
+            fail_on = scan_fail_on_parse(v);
             if (fail_on < 0) {
                 cli_errorf("report merge: --fail-on takes critical, high, "
                            "medium, low, info or none");
                 goto usage;
             }
-        } else if (is_opt(a, "--output")) {
-            output = opt_value(argc, argv, &i, "--output");
+        } else if (cli_is_opt(a, "--output")) {
+            output = cli_opt_value(argc, argv, &i, "--output");
             if (!output || !*output)
                 goto usage;
         } else {

@@ -39,7 +39,6 @@
 #include <unistd.h>
 
 #define MAX_JOBS 256
-#define FAIL_NONE (PKL_SEV_CRITICAL + 1)
 
 static void scan_usage(FILE *f)
 {
@@ -612,29 +611,6 @@ static void *worker(void *arg)
 
 /* ---- the command -------------------------------------------------------- */
 
-/* Value of --opt VALUE or --opt=VALUE; advances *i. NULL when missing. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc)
-        return NULL;
-    (*i)++;
-    return argv[*i];
-}
-
-static int is_opt(const char *a, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
-}
-
 static int add_glob(char ***list, size_t *n, const char *pat)
 {
     char **nv = realloc(*list, (*n + 2) * sizeof *nv);
@@ -646,241 +622,210 @@ static int add_glob(char ***list, size_t *n, const char *pat)
     return 0;
 }
 
-int cmd_scan(int argc, char **argv)
-{
-    const char *policy_name = "default";
-    int format = SCAN_FMT_TEXT;
-    int fail_on = PKL_SEV_MEDIUM;
-    long jobs = 1;
-    size_t max_output = 0, max_total = 0, max_input = 0;
-    int sandbox = 1;
-    cli_shard shard = {0, 0};
-    int only_operands = 0, quiet = 0;
-    const char *files_from = NULL;
-    size_t ninclude = 0, nexclude = 0;
-    entries files;
-    memset(&files, 0, sizeof files);
-    int status = PKL_EXIT_OK;
-    pkl_policy *policy = NULL;
-    scan_file *slots = NULL;
-    unsigned char *done = NULL;
-    cli_input stdin_data;
-    int have_stdin = 0;
-    memset(&stdin_data, 0, sizeof stdin_data);
-    const char **operands = calloc((size_t)argc + 1, sizeof *operands);
-    size_t noperands = 0;
-    if (!operands) {
-        cli_errorf("scan: out of memory");
-        return PKL_EXIT_USAGE;
-    }
+/* The command line of `scan`. */
+typedef struct scan_args {
+    const char *policy_name;
+    int format, fail_on, quiet, sandbox;
+    long jobs;
+    size_t max_output, max_total, max_input;
+    cli_shard shard;
+    const char *files_from;
+    const char **operands;
+    size_t noperands;
+    int have_stdin;          /* a '-' operand */
+    size_t ninclude, nexclude;
+} scan_args;
 
+/* What parsing the command line ends in. */
+enum { ARGS_OK = 0, ARGS_HELP = 1, ARGS_USAGE = -1, ARGS_NOMEM = -2 };
+
+/* One option at argv[*i] (its value may take the next word). */
+static int parse_option(int argc, char **argv, int *i, scan_args *o,
+                        entries *files)
+{
+    const char *a = argv[*i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+        return ARGS_HELP;
+    if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+        o->quiet = 1;
+    } else if (cli_is_opt(a, "--policy")) {
+        o->policy_name = cli_opt_value(argc, argv, i, "--policy");
+        if (!o->policy_name || !*o->policy_name)
+            return ARGS_USAGE;
+    } else if (cli_is_opt(a, "--format")) {
+        o->format = scan_format_parse(cli_opt_value(argc, argv, i, "--format"));
+        if (o->format < 0) {
+            cli_errorf("scan: --format takes text, json, jsonl or sarif");
+            return ARGS_USAGE;
+        }
+    } else if (cli_is_opt(a, "--fail-on")) {
+        o->fail_on = scan_fail_on_parse(cli_opt_value(argc, argv, i, "--fail-on"));
+        if (o->fail_on < 0) {
+            cli_errorf("scan: --fail-on takes critical, high, medium, low, "
+                       "info or none");
+            return ARGS_USAGE;
+        }
+    } else if (cli_is_opt(a, "--include") || cli_is_opt(a, "--exclude")) {
+        int inc = cli_is_opt(a, "--include");
+        const char *v = cli_opt_value(argc, argv, i,
+                                  inc ? "--include" : "--exclude");
+        if (!v || !*v) {
+            cli_errorf("scan: %s takes a glob", inc ? "--include"
+                                                    : "--exclude");
+            return ARGS_USAGE;
+        }
+        if (add_glob(inc ? &files->include : &files->exclude,
+                     inc ? &o->ninclude : &o->nexclude, v) < 0)
+            return ARGS_NOMEM;
+    } else if (cli_is_opt(a, "--files-from")) {
+        o->files_from = cli_opt_value(argc, argv, i, "--files-from");
+        if (!o->files_from || !*o->files_from) {
+            cli_errorf("scan: --files-from takes a FILE or -");
+            return ARGS_USAGE;
+        }
+    } else if (cli_is_opt(a, "--jobs")) {
+        const char *v = cli_opt_value(argc, argv, i, "--jobs");
+        char *end = NULL;
+        errno = 0;
+        o->jobs = v ? strtol(v, &end, 10) : -1;
+        if (!v || !*v || *end || errno || o->jobs < 0 || o->jobs > MAX_JOBS) {
+            cli_errorf("scan: --jobs takes a number from 0 to %d", MAX_JOBS);
+            return ARGS_USAGE;
+        }
+        if (o->jobs == 0) {
+            long c = sysconf(_SC_NPROCESSORS_ONLN);
+            o->jobs = c < 1 ? 1 : c > MAX_JOBS ? MAX_JOBS : c;
+        }
+    } else if (cli_is_opt(a, "--max-output") || cli_is_opt(a, "--max-total")) {
+        int outp = cli_is_opt(a, "--max-output");
+        const char *flag = outp ? "--max-output" : "--max-total";
+        const char *v = cli_opt_value(argc, argv, i, flag);
+        if (cli_parse_size(v, outp ? &o->max_output : &o->max_total) < 0) {
+            cli_errorf("scan: %s takes a positive size (bytes, or with "
+                       "k, M or G)", flag);
+            return ARGS_USAGE;
+        }
+    } else if (strcmp(a, "--no-sandbox") == 0) {
+        o->sandbox = 0;
+    } else if (cli_is_opt(a, "--max-input")) {
+        const char *v = cli_opt_value(argc, argv, i, "--max-input");
+        if (cli_parse_size(v, &o->max_input) < 0) {
+            cli_errorf("scan: --max-input takes a positive size (bytes, "
+                       "or with k, M or G)");
+            return ARGS_USAGE;
+        }
+    } else if (cli_is_opt(a, "--shard")) {
+        if (cli_shard_parse(cli_opt_value(argc, argv, i, "--shard"),
+                            &o->shard) < 0) {
+            cli_errorf("scan: --shard takes I/N with 0 <= I < N <= %u",
+                       CLI_SHARD_MAX);
+            return ARGS_USAGE;
+        }
+    } else {
+        cli_errorf("scan: unknown option '%s'", a);
+        return ARGS_USAGE;
+    }
+    return ARGS_OK;
+}
+
+/* The whole command line: options, operands (after "--" every word is
+ * one), and what they may not say together. */
+static int parse_args(int argc, char **argv, scan_args *o, entries *files)
+{
+    int only_operands = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (only_operands || a[0] != '-' || strcmp(a, "-") == 0) {
-            operands[noperands++] = a;
+            o->operands[o->noperands++] = a;
             continue;
         }
         if (strcmp(a, "--") == 0) {
             only_operands = 1;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            scan_usage(stdout);
-            free(operands);
-            return PKL_EXIT_OK;
-        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-            quiet = 1;
-        } else if (is_opt(a, "--policy")) {
-            policy_name = opt_value(argc, argv, &i, "--policy");
-            if (!policy_name || !*policy_name)
-                goto usage;
-        } else if (is_opt(a, "--format")) {
-            const char *v = opt_value(argc, argv, &i, "--format");
-            if (v && strcmp(v, "text") == 0)
-                format = SCAN_FMT_TEXT;
-            else if (v && strcmp(v, "json") == 0)
-                format = SCAN_FMT_JSON;
-            else if (v && strcmp(v, "jsonl") == 0)
-                format = SCAN_FMT_JSONL;
-            else if (v && strcmp(v, "sarif") == 0)
-                format = SCAN_FMT_SARIF;
-            else {
-                cli_errorf("scan: --format takes text, json, jsonl or sarif");
-                goto usage;
-            }
-        } else if (is_opt(a, "--fail-on")) {
-            const char *v = opt_value(argc, argv, &i, "--fail-on");
-            fail_on = v && strcmp(v, "none") == 0 ? FAIL_NONE
-                                                  : pkl_severity_parse(v);
-            if (fail_on < 0) {
-                cli_errorf("scan: --fail-on takes critical, high, medium, low, "
-                           "info or none");
-                goto usage;
-            }
-        } else if (is_opt(a, "--include") || is_opt(a, "--exclude")) {
-            int inc = is_opt(a, "--include");
-            const char *v = opt_value(argc, argv, &i,
-                                      inc ? "--include" : "--exclude");
-            if (!v || !*v) {
-                cli_errorf("scan: %s takes a glob", inc ? "--include"
-                                                        : "--exclude");
-                goto usage;
-            }
-            if (add_glob(inc ? &files.include : &files.exclude,
-                         inc ? &ninclude : &nexclude, v) < 0) {
-                cli_errorf("scan: out of memory");
-                status = PKL_EXIT_USAGE;
-                goto out;
-            }
-        } else if (is_opt(a, "--files-from")) {
-            files_from = opt_value(argc, argv, &i, "--files-from");
-            if (!files_from || !*files_from) {
-                cli_errorf("scan: --files-from takes a FILE or -");
-                goto usage;
-            }
-        } else if (is_opt(a, "--jobs")) {
-            const char *v = opt_value(argc, argv, &i, "--jobs");
-            char *end = NULL;
-            errno = 0;
-            jobs = v ? strtol(v, &end, 10) : -1;
-            if (!v || !*v || *end || errno || jobs < 0 || jobs > MAX_JOBS) {
-                cli_errorf("scan: --jobs takes a number from 0 to %d",
-                           MAX_JOBS);
-                goto usage;
-            }
-            if (jobs == 0) {
-                long c = sysconf(_SC_NPROCESSORS_ONLN);
-                jobs = c < 1 ? 1 : c > MAX_JOBS ? MAX_JOBS : c;
-            }
-        } else if (is_opt(a, "--max-output") || is_opt(a, "--max-total")) {
-            int outp = is_opt(a, "--max-output");
-            const char *flag = outp ? "--max-output" : "--max-total";
-            const char *v = opt_value(argc, argv, &i, flag);
-            if (cli_parse_size(v, outp ? &max_output : &max_total) < 0) {
-                cli_errorf("scan: %s takes a positive size (bytes, or with "
-                           "k, M or G)", flag);
-                goto usage;
-            }
-        } else if (strcmp(a, "--no-sandbox") == 0) {
-            sandbox = 0;
-        } else if (is_opt(a, "--max-input")) {
-            const char *v = opt_value(argc, argv, &i, "--max-input");
-            if (cli_parse_size(v, &max_input) < 0) {
-                cli_errorf("scan: --max-input takes a positive size (bytes, "
-                           "or with k, M or G)");
-                goto usage;
-            }
-        } else if (is_opt(a, "--shard")) {
-            if (cli_shard_parse(opt_value(argc, argv, &i, "--shard"),
-                                &shard) < 0) {
-                cli_errorf("scan: --shard takes I/N with 0 <= I < N <= %u",
-                           CLI_SHARD_MAX);
-                goto usage;
-            }
-        } else {
-            cli_errorf("scan: unknown option '%s'", a);
-            goto usage;
+            continue;
         }
+        int rc = parse_option(argc, argv, &i, o, files);
+        if (rc != ARGS_OK)
+            return rc;
     }
-    if (noperands == 0 && !files_from) {
+    if (o->noperands == 0 && !o->files_from) {
         cli_errorf("scan: no PATH given");
-        goto usage;
+        return ARGS_USAGE;
     }
-    for (size_t k = 0; k < noperands; k++)
-        if (strcmp(operands[k], "-") == 0) {
-            if (have_stdin++ || (files_from && strcmp(files_from, "-") == 0)) {
+    for (size_t k = 0; k < o->noperands; k++)
+        if (strcmp(o->operands[k], "-") == 0) {
+            if (o->have_stdin++ ||
+                (o->files_from && strcmp(o->files_from, "-") == 0)) {
                 cli_errorf("scan: stdin can be read once: one '-' operand "
                            "(data) or --files-from - (paths), not both");
-                goto usage;
+                return ARGS_USAGE;
             }
         }
+    return ARGS_OK;
+}
 
-    policy = cli_policy_open(policy_name);
-    if (!policy) {
-        status = PKL_EXIT_USAGE;
-        goto out;
-    }
-    if (have_stdin && cli_input_open("-", max_input, &stdin_data) < 0) {
-        status = PKL_EXIT_USAGE;
-        goto out;
-    }
-    /* confined from here: the walk, --files-from and every file are
-     * read-only opens */
-    if (sandbox && cli_sandbox_enter(1) < 0) {
-        status = PKL_EXIT_USAGE;
-        goto out;
-    }
-
-    for (size_t k = 0; k < noperands && !files.nomem; k++) {
-        if (strcmp(operands[k], "-") == 0)
-            entries_add(&files, xstrdup("-"), NULL, 0, E_STDIN, NULL);
-        else
-            add_operand(operands[k], &files);
-    }
-    if (files_from && read_path_list(files_from, &files) < 0) {
-        status = PKL_EXIT_USAGE;
-        goto out;
-    }
-    if (files.nomem) {
-        cli_errorf("scan: out of memory while listing files");
-        status = PKL_EXIT_USAGE;
-        goto out;
-    }
-
-    if (shard.count) {
-        /* this shard's files, in order; after the whole listing, so links
-         * and same-file findings are what one unsharded run would give */
-        size_t kept = 0;
-        for (size_t k = 0; k < files.n; k++) {
-            if (cli_shard_keeps(&shard, files.v[k].path)) {
-                files.v[kept++] = files.v[k];
-            } else {
-                free(files.v[k].path);
-                free(files.v[k].error);
-                free(files.v[k].note);
-            }
+/* Keeps this shard's files, in order. It runs after the whole listing, so
+ * links and same-file findings are what one unsharded run would give. */
+static void keep_shard(entries *files, const cli_shard *shard)
+{
+    size_t kept = 0;
+    for (size_t k = 0; k < files->n; k++) {
+        if (cli_shard_keeps(shard, files->v[k].path)) {
+            files->v[kept++] = files->v[k];
+        } else {
+            free(files->v[k].path);
+            free(files->v[k].error);
+            free(files->v[k].note);
         }
-        files.n = kept;
     }
+    files->n = kept;
+}
 
-    slots = calloc(files.n ? files.n : 1, sizeof *slots);
-    done = calloc(files.n ? files.n : 1, 1);
+/* Scans every listed file (on o->jobs threads) and writes each report in
+ * order as soon as it and those before it are done. Returns the exit
+ * status. */
+static int scan_all(const scan_args *o, pkl_policy *policy, entries *files,
+                    cli_input *stdin_data)
+{
+    scan_file *slots = calloc(files->n ? files->n : 1, sizeof *slots);
+    unsigned char *done = calloc(files->n ? files->n : 1, 1);
     if (!slots || !done) {
         cli_errorf("scan: out of memory");
-        status = PKL_EXIT_USAGE;
-        goto out;
+        free(slots);
+        free(done);
+        return PKL_EXIT_USAGE;
     }
-
     scan_writer w;
-    scan_writer_begin(&w, stdout, format, pkl_policy_name(policy));
-    w.quiet = quiet;
-    w.fail_on = fail_on;
+    scan_writer_begin(&w, stdout, o->format, pkl_policy_name(policy));
+    w.quiet = o->quiet;
+    w.fail_on = o->fail_on;
     int worst = -1, errors = 0;
     job j;
     memset(&j, 0, sizeof j);
-    scan_cfg cfg = {policy, max_output, max_total, &stdin_data};
+    scan_cfg cfg = {policy, o->max_output, o->max_total, stdin_data};
     j.cfg = &cfg;
-    j.files = &files;
+    j.files = files;
     j.slots = slots;
     j.done = done;
-    j.window = (size_t)jobs * 4 + 16;
+    j.window = (size_t)o->jobs * 4 + 16;
     pthread_t tids[MAX_JOBS];
     long started = 0;
-    if (jobs > 1 && files.n > 1) {
+    if (o->jobs > 1 && files->n > 1) {
         pthread_mutex_init(&j.mu, NULL);
         pthread_cond_init(&j.cv, NULL);
-        for (long t = 0; t < jobs && (size_t)t < files.n; t++) {
+        for (long t = 0; t < o->jobs && (size_t)t < files->n; t++) {
             if (pthread_create(&tids[t], NULL, worker, &j) != 0)
                 break;
             started++;
         }
     }
-    for (size_t i = 0; i < files.n; i++) {
+    for (size_t i = 0; i < files->n; i++) {
         if (started) {
             pthread_mutex_lock(&j.mu);
             while (!done[i])
                 pthread_cond_wait(&j.cv, &j.mu);
             pthread_mutex_unlock(&j.mu);
         } else {
-            scan_one(&cfg, &files.v[i], &slots[i]);
+            scan_one(&cfg, &files->v[i], &slots[i]);
         }
         scan_file *f = &slots[i];
         if (f->verdict == SCAN_ERROR) {
@@ -909,14 +854,73 @@ int cmd_scan(int argc, char **argv)
         cli_errorf("scan: writing the report failed");
         errors++;
     }
-    if (status == PKL_EXIT_OK)
-        status = errors ? PKL_EXIT_USAGE
-               : worst >= fail_on ? PKL_EXIT_FINDINGS : PKL_EXIT_OK;
-    goto out;
+    free(slots);
+    free(done);
+    return errors ? PKL_EXIT_USAGE
+           : worst >= o->fail_on ? PKL_EXIT_FINDINGS : PKL_EXIT_OK;
+}
 
-usage:
-    scan_usage(stderr);
-    status = PKL_EXIT_USAGE;
+int cmd_scan(int argc, char **argv)
+{
+    scan_args o;
+    memset(&o, 0, sizeof o);
+    o.policy_name = "default";
+    o.format = SCAN_FMT_TEXT;
+    o.fail_on = PKL_SEV_MEDIUM;
+    o.jobs = 1;
+    o.sandbox = 1;
+    entries files;
+    memset(&files, 0, sizeof files);
+    int status = PKL_EXIT_USAGE;
+    pkl_policy *policy = NULL;
+    cli_input stdin_data;
+    memset(&stdin_data, 0, sizeof stdin_data);
+    o.operands = calloc((size_t)argc + 1, sizeof *o.operands);
+    if (!o.operands) {
+        cli_errorf("scan: out of memory");
+        return PKL_EXIT_USAGE;
+    }
+
+    int rc = parse_args(argc, argv, &o, &files);
+    if (rc == ARGS_HELP) {
+        scan_usage(stdout);
+        status = PKL_EXIT_OK;
+        goto out;
+    }
+    if (rc == ARGS_NOMEM) {
+        cli_errorf("scan: out of memory");
+        goto out;
+    }
+    if (rc == ARGS_USAGE) {
+        scan_usage(stderr);
+        goto out;
+    }
+    policy = cli_policy_open(o.policy_name);
+    if (!policy)
+        goto out;
+    if (o.have_stdin && cli_input_open("-", o.max_input, &stdin_data) < 0)
+        goto out;
+    /* confined from here: the walk, --files-from and every file are
+     * read-only opens */
+    if (o.sandbox && cli_sandbox_enter(1) < 0)
+        goto out;
+
+    for (size_t k = 0; k < o.noperands && !files.nomem; k++) {
+        if (strcmp(o.operands[k], "-") == 0)
+            entries_add(&files, xstrdup("-"), NULL, 0, E_STDIN, NULL);
+        else
+            add_operand(o.operands[k], &files);
+    }
+    if (o.files_from && read_path_list(o.files_from, &files) < 0)
+        goto out;
+    if (files.nomem) {
+        cli_errorf("scan: out of memory while listing files");
+        goto out;
+    }
+    if (o.shard.count)
+        keep_shard(&files, &o.shard);
+    status = scan_all(&o, policy, &files, &stdin_data);
+
 out:
     for (size_t k = 0; k < files.n; k++) {
         free(files.v[k].path);
@@ -927,9 +931,7 @@ out:
     free(files.seen.v);
     free(files.include);
     free(files.exclude);
-    free(slots);
-    free(done);
-    free(operands);
+    free(o.operands);
     cli_input_close(&stdin_data);
     pkl_policy_free(policy);
     return status;

@@ -253,3 +253,23 @@ int cli_parse_size(const char *s, size_t *out)
     *out = (size_t)(v * mul);
     return 0;
 }
+
+int cli_is_opt(const char *a, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
+}
+
+const char *cli_opt_value(int argc, char **argv, int *i, const char *name)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n] != '\0' || *i + 1 >= argc)
+        return NULL;
+    (*i)++;
+    return argv[*i];
+}

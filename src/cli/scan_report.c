@@ -81,6 +81,27 @@ static void json_str(FILE *o, const char *str)
     fputc('"', o);
 }
 
+/* ---- options ------------------------------------------------------------------ */
+
+int scan_format_parse(const char *v)
+{
+    static const struct { const char *name; int format; } fmts[] = {
+        {"text", SCAN_FMT_TEXT}, {"json", SCAN_FMT_JSON},
+        {"jsonl", SCAN_FMT_JSONL}, {"sarif", SCAN_FMT_SARIF},
+    };
+    for (size_t i = 0; v && i < sizeof fmts / sizeof fmts[0]; i++)
+        if (strcmp(v, fmts[i].name) == 0)
+            return fmts[i].format;
+    return -1;
+}
+
+int scan_fail_on_parse(const char *v)
+{
+    if (v && strcmp(v, "none") == 0)
+        return SCAN_FAIL_NONE;
+    return pkl_severity_parse(v);
+}
+
 /* ---- text ------------------------------------------------------------------ */
 
 void scan_put_name(FILE *o, const char *str)

@@ -46,6 +46,14 @@ typedef struct scan_writer {
 
 void scan_writer_begin(scan_writer *w, FILE *out, int format,
                        const char *policy);
+/* --fail-on none: a level above critical, which no finding reaches. */
+#define SCAN_FAIL_NONE (PKL_SEV_CRITICAL + 1)
+/* The value of --format (text, json, jsonl, sarif): a SCAN_FMT_*, or -1
+ * (v NULL or unknown). */
+int scan_format_parse(const char *v);
+/* The value of --fail-on (a severity name or none): the lowest failing
+ * severity, SCAN_FAIL_NONE, or -1 (v NULL or unknown). */
+int scan_fail_on_parse(const char *v);
 void scan_writer_file(scan_writer *w, const scan_file *f);
 void scan_writer_end(scan_writer *w);
 
