@@ -11,7 +11,8 @@
 #                   (in .venv: the pinned torch, NumPy, joblib, sklearn, pandas)
 #   make fuzz       libFuzzer campaign, FUZZ_SECONDS per target (default 60)
 #   make fuzz-afl   AFL++ on FUZZ_TARGET for FUZZ_SECONDS
-#   make fuzz-oracle  scan vs real loaders (recorded globals), FUZZ_SECONDS
+#   make fuzz-oracle  scan vs real loaders (recorded globals), FUZZ_SECONDS,
+#                   ORACLE_FAMILY (text zip tar npy joblib compress, or all)
 #   make soak       SOAK_N generated bombs under CPU and memory limits
 #   make bench      benchmarks against CPython's pickle tools and the peer
 #                   scanners (.venv-bench, requirements/bench.txt) (BENCH=quick)
@@ -231,8 +232,9 @@ soak: all
 # structure-aware differential fuzzing: scan vs the real-loader oracle
 # (fuzz/oracle_fuzz.py, tests/oracle.py); FUZZ_SECONDS of mutation
 .PHONY: fuzz-oracle bench-regress
+ORACLE_FAMILY ?= all
 fuzz-oracle: all $(VENV_STAMP)
-	PKL_BUILD=$(B) $(PYTHON) fuzz/oracle_fuzz.py --seconds $(FUZZ_SECONDS)
+	PKL_BUILD=$(B) $(PYTHON) fuzz/oracle_fuzz.py --seconds $(FUZZ_SECONDS) --family $(ORACLE_FAMILY)
 
 BENCH ?= full
 # decode_bench times the C API (no CLI, no JSON). While a module's source is

@@ -2,33 +2,71 @@
 """oracle_fuzz.py -- structure-aware differential fuzzer: scan vs the
 real-loader oracle (tests/oracle.py).
 
-Mutates corpus files where parsers disagree most: text-opcode spellings
-(INT/LONG/FLOAT/GET/PUT text replaced by spellings from both unpicklers'
-grammars: signs, blanks, underscores, base prefixes, NULs, overflow),
-lines cut at the end of the input (GLOBAL/INST without their newline),
-byte flips, truncations, a GLOBAL of a name outside the catalogue spliced
-in after a mutated opcode, and gzip/bz2/xz re-wrapping of the result.
-Each batch is written to a temporary directory, scanned once
-(`pickleguard scan --format json --policy default`), and given to the
-oracle's loaders (one long-lived worker per loader); a global a loader
-asks for that the scan neither names nor may stay silent about (the
-policy allows it) is a MISS: the input is saved under fuzz/out/oracle/
-and the run exits 1.
+Families (--family NAME, or `all`: each batch the next family), each with
+its own mutators and the loaders that read that kind of file:
 
-    python3 fuzz/oracle_fuzz.py --seconds 600 [--loaders cpickle,pypickle]
+  text      corpus pickles with text-opcode spellings (INT/LONG/FLOAT/
+            GET/PUT text from both unpicklers' grammars: signs, blanks,
+            underscores, base prefixes, NULs, overflow), lines cut at the
+            end of the input, byte flips, truncation, a GLOBAL outside the
+            catalogue spliced in, gzip/bz2/xz re-wrapping
+            (cpickle, pypickle, compressed)
+  zip       zips written record by record: local header, central directory
+            and end-record fields set off, member names spelled as the two
+            zip readers may match them, duplicates, zip64 records, data
+            before the zip, a second end record (cpickle, pypickle, torch,
+            numpy)
+  tar       torch's legacy tar members with header fields set off: size
+            spellings, checksums, type flags, magic, GNU longname and pax
+            headers (cpickle, pypickle, torch)
+  npy       .npy header dicts: dtype spellings holding objects, nested and
+            structured, duplicate keys, comments, versions, header lengths;
+            sometimes in an .npz (numpy, cpickle, pypickle)
+  joblib    NumpyArrayWrapper pickles (shape, order, dtype), bytes after
+            them, prefix bytes, joblib's compressors (joblib, cpickle,
+            pypickle)
+  compress  gzip flags and members, bz2/xz streams back to back, xz
+            padding, LZMA_Alone with known or unknown size, cut short,
+            zlib headers, LZ4 frames, a zstd raw block (compressed, joblib,
+            cpickle, pypickle)
 
-Prints the figures: cases, loader runs, globals compared, misses.
+Most cases carry a hostile pickle (a global the default policy does not
+allow, often after a re-spelled text opcode), inside the container and
+often also in front of it. Each batch is written to a temporary
+directory, scanned once (`pickleguard scan --format json --policy
+default`), and given to the family's loaders (one long-lived worker per
+loader); a global a loader asks for that the scan neither names nor may
+stay silent about (the policy allows it) is a MISS, and so is `load`
+accepting a file whose global the scan rated high: the input is saved
+under fuzz/out/oracle/ with a .miss file (JSON: [loader, global]) and the
+run exits 1.
+
+    python3 fuzz/oracle_fuzz.py --family zip --cpu-seconds 1800 --seed 7
+    python3 fuzz/oracle_fuzz.py --seconds 600 --family all
+    python3 fuzz/oracle_fuzz.py --replay fuzz/out/oracle   # after a fix
+
+Prints per family: CPU seconds (this process and its children: the
+loader workers and the scans), cases, loader runs, globals compared,
+misses; and adds them to a machine-readable summary (--summary, default
+fuzz/out/oracle/summary.json: {family: [run, ...]}).
 """
 import argparse
 import bz2
 import gzip
+import io
+import json
 import lzma
 import os
 import random
+import resource
 import shutil
+import struct
+import subprocess
 import sys
 import tempfile
 import time
+import zipfile
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -91,59 +129,645 @@ def mutate(data, rng):
     return out
 
 
-def seeds():
+# ------------------------------------------------- structure-aware families
+# Each family builds or picks a container and mutates its records at the
+# field level (then, sometimes, bytes), with a hostile pickle inside and
+# often a raw pickle in front (the raw-pickle view). Field layouts come
+# from the readers the loaders use: CPython Lib/zipfile (_EndRecData,
+# _RealGetContents), Lib/tarfile (TarInfo.frombuf, _proc_pax, _proc_gnulong),
+# numpy lib/format.py (_read_array_header), joblib numpy_pickle.py
+# (NumpyArrayWrapper.read_array) and numpy_pickle_utils.py (_detect_
+# compressor), gzip.py (_read_gzip_header), lzma/bz2 module formats.
+
+GLOBS = [b"cmymod\nThing\n", b"cos\nsystem\n", b"cfractions\nFraction\n",
+         b"csubprocess\nPopen\n", b"cmymod.sub\nThing\n"]
+BOUNDS16 = [0, 1, 2, 0x7fff, 0x8000, 0xfffe, 0xffff]
+BOUNDS32 = [0, 1, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff]
+
+
+def payload(rng, text=True):
+    """A hostile pickle: a (maybe re-spelled) text opcode, a global the
+    default policy does not allow, a call."""
+    body = b""
+    if text and rng.random() < 0.6:
+        body += bytes([rng.choice(b"ILF")]) + spelling(rng) + b"\n0"
+    body += rng.choice(GLOBS) + rng.choice([b"(S'id'\ntR.", b")R.", b"."])
+    if rng.random() < 0.3:
+        body = b"\x80\x02" + body
+    return body
+
+
+def benign(rng):
+    return rng.choice([b"\x80\x02}q\x00.", b"(lp0\nI1\na.", b"N.",
+                       b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01."])
+
+
+def near(rng, v, bounds):
+    r = rng.random()
+    if r < 0.4:
+        return rng.choice(bounds)
+    if r < 0.8:
+        return max(0, min(bounds[-1], v + rng.choice([-2, -1, 1, 2, 8])))
+    return rng.randrange(bounds[-1] + 1)
+
+
+def flips(rng, data, n=3):
+    data = bytearray(data)
+    for _ in range(rng.randrange(1, n + 1)):
+        if data:
+            data[rng.randrange(len(data))] = rng.randrange(256)
+    return bytes(data)
+
+
+def maybe_prefix(rng, data):
+    """A raw pickle in front of a container: what every byte-0 loader
+    reads (issue 14's bypass), with its text opcodes re-spelled."""
+    if rng.random() < 0.35:
+        return payload(rng) + data
+    return data
+
+
+ZIP_NAMES = ["archive/data.pkl", "archive/version", "archive/data/0",
+             "archive/byteorder", "arr_0.npy", "data.pkl", "x/data.pkl"]
+
+
+def zip_name(rng, n):
+    r = rng.random()
+    if r < 0.15:
+        return n.upper()
+    if r < 0.25:
+        return "./" + n
+    if r < 0.35:
+        return n.replace("/", "\\")
+    if r < 0.45:
+        return n + "\x00"
+    if r < 0.5:
+        return "/" + n
+    return n
+
+
+def fuzz_zip(rng, seed):
+    """A zip written record by record (local header, data, central
+    directory entry, end record) with one or more fields set off, names
+    spelled as the two readers may match them (PyTorch's
+    inline_container.cc getRecordID, CPython's NameToInfo), duplicate
+    names, data before the zip, a second end record, zip64 records."""
+    root = rng.choice(["archive", "model", "a"])
+    members = []
+    for n in rng.sample(ZIP_NAMES, rng.randrange(1, 5)):
+        n = n.replace("archive", root)
+        data = payload(rng) if n.endswith("pkl") or rng.random() < 0.3 \
+            else (b"3" if n.endswith("version") else benign(rng))
+        if n.endswith(".npy"):
+            data = npy_bytes(rng, data)
+        members.append([zip_name(rng, n).encode("utf-8", "replace"), data])
+    if rng.random() < 0.3:  # a duplicate name, the other content
+        m = rng.choice(members)
+        members.append([m[0], benign(rng) if rng.random() < 0.5
+                        else payload(rng)])
+    fields = {}
+    for _ in range(rng.randrange(0, 3)):
+        fields[(rng.choice(["lh", "cd"]), rng.randrange(len(members)),
+                rng.choice(["ver", "flags", "method", "crc", "csize",
+                            "usize", "nlen", "xlen", "off", "disk"]))] = True
+    out = bytearray()
+    cd = bytearray()
+    for i, (name, data) in enumerate(members):
+        off = len(out)
+        v = {"ver": 20, "flags": 0, "method": 0, "crc": zlib.crc32(data),
+             "csize": len(data), "usize": len(data), "nlen": len(name),
+             "xlen": 0, "off": off, "disk": 0}
+        lv = dict(v)
+        cv = dict(v)
+        for (where, k, f) in fields:
+            if k == i:
+                d = lv if where == "lh" else cv
+                d[f] = near(rng, d[f], BOUNDS32 if f in ("crc", "csize",
+                            "usize", "off") else BOUNDS16)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, lv["ver"] & 0xffff,
+                           lv["flags"] & 0xffff, lv["method"] & 0xffff, 0, 0,
+                           lv["crc"], lv["csize"], lv["usize"],
+                           lv["nlen"] & 0xffff, lv["xlen"] & 0xffff)
+        out += name + b"\x00" * min(lv["xlen"], 64) + data
+        cd += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20,
+                          cv["ver"] & 0xffff, cv["flags"] & 0xffff,
+                          cv["method"] & 0xffff, 0, 0, cv["crc"],
+                          cv["csize"], cv["usize"], cv["nlen"] & 0xffff, 0,
+                          0, cv["disk"] & 0xffff, 0, 0, cv["off"]) + name
+    cdoff = len(out)
+    e = {"disk": 0, "cddisk": 0, "n1": len(members), "n2": len(members),
+         "cdsize": len(cd), "cdoff": cdoff, "clen": 0}
+    for _ in range(rng.randrange(0, 3)):
+        k = rng.choice(list(e))
+        e[k] = near(rng, e[k], BOUNDS32 if k in ("cdsize", "cdoff")
+                    else BOUNDS16)
+    comment = b""
+    if rng.random() < 0.2:
+        comment = rng.choice([b"PK\x05\x06" + b"\x00" * 18, b"zip comment",
+                              payload(rng)])
+        e["clen"] = len(comment) if rng.random() < 0.7 else e["clen"]
+    z64 = b""
+    if rng.random() < 0.15:  # a zip64 end record and locator
+        z64 = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0,
+                          len(members), len(members), len(cd), cdoff)
+        z64 += struct.pack("<IIQI", 0x07064B50, 0,
+                           near(rng, cdoff + len(cd), BOUNDS32), 1)
+    eocd = struct.pack("<IHHHHIIH", 0x06054B50, e["disk"] & 0xffff,
+                       e["cddisk"] & 0xffff, e["n1"] & 0xffff,
+                       e["n2"] & 0xffff, e["cdsize"] & 0xffffffff,
+                       e["cdoff"] & 0xffffffff, e["clen"] & 0xffff)
+    data = bytes(out + cd) + z64 + eocd + comment
+    if rng.random() < 0.2:
+        data += rng.choice([b"\x00" * rng.randrange(1, 40), eocd])
+    if rng.random() < 0.15:
+        data = flips(rng, data)
+    return maybe_prefix(rng, data)
+
+
+def tar_header(name, size, typ=b"0", fields=None):
+    h = bytearray(512)
+    f = {"name": name[:100], "mode": b"0000644\x00", "uid": b"0000000\x00",
+         "gid": b"0000000\x00", "size": b"%011o\x00" % size,
+         "mtime": b"00000000000\x00", "typ": typ, "magic": b"ustar\x0000"}
+    f.update(fields or {})
+    h[0:len(f["name"])] = f["name"]
+    h[100:108] = f["mode"][:8].ljust(8, b"\x00")
+    h[108:116] = f["uid"][:8].ljust(8, b"\x00")
+    h[116:124] = f["gid"][:8].ljust(8, b"\x00")
+    h[124:136] = f["size"][:12].ljust(12, b"\x00")
+    h[136:148] = f["mtime"][:12].ljust(12, b"\x00")
+    h[156:157] = f["typ"][:1]
+    h[257:265] = f["magic"][:8].ljust(8, b"\x00")
+    h[148:156] = b" " * 8
+    chk = f.get("chk")
+    if chk is None:
+        chk = b"%06o\x00 " % (sum(h) & 0o777777)
+    h[148:156] = chk[:8].ljust(8, b"\x00")
+    return bytes(h)
+
+
+def pad512(b):
+    return b + b"\x00" * (-len(b) % 512)
+
+
+def size_spelling(rng, n):
+    return rng.choice([b"%011o\x00" % n, b"%11o " % n, b"  %o\x00" % n,
+                       b"\x80" + n.to_bytes(11, "big"), b"%012o" % n,
+                       b"%011o\x00" % (n + rng.choice([-1, 1, 512])),
+                       b"0" * 11 + b"\x00", b"7" * 11 + b"\x00",
+                       b"%o" % n + b"\x00garbage"])
+
+
+def fuzz_tar(rng, seed):
+    """A tar of torch's legacy members (sys_info, pickle, storages,
+    tensors) or any names, each header with fields set off: size spelled
+    in octal with blanks/NULs, base-256, a wrong checksum, GNU longname
+    ('L') and pax ('x', 'g') headers naming or sizing the next member."""
+    out = bytearray()
+    names = [b"sys_info", b"pickle", b"storages", b"tensors", b"data.pkl"]
+    if rng.random() < 0.7:  # what torch's legacy_load extracts
+        order = [b"sys_info", b"storages", b"tensors", b"pickle"]
+        if rng.random() < 0.3:
+            rng.shuffle(order)
+    else:
+        order = rng.sample(names, rng.randrange(1, len(names) + 1))
+    for n in order:
+        # storages and tensors: a count of 0 (torch reads them first)
+        data = b"\x80\x02K\x00." if n in (b"storages", b"tensors") and \
+            rng.random() < 0.8 else payload(rng)
+        fields = {}
+        r = rng.random()
+        if r < 0.2:
+            fields["size"] = size_spelling(rng, len(data))
+        elif r < 0.3:
+            fields["chk"] = rng.choice([b"0000000\x00", b"       \x00",
+                                        b"%06o\x00 " % rng.randrange(1 << 18)])
+        elif r < 0.4:
+            fields["typ"] = rng.choice([b"0", b"\x00", b"7", b"1", b"2",
+                                        b"5", b"g", b"S", b"Z"])
+        elif r < 0.45:
+            fields["magic"] = rng.choice([b"ustar  \x00", b"\x00" * 8,
+                                          b"ustar\x0001"])
+        if rng.random() < 0.15:  # GNU longname for this member
+            ln = (b"./" if rng.random() < 0.5 else b"") + n + b"\x00"
+            out += tar_header(b"././@LongLink", len(ln), b"L") + pad512(ln)
+            n = b"x" * rng.choice([1, 99, 100])
+        if rng.random() < 0.15:  # pax header: path or size override
+            kv = rng.choice([b"path", b"size", b"linkpath", b"comment"])
+            val = n if kv == b"path" else b"%d" % (len(data) + rng.choice(
+                [0, -1, 1, 512])) if kv == b"size" else b"x"
+            rec = b" " + kv + b"=" + val + b"\n"
+            rec = b"%d" % (len(rec) + len(b"%d" % (len(rec) + 2))) + rec
+            if rng.random() < 0.3:
+                rec = flips(rng, rec, 1)
+            out += tar_header(b"PaxHeader", len(rec),
+                              rng.choice([b"x", b"g"])) + pad512(rec)
+        out += tar_header(n, len(data), fields.get("typ", b"0"), fields)
+        out += pad512(data)
+    out += b"\x00" * rng.choice([0, 512, 1024])
+    data = bytes(out)
+    if rng.random() < 0.1:
+        data = flips(rng, data)
+    return maybe_prefix(rng, data)
+
+
+DESCRS = ["'|O'", "'O'", "'<O'", "'O8'", "'object'", "'=O'", "'>O'",
+          "'|O8'", "[('a', '|O')]", "[('a', '<f8'), ('b', 'O')]",
+          "('|O', (2,))", "[('a', [('b', '|O')])]", "'<f8'", "'|u1'",
+          "[('Open', '<f8')]", "'|V8'", "\"|O\"", "u'|O'", "'|O' ",
+          "'<f8' if 0 else '|O'"]
+
+
+def npy_header(rng, descr=None, shape="(1,)", order="False", odd=False):
+    # mostly spellings that hold objects: numpy.load unpickles only those
+    d = descr or rng.choice(DESCRS[:12] if rng.random() < 0.7 else DESCRS)
+    parts = ["'descr': %s" % d, "'fortran_order': %s" % order,
+             "'shape': %s" % shape]
+    r = rng.random() if odd else 1.0
+    if r < 0.3:  # a duplicate key: literal_eval keeps the last
+        parts.append("'descr': %s" % rng.choice(DESCRS))
+    elif r < 0.5:
+        parts.insert(0, "'descr': %s" % rng.choice(DESCRS))
+    elif r < 0.6:
+        parts.append("# comment\n")
+    if rng.random() < 0.5:
+        rng.shuffle(parts)
+    text = "{" + ", ".join(parts) + ", }"
+    if odd and rng.random() < 0.2:
+        text = text.replace(" ", rng.choice(["\t", "  ", "\n"]))
+    return text
+
+
+def npy_bytes(rng, body, text=None, odd=False):
+    text = (text or npy_header(rng)).encode("latin1")
+    ver = rng.choice([(1, 0), (2, 0), (3, 0), (0, 9)]) if odd and \
+        rng.random() < 0.3 else (1, 0)
+    hl = 10 if ver[0] == 1 else 12
+    total = len(text) + 1 + hl
+    pad = -total % 64
+    hdr = text + b" " * pad + b"\n"
+    n = len(hdr)
+    if odd and rng.random() < 0.1:
+        n = near(rng, n, BOUNDS16)
+    if ver[0] == 1:
+        head = b"\x93NUMPY" + bytes(ver) + struct.pack("<H", n & 0xffff)
+    else:
+        head = b"\x93NUMPY" + bytes(ver) + struct.pack("<I", n)
+    return head + hdr + body
+
+
+def fuzz_npy(rng, seed):
+    """An .npy whose header dict numpy reads with ast.literal_eval: every
+    spelling of a dtype holding Python objects, nested and structured,
+    duplicate keys, comments, version 1/2/3 header lengths set off; the
+    body a hostile pickle (numpy.load unpickles object arrays), maybe in
+    an .npz. One field at a time is set off, so most headers still load."""
+    odd = rng.random() < 0.5
+    shape = rng.choice(["()", "(2,)", "(0,)", "(1, 1)", "[1]", "(-1,)",
+                        "(1,) "]) if odd and rng.random() < 0.3 else "(1,)"
+    order = rng.choice(["True", "0", "None"]) if odd and \
+        rng.random() < 0.2 else "False"
+    body = payload(rng)
+    if odd and rng.random() < 0.2:
+        body = b"\x00" * 8 + body
+    data = npy_bytes(rng, body, npy_header(rng, shape=shape, order=order,
+                                           odd=odd), odd=odd)
+    if rng.random() < 0.2:
+        bio = io.BytesIO()
+        with zipfile.ZipFile(bio, "w") as z:
+            z.writestr(rng.choice(["arr_0.npy", "x", "a.npy/", "A.NPY"]),
+                       data)
+        data = bio.getvalue()
+    if odd and rng.random() < 0.1:
+        data = flips(rng, data)
+    return data
+
+
+def joblib_wrapper(rng, arr_bytes_len):
+    """A joblib NumpyArrayWrapper pickle (numpy_pickle.py: the wrapper's
+    state dict, then the array's raw bytes right after the pickle's
+    STOP), fields spelled from raw opcodes."""
+    shape = rng.choice([b"K\x01\x85", b"K\x00\x85", b")", b"K\x02K\x02\x86",
+                        b"J\xff\xff\xff\xff\x85", b"K\x08\x85"])
+    order = rng.choice([b"C", b"F", b"K", b"c", b""])
+    dtype = rng.choice([b"f8", b"O8", b"u1", b"V8", b"i8"])
+    st = (b"}q\x01(X\x08\x00\x00\x00subclassq\x02cnumpy\nndarray\nq\x03"
+          b"X\x05\x00\x00\x00shapeq\x04" + shape +
+          b"X\x05\x00\x00\x00orderq\x05X" + struct.pack("<I", len(order)) +
+          order + b"X\x05\x00\x00\x00dtypeq\x06cnumpy\ndtype\nq\x07X" +
+          struct.pack("<I", len(dtype)) + dtype + b"K\x00K\x01\x87Rq\x08"
+          b"(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff"
+          b"K\x00tbX\n\x00\x00\x00allow_mmapq\t\x89u")
+    return (b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\nq\x00)\x81"
+            + st + b"b.")
+
+
+def fuzz_joblib(rng, seed):
+    """joblib's layout: a NumpyArrayWrapper (shape, order, dtype set off)
+    whose array bytes follow the pickle -- an object dtype makes joblib
+    unpickle them -- then more pickle; prefix bytes; joblib's compressors
+    (zlib, gzip, bz2, xz, lzma, lz4) and the old 'ZF' header."""
+    if seed is not None and rng.random() < 0.3:
+        data = bytearray(seed)
+        for _ in range(rng.randrange(1, 4)):
+            k = rng.choice([b"shape", b"order", b"dtype", b"allow_mmap"])
+            i = data.find(k)
+            if i >= 0 and i + len(k) + 6 < len(data):
+                j = i + len(k) + rng.randrange(0, 6)
+                data[j] = rng.randrange(256)
+        data = bytes(data)
+    else:
+        data = joblib_wrapper(rng, 8) + rng.choice(
+            [b"\x00" * 8, payload(rng), b"\x00" * 4 + payload(rng), b""])
+        if rng.random() < 0.5:
+            data += payload(rng)
+    if rng.random() < 0.2:
+        data = rng.choice([b"\x00", b"\x80", b"PK", b"\x93NUMPY"]) + data
+    r = rng.random()
+    if r < 0.1:
+        data = zlib.compress(data)
+    elif r < 0.15:
+        data = b"ZF0x%x\n" % len(data) + zlib.compress(data)
+    elif r < 0.2:
+        data = gzip.compress(data, mtime=0)
+    elif r < 0.25:
+        data = lzma.compress(data, format=lzma.FORMAT_ALONE)
+    elif r < 0.3:
+        try:
+            import lz4.frame
+            data = lz4.frame.compress(data)
+        except ImportError:
+            data = bz2.compress(data)
+    if rng.random() < 0.1:
+        data = flips(rng, data)
+    return data
+
+
+def fuzz_compress(rng, seed):
+    """Compression headers and trailers as Python's modules read them:
+    gzip flags (FEXTRA, FNAME, FCOMMENT, FHCRC) and several members with
+    trailing zeros or garbage; bz2 and xz streams back to back, xz stream
+    padding, LZMA_Alone with a known or unknown size, cut short; zlib
+    headers with other window sizes and levels; LZ4 frames; zstd magic."""
+    inner = payload(rng) if rng.random() < 0.7 else benign(rng) + payload(rng)
+    kind = rng.choice(["gzip", "gzip", "bz2", "xz", "alone", "zlib", "lz4",
+                       "zstd"])
+    if kind == "gzip":
+        flg = rng.choice([0, 2, 4, 8, 16, 4 | 8 | 16, 2 | 4, 0xe0])
+        hdr = b"\x1f\x8b\x08" + bytes([flg]) + b"\x00" * 4 + b"\x00\xff"
+        if flg & 4:
+            x = rng.choice([b"", b"ab", payload(rng)])
+            hdr += struct.pack("<H", near(rng, len(x), BOUNDS16)
+                               if rng.random() < 0.2 else len(x)) + x
+        if flg & 8:
+            hdr += b"name.pkl\x00"
+        if flg & 16:
+            hdr += rng.choice([b"comment\x00", payload(rng) + b"\x00"])
+        if flg & 2:
+            hdr += struct.pack("<H", zlib.crc32(hdr) & 0xffff)
+        co = zlib.compressobj(9, zlib.DEFLATED, -15)
+        body = co.compress(inner) + co.flush()
+        trailer = struct.pack("<II", zlib.crc32(inner), len(inner))
+        if rng.random() < 0.2:
+            trailer = flips(rng, trailer, 2)
+        data = hdr + body + trailer
+        if rng.random() < 0.3:
+            data = gzip.compress(benign(rng), mtime=0) + data
+        if rng.random() < 0.3:
+            data += rng.choice([b"\x00" * 8, b"garbage", data[:10]])
+    elif kind == "bz2":
+        data = bz2.compress(inner)
+        if rng.random() < 0.4:
+            data = bz2.compress(benign(rng)) + data
+        if rng.random() < 0.2:
+            data += rng.choice([b"\x00" * 4, b"BZh9", b"junk"])
+    elif kind == "xz":
+        data = lzma.compress(inner)
+        if rng.random() < 0.3:
+            data = lzma.compress(benign(rng)) + b"\x00" * rng.choice(
+                [0, 4, 3]) + data
+        if rng.random() < 0.2:
+            data += b"\x00" * rng.choice([4, 8, 1])
+    elif kind == "alone":
+        data = lzma.compress(inner, format=lzma.FORMAT_ALONE)
+        if rng.random() < 0.5:  # a known size instead of -1
+            data = data[:5] + struct.pack("<Q", len(inner)) + data[13:]
+        if rng.random() < 0.3:
+            data = data[:len(data) - rng.randrange(1, 12)]
+        if rng.random() < 0.2:  # another properties byte / dict size
+            data = bytes([rng.choice([0x5d, 0x00, 0x5e, 0xe0])]) + \
+                data[1:]
+    elif kind == "zlib":
+        lvl = rng.choice([0, 1, 6, 9])
+        wbits = rng.choice([15, 9, 12, 14])
+        co = zlib.compressobj(lvl, zlib.DEFLATED, wbits)
+        data = co.compress(inner) + co.flush()
+    elif kind == "lz4":
+        try:
+            import lz4.frame
+            data = lz4.frame.compress(inner)
+        except ImportError:
+            data = zlib.compress(inner)
+    else:  # zstd magic with a raw (uncompressed) block
+        fh = b"\x28\xb5\x2f\xfd" + bytes([0x20]) + bytes([len(inner) & 0xff])
+        blk = (len(inner) << 3) | 1
+        data = fh + struct.pack("<I", blk)[:3] + inner
+    if rng.random() < 0.1:
+        data = flips(rng, data)
+    return maybe_prefix(rng, data)
+
+
+def fuzz_text(rng, seed):
+    """Text-opcode spellings over corpus pickles (the first campaign's
+    mutators: mutate())."""
+    return mutate(seed, rng)
+
+
+def _is(fmt):
+    def f(b):
+        return fmt(b)
+    return f
+
+
+FAMILIES = {
+    # name: (mutator, seed filter, loaders)
+    "text": (fuzz_text, lambda b: True, "cpickle,pypickle,compressed"),
+    "zip": (fuzz_zip, lambda b: b[:2] == b"PK", "cpickle,pypickle,torch,numpy"),
+    "tar": (fuzz_tar, lambda b: b[257:262] == b"ustar", "cpickle,pypickle,torch"),
+    "npy": (fuzz_npy, lambda b: b[:6] == b"\x93NUMPY", "numpy,cpickle,pypickle"),
+    "joblib": (fuzz_joblib, lambda b: b"NumpyArrayWrapper" in b,
+               "joblib,cpickle,pypickle"),
+    "compress": (fuzz_compress, lambda b: False,
+                 "compressed,joblib,cpickle,pypickle"),
+}
+
+
+def seeds(keep=lambda b: True):
     out = []
     for p in test_oracle.corpus_files():
         if os.path.getsize(p) <= 65536:
             with open(p, "rb") as f:
-                out.append(f.read())
+                b = f.read()
+            if keep(b):
+                out.append(b)
     return out
+
+
+def cpu_seconds():
+    """CPU time of this process and its finished children (the loader
+    workers and the scans)."""
+    t = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        t += r.ru_utime + r.ru_stime
+    return t
+
+
+def commit():
+    try:
+        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short",
+                               "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def replay(d, loaders):
+    paths = sorted(os.path.join(d, f) for f in os.listdir(d)
+                   if not f.endswith(".miss") and
+                   os.path.isfile(os.path.join(d, f)))
+    fig = {"globals": 0, "misses": 0, "miss_list": []}
+    for i in range(0, len(paths), 500):
+        chunk = paths[i:i + 500]
+        f = test_oracle.compare(oracle.run_oracle(chunk, loaders),
+                                test_oracle.scan_report(chunk), {},
+                                test_oracle.policy_allows("default"))
+        fig["globals"] += f["globals"]
+        fig["misses"] += f["misses"]
+    print("oracle_fuzz --replay: %d files, %d globals compared, %d misses"
+          % (len(paths), fig["globals"], fig["misses"]))
+    return 1 if test_oracle._failed_count() else 0
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--seconds", type=float, default=60,
+                    help="wall-clock budget")
+    ap.add_argument("--cpu-seconds", type=float, default=None,
+                    help="stop once this process and its children used "
+                    "this much CPU time (instead of --seconds)")
     ap.add_argument("--batch", type=int, default=200)
     ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--loaders", default="cpickle,pypickle,compressed")
+    ap.add_argument("--family", default="text",
+                    help="one of %s, or all (each batch the next family)"
+                    % ", ".join(FAMILIES))
+    ap.add_argument("--loaders", default=None,
+                    help="comma-separated oracle loaders (default: the "
+                    "family's own)")
+    ap.add_argument("--summary", default=os.path.join(HERE, "out", "oracle",
+                                                      "summary.json"),
+                    help="machine-readable figures, updated per family")
+    ap.add_argument("--replay", metavar="DIR", default=None,
+                    help="give the files under DIR (saved misses) to the "
+                    "oracle and the scan again, print what still misses")
     a = ap.parse_args()
     if not os.path.exists(EXE):
         print("no binary %s: run make first" % EXE)
         return 2
+    if a.replay:
+        return replay(a.replay, (a.loaders or
+                                 "cpickle,pypickle,compressed").split(","))
+    fams = list(FAMILIES) if a.family == "all" else a.family.split(",")
+    for f in fams:
+        if f not in FAMILIES:
+            print("unknown family %s (%s)" % (f, ", ".join(FAMILIES)))
+            return 2
     rng = random.Random(a.seed)
-    pool = seeds()
-    loaders = a.loaders.split(",")
+    pools = {f: seeds(FAMILIES[f][1]) for f in fams}
     allowed = test_oracle.policy_allows("default")
     outdir = os.path.join(HERE, "out", "oracle")
     t0 = time.time()
-    tot = {"cases": 0, "runs": 0, "globals": 0, "unnamed": 0,
-           "unimportable": 0, "misses": 0}
-    while time.time() - t0 < a.seconds:
+    c0 = cpu_seconds()
+    keys = ("cases", "runs", "globals", "unnamed", "unimportable", "misses")
+    tot = {f: dict.fromkeys(keys, 0) for f in fams}
+    for f in fams:
+        tot[f]["cpu_seconds"] = 0.0
+        tot[f]["loaders"] = a.loaders or FAMILIES[f][2]
+    nb = 0
+
+    def budget_left():
+        if a.cpu_seconds is not None:
+            return cpu_seconds() - c0 < a.cpu_seconds
+        return time.time() - t0 < a.seconds
+
+    while budget_left():
+        fam = fams[nb % len(fams)]
+        nb += 1
+        mut, _, floaders = FAMILIES[fam]
+        loaders = (a.loaders or floaders).split(",")
+        pool = pools[fam]
+        cb = cpu_seconds()
         with tempfile.TemporaryDirectory() as tmp:
             paths = []
             for i in range(a.batch):
-                p = os.path.join(tmp, "case%04d.pkl" % i)
-                with open(p, "wb") as f:
-                    f.write(mutate(rng.choice(pool), rng))
+                p = os.path.join(tmp, "%s%04d.bin" % (fam, i))
+                with open(p, "wb") as fh:
+                    fh.write(mut(rng, rng.choice(pool) if pool else None))
                 paths.append(p)
             res = oracle.run_oracle(paths, loaders)
             rep = test_oracle.scan_report(paths)
             before = test_oracle._failed_count()
             fig = test_oracle.compare(res, rep, {}, allowed)
-            tot["cases"] += len(paths)
-            tot["runs"] += len(paths) * len(res)
+            t = tot[fam]
+            t["cases"] += len(paths)
+            t["runs"] += len(paths) * len(res)
             for k in ("globals", "unnamed", "unimportable", "misses"):
-                tot[k] += fig[k]
+                t[k] += fig[k]
             if fig["misses"] or test_oracle._failed_count() != before:
                 os.makedirs(outdir, exist_ok=True)
-                for p in paths:
-                    shutil.copy(p, os.path.join(
-                        outdir, "%d_%s" % (int(time.time()), os.path.basename(p))))
-    print("oracle_fuzz: %.0f s, %d cases, %d loader runs, %d globals compared, "
-          "%d reported unnamed (high), %d unimportable, %d misses"
-          % (time.time() - t0, tot["cases"], tot["runs"], tot["globals"],
-             tot["unnamed"], tot["unimportable"], tot["misses"]))
-    return 1 if tot["misses"] or test_oracle._failed_count() else 0
+                missed = {}
+                for loader, p, g in fig["miss_list"]:
+                    missed.setdefault(p, []).append([loader, g])
+                for loader, p, g in fig["load_fail"]:
+                    missed.setdefault(p, []).append([loader, g, "load"])
+                # the cases that missed; the whole batch if another check
+                # failed (e.g. load accepting what the scan rated high)
+                for p in (missed or paths):
+                    dst = os.path.join(outdir, "%d_%s" % (
+                        int(time.time()), os.path.basename(p)))
+                    shutil.copy(p, dst)
+                    if p in missed:
+                        with open(dst + ".miss", "w") as fh:
+                            json.dump(missed[p], fh)
+        tot[fam]["cpu_seconds"] += cpu_seconds() - cb
+    wall = time.time() - t0
+    for f in fams:
+        t = tot[f]
+        print("oracle_fuzz %s: %.0f CPU-s, %d cases, %d loader runs, %d "
+              "globals compared, %d reported unnamed (high), %d "
+              "unimportable, %d misses" % (f, t["cpu_seconds"], t["cases"],
+                                           t["runs"], t["globals"],
+                                           t["unnamed"], t["unimportable"],
+                                           t["misses"]))
+    os.makedirs(os.path.dirname(a.summary), exist_ok=True)
+    try:
+        with open(a.summary) as fh:
+            summary = json.load(fh)
+    except (OSError, ValueError):
+        summary = {}
+    for f in fams:
+        entry = dict(tot[f], seed=a.seed, commit=commit(),
+                     wall_seconds=round(wall / len(fams), 1),
+                     cpu_seconds=round(tot[f]["cpu_seconds"], 1),
+                     finished=time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                            time.gmtime()))
+        summary.setdefault(f, []).append(entry)
+    with open(a.summary, "w") as fh:
+        json.dump(summary, fh, indent=1, sort_keys=True)
+    print("oracle_fuzz: %.0f s wall, %.0f CPU-s; figures in %s"
+          % (wall, cpu_seconds() - c0, a.summary))
+    return 1 if any(tot[f]["misses"] for f in fams) or \
+        test_oracle._failed_count() else 0
 
 
 if __name__ == "__main__":

@@ -1336,6 +1336,37 @@ static void attr_settle(scan *s)
     s->attr_bad = 0;
 }
 
+/* Whether find_class would import module m[0..n) before it looks the name
+ * up: both unpicklers' find_class (_pickle.c
+ * _pickle_Unpickler_find_class_impl: PyImport_Import; pickle.py
+ * Unpickler.find_class: __import__(module, level=0)) import the module
+ * first, whatever the name, so a bad name still runs the module's code.
+ * Nothing is imported for a module that is no dotted identifier path
+ * (empty, an empty component, a byte no identifier has); bytes >= 0x80 are
+ * taken as possible identifier characters (Python identifiers are
+ * Unicode), so this errs towards "imported". */
+static int module_imports(const uint8_t *m, size_t n)
+{
+    size_t start = 0;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && m[i] != '.') {
+            uint8_t c = m[i];
+            int ok = c >= 0x80 || c == '_' || (c >= 'a' && c <= 'z') ||
+                     (c >= 'A' && c <= 'Z') ||
+                     (i > start && c >= '0' && c <= '9');
+            if (!ok)
+                return 0;
+            continue;
+        }
+        if (i == start)
+            return 0;
+        start = i + 1;
+    }
+    return 1;
+}
+
 static aval global_ref(scan *s, const uint8_t *m, size_t ml, const uint8_t *nm,
                        size_t nl, const pkl_op *op, const char *how)
 {
@@ -1344,9 +1375,12 @@ static aval global_ref(scan *s, const uint8_t *m, size_t ml, const uint8_t *nm,
     aval v = mk(V_GLOBAL);
     if (pkl_resolve_global((const char *)m, ml, (const char *)nm, nl, s->proto,
                            &g, &err) < 0) {
-        if (s->npk == 0 && (s->lenient_start || s->depth) && inert(s)) {
+        if (s->npk == 0 && (s->lenient_start || s->depth) && inert(s) &&
+            !module_imports(m, ml)) {
             /* a text file found by content that starts with 'c' or 'i':
-             * find_class fails before anything happens, so no pickle */
+             * find_class fails in the import before anything happens, so
+             * no pickle. A module that can be imported is imported (its
+             * code runs) before the name is looked up: reported below. */
             structural(s, op, "names no importable global (%s)",
                        err.detail[0] ? err.detail : err.msg);
             return v;

@@ -365,6 +365,16 @@ static const row rows[] = {
      {{"not-a-pickle", I, 0}}, NULL, NULL, 0, 1},
     {"text_c_named", B("class Foo:\n    pass\n"), 2, 2,
      {{"bad-global-name", H, 0}, {"truncated", M, 20}}, NULL, NULL, 0, 0},
+    /* ...but when the module is an identifier path, find_class imports
+     * it before the name lookup fails (_pickle.c find_class:
+     * PyImport_Import first; pickle.py: __import__ first): its code runs,
+     * so this is a pickle with a bad name, found by content or not
+     * (corpus/regressions/oracle/badname_found_by_content.pkl) */
+    {"text_c_module_imports", B("cmymod\nThing 1\n)R."), 2, 1,
+     {{"bad-global-name", H, 0}}, "mymod.Thing 1", NULL, 0, 1},
+    {"text_c_empty_name_at_eof", B("I1\ncmymod\nX"), 2, 3,
+     {{"noncanonical-text", M, 3}, {"bad-global-name", H, 3},
+      {"truncated", M, 11}}, NULL, NULL, 0, 1},
     {"text_i_found", B("import os\nimport sys\n"), 2, 1,
      {{"not-a-pickle", I, 0}}, NULL, NULL, 0, 1},
     {"text_i_named", B("import os\nimport sys\n"), 2, 1,

@@ -96,7 +96,7 @@ def policy_allows(policy="default"):
 
 def compare(results, rep, load_cache, allowed):
     figures = {"files": 0, "globals": 0, "misses": 0, "unnamed": 0,
-               "unimportable": 0}
+               "unimportable": 0, "miss_list": [], "load_fail": []}
     for loader, recs in sorted(results.items()):
         for path, r in sorted(recs.items()):
             f = rep.get(path)
@@ -126,9 +126,7 @@ def compare(results, rep, load_cache, allowed):
                     figures["unimportable"] += 1
                     continue
                 # the scan's JSON writes control characters as \xNN
-                alts = ["".join("\\x%02x" % ord(ch) if ord(ch) < 0x20 or
-                                ord(ch) == 0x7f else ch for ch in a)
-                        for a in spelled]
+                alts = [escaped(a) for a in spelled]
                 hit = [a for a in alts if a in names]
                 # a global the policy allows draws no finding, rightly
                 if not hit and any(allowed(a) for a in alts):
@@ -143,6 +141,8 @@ def compare(results, rep, load_cache, allowed):
                         loader, os.path.relpath(path, ROOT), "|".join(spelled),
                         sorted(names)[:8])):
                     figures["misses"] += 1
+                    figures["miss_list"].append((loader, path,
+                                                 "|".join(spelled)))
                     continue
                 g = hit[0]
                 if sev[g] & {"high", "critical"}:
@@ -153,14 +153,47 @@ def compare(results, rep, load_cache, allowed):
                                             "default", path], capture_output=True,
                                            timeout=60)
                         load_cache[path] = p.returncode
-                    check(load_cache[path] != 0, "load refuses %s (%s asks "
-                          "for %s)" % (path, loader, g))
+                    if not check(load_cache[path] != 0, "load refuses %s "
+                                 "(%s asks for %s)" % (path, loader, g)):
+                        figures["load_fail"].append((loader, path, g))
             if r["ext"]:
                 figures["globals"] += 1
                 if not check("ext-registry" in rules, "MISS %s %s EXT %r" % (
                         loader, path, r["ext"][:4])):
                     figures["misses"] += 1
+                    figures["miss_list"].append((loader, path, "EXT"))
     return figures
+
+
+REGRESSIONS = os.path.join(ROOT, "corpus", "regressions", "oracle")
+
+
+def escaped(name):
+    """A name as the scan's JSON spells it: control characters as \\xNN."""
+    return "".join("\\x%02x" % ord(ch) if ord(ch) < 0x20 or ord(ch) == 0x7f
+                   else ch for ch in name)
+
+
+def check_regressions(results, rep):
+    """corpus/regressions/oracle/MANIFEST.tsv: which unpickler asks for
+    which global (the real loaders through the recorder), and that the scan
+    reports it at high or above."""
+    with open(os.path.join(REGRESSIONS, "MANIFEST.tsv")) as f:
+        rows = [ln.rstrip("\n").split("\t") for ln in f][1:]
+    check(len(rows) >= 4, "oracle regressions listed")
+    for name, loaders, glob, want, _note in rows:
+        glob = glob.encode().decode("unicode_escape")
+        path = os.path.join(REGRESSIONS, name)
+        for loader in ("cpickle", "pypickle"):
+            asked = [g[0] for g in results[loader][path]["globals"]]
+            expect = [glob] if loader in loaders.split(",") else []
+            check(asked == expect, "oracle %s on %s asks for %r, not %r"
+                  % (loader, name, expect, asked))
+        if want == "high":
+            f = rep[path]
+            check(any(x.get("global") == escaped(glob) and x["severity"] in
+                      ("high", "critical") for x in f.get("findings", [])),
+                  "scan reports %s in %s at high" % (escaped(glob), name))
 
 
 def main():
@@ -172,6 +205,7 @@ def main():
         if loader not in results:
             skip("oracle loader %s: library not installed" % loader)
     rep = scan_report(paths)
+    check_regressions(results, rep)
     figures = compare(results, rep, {}, policy_allows("default"))
     print("oracle: %d files, %d loaders, %d (loader, file) pairs with "
           "globals, %d globals compared, %d reported unnamed (high), %d misses"

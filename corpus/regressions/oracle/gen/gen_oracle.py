@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Generates corpus/regressions/oracle/: one sample per root cause of a
+miss of the real-loader oracle fuzzer (fuzz/oracle_fuzz.py, fuzz/README.md
+"Real-loader oracle fuzzing"), built from raw opcodes and never unpickled
+here. Writes MANIFEST.tsv:
+
+  file     name under corpus/regressions/oracle/
+  loaders  the oracle loaders (tests/oracle.py) that ask find_class for
+           `global`, `-` for none
+  global   what they ask for, as tests/oracle.py records it (raw spelling)
+  scan     `high`: `pickleguard scan --policy default` must report that
+           global at high or above; `any`: no expectation (the row is about
+           the oracle)
+  note     the cause
+
+tests/test_oracle.py checks every row against the real loaders through the
+recorder, and the whole directory with the rest of corpus/.
+
+    python3 corpus/regressions/oracle/gen/gen_oracle.py
+"""
+import os
+
+OUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EOCD = b"PK\x05\x06" + b"\x00" * 18
+ROWS = []
+
+
+def write(name, data, loaders, glob, scan, note):
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(data)
+    ROWS.append((name, loaders, glob, scan, note))
+
+
+# find_class imports the module before it looks the name up (_pickle.c
+# _pickle_Unpickler_find_class_impl: PyImport_Import then getattribute;
+# pickle.py find_class: __import__ then _getattribute): a name no
+# identifier path spells still runs the module's code. The scanner took
+# such a GLOBAL for "not a pickle" (info) in a file found by content, and
+# said nothing at all in the raw-pickle view of a file that is also a zip.
+write("badname_before_eocd.pkl",
+      b"\x80\x02cos\nsys\x1dem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+      + EOCD, "cpickle,pypickle", "os.sys\x1dem", "high",
+      "GLOBAL os + a name with a control byte, REDUCE, then an empty zip end "
+      "record: `scan` said 1 clean; both unpicklers import os first")
+write("badname_found_by_content.pkl", b"cmymod\nThing 1__0\n)R.",
+      "cpickle,pypickle", "mymod.Thing 1__0", "high",
+      "GLOBAL of module mymod with a name containing a blank: `scan` said "
+      "not-a-pickle (info); both unpicklers import mymod before getattr fails")
+# pickle.py load_global: readline()[:-1] of a last line without its
+# newline; an empty line gives name '' (_pickle.c: bad_readline, len < 2)
+write("emptyname_at_eof.pkl", b"I1\ncmymod\nX", "pypickle", "mymod.", "high",
+      "GLOBAL whose name line is the last byte, no newline: pickle.py asks "
+      "find_class('mymod', '') and imports mymod; the C unpickler stops")
+# the oracle's own bug: its recorder returned a stand-in for a module no
+# import can find, so the load went on to globals no real loader reaches
+write("unimportable_module_stops.pkl",
+      b"cnump+1e400\n_reconstruct\ncos\nsystem\n(S'id'\ntR.",
+      "cpickle,pypickle", "nump+1e400._reconstruct", "any",
+      "a GLOBAL whose module is no identifier path: the real import fails "
+      "and the load stops there; os.system after it is never asked for")
+
+with open(os.path.join(OUT, "MANIFEST.tsv"), "w") as f:
+    f.write("file\tloaders\tglobal\tscan\tnote\n")
+    for r in ROWS:
+        f.write("\t".join(x.encode("unicode_escape").decode() for x in r)
+                + "\n")
