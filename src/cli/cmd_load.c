@@ -177,6 +177,30 @@ typedef struct load_walk {
     int rc;
 } load_walk;
 
+/* Whether the opcode at offset `at` of the raw view's first pickle is text
+ * CPython's two unpicklers read differently (PKL_NOTE_DIFFERS), which the
+ * decoder refuses: one of them reads on past it (`I-0_0\0`: _pickle.c's
+ * load_int takes it, pickle.py's int() refuses the NUL), so the view does
+ * not end there. Found by oracle_fuzz (corpus/regressions/oracle/
+ * differs_before_npz.pkl). */
+static int view_differs_at(const uint8_t *data, size_t len, size_t at)
+{
+    pkl_reader r;
+    pkl_op op;
+    int differs = 0;
+    pkl_reader_init(&r, data, len, NULL);
+    while (pkl_reader_next(&r, &op, NULL) == 1 && op.offset <= at) {
+        if (op.offset == at) {
+            differs = (op.note & PKL_NOTE_DIFFERS) != 0;
+            break;
+        }
+        if (op.code == PKL_OP_STOP)
+            break;
+    }
+    pkl_reader_free(&r);
+    return differs;
+}
+
 static int load_walk_stream(void *ctx, const pkl_stream *s, pkl_error *err)
 {
     load_walk *w = ctx;
@@ -200,6 +224,15 @@ static int load_walk_stream(void *ctx, const pkl_stream *s, pkl_error *err)
         if (pkl_error_class(e.code) == 2) {
             cli_errorf("%s: refused (the file read as a raw pickle): %s",
                        shown, e.detail);
+            w->rc = PKL_EXIT_FINDINGS;
+            return 1;
+        }
+        if (pkl_error_class(e.code) == 1 &&
+            view_differs_at(s->data, s->len, e.offset)) {
+            char msg[1200];
+            cli_errorf("%s: refused (the file read as a raw pickle): %s; "
+                       "one of CPython's unpicklers reads on past it",
+                       shown, pkl_error_format(&e, msg, sizeof msg));
             w->rc = PKL_EXIT_FINDINGS;
             return 1;
         }

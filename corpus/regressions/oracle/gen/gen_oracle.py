@@ -18,7 +18,9 @@ recorder, and the whole directory with the rest of corpus/.
 
     python3 corpus/regressions/oracle/gen/gen_oracle.py
 """
+import io
 import os
+import zipfile
 
 OUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EOCD = b"PK\x05\x06" + b"\x00" * 18
@@ -58,6 +60,24 @@ write("unimportable_module_stops.pkl",
       "cpickle,pypickle", "nump+1e400._reconstruct", "any",
       "a GLOBAL whose module is no identifier path: the real import fails "
       "and the load stops there; os.system after it is never asked for")
+
+# `load` decoded the raw-pickle view of a file that is also an .npz, and
+# its decoder refuses INT text the two unpicklers read differently
+# (`-0_0\0`: _pickle.c load_int falls back to PyLong_FromString over the C
+# string, -0_0 = 0; pickle.py's int() refuses the NUL). load took that
+# refusal for the end of the view, printed "no document" and exited 0,
+# while the C unpickler reads on and asks for mymod.Thing.
+NPY = (b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, "
+       b"'shape': (1,), }".ljust(127) + b"\n" + b"\x00" * 8)
+bio = io.BytesIO()
+with zipfile.ZipFile(bio, "w", zipfile.ZIP_STORED) as z:
+    z.writestr(zipfile.ZipInfo("a.npy", date_time=(2020, 1, 1, 0, 0, 0)),
+               NPY)
+write("differs_before_npz.pkl", b"I-0_0\x00\n0cmymod\nThing\n" +
+      bio.getvalue(), "cpickle", "mymod.Thing", "high",
+      "INT text only _pickle.c reads, then GLOBAL, in front of an .npz: "
+      "`load` ended the raw view at the decoder's refusal and exited 0; "
+      "the C unpickler reads on to mymod.Thing")
 
 with open(os.path.join(OUT, "MANIFEST.tsv"), "w") as f:
     f.write("file\tloaders\tglobal\tscan\tnote\n")
