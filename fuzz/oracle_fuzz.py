@@ -683,6 +683,7 @@ def main():
             print("unknown family %s (%s)" % (f, ", ".join(FAMILIES)))
             return 2
     rng = random.Random(a.seed)
+    head = commit()  # the tree the run started on
     pools = {f: seeds(FAMILIES[f][1]) for f in fams}
     allowed = test_oracle.policy_allows("default")
     outdir = os.path.join(HERE, "out", "oracle")
@@ -756,7 +757,7 @@ def main():
     except (OSError, ValueError):
         summary = {}
     for f in fams:
-        entry = dict(tot[f], seed=a.seed, commit=commit(),
+        entry = dict(tot[f], seed=a.seed, commit=head,
                      wall_seconds=round(wall / len(fams), 1),
                      cpu_seconds=round(tot[f]["cpu_seconds"], 1),
                      finished=time.strftime("%Y-%m-%dT%H:%M:%SZ",
