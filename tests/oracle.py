@@ -13,8 +13,12 @@ file is ever imported or called:
   accepting __setstate__, item and attribute assignment, append/extend;
   for a module no dotted identifier path spells it raises, as the real
   import does (the load stops there), after recording the request;
-- persistent_load records the call and returns a stand-in (torch installs
-  its own, which only reads storage bytes from the archive);
+- persistent_load is not replaced: pickle.load, numpy.load, joblib.load
+  and shelve have none, so a PERSID stops them (_pickle.c load_persid,
+  pickle.py's default persistent_load raise), and a recorder that returned
+  stand-ins let the load go on where no real one can (a zip's "PK" is
+  PERSID at byte 0); torch installs its own, which only reads storage
+  bytes from the archive;
 - pickle._Unpickler's EXT lookups go through a recording registry
   (copyreg's real one is left empty: the C unpickler then refuses EXT);
 - loaders that need real data classes to keep their layout (joblib reads
@@ -35,7 +39,7 @@ JSON line per file on stdout, a per-file alarm):
 
 LOADERS: cpickle, pypickle, torch, numpy, joblib, compressed, dbm.
 Library use: `run_oracle(paths, loaders)` returns
-{loader: {path: {"globals": [...], "persid": n, "ext": [...], "error": str}}}.
+{loader: {path: {"globals": [...], "ext": [...], "error": str}}}.
 """
 import json
 import os
@@ -105,7 +109,6 @@ class Recorder:
 
     def _init_rec(self):
         self.asked = []
-        self.persid = 0
 
     def find_class(self, module, name):
         import _compat_pickle
@@ -132,12 +135,8 @@ class Recorder:
             return _real(module, name)
         return make_standin_class(qual)
 
-    def persistent_load(self, pid):
-        RECORD["persid"] += 1
-        return StandIn()
 
-
-RECORD = {"globals": [], "persid": 0, "ext": []}
+RECORD = {"globals": [], "ext": []}
 
 
 def importable(module):
@@ -263,7 +262,6 @@ def run_joblib(path):
     orig = jnp.NumpyUnpickler.find_class
     jnp.NumpyUnpickler.find_class = lambda self, m, n: \
         Recorder.find_class(_JoblibShim(self), m, n)
-    jnp.NumpyUnpickler.persistent_load = Recorder.persistent_load
     try:
         import joblib
         joblib.load(path)
@@ -405,7 +403,6 @@ def worker(loader):
         if not path:
             continue
         RECORD["globals"] = []
-        RECORD["persid"] = 0
         RECORD["ext"] = []
         err = None
         try:
@@ -417,7 +414,7 @@ def worker(loader):
         except Exception as e:  # any refusal, and the time limit
             err = "%s: %s" % (type(e).__name__, str(e)[:200])
         out = {"path": path, "globals": RECORD["globals"],
-               "persid": RECORD["persid"], "ext": RECORD["ext"], "error": err}
+               "ext": RECORD["ext"], "error": err}
         sys.stdout.write(json.dumps(out) + "\n")
         sys.stdout.flush()
 
