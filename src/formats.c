@@ -102,17 +102,23 @@ static int plausible_pickle(const uint8_t *buf, size_t len)
 }
 
 /* Every opcode parses up to a STOP (strict: archive members, whose
- * contents are often raw data that merely begins with an opcode byte). */
+ * contents are often raw data that merely begins with an opcode byte).
+ * -1 when the reader ran out of memory (its scratch space for long text
+ * numbers): not an answer either way. */
 static int complete_pickle(const uint8_t *buf, size_t len,
                            const pkl_allocator *a)
 {
     pkl_reader r;
     pkl_op op;
-    int ok = 0, first = 1;
+    pkl_error e;
+    int ok = 0, first = 1, rc;
     pkl_reader_init(&r, buf, len, a);
     for (;;) {
-        if (pkl_reader_next(&r, &op, NULL) != 1)
+        if ((rc = pkl_reader_next(&r, &op, &e)) != 1) {
+            if (rc < 0 && e.code == PKL_E_NOMEM)
+                ok = -1;
             break;
+        }
         if (first && !can_start(op.code))
             break;
         first = 0;
@@ -141,15 +147,23 @@ static int raw_view_live(const uint8_t *buf, size_t len, const pkl_allocator *a)
 {
     pkl_reader r;
     pkl_op op;
-    int live = 0;
+    pkl_error e;
+    int live = 0, rc;
     pkl_reader_init(&r, buf, len, a);
-    if (pkl_reader_next(&r, &op, NULL) != 1 || !can_start(op.code)) {
+    if ((rc = pkl_reader_next(&r, &op, &e)) != 1 || !can_start(op.code)) {
         /* an .npy's \x93 is STACK_GLOBAL on an empty stack */
         pkl_reader_free(&r);
-        return 0;
+        return rc < 0 && e.code == PKL_E_NOMEM ? -1 : 0;
     }
     pkl_reader_seek(&r, 0);
-    while (pkl_reader_next(&r, &op, NULL) == 1) {
+    /* -1: out of memory (the reader's scratch space for long text
+     * numbers): the view is neither live nor dead, the walk fails */
+    for (;;) {
+        if ((rc = pkl_reader_next(&r, &op, &e)) != 1) {
+            if (rc < 0 && e.code == PKL_E_NOMEM)
+                live = -1;
+            break;
+        }
         if (op.info->flags & PKL_OPF_PERSID)
             break;
         if (op.info->flags &
@@ -1532,15 +1546,28 @@ static void walk_buffer(walk *w, frame *f)
         return;
     }
     int fmt = pkl_format_detect(f->data, f->len);
-    if (fmt == PKL_FMT_PICKLE && f->mode == M_MEMBER &&
-        !complete_pickle(f->data, f->len, &w->a))
-        fmt = PKL_FMT_UNKNOWN;
+    if (fmt == PKL_FMT_PICKLE && f->mode == M_MEMBER) {
+        int ok = complete_pickle(f->data, f->len, &w->a);
+        if (ok < 0) {
+            nomem(w, "pickle test");
+            return;
+        }
+        if (!ok)
+            fmt = PKL_FMT_UNKNOWN;
+    }
     /* the file or a decompressed payload is also read from byte 0 as a
      * raw pickle by pickle.load & co.: scanned too when that view can run
      * something (a pickle is that view already) */
-    if (f->mode == M_TOP && fmt != PKL_FMT_PICKLE && fmt != PKL_FMT_UNKNOWN &&
-        raw_view_live(f->data, f->len, &w->a))
-        emit(w, f, f->data, f->len, 0, PKL_STREAM_VIEW, PKL_FMT_PICKLE, 0, 0);
+    if (f->mode == M_TOP && fmt != PKL_FMT_PICKLE && fmt != PKL_FMT_UNKNOWN) {
+        int live = raw_view_live(f->data, f->len, &w->a);
+        if (live < 0) {
+            nomem(w, "raw-pickle view");
+            return;
+        }
+        if (live)
+            emit(w, f, f->data, f->len, 0, PKL_STREAM_VIEW, PKL_FMT_PICKLE,
+                 0, 0);
+    }
     if (is_container(fmt) && f->depth >= w->max_nesting) {
         problemf(w, f->path, PKL_E_LIMIT_NESTING, 0,
                  "%s nested %zu containers deep (limit %zu): not opened",
