@@ -2383,14 +2383,6 @@ static int op_dup(dec *d, const pkl_op *op)
 
 static int op_float(dec *d, const pkl_op *op)
 {
-    if (d->B) {
-        /* builder mode: the value goes to the builder; the decoder's own
-         * view needs only the type (no check reads a float's value) */
-        static const pkl_value k_float = {.type = PKL_T_FLOAT};
-        pkl_value tmp = {.type = PKL_T_FLOAT, .u.f = op->f};
-        CHECK(count_value(d));
-        return hpush(d, (pkl_value *)&k_float, d->B->scalar(d->B->ctx, &tmp));
-    }
     pkl_value *v = new_scalar(d, PKL_T_FLOAT);
     if (v)
         v->u.f = op->f;
