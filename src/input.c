@@ -169,6 +169,8 @@ int pkl_input_open(const char *path, unsigned flags, size_t max_input,
         pkli_error_setf(err, PKL_E_IO, 0, -1, "is a directory");
         goto fail;
     }
+    in->dev = (uint64_t)st.st_dev;
+    in->ino = (uint64_t)st.st_ino;
     if (S_ISREG(st.st_mode)) {
         if (st.st_size > 0) {
             size_t len = (size_t)st.st_size;

@@ -858,6 +858,8 @@ typedef struct pkl_input {
     int fd;               /* PKL_INPUT_KEEP_FD: the regular file, else -1 */
     const char *special;  /* not read (NO_SPECIAL/REGULAR_ONLY): what the
                              file is, "a FIFO (named pipe)"... */
+    uint64_t dev, ino;    /* fstat of the opened descriptor: what was
+                             opened, whatever the name pointed to before */
 } pkl_input;
 
 enum {

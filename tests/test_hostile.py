@@ -38,7 +38,7 @@ SLOW = 10 if 'asan' in os.environ.get('PKL_BUILD', '') else 1
 
 
 def run(args, cpu_limit=60, stdin=None, env=None, input_bytes=None,
-        stop_hook=None, exe=None):
+        stop_hook=None, exe=None, out_size=False):
     """Runs EXE args; returns (status, stdout, stderr, cpu_s, maxrss_kb).
     status: exit code, or -signal. stop_hook(pid) runs while the child is
     stopped by PICKLEGUARD_TEST_STOP_AFTER_MAP, then the child continues."""
@@ -75,7 +75,10 @@ def run(args, cpu_limit=60, stdin=None, env=None, input_bytes=None,
         err.seek(0)
         code = (os.WEXITSTATUS(status) if os.WIFEXITED(status)
                 else -os.WTERMSIG(status))
-        return (code, out.read(), err.read().decode('utf-8', 'replace'),
+        # out_size: the output's length only (this process's own RSS is
+        # where a child's peak RSS starts: keep it small)
+        outv = out.seek(0, 2) if out_size else out.read()
+        return (code, outv, err.read().decode('utf-8', 'replace'),
                 ru.ru_utime + ru.ru_stime, ru.ru_maxrss)
 
 
@@ -107,6 +110,40 @@ def main():
     if not os.path.exists(EXE):
         return no_binary()
     d = tempfile.mkdtemp(prefix='pg-hostile-')
+
+    # ---- output built whole in memory (first: this process's RSS, where
+    # a child's peak RSS starts, is still small) -------------------------
+    # --with-source streams the document into its envelope (it was
+    # rendered whole in memory first: 100 MB of JSON, 130 MB of RSS)
+    p = write(d, 'amp3.pkl', bombs.string_memo(1 << 20, 100))
+    res = run(['load', '--with-source', '--max-json-bytes', '1G', p],
+              cpu_limit=30, out_size=True)
+    bounded('load --with-source of 100 MB of JSON', res, 3.0, 40)
+    check(res[0] == 0 and res[1] > 100 << 20,
+          'load --with-source writes the whole document (%d bytes)' % res[1])
+    res = run(['load', '--with-source', '--max-json-bytes', '8M', p], cpu_limit=30)
+    check(res[0] == 1 and res[1] == b'',
+          'load --with-source over --max-json-bytes: nothing written')
+    p = write(d, 'amp4.pkl', bombs.string_memo(1 << 10, 100))
+    res = run(['load', '--with-source', p])
+    try:
+        env_ = json.loads(res[1])
+        ok_ = (res[1].count(b'\n') == 1 and env_['source'] == '' and
+               env_['pickle'] == 0 and env_['value'] == ['a' * 1024] * 101)
+    except (ValueError, KeyError, TypeError):
+        ok_ = False
+    check(res[0] == 0 and ok_, 'load --with-source: one envelope line holding '
+          'the whole document (exit %d)' % res[0])
+    # dis: 32 MiB of zero bytes are a 128 MiB literal; the line used to be
+    # built whole in memory (about 300 MB peak with its reallocations)
+    zeros = b'\x80\x04\x8e' + (32 << 20).to_bytes(8, 'little') + bytes(32 << 20) + b'.'
+    p = write(d, 'zeros_arg.pkl', zeros)
+    del zeros
+    res = run(['dis', p], cpu_limit=30, out_size=True)
+    bounded('dis of a 32 MiB BINBYTES8 (a 128 MiB line)', res, 3.0, 100)
+    check(res[0] == 0 and res[1] > 128 << 20,
+          'dis of a 32 MiB BINBYTES8 lists it whole (%d bytes)' % res[1])
+    os.unlink(p)
 
     # ---- hash flooding: 100,000 int keys with one 32-bit hash under the
     # old unseeded mix64 (about 35 s before; one probe chain each) -------
@@ -218,8 +255,13 @@ def main():
     write(walk, 'a.pkl', b'\x80\x02K\x01.')
     write(walk, 'b.pkl', b'\x80\x02K\x02.')
     write(walk, 'c.pkl', b'\x80\x02K\x03.')
+    write(walk, 'd.pkl', b'\x80\x02K\x04.')
 
     def swap(_pid):
+        # d.pkl: a link to a regular file outside the tree (whose bits a
+        # scan must never read or quote: the walk refuses such links)
+        os.unlink(os.path.join(walk, 'd.pkl'))
+        os.symlink(ok, os.path.join(walk, 'd.pkl'))
         os.unlink(os.path.join(walk, 'b.pkl'))
         os.symlink('/dev/zero', os.path.join(walk, 'b.pkl'))
         os.unlink(os.path.join(walk, 'c.pkl'))
@@ -230,7 +272,9 @@ def main():
             res, 1.0, 100)
     # the opened descriptor is judged (fstat), not the listing: the link to
     # /dev/zero and the FIFO are special files, reported and never read
-    check(res[0] == 1, 'swapped entries are findings, not read (exit %d)' % res[0])
+    check(res[0] == 2 and 'd.pkl' in res[2] and 'replaced between listing'
+          in res[2], 'swapped entries are findings or errors, not read '
+          '(exit %d: %s)' % (res[0], res[2][-300:]))
     try:
         rep = json.loads(res[1])
         special = [f['path'] for f in rep['files']
@@ -281,24 +325,6 @@ def main():
     check(res[0] == 0 and len(res[1]) < (2 << 20) and
           json.loads(res[1]) == ['a' * 1024] * 1001,
           'under --max-json-bytes the document is complete')
-    # --with-source streams the document into its envelope (it was
-    # rendered whole in memory first: 100 MB of JSON, 100+ MB of RSS)
-    p = write(d, 'amp3.pkl', bombs.string_memo(1 << 20, 100))
-    res = run(['load', '--with-source', '--max-json-bytes', '1G', p], cpu_limit=30)
-    bounded('load --with-source of 100 MB of JSON', res, 3.0, 40)
-    try:
-        env = json.loads(res[1])
-        ok_ = (res[1].count(b'\n') == 1 and env['source'] == '' and
-               env['pickle'] == 0 and len(env['value']) == 101 and
-               env['value'][0] == 'a' * (1 << 20))
-    except (ValueError, KeyError, TypeError):
-        ok_ = False
-    check(res[0] == 0 and ok_, 'load --with-source: one envelope line holding '
-          'the whole document (exit %d)' % res[0])
-    res = run(['load', '--with-source', '--max-json-bytes', '8M', p], cpu_limit=30)
-    check(res[0] == 1 and res[1] == b'',
-          'load --with-source over --max-json-bytes: nothing written')
-    os.unlink(p)
     p = write(d, 'marks.pkl', bombs.open_marks(20000))
     res = run(['dis', p], cpu_limit=30)
     bounded('dis of 20,000 open MARKs', res, 0.5, 64)
@@ -354,16 +380,6 @@ def main():
     check(res[0] == 0 and len(got) == 6,
           'dis of long arguments: every line listed (exit %d, %r)'
           % (res[0], sorted(got)))
-    # 32 MiB of zero bytes: a 128 MiB literal; the line used to be built
-    # whole in memory (about 300 MB peak with its reallocations)
-    zeros = b'\x80\x04\x8e' + (32 << 20).to_bytes(8, 'little') + bytes(32 << 20) + b'.'
-    p = write(d, 'zeros_arg.pkl', zeros)
-    res = run(['dis', p], cpu_limit=30)
-    bounded('dis of a 32 MiB BINBYTES8 (a 128 MiB line)', res, 3.0, 100)
-    check(res[0] == 0 and len(res[1]) > 128 << 20,
-          'dis of a 32 MiB BINBYTES8 lists it whole (%d bytes)' % len(res[1]))
-    os.unlink(p)
-
     # ---- SIGBUS: the file is truncated while it is mapped --------------
     big = bombs.string_memo(1 << 22, 3)  # 4 MiB: several pages past 0
 

@@ -52,7 +52,8 @@ void cli_input_close(cli_input *in);
 int cli_guard_map(const void *map, size_t len);
 int cli_unguard_map(int slot);
 int cli_map_changed(int slot);
-/* Stops the process (SIGSTOP) when PICKLEGUARD_TEST_STOP_AFTER_MAP=1: the
+/* Stops the process (SIGSTOP) once, at its first mapping, when
+ * PICKLEGUARD_TEST_STOP_AFTER_MAP=1: the
  * tests truncate a mapped input at this point. */
 void cli_test_stop(void);
 

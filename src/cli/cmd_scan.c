@@ -104,6 +104,9 @@ typedef struct entry {
     int kind;
     int found;        /* found in a directory, not named: content decides
                          whether it is a pickle at all */
+    int listed;       /* a regular file when listed, as (dev, ino) */
+    dev_t dev;
+    ino_t ino;
 } entry;
 
 /* (device, inode) pairs already listed, open addressing. */
@@ -181,6 +184,7 @@ static void entries_add(entries *e, char *path, char *error, int found,
     e->v[e->n].note = note;
     e->v[e->n].kind = kind;
     e->v[e->n].found = found;
+    e->v[e->n].listed = 0;
     e->n++;
 }
 
@@ -342,7 +346,15 @@ static int list_path(entries *out, char *path, int found, const char *rel)
                                                    : "not a regular file"));
         return 0;
     }
+    size_t before = out->n;
     entries_add(out, path, NULL, found, E_FILE, NULL);
+    if (out->n > before && S_ISREG(sb.st_mode)) {
+        /* what was listed: the file opened later must be this one */
+        entry *e = &out->v[out->n - 1];
+        e->listed = 1;
+        e->dev = sb.st_dev;
+        e->ino = sb.st_ino;
+    }
     return 0;
 }
 
@@ -522,6 +534,18 @@ static void scan_one(const scan_cfg *cfg, const entry *e, scan_file *f)
                                    (e->found ? PKL_INPUT_NO_SPECIAL
                                              : PKL_INPUT_NO_DEVICES),
                                cfg->max_input, &in, &err);
+        if (rc == 0 && e->found && e->listed && !in.raw.special &&
+            (in.raw.dev != (uint64_t)e->dev || in.raw.ino != (uint64_t)e->ino)) {
+            /* swapped between listing and opening (for a link to a file
+             * outside the tree, or another file): not scanned, never
+             * reported clean */
+            cli_input_close(&in);
+            f->verdict = SCAN_ERROR;
+            f->error = xstrdup("I/O error: the file was replaced between "
+                               "listing and opening (another process "
+                               "swapped it): not scanned");
+            return;
+        }
         if (rc == 0)
             rc = pkl_scan_input(&in.raw, e->path, &o, &f->res, &err);
         int changed = rc == 0 && cli_input_changed(&in);

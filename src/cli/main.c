@@ -54,7 +54,8 @@ int cli_input_open_ex(const char *path, unsigned flags, size_t max_input,
     in->len = in->raw.len;
     if (in->raw.map) {
         in->guard = cli_guard_map(in->raw.map, in->raw.map_len);
-        cli_test_stop();
+        if (!(flags & PKL_INPUT_REGULAR_ONLY)) /* the input, not a policy */
+            cli_test_stop();
     }
     return 0;
 }

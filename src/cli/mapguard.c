@@ -111,7 +111,8 @@ void cli_test_stop(void)
 {
     /* tests/test_hostile.py: stop here so the test can truncate the
      * mapped file at a known point (a process stopping itself; harmless) */
+    static atomic_int stopped; /* once per process: the first mapping */
     const char *e = getenv("PICKLEGUARD_TEST_STOP_AFTER_MAP");
-    if (e && *e == '1')
+    if (e && *e == '1' && !atomic_exchange(&stopped, 1))
         raise(SIGSTOP);
 }
