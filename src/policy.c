@@ -892,6 +892,17 @@ static int yaml_bounds(loader *L, const char *text, size_t len,
 
 /* Parses one policy document, follows its extends (its parents are merged
  * first), then applies its own settings over theirs. */
+/* A value for a message: a scalar quoted ('text', cut as show() cuts
+ * it), anything else by its kind. */
+static const char *show_value(const yaml_node_t *v, char *buf, size_t size)
+{
+    if (v->type != YAML_SCALAR_NODE)
+        return node_kind(v);
+    char inner[80];
+    snprintf(buf, size, "'%s'", show(v, inner, sizeof inner));
+    return buf;
+}
+
 /* ---- one policy text, step by step ------------------------------------------
  * load_text runs the steps below in order; each checks one part of the
  * document and returns 0, or -1 with the error reported, through
@@ -984,7 +995,7 @@ static int collect_keys(ptext *t)
 /* 'version: 1', required and unquoted. */
 static int check_version(ptext *t)
 {
-    char shown[80];
+    char shown[84];
     yaml_node_t *v = t->vnode[K_VERSION];
     RETURN_PERR_IF(!v, t->L, PKL_E_POLICY_SCHEMA, t->origin,
                    t->root->start_mark,
@@ -995,11 +1006,8 @@ static int check_version(ptext *t)
                    "'version' must be the number 1, not a quoted string");
     RETURN_PERR_IF(!scalar_is(v, "1"), t->L, PKL_E_POLICY_SCHEMA, t->origin,
                    v->start_mark,
-                   "unsupported version %s%s%s (only 'version: 1' is defined)",
-                   v->type == YAML_SCALAR_NODE ? "'" : "",
-                   v->type == YAML_SCALAR_NODE ? show(v, shown, sizeof shown)
-                                               : node_kind(v),
-                   v->type == YAML_SCALAR_NODE ? "'" : "");
+                   "unsupported version %s (only 'version: 1' is defined)",
+                   show_value(v, shown, sizeof shown));
     return 0;
 }
 
@@ -1008,7 +1016,7 @@ static int check_version(ptext *t)
  * is allow or deny. */
 static int check_scalars(ptext *t)
 {
-    char shown[80];
+    char shown[84];
     for (int i = K_NAME; i <= K_DESCRIPTION; i++) {
         yaml_node_t *v = t->vnode[i];
         if (!v)
@@ -1034,11 +1042,8 @@ static int check_scalars(ptext *t)
     v = t->vnode[K_PERSID];
     RETURN_PERR_IF(v && !scalar_is(v, "allow") && !scalar_is(v, "deny"), t->L,
                    PKL_E_POLICY_SCHEMA, t->origin, v->start_mark,
-                   "'persistent_ids' must be 'allow' or 'deny', not %s%s%s",
-                   v->type == YAML_SCALAR_NODE ? "'" : "",
-                   v->type == YAML_SCALAR_NODE ? show(v, shown, sizeof shown)
-                                               : node_kind(v),
-                   v->type == YAML_SCALAR_NODE ? "'" : "");
+                   "'persistent_ids' must be 'allow' or 'deny', not %s",
+                   show_value(v, shown, sizeof shown));
     return 0;
 }
 
