@@ -1593,6 +1593,8 @@ static void walk_tar_link(walk *w, frame *t, const pkli_tar_entry *e,
     pkli_free(&w->a, path);
 }
 
+#define MAX_TAR_LINKS 16
+
 static void walk_tar_step(walk *w, frame *t)
 {
     pkli_tar_entry e;
@@ -1627,6 +1629,17 @@ static void walk_tar_step(walk *w, frame *t)
         return;
     }
     if (e.type == '1' || e.type == '2') {
+        /* each resolution rereads the archive: a few are all torch can
+         * use (it reads the last of each name) */
+        if (++t->tar.links > MAX_TAR_LINKS) {
+            if (t->tar.links == MAX_TAR_LINKS + 1) /* said once */
+                problemf(w, path, PKL_E_LIMIT_VALUES, e.header_offset,
+                         "tar: more than %d links named like torch's "
+                         "members (limit); the rest are not followed",
+                         MAX_TAR_LINKS);
+            pkli_free(&w->a, path);
+            return;
+        }
         walk_tar_link(w, t, &e, path);
         return;
     }

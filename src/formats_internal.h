@@ -173,6 +173,8 @@ typedef struct pkli_tar {
     size_t end_junk;       /* non-zero: tarfile stops at an invalid header
                               at this offset and reads nothing after it */
     pkli_pax glob;         /* TarFile.pax_headers (global 'g' records) */
+    size_t links;          /* torch-member links resolved (the walker's
+                              bound: each one rereads the archive) */
 } pkli_tar;
 
 /* tarfile.open(mode="r:") accepts buf: its first 512 bytes are a header

@@ -170,6 +170,12 @@ def tars():
           "critical@pickle", "torch", "pickle",
           "`pickle` is a hard link to a member named dir/../payload.bin "
           "(names compared after os.path.normpath)")
+    write("tar_many_links.tar",
+          torch_tar(member(b"payload.bin", MAL_NOSTOP),
+                    *[header(b"pickle", 0, typ=b"2", linkname=b"payload.bin")] * 40),
+          "critical@pickle", "torch", "pickle",
+          "40 `pickle` symlinks: each resolution rereads the archive, so "
+          "the walker follows 16 and says so (torch reads the last)")
     # a symlink header declaring 512 bytes: tarfile reads no data for it,
     # the next header follows at once
     write("tar_link_size.tar",
