@@ -13,6 +13,8 @@ and imports included (both sides import torch for the torch rows):
                state_dict of 10,000 small tensors
   big ckpt     the same on one large checkpoint (full: 1 GiB when the
                machine has the memory for it, else 256 MiB; quick: 64 MiB)
+  joblib       pickleguard.joblib_load vs joblib.load on an uncompressed
+               joblib.dump of NumPy arrays (quick: 64 MiB, full: 256 MiB)
 Only files this script writes from benign objects are ever loaded.
 """
 import os
@@ -27,12 +29,16 @@ CHILD = r"""
 import os, sys, time, pickle
 kind, tool, path = sys.argv[1:4]
 import pickleguard
-if kind != "data":
+if kind == "torch":
     import torch
+if kind == "joblib":
+    import joblib, numpy
 data = open(path, "rb").read() if kind == "data" else None
 t = time.perf_counter()
 if kind == "data":
     obj = pickle.loads(data) if tool == "py" else pickleguard.loads(data, policy="default")
+elif kind == "joblib":
+    obj = joblib.load(path) if tool == "py" else pickleguard.joblib_load(path, policy="ml")
 else:
     obj = torch.load(path, weights_only=True) if tool == "py" else pickleguard.torch_load(path)
 dt = time.perf_counter() - t
@@ -76,6 +82,15 @@ def make_big(path, nbytes):
     torch.save(sd, path)
 
 
+def make_joblib(path, nbytes):
+    import joblib
+    import numpy as np
+    per = 8 << 20
+    obj = {"w%d" % i: np.full(per // 4, i, dtype=np.float32) for i in range(max(1, nbytes // per))}
+    obj["meta"] = {"classes": np.arange(10), "names": ["a", "b"]}
+    joblib.dump(obj, path)
+
+
 def mem_total():
     try:
         with open("/proc/meminfo") as f:
@@ -97,7 +112,9 @@ def run(setname="quick", log=sys.stderr):
                  ("torch", "10,000 small tensors (%s)", os.path.join(d, "small.pt"),
                   lambda p: make_small_tensors(p, 10000)),
                  ("torch", "large checkpoint (%s)", os.path.join(d, "big.pt"),
-                  lambda p: make_big(p, big))]
+                  lambda p: make_big(p, big)),
+                 ("joblib", "joblib arrays (%s)", os.path.join(d, "arrays.joblib"),
+                  lambda p: make_joblib(p, 64 << 20 if setname == "quick" else 256 << 20))]
         for kind, label, path, make in cases:
             try:
                 make(path)
@@ -128,6 +145,7 @@ def table(rows):
             continue
         label, py, pg, rpy, rpg = r
         ref = "pickle.loads" if label.startswith("pure") else "torch.load(weights_only=True)"
+        ref = "joblib.load" if label.startswith("joblib") else ref
         out.append("| %s | %s | %.4f | %.4f | %.2fx | %.0f | %.0f |"
                    % (label, ref, py, pg, py / pg if pg else 0, rpy / 1e6, rpg / 1e6))
     return "\n".join(out)

@@ -11,6 +11,8 @@ set -eu
 PKGS="gcc make pkg-config python3 python3-venv libyaml-dev check clang \
 afl++ zlib1g-dev libbz2-dev liblzma-dev libzstd-dev liblz4-dev libsqlite3-dev \
 libgdbm-dev libdb-dev libseccomp-dev"
+# Debian's python3 with dbm.gnu: python/tests writes GNU dbm shelves with it
+PKGS="$PKGS python3-gdbm"
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

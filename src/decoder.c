@@ -2241,6 +2241,13 @@ static int do_build(dec *d)
             return -1;
         if (d->B->build(d->B->ctx, d->hstack[d->sp - 2], d->hstack[d->sp - 1]) < 0)
             return builder_failed(d);
+        if (d->B->after_build) {
+            void *nh = d->B->after_build(d->B->ctx, d->hstack[d->sp - 2]);
+            if (!nh)
+                return builder_failed(d);
+            hrelease(d, d->hstack[d->sp - 2]);
+            d->hstack[d->sp - 2] = nh;
+        }
         hrelease_above(d, d->sp - 1);
     }
     d->sp--;

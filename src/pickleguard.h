@@ -567,6 +567,13 @@ typedef struct pkl_builder {
     void *(*readonly)(void *ctx, void *buf);
     void (*retain)(void *ctx, void *h);
     void (*release)(void *ctx, void *h);
+    /* Optional (NULL: not called). After a successful build: the handle
+     * that takes inst's place on the stack, a reference the decoder now
+     * owns (inst itself after retain when nothing changes), or NULL on
+     * failure. The decoder releases its stack reference to inst; memo
+     * entries keep inst. This is how a loader like joblib's
+     * NumpyUnpickler.load_build puts an array in its placeholder's place. */
+    void *(*after_build)(void *ctx, void *inst);
 } pkl_builder;
 
 /* Decodes ONE pickle starting at buf[0] through builder b (every callback

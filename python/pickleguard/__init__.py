@@ -20,7 +20,7 @@ import pickle
 from ._pickleguard import LIB_VERSION, Policy, PolicyError, _decode, _scan
 
 __all__ = ["Policy", "PolicyError", "Unpickler", "loads", "load", "scan", "Report",
-           "Finding", "torch_load", "numpy_load", "shelve_open", "LIB_VERSION"]
+           "Finding", "torch_load", "numpy_load", "shelve_open", "joblib_load", "LIB_VERSION"]
 __version__ = "0.1.0"
 
 def _policy(policy):
@@ -130,3 +130,4 @@ from ._scan import Finding, Report, scan  # noqa: E402
 from ._torch import torch_load  # noqa: E402
 from ._numpy import numpy_load  # noqa: E402
 from ._shelve import shelve_open  # noqa: E402
+from ._joblib import joblib_load  # noqa: E402

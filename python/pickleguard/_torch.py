@@ -255,8 +255,9 @@ def _restore(storage, location, map_location):
 def torch_load(f, map_location=None, *, policy="ml", mmap=False):
     """Loads a torch.save checkpoint (zip format) under a policy, returning
     what torch.load(f, weights_only=True) returns for the same file: a
-    state_dict, tensors, containers of them. TorchScript archives and the
-    legacy (pre-1.6) format are refused with a clear error."""
+    state_dict, tensors, containers of them. The legacy (pre-1.6) stacked
+    and tar formats are read too (_torch_legacy.py); TorchScript archives
+    are refused with a clear error."""
     from . import _policy
     torch = _torch()
     pol = _policy(policy)
@@ -265,7 +266,19 @@ def torch_load(f, map_location=None, *, policy="ml", mmap=False):
         raise ValueError("pickleguard.torch_load: mmap=True needs a file name")
     fh = open(f, "rb") if own else f
     try:
-        return _load_zip(torch, fh, pol, map_location, os.fspath(f) if mmap else None)
+        start = fh.tell()
+        head = fh.read(4)
+        fh.seek(start)
+        # torch.serialization._is_zipfile: the first bytes are a local header
+        if head == b"PK\x03\x04" or zipfile.is_zipfile(fh):
+            fh.seek(start)
+            return _load_zip(torch, fh, pol, map_location, os.fspath(f) if mmap else None)
+        fh.seek(start)
+        if mmap:
+            raise PolicyError("mmap=True needs a zip checkpoint: this is a legacy "
+                              "(pre-1.6) torch.save file")
+        from ._torch_legacy import load_legacy
+        return load_legacy(torch, fh, pol, map_location)
     finally:
         if own:
             fh.close()
@@ -273,10 +286,6 @@ def torch_load(f, map_location=None, *, policy="ml", mmap=False):
 
 def _load_zip(torch, fh, pol, map_location, mmap_path):
     from . import Unpickler
-    if not zipfile.is_zipfile(fh):
-        raise PolicyError("not a torch.save zip archive: the legacy (pre-1.6) and tar "
-                          "formats are not supported by pickleguard.torch_load")
-    fh.seek(0)
     zf = zipfile.ZipFile(fh)
     names = zf.namelist()
     if not names or "/" not in names[0]:

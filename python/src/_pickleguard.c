@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "pickleguard.h"
+#include "formats_internal.h" /* pkli_joblib_split, the shelf readers */
 
 typedef struct {
     PyObject *PolicyError;
@@ -570,6 +571,26 @@ static int pyb_build(void *ctx, void *instp, void *statep)
     return 0;
 }
 
+/* After BUILD: a loader's stand-in class may put something else in the
+ * object's place on the stack, as joblib's NumpyUnpickler.load_build
+ * (joblib/numpy_pickle.py) replaces a NumpyArrayWrapper by the array it
+ * reads from the file. The class (a type find_class returned, e.g.
+ * pickleguard's joblib stand-in) says so with a callable
+ * __pickleguard_after_build__(inst) in its own dict; the result takes
+ * inst's place (memo references keep inst, as pickle's memo does). */
+static void *pyb_after_build(void *ctx, void *instp)
+{
+    (void)ctx;
+    PyObject *inst = instp;
+    PyTypeObject *t = Py_TYPE(inst);
+    PyObject *hook = t->tp_dict ? PyDict_GetItemString(t->tp_dict,
+                                                       "__pickleguard_after_build__")
+                                : NULL;
+    if (!hook)
+        return Py_NewRef(inst);
+    return PyObject_CallOneArg(hook, inst);
+}
+
 static void *pyb_persid(void *ctx, void *id)
 {
     pyb *b = ctx;
@@ -683,7 +704,8 @@ static PyObject *py_decode(PyObject *mod, PyObject *args)
         .setitems = pyb_setitems, .additems = pyb_additems,
         .global = pyb_global, .call = pyb_call, .build = pyb_build,
         .persid = pyb_persid, .attr = pyb_attr, .buffer = pyb_buffer,
-        .readonly = pyb_readonly, .retain = pyb_retain, .release = pyb_release};
+        .readonly = pyb_readonly, .retain = pyb_retain, .release = pyb_release,
+        .after_build = pyb_after_build};
     pkl_decode_options opt;
     memset(&opt, 0, sizeof opt);
     opt.policy = ((PolicyObject *)pol)->p;
@@ -795,12 +817,144 @@ static PyObject *py_scan(PyObject *mod, PyObject *args)
     return r;
 }
 
+/* ---- joblib: where joblib.load reads array bytes (formats_joblib.c) ----- */
+
+/* _joblib_split(data) -> (arrays, [(offset, length, kind), ...]): the
+ * library's joblib splitter (pkli_joblib_split, the one the scanner uses)
+ * over one joblib.dump pickle. kind 1: main-stream pickle bytes (their
+ * concatenation is the pickle with the array data cut out), 2: an object
+ * array's whole nested pickle, 0: raw array bytes (padding included), in
+ * file order; arrays: the NumpyArrayWrapper BUILDs followed. */
+static PyObject *py_joblib_split(PyObject *mod, PyObject *args)
+{
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*:_joblib_split", &data))
+        return NULL;
+    pkli_joblib jb;
+    pkl_error err;
+    pkl_allocator a;
+    int rc;
+    pkli_alloc_init(&a, NULL); /* libc's */
+    Py_BEGIN_ALLOW_THREADS
+    rc = pkli_joblib_split(data.buf, (size_t)data.len, &a, &jb, &err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    if (rc < 0) {
+        raise_pkl(mod, &err);
+        return NULL;
+    }
+    PyObject *list = PyList_New((Py_ssize_t)jb.nparts);
+    for (size_t i = 0; list && i < jb.nparts; i++) {
+        PyObject *t = Py_BuildValue("(nni)", (Py_ssize_t)jb.parts[i].offset,
+                                    (Py_ssize_t)jb.parts[i].len, jb.parts[i].is_pickle);
+        if (!t)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+    PyObject *r = list ? Py_BuildValue("(nN)", (Py_ssize_t)jb.arrays, list) : NULL;
+    pkli_joblib_free(&jb, &a);
+    return r;
+}
+
+/* ---- shelves the Python has no dbm module for (formats_dbm.c, formats_bdb.c) */
+
+typedef struct {
+    PyObject *list;
+    pkl_error problem;
+    int failed;            /* 1: a problem, 2: a Python error */
+} shelf_ctx;
+
+static int shelf_value(void *ctx, const char *key, const uint8_t *v, size_t n)
+{
+    shelf_ctx *c = ctx;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *t = Py_BuildValue("(sy#)", key, (const char *)v, (Py_ssize_t)n);
+    int rc = t ? PyList_Append(c->list, t) : -1;
+    Py_XDECREF(t);
+    if (rc < 0)
+        c->failed = 2;
+    PyGILState_Release(g);
+    return rc < 0;
+}
+
+static int shelf_problem(void *ctx, const pkl_error *problem)
+{
+    shelf_ctx *c = ctx;
+    if (!c->failed) {
+        c->problem = *problem;
+        c->failed = 1;
+    }
+    return 1;
+}
+
+/* _shelf_walk(kind, arg, max_members) -> [(key_text, value), ...]: the
+ * scanner's own shelf readers, for back ends the Python has no module for:
+ * "gdbm" (arg: path; libgdbm, read-only, no locking), "bdb" (arg: the
+ * file's bytes; Berkeley DB hash pages read by formats_bdb.c). key_text is
+ * the readers' display form: 'text' with \xNN escapes, the first 200 bytes
+ * then "..." for longer keys. Any problem the reader reports is a
+ * PolicyError. */
+static PyObject *py_shelf_walk(PyObject *mod, PyObject *args)
+{
+    const char *kind;
+    PyObject *arg;
+    Py_ssize_t maxm;
+    if (!PyArg_ParseTuple(args, "sOn:_shelf_walk", &kind, &arg, &maxm))
+        return NULL;
+    shelf_ctx c;
+    memset(&c, 0, sizeof c);
+    if (!(c.list = PyList_New(0)))
+        return NULL;
+    pkl_error err;
+    pkl_allocator a;
+    pkli_alloc_init(&a, NULL);
+    int rc;
+    if (strcmp(kind, "gdbm") == 0) {
+        PyObject *pathb = NULL;
+        if (!PyUnicode_FSConverter(arg, &pathb)) {
+            Py_DECREF(c.list);
+            return NULL;
+        }
+        rc = pkli_gdbm_walk(PyBytes_AS_STRING(pathb), (size_t)maxm, shelf_value,
+                            shelf_problem, &c, &err);
+        Py_DECREF(pathb);
+    } else if (strcmp(kind, "bdb") == 0) {
+        Py_buffer data;
+        if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0) {
+            Py_DECREF(c.list);
+            return NULL;
+        }
+        rc = pkli_bdb_walk(data.buf, (size_t)data.len, (size_t)maxm, &a, shelf_value,
+                           shelf_problem, &c, &err);
+        PyBuffer_Release(&data);
+    } else {
+        Py_DECREF(c.list);
+        PyErr_Format(PyExc_ValueError, "unknown shelf kind %s", kind);
+        return NULL;
+    }
+    if (c.failed == 2) {
+        Py_DECREF(c.list);
+        return NULL;
+    }
+    if (c.failed == 1 || rc < 0) {
+        raise_pkl(mod, c.failed == 1 ? &c.problem : &err);
+        Py_DECREF(c.list);
+        return NULL;
+    }
+    return c.list;
+}
+
 static PyMethodDef methods[] = {
     {"_decode", py_decode, METH_VARARGS,
      "_decode(policy, data, offset, (encoding, errors, fix_imports), find_class, "
      "persistent_load, buffers) -> (obj, end)"},
     {"_scan", py_scan, METH_VARARGS,
      "_scan(policy, path_or_bytes, fs_path) -> (findings, pickles, opcodes, dropped, max_severity)"},
+    {"_joblib_split", py_joblib_split, METH_VARARGS,
+     "_joblib_split(data) -> (arrays, [(offset, length, kind), ...])"},
+    {"_shelf_walk", py_shelf_walk, METH_VARARGS,
+     "_shelf_walk(kind, path_or_bytes, max_members) -> [(key_text, value), ...]"},
     {NULL, NULL, 0, NULL}};
 
 static int mod_traverse(PyObject *m, visitproc visit, void *arg)
