@@ -55,16 +55,19 @@ def _detect(data):
     return "not-compressed"
 
 
-def _zlib_stream(data, wbits, what):
+def _zlib_stream(data, wbits, what, cap):
     """joblib's BinaryZlibFile / BinaryGzipFile (compressor.py): one zlib
     decompressobj with wbits 15 (zlib) or 31 (gzip header). Bytes after the
     end of the stream are refused (joblib's reader feeds them back to the
     finished decompressor: nothing we could predict)."""
     d = zlib.decompressobj(wbits)
     try:
-        out = d.decompress(data)
+        out = d.decompress(data, cap + 1)
     except zlib.error as e:
         raise PolicyError("joblib %s stream: %s" % (what, e)) from None
+    if len(out) > cap:
+        raise PolicyError("joblib %s stream decompresses to more than %d bytes (the "
+                          "policy's max_bytes)" % (what, cap))
     if not d.eof:
         raise PolicyError("joblib %s stream is cut short" % what)
     if d.unused_data:
@@ -73,23 +76,32 @@ def _zlib_stream(data, wbits, what):
     return out
 
 
-def _decompress(kind, data):
+def _capped(f, kind, cap):
+    out = f.read(cap + 1)
+    if len(out) > cap:
+        raise PolicyError("joblib %s stream decompresses to more than %d bytes (the "
+                          "policy's max_bytes)" % (kind, cap))
+    return out
+
+
+def _decompress(kind, data, cap):
+    """The decompressed file, at most cap bytes (the policy's max_bytes)."""
     try:
         if kind == "zlib":
-            return _zlib_stream(data, 15, "zlib")
+            return _zlib_stream(data, 15, "zlib", cap)
         if kind == "gzip":
-            return _zlib_stream(data, 31, "gzip")
+            return _zlib_stream(data, 31, "gzip", cap)
         if kind == "bz2":    # bz2.BZ2File: every stream, as joblib reads it
-            return bz2.BZ2File(io.BytesIO(data), "rb").read()
+            return _capped(bz2.BZ2File(io.BytesIO(data), "rb"), kind, cap)
         if kind in ("lzma", "xz"):  # lzma.LZMAFile(fileobj, "rb"): FORMAT_AUTO
-            return lzma.LZMAFile(io.BytesIO(data), "rb").read()
+            return _capped(lzma.LZMAFile(io.BytesIO(data), "rb"), kind, cap)
         if kind == "lz4":
             try:
                 from lz4.frame import LZ4FrameFile
             except ImportError:
                 raise ValueError("this joblib file is LZ4-compressed and the lz4 "
                                  "package is not installed (joblib.load needs it too)") from None
-            return LZ4FrameFile(io.BytesIO(data), "rb").read()
+            return _capped(LZ4FrameFile(io.BytesIO(data), "rb"), kind, cap)
     except (OSError, EOFError, lzma.LZMAError, RuntimeError) as e:
         raise PolicyError("joblib %s stream: %s" % (kind, e)) from None
     raise AssertionError(kind)
@@ -231,7 +243,7 @@ def joblib_load(filename, *, policy, mmap_mode=None):
             raise PolicyError("joblib < 0.9.3 'ZF' file: not supported by "
                               "pickleguard.joblib_load")
         if kind != "not-compressed":
-            data = _decompress(kind, bytes(data))
+            data = _decompress(kind, bytes(data), pol.limits["max_bytes"])
         if not len(data):
             raise EOFError("Ran out of input")
         narrays, parts = _joblib_split(data)

@@ -206,6 +206,13 @@ def test_joblib_malformed(tmp_path):
     refused_quietly(lambda: pickleguard.joblib_load(p, policy="ml"), tmp_path)
     p.write_bytes(b"ZF0x1c" + b" " * 13 + zlib.compress(data))
     refused_quietly(lambda: pickleguard.joblib_load(p, policy="ml"), tmp_path)
+    # a decompression bomb stops at the policy's max_bytes
+    bomb = tmp_path / "bomb.gz"
+    import gzip
+    bomb.write_bytes(gzip.compress(b"\0" * (4 << 20)))
+    small = pickleguard.Policy(yaml="version: 1\nname: s\nextends: ml\nlimits:\n  max_bytes: 1MiB\n")
+    e = refused_quietly(lambda: pickleguard.joblib_load(bomb, policy=small), tmp_path)
+    assert "max_bytes" in str(e)
     # a policy without NumpyArrayWrapper refuses the wrapper by name
     p.write_bytes(data)
     e = refused_quietly(lambda: pickleguard.joblib_load(p, policy="default"), tmp_path)
