@@ -989,6 +989,61 @@ START_TEST(test_build_callback_fails)
 }
 END_TEST
 
+/* after_build: its handle takes the instance's place on the stack (the
+ * tuple gets it), memo GET still gives the instance, references balance;
+ * a failing after_build is PKL_E_BUILDER with nothing leaked. */
+static long after_fail;
+static void *rec_after_build(void *c, void *inst)
+{
+    ck_assert_int_eq(((rnode *)inst)->kind, PKL_T_OBJECT);
+    if (after_fail) {
+        rec_log(c, "after-fails");
+        return NULL;
+    }
+    return rec_new(c, PKL_T_LIST, "replaced");
+}
+
+static void *kinds_container(void *c, int type, void *const *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rec_log(c, ((rnode *)items[i])->kind == PKL_T_LIST ? "item:replacement"
+                   : ((rnode *)items[i])->kind == PKL_T_OBJECT ? "item:instance" : "item:other");
+    return rec_container(c, type, items, n);
+}
+
+START_TEST(test_build_after_build_replaces)
+{
+    pkl_policy *p = policy_named("default");
+    static const char in[] = "\x80\x02" "ccollections\nOrderedDict\n" ")\x81" "q\x00"
+                             "}b" "h\x00" "\x86.";
+    for (after_fail = 0; after_fail < 2; after_fail++) {
+        pkl_decode_options opt;
+        memset(&opt, 0, sizeof opt);
+        opt.policy = p;
+        rec r;
+        pkl_builder b = rec_builder(&r);
+        b.after_build = rec_after_build;
+        b.container = kinds_container;
+        void *root = NULL;
+        pkl_error err;
+        POISON_ERR(err);
+        int rc = pkl_decode_build(in, sizeof in - 1, &opt, &b, &root, NULL, &err);
+        if (after_fail) {
+            ck_assert_int_eq(rc, -1);
+            ck_assert_int_eq(err.code, PKL_E_BUILDER);
+        } else {
+            ck_assert_msg(rc == 0, "%s", err.detail);
+            ck_assert_msg(strstr(r.trace, "build replaced item:replacement item:instance tuple2"),
+                          "%s", r.trace);
+            rec_release(&r, root);
+        }
+        ck_assert_msg(r.live == 0, "%ld handles leaked: %s", r.live, r.trace);
+    }
+    after_fail = 0;
+    pkl_policy_free(p);
+}
+END_TEST
+
 /* Out of memory at every allocation while building: a clean PKL_E_NOMEM,
  * nothing leaked, no handle left. */
 START_TEST(test_build_oom_every_allocation)
@@ -1070,6 +1125,7 @@ Suite *suite_decoder(void)
     tcase_add_loop_test(tb, test_build_order, 0,
                         (int)(sizeof trace_rows / sizeof trace_rows[0]));
     tcase_add_test(tb, test_build_callback_fails);
+    tcase_add_test(tb, test_build_after_build_replaces);
     tcase_add_test(tb, test_build_oom_every_allocation);
     tcase_add_test(tb, test_build_needs_callbacks);
     suite_add_tcase(s, tb);
