@@ -117,7 +117,7 @@ def _native_order_mismatch(array):
 
 class _Arrays:
     """The array records the splitter found, handed out in order to the
-    NumpyArrayWrapper stand-ins as their BUILDs are materialised."""
+    NumpyArrayWrapper stand-ins as their BUILDs run (in stream order)."""
 
     def __init__(self, data, parts, policy, mmap_path, mmap_mode, native, fh=None):
         self.data, self.policy, self.fh = data, policy, fh
@@ -260,7 +260,7 @@ def joblib_load(filename, *, policy, mmap_mode=None):
         obj = u.load()
         if arrays.used != len(arrays.parts) or arrays.used != narrays:
             raise PolicyError("joblib: %d array records, %d NumpyArrayWrapper BUILDs "
-                              "materialised" % (len(arrays.parts), arrays.used))
+                              "run" % (len(arrays.parts), arrays.used))
         return obj
     finally:
         data = None
