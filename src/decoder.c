@@ -1151,14 +1151,11 @@ static int hpush(dec *d, pkl_value *v, void *h)
     return 0;
 }
 
-/* Pushes a new scalar, text or bytes node (NULL: its error is set). */
+/* Pushes a new node (NULL: its error is set). Leaf opcodes use it in both
+ * modes: in builder mode dispatch_build then gives the node its handle. */
 static int push_new(dec *d, pkl_value *v)
 {
-    if (!v)
-        return -1;
-    if (d->B)
-        return hpush(d, v, d->B->scalar(d->B->ctx, v));
-    return push(d, v);
+    return v ? push(d, v) : -1;
 }
 
 /* Builder mode: a GLOBAL's handle is made when a builder call first needs
@@ -2357,7 +2354,7 @@ static int op_pop(dec *d, const pkl_op *op)
 
 static int op_pop_mark(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     (void)op;
     CHECK(marker(d, &m));
     if (d->B)
@@ -2381,14 +2378,6 @@ static int op_dup(dec *d, const pkl_op *op)
 
 static int op_float(dec *d, const pkl_op *op)
 {
-    if (d->B) {
-        /* builder mode: the value goes to the builder; the decoder's own
-         * view needs only the type (no check reads a float's value) */
-        static const pkl_value k_float = {.type = PKL_T_FLOAT};
-        pkl_value tmp = {.type = PKL_T_FLOAT, .u.f = op->f};
-        CHECK(count_value(d));
-        return hpush(d, (pkl_value *)&k_float, d->B->scalar(d->B->ctx, &tmp));
-    }
     pkl_value *v = new_scalar(d, PKL_T_FLOAT);
     if (v)
         v->u.f = op->f;
@@ -2449,18 +2438,25 @@ static int op_const(dec *d, const pkl_op *op)
 /* STRING, BINSTRING, SHORT_BINSTRING: Python 2 str, decoded as
  * pickle.loads's `encoding` says (_pickle.c decode_string: "bytes" keeps
  * them, ASCII by default). */
+static int op_str8_build(dec *d, const pkl_op *op);
+
 static int op_str8(dec *d, const pkl_op *op)
 {
-    if (d->B && d->B->str8) {
-        /* the builder decodes (any codec); the decoder's own view is the
-         * bytes, or the text read as Latin-1 (enough for its checks) */
-        pkl_value *v = d->str8_bytes ? new_blob(d, PKL_T_BYTES, op->data, op->len)
-                                     : latin1_str(d, op->data, op->len);
-        if (!v)
-            return -1;
-        return hpush(d, v, d->B->str8(d->B->ctx, op->data, op->len));
-    }
+    if (d->B && d->B->str8)
+        return op_str8_build(d, op);
     return push_new(d, py2_str(d, op));
+}
+
+/* Builder mode with a str8 callback: the builder decodes (any codec); the
+ * decoder's own view is the bytes, or the text read as Latin-1 (enough for
+ * its checks). */
+static int op_str8_build(dec *d, const pkl_op *op)
+{
+    pkl_value *v = d->str8_bytes ? new_blob(d, PKL_T_BYTES, op->data, op->len)
+                                 : latin1_str(d, op->data, op->len);
+    if (!v)
+        return -1;
+    return hpush(d, v, d->B->str8(d->B->ctx, op->data, op->len));
 }
 
 static int op_unicode(dec *d, const pkl_op *op)
@@ -2517,7 +2513,7 @@ static int op_tuple_n(dec *d, const pkl_op *op)
 /* TUPLE, LIST, DICT, FROZENSET: the items above the topmost MARK. */
 static int op_from_mark(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     CHECK(marker(d, &m));
     size_t n = d->sp - m;
     pkl_value **items = d->stack + m;
@@ -2539,7 +2535,7 @@ static int op_from_mark(dec *d, const pkl_op *op)
 
 static int op_append(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     if (op->code == PKL_OP_APPEND) {
         CHECK(need(d, 2));
         return do_append(d, d->sp - 1);
@@ -2550,7 +2546,7 @@ static int op_append(dec *d, const pkl_op *op)
 
 static int op_setitem(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     if (op->code == PKL_OP_SETITEM) {
         CHECK(need(d, 3));
         return do_setitems(d, d->sp - 2);
@@ -2561,7 +2557,7 @@ static int op_setitem(dec *d, const pkl_op *op)
 
 static int op_additems(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     (void)op;
     CHECK(marker(d, &m));
     if (m > d->sp || m <= d->fence)
@@ -2687,7 +2683,7 @@ static int op_global(dec *d, const pkl_op *op)
             return -1;
     }
     if (op->code == PKL_OP_INST) {
-        size_t m;
+        size_t m = 0;
         CHECK(marker(d, &m));
         pkl_value *args = make_tuple(d, d->stack + m, d->sp - m);
         if (!args)
@@ -2709,7 +2705,7 @@ static int op_global(dec *d, const pkl_op *op)
 
 static int op_obj(dec *d, const pkl_op *op)
 {
-    size_t m;
+    size_t m = 0;
     (void)op;
     CHECK(marker(d, &m));
     RETURN_ERROR_IF(d->sp - m < 1, PKL_E_STACK_UNDERFLOW,
@@ -2887,6 +2883,35 @@ static int dispatch(dec *d, const pkl_op *op)
     }
 }
 
+/* Builder mode, after a handler succeeded: the leaf opcodes pushed the
+ * decoder's node through their value-tree handler, and the builder makes
+ * the value from it (the other handlers drive the builder themselves).
+ * Doing this here, once per opcode and only in builder mode, keeps
+ * pkl_decode's per-value path as it was. */
+static PKL_NOINLINE int build_leaf(dec *d, const pkl_op *op)
+{
+    switch (op->code) {
+    case PKL_OP_STRING: case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
+        if (d->B->str8)
+            return 0; /* op_str8_build made it */
+        /* fall through */
+    case PKL_OP_FLOAT: case PKL_OP_BINFLOAT:
+    case PKL_OP_INT: case PKL_OP_LONG: case PKL_OP_BININT: case PKL_OP_BININT1:
+    case PKL_OP_BININT2: case PKL_OP_LONG1: case PKL_OP_LONG4:
+    case PKL_OP_NONE: case PKL_OP_NEWTRUE: case PKL_OP_NEWFALSE:
+    case PKL_OP_UNICODE: case PKL_OP_BINUNICODE: case PKL_OP_SHORT_BINUNICODE:
+    case PKL_OP_BINUNICODE8:
+    case PKL_OP_BINBYTES: case PKL_OP_SHORT_BINBYTES: case PKL_OP_BINBYTES8:
+    case PKL_OP_BYTEARRAY8: {
+        void *h = d->B->scalar(d->B->ctx, d->stack[d->sp - 1]);
+        d->hstack[d->sp - 1] = h; /* NULL is safe to release */
+        return h ? 0 : builder_failed(d);
+    }
+    default:
+        return 0;
+    }
+}
+
 #undef CHECK
 #undef RETURN_ERROR_IF
 
@@ -2937,6 +2962,8 @@ static int run(dec *d, size_t *consumed)
             goto out;
         }
         int h = dispatch(d, &op);
+        if (PKL_UNLIKELY(d->B != NULL) && h == 0 && build_leaf(d, &op) < 0)
+            goto out;
         if (h < 0)
             goto out;
         if (h > 0) {
