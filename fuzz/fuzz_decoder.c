@@ -8,7 +8,11 @@
  * pickleguard.h promises: a failure has a malformed/policy/limit code and
  * an offset inside the input; a success consumed bytes ending in STOP; the
  * JSON writer either writes nothing (over max_json_bytes) or exactly one
- * valid JSON line of at most max_json_bytes. Any broken promise abort()s.
+ * valid JSON line of at most max_json_bytes. Each pickle is also decoded
+ * through pkl_decode_build with a counting builder: it must succeed or
+ * fail exactly as pkl_decode did (same code, offset and length: one
+ * decoder, one set of checks), and hold no handle afterwards but the root
+ * (released here). Any broken promise abort()s.
  *
  * It must never filter inputs out: every byte string is a test.
  */
@@ -24,6 +28,94 @@ static void check_failure(const pkl_error *err, size_t remain)
     CHECK(memchr(err->detail, '\0', sizeof err->detail) != NULL);
     pkl_error_format(err, msg, sizeof msg);
     CHECK(strlen(msg) < sizeof msg);
+}
+
+/* ---- a counting builder: every handle is a refcounted allocation ---- */
+typedef struct cb_ctx {
+    long live;
+} cb_ctx;
+
+static void *cb_new(void *c)
+{
+    int *h = malloc(sizeof *h);
+    CHECK(h != NULL);
+    *h = 1;
+    ((cb_ctx *)c)->live++;
+    return h;
+}
+
+static void *cb_scalar(void *c, const pkl_value *v) { (void)v; return cb_new(c); }
+static void *cb_container(void *c, int type, void *const *items, size_t n)
+{
+    (void)type;
+    for (size_t i = 0; i < n; i++)
+        CHECK(items[i] != NULL && *(int *)items[i] > 0);
+    return cb_new(c);
+}
+static int cb_mut(void *c, void *t, void *const *items, size_t n)
+{
+    (void)c;
+    CHECK(t != NULL && *(int *)t > 0);
+    for (size_t i = 0; i < n; i++)
+        CHECK(items[i] != NULL && *(int *)items[i] > 0);
+    return 0;
+}
+static void *cb_global(void *c, const pkl_global *g) { (void)g; return cb_new(c); }
+static void *cb_call(void *c, void *f, void *a, void *k, int is_new)
+{
+    (void)is_new;
+    CHECK(f && a && *(int *)f > 0 && *(int *)a > 0 && (!k || *(int *)k > 0));
+    return cb_new(c);
+}
+static int cb_build(void *c, void *i, void *s)
+{
+    (void)c;
+    CHECK(i && s && *(int *)i > 0 && *(int *)s > 0);
+    return 0;
+}
+static void *cb_persid(void *c, void *id) { CHECK(id != NULL); return cb_new(c); }
+static void *cb_attr(void *c, const pkl_global *g, const uint8_t *n, size_t l)
+{
+    (void)g; (void)n; (void)l;
+    return cb_new(c);
+}
+static void *cb_buffer(void *c, size_t i) { (void)i; return cb_new(c); }
+static void *cb_readonly(void *c, void *b) { CHECK(b != NULL); return cb_new(c); }
+static void cb_retain(void *c, void *h) { (void)c; CHECK(*(int *)h > 0); ++*(int *)h; }
+static void cb_release(void *c, void *h)
+{
+    CHECK(*(int *)h > 0);
+    if (--*(int *)h == 0) {
+        free(h);
+        ((cb_ctx *)c)->live--;
+    }
+}
+
+/* The same pickle through the builder: the same outcome as pkl_decode. */
+static void check_builder(const uint8_t *p, size_t len, const pkl_decode_options *opt,
+                          const pkl_doc *doc, size_t consumed, const pkl_error *err)
+{
+    cb_ctx c = {0};
+    pkl_builder b = {
+        .ctx = &c, .scalar = cb_scalar, .container = cb_container,
+        .append = cb_mut, .setitems = cb_mut, .additems = cb_mut,
+        .global = cb_global, .call = cb_call, .build = cb_build,
+        .persid = cb_persid, .attr = cb_attr, .buffer = cb_buffer,
+        .readonly = cb_readonly, .retain = cb_retain, .release = cb_release};
+    void *root = NULL;
+    size_t used = 0;
+    pkl_error e2;
+    memset(&e2, 0xff, sizeof e2);
+    int rc = pkl_decode_build(p, len, opt, &b, &root, &used, &e2);
+    if (doc) {
+        CHECK(rc == 0 && root != NULL && used == consumed);
+        CHECK(*(int *)root == 1);
+        cb_release(&c, root);
+    } else {
+        CHECK(rc < 0 && root == NULL);
+        CHECK(e2.code == err->code && e2.offset == err->offset);
+    }
+    CHECK(c.live == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -57,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t consumed = 0;
         memset(&err, 0xff, sizeof err);
         pkl_doc *doc = pkl_decode(p + off, len - off, &opt, &consumed, &err);
+        check_builder(p + off, len - off, &opt, doc, consumed, &err);
         if (!doc) {
             check_failure(&err, len - off);
             break;

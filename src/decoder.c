@@ -1102,13 +1102,14 @@ static pkl_value *make_dict(dec *d, pkl_value *const *kv, size_t npairs)
 /* Stack, marks and memo                                                 */
 /* ===================================================================== */
 
-/* Builder mode: hstack keeps the capacity of stack (charged with it). */
+/* Builder mode: hstack keeps the capacity of stack. The handle arrays
+ * (hstack, hdense, mhh) mirror arrays that max_bytes already charges, and
+ * are not charged again: a builder run fails a limit exactly where
+ * pkl_decode does (the handles' objects are the builder's memory). */
 static int grow_hstack(dec *d)
 {
     if (!d->B)
         return 0;
-    if (charge(d, d->scap * sizeof *d->hstack) < 0)
-        return -1;
     void **nh = pkli_realloc(d->a, d->hstack, d->scap * sizeof *nh);
     if (!nh)
         return nomem(d);
@@ -1223,8 +1224,7 @@ static int memo_hash_put(dec *d, uint64_t idx, pkl_value *v, void *h, int *added
 {
     if ((d->mhcount + 1) * 2 > d->mhcap) {
         size_t ncap = d->mhcap ? d->mhcap * 2 : 64;
-        if (charge(d, ncap * sizeof(memo_slot)) < 0 ||
-            (d->B && charge(d, ncap * sizeof(void *)) < 0))
+        if (charge(d, ncap * sizeof(memo_slot)) < 0)
             return -1;
         memo_slot *nt = pkli_malloc(d->a, ncap * sizeof *nt);
         void **nh = d->B ? pkli_malloc(d->a, ncap * sizeof *nh) : NULL;
@@ -1287,8 +1287,6 @@ static size_t memo_hash_find(dec *d, uint64_t idx)
 /* Builder mode: the dense handle array follows dense's capacity. */
 static int grow_hdense(dec *d, size_t ocap, size_t ncap)
 {
-    if (charge(d, (ncap - ocap) * sizeof *d->hdense) < 0)
-        return -1;
     void **nh = pkli_realloc(d->a, d->hdense, ncap * sizeof *nh);
     if (!nh)
         return nomem(d);
