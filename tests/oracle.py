@@ -51,7 +51,9 @@ import types
 
 LOADERS = ("cpickle", "pypickle", "torch", "numpy", "joblib", "compressed",
            "dbm")
-PER_FILE_SECONDS = 10
+# per-file time limit; ORACLE_FILE_SECONDS lowers it for fuzz campaigns
+# (a loader stuck on a crafted file costs the campaign that much per case)
+PER_FILE_SECONDS = int(os.environ.get("ORACLE_FILE_SECONDS", "10"))
 
 # real classes a layout-sensitive loader needs; they only build data
 PASS_THROUGH = {
@@ -418,23 +420,44 @@ def worker(loader):
 
 def run_oracle(paths, loaders=LOADERS, python=None, timeout=600):
     """{loader: {path: record}}; a loader whose library is missing is
-    absent (its worker exits 3)."""
+    absent (its worker exits 3). A worker killed by a signal (a real
+    loader crashing on a crafted file: native code in numpy, torch...)
+    is restarted on the files after the one it was reading, which gets
+    the record {"globals": [], "crashed": signal, "error": ...}: what it
+    asked for before the crash is unknown. The guard's abort (97) and any
+    other failure raise."""
     python = python or sys.executable
     res = {}
     for loader in loaders:
-        p = subprocess.run([python, os.path.abspath(__file__), "--worker",
-                            loader], input="\n".join(paths) + "\n",
-                           capture_output=True, text=True, timeout=timeout)
-        if p.returncode == 3:
-            continue
-        if p.returncode != 0:
-            raise RuntimeError("oracle worker %s failed (%d): %s"
-                               % (loader, p.returncode, p.stderr[-2000:]))
         recs = {}
-        for ln in p.stdout.splitlines():
-            r = json.loads(ln)
-            recs[r["path"]] = r
-        res[loader] = recs
+        todo = list(paths)
+        while todo:
+            p = subprocess.run([python, os.path.abspath(__file__), "--worker",
+                                loader], input="\n".join(todo) + "\n",
+                               capture_output=True, text=True,
+                               timeout=timeout)
+            if p.returncode == 3:
+                recs = None
+                break
+            for ln in p.stdout.splitlines():
+                r = json.loads(ln)
+                recs[r["path"]] = r
+            if p.returncode == 0:
+                break
+            if p.returncode > 0:
+                raise RuntimeError("oracle worker %s failed (%d): %s"
+                                   % (loader, p.returncode,
+                                      p.stderr[-2000:]))
+            todo = [x for x in todo if x not in recs]
+            if not todo:
+                break
+            bad = todo.pop(0)
+            recs[bad] = {"path": bad, "globals": [], "ext": [],
+                         "crashed": -p.returncode,
+                         "error": "worker killed by signal %d"
+                         % -p.returncode}
+        if recs is not None:
+            res[loader] = recs
     return res
 
 
