@@ -51,7 +51,9 @@ import types
 
 LOADERS = ("cpickle", "pypickle", "torch", "numpy", "joblib", "compressed",
            "dbm")
-PER_FILE_SECONDS = 10
+# per-file time limit; ORACLE_FILE_SECONDS lowers it for fuzz campaigns
+# (a loader stuck on a crafted file costs the campaign that much per case)
+PER_FILE_SECONDS = int(os.environ.get("ORACLE_FILE_SECONDS", "10"))
 
 # real classes a layout-sensitive loader needs; they only build data
 PASS_THROUGH = {
