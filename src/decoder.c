@@ -23,17 +23,11 @@
  * after the checks of an opcode have passed. Handles are references the
  * decoder owns: retained when held twice, released when dropped.
  */
-#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
-#define _DEFAULT_SOURCE /* madvise(MADV_HUGEPAGE) for large arena blocks */
-#endif
 #include "internal.h"
 
 #include <math.h>
 #include <strings.h>
 #include <stdio.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 /* ===================================================================== */
 /* Arena                                                                 */
@@ -261,23 +255,10 @@ static PKL_NOINLINE void *arena_alloc_slow(dec *d, size_t n)
         return NULL;
     }
     nb->size = size;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    /* big pickles touch every page of their arena: with transparent huge
-     * pages a fault maps 2 MiB instead of 4 KiB (a hint; errors ignored) */
-    if (size >= ((size_t)4 << 20)) {
-        uintptr_t lo = ((uintptr_t)nb + ABLOCK_HDR + ((uintptr_t)2 << 20) - 1) &
-                       ~(((uintptr_t)2 << 20) - 1);
-        uintptr_t hi = ((uintptr_t)nb + ABLOCK_HDR + size) & ~(((uintptr_t)2 << 20) - 1);
-        if (hi > lo)
-            madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-        /* and the block is about to be filled: fault it in with one call
-         * rather than one trap per page (Linux >= 5.14; else EINVAL) */
-        uintptr_t plo = ((uintptr_t)nb + 4095) & ~(uintptr_t)4095;
-        uintptr_t phi = ((uintptr_t)nb + ABLOCK_HDR + size) & ~(uintptr_t)4095;
-        if (phi > plo)
-            madvise((void *)plo, phi - plo, 23 /* MADV_POPULATE_WRITE */);
-    }
-#endif
+    /* big pickles touch every page of their arena: huge pages and one
+     * populate call instead of a trap per page (pkli_prefault) */
+    if (size >= ((size_t)4 << 20))
+        pkli_prefault(nb, ABLOCK_HDR + size);
     if (dedicated && b) {
         /* keep bump-allocating from the current block */
         nb->next = b->next;
@@ -3002,15 +2983,24 @@ static pkl_doc *decode(const void *buf, size_t len, const pkl_decode_options *op
                         "pkl_decode needs options with a policy");
         return NULL;
     }
-    if (opt->limits)
+    if (opt->limits) {
+        /* a field left 0 takes its default, as everywhere in the API
+         * (0 never means unlimited) */
+        pkl_limits def;
+        pkl_limits_default(&def);
         d.lim = *opt->limits;
-    else
+        if (!d.lim.max_depth)
+            d.lim.max_depth = def.max_depth;
+        if (!d.lim.max_memo)
+            d.lim.max_memo = def.max_memo;
+        if (!d.lim.max_values)
+            d.lim.max_values = def.max_values;
+        if (!d.lim.max_bytes)
+            d.lim.max_bytes = def.max_bytes;
+        if (!d.lim.max_json_bytes)
+            d.lim.max_json_bytes = def.max_json_bytes;
+    } else {
         pkl_policy_limits(opt->policy, &d.lim);
-    if (!d.lim.max_depth || !d.lim.max_memo || !d.lim.max_values ||
-        !d.lim.max_bytes) {
-        pkli_error_setf(err, PKL_E_INVALID_ARG, 0, -1,
-                        "a limit is 0 (0 never means unlimited)");
-        return NULL;
     }
     if (b && b->str8) /* the builder decodes Python 2 str itself */
         d.str8_bytes = opt->encoding && strcmp(opt->encoding, "bytes") == 0;

@@ -353,7 +353,9 @@ typedef struct pkl_limits {
 
 /* Fills the documented defaults (docs/policy.md): max_depth 1000, max_memo
  * 10,000,000, max_values 100,000,000, max_bytes 2 GiB, max_json_bytes
- * 4 GiB. */
+ * 4 GiB. A field left 0 in a pkl_limits given to the API means its default,
+ * as a 0 limit or count does in every options struct of this header: 0
+ * never means "unlimited". */
 PKL_API void pkl_limits_default(pkl_limits *l);
 
 typedef struct pkl_policy pkl_policy;

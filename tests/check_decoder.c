@@ -592,21 +592,53 @@ START_TEST(test_limits)
 }
 END_TEST
 
-/* A limit of 0 is an invalid argument, never "unlimited". */
+/* A limit of 0 means the default (pkl_limits_default), never "unlimited":
+ * lists nested 998..1002 deep decode or are refused (PKL_E_LIMIT_DEPTH)
+ * alike with max_depth 0 and with the default 1000, and both outcomes
+ * occur. */
 START_TEST(test_zero_limit)
 {
     pkl_policy *p = policy_named("default");
     pkl_limits lim;
-    pkl_limits_default(&lim);
-    lim.max_memo = 0;
+    memset(&lim, 0, sizeof lim);
     pkl_decode_options opt;
     memset(&opt, 0, sizeof opt);
     opt.policy = p;
     opt.limits = &lim;
     pkl_error err;
     POISON_ERR(err);
-    ck_assert_ptr_null(pkl_decode("N.", 2, &opt, NULL, &err));
-    ck_assert_err(err, PKL_E_INVALID_ARG, 0);
+    pkl_doc *doc = pkl_decode("N.", 2, &opt, NULL, &err);
+    ck_assert_ptr_nonnull(doc);
+    pkl_doc_free(doc);
+    int accepted = 0, refused = 0;
+    for (size_t depth = 998; depth <= 1002; depth++) {
+        /* depth EMPTY_LISTs, each APPENDed into the one below */
+        size_t n = 2 * depth;
+        char *b = malloc(n);
+        memset(b, ']', depth);
+        memset(b + depth, 'a', depth - 1);
+        b[n - 1] = '.';
+        pkl_limits dl;
+        pkl_limits_default(&dl);
+        int ok[2];
+        for (int zero = 0; zero <= 1; zero++) {
+            opt.limits = zero ? &lim : &dl;
+            POISON_ERR(err);
+            doc = pkl_decode(b, n, &opt, NULL, &err);
+            ok[zero] = doc != NULL;
+            if (doc)
+                pkl_doc_free(doc);
+            else
+                ck_assert_int_eq(err.code, PKL_E_LIMIT_DEPTH);
+        }
+        ck_assert_int_eq(ok[0], ok[1]);
+        accepted += ok[0];
+        refused += !ok[0];
+        free(b);
+    }
+    ck_assert_int_gt(accepted, 0);
+    ck_assert_int_gt(refused, 0);
+    opt.limits = &lim;
     POISON_ERR(err);
     ck_assert_ptr_null(pkl_decode("N.", 2, NULL, NULL, &err));
     ck_assert_err(err, PKL_E_INVALID_ARG, 0);
