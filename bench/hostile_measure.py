@@ -163,7 +163,8 @@ def cases(d):
                 lambda: (['load', '--policy', fifo, ok], {'timeout': 30})))
 
     # the directory walk's race: zzz.pkl becomes a link to /dev/zero (and
-    # yyy.pkl a FIFO) while aaa.pkl, a 300 MB pickle, is being scanned
+    # yyy.pkl a FIFO) while aaa.pkl, a 60 MB pickle, is being scanned
+    # (long enough to swap behind it, short enough for a loaded machine)
     def race_case():
         walk = os.path.join(d, 'walk')
         if os.path.isdir(walk):
@@ -171,7 +172,7 @@ def cases(d):
                 os.unlink(os.path.join(walk, n))
         else:
             os.mkdir(walk)
-        write(walk, 'aaa.pkl', b'\x80\x04' + b'N0' * (150 << 20) + b'N.')
+        write(walk, 'aaa.pkl', b'\x80\x04' + b'N0' * (30 << 20) + b'N.')
         write(walk, 'yyy.pkl', b'\x80\x02K\x02.')
         write(walk, 'zzz.pkl', b'\x80\x02K\x03.')
 
@@ -181,7 +182,7 @@ def cases(d):
             os.symlink('/dev/zero', os.path.join(walk, 'zzz.pkl'))
             os.unlink(os.path.join(walk, 'yyy.pkl'))
             os.mkfifo(os.path.join(walk, 'yyy.pkl'))
-        return ['scan', walk], {'during': during, 'timeout': 30,
+        return ['scan', walk], {'during': during, 'timeout': 60,
                                 'show': '.pkl'}
     out.append(('walk race: entries swapped for /dev/zero and a FIFO', race_case))
 
@@ -220,6 +221,7 @@ def main():
     ap.add_argument('--before')
     ap.add_argument('--after', default=os.path.join(ROOT, 'build', 'pickleguard'))
     ap.add_argument('--out')
+    ap.add_argument('--only', help='run only the cases whose name contains this')
     a = ap.parse_args()
     before = a.before or before_build()
     rows = ['| case | before: status | wall s | CPU s | peak RSS MB '
@@ -228,6 +230,8 @@ def main():
     d = tempfile.mkdtemp(prefix='h19-measure-')
     try:
         for name, setup in cases(d):
+            if a.only and a.only not in name:
+                continue
             cells = []
             for exe in (before, a.after):
                 args, kw = setup()
