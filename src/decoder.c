@@ -1779,6 +1779,34 @@ static int is_latin1_name(const pkl_value *v)
            (v->u.s.len == 7 && memcmp(v->u.s.ptr, "latin-1", 7) == 0);
 }
 
+/* The bytes-like node v over buf, which the arena already owns. */
+static pkl_value *owned_blob(pkl_value *v, uint8_t *buf, size_t len)
+{
+    v->u.s.ptr = buf;
+    v->u.s.len = len;
+    v->flags_ |= F_OWNED;
+    return v;
+}
+
+/* The str s encoded as latin-1 in a new node of type; what names the
+ * argument in the error when some character is beyond U+00FF. */
+static pkl_value *latin1_blob(dec *d, int type, const pkl_value *s,
+                              const char *what)
+{
+    uint8_t *buf;
+    size_t len;
+    int r = latin1_encode(d, s, &buf, &len);
+    if (r < 0)
+        return NULL;
+    if (r == 0) {
+        fail_at(d, PKL_E_BAD_TYPE, "'latin-1' codec can't encode the %s "
+                "argument", what);
+        return NULL;
+    }
+    pkl_value *v = new_node(d, type);
+    return v ? owned_blob(v, buf, len) : NULL;
+}
+
 /* bytes(x) / bytearray(x) for the argument shapes pickle produces:
  * (), (bytes-like,), (iterable of ints 0..255,), (str, 'latin1').
  * Returns the node, or NULL with *handled = 0 when the shape is not one of
@@ -1807,49 +1835,21 @@ static pkl_value *native_bytes(dec *d, int type, pkl_value *args, int *handled)
                 return NULL;
             for (size_t i = 0; i < cnt; i++)
                 buf[i] = (uint8_t)it[i]->u.i;
-            v->u.s.ptr = buf;
-            v->u.s.len = cnt;
-            v->flags_ |= F_OWNED;
-            return v;
+            return owned_blob(v, buf, cnt);
         }
     }
-    if (n == 2 && a[0]->type == PKL_T_STR && is_latin1_name(a[1])) {
-        uint8_t *buf;
-        size_t len;
-        int r = latin1_encode(d, a[0], &buf, &len);
-        if (r < 0)
-            return NULL;
-        if (r == 0) {
-            fail_at(d, PKL_E_BAD_TYPE, "'latin-1' codec can't encode the "
-                    "%s argument", type == PKL_T_BYTES ? "bytes" : "bytearray");
-            return NULL;
-        }
-        pkl_value *v = new_node(d, type);
-        if (!v)
-            return NULL;
-        v->u.s.ptr = buf;
-        v->u.s.len = len;
-        v->flags_ |= F_OWNED;
-        return v;
-    }
+    if (n == 2 && a[0]->type == PKL_T_STR && is_latin1_name(a[1]))
+        return latin1_blob(d, type, a[0],
+                           type == PKL_T_BYTES ? "bytes" : "bytearray");
     *handled = 0;
     return NULL;
 }
 
-/* Evaluates a call of an allowed global g with args (a TUPLE) and kwargs
- * (a DICT or NULL). is_new: cls.__new__(cls, *args, **kwargs). */
-static pkl_value *do_call(dec *d, const pkl_global *g, pkl_value *args,
-                          pkl_value *kwargs, int is_new)
+/* The natively evaluated calls reuse argument nodes and their items in
+ * the result, while the arguments may stay reachable (memo): they are
+ * reached twice. */
+static void share_args(dec *d, pkl_value **a, size_t n)
 {
-    size_t n = args->u.seq.len;
-    pkl_value **a = args->u.seq.items;
-    int plain = !kwargs || kwargs->u.dict.len == 0;
-    int handled = 0;
-    pkl_value *r = NULL;
-
-    /* the natively evaluated calls below reuse argument nodes and their
-     * items in the result, while the arguments may stay reachable (memo):
-     * they are reached twice */
     for (size_t i = 0; i < n; i++) {
         size_t cnt;
         pkl_value *const *it = iter_items(a[i], &cnt);
@@ -1860,137 +1860,161 @@ static pkl_value *do_call(dec *d, const pkl_global *g, pkl_value *args,
             for (size_t k = 0; k < 2 * a[i]->u.dict.len; k++)
                 mark_shared(d, a[i]->u.dict.kv[k]);
     }
+}
 
+/* dict(iterable of pairs); *handled = 0 when an item is not a pair. */
+static pkl_value *dict_of_pairs(dec *d, pkl_value *const *it, size_t cnt,
+                                int *handled)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        size_t pl;
+        pkl_value *const *pi = iter_items(it[i], &pl);
+        if (!pi || pl != 2 || it[i]->type == PKL_T_SET ||
+            it[i]->type == PKL_T_FROZENSET) {
+            *handled = 0;
+            return NULL;
+        }
+    }
+    pkl_value *v = new_node(d, PKL_T_DICT);
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < cnt; i++)
+        if (dict_set(d, v, it[i]->u.seq.items[0], it[i]->u.seq.items[1]) < 0)
+            return NULL;
+    return v;
+}
+
+/* list, set, dict or bytearray (type t) called with args. Their __new__
+ * ignore the arguments (__init__ fills them). */
+static pkl_value *call_mutable(dec *d, int t, pkl_value *args, int is_new,
+                               int *handled)
+{
+    size_t n = args->u.seq.len;
+    pkl_value **a = args->u.seq.items;
+    size_t cnt = 0;
+    pkl_value *const *it = n == 1 ? iter_items(a[0], &cnt) : NULL;
+    if (is_new || n == 0)
+        return t == PKL_T_BYTEARRAY ? new_blob(d, t, (const uint8_t *)"", 0)
+                                    : new_node(d, t);
+    if (t == PKL_T_LIST && it)
+        return make_list(d, it, cnt);
+    if (t == PKL_T_SET && it)
+        return make_set(d, it, cnt);
+    if (t == PKL_T_DICT && n == 1 && a[0]->type == PKL_T_DICT)
+        return make_dict(d, a[0]->u.dict.kv, a[0]->u.dict.len);
+    if (t == PKL_T_DICT && it)
+        return dict_of_pairs(d, it, cnt, handled);
+    if (t == PKL_T_BYTEARRAY)
+        return native_bytes(d, t, args, handled);
+    *handled = 0;
+    return NULL;
+}
+
+/* A call of builtins.q without keyword arguments: the types whose value
+ * the tree can hold; *handled = 0 for the rest. */
+static pkl_value *call_builtin(dec *d, const char *q, pkl_value *args,
+                               int is_new, int *handled)
+{
+    size_t n = args->u.seq.len;
+    if (strcmp(q, "list") == 0)
+        return call_mutable(d, PKL_T_LIST, args, is_new, handled);
+    if (strcmp(q, "set") == 0)
+        return call_mutable(d, PKL_T_SET, args, is_new, handled);
+    if (strcmp(q, "dict") == 0)
+        return call_mutable(d, PKL_T_DICT, args, is_new, handled);
+    if (strcmp(q, "bytearray") == 0)
+        return call_mutable(d, PKL_T_BYTEARRAY, args, is_new, handled);
+    if (strcmp(q, "bytes") == 0)
+        return native_bytes(d, PKL_T_BYTES, args, handled);
+    if (strcmp(q, "tuple") == 0 || strcmp(q, "frozenset") == 0) {
+        size_t cnt = 0;
+        pkl_value *const *it = n == 1 ? iter_items(args->u.seq.items[0], &cnt) : NULL;
+        if (n != 0 && !it) {
+            *handled = 0;
+            return NULL;
+        }
+        return q[0] == 't' ? make_tuple(d, it, cnt) : make_frozenset(d, it, cnt);
+    }
+    *handled = 0;
+    return NULL;
+}
+
+/* o (a new object) with its list items or dict items made from state. */
+static pkl_value *object_with(dec *d, pkl_value *o, pkl_value *state)
+{
+    if (!o)
+        return NULL;
+    pkl_object *ob = (pkl_object *)o->u.obj;
+    pkl_value **slot = state->type == PKL_T_LIST ? &ob->items : &ob->dictitems;
+    *slot = state->type == PKL_T_LIST
+                ? make_list(d, state->u.seq.items, state->u.seq.len)
+                : make_dict(d, state->u.dict.kv, state->u.dict.len);
+    if (!*slot || note_child(d, o, *slot) < 0)
+        return NULL;
+    return o;
+}
+
+/* copyreg._reconstructor(cls, base, state) is base.__new__(cls, state) +
+ * base.__init__: the same tree as protocol 2's NEWOBJ. */
+static pkl_value *call_reconstructor(dec *d, pkl_value **a, int *handled)
+{
+    const pkl_global *cls = a[0]->u.global.g, *base = a[1]->u.global.g;
+    pkl_value *state = a[2];
+    if (gis(base, "builtins", "object")) {
+        if (state->type != PKL_T_NONE) {
+            *handled = 0;
+            return NULL;
+        }
+        return make_object(d, cls, NULL, NULL, 1);
+    }
+    if ((gis(base, "builtins", "list") && state->type == PKL_T_LIST) ||
+        (gis(base, "builtins", "dict") && state->type == PKL_T_DICT))
+        return object_with(d, make_object(d, cls, NULL, NULL, 1), state);
+    pkl_value *t = make_tuple(d, &a[2], 1);
+    return t ? make_object(d, cls, t, NULL, 1) : NULL;
+}
+
+/* Evaluates a call of an allowed global g with args (a TUPLE) and kwargs
+ * (a DICT or NULL). is_new: cls.__new__(cls, *args, **kwargs). The calls
+ * with a value of their own (builtins' types, _codecs.encode, copyreg's
+ * helpers) become that value; the rest, and those whose arguments have a
+ * shape not evaluated here (*handled = 0), stay an OBJECT. */
+static pkl_value *do_call(dec *d, const pkl_global *g, pkl_value *args,
+                          pkl_value *kwargs, int is_new)
+{
+    size_t n = args->u.seq.len;
+    pkl_value **a = args->u.seq.items;
+    int plain = !kwargs || kwargs->u.dict.len == 0;
+    int handled = 1;
+    pkl_value *r = NULL;
+
+    share_args(d, a, n);
     if (g == d->getattr_g)
         return attr_call(d, args, plain, is_new);
-
-    if (plain && strcmp(g->module, "builtins") == 0) {
-        const char *q = g->qualname;
-        size_t cnt = 0;
-        pkl_value *const *it = n == 1 ? iter_items(a[0], &cnt) : NULL;
-        if (strcmp(q, "list") == 0 || strcmp(q, "set") == 0 ||
-            strcmp(q, "dict") == 0 || strcmp(q, "bytearray") == 0) {
-            /* these __new__ ignore their arguments: __init__ fills them */
-            int t = q[0] == 'l' ? PKL_T_LIST : q[0] == 's' ? PKL_T_SET
-                  : q[0] == 'd' ? PKL_T_DICT : PKL_T_BYTEARRAY;
-            if (is_new || n == 0) {
-                return t == PKL_T_BYTEARRAY ? new_blob(d, t, (const uint8_t *)"", 0)
-                                            : new_node(d, t);
-            }
-            if (t == PKL_T_LIST && it)
-                return make_list(d, it, cnt);
-            if (t == PKL_T_SET && it)
-                return make_set(d, it, cnt);
-            if (t == PKL_T_DICT && n == 1 && a[0]->type == PKL_T_DICT)
-                return make_dict(d, a[0]->u.dict.kv, a[0]->u.dict.len);
-            if (t == PKL_T_DICT && it) {
-                for (size_t i = 0; i < cnt; i++) {
-                    size_t pl;
-                    pkl_value *const *pi = iter_items(it[i], &pl);
-                    if (!pi || pl != 2 || it[i]->type == PKL_T_SET ||
-                        it[i]->type == PKL_T_FROZENSET)
-                        goto object;
-                }
-                pkl_value *v = new_node(d, PKL_T_DICT);
-                if (!v)
-                    return NULL;
-                for (size_t i = 0; i < cnt; i++)
-                    if (dict_set(d, v, it[i]->u.seq.items[0],
-                                 it[i]->u.seq.items[1]) < 0)
-                        return NULL;
-                return v;
-            }
-            if (t == PKL_T_BYTEARRAY) {
-                r = native_bytes(d, t, args, &handled);
-                if (handled || r)
-                    return r;
-            }
-            goto object;
-        }
-        if (strcmp(q, "tuple") == 0 || strcmp(q, "frozenset") == 0) {
-            if (n == 0)
-                return q[0] == 't' ? make_tuple(d, NULL, 0)
-                                   : make_frozenset(d, NULL, 0);
-            if (it)
-                return q[0] == 't' ? make_tuple(d, it, cnt)
-                                   : make_frozenset(d, it, cnt);
-            goto object;
-        }
-        if (strcmp(q, "bytes") == 0) {
-            r = native_bytes(d, PKL_T_BYTES, args, &handled);
-            if (handled || r)
-                return r;
-            goto object;
-        }
-        goto object;
-    }
-    if (plain && !is_new && gis(g, "_codecs", "encode") && n >= 1 && n <= 2 &&
-        a[0]->type == PKL_T_STR && (n == 1 || is_latin1_name(a[1]))) {
-        if (n == 1) /* default encoding: UTF-8 (surrogates would fail) */
-            return new_blob(d, PKL_T_BYTES, a[0]->u.s.ptr, a[0]->u.s.len);
-        uint8_t *buf;
-        size_t len;
-        int rc = latin1_encode(d, a[0], &buf, &len);
-        if (rc < 0)
-            return NULL;
-        if (rc == 0) {
-            fail_at(d, PKL_E_BAD_TYPE,
-                    "'latin-1' codec can't encode the _codecs.encode argument");
-            return NULL;
-        }
-        r = new_node(d, PKL_T_BYTES);
-        if (!r)
-            return NULL;
-        r->u.s.ptr = buf;
-        r->u.s.len = len;
-        r->flags_ |= F_OWNED;
-        return r;
-    }
-    if (plain && !is_new && gis(g, "copyreg", "_reconstructor") && n == 3 &&
-        a[0]->type == PKL_T_GLOBAL && a[1]->type == PKL_T_GLOBAL) {
-        /* _reconstructor(cls, base, state) is base.__new__(cls, state) +
-         * base.__init__: the same tree as protocol 2's NEWOBJ. */
-        const pkl_global *cls = a[0]->u.global.g, *base = a[1]->u.global.g;
-        pkl_value *state = a[2];
-        pkl_value *o;
-        if (gis(base, "builtins", "object")) {
-            if (state->type != PKL_T_NONE)
-                goto object;
-            return make_object(d, cls, NULL, NULL, 1);
-        }
-        if (gis(base, "builtins", "list") && state->type == PKL_T_LIST) {
-            if (!(o = make_object(d, cls, NULL, NULL, 1)))
-                return NULL;
-            pkl_object *ob = (pkl_object *)o->u.obj;
-            if (!(ob->items = make_list(d, state->u.seq.items, state->u.seq.len)) ||
-                note_child(d, o, ob->items) < 0)
-                return NULL;
-            return o;
-        }
-        if (gis(base, "builtins", "dict") && state->type == PKL_T_DICT) {
-            if (!(o = make_object(d, cls, NULL, NULL, 1)))
-                return NULL;
-            pkl_object *ob = (pkl_object *)o->u.obj;
-            if (!(ob->dictitems = make_dict(d, state->u.dict.kv, state->u.dict.len)) ||
-                note_child(d, o, ob->dictitems) < 0)
-                return NULL;
-            return o;
-        }
-        pkl_value *t = make_tuple(d, &a[2], 1);
-        return t ? make_object(d, cls, t, NULL, 1) : NULL;
-    }
-    if (plain && !is_new && gis(g, "copyreg", "__newobj__") && n >= 1 &&
-        a[0]->type == PKL_T_GLOBAL) {
+    if (plain && strcmp(g->module, "builtins") == 0)
+        r = call_builtin(d, g->qualname, args, is_new, &handled);
+    else if (!plain || is_new)
+        handled = 0;
+    else if (gis(g, "_codecs", "encode") && n >= 1 && n <= 2 &&
+             a[0]->type == PKL_T_STR && (n == 1 || is_latin1_name(a[1])))
+        /* default encoding: UTF-8 (surrogates would fail) */
+        r = n == 1 ? new_blob(d, PKL_T_BYTES, a[0]->u.s.ptr, a[0]->u.s.len)
+                   : latin1_blob(d, PKL_T_BYTES, a[0], "_codecs.encode");
+    else if (gis(g, "copyreg", "_reconstructor") && n == 3 &&
+             a[0]->type == PKL_T_GLOBAL && a[1]->type == PKL_T_GLOBAL)
+        r = call_reconstructor(d, a, &handled);
+    else if (gis(g, "copyreg", "__newobj__") && n >= 1 &&
+             a[0]->type == PKL_T_GLOBAL) {
         pkl_value *t = make_tuple(d, a + 1, n - 1);
-        return t ? do_call(d, a[0]->u.global.g, t, NULL, 1) : NULL;
-    }
-    if (plain && !is_new && gis(g, "copyreg", "__newobj_ex__") && n == 3 &&
-        a[0]->type == PKL_T_GLOBAL && a[1]->type == PKL_T_TUPLE &&
-        a[2]->type == PKL_T_DICT) {
-        return do_call(d, a[0]->u.global.g, a[1],
-                       a[2]->u.dict.len ? a[2] : NULL, 1);
-    }
-object:
+        r = t ? do_call(d, a[0]->u.global.g, t, NULL, 1) : NULL;
+    } else if (gis(g, "copyreg", "__newobj_ex__") && n == 3 &&
+               a[0]->type == PKL_T_GLOBAL && a[1]->type == PKL_T_TUPLE &&
+               a[2]->type == PKL_T_DICT)
+        r = do_call(d, a[0]->u.global.g, a[1], a[2]->u.dict.len ? a[2] : NULL, 1);
+    else
+        handled = 0;
+    if (handled || r)
+        return r;
     return make_object(d, g, args, kwargs && kwargs->u.dict.len ? kwargs : NULL,
                        is_new);
 }
