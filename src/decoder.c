@@ -1057,20 +1057,6 @@ static pkl_value *make_tuple(dec *d, pkl_value *const *items, size_t n)
     return make_fixed(d, PKL_T_TUPLE, items, n);
 }
 
-/* frozenset(items): members deduplicated, first occurrence kept. Built as
- * a temporary set, then frozen. */
-static pkl_value *make_frozenset(dec *d, pkl_value *const *items, size_t n)
-{
-    pkl_value *tmp = new_node(d, PKL_T_SET);
-    if (!tmp)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (set_add(d, tmp, items[i]) < 0)
-            return NULL;
-    d->nvalues--; /* the temporary does not count */
-    return make_fixed(d, PKL_T_FROZENSET, tmp->u.seq.items, tmp->u.seq.len);
-}
-
 static pkl_value *make_set(dec *d, pkl_value *const *items, size_t n)
 {
     pkl_value *v = new_node(d, PKL_T_SET);
@@ -1080,6 +1066,17 @@ static pkl_value *make_set(dec *d, pkl_value *const *items, size_t n)
         if (set_add(d, v, items[i]) < 0)
             return NULL;
     return v;
+}
+
+/* frozenset(items): members deduplicated, first occurrence kept. Built as
+ * a temporary set, then frozen. */
+static pkl_value *make_frozenset(dec *d, pkl_value *const *items, size_t n)
+{
+    pkl_value *tmp = make_set(d, items, n);
+    if (!tmp)
+        return NULL;
+    d->nvalues--; /* the temporary does not count */
+    return make_fixed(d, PKL_T_FROZENSET, tmp->u.seq.items, tmp->u.seq.len);
 }
 
 static pkl_value *make_dict(dec *d, pkl_value *const *kv, size_t npairs)
@@ -2517,25 +2514,29 @@ static int op_from_mark(dec *d, const pkl_op *op)
     return collapse(d, v, m, op->code == PKL_OP_DICT ? n / 2 : n);
 }
 
+/* Where the items added to a container start: the top k - 1 entries
+ * (APPEND, SETITEM: single, the container below them), or above the
+ * topmost MARK (APPENDS, SETITEMS). */
+static int items_from(dec *d, int single, size_t k, size_t *from)
+{
+    if (!single)
+        return marker(d, from);
+    CHECK(need(d, k));
+    *from = d->sp - (k - 1);
+    return 0;
+}
+
 static int op_append(dec *d, const pkl_op *op)
 {
     size_t m = 0;
-    if (op->code == PKL_OP_APPEND) {
-        CHECK(need(d, 2));
-        return do_append(d, d->sp - 1);
-    }
-    CHECK(marker(d, &m));
+    CHECK(items_from(d, op->code == PKL_OP_APPEND, 2, &m));
     return do_append(d, m);
 }
 
 static int op_setitem(dec *d, const pkl_op *op)
 {
     size_t m = 0;
-    if (op->code == PKL_OP_SETITEM) {
-        CHECK(need(d, 3));
-        return do_setitems(d, d->sp - 2);
-    }
-    CHECK(marker(d, &m));
+    CHECK(items_from(d, op->code == PKL_OP_SETITEM, 3, &m));
     return do_setitems(d, m);
 }
 

@@ -102,6 +102,17 @@ static ssize_t envelope_write(void *c, const char *buf, size_t n)
     return (ssize_t)n;
 }
 
+/* Sets *err (may be NULL) to code and msg; returns -1. */
+static int envelope_error(pkl_error *err, pkl_code code, const char *msg)
+{
+    if (err) {
+        memset(err, 0, sizeof *err);
+        err->code = code;
+        err->msg = msg;
+    }
+    return -1;
+}
+
 /* Writes one document (a line), in an envelope when asked. */
 static int write_doc(const pkl_doc *doc, size_t max_json, load_out *lo,
                      size_t index, pkl_error *err)
@@ -111,23 +122,11 @@ static int write_doc(const pkl_doc *doc, size_t max_json, load_out *lo,
     envelope e = {lo, index, 0, 0};
     cookie_io_functions_t io = {NULL, envelope_write, NULL, NULL};
     FILE *m = fopencookie(&e, "w", io);
-    if (!m) {
-        if (err) {
-            memset(err, 0, sizeof *err);
-            err->code = PKL_E_NOMEM;
-            err->msg = "out of memory";
-        }
-        return -1;
-    }
+    if (!m)
+        return envelope_error(err, PKL_E_NOMEM, "out of memory");
     int rc = pkl_json_write(doc, m, max_json, NULL, err);
-    if (fclose(m) != 0 && rc == 0) {
-        rc = -1;
-        if (err) {
-            memset(err, 0, sizeof *err);
-            err->code = PKL_E_IO;
-            err->msg = "cannot write the output";
-        }
-    }
+    if (fclose(m) != 0 && rc == 0)
+        rc = envelope_error(err, PKL_E_IO, "cannot write the output");
     if (e.started)
         fputs("}\n", stdout);
     return rc;
