@@ -74,22 +74,6 @@ enum { F_HASHED = 1, F_INDEXED = 2, F_OWNED = 4 /* bytes copied to arena */,
 /* Decoder state                                                         */
 /* ===================================================================== */
 
-typedef struct memo_slot {
-    uint64_t key1; /* index + 1; 0 = empty */
-    pkl_value *v;
-} memo_slot;
-
-typedef struct kidx_slot {
-    const pkl_value *c; /* container, NULL = empty */
-    size_t pos;
-    uint32_t h;
-} kidx_slot;
-
-typedef struct gslot {
-    uint64_t h;
-    pkl_global *g;
-} gslot;
-
 typedef struct walk {
     const pkl_value *a, *b;
     size_t i;
@@ -118,21 +102,26 @@ typedef struct dec {
     const pkl_builder *B; /* NULL: the value tree only (pkl_decode) */
     void **hstack;        /* builder handles, parallel to stack[0..sp) */
     void **hdense;        /* builder handles, parallel to dense */
-    void **mhh;           /* builder handles, parallel to mh */
+    void **mhh;           /* builder handles, parallel to mv */
     void *root_h;         /* the root's handle, after STOP */
     uint8_t str8_bytes;   /* builder str8: encoding "bytes" */
 
     pkl_value **dense; /* memo indices < dcap */
     size_t dcap;
-    memo_slot *mh; /* memo indices beyond */
-    size_t mhcap, mhcount;
+    /* memo indices beyond: mtab maps an index to its entry + 1 in mv
+     * (and mhh); entries are never removed, so mtab.count is their number */
+    pkli_htab mtab;
+    pkl_value **mv;
+    size_t mvcap;
     size_t memo_count;
 
-    kidx_slot *kidx; /* keys of large dicts/sets under construction */
-    size_t kcap, kcount;
+    /* keys of large dicts/sets under construction (kidx_key) */
+    pkli_htab ktab;
 
-    gslot *gtab; /* interned resolved globals */
-    size_t gcap, gcount;
+    /* interned resolved globals: gtab maps the names' hash to gl's index + 1 */
+    pkli_htab gtab;
+    const pkl_global **gl;
+    size_t glcap;
 
     /* builtins.getattr imported although the policy does not allow it:
      * legal only as getattr(AllowedClass, "NAME") (attr_call below) */
@@ -649,15 +638,41 @@ static uint32_t *hash_slot(const pkl_value *v)
     return (uint32_t *)(void *)(v->u.seq.items - 1);
 }
 
-static int ws_reserve(dec *d, size_t n)
+/* Grows the array *buf (capacity *cap elements of elem bytes) to hold n,
+ * charging max_bytes first. */
+static int reserve(dec *d, void **buf, size_t *cap, size_t n, size_t elem)
 {
-    if (n <= d->wcap)
+    if (n <= *cap)
         return 0;
-    if (charge(d, (n > d->wcap * 2 ? n : d->wcap * 2) * sizeof(walk)) < 0)
+    size_t ncap = n > *cap * 2 ? n : *cap * 2;
+    if (ncap > SIZE_MAX / elem)
+        return nomem(d);
+    if (charge(d, ncap * elem) < 0)
         return -1;
-    if (pkli_grow(d->a, (void **)&d->ws, &d->wcap, n, sizeof(walk)) < 0)
+    if (pkli_grow(d->a, buf, cap, n, elem) < 0)
         return nomem(d);
     return 0;
+}
+
+static int ws_reserve(dec *d, size_t n)
+{
+    return reserve(d, (void **)&d->ws, &d->wcap, n, sizeof(walk));
+}
+
+/* pkli_htab_add under max_bytes: the slot, or NULL with the error set. */
+static pkli_hslot *htab_add(dec *d, pkli_htab *t, uint64_t key, uint32_t val)
+{
+    size_t n = pkli_htab_grow_bytes(t);
+    if (n == SIZE_MAX) {
+        nomem(d);
+        return NULL;
+    }
+    if (n && charge(d, n) < 0)
+        return NULL;
+    pkli_hslot *s = pkli_htab_add(t, key, val);
+    if (!s)
+        nomem(d);
+    return s;
 }
 
 /* Hash of any value; PKL_E_UNHASHABLE when CPython could not hash it.
@@ -858,42 +873,47 @@ static int value_eq(dec *d, const pkl_value *a, const pkl_value *b)
 
 /* ---- key index for large dicts and sets --------------------------------- */
 
-static size_t kidx_pos(const kidx_slot *t, size_t cap, const pkl_value *c,
-                       uint32_t h)
+/* One table indexes the keys of every large container: an entry holds the
+ * key's position + 1 (val) and hash (aux) under kidx_key(container, hash).
+ * The key is the container's address xor the hash times an odd constant,
+ * so a slot whose key and aux match belongs to this container exactly;
+ * its low bits (the slot) are as random as the keyed hash. */
+static uint64_t kidx_key(const pkl_value *c, uint32_t h)
 {
-    (void)t;
-    return (size_t)(mix64((uint64_t)(uintptr_t)c ^ ((uint64_t)h << 32)) &
-                    (cap - 1));
+    return (uint64_t)(uintptr_t)c ^ (uint64_t)h * 0x9e3779b97f4a7c15ULL;
 }
 
 static int kidx_insert(dec *d, const pkl_value *c, uint32_t h, size_t pos)
 {
-    if ((d->kcount + 1) * 2 > d->kcap) {
-        size_t ncap = d->kcap ? d->kcap * 2 : 1024;
-        if (ncap > SIZE_MAX / sizeof(kidx_slot) || charge(d, ncap * sizeof(kidx_slot)) < 0)
-            return d->err && d->err->code == PKL_E_LIMIT_BYTES ? -1 : nomem(d);
-        kidx_slot *nt = pkli_malloc(d->a, ncap * sizeof *nt);
-        if (!nt)
-            return nomem(d);
-        memset(nt, 0, ncap * sizeof *nt);
-        for (size_t i = 0; i < d->kcap; i++) {
-            if (!d->kidx[i].c)
-                continue;
-            size_t p = kidx_pos(nt, ncap, d->kidx[i].c, d->kidx[i].h);
-            while (nt[p].c)
-                p = (p + 1) & (ncap - 1);
-            nt[p] = d->kidx[i];
-        }
-        pkli_free(d->a, d->kidx);
-        d->kidx = nt;
-        d->kcap = ncap;
-    }
-    size_t p = kidx_pos(d->kidx, d->kcap, c, h);
-    while (d->kidx[p].c)
-        p = (p + 1) & (d->kcap - 1);
-    d->kidx[p] = (kidx_slot){c, pos, h};
-    d->kcount++;
+    if (pos >= UINT32_MAX)
+        return fail_at(d, PKL_E_LIMIT_VALUES, "a dict or set of more than "
+                       "%u items", (unsigned)UINT32_MAX - 1);
+    pkli_hslot *s = htab_add(d, &d->ktab, kidx_key(c, h), (uint32_t)pos + 1);
+    if (!s)
+        return -1;
+    s->aux = h;
     return 0;
+}
+
+typedef struct kprobe {
+    dec *d;
+    pkl_value *const *arr;
+    size_t stride;
+    const pkl_value *key;
+    uint32_t h;
+    int *failed;
+} kprobe;
+
+/* The slot holds this key (or value_eq failed: stop looking). */
+static int kidx_eq(const void *ctx, const pkli_hslot *s)
+{
+    const kprobe *q = ctx;
+    if (s->aux != q->h)
+        return 0;
+    int r = value_eq(q->d, q->arr[(s->val - 1) * q->stride], q->key);
+    if (r < 0)
+        *q->failed = 1;
+    return r != 0;
 }
 
 #define INDEX_AT 8
@@ -919,19 +939,13 @@ static int find_key(dec *d, const pkl_value *c, const pkl_value *key,
         }
         return 0;
     }
-    size_t p = kidx_pos(d->kidx, d->kcap, c, h);
-    while (d->kidx[p].c) {
-        if (d->kidx[p].c == c && d->kidx[p].h == h) {
-            int r = value_eq(d, arr[d->kidx[p].pos * stride], key);
-            if (r < 0)
-                return -1;
-            if (r) {
-                *where = d->kidx[p].pos;
-                return 0;
-            }
-        }
-        p = (p + 1) & (d->kcap - 1);
-    }
+    int failed = 0;
+    kprobe q = {d, arr, stride, key, h, &failed};
+    const pkli_hslot *s = pkli_htab_find_eq(&d->ktab, kidx_key(c, h), kidx_eq, &q);
+    if (failed)
+        return -1;
+    if (s)
+        *where = s->val - 1;
     return 0;
 }
 
@@ -1043,20 +1057,6 @@ static pkl_value *make_tuple(dec *d, pkl_value *const *items, size_t n)
     return make_fixed(d, PKL_T_TUPLE, items, n);
 }
 
-/* frozenset(items): members deduplicated, first occurrence kept. Built as
- * a temporary set, then frozen. */
-static pkl_value *make_frozenset(dec *d, pkl_value *const *items, size_t n)
-{
-    pkl_value *tmp = new_node(d, PKL_T_SET);
-    if (!tmp)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (set_add(d, tmp, items[i]) < 0)
-            return NULL;
-    d->nvalues--; /* the temporary does not count */
-    return make_fixed(d, PKL_T_FROZENSET, tmp->u.seq.items, tmp->u.seq.len);
-}
-
 static pkl_value *make_set(dec *d, pkl_value *const *items, size_t n)
 {
     pkl_value *v = new_node(d, PKL_T_SET);
@@ -1066,6 +1066,17 @@ static pkl_value *make_set(dec *d, pkl_value *const *items, size_t n)
         if (set_add(d, v, items[i]) < 0)
             return NULL;
     return v;
+}
+
+/* frozenset(items): members deduplicated, first occurrence kept. Built as
+ * a temporary set, then frozen. */
+static pkl_value *make_frozenset(dec *d, pkl_value *const *items, size_t n)
+{
+    pkl_value *tmp = make_set(d, items, n);
+    if (!tmp)
+        return NULL;
+    d->nvalues--; /* the temporary does not count */
+    return make_fixed(d, PKL_T_FROZENSET, tmp->u.seq.items, tmp->u.seq.len);
 }
 
 static pkl_value *make_dict(dec *d, pkl_value *const *kv, size_t npairs)
@@ -1200,66 +1211,48 @@ static int marker(dec *d, size_t *m)
     return 0;
 }
 
-/* h: the builder's handle (builder mode), retained by the caller. */
-static int memo_hash_put(dec *d, uint64_t idx, pkl_value *v, void *h, int *added)
+/* Stores v (and, builder mode, its handle h, released when replaced) in
+ * vs[i] and hs[i]. */
+static void memo_set(dec *d, pkl_value **vs, void **hs, size_t i,
+                     pkl_value *v, void *h)
 {
-    if ((d->mhcount + 1) * 2 > d->mhcap) {
-        size_t ncap = d->mhcap ? d->mhcap * 2 : 64;
-        if (charge(d, ncap * sizeof(memo_slot)) < 0)
-            return -1;
-        memo_slot *nt = pkli_malloc(d->a, ncap * sizeof *nt);
-        void **nh = d->B ? pkli_malloc(d->a, ncap * sizeof *nh) : NULL;
-        if (!nt || (d->B && !nh)) {
-            pkli_free(d->a, nt);
-            pkli_free(d->a, nh);
-            return nomem(d);
-        }
-        memset(nt, 0, ncap * sizeof *nt);
-        if (nh)
-            memset(nh, 0, ncap * sizeof *nh);
-        for (size_t i = 0; i < d->mhcap; i++) {
-            if (!d->mh[i].key1)
-                continue;
-            size_t p = hash_u64(d, d->mh[i].key1) & (ncap - 1);
-            while (nt[p].key1)
-                p = (p + 1) & (ncap - 1);
-            nt[p] = d->mh[i];
-            if (nh)
-                nh[p] = d->mhh[i];
-        }
-        pkli_free(d->a, d->mh);
-        pkli_free(d->a, d->mhh);
-        d->mh = nt;
-        d->mhh = nh;
-        d->mhcap = ncap;
-    }
-    size_t p = hash_u64(d, idx + 1) & (d->mhcap - 1);
-    while (d->mh[p].key1 && d->mh[p].key1 != idx + 1)
-        p = (p + 1) & (d->mhcap - 1);
-    *added = !d->mh[p].key1;
-    if (*added)
-        d->mhcount++;
-    d->mh[p].key1 = idx + 1;
-    d->mh[p].v = v;
+    vs[i] = v;
     if (d->B) {
-        hrelease(d, d->mhh[p]);
-        d->mhh[p] = h;
+        hrelease(d, hs[i]);
+        hs[i] = h;
     }
-    return 0;
 }
 
-/* The slot position of idx in mh, or SIZE_MAX. */
-static size_t memo_hash_find(dec *d, uint64_t idx)
+/* A new entry for idx beyond the dense array (h: the builder's handle,
+ * retained by the caller). */
+static int memo_hash_add(dec *d, uint64_t idx, pkl_value *v, void *h)
 {
-    if (!d->mhcount)
-        return SIZE_MAX;
-    size_t p = hash_u64(d, idx + 1) & (d->mhcap - 1);
-    while (d->mh[p].key1) {
-        if (d->mh[p].key1 == idx + 1)
-            return p;
-        p = (p + 1) & (d->mhcap - 1);
+    size_t e = d->mtab.count;
+    if (e >= UINT32_MAX - 1)
+        return fail_at(d, PKL_E_LIMIT_MEMO, "more than %u sparse memo "
+                       "entries", (unsigned)UINT32_MAX - 2);
+    if (e == d->mvcap) {
+        size_t ncap = d->mvcap ? d->mvcap * 2 : 64;
+        if (charge(d, (ncap - d->mvcap) * sizeof *d->mv) < 0)
+            return -1;
+        pkl_value **nv = pkli_realloc(d->a, d->mv, ncap * sizeof *nv);
+        if (!nv)
+            return nomem(d);
+        d->mv = nv;
+        if (d->B) { /* mv larger than mvcap says on failure: harmless */
+            void **nh = pkli_realloc(d->a, d->mhh, ncap * sizeof *nh);
+            if (!nh)
+                return nomem(d);
+            d->mhh = nh;
+        }
+        d->mvcap = ncap;
     }
-    return SIZE_MAX;
+    if (!htab_add(d, &d->mtab, idx, (uint32_t)e + 1))
+        return -1;
+    d->mv[e] = v;
+    if (d->B)
+        d->mhh[e] = h;
+    return 0;
 }
 
 /* Stores v at idx. The dense array grows only while the indices stay
@@ -1280,7 +1273,6 @@ static int grow_hdense(dec *d, size_t ocap, size_t ncap)
  * owns; released here when the store fails. */
 static int memo_put(dec *d, uint64_t idx, pkl_value *v, void *h)
 {
-    int added = 0;
     if (idx >= d->dcap && idx <= 2 * (uint64_t)d->memo_count + 4096) {
         size_t ncap = d->dcap ? d->dcap : 256;
         while (ncap <= idx)
@@ -1300,30 +1292,20 @@ static int memo_put(dec *d, uint64_t idx, pkl_value *v, void *h)
     }
     if (idx < d->dcap) {
         if (d->dense[idx]) {
-            d->dense[idx] = v;
-            if (d->B) {
-                hrelease(d, d->hdense[idx]);
-                d->hdense[idx] = h;
-            }
+            memo_set(d, d->dense, d->hdense, idx, v, h);
             return 0;
         }
-        size_t hp = memo_hash_find(d, idx);
-        if (hp != SIZE_MAX) {
-            d->mh[hp].v = v;
-            if (d->B) {
-                hrelease(d, d->mhh[hp]);
-                d->mhh[hp] = h;
-            }
-            return 0;
-        }
-        d->dense[idx] = v;
-        if (d->B)
-            d->hdense[idx] = h;
-        added = 1;
-    } else if (memo_hash_put(d, idx, v, h, &added) < 0) {
-        goto fail;
     }
-    if (added && ++d->memo_count > d->lim.max_memo)
+    const pkli_hslot *s = pkli_htab_find(&d->mtab, idx);
+    if (s) {
+        memo_set(d, d->mv, d->mhh, s->val - 1, v, h);
+        return 0;
+    }
+    if (idx < d->dcap)
+        memo_set(d, d->dense, d->hdense, idx, v, h); /* its handle is NULL */
+    else if (memo_hash_add(d, idx, v, h) < 0)
+        goto fail;
+    if (++d->memo_count > d->lim.max_memo)
         return fail_at(d, PKL_E_LIMIT_MEMO, "more than max_memo (%zu) memo "
                        "entries", d->lim.max_memo);
     return 0;
@@ -1362,10 +1344,10 @@ static pkl_value *memo_get(dec *d, uint64_t idx, void **h)
         if (d->B)
             *h = d->hdense[idx];
     } else {
-        size_t hp = memo_hash_find(d, idx);
-        v = hp != SIZE_MAX ? d->mh[hp].v : NULL;
+        const pkli_hslot *s = pkli_htab_find(&d->mtab, idx);
+        v = s ? d->mv[s->val - 1] : NULL;
         if (v && d->B)
-            *h = d->mhh[hp];
+            *h = d->mhh[s->val - 1];
     }
     if (v)
         mark_shared(d, v);
@@ -1546,58 +1528,47 @@ static const pkl_global *lookup_global(dec *d, const uint8_t *mod, size_t ml,
     return r;
 }
 
-/* Interns a resolved global; NULL with the error set. */
-static const pkl_global *intern_global(dec *d, const pkl_global *gp)
-{
-    pkl_global g = *gp;
-    size_t m1 = strlen(g.module), q1 = strlen(g.qualname);
-    uint64_t h = (uint64_t)hash_bytes(d, (const uint8_t *)g.module, m1, 1) << 32 |
-                 hash_bytes(d, (const uint8_t *)g.qualname, q1, 2);
-    if (h == 0)
-        h = 1;
-    if ((d->gcount + 1) * 2 > d->gcap) {
-        size_t ncap = d->gcap ? d->gcap * 2 : 32;
-        if (charge(d, ncap * sizeof(gslot)) < 0)
-            return NULL;
-        gslot *nt = pkli_malloc(d->a, ncap * sizeof *nt);
-        if (!nt) {
-            nomem(d);
-            return NULL;
-        }
-        memset(nt, 0, ncap * sizeof *nt);
-        for (size_t i = 0; i < d->gcap; i++) {
-            if (!d->gtab[i].h)
-                continue;
-            size_t p = d->gtab[i].h & (ncap - 1);
-            while (nt[p].h)
-                p = (p + 1) & (ncap - 1);
-            nt[p] = d->gtab[i];
-        }
-        pkli_free(d->a, d->gtab);
-        d->gtab = nt;
-        d->gcap = ncap;
-    }
-    size_t p = h & (d->gcap - 1);
-    while (d->gtab[p].h) {
-        if (d->gtab[p].h == h && strcmp(d->gtab[p].g->module, g.module) == 0 &&
-            strcmp(d->gtab[p].g->qualname, g.qualname) == 0)
-            return d->gtab[p].g;
-        p = (p + 1) & (d->gcap - 1);
-    }
-    pkl_global *ng = arena_alloc(d, sizeof *ng);
-    if (!ng)
-        return NULL;
-    *ng = g;
-    d->gtab[p].h = h;
-    d->gtab[p].g = ng;
-    d->gcount++;
-    return ng;
-}
-
 static int gis(const pkl_global *g, const char *mod, const char *qual)
 {
     return strcmp(g->module, mod) == 0 && strcmp(g->qualname, qual) == 0;
 }
+
+typedef struct gprobe {
+    const pkl_global *const *gl;
+    const pkl_global *g;
+} gprobe;
+
+static int global_eq(const void *ctx, const pkli_hslot *s)
+{
+    const gprobe *q = ctx;
+    return gis(q->gl[s->val - 1], q->g->module, q->g->qualname);
+}
+
+/* Interns a resolved global; NULL with the error set. */
+static const pkl_global *intern_global(dec *d, const pkl_global *gp)
+{
+    size_t m1 = strlen(gp->module), q1 = strlen(gp->qualname);
+    uint64_t h = (uint64_t)hash_bytes(d, (const uint8_t *)gp->module, m1, 1) << 32 |
+                 hash_bytes(d, (const uint8_t *)gp->qualname, q1, 2);
+    gprobe q = {d->gl, gp};
+    const pkli_hslot *s = pkli_htab_find_eq(&d->gtab, h, global_eq, &q);
+    if (s)
+        return d->gl[s->val - 1];
+    size_t n = d->gtab.count;
+    if (n >= UINT32_MAX - 1) {
+        fail_at(d, PKL_E_LIMIT_VALUES, "more than %u distinct globals",
+                (unsigned)UINT32_MAX - 2);
+        return NULL;
+    }
+    pkl_global *ng = arena_alloc(d, sizeof *ng);
+    if (!ng || reserve(d, (void **)&d->gl, &d->glcap, n + 1, sizeof *d->gl) < 0 ||
+        !htab_add(d, &d->gtab, h, (uint32_t)n + 1))
+        return NULL;
+    *ng = *gp;
+    d->gl[n] = ng;
+    return ng;
+}
+
 
 static const char *type_name(const pkl_value *v)
 {
@@ -1805,6 +1776,34 @@ static int is_latin1_name(const pkl_value *v)
            (v->u.s.len == 7 && memcmp(v->u.s.ptr, "latin-1", 7) == 0);
 }
 
+/* The bytes-like node v over buf, which the arena already owns. */
+static pkl_value *owned_blob(pkl_value *v, uint8_t *buf, size_t len)
+{
+    v->u.s.ptr = buf;
+    v->u.s.len = len;
+    v->flags_ |= F_OWNED;
+    return v;
+}
+
+/* The str s encoded as latin-1 in a new node of type; what names the
+ * argument in the error when some character is beyond U+00FF. */
+static pkl_value *latin1_blob(dec *d, int type, const pkl_value *s,
+                              const char *what)
+{
+    uint8_t *buf;
+    size_t len;
+    int r = latin1_encode(d, s, &buf, &len);
+    if (r < 0)
+        return NULL;
+    if (r == 0) {
+        fail_at(d, PKL_E_BAD_TYPE, "'latin-1' codec can't encode the %s "
+                "argument", what);
+        return NULL;
+    }
+    pkl_value *v = new_node(d, type);
+    return v ? owned_blob(v, buf, len) : NULL;
+}
+
 /* bytes(x) / bytearray(x) for the argument shapes pickle produces:
  * (), (bytes-like,), (iterable of ints 0..255,), (str, 'latin1').
  * Returns the node, or NULL with *handled = 0 when the shape is not one of
@@ -1833,49 +1832,21 @@ static pkl_value *native_bytes(dec *d, int type, pkl_value *args, int *handled)
                 return NULL;
             for (size_t i = 0; i < cnt; i++)
                 buf[i] = (uint8_t)it[i]->u.i;
-            v->u.s.ptr = buf;
-            v->u.s.len = cnt;
-            v->flags_ |= F_OWNED;
-            return v;
+            return owned_blob(v, buf, cnt);
         }
     }
-    if (n == 2 && a[0]->type == PKL_T_STR && is_latin1_name(a[1])) {
-        uint8_t *buf;
-        size_t len;
-        int r = latin1_encode(d, a[0], &buf, &len);
-        if (r < 0)
-            return NULL;
-        if (r == 0) {
-            fail_at(d, PKL_E_BAD_TYPE, "'latin-1' codec can't encode the "
-                    "%s argument", type == PKL_T_BYTES ? "bytes" : "bytearray");
-            return NULL;
-        }
-        pkl_value *v = new_node(d, type);
-        if (!v)
-            return NULL;
-        v->u.s.ptr = buf;
-        v->u.s.len = len;
-        v->flags_ |= F_OWNED;
-        return v;
-    }
+    if (n == 2 && a[0]->type == PKL_T_STR && is_latin1_name(a[1]))
+        return latin1_blob(d, type, a[0],
+                           type == PKL_T_BYTES ? "bytes" : "bytearray");
     *handled = 0;
     return NULL;
 }
 
-/* Evaluates a call of an allowed global g with args (a TUPLE) and kwargs
- * (a DICT or NULL). is_new: cls.__new__(cls, *args, **kwargs). */
-static pkl_value *do_call(dec *d, const pkl_global *g, pkl_value *args,
-                          pkl_value *kwargs, int is_new)
+/* The natively evaluated calls reuse argument nodes and their items in
+ * the result, while the arguments may stay reachable (memo): they are
+ * reached twice. */
+static void share_args(dec *d, pkl_value **a, size_t n)
 {
-    size_t n = args->u.seq.len;
-    pkl_value **a = args->u.seq.items;
-    int plain = !kwargs || kwargs->u.dict.len == 0;
-    int handled = 0;
-    pkl_value *r = NULL;
-
-    /* the natively evaluated calls below reuse argument nodes and their
-     * items in the result, while the arguments may stay reachable (memo):
-     * they are reached twice */
     for (size_t i = 0; i < n; i++) {
         size_t cnt;
         pkl_value *const *it = iter_items(a[i], &cnt);
@@ -1886,137 +1857,161 @@ static pkl_value *do_call(dec *d, const pkl_global *g, pkl_value *args,
             for (size_t k = 0; k < 2 * a[i]->u.dict.len; k++)
                 mark_shared(d, a[i]->u.dict.kv[k]);
     }
+}
 
+/* dict(iterable of pairs); *handled = 0 when an item is not a pair. */
+static pkl_value *dict_of_pairs(dec *d, pkl_value *const *it, size_t cnt,
+                                int *handled)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        size_t pl;
+        pkl_value *const *pi = iter_items(it[i], &pl);
+        if (!pi || pl != 2 || it[i]->type == PKL_T_SET ||
+            it[i]->type == PKL_T_FROZENSET) {
+            *handled = 0;
+            return NULL;
+        }
+    }
+    pkl_value *v = new_node(d, PKL_T_DICT);
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < cnt; i++)
+        if (dict_set(d, v, it[i]->u.seq.items[0], it[i]->u.seq.items[1]) < 0)
+            return NULL;
+    return v;
+}
+
+/* list, set, dict or bytearray (type t) called with args. Their __new__
+ * ignore the arguments (__init__ fills them). */
+static pkl_value *call_mutable(dec *d, int t, pkl_value *args, int is_new,
+                               int *handled)
+{
+    size_t n = args->u.seq.len;
+    pkl_value **a = args->u.seq.items;
+    size_t cnt = 0;
+    pkl_value *const *it = n == 1 ? iter_items(a[0], &cnt) : NULL;
+    if (is_new || n == 0)
+        return t == PKL_T_BYTEARRAY ? new_blob(d, t, (const uint8_t *)"", 0)
+                                    : new_node(d, t);
+    if (t == PKL_T_LIST && it)
+        return make_list(d, it, cnt);
+    if (t == PKL_T_SET && it)
+        return make_set(d, it, cnt);
+    if (t == PKL_T_DICT && n == 1 && a[0]->type == PKL_T_DICT)
+        return make_dict(d, a[0]->u.dict.kv, a[0]->u.dict.len);
+    if (t == PKL_T_DICT && it)
+        return dict_of_pairs(d, it, cnt, handled);
+    if (t == PKL_T_BYTEARRAY)
+        return native_bytes(d, t, args, handled);
+    *handled = 0;
+    return NULL;
+}
+
+/* A call of builtins.q without keyword arguments: the types whose value
+ * the tree can hold; *handled = 0 for the rest. */
+static pkl_value *call_builtin(dec *d, const char *q, pkl_value *args,
+                               int is_new, int *handled)
+{
+    size_t n = args->u.seq.len;
+    if (strcmp(q, "list") == 0)
+        return call_mutable(d, PKL_T_LIST, args, is_new, handled);
+    if (strcmp(q, "set") == 0)
+        return call_mutable(d, PKL_T_SET, args, is_new, handled);
+    if (strcmp(q, "dict") == 0)
+        return call_mutable(d, PKL_T_DICT, args, is_new, handled);
+    if (strcmp(q, "bytearray") == 0)
+        return call_mutable(d, PKL_T_BYTEARRAY, args, is_new, handled);
+    if (strcmp(q, "bytes") == 0)
+        return native_bytes(d, PKL_T_BYTES, args, handled);
+    if (strcmp(q, "tuple") == 0 || strcmp(q, "frozenset") == 0) {
+        size_t cnt = 0;
+        pkl_value *const *it = n == 1 ? iter_items(args->u.seq.items[0], &cnt) : NULL;
+        if (n != 0 && !it) {
+            *handled = 0;
+            return NULL;
+        }
+        return q[0] == 't' ? make_tuple(d, it, cnt) : make_frozenset(d, it, cnt);
+    }
+    *handled = 0;
+    return NULL;
+}
+
+/* o (a new object) with its list items or dict items made from state. */
+static pkl_value *object_with(dec *d, pkl_value *o, pkl_value *state)
+{
+    if (!o)
+        return NULL;
+    pkl_object *ob = (pkl_object *)o->u.obj;
+    pkl_value **slot = state->type == PKL_T_LIST ? &ob->items : &ob->dictitems;
+    *slot = state->type == PKL_T_LIST
+                ? make_list(d, state->u.seq.items, state->u.seq.len)
+                : make_dict(d, state->u.dict.kv, state->u.dict.len);
+    if (!*slot || note_child(d, o, *slot) < 0)
+        return NULL;
+    return o;
+}
+
+/* copyreg._reconstructor(cls, base, state) is base.__new__(cls, state) +
+ * base.__init__: the same tree as protocol 2's NEWOBJ. */
+static pkl_value *call_reconstructor(dec *d, pkl_value **a, int *handled)
+{
+    const pkl_global *cls = a[0]->u.global.g, *base = a[1]->u.global.g;
+    pkl_value *state = a[2];
+    if (gis(base, "builtins", "object")) {
+        if (state->type != PKL_T_NONE) {
+            *handled = 0;
+            return NULL;
+        }
+        return make_object(d, cls, NULL, NULL, 1);
+    }
+    if ((gis(base, "builtins", "list") && state->type == PKL_T_LIST) ||
+        (gis(base, "builtins", "dict") && state->type == PKL_T_DICT))
+        return object_with(d, make_object(d, cls, NULL, NULL, 1), state);
+    pkl_value *t = make_tuple(d, &a[2], 1);
+    return t ? make_object(d, cls, t, NULL, 1) : NULL;
+}
+
+/* Evaluates a call of an allowed global g with args (a TUPLE) and kwargs
+ * (a DICT or NULL). is_new: cls.__new__(cls, *args, **kwargs). The calls
+ * with a value of their own (builtins' types, _codecs.encode, copyreg's
+ * helpers) become that value; the rest, and those whose arguments have a
+ * shape not evaluated here (*handled = 0), stay an OBJECT. */
+static pkl_value *do_call(dec *d, const pkl_global *g, pkl_value *args,
+                          pkl_value *kwargs, int is_new)
+{
+    size_t n = args->u.seq.len;
+    pkl_value **a = args->u.seq.items;
+    int plain = !kwargs || kwargs->u.dict.len == 0;
+    int handled = 1;
+    pkl_value *r = NULL;
+
+    share_args(d, a, n);
     if (g == d->getattr_g)
         return attr_call(d, args, plain, is_new);
-
-    if (plain && strcmp(g->module, "builtins") == 0) {
-        const char *q = g->qualname;
-        size_t cnt = 0;
-        pkl_value *const *it = n == 1 ? iter_items(a[0], &cnt) : NULL;
-        if (strcmp(q, "list") == 0 || strcmp(q, "set") == 0 ||
-            strcmp(q, "dict") == 0 || strcmp(q, "bytearray") == 0) {
-            /* these __new__ ignore their arguments: __init__ fills them */
-            int t = q[0] == 'l' ? PKL_T_LIST : q[0] == 's' ? PKL_T_SET
-                  : q[0] == 'd' ? PKL_T_DICT : PKL_T_BYTEARRAY;
-            if (is_new || n == 0) {
-                return t == PKL_T_BYTEARRAY ? new_blob(d, t, (const uint8_t *)"", 0)
-                                            : new_node(d, t);
-            }
-            if (t == PKL_T_LIST && it)
-                return make_list(d, it, cnt);
-            if (t == PKL_T_SET && it)
-                return make_set(d, it, cnt);
-            if (t == PKL_T_DICT && n == 1 && a[0]->type == PKL_T_DICT)
-                return make_dict(d, a[0]->u.dict.kv, a[0]->u.dict.len);
-            if (t == PKL_T_DICT && it) {
-                for (size_t i = 0; i < cnt; i++) {
-                    size_t pl;
-                    pkl_value *const *pi = iter_items(it[i], &pl);
-                    if (!pi || pl != 2 || it[i]->type == PKL_T_SET ||
-                        it[i]->type == PKL_T_FROZENSET)
-                        goto object;
-                }
-                pkl_value *v = new_node(d, PKL_T_DICT);
-                if (!v)
-                    return NULL;
-                for (size_t i = 0; i < cnt; i++)
-                    if (dict_set(d, v, it[i]->u.seq.items[0],
-                                 it[i]->u.seq.items[1]) < 0)
-                        return NULL;
-                return v;
-            }
-            if (t == PKL_T_BYTEARRAY) {
-                r = native_bytes(d, t, args, &handled);
-                if (handled || r)
-                    return r;
-            }
-            goto object;
-        }
-        if (strcmp(q, "tuple") == 0 || strcmp(q, "frozenset") == 0) {
-            if (n == 0)
-                return q[0] == 't' ? make_tuple(d, NULL, 0)
-                                   : make_frozenset(d, NULL, 0);
-            if (it)
-                return q[0] == 't' ? make_tuple(d, it, cnt)
-                                   : make_frozenset(d, it, cnt);
-            goto object;
-        }
-        if (strcmp(q, "bytes") == 0) {
-            r = native_bytes(d, PKL_T_BYTES, args, &handled);
-            if (handled || r)
-                return r;
-            goto object;
-        }
-        goto object;
-    }
-    if (plain && !is_new && gis(g, "_codecs", "encode") && n >= 1 && n <= 2 &&
-        a[0]->type == PKL_T_STR && (n == 1 || is_latin1_name(a[1]))) {
-        if (n == 1) /* default encoding: UTF-8 (surrogates would fail) */
-            return new_blob(d, PKL_T_BYTES, a[0]->u.s.ptr, a[0]->u.s.len);
-        uint8_t *buf;
-        size_t len;
-        int rc = latin1_encode(d, a[0], &buf, &len);
-        if (rc < 0)
-            return NULL;
-        if (rc == 0) {
-            fail_at(d, PKL_E_BAD_TYPE,
-                    "'latin-1' codec can't encode the _codecs.encode argument");
-            return NULL;
-        }
-        r = new_node(d, PKL_T_BYTES);
-        if (!r)
-            return NULL;
-        r->u.s.ptr = buf;
-        r->u.s.len = len;
-        r->flags_ |= F_OWNED;
-        return r;
-    }
-    if (plain && !is_new && gis(g, "copyreg", "_reconstructor") && n == 3 &&
-        a[0]->type == PKL_T_GLOBAL && a[1]->type == PKL_T_GLOBAL) {
-        /* _reconstructor(cls, base, state) is base.__new__(cls, state) +
-         * base.__init__: the same tree as protocol 2's NEWOBJ. */
-        const pkl_global *cls = a[0]->u.global.g, *base = a[1]->u.global.g;
-        pkl_value *state = a[2];
-        pkl_value *o;
-        if (gis(base, "builtins", "object")) {
-            if (state->type != PKL_T_NONE)
-                goto object;
-            return make_object(d, cls, NULL, NULL, 1);
-        }
-        if (gis(base, "builtins", "list") && state->type == PKL_T_LIST) {
-            if (!(o = make_object(d, cls, NULL, NULL, 1)))
-                return NULL;
-            pkl_object *ob = (pkl_object *)o->u.obj;
-            if (!(ob->items = make_list(d, state->u.seq.items, state->u.seq.len)) ||
-                note_child(d, o, ob->items) < 0)
-                return NULL;
-            return o;
-        }
-        if (gis(base, "builtins", "dict") && state->type == PKL_T_DICT) {
-            if (!(o = make_object(d, cls, NULL, NULL, 1)))
-                return NULL;
-            pkl_object *ob = (pkl_object *)o->u.obj;
-            if (!(ob->dictitems = make_dict(d, state->u.dict.kv, state->u.dict.len)) ||
-                note_child(d, o, ob->dictitems) < 0)
-                return NULL;
-            return o;
-        }
-        pkl_value *t = make_tuple(d, &a[2], 1);
-        return t ? make_object(d, cls, t, NULL, 1) : NULL;
-    }
-    if (plain && !is_new && gis(g, "copyreg", "__newobj__") && n >= 1 &&
-        a[0]->type == PKL_T_GLOBAL) {
+    if (plain && strcmp(g->module, "builtins") == 0)
+        r = call_builtin(d, g->qualname, args, is_new, &handled);
+    else if (!plain || is_new)
+        handled = 0;
+    else if (gis(g, "_codecs", "encode") && n >= 1 && n <= 2 &&
+             a[0]->type == PKL_T_STR && (n == 1 || is_latin1_name(a[1])))
+        /* default encoding: UTF-8 (surrogates would fail) */
+        r = n == 1 ? new_blob(d, PKL_T_BYTES, a[0]->u.s.ptr, a[0]->u.s.len)
+                   : latin1_blob(d, PKL_T_BYTES, a[0], "_codecs.encode");
+    else if (gis(g, "copyreg", "_reconstructor") && n == 3 &&
+             a[0]->type == PKL_T_GLOBAL && a[1]->type == PKL_T_GLOBAL)
+        r = call_reconstructor(d, a, &handled);
+    else if (gis(g, "copyreg", "__newobj__") && n >= 1 &&
+             a[0]->type == PKL_T_GLOBAL) {
         pkl_value *t = make_tuple(d, a + 1, n - 1);
-        return t ? do_call(d, a[0]->u.global.g, t, NULL, 1) : NULL;
-    }
-    if (plain && !is_new && gis(g, "copyreg", "__newobj_ex__") && n == 3 &&
-        a[0]->type == PKL_T_GLOBAL && a[1]->type == PKL_T_TUPLE &&
-        a[2]->type == PKL_T_DICT) {
-        return do_call(d, a[0]->u.global.g, a[1],
-                       a[2]->u.dict.len ? a[2] : NULL, 1);
-    }
-object:
+        r = t ? do_call(d, a[0]->u.global.g, t, NULL, 1) : NULL;
+    } else if (gis(g, "copyreg", "__newobj_ex__") && n == 3 &&
+               a[0]->type == PKL_T_GLOBAL && a[1]->type == PKL_T_TUPLE &&
+               a[2]->type == PKL_T_DICT)
+        r = do_call(d, a[0]->u.global.g, a[1], a[2]->u.dict.len ? a[2] : NULL, 1);
+    else
+        handled = 0;
+    if (handled || r)
+        return r;
     return make_object(d, g, args, kwargs && kwargs->u.dict.len ? kwargs : NULL,
                        is_new);
 }
@@ -2519,25 +2514,29 @@ static int op_from_mark(dec *d, const pkl_op *op)
     return collapse(d, v, m, op->code == PKL_OP_DICT ? n / 2 : n);
 }
 
+/* Where the items added to a container start: the top k - 1 entries
+ * (APPEND, SETITEM: single, the container below them), or above the
+ * topmost MARK (APPENDS, SETITEMS). */
+static int items_from(dec *d, int single, size_t k, size_t *from)
+{
+    if (!single)
+        return marker(d, from);
+    CHECK(need(d, k));
+    *from = d->sp - (k - 1);
+    return 0;
+}
+
 static int op_append(dec *d, const pkl_op *op)
 {
     size_t m = 0;
-    if (op->code == PKL_OP_APPEND) {
-        CHECK(need(d, 2));
-        return do_append(d, d->sp - 1);
-    }
-    CHECK(marker(d, &m));
+    CHECK(items_from(d, op->code == PKL_OP_APPEND, 2, &m));
     return do_append(d, m);
 }
 
 static int op_setitem(dec *d, const pkl_op *op)
 {
     size_t m = 0;
-    if (op->code == PKL_OP_SETITEM) {
-        CHECK(need(d, 3));
-        return do_setitems(d, d->sp - 2);
-    }
-    CHECK(marker(d, &m));
+    CHECK(items_from(d, op->code == PKL_OP_SETITEM, 3, &m));
     return do_setitems(d, m);
 }
 
@@ -3020,6 +3019,9 @@ static pkl_doc *decode(const void *buf, size_t len, const pkl_decode_options *op
     doc->next_size = ABLOCK_MIN;
     d.doc = doc;
     d.a = &doc->alloc;
+    pkli_htab_init(&d.mtab, d.a, PKLI_HT_SIPHASH, &d.hk);
+    pkli_htab_init(&d.ktab, d.a, PKLI_HT_HASHED, NULL);
+    pkli_htab_init(&d.gtab, d.a, PKLI_HT_HASHED, NULL);
     d.policy = opt->policy;
     d.opt = opt;
     d.base = buf;
@@ -3032,7 +3034,7 @@ static pkl_doc *decode(const void *buf, size_t len, const pkl_decode_options *op
         hrelease_above(&d, 0);
         for (size_t i = 0; d.hdense && i < d.dcap; i++)
             hrelease(&d, d.hdense[i]);
-        for (size_t i = 0; d.mhh && i < d.mhcap; i++)
+        for (size_t i = 0; d.mhh && i < d.mtab.count; i++)
             hrelease(&d, d.mhh[i]);
         if (rc < 0)
             hrelease(&d, d.root_h);
@@ -3044,10 +3046,12 @@ static pkl_doc *decode(const void *buf, size_t len, const pkl_decode_options *op
     pkli_free(d.a, d.marks);
     pkli_free(d.a, d.dense);
     pkli_free(d.a, d.hdense);
-    pkli_free(d.a, d.mh);
+    pkli_free(d.a, d.mv);
     pkli_free(d.a, d.mhh);
-    pkli_free(d.a, d.kidx);
-    pkli_free(d.a, d.gtab);
+    pkli_htab_free(&d.mtab);
+    pkli_htab_free(&d.ktab);
+    pkli_htab_free(&d.gtab);
+    pkli_free(d.a, d.gl);
     pkli_free(d.a, d.ws);
     if (rc < 0) {
         pkl_doc_free(doc);

@@ -46,11 +46,29 @@ void pkli_htab_init(pkli_htab *t, const pkl_allocator *a, pkli_htab_mode mode,
         t->hk = *hk;
 }
 
-/* Doubles the table (first size 16) and re-inserts every entry. */
+/* The capacity the next add needs: the current one while the table stays
+ * at most half full, else double it (first size 16); 0 on overflow. */
+static size_t next_cap(const pkli_htab *t)
+{
+    if (t->count + 1 <= t->cap / 2)
+        return t->cap;
+    size_t ncap = t->cap ? 2 * t->cap : 16;
+    return ncap > SIZE_MAX / 2 / sizeof(pkli_hslot) ? 0 : ncap;
+}
+
+size_t pkli_htab_grow_bytes(const pkli_htab *t)
+{
+    size_t ncap = next_cap(t);
+    if (ncap == t->cap)
+        return 0;
+    return ncap ? ncap * sizeof(pkli_hslot) : SIZE_MAX;
+}
+
+/* Doubles the table and re-inserts every entry. */
 static int grow(pkli_htab *t)
 {
-    size_t ncap = t->cap ? 2 * t->cap : 16;
-    if (ncap > SIZE_MAX / 2 / sizeof(pkli_hslot))
+    size_t ncap = next_cap(t);
+    if (!ncap)
         return -1;
     pkli_hslot *ns = pkli_malloc(t->alloc, ncap * sizeof *ns);
     if (!ns)
@@ -77,7 +95,7 @@ pkli_hslot *pkli_htab_find_eq(const pkli_htab *t, uint64_t key,
         return NULL;
     size_t m = t->cap - 1;
     for (size_t i = slot_of(t, key) & m; t->slots[i].val; i = (i + 1) & m)
-        if (t->slots[i].key == key && (!eq || eq(ctx, t->slots[i].val)))
+        if (t->slots[i].key == key && (!eq || eq(ctx, &t->slots[i])))
             return &t->slots[i];
     return NULL;
 }
@@ -91,7 +109,7 @@ pkli_hslot *pkli_htab_add(pkli_htab *t, uint64_t key, uint32_t val)
 {
     if (!ALWAYS(val != 0))
         return NULL;
-    if ((t->count + 1) > t->cap / 2 && grow(t) < 0)
+    if (next_cap(t) != t->cap && grow(t) < 0)
         return NULL;
     size_t m = t->cap - 1;
     size_t i = slot_of(t, key) & m;

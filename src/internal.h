@@ -227,8 +227,9 @@ typedef struct pkli_htab {
     pkli_hkey hk;     /* PKLI_HT_SIPHASH's key */
     const pkl_allocator *alloc;
 } pkli_htab;
-/* Non-zero when the entry with value val is the one looked for. */
-typedef int (*pkli_htab_eq)(const void *ctx, uint32_t val);
+/* Non-zero when the entry in slot s (its val and aux) is the one looked
+ * for. */
+typedef int (*pkli_htab_eq)(const void *ctx, const pkli_hslot *s);
 /* An empty table (no allocation until the first add). hk is copied; it MUST
  * be given for PKLI_HT_SIPHASH and is ignored otherwise. */
 void pkli_htab_init(pkli_htab *t, const pkl_allocator *a, pkli_htab_mode mode,
@@ -237,7 +238,7 @@ void pkli_htab_init(pkli_htab *t, const pkl_allocator *a, pkli_htab_mode mode,
  * or NULL when absent. Valid until the next add. */
 pkli_hslot *pkli_htab_find(const pkli_htab *t, uint64_t key);
 /* The same for a PKLI_HT_HASHED table: the first entry with this key for
- * which eq(ctx, value) holds (eq NULL: any). */
+ * which eq(ctx, slot) holds (eq NULL: any). */
 pkli_hslot *pkli_htab_find_eq(const pkli_htab *t, uint64_t key,
                               pkli_htab_eq eq, const void *ctx);
 /* Adds key -> val (val non-zero, aux 0) without looking for key first;
@@ -248,6 +249,9 @@ pkli_hslot *pkli_htab_add(pkli_htab *t, uint64_t key, uint32_t val);
  * tells which. NULL when out of memory. */
 pkli_hslot *pkli_htab_insert(pkli_htab *t, uint64_t key, uint32_t val,
                              int *added);
+/* The bytes the next add will allocate (0: it fits), so that callers
+ * under a memory limit can charge them first. */
+size_t pkli_htab_grow_bytes(const pkli_htab *t);
 /* Empties the table, keeping its memory. */
 void pkli_htab_clear(pkli_htab *t);
 /* Frees the slots; the table is empty and usable again. */

@@ -1144,10 +1144,10 @@ typedef struct name_probe {
     const char *full;
 } name_probe;
 
-static int name_eq(const void *ctx, uint32_t val)
+static int name_eq(const void *ctx, const pkli_hslot *slot)
 {
     const name_probe *q = ctx;
-    return strcmp(q->s->gl[val - 1].name, q->full) == 0;
+    return strcmp(q->s->gl[slot->val - 1].name, q->full) == 0;
 }
 
 static void gent_fill(scan *s, gent *e, const char *full, size_t n,

@@ -60,9 +60,9 @@ END_TEST
 
 /* PKLI_HT_HASHED: equal keys are told apart by the caller's test. */
 static const char *const names[] = {"os.system", "posix.system", "builtins.eval"};
-static int name_is(const void *ctx, uint32_t val)
+static int name_is(const void *ctx, const pkli_hslot *s)
 {
-    return strcmp(names[val - 1], ctx) == 0;
+    return strcmp(names[s->val - 1], ctx) == 0;
 }
 
 START_TEST(test_htab_hashed_collisions)
@@ -81,6 +81,49 @@ START_TEST(test_htab_hashed_collisions)
     }
     ck_assert_ptr_null(pkli_htab_find_eq(&t, 42, name_is, "nt.system"));
     ck_assert_ptr_null(pkli_htab_find_eq(&t, 43, name_is, "os.system"));
+    pkli_htab_free(&t);
+}
+END_TEST
+
+/* The eq test sees the whole slot: two entries under one key told apart
+ * by aux (the decoder's key index keeps the key's hash there). */
+static int aux_is(const void *ctx, const pkli_hslot *s)
+{
+    return s->aux == *(const uint32_t *)ctx;
+}
+
+START_TEST(test_htab_eq_sees_aux)
+{
+    pkl_allocator a;
+    pkli_alloc_init(&a, NULL);
+    pkli_htab t;
+    pkli_htab_init(&t, &a, PKLI_HT_HASHED, NULL);
+    pkli_htab_add(&t, 7, 1)->aux = 100;
+    pkli_htab_add(&t, 7, 2)->aux = 200;
+    uint32_t want = 200, none = 300;
+    ck_assert_uint_eq(pkli_htab_find_eq(&t, 7, aux_is, &want)->val, 2);
+    want = 100;
+    ck_assert_uint_eq(pkli_htab_find_eq(&t, 7, aux_is, &want)->val, 1);
+    ck_assert_ptr_null(pkli_htab_find_eq(&t, 7, aux_is, &none));
+    pkli_htab_free(&t);
+}
+END_TEST
+
+/* grow_bytes: exactly what the next add allocates (16 slots first, then
+ * a doubling whenever it would pass half full), 0 while it fits. */
+START_TEST(test_htab_grow_bytes)
+{
+    pkl_allocator a;
+    pkli_alloc_init(&a, NULL);
+    pkli_htab t;
+    pkli_htab_init(&t, &a, PKLI_HT_MIX, NULL);
+    ck_assert_uint_eq(pkli_htab_grow_bytes(&t), 16 * sizeof(pkli_hslot));
+    for (uint32_t i = 1; i <= 64; i++) {
+        size_t cap = t.cap, want = pkli_htab_grow_bytes(&t);
+        ck_assert_ptr_nonnull(pkli_htab_add(&t, i, i));
+        ck_assert_uint_eq(want, t.cap == cap ? 0 : t.cap * sizeof(pkli_hslot));
+    }
+    ck_assert_uint_eq(t.cap, 128);
     pkli_htab_free(&t);
 }
 END_TEST
@@ -211,6 +254,8 @@ Suite *suite_shared(void)
     tcase_add_test(tc, test_htab_mix);
     tcase_add_test(tc, test_htab_hashed_collisions);
     tcase_add_test(tc, test_htab_nomem);
+    tcase_add_test(tc, test_htab_eq_sees_aux);
+    tcase_add_test(tc, test_htab_grow_bytes);
     tcase_add_loop_test(tc, test_float_repr, 0, (int)(sizeof reprs / sizeof reprs[0]));
     tcase_add_test(tc, test_float_repr_special);
     tcase_add_loop_test(tc, test_json_escape, 0, (int)(sizeof escs / sizeof escs[0]));

@@ -102,6 +102,17 @@ static ssize_t envelope_write(void *c, const char *buf, size_t n)
     return (ssize_t)n;
 }
 
+/* Sets *err (may be NULL) to code and msg; returns -1. */
+static int envelope_error(pkl_error *err, pkl_code code, const char *msg)
+{
+    if (err) {
+        memset(err, 0, sizeof *err);
+        err->code = code;
+        err->msg = msg;
+    }
+    return -1;
+}
+
 /* Writes one document (a line), in an envelope when asked. */
 static int write_doc(const pkl_doc *doc, size_t max_json, load_out *lo,
                      size_t index, pkl_error *err)
@@ -111,23 +122,11 @@ static int write_doc(const pkl_doc *doc, size_t max_json, load_out *lo,
     envelope e = {lo, index, 0, 0};
     cookie_io_functions_t io = {NULL, envelope_write, NULL, NULL};
     FILE *m = fopencookie(&e, "w", io);
-    if (!m) {
-        if (err) {
-            memset(err, 0, sizeof *err);
-            err->code = PKL_E_NOMEM;
-            err->msg = "out of memory";
-        }
-        return -1;
-    }
+    if (!m)
+        return envelope_error(err, PKL_E_NOMEM, "out of memory");
     int rc = pkl_json_write(doc, m, max_json, NULL, err);
-    if (fclose(m) != 0 && rc == 0) {
-        rc = -1;
-        if (err) {
-            memset(err, 0, sizeof *err);
-            err->code = PKL_E_IO;
-            err->msg = "cannot write the output";
-        }
-    }
+    if (fclose(m) != 0 && rc == 0)
+        rc = envelope_error(err, PKL_E_IO, "cannot write the output");
     if (e.started)
         fputs("}\n", stdout);
     return rc;
@@ -296,172 +295,195 @@ static int load_walk_problem(void *ctx, const char *path, const pkl_error *e)
     return w->rc != PKL_EXIT_OK;
 }
 
-int cmd_load(int argc, char **argv)
-{
-    const char *policy_name = "default";
-    const char *path = NULL;
-    load_out lo = {0, 0, "", 0};
-    const char *encoding = NULL, *errors = NULL;
-    int sandbox = 1;
-    struct {
-        const char *flag;
-        size_t value;
-        int set;
-    } ov[] = {{"--max-depth", 0, 0}, {"--max-memo", 0, 0},
-              {"--max-values", 0, 0}, {"--max-bytes", 0, 0},
-              {"--max-json-bytes", 0, 0}, {"--max-output", 0, 0},
-              {"--max-total", 0, 0}, {"--max-input", 0, 0}};
-    const size_t nov = sizeof ov / sizeof ov[0];
+/* The command line of `load`. The limits' overrides are indexed by OV_*
+ * in the order of ov_flag. */
+enum { OV_DEPTH, OV_MEMO, OV_VALUES, OV_BYTES, OV_JSON, OV_OUTPUT, OV_TOTAL,
+       OV_INPUT, OV_N };
+static const char *const ov_flag[OV_N] = {
+    "--max-depth", "--max-memo", "--max-values", "--max-bytes",
+    "--max-json-bytes", "--max-output", "--max-total", "--max-input"};
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            load_usage(stdout);
-            return PKL_EXIT_OK;
+typedef struct load_args {
+    const char *policy_name;
+    const char *path;
+    const char *encoding, *errors;
+    int sandbox;
+    load_out lo;
+    size_t ov[OV_N];
+    int ov_set[OV_N];
+} load_args;
+
+/* What parsing the command line ends in. */
+enum { ARGS_OK = 0, ARGS_HELP = 1, ARGS_USAGE = -1 };
+
+/* One option at argv[*i] (its value may take the next word). */
+static int parse_option(int argc, char **argv, int *i, load_args *o)
+{
+    const char *a = argv[*i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+        return ARGS_HELP;
+    if (strcmp(a, "--all") == 0) {
+        o->lo.all = 1;
+    } else if (strcmp(a, "--no-sandbox") == 0) {
+        o->sandbox = 0;
+    } else if (strcmp(a, "--with-source") == 0) {
+        o->lo.with_source = 1;
+    } else if (cli_is_opt(a, "--encoding") || cli_is_opt(a, "--errors")) {
+        int enc = cli_is_opt(a, "--encoding");
+        const char *flag = enc ? "--encoding" : "--errors";
+        const char *val = cli_opt_value(argc, argv, i, flag);
+        if (!val || !*val) {
+            cli_errorf("load: %s needs a value", flag);
+            return ARGS_USAGE;
         }
-        if (strcmp(a, "--all") == 0) {
-            lo.all = 1;
-            continue;
+        *(enc ? &o->encoding : &o->errors) = val;
+    } else if (cli_is_opt(a, "--policy")) {
+        o->policy_name = cli_opt_value(argc, argv, i, "--policy");
+        if (!o->policy_name) {
+            cli_errorf("load: --policy needs a value");
+            return ARGS_USAGE;
         }
-        if (strcmp(a, "--no-sandbox") == 0) {
-            sandbox = 0;
-            continue;
-        }
-        if (strcmp(a, "--encoding") == 0 || strncmp(a, "--encoding=", 11) == 0 ||
-            strcmp(a, "--errors") == 0 || strncmp(a, "--errors=", 9) == 0) {
-            int enc = a[3] == 'n';
-            size_t fl = enc ? 10 : 8;
-            const char *val = a[fl] == '=' ? a + fl + 1 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!val || !*val) {
-                cli_errorf("load: %s needs a value", enc ? "--encoding" : "--errors");
-                return PKL_EXIT_USAGE;
-            }
-            if (enc)
-                encoding = val;
-            else
-                errors = val;
-            continue;
-        }
-        if (strcmp(a, "--with-source") == 0) {
-            lo.with_source = 1;
-            continue;
-        }
-        if (strcmp(a, "--policy") == 0 || strncmp(a, "--policy=", 9) == 0) {
-            if (a[8] == '=')
-                policy_name = a + 9;
-            else if (i + 1 < argc)
-                policy_name = argv[++i];
-            else {
-                cli_errorf("load: --policy needs a value");
-                return PKL_EXIT_USAGE;
-            }
-            continue;
-        }
-        size_t k;
-        for (k = 0; k < nov; k++) {
-            size_t fl = strlen(ov[k].flag);
-            if (strncmp(a, ov[k].flag, fl) == 0 && (a[fl] == '\0' || a[fl] == '='))
-                break;
-        }
-        if (k < nov) {
-            size_t fl = strlen(ov[k].flag);
-            const char *val = a[fl] == '=' ? a + fl + 1 : (i + 1 < argc ? argv[++i] : NULL);
-            if (cli_parse_size(val, &ov[k].value) < 0) {
-                cli_errorf("load: %s needs a positive integer", ov[k].flag);
-                return PKL_EXIT_USAGE;
-            }
-            ov[k].set = 1;
-            continue;
-        }
-        if (a[0] == '-' && a[1] != '\0') {
+    } else {
+        size_t k = 0;
+        while (k < OV_N && !cli_is_opt(a, ov_flag[k]))
+            k++;
+        if (k == OV_N) {
             cli_errorf("load: unknown option '%s'", a);
             load_usage(stderr);
-            return PKL_EXIT_USAGE;
+            return ARGS_USAGE;
         }
-        if (path) {
+        if (cli_parse_size(cli_opt_value(argc, argv, i, ov_flag[k]), &o->ov[k]) < 0) {
+            cli_errorf("load: %s needs a positive integer", ov_flag[k]);
+            return ARGS_USAGE;
+        }
+        o->ov_set[k] = 1;
+    }
+    return ARGS_OK;
+}
+
+/* The whole command line: options and the one FILE (- is stdin). */
+static int parse_args(int argc, char **argv, load_args *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] == '-' && a[1] != '\0') {
+            int r = parse_option(argc, argv, &i, o);
+            if (r != ARGS_OK)
+                return r;
+            continue;
+        }
+        if (o->path) {
             cli_errorf("load: one FILE at a time");
-            return PKL_EXIT_USAGE;
+            return ARGS_USAGE;
         }
-        path = a;
+        o->path = a;
     }
-    if (!path) {
+    if (!o->path) {
         load_usage(stderr);
-        return PKL_EXIT_USAGE;
+        return ARGS_USAGE;
     }
+    return ARGS_OK;
+}
 
-    pkl_policy *policy = cli_policy_open(policy_name);
-    if (!policy)
-        return PKL_EXIT_USAGE;
+/* The policy's limits with the command line's overrides. */
+static void load_limits(const load_args *o, const pkl_policy *policy,
+                        pkl_limits *lim)
+{
+    pkl_policy_limits(policy, lim);
+    if (o->ov_set[OV_DEPTH]) lim->max_depth = o->ov[OV_DEPTH];
+    if (o->ov_set[OV_MEMO]) lim->max_memo = o->ov[OV_MEMO];
+    if (o->ov_set[OV_VALUES]) lim->max_values = o->ov[OV_VALUES];
+    if (o->ov_set[OV_BYTES]) lim->max_bytes = o->ov[OV_BYTES];
+    if (o->ov_set[OV_JSON]) lim->max_json_bytes = o->ov[OV_JSON];
+}
+
+/* Why a file that loaded without error gave no document. Returns the
+ * exit status: data alone is no error (numpy.load of a numeric .npy). */
+static int no_document(const char *shown, const pkl_walk_stats *st)
+{
+    if (!st->data_only) {
+        cli_error_name(shown, "no document: no pickle found in it");
+        return PKL_EXIT_FINDINGS;
+    }
+    cli_error_name(shown, st->containers
+        ? "no document: the container holds only data (numeric "
+          "arrays, raw bytes), no pickle"
+        : "no document: it holds only data (a numeric NumPy array "
+          "or raw bytes), no pickle");
+    return PKL_EXIT_OK;
+}
+
+/* Walks the input in and writes every pickle's document; the exit
+ * status. */
+static int load_input(load_args *o, pkl_policy *policy, const cli_input *in)
+{
+    const char *shown = strcmp(o->path, "-") == 0 ? "<stdin>" : o->path;
     pkl_limits lim;
-    pkl_policy_limits(policy, &lim);
-    if (ov[0].set) lim.max_depth = ov[0].value;
-    if (ov[1].set) lim.max_memo = ov[1].value;
-    if (ov[2].set) lim.max_values = ov[2].value;
-    if (ov[3].set) lim.max_bytes = ov[3].value;
-    if (ov[4].set) lim.max_json_bytes = ov[4].value;
-
-    cli_input in;
-    if (cli_input_open(path, ov[7].value, &in) < 0) {
-        pkl_policy_free(policy);
-        return PKL_EXIT_USAGE;
-    }
-    if (sandbox && cli_sandbox_enter(1) < 0) {
-        cli_input_close(&in);
-        pkl_policy_free(policy);
-        return PKL_EXIT_USAGE;
-    }
-    const char *shown = strcmp(path, "-") == 0 ? "<stdin>" : path;
-
+    load_limits(o, policy, &lim);
     pkl_decode_options opt;
     memset(&opt, 0, sizeof opt);
     opt.policy = policy;
     opt.limits = &lim;
-    opt.encoding = encoding;
-    opt.errors = errors;
+    opt.encoding = o->encoding;
+    opt.errors = o->errors;
 
-    load_walk lw = {in.data, in.len, shown, &opt, &lim, &lo, PKL_EXIT_OK};
+    load_walk lw = {in->data, in->len, shown, &opt, &lim, &o->lo, PKL_EXIT_OK};
     pkl_walk_options wo;
     memset(&wo, 0, sizeof wo);
-    wo.fs_path = strcmp(path, "-") == 0 ? NULL : path;
-    if (ov[5].set) wo.max_output = ov[5].value;
-    if (ov[6].set) wo.max_total = ov[6].value;
+    wo.fs_path = strcmp(o->path, "-") == 0 ? NULL : o->path;
+    if (o->ov_set[OV_OUTPUT]) wo.max_output = o->ov[OV_OUTPUT];
+    if (o->ov_set[OV_TOTAL]) wo.max_total = o->ov[OV_TOTAL];
     wo.on_stream = load_walk_stream;
     wo.on_problem = load_walk_problem;
     wo.ctx = &lw;
     pkl_error werr;
     pkl_walk_stats st;
     memset(&st, 0, sizeof st);
-    if (pkl_walk_buffer(in.data, in.len, "", &wo, &st, &werr) < 0 &&
+    if (pkl_walk_buffer(in->data, in->len, "", &wo, &st, &werr) < 0 &&
         lw.rc == PKL_EXIT_OK) {
         char msg[1200];
         cli_errorf("%s: %s", shown, pkl_error_format(&werr, msg, sizeof msg));
         lw.rc = PKL_EXIT_USAGE;
     }
     int rc = lw.rc;
-    if (cli_input_changed(&in)) {
+    if (cli_input_changed(in)) {
         cli_errorf("%s: I/O error: the file shrank while it was being read "
                    "(truncated by another process); output above is void", shown);
         rc = PKL_EXIT_USAGE;
-    } else if (rc == PKL_EXIT_OK && lo.docs == 0) {
-        /* every input yields documents or says why not */
-        if (st.data_only) {
-            /* not an error: the file is data, which loads without any
-             * pickle (numpy.load of a numeric .npy) */
-            cli_error_name(shown, st.containers
-                ? "no document: the container holds only data (numeric "
-                  "arrays, raw bytes), no pickle"
-                : "no document: it holds only data (a numeric NumPy array "
-                  "or raw bytes), no pickle");
-        } else {
-            cli_error_name(shown, "no document: no pickle found in it");
-            rc = PKL_EXIT_FINDINGS;
-        }
+    } else if (rc == PKL_EXIT_OK && o->lo.docs == 0) {
+        rc = no_document(shown, &st); /* every input yields documents or says why not */
     }
-
     if (fflush(stdout) != 0 && rc == PKL_EXIT_OK) {
         cli_errorf("%s: writing output failed", shown);
         rc = PKL_EXIT_USAGE;
     }
+    return rc;
+}
+
+int cmd_load(int argc, char **argv)
+{
+    load_args o;
+    memset(&o, 0, sizeof o);
+    o.policy_name = "default";
+    o.sandbox = 1;
+    o.lo.member = "";
+    int r = parse_args(argc, argv, &o);
+    if (r == ARGS_HELP)
+        load_usage(stdout);
+    if (r != ARGS_OK)
+        return r == ARGS_HELP ? PKL_EXIT_OK : PKL_EXIT_USAGE;
+
+    pkl_policy *policy = cli_policy_open(o.policy_name);
+    if (!policy)
+        return PKL_EXIT_USAGE;
+    cli_input in;
+    if (cli_input_open(o.path, o.ov[OV_INPUT], &in) < 0) {
+        pkl_policy_free(policy);
+        return PKL_EXIT_USAGE;
+    }
+    int rc = PKL_EXIT_USAGE;
+    if (!o.sandbox || cli_sandbox_enter(1) == 0)
+        rc = load_input(&o, policy, &in);
     cli_input_close(&in);
     pkl_policy_free(policy);
     return rc;
