@@ -216,10 +216,63 @@ static int memo_set(jstate *j, uint64_t idx, size_t node)
     return 0;
 }
 
+/* numpy's arraydescr_setstate (numpy/_core/src/multiarray/descriptor.c):
+ * a state of version 3 or more sets the dtype's flags from the state --
+ * item 7 of an 8- or 9-item tuple, 0 for a 7-item one -- whatever the
+ * type, and dtype.hasobject is flags & NPY_ITEM_HASOBJECT (0x01). So an
+ * 'O' dtype whose state has flags 0 does not hold objects to joblib's
+ * read_array (it reads shape x 8 raw bytes, and numpy dereferences them),
+ * and an 'f8' with flags 1 does (a nested pickle). Checked against numpy
+ * 2.4: dtype('O8').__setstate__((3, '|', None, None, None, -1, -1, 0))
+ * gives hasobject False; with 7 items too; version 2 keeps the flags.
+ * 1 when the state decides (*has set), 0 when it does not, -1 when it is
+ * not a state we can read. */
+static int state_hasobject(const jstate *j, size_t st, int *has)
+{
+    if (st == NONE_IDX)
+        return 0;
+    if (j->v[st].kind != V_TUPLE)
+        return -1;
+    size_t ver = tuple_item(j, st, 0), n = j->v[st].n;
+    if (ver == NONE_IDX ||
+        (j->v[ver].kind != V_INT && j->v[ver].kind != V_BOOL))
+        return -1;
+    if (j->v[ver].i < 3)
+        return 0;
+    if (n == 7) {
+        *has = 0;
+        return 1;
+    }
+    size_t fl = tuple_item(j, st, 7);
+    if ((n != 8 && n != 9) || fl == NONE_IDX ||
+        (j->v[fl].kind != V_INT && j->v[fl].kind != V_BOOL) ||
+        j->v[fl].i < INT32_MIN || j->v[fl].i > INT32_MAX)
+        return -1;
+    *has = (int)(j->v[fl].i & 1);
+    return 1;
+}
+
+static int dtype_info_type(const jstate *j, size_t d, uint64_t *itemsize,
+                           int *hasobject, int depth);
+
 /* dtype facts: itemsize and whether it holds objects. 0, or -1 when the
  * dtype is not one we can follow exactly. */
 static int dtype_info(const jstate *j, size_t d, uint64_t *itemsize,
                       int *hasobject, int depth)
+{
+    if (dtype_info_type(j, d, itemsize, hasobject, depth) < 0)
+        return -1;
+    int has, r = state_hasobject(j, j->v[d].state, &has);
+    if (r < 0)
+        return -1;
+    if (r > 0)
+        *hasobject = has;
+    return 0;
+}
+
+/* What the descr and the state's subarray and fields say. */
+static int dtype_info_type(const jstate *j, size_t d, uint64_t *itemsize,
+                           int *hasobject, int depth)
 {
     if (d == NONE_IDX || j->v[d].kind != V_OBJ ||
         !(is_global(j, j->v[d].cls, "numpy", "dtype") ||
