@@ -453,14 +453,23 @@ static void open_compressed(walk *w, frame *f, int fmt, const uint8_t *in,
     if (pkli_decompress(fmt, in, inlen, &w->a, budget, &out, &outlen, &e) < 0) {
         /* a .lzma or zlib header is only a plausibility test: when the
          * data does not decode and the bytes read as a pickle (']' is
-         * EMPTY_LIST), they are a pickle */
-        if (e.code != PKL_E_LIMIT_OUTPUT && e.code != PKL_E_NOMEM &&
-            plausible_pickle(in, inlen)) {
+         * EMPTY_LIST), they are a pickle. When it decodes for a while
+         * before failing (an LZMA_Alone stream of unknown size cut
+         * short), lzma.open and joblib (compressor.py: any file starting
+         * `]\0` is LZMA_Alone to it) hand pickle.load the decoded part
+         * first (Lib/_compression.py DecompressReader.read returns what
+         * the decompressor gave before raising EOFError), so that part is
+         * walked too, as for any cut-short stream below */
+        int raw_pickle = e.code != PKL_E_LIMIT_OUTPUT &&
+                         e.code != PKL_E_NOMEM && plausible_pickle(in, inlen);
+        if (raw_pickle && (!out || !partial_worth_walking(out, outlen))) {
             pkli_free(&w->a, out);
             w->st.containers--;
             emit(w, f, in, inlen, 0, 0, PKL_FMT_PICKLE, 0, 0);
             return;
         }
+        if (raw_pickle)
+            emit(w, f, in, inlen, 0, 0, PKL_FMT_PICKLE, 0, 0);
         if (e.code == PKL_E_LIMIT_OUTPUT && budget < w->max_output)
             snprintf(e.detail, sizeof e.detail,
                      "%s: decompressed data exceeds what is left of the "
@@ -1085,7 +1094,15 @@ static void walk_joblib(walk *w, frame *f)
     pkli_joblib j;
     pkl_error e;
     memset(&j, 0, sizeof j);
-    if (pkli_joblib_split(f->data, f->len, &w->a, &j, &e) < 0) {
+    int split = pkli_joblib_split(f->data, f->len, &w->a, &j, &e);
+    if (split > 0) { /* joblib.load fails part-way: its reading up to there */
+        char why[sizeof e.detail];
+        memcpy(why, e.detail, sizeof why);
+        snprintf(e.detail, sizeof e.detail, "joblib.load stops here after "
+                 "reading %zu array(s): %.400s", j.arrays, why);
+        problem(w, f->path, &e);
+    }
+    if (split < 0) {
         if (e.code == PKL_E_NOMEM) {
             nomem(w, "joblib");
             return;

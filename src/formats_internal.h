@@ -213,7 +213,10 @@ typedef struct pkli_joblib {
  * NumpyArrayWrapper BUILD. Returns 0 with the parts (free with
  * pkli_joblib_free; the main-stream parts end with the pickle's STOP), or
  * -1 with *err: PKL_E_FORMAT_UNSUPPORTED when the pickle uses something the
- * follower cannot track, malformed codes from the reader, PKL_E_NOMEM. */
+ * follower cannot track, malformed codes from the reader, PKL_E_NOMEM.
+ * 1 with the parts and *err when joblib.load would fail (stack, mark or
+ * reader error, no STOP) after reading an array: the last part then runs
+ * from where the load resumed to the end of buf. */
 int pkli_joblib_split(const uint8_t *buf, size_t len, const pkl_allocator *a,
                       pkli_joblib *out, pkl_error *err);
 void pkli_joblib_free(pkli_joblib *j, const pkl_allocator *a);

@@ -216,10 +216,63 @@ static int memo_set(jstate *j, uint64_t idx, size_t node)
     return 0;
 }
 
+/* numpy's arraydescr_setstate (numpy/_core/src/multiarray/descriptor.c):
+ * a state of version 3 or more sets the dtype's flags from the state --
+ * item 7 of an 8- or 9-item tuple, 0 for a 7-item one -- whatever the
+ * type, and dtype.hasobject is flags & NPY_ITEM_HASOBJECT (0x01). So an
+ * 'O' dtype whose state has flags 0 does not hold objects to joblib's
+ * read_array (it reads shape x 8 raw bytes, and numpy dereferences them),
+ * and an 'f8' with flags 1 does (a nested pickle). Checked against numpy
+ * 2.4: dtype('O8').__setstate__((3, '|', None, None, None, -1, -1, 0))
+ * gives hasobject False; with 7 items too; version 2 keeps the flags.
+ * 1 when the state decides (*has set), 0 when it does not, -1 when it is
+ * not a state we can read. */
+static int state_hasobject(const jstate *j, size_t st, int *has)
+{
+    if (st == NONE_IDX)
+        return 0;
+    if (j->v[st].kind != V_TUPLE)
+        return -1;
+    size_t ver = tuple_item(j, st, 0), n = j->v[st].n;
+    if (ver == NONE_IDX ||
+        (j->v[ver].kind != V_INT && j->v[ver].kind != V_BOOL))
+        return -1;
+    if (j->v[ver].i < 3)
+        return 0;
+    if (n == 7) {
+        *has = 0;
+        return 1;
+    }
+    size_t fl = tuple_item(j, st, 7);
+    if ((n != 8 && n != 9) || fl == NONE_IDX ||
+        (j->v[fl].kind != V_INT && j->v[fl].kind != V_BOOL) ||
+        j->v[fl].i < INT32_MIN || j->v[fl].i > INT32_MAX)
+        return -1;
+    *has = (int)(j->v[fl].i & 1);
+    return 1;
+}
+
+static int dtype_info_type(const jstate *j, size_t d, uint64_t *itemsize,
+                           int *hasobject, int depth);
+
 /* dtype facts: itemsize and whether it holds objects. 0, or -1 when the
  * dtype is not one we can follow exactly. */
 static int dtype_info(const jstate *j, size_t d, uint64_t *itemsize,
                       int *hasobject, int depth)
+{
+    if (dtype_info_type(j, d, itemsize, hasobject, depth) < 0)
+        return -1;
+    int has, r = state_hasobject(j, j->v[d].state, &has);
+    if (r < 0)
+        return -1;
+    if (r > 0)
+        *hasobject = has;
+    return 0;
+}
+
+/* What the descr and the state's subarray and fields say. */
+static int dtype_info_type(const jstate *j, size_t d, uint64_t *itemsize,
+                           int *hasobject, int depth)
 {
     if (d == NONE_IDX || j->v[d].kind != V_OBJ ||
         !(is_global(j, j->v[d].cls, "numpy", "dtype") ||
@@ -607,6 +660,68 @@ static int op_call(follower *f, const pkl_op *op)
     return F_OK;
 }
 
+/* INST and OBJ as pickle.py (the pure-Python _Unpickler that joblib's
+ * NumpyUnpickler subclasses) runs them. load_inst reads both lines and
+ * calls find_class *before* pop_mark, so without a MARK the global is
+ * still asked for (the module imported) and the load then fails: F_NOMARK
+ * ends the view after this opcode (pkli_joblib_split). With a MARK, the
+ * class is called with the items above it (_instantiate): an object like
+ * NEWOBJ's, so a wrapper made this way is a wrapper to load_build too. */
+static int op_inst(follower *f, const pkl_op *op)
+{
+    jstate *j = &f->j;
+    size_t at = j->text.len;
+    pkli_buf_put(&j->text, op->data, op->len);
+    pkli_buf_put(&j->text, op->data2, op->len2);
+    if (j->text.failed)
+        return F_NOMEM;
+    if (!j->nmarks)
+        return F_NOMARK;
+    size_t cls = new_node(j, V_GLOBAL);
+    if (cls == NONE_IDX)
+        return F_NOMEM;
+    j->v[cls].s = at;
+    j->v[cls].slen = op->len;
+    j->v[cls].s2 = at + op->len;
+    j->v[cls].s2len = op->len2;
+    size_t args = tuple_from(j, pop_mark(j));
+    if (args == NONE_IDX)
+        return F_NOMEM;
+    size_t x = new_node(j, V_OBJ);
+    if (x == NONE_IDX)
+        return F_NOMEM;
+    j->v[x].cls = cls;
+    j->v[x].args = args;
+    PUSHV(f, x);
+    return F_OK;
+}
+
+/* load_obj: args = pop_mark(); cls = args.pop(0) (IndexError when the
+ * mark has nothing above it); _instantiate(cls, args). */
+static int op_obj(follower *f, const pkl_op *op)
+{
+    (void)op;
+    jstate *j = &f->j;
+    if (!j->nmarks)
+        return F_NOMARK;
+    size_t from = j->marks[j->nmarks - 1];
+    if (j->nstack <= from)
+        return F_UNDERFLOW;
+    j->nmarks--;
+    size_t cls = j->stack[from];
+    size_t args = tuple_from(j, from + 1);
+    if (args == NONE_IDX)
+        return F_NOMEM;
+    j->nstack = from;
+    size_t x = new_node(j, V_OBJ);
+    if (x == NONE_IDX)
+        return F_NOMEM;
+    j->v[x].cls = cls;
+    j->v[x].args = args;
+    PUSHV(f, x);
+    return F_OK;
+}
+
 static int memo_result(int m)
 {
     return m == -1 ? F_NOMEM : m == -2 ? F_UNSUPPORTED : F_OK;
@@ -712,11 +827,8 @@ static int step(follower *f, const pkl_op *op, pkl_error *err)
     case PKL_OP_STACK_GLOBAL: return op_stack_global(f, op);
     case PKL_OP_REDUCE: case PKL_OP_NEWOBJ: case PKL_OP_NEWOBJ_EX:
         return op_call(f, op);
-    case PKL_OP_INST: case PKL_OP_OBJ:
-        /* old-style construction: joblib never writes it; a wrapper made
-         * this way would be read by NumpyUnpickler too, so we cannot
-         * follow the file */
-        return F_UNSUPPORTED;
+    case PKL_OP_INST: return op_inst(f, op);
+    case PKL_OP_OBJ: return op_obj(f, op);
     case PKL_OP_PUT: case PKL_OP_BINPUT: case PKL_OP_LONG_BINPUT:
     case PKL_OP_MEMOIZE:
         return op_put(f, op);
@@ -786,6 +898,19 @@ int pkli_joblib_split(const uint8_t *buf, size_t len, const pkl_allocator *a,
         if (rc < 0)
             step_error(&f, rc, &op, err);
     }
+    /* joblib.load stops where the pure-Python unpickler fails (a stack
+     * or mark error, opcodes the reader refuses, no STOP): after an array
+     * was read, what it read up to there is not the raw view's reading of
+     * the same bytes, so the rest from the last resume point is kept as
+     * the view's last part (scanning past the failure only adds) and the
+     * failure is returned with it (1) */
+    int ended = rc != F_STOP && out->arrays > 0 && !f.j.over &&
+                err->code != PKL_E_NOMEM &&
+                err->code != PKL_E_FORMAT_UNSUPPORTED;
+    if (ended && add_part(out, a, f.seg, len - f.seg, 1) < 0) {
+        fail_nomem(err, f.seg);
+        ended = 0;
+    }
     pkl_reader_free(&f.r);
     pkli_free(a, f.j.v);
     pkli_free(a, f.j.stack);
@@ -794,6 +919,8 @@ int pkli_joblib_split(const uint8_t *buf, size_t len, const pkl_allocator *a,
     pkli_free(a, f.j.pairs);
     pkli_free(a, f.j.memo);
     pkli_buf_free(&f.j.text);
+    if (ended)
+        return 1;
     if (rc != F_STOP) {
         pkli_joblib_free(out, a);
         return -1;

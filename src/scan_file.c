@@ -253,6 +253,37 @@ static size_t next_data(void *ctx, size_t offset)
     return offset;
 }
 
+/* Whether the bytes spell joblib's NumpyArrayWrapper (the test
+ * pkl_walk_buffer uses): a file that parses whole as pickles is still read
+ * differently by joblib.load, whose NumpyUnpickler.load_build
+ * (joblib/numpy_pickle.py) reads array bytes from the file after the
+ * wrapper's BUILD and resumes unpickling after them -- inside what
+ * pickle.load reads as opcodes (a STOP and a GLOBAL's first bytes: a
+ * 0-d wrapper's 8 bytes). The wrapper's class can only come from a
+ * GLOBAL, INST or STACK_GLOBAL spelling the name. Searched in 4 MiB
+ * windows, dropping pages behind and skipping holes as the scan does. */
+static int names_joblib_wrapper(const uint8_t *data, size_t len, data_ctx *pr)
+{
+    static const char key[] = "NumpyArrayWrapper";
+    const size_t k = sizeof key - 1, win = (size_t)4 << 20;
+    size_t at = 0;
+    while (at < len && len - at >= k) {
+        if (pr) {
+            /* a hole reads as zeros, which no match holds */
+            at = next_data(pr, at);
+            if (at >= len || len - at < k)
+                break;
+        }
+        size_t n = len - at < win + k - 1 ? len - at : win + k - 1;
+        if (memmem(data + at, n, key, k))
+            return 1;
+        at += n - (k - 1);
+        if (pr)
+            drop_pages(pr, at);
+    }
+    return 0;
+}
+
 static int scan_data(const uint8_t *data, size_t len, const char *fs_path,
                      void *map, int fd, const pkl_scan_file_options *fo,
                      pkl_scan_result *res, pkl_error *err)
@@ -280,8 +311,9 @@ static int scan_data(const uint8_t *data, size_t len, const char *fs_path,
          * it handed to pkl_walk_buffer, which knows those layouts. */
         pkl_scan_result was = *res;
         rc = pkli_scan_buffer(data, len, "", &opt, 1, res, err);
-        if (rc == 0 && !parsed_whole(res, was.count, res->bytes - was.bytes,
-                                     len)) {
+        if (rc == 0 && (!parsed_whole(res, was.count, res->bytes - was.bytes,
+                                      len) ||
+                        names_joblib_wrapper(data, len, map ? &pr : NULL))) {
             result_rewind(res, &was);
             fmt = -1;
         }

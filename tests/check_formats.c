@@ -453,6 +453,47 @@ START_TEST(out_of_memory)
 }
 END_TEST
 
+/* joblib's read_array goes by dtype.hasobject, which numpy takes from
+ * the flags in a dtype state of version >= 3 (arraydescr_setstate), not
+ * from the type: an f8 with flags 1 is followed by a nested pickle, an O8
+ * with flags 0 by raw bytes (0 of them for shape (0,)). The samples'
+ * manifest rows (corpus/regressions/oracle/MANIFEST.tsv) are checked
+ * against joblib itself by tests/test_oracle.py. */
+static size_t object_arrays(const collected *c)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (strncmp(c->items[i], "S !object-array@", 16) == 0)
+            k++;
+    return k;
+}
+
+START_TEST(joblib_dtype_flags)
+{
+    static const char *const files[2] = {
+        "corpus/regressions/oracle/joblib_flags_f8_hasobject.joblib",
+        "corpus/regressions/oracle/joblib_flags_o_no_objects.joblib"};
+    pkl_walk_options o;
+    collected c;
+    pkl_walk_stats st;
+    pkl_error err;
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        uint8_t *buf = slurp(files[i], &len);
+        ck_assert_ptr_nonnull(buf);
+        memset(&o, 0, sizeof o);
+        POISON_ERR(err);
+        ck_assert_int_eq(walk_mem(buf, len, &o, &c, &st, &err), 0);
+        /* no problem: the splitter followed the file to its STOP */
+        for (size_t k = 0; k < c.n; k++)
+            ck_assert_msg(c.items[k][0] != 'P', "%s: %s", files[i],
+                          c.items[k]);
+        ck_assert_uint_eq(object_arrays(&c), i == 0 ? 1 : 0);
+        free(buf);
+    }
+}
+END_TEST
+
 Suite *suite_formats(void)
 {
     Suite *s = suite_create("formats");
@@ -468,6 +509,7 @@ Suite *suite_formats(void)
     tcase_add_test(t, zip_bad_directory);
     tcase_add_test(t, zip_two_readers);
     tcase_add_test(t, npy_header_offset);
+    tcase_add_test(t, joblib_dtype_flags);
     tcase_add_test(t, limits);
     tcase_add_loop_test(t, out_of_memory, 0,
                         (int)(sizeof oom_files / sizeof oom_files[0]));

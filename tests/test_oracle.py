@@ -184,11 +184,32 @@ def check_regressions(results, rep):
     for name, loaders, glob, want, _note in rows:
         glob = glob.encode().decode("unicode_escape")
         path = os.path.join(REGRESSIONS, name)
+        listed = loaders.split(",")
+        # rows about the two unpicklers alone: exactly what they ask for;
+        # rows about a container loader (the campaigns' samples): that
+        # loader asks for the global among others, the unpicklers reading
+        # the raw bytes do not
+        exact = set(listed) <= {"cpickle", "pypickle"}
         for loader in ("cpickle", "pypickle"):
             asked = [g[0] for g in results[loader][path]["globals"]]
-            expect = [glob] if loader in loaders.split(",") else []
-            check(asked == expect, "oracle %s on %s asks for %r, not %r"
-                  % (loader, name, expect, asked))
+            if exact:
+                expect = [glob] if loader in listed else []
+                check(asked == expect, "oracle %s on %s asks for %r, not %r"
+                      % (loader, name, expect, asked))
+            else:
+                check((glob in asked) == (loader in listed),
+                      "oracle %s on %s asks for %r: %s" % (
+                          loader, name, glob, loader in listed))
+        for loader in listed:
+            if loader in ("cpickle", "pypickle"):
+                continue
+            if loader not in results:
+                skip("oracle regression %s: loader %s not installed"
+                     % (name, loader))
+                continue
+            asked = [g[0] for g in results[loader][path]["globals"]]
+            check(glob in asked, "oracle %s on %s asks for %r (asked: %r)"
+                  % (loader, name, glob, asked))
         if want == "high":
             f = rep[path]
             check(any(x.get("global") == escaped(glob) and x["severity"] in
