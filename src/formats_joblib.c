@@ -605,26 +605,55 @@ static int op_setitem(follower *f, const pkl_op *op)
     return F_OK;
 }
 
+/* A global node naming text[s, s+slen) . text[s2, s2+s2len), or NONE_IDX. */
+static size_t new_global(jstate *j, size_t s, size_t slen, size_t s2,
+                         size_t s2len)
+{
+    size_t x = new_node(j, V_GLOBAL);
+    if (x != NONE_IDX) {
+        j->v[x].s = s;
+        j->v[x].slen = slen;
+        j->v[x].s2 = s2;
+        j->v[x].s2len = s2len;
+    }
+    return x;
+}
+
 static int make_global(jstate *j, size_t s, size_t slen, size_t s2,
                        size_t s2len)
 {
-    size_t x = new_node(j, V_GLOBAL);
+    size_t x = new_global(j, s, slen, s2, s2len);
     if (x == NONE_IDX)
         return F_NOMEM;
-    j->v[x].s = s;
-    j->v[x].slen = slen;
-    j->v[x].s2 = s2;
-    j->v[x].s2len = s2len;
+    return push(j, x) < 0 ? F_NOMEM : F_OK;
+}
+
+/* Keeps a GLOBAL/INST opcode's two text lines; *at is where they start. */
+static int keep_names(jstate *j, const pkl_op *op, size_t *at)
+{
+    *at = j->text.len;
+    pkli_buf_put(&j->text, op->data, op->len);
+    pkli_buf_put(&j->text, op->data2, op->len2);
+    return j->text.failed ? F_NOMEM : F_OK;
+}
+
+/* Pushes an object made by calling cls with args (REDUCE, NEWOBJ(_EX),
+ * INST, OBJ): what load_build may find as a wrapper. */
+static int push_obj(jstate *j, size_t cls, size_t args)
+{
+    size_t x = new_node(j, V_OBJ);
+    if (x == NONE_IDX)
+        return F_NOMEM;
+    j->v[x].cls = cls;
+    j->v[x].args = args;
     return push(j, x) < 0 ? F_NOMEM : F_OK;
 }
 
 static int op_global(follower *f, const pkl_op *op)
 {
     jstate *j = &f->j;
-    size_t at = j->text.len;
-    pkli_buf_put(&j->text, op->data, op->len);
-    pkli_buf_put(&j->text, op->data2, op->len2);
-    if (j->text.failed)
+    size_t at;
+    if (keep_names(j, op, &at) != F_OK)
         return F_NOMEM;
     return make_global(j, at, op->len, at + op->len, op->len2);
 }
@@ -651,13 +680,7 @@ static int op_call(follower *f, const pkl_op *op)
     NEED(f, n);
     size_t cls = j->stack[j->nstack - n], args = j->stack[j->nstack - n + 1];
     j->nstack -= n;
-    size_t x = new_node(j, V_OBJ);
-    if (x == NONE_IDX)
-        return F_NOMEM;
-    j->v[x].cls = cls;
-    j->v[x].args = args;
-    PUSHV(f, x);
-    return F_OK;
+    return push_obj(j, cls, args);
 }
 
 /* INST and OBJ as pickle.py (the pure-Python _Unpickler that joblib's
@@ -670,30 +693,18 @@ static int op_call(follower *f, const pkl_op *op)
 static int op_inst(follower *f, const pkl_op *op)
 {
     jstate *j = &f->j;
-    size_t at = j->text.len;
-    pkli_buf_put(&j->text, op->data, op->len);
-    pkli_buf_put(&j->text, op->data2, op->len2);
-    if (j->text.failed)
+    size_t at;
+    if (keep_names(j, op, &at) != F_OK)
         return F_NOMEM;
     if (!j->nmarks)
         return F_NOMARK;
-    size_t cls = new_node(j, V_GLOBAL);
+    size_t cls = new_global(j, at, op->len, at + op->len, op->len2);
     if (cls == NONE_IDX)
         return F_NOMEM;
-    j->v[cls].s = at;
-    j->v[cls].slen = op->len;
-    j->v[cls].s2 = at + op->len;
-    j->v[cls].s2len = op->len2;
     size_t args = tuple_from(j, pop_mark(j));
     if (args == NONE_IDX)
         return F_NOMEM;
-    size_t x = new_node(j, V_OBJ);
-    if (x == NONE_IDX)
-        return F_NOMEM;
-    j->v[x].cls = cls;
-    j->v[x].args = args;
-    PUSHV(f, x);
-    return F_OK;
+    return push_obj(j, cls, args);
 }
 
 /* load_obj: args = pop_mark(); cls = args.pop(0) (IndexError when the
@@ -713,13 +724,7 @@ static int op_obj(follower *f, const pkl_op *op)
     if (args == NONE_IDX)
         return F_NOMEM;
     j->nstack = from;
-    size_t x = new_node(j, V_OBJ);
-    if (x == NONE_IDX)
-        return F_NOMEM;
-    j->v[x].cls = cls;
-    j->v[x].args = args;
-    PUSHV(f, x);
-    return F_OK;
+    return push_obj(j, cls, args);
 }
 
 static int memo_result(int m)

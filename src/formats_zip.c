@@ -296,6 +296,25 @@ static int zf_local(const pkli_zip_dir *d, uint64_t hdr, uint64_t *out)
     return 1;
 }
 
+/* The fixed fields of a central directory header at h (CDH_LEN bytes,
+ * checked by the caller) that both readers take as they are (zipfile's
+ * _RealGetContents and miniz's central directory records read the same
+ * offsets); each reader then checks them its own way. */
+static void cdh_fields(const uint8_t *h, int view, pkli_zip_entry *e,
+                       size_t *nlen, size_t *xlen, size_t *clen)
+{
+    memset(e, 0, sizeof *e);
+    e->view = view;
+    e->flags = pkli_dec16le(h + 8);
+    e->method = pkli_dec16le(h + 10);
+    e->crc = pkli_dec32le(h + 16);
+    e->comp_size = pkli_dec32le(h + 20);
+    e->uncomp_size = pkli_dec32le(h + 24);
+    *nlen = pkli_dec16le(h + 28);
+    *xlen = pkli_dec16le(h + 30);
+    *clen = pkli_dec16le(h + 32);
+}
+
 /* One record of _RealGetContents's loop: the directory is read as a byte
  * string of at most size_cd bytes, and each field is fp.read(n), which
  * returns fewer bytes at the end without complaint; only the 46-byte
@@ -321,15 +340,8 @@ static int zf_entry(const pkli_zip *z, pkli_zip_cursor *c, pkli_zip_entry *e,
                         b[p + 6] % 10);
         return -1;
     }
-    memset(e, 0, sizeof *e);
-    e->view = PKLI_ZIP_ZIPFILE;
-    e->flags = pkli_dec16le(b + p + 8);
-    e->method = pkli_dec16le(b + p + 10);
-    e->crc = pkli_dec32le(b + p + 16);
-    e->comp_size = pkli_dec32le(b + p + 20);
-    e->uncomp_size = pkli_dec32le(b + p + 24);
-    size_t nlen = pkli_dec16le(b + p + 28), xlen = pkli_dec16le(b + p + 30),
-           clen = pkli_dec16le(b + p + 32);
+    size_t nlen, xlen, clen;
+    cdh_fields(b + p, PKLI_ZIP_ZIPFILE, e, &nlen, &xlen, &clen);
     uint64_t hdr = pkli_dec32le(b + p + 42);
     size_t q = p + CDH_LEN, left = d->end - q;
     size_t n = nlen < left ? nlen : left;
@@ -399,15 +411,8 @@ static int mz_entry(const pkli_zip *z, pkli_zip_cursor *c, pkli_zip_entry *e,
                         (unsigned long long)d->count);
         return -1;
     }
-    memset(e, 0, sizeof *e);
-    e->view = PKLI_ZIP_MINIZ;
-    e->flags = pkli_dec16le(b + p + 8);
-    e->method = pkli_dec16le(b + p + 10);
-    e->crc = pkli_dec32le(b + p + 16);
-    e->comp_size = pkli_dec32le(b + p + 20);
-    e->uncomp_size = pkli_dec32le(b + p + 24);
-    size_t nlen = pkli_dec16le(b + p + 28), xlen = pkli_dec16le(b + p + 30),
-           clen = pkli_dec16le(b + p + 32);
+    size_t nlen, xlen, clen;
+    cdh_fields(b + p, PKLI_ZIP_MINIZ, e, &nlen, &xlen, &clen);
     unsigned disk = pkli_dec16le(b + p + 34);
     e->local_offset = pkli_dec32le(b + p + 42);
     if (e->comp_size != 0xFFFFFFFFu && e->uncomp_size != 0xFFFFFFFFu &&
