@@ -43,6 +43,7 @@ Library use: `run_oracle(paths, loaders)` returns
 """
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -53,6 +54,7 @@ LOADERS = ("cpickle", "pypickle", "torch", "numpy", "joblib", "compressed",
            "dbm")
 # per-file time limit; ORACLE_FILE_SECONDS lowers it for fuzz campaigns
 # (a loader stuck on a crafted file costs the campaign that much per case)
+WORKER_DATA_BYTES = 3 << 30   # per worker process (RLIMIT_DATA)
 PER_FILE_SECONDS = int(os.environ.get("ORACLE_FILE_SECONDS", "10"))
 
 # real classes a layout-sensitive loader needs; they only build data
@@ -392,6 +394,12 @@ def worker(loader):
     import importlib  # noqa: F401
     tmpdir = os.path.realpath(tempfile.gettempdir())
     install_guard(tmpdir)
+    # A crafted file can make a real loader build gigabytes (a LONG of
+    # millions of digits, a huge repeat); on a shared machine that must be
+    # the loader's MemoryError, as on a host with less memory, not the
+    # kernel's OOM killer picking some other process.
+    resource.setrlimit(resource.RLIMIT_DATA, (WORKER_DATA_BYTES,
+                                              WORKER_DATA_BYTES))
 
     def alarm(signum, frame):
         raise TimeoutError("per-file time limit")
