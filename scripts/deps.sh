@@ -55,3 +55,24 @@ if [ -n "$major" ]; then
         fi
     fi
 fi
+
+# Optional: Debian's own, older torch, NumPy and joblib for Debian's
+# python3 (torch 1.13, NumPy 1.24, joblib 1.2 on Debian 12), which
+# tests/test_oracle.py runs as a second real-loader oracle. Installed where
+# the release has them; where it does not (or the install fails) that pass
+# is a counted skip, not a failed set-up.
+optional=""
+for p in python3-torch python3-numpy python3-joblib; do
+    is_installed "$p" || optional="$optional $p"
+done
+if [ -n "$optional" ]; then
+    if [ -z "$updated" ]; then $SUDO apt-get update -qq; updated=1; fi
+    avail=""
+    for p in $optional; do
+        if apt-cache show "$p" >/dev/null 2>&1; then avail="$avail $p"; fi
+    done
+    if [ -n "$avail" ]; then
+        # shellcheck disable=SC2086
+        install_missing $avail || echo "deps: optional packages not installed:$avail"
+    fi
+fi

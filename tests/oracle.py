@@ -237,8 +237,14 @@ def run_pypickle(path):
 
 def run_torch(path):
     import torch
+    import torch.serialization
     CRec, _ = recorder_classes(passthrough=True)
-    torch.load(path, pickle_module=recording_module(CRec), weights_only=False,
+    mod = recording_module(CRec)
+    # torch 1.13 (Debian 12's python3-torch) ignores pickle_module= when
+    # weights_only is False (`else: pickle_module = pickle` in
+    # torch/serialization.py load): its own module global is the way in.
+    torch.serialization.pickle = mod
+    torch.load(path, pickle_module=mod, weights_only=False,
                map_location="cpu")
 
 

@@ -233,7 +233,50 @@ def main():
           % (len(paths), len(results), figures["files"], figures["globals"],
              figures["unnamed"], figures["misses"]))
     check(figures["globals"] > 100, "the oracle saw globals at all")
+    system_pass(paths, rep)
     return finish()
+
+
+# Debian's own python3 with Debian's (older) torch, NumPy and joblib
+# (scripts/deps.sh installs python3-torch, python3-numpy, python3-joblib
+# where the release has them: torch 1.13, NumPy 1.24, joblib 1.2 on
+# Debian 12): the same invariant against the loaders as they were.
+SYSTEM_PYTHON = os.environ.get("PKL_ORACLE_SYSTEM_PYTHON", "/usr/bin/python3")
+SYSTEM_LOADERS = ("torch", "numpy", "joblib")
+
+
+def system_versions():
+    """{loader: version} of the libraries Debian's python3 imports."""
+    if not os.path.exists(SYSTEM_PYTHON) or \
+            os.path.realpath(SYSTEM_PYTHON) == os.path.realpath(sys.executable):
+        return {}
+    found = {}
+    for mod in SYSTEM_LOADERS:
+        p = subprocess.run([SYSTEM_PYTHON, "-c",
+                            "import %s; print(%s.__version__)" % (mod, mod)],
+                           capture_output=True, text=True)
+        if p.returncode == 0:
+            found[mod] = p.stdout.strip()
+    return found
+
+
+def system_pass(paths, rep):
+    found = system_versions()
+    for mod in SYSTEM_LOADERS:
+        if mod not in found:
+            skip("oracle with %s's %s: not installed" % (SYSTEM_PYTHON, mod))
+    if not found:
+        return
+    results = oracle.run_oracle(paths, loaders=tuple(found),
+                                python=SYSTEM_PYTHON)
+    figures = compare(results, rep, {}, policy_allows("default"))
+    print("oracle (%s: %s): %d files, %d (loader, file) pairs with globals, "
+          "%d globals compared, %d misses"
+          % (SYSTEM_PYTHON, ", ".join("%s %s" % kv for kv in found.items()),
+             len(paths), figures["files"], figures["globals"],
+             figures["misses"]))
+    check(figures["globals"] > 100,
+          "the system-python oracle saw globals at all")
 
 
 if __name__ == "__main__":
