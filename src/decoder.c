@@ -1514,6 +1514,19 @@ static const pkl_global *lookup_global(dec *d, const uint8_t *mod, size_t ml,
             if (d->err->code == PKL_OK)
                 pkli_error_set(d->err, PKL_E_BAD_NAME, d->at, d->opcode);
         }
+        /* Both unpicklers' find_class import the module before the name
+         * fails (names.c pkli_module_imports): the module's code runs, so
+         * this is a global no policy allows, not a damaged stream that
+         * stops before anything happens (`cos\nsyste\x1f\n`: oracle_fuzz,
+         * corpus/regressions/oracle/badname_raw_view.zip). */
+        if (pkli_module_imports((const char *)mod, ml)) {
+            char why[sizeof d->err->detail];
+            snprintf(why, sizeof why, "%s", d->err ? d->err->detail : "");
+            fail_at(d, PKL_E_REFUSED_GLOBAL, "%s imports the module, then "
+                    "fails on the name; no policy allows a name no "
+                    "identifier path spells (%s)", pkli_opname(d->opcode),
+                    why);
+        }
         return NULL;
     }
     pkl_verdict v = pkl_policy_check(d->policy, &g);

@@ -300,4 +300,8 @@ int pkli_scan_result_add(pkl_scan_result *res, const pkl_finding *f,
  * component) against the first components of s[0..n). */
 int pkli_name_pattern_match(const char *p, const char *s, size_t n);
 
+/* names.c: whether find_class would import module m[0..n) (a dotted
+ * identifier path) before looking the name up, whatever the name. */
+int pkli_module_imports(const char *m, size_t n);
+
 #endif /* PKL_INTERNAL_H */

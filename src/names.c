@@ -130,6 +130,37 @@ static const char *check_dotted(const char *s, size_t n, int dotted)
     return NULL;
 }
 
+/* Whether find_class would import module m[0..n) before it looks the name
+ * up: both unpicklers' find_class (_pickle.c
+ * _pickle_Unpickler_find_class_impl: PyImport_Import; pickle.py
+ * Unpickler.find_class: __import__(module, level=0)) import the module
+ * first, whatever the name, so a bad name still runs the module's code.
+ * Nothing is imported for a module that is no dotted identifier path
+ * (empty, an empty component, a byte no identifier has); bytes >= 0x80 are
+ * taken as possible identifier characters (Python identifiers are
+ * Unicode), so this errs towards "imported". */
+int pkli_module_imports(const char *m, size_t n)
+{
+    size_t start = 0;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && m[i] != '.') {
+            uint8_t c = (uint8_t)m[i];
+            int ok = c >= 0x80 || c == '_' || (c >= 'a' && c <= 'z') ||
+                     (c >= 'A' && c <= 'Z') ||
+                     (i > start && c >= '0' && c <= '9');
+            if (!ok)
+                return 0;
+            continue;
+        }
+        if (i == start)
+            return 0;
+        start = i + 1;
+    }
+    return 1;
+}
+
 /* Appends a Python-repr-like quoted rendering of s (at most ~80 bytes of
  * it) to out: hostile names must not put control bytes into messages. */
 static void quote_into(char *out, size_t size, const char *s, size_t n)

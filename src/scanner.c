@@ -400,8 +400,8 @@ static void scan_limit(scan *s, size_t off, int opcode, const char *what)
  * (text starting with 'N', the NONE opcode; a PNG). */
 static PKL_INLINE int inert(const scan *s)
 {
-    return s->ops_ok == 0 ||
-           (s->npk == 0 && !s->acted && (s->lenient_start || s->depth > 0));
+    return !s->acted && (s->ops_ok == 0 ||
+                         (s->npk == 0 && (s->lenient_start || s->depth > 0)));
 }
 
 /* Digits of base `base` with single underscores between them (Python's
@@ -1336,37 +1336,6 @@ static void attr_settle(scan *s)
     s->attr_bad = 0;
 }
 
-/* Whether find_class would import module m[0..n) before it looks the name
- * up: both unpicklers' find_class (_pickle.c
- * _pickle_Unpickler_find_class_impl: PyImport_Import; pickle.py
- * Unpickler.find_class: __import__(module, level=0)) import the module
- * first, whatever the name, so a bad name still runs the module's code.
- * Nothing is imported for a module that is no dotted identifier path
- * (empty, an empty component, a byte no identifier has); bytes >= 0x80 are
- * taken as possible identifier characters (Python identifiers are
- * Unicode), so this errs towards "imported". */
-static int module_imports(const uint8_t *m, size_t n)
-{
-    size_t start = 0;
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && m[i] != '.') {
-            uint8_t c = m[i];
-            int ok = c >= 0x80 || c == '_' || (c >= 'a' && c <= 'z') ||
-                     (c >= 'A' && c <= 'Z') ||
-                     (i > start && c >= '0' && c <= '9');
-            if (!ok)
-                return 0;
-            continue;
-        }
-        if (i == start)
-            return 0;
-        start = i + 1;
-    }
-    return 1;
-}
-
 static aval global_ref(scan *s, const uint8_t *m, size_t ml, const uint8_t *nm,
                        size_t nl, const pkl_op *op, const char *how)
 {
@@ -1376,7 +1345,7 @@ static aval global_ref(scan *s, const uint8_t *m, size_t ml, const uint8_t *nm,
     if (pkl_resolve_global((const char *)m, ml, (const char *)nm, nl, s->proto,
                            &g, &err) < 0) {
         if (s->npk == 0 && (s->lenient_start || s->depth) && inert(s) &&
-            !module_imports(m, ml)) {
+            !pkli_module_imports((const char *)m, ml)) {
             /* a text file found by content that starts with 'c' or 'i':
              * find_class fails in the import before anything happens, so
              * no pickle. A module that can be imported is imported (its
@@ -2087,15 +2056,15 @@ static void op_global(scan *s, const pkl_op *op)
 
 static void op_inst(scan *s, const pkl_op *op)
 {
-    if (s->ops_ok == 0) {
-        /* nothing can be on the stack yet: _pickle.c fails on the missing
-         * MARK before importing anything */
-        structural(s, op, "needs a MARK and there is none");
-        push_kind(s, V_INERT, op);
-        return;
-    }
+    /* pickle.py's load_inst calls find_class before pop_mark, so the
+     * module is imported even with no MARK open (_pickle.c looks for the
+     * MARK first): what it names is reported, and the missing MARK is a
+     * damaged stream, not "no pickle" (oracle_fuzz,
+     * corpus/regressions/oracle/inst_no_mark.pkl) */
     aval cls = global_ref(s, op->data, op->len, op->data2, op->len2, op,
                           "INST imports and calls");
+    if (pkli_module_imports((const char *)op->data, op->len))
+        s->acted = 1;
     collect c;
     collect_init(&c);
     if (pop_mark(s, op, &c) < 0) {

@@ -126,6 +126,8 @@ static const err_row err_rows[] = {
     {"cos\012system\012.", 12, "default", PKL_E_REFUSED_GLOBAL, 0}, /* GLOBAL os.system */
     {"\200\004\214\002os\214\006system\223.", 16, "default", PKL_E_REFUSED_GLOBAL, 14}, /* STACK_GLOBAL os.system */
     {"(S'ls'\012ios\012system\012.", 19, "default", PKL_E_REFUSED_GLOBAL, 7}, /* INST os.system */
+    {"cos\012syste\037\012.", 12, "default", PKL_E_REFUSED_GLOBAL, 0}, /* bad name, module os: imported first, a refusal (regressions/oracle/badname_raw_view.zip) */
+    {"co s\012system\012.", 13, "default", PKL_E_BAD_NAME, 0}, /* module no import can find: stops before anything runs */
     {"\200\002c__builtin__\012set\012.", 20, "strict", PKL_E_REFUSED_GLOBAL, 2}, /* strict allows no global */
     {"\200\002c__builtin__\012eval\012.", 21, "default", PKL_E_REFUSED_GLOBAL, 2}, /* builtins.eval */
     {"\200\002c__builtin__\012getattr\012.", 24, "ml", PKL_E_REFUSED_GLOBAL, 2}, /* getattr under ml */

@@ -358,9 +358,9 @@ static const row rows[] = {
     {"not_a_pickle_hiding", B("#cos\nsystem\n(S'id'\ntR."), 2, 2,
      {{"not-a-pickle", I, 0}, {"unparsed-global", H, 1}}, NULL, NULL, 0, 1},
     /* text found by content that starts with 'c' or 'i' (GLOBAL/INST):
-     * find_class fails at once (no identifier path spells the names, or
-     * INST has no MARK), so it is no pickle -- but named as a pickle it is
-     * a bad name / malformed. */
+     * find_class fails at once (no identifier path spells the module), so
+     * it is no pickle -- but named as a pickle it is a bad name /
+     * malformed. */
     {"text_c_found", B("class Foo:\n    pass\n"), 2, 1,
      {{"not-a-pickle", I, 0}}, NULL, NULL, 0, 1},
     {"text_c_named", B("class Foo:\n    pass\n"), 2, 2,
@@ -372,13 +372,22 @@ static const row rows[] = {
      * (corpus/regressions/oracle/badname_found_by_content.pkl) */
     {"text_c_module_imports", B("cmymod\nThing 1\n)R."), 2, 1,
      {{"bad-global-name", H, 0}}, "mymod.Thing 1", NULL, 0, 1},
+    /* INST with no MARK open: pickle.py's load_inst calls find_class
+     * (importing mymod) before pop_mark fails, first opcode or not
+     * (corpus/regressions/oracle/inst_first_no_mark.pkl, inst_no_mark.pkl) */
+    {"text_i_no_mark_first", B("imymod\nThing\n."), 2, 2,
+     {{"global-not-allowed", H, 0}, {"malformed", M, 0}}, "mymod.Thing", NULL,
+     0, 1},
+    {"text_i_no_mark_later", B("\x80\x04K(imymod\nThing\n"), 2, 3,
+     {{"global-not-allowed", H, 4}, {"malformed", M, 4}, {"truncated", M, 17}},
+     "mymod.Thing", NULL, 0, 1},
     {"text_c_empty_name_at_eof", B("I1\ncmymod\nX"), 2, 3,
      {{"noncanonical-text", M, 3}, {"bad-global-name", H, 3},
       {"truncated", M, 11}}, NULL, NULL, 0, 1},
     {"text_i_found", B("import os\nimport sys\n"), 2, 1,
      {{"not-a-pickle", I, 0}}, NULL, NULL, 0, 1},
-    {"text_i_named", B("import os\nimport sys\n"), 2, 1,
-     {{"malformed", M, 0}}, NULL, NULL, 0, 0},
+    {"text_i_named", B("import os\nimport sys\n"), 2, 2,
+     {{"bad-global-name", H, 0}, {"malformed", M, 0}}, NULL, NULL, 0, 0},
     /* prose found by content: "scenarios" at a line end followed by a
      * one-word line is not GLOBAL os.Next */
     {"text_prose", B("# Notes\nscenarios\nNext\n"), 2, 1,

@@ -53,6 +53,38 @@ write("badname_found_by_content.pkl", b"cmymod\nThing 1__0\n)R.",
 write("emptyname_at_eof.pkl", b"I1\ncmymod\nX", "pypickle", "mymod.", "high",
       "GLOBAL whose name line is the last byte, no newline: pickle.py asks "
       "find_class('mymod', '') and imports mymod; the C unpickler stops")
+# pickle.py load_inst calls find_class before pop_mark, so an INST with no
+# MARK open still imports its module (_pickle.c load_inst looks for the
+# MARK first). The scanner called both "not a pickle" (info).
+write("inst_no_mark.pkl", b"\x80\x04K(imymod\nThing\n", "pypickle",
+      "mymod.Thing", "high",
+      "INST with no MARK open after two opcodes: pickle.py imports mymod "
+      "before pop_mark fails; `scan` said not-a-pickle (info)")
+write("inst_first_no_mark.pkl", b"imymod\nThing\n.", "pypickle",
+      "mymod.Thing", "high",
+      "INST as the first opcode: pickle.py imports mymod before pop_mark "
+      "fails; `scan` said not-a-pickle (info)")
+
+
+def stored_zip(name, data):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data)
+    return buf.getvalue()
+
+
+# A raw pickle whose GLOBAL has a bad name, in front of a zip holding only
+# text: `load` decoded that raw view, took the decoder's bad-name error for
+# the end of the view and said "the container holds only data" (exit 0),
+# although both unpicklers import os before getattr fails.
+write("badname_raw_view.zip",
+      b"\x80\x02cos\nsyste\x1f\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02R"
+      b"q\x03." + stored_zip("notes.txt", b"hello\n"),
+      "cpickle,pypickle", "os.syste\x1f", "high",
+      "GLOBAL os + a name with a control byte in front of a zip of one text "
+      "member: `load --all` exited 0 (only data); both unpicklers import os")
+
+
 # the oracle's own bug: its recorder returned a stand-in for a module no
 # import can find, so the load went on to globals no real loader reaches
 write("unimportable_module_stops.pkl",
