@@ -18,7 +18,9 @@ its own mutators and the loaders that read that kind of file:
             numpy)
   tar       torch's legacy tar members with header fields set off: size
             spellings, checksums, type flags, magic, GNU longname and pax
-            headers (cpickle, pypickle, torch)
+            headers, GNU sparse members (old 'S', pax 0.0/0.1/1.0), and
+            `storages`/`tensors` with several pickles between raw storage
+            bytes and tensor headers (cpickle, pypickle, torch)
   npy       .npy header dicts: dtype spellings holding objects, nested and
             structured, duplicate keys, comments, versions, header lengths;
             sometimes in an .npz (numpy, cpickle, pypickle)
@@ -318,6 +320,154 @@ def size_spelling(rng, n):
                        b"%o" % n + b"\x00garbage"])
 
 
+# torch/serialization.py legacy_load: storage_type._dtype's element size
+STORAGE_TYPES = [(b"FloatStorage", 4), (b"DoubleStorage", 8),
+                 (b"HalfStorage", 2), (b"ByteStorage", 1),
+                 (b"LongStorage", 8), (b"ComplexDoubleStorage", 16),
+                 (b"UntypedStorage", 1)]
+
+
+def count_pickle(rng, n):
+    return rng.choice([b"K%c." % n, b"\x80\x02K%c." % n, b"I%d\n." % n,
+                       b"\x80\x02J%s." % struct.pack("<i", n)])
+
+
+def legacy_storages(rng):
+    """`storages` as legacy_load reads it: a count pickle, then per storage
+    a (key, location, storage_type) pickle and _new_with_file's raw bytes
+    (int64 LE count, count * element size bytes), then the views pickle;
+    records hostile, sizes past the end, negative or wrapping in 64 bits."""
+    n = rng.randrange(0, 4)
+    out = count_pickle(rng, n)
+    for i in range(n):
+        typ, el = rng.choice(STORAGE_TYPES)
+        if rng.random() < 0.25:
+            rec = payload(rng)
+        else:
+            rec = (b"\x80\x02K%cX\x03\x00\x00\x00cpuctorch\n%s\n\x87." %
+                   (i, typ))
+            if rng.random() < 0.15:  # protocol 4, a frame past STOP
+                body = rec[2:]
+                tail = rng.choice([0, 0, 3])
+                rec = (b"\x80\x04\x95" + struct.pack("<Q", len(body) + tail) +
+                       body + b"N" * tail)
+        count = rng.randrange(0, 5)
+        r = rng.random()
+        if r < 0.1:
+            count = -rng.randrange(1, 3)
+        elif r < 0.2 and el > 1:  # el * count wraps to a few bytes
+            count = (1 << 64) // el + rng.randrange(0, 3)
+            count = count - (1 << 64) if count >= (1 << 63) else count
+        nbytes = (count * el) % (1 << 64)
+        fill = bytes(rng.randrange(256) for _ in range(min(nbytes, 64)))
+        if r > 0.9:  # the count runs past the end
+            fill = fill[:max(0, len(fill) - rng.randrange(1, 8))]
+        out += rec + struct.pack("<q", count) + fill
+    out += rng.choice([b"]q\x00.", b"\x80\x02]q\x00.", payload(rng)])
+    return out
+
+
+def legacy_tensors(rng):
+    """`tensors`: a count pickle, then per tensor a (key, storage_id, type)
+    pickle, ndim as <i, 4 skipped bytes, ndim sizes and strides and the
+    offset as <q; ndim negative or the header cut."""
+    n = rng.randrange(0, 3)
+    out = count_pickle(rng, n)
+    for i in range(n):
+        rec = (payload(rng) if rng.random() < 0.25 else
+               b"\x80\x02(K%cK\x00ctorch\nFloatTensor\nt." % (i + 5))
+        ndim = rng.choice([0, 1, 2, 1, -1])
+        head = struct.pack("<ii", ndim, 0) + struct.pack(
+            "<%dq" % (2 * max(ndim, 0) + 1), *([1] * (2 * max(ndim, 0) + 1)))
+        if rng.random() < 0.1:
+            head = head[:rng.randrange(len(head))]
+        out += rec + head
+    return out
+
+
+def pax_body(records):
+    body = b""
+    for k, v in records:
+        rec = b" " + k + b"=" + v + b"\n"
+        n = len(rec) + 1
+        while len(b"%d" % n + rec) != n:
+            n += 1
+        body += b"%d" % n + rec
+    return body
+
+
+def rechk(h):
+    h = bytearray(h)
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\x00 " % (sum(h) & 0o777777)
+    return bytes(h)
+
+
+def sparse_member(rng, name, data):
+    """`data` as a GNU sparse member tarfile rebuilds: old GNU 'S' (four
+    structs in the header, extension blocks), pax 0.0 (GNU.sparse.offset /
+    numbytes records), 0.1 (GNU.sparse.map), 1.0 (the map at the start of
+    the data). Chunks split the data; holes are zeros, so they go where
+    zeros are harmless (after the data), or in the middle for the
+    differential; maps sometimes out of order or overlapping."""
+    cuts = sorted(rng.sample(range(1, max(2, len(data))),
+                             min(rng.randrange(0, 6), max(0, len(data) - 1))))
+    pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+    chunks, cur = [], 0
+    for p in pieces:
+        hole = (rng.choice([1, 512]) if cur else 2) \
+            if rng.random() < 0.08 else 0
+        chunks.append((cur + hole, len(p)))
+        cur += hole + len(p)
+    real = cur + rng.choice([0, 0, 7, 512])
+    if rng.random() < 0.1 and len(chunks) > 1:
+        rng.shuffle(chunks)
+    if rng.random() < 0.05:
+        chunks.append((0, rng.randrange(1, 8)))  # overlaps the first
+    stored = b"".join(pieces)
+    stored += b"\x00" * max(0, sum(n for _, n in chunks) - len(stored))
+    kind = rng.choice(["old", "00", "01", "10"])
+    if kind == "old":
+        h = bytearray(tar_header(name, len(stored), b"S"))
+        for i, (o, n) in enumerate(chunks[:4]):
+            h[386 + 24 * i:398 + 24 * i] = b"%011o\x00" % o
+            h[398 + 24 * i:410 + 24 * i] = b"%011o\x00" % n
+        rest = chunks[4:]
+        h[482] = 1 if rest else 0
+        h[483:495] = b"%011o\x00" % real
+        out = rechk(h)
+        while rest:
+            b = bytearray(512)
+            for i, (o, n) in enumerate(rest[:21]):
+                b[24 * i:24 * i + 12] = b"%011o\x00" % o
+                b[24 * i + 12:24 * i + 24] = b"%011o\x00" % n
+            rest = rest[21:]
+            b[504] = 1 if rest else 0
+            out += bytes(b)
+        return out + pad512(stored)
+    recs = [(b"GNU.sparse.name", name)]
+    if kind == "00":
+        recs.append((b"GNU.sparse.size", b"%d" % real))
+        for o, n in chunks:
+            recs += [(b"GNU.sparse.offset", b"%d" % o),
+                     (b"GNU.sparse.numbytes", b"%d" % n)]
+        body = stored
+    elif kind == "01":
+        recs += [(b"GNU.sparse.realsize", b"%d" % real),
+                 (b"GNU.sparse.map", b",".join(b"%d,%d" % c for c in chunks))]
+        body = stored
+    else:
+        recs += [(b"GNU.sparse.major", b"1"), (b"GNU.sparse.minor", b"0"),
+                 (b"GNU.sparse.realsize", b"%d" % real)]
+        m = b"%d\n" % len(chunks) + b"".join(b"%d\n%d\n" % c for c in chunks)
+        body = pad512(m) + stored
+    if rng.random() < 0.2:
+        rng.shuffle(recs)
+    pax = pax_body(recs)
+    return (tar_header(b"PaxHeader", len(pax), b"x") + pad512(pax) +
+            tar_header(b"GNUSparseFile.0/" + name, len(body)) + pad512(body))
+
+
 def fuzz_tar(rng, seed):
     """A tar of torch's legacy members (sys_info, pickle, storages,
     tensors) or any names, each header with fields set off: size spelled
@@ -335,6 +485,13 @@ def fuzz_tar(rng, seed):
         # storages and tensors: a count of 0 (torch reads them first)
         data = b"\x80\x02K\x00." if n in (b"storages", b"tensors") and \
             rng.random() < 0.8 else payload(rng)
+        if n == b"storages" and rng.random() < 0.5:
+            data = legacy_storages(rng)
+        elif n == b"tensors" and rng.random() < 0.4:
+            data = legacy_tensors(rng)
+        if rng.random() < 0.12:  # a GNU sparse member, holes rebuilt
+            out += sparse_member(rng, n, data)
+            continue
         fields = {}
         r = rng.random()
         if r < 0.2:

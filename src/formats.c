@@ -254,7 +254,9 @@ enum {
     M_TOP,     /* a file or decompressed payload: lenient pickle test,
                   anything else is a problem */
     M_MEMBER,  /* an archive member: strict pickle test, else plain data */
-    M_FORCED   /* a loader unpickles it: always a stream */
+    M_FORCED,  /* a loader unpickles it: always a stream */
+    M_TORCH_STORAGES, /* torch's legacy tar members: pickles between raw */
+    M_TORCH_TENSORS   /* bytes (walk_torch_tar_member) */
 };
 
 typedef struct frame {
@@ -1504,8 +1506,8 @@ static void push_member(walk *w, const frame *parent, char *path,
 /* torch.load's tar format (torch/serialization.py legacy_load) reads
  * these members by their exact TarInfo.name (TarFile.getmember: the last
  * member so named): tar.extract("storages"), tar.extract("tensors") --
- * each a stream of pickles and raw bytes whose first pickle is always
- * unpickled -- and tar.extractfile("pickle"). sys_info is written but no
+ * each pickles between raw bytes, every one unpickled
+ * (walk_torch_tar_member) -- and tar.extractfile("pickle"). sys_info is written but no
  * longer read; it stays a forced stream (older loaders read it). */
 static int torch_tar_name(const pkli_tar_entry *e)
 {
@@ -1516,6 +1518,276 @@ static int torch_tar_name(const pkli_tar_entry *e)
             memcmp(e->name, names[i], e->name_len) == 0)
             return 1;
     return 0;
+}
+
+/* How a member so named is read: `storages` and `tensors` by their
+ * layout, the others whole. */
+static int torch_tar_mode(const pkli_tar_entry *e)
+{
+    if (!torch_tar_name(e))
+        return M_MEMBER;
+    if (e->name_len == 8 && memcmp(e->name, "storages", 8) == 0)
+        return M_TORCH_STORAGES;
+    if (e->name_len == 7 && memcmp(e->name, "tensors", 7) == 0)
+        return M_TORCH_TENSORS;
+    return M_FORCED;
+}
+
+/* One pickle.load on the extracted member at pos: 1 with *stop (just
+ * past STOP) and *next (where the file position is then: a FRAME's
+ * bytes are read whole, so a STOP inside a frame leaves the position at
+ * the frame's end -- _pickle.c load_frame, pickle.py _Unframer), or 0 when
+ * the unpickler fails inside it (it reads everything left). */
+static int legacy_pickle_end(const uint8_t *b, size_t len, size_t pos,
+                             pkl_allocator *a, size_t *stop, size_t *next)
+{
+    pkl_reader r;
+    pkl_op op;
+    pkl_error e;
+    int ok = 0, rc;
+    size_t frame_end = 0;
+    pkl_reader_init(&r, b, len, a);
+    pkl_reader_seek(&r, pos);
+    while ((rc = pkl_reader_next(&r, &op, &e)) == 1) {
+        if (op.code == PKL_OP_FRAME)
+            frame_end = op.end + (size_t)op.i; /* the reader checked it */
+        if (op.code == PKL_OP_STOP) {
+            *stop = *next = op.end;
+            ok = 1;
+            break;
+        }
+    }
+    /* the reader refuses a STOP before its frame's end (PKL_E_FRAME at
+     * the STOP): the unpickler returns there, the file is at frame_end */
+    if (rc < 0 && e.code == PKL_E_FRAME && e.offset < len &&
+        b[e.offset] == PKL_OP_STOP && frame_end > e.offset &&
+        frame_end <= len) {
+        *stop = e.offset + 1;
+        *next = frame_end;
+        ok = 1;
+    }
+    pkl_reader_free(&r);
+    return ok;
+}
+
+/* The record count pickle as legacy_load's range() takes it: a plain int
+ * (or bool), alone between PROTO/FRAME and an optional memo put. 1 with
+ * *n, 0 when it is anything else (the scanner cannot tell what range()
+ * gets). */
+static int legacy_count(const uint8_t *b, size_t pos, size_t end,
+                        pkl_allocator *a, int64_t *n)
+{
+    pkl_reader r;
+    pkl_op op;
+    int got = 0, ok = 0;
+    pkl_reader_init(&r, b, end, a);
+    pkl_reader_seek(&r, pos);
+    while (pkl_reader_next(&r, &op, NULL) == 1) {
+        if (op.code == PKL_OP_PROTO || op.code == PKL_OP_FRAME ||
+            (got && (op.code == PKL_OP_PUT || op.code == PKL_OP_BINPUT ||
+                     op.code == PKL_OP_LONG_BINPUT ||
+                     op.code == PKL_OP_MEMOIZE)))
+            continue;
+        if (op.code == PKL_OP_STOP) {
+            ok = got;
+            break;
+        }
+        if (got)
+            break;
+        if (op.code == PKL_OP_NEWTRUE || op.code == PKL_OP_NEWFALSE) {
+            *n = op.code == PKL_OP_NEWTRUE;
+        } else if ((op.type == PKL_A_INT || op.type == PKL_A_BOOL) &&
+                   (op.code == PKL_OP_INT || op.code == PKL_OP_BININT ||
+                    op.code == PKL_OP_BININT1 || op.code == PKL_OP_BININT2 ||
+                    op.code == PKL_OP_LONG || op.code == PKL_OP_LONG1 ||
+                    op.code == PKL_OP_LONG4)) {
+            *n = op.i;
+        } else if ((op.type == PKL_A_BIGINT || op.type == PKL_A_DECIMAL) &&
+                   (op.code == PKL_OP_INT || op.code == PKL_OP_LONG ||
+                    op.code == PKL_OP_LONG1 || op.code == PKL_OP_LONG4)) {
+            /* outside int64: a huge count reads records until the data
+             * ends, a hugely negative one none */
+            int neg = op.type == PKL_A_DECIMAL
+                          ? op.len && op.data[0] == '-'
+                          : op.len && (op.data[op.len - 1] & 0x80);
+            *n = neg ? -1 : INT64_MAX;
+        } else {
+            break;
+        }
+        got = 1;
+    }
+    pkl_reader_free(&r);
+    return ok;
+}
+
+/* Element size of a storage record's type (storage_type._dtype, then
+ * torch._utils._element_size): the record pickle's only global. 0 when
+ * the scanner cannot tell (none, several, or one it does not know), -1
+ * when legacy_load fails on it (UntypedStorage has no _dtype). */
+static int legacy_record_elsize(const uint8_t *b, size_t pos, size_t end,
+                                pkl_allocator *a)
+{
+    pkl_reader r;
+    pkl_op op;
+    const uint8_t *t[2] = { NULL, NULL }, *m = NULL, *nm = NULL;
+    size_t tl[2] = { 0, 0 }, ml = 0, nl = 0;
+    int globals = 0;
+    pkl_reader_init(&r, b, end, a);
+    pkl_reader_seek(&r, pos);
+    while (pkl_reader_next(&r, &op, NULL) == 1 && op.code != PKL_OP_STOP) {
+        if (op.code == PKL_OP_GLOBAL || op.code == PKL_OP_INST) {
+            globals++;
+            m = op.data, ml = op.len, nm = op.data2, nl = op.len2;
+        } else if (op.code == PKL_OP_STACK_GLOBAL) {
+            globals++;
+            m = t[0], ml = tl[0], nm = t[1], nl = tl[1];
+        } else if (op.code == PKL_OP_EXT1 || op.code == PKL_OP_EXT2 ||
+                   op.code == PKL_OP_EXT4) {
+            globals += 2; /* copyreg's registry: not followed */
+        }
+        if (is_text(&op) || (op.type == PKL_A_BYTES &&
+                             op.code != PKL_OP_BINBYTES &&
+                             op.code != PKL_OP_SHORT_BINBYTES &&
+                             op.code != PKL_OP_BINBYTES8 &&
+                             op.code != PKL_OP_BYTEARRAY8)) {
+            t[0] = t[1], tl[0] = tl[1];
+            t[1] = op.data, tl[1] = op.len;
+        } else if (op.code != PKL_OP_MEMOIZE && op.code != PKL_OP_BINPUT &&
+                   op.code != PKL_OP_LONG_BINPUT && op.code != PKL_OP_PUT) {
+            t[0] = t[1] = NULL;
+        }
+    }
+    pkl_reader_free(&r);
+    if (globals != 1 || !m || !nm)
+        return 0;
+    /* torch.XStorage and torch.cuda.XStorage (the legacy CUDA types keep
+     * a _dtype) */
+    if (ml == 10 && memcmp(m, "torch.cuda", 10) == 0) {
+        ml = 5;
+    } else if (ml == 5 && memcmp(m, "torch", 5) == 0 && nl > 5 &&
+               memcmp(nm, "cuda.", 5) == 0) {
+        nm += 5;
+        nl -= 5;
+    }
+    if (ml != 5 || memcmp(m, "torch", 5) != 0)
+        return 0;
+    if (nl == 14 && memcmp(nm, "UntypedStorage", 14) == 0)
+        return -1;
+    return storage_elsize(nm, nl);
+}
+
+/* torch's legacy tar members as legacy_load (torch/serialization.py)
+ * reads the extracted file, opened unbuffered so that pickle.load and
+ * the C++ reads share one position:
+ *   storages: a pickle (num_storages); per storage a pickle (key,
+ *     location, storage_type), then UntypedStorage._new_with_file
+ *     (torch/csrc/serialization.cpp THPStorage_readFileRaw: an int64 LE
+ *     count, nbytes = element_size * count in wrapping 64-bit arithmetic,
+ *     a storage of nbytes -- negative fails -- and exactly nbytes read,
+ *     EOF fails); then one more pickle (the storage views);
+ *   tensors: a pickle (num_tensors); per tensor a pickle (key,
+ *     storage_id, type), then struct.unpack('<i') ndim, 4 skipped bytes,
+ *     '<{ndim}q' sizes and strides (a negative ndim or short read is
+ *     struct.error) and '<q' storage offset.
+ * Every pickle is unpickled: they are copied back to back into one
+ * stream (PKL_STREAM_SPLICED) up to where the loader fails, and scanned
+ * as a sequence. No recursion; every length is checked before use. */
+static void walk_torch_tar_member(walk *w, frame *f)
+{
+    const uint8_t *b = f->data;
+    size_t len = f->len, pos = 0, npk = 0;
+    int storages = f->mode == M_TORCH_STORAGES;
+    const char *mname = storages ? "storages" : "tensors";
+    pkli_buf cp;
+    pkli_buf_init(&cp, &w->a, 0);
+    int64_t count = 0, i = 0;
+    /* 0: the count pickle, 1: records, 2: the views pickle, 3: done */
+    int stage = 0;
+    while (stage < 3 && pos < len) {
+        size_t stop = 0, end = 0;
+        int whole = legacy_pickle_end(b, len, pos, &w->a, &stop, &end);
+        /* up to the frame's end: the scanner reads on from there too */
+        if (pkli_buf_put(&cp, b + pos, (whole ? end : len) - pos) < 0) {
+            nomem(w, "legacy torch member");
+            goto out;
+        }
+        npk++;
+        if (!whole)
+            goto emit; /* the unpickler fails in it: the scanner says where */
+        size_t at = pos;
+        pos = end;
+        if (stage == 0) {
+            if (!legacy_count(b, at, stop, &w->a, &count)) {
+                problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, at,
+                         "legacy torch %s: the record count is no plain "
+                         "int: the %zu bytes after offset %zu (more records "
+                         "torch may unpickle) are not examined", mname,
+                         len - end, end);
+                goto emit;
+            }
+            stage = count > 0 ? 1 : storages ? 2 : 3;
+            continue;
+        }
+        if (stage == 2) {
+            stage = 3;
+            continue;
+        }
+        if (storages) {
+            int el = legacy_record_elsize(b, at, stop, &w->a);
+            if (el < 0)
+                goto emit; /* AttributeError: nothing more is read */
+            if (el == 0) {
+                problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, at,
+                         "legacy torch storages: record %lld names no "
+                         "storage type the scanner knows: its raw bytes and "
+                         "the %zu bytes after offset %zu are not examined",
+                         (long long)i, len - end, end);
+                goto emit;
+            }
+            uint64_t nbytes = 0;
+            int ok = len - pos >= 8;
+            if (ok) {
+                nbytes = (uint64_t)el * pkli_dec64le(b + pos);
+                ok = nbytes <= (uint64_t)INT64_MAX && nbytes <= len - pos - 8;
+            }
+            if (!ok) {
+                problemf(w, f->path, PKL_E_TRUNCATED, pos,
+                         "legacy torch storages: storage %lld's size runs "
+                         "past the member's end (%zu bytes left): torch.load "
+                         "fails here, after unpickling %zu pickle(s) of it",
+                         (long long)i, len - pos, npk);
+                goto emit;
+            }
+            pos += 8 + (size_t)nbytes;
+        } else {
+            int ok = len - pos >= 8;
+            int32_t nd = ok ? (int32_t)pkli_dec32le(b + pos) : 0;
+            ok = ok && nd >= 0 &&
+                 (uint64_t)nd * 16 + 8 <= (uint64_t)(len - pos - 8);
+            if (!ok) {
+                problemf(w, f->path, PKL_E_TRUNCATED, pos,
+                         "legacy torch tensors: tensor %lld's header (ndim "
+                         "%ld) runs past the member's end or is negative: "
+                         "torch.load fails here, after unpickling %zu "
+                         "pickle(s) of it", (long long)i, (long)nd, npk);
+                goto emit;
+            }
+            pos += 8 + (size_t)nd * 16 + 8;
+        }
+        if (++i >= count)
+            stage = storages ? 2 : 3;
+    }
+    if (stage < 3 && npk)
+        problemf(w, f->path, PKL_E_TRUNCATED, len,
+                 "legacy torch %s: the member ends before its %s pickle: "
+                 "torch.load fails here", mname,
+                 stage == 2 ? "storage views" : "next record");
+emit:
+    emit(w, f, cp.data ? (const uint8_t *)cp.data : b, cp.len, 0,
+         PKL_STREAM_FORCED | PKL_STREAM_SEQUENCE | PKL_STREAM_SPLICED,
+         PKL_FMT_TORCH_LEGACY, npk, 0);
+out:
+    pkli_buf_free(&cp);
 }
 
 /* TarFile._find_link_target: a symlink's target is dirname(name) joined
@@ -1600,7 +1872,8 @@ static void walk_tar_link(walk *w, frame *t, const pkli_tar_entry *e,
                          tgt.header_offset, "tar: link target is %s",
                          tgt.sparse ? "sparse (holes not rebuilt)"
                                     : "cut short");
-            push_member(w, t, path, tgt.data, tgt.size, M_FORCED);
+            push_member(w, t, path, tgt.data, tgt.size,
+                        torch_tar_mode(e));
             return;
         }
         cur = tgt;
@@ -1668,7 +1941,8 @@ static void walk_tar_step(walk *w, frame *t)
         problemf(w, path, PKL_E_TRUNCATED, e.header_offset,
                  "tar: member declares %llu bytes, %zu remain",
                  (unsigned long long)e.declared, e.size);
-    int mode = has_pkl_name(e.name, e.name_len) || torch ? M_FORCED : M_MEMBER;
+    int mode = torch ? torch_tar_mode(&e)
+               : has_pkl_name(e.name, e.name_len) ? M_FORCED : M_MEMBER;
     push_member(w, t, path, e.data, e.size, mode);
 }
 
@@ -1702,6 +1976,10 @@ static void walk_buffer(walk *w, frame *f)
 {
     if (f->mode == M_FORCED) {
         emit(w, f, f->data, f->len, 0, PKL_STREAM_FORCED, PKL_FMT_PICKLE, 0, 0);
+        return;
+    }
+    if (f->mode == M_TORCH_STORAGES || f->mode == M_TORCH_TENSORS) {
+        walk_torch_tar_member(w, f);
         return;
     }
     int fmt = pkl_format_detect(f->data, f->len);

@@ -66,6 +66,13 @@ PASS_THROUGH = {
     "joblib.numpy_pickle_compat.NDArrayWrapper",
     "joblib.numpy_pickle_compat.ZNDArrayWrapper",
 }
+# torch's legacy tar loader reads `storage_type._dtype` of each storage
+# record in `storages` to size the raw bytes after it: with a stand-in it
+# fails there and never reaches the next record's pickle
+PASS_THROUGH |= {"torch.%sStorage" % t for t in (
+    "Double", "Float", "Half", "BFloat16", "Long", "Int", "Short", "Char",
+    "Byte", "Bool", "ComplexDouble", "ComplexFloat", "QUInt8", "QInt8",
+    "QInt32", "QUInt4x2", "QUInt2x4")}
 
 
 class StandIn:

@@ -25,6 +25,7 @@ K skipped" last.
 import csv
 import json
 import os
+import struct
 import subprocess
 import sys
 import tarfile
@@ -165,6 +166,101 @@ def oracle_tests(rs):
               'asks for os.system (got %s)' % (r['file'], rec))
 
 
+def legacy_layout_tests():
+    """torch's legacy tar `storages` / `tensors` layout (pickles between raw
+    bytes) on well-formed and inconsistent files built here from raw bytes:
+    the real torch.load (under the recorder) reads the well-formed one to
+    the end, so the layout the scan walks is torch's; the scan finds no
+    damage in it, and reports the inconsistent sizes as damage (medium)
+    while still naming the global unpickled before them."""
+    sys.path.insert(0, os.path.join(STREAMS, 'gen'))
+    import gen_streams as g
+    st = (b"\x80\x02K\x03." + g.storage_rec(0) + g.raw_storage(3, 4) +
+          g.storage_rec(1, b"DoubleStorage") +
+          struct.pack('<q', (1 << 61) + 1) + b"\x07" * 8 +
+          g.storage_rec(2, b"BoolStorage") + g.raw_storage(0, 1) +
+          b"\x80\x02]q\x00(K\x03K\x00K\x01K\x01tq\x01a.")
+    te = (b"K\x01." + b"\x80\x02(K\x05K\x00ctorch\nFloatStorage\nt." +
+          struct.pack('<ii', 2, 0) + struct.pack('<5q', 3, 1, 1, 1, 0))
+    pk = b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01X\x01\x00\x00\x005q\x02Qs."
+    good = (g.member(b"storages", st) + g.member(b"tensors", te) +
+            g.member(b"pickle", pk) + b"\0" * 1024)
+    # storage 1 claims 100 floats where 8 bytes remain; its record calls
+    # os.system (REDUCE) for the location before that
+    bad_st = (b"K\x02." + g.storage_rec(0) + g.raw_storage(1, 4) +
+              b"\x80\x02K\x01" + g.MAL[:-1] + b"ctorch\nFloatStorage\n\x87." +
+              struct.pack('<q', 100) + b"\0" * 8)
+    bad = (g.member(b"storages", bad_st) + g.member(b"tensors", b"K\x00.") +
+           g.member(b"pickle", pk) + b"\0" * 1024)
+    trunc_st = (b"K\x02." + g.storage_rec(0) + g.raw_storage(1, 4) +
+                g.storage_rec(1) + struct.pack('<q', 100) + b"\0" * 8)
+    trunc = (g.member(b"storages", trunc_st) +
+             g.member(b"tensors", b"K\x00.") + g.member(b"pickle", pk) +
+             b"\0" * 1024)
+    # a tensor header with a negative ndim: struct.error in legacy_load
+    bad_te = (g.member(b"storages", b"K\x00.]." ) + g.member(
+        b"tensors", b"K\x02." + b"\x80\x02(K\x05K\x00K\x00t." +
+        struct.pack('<ii', -1, 0) + g.MAL) + g.member(b"pickle", pk) +
+        b"\0" * 1024)
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for name, data in (('good.tar', good), ('bad.tar', bad),
+                           ('bad_te.tar', bad_te), ('trunc.tar', trunc)):
+            paths.append(os.path.join(d, name))
+            with open(paths[-1], 'wb') as f:
+                f.write(data)
+        doc = scan(paths)
+        got = {os.path.basename(f['path']): f['findings']
+               for f in doc['files']}
+        sev = [(x['severity'], x['rule']) for x in got.get('good.tar', [])]
+        check(not [x for x in sev if x[0] in ('medium', 'critical')],
+              'well-formed legacy tar: no medium or critical (got %s)' % sev)
+        fs = got.get('bad.tar', [])
+        check([x for x in fs if x['severity'] == 'critical' and
+               x.get('path') == 'storages'],
+              'inconsistent storages: the record before the bad size is '
+              'scanned (got %s)' % fs)
+        check([x for x in fs if x['severity'] == 'medium' and
+               x['rule'].startswith('container-') and
+               x.get('path') == 'storages'],
+              'inconsistent storages: a record it cannot size is medium '
+              '(got %s)' % fs)
+        fs = got.get('trunc.tar', [])
+        check([x for x in fs if x['rule'] == 'container-truncated' and
+               x.get('path') == 'storages'],
+              'storage size past the member\'s end: damage (got %s)' % fs)
+        fs = got.get('bad_te.tar', [])
+        check([x for x in fs if x['rule'] == 'container-truncated' and
+               x.get('path') == 'tensors'] and
+              not [x for x in fs if x['severity'] == 'critical'],
+              'negative ndim: damage, and the pickle after it (never '
+              'unpickled) is not reported (got %s)' % fs)
+        p = subprocess.run([sys.executable, os.path.join(HERE, 'oracle.py'),
+                            '--worker', 'torch'], input='\n'.join(paths) +
+                           '\n', capture_output=True, text=True,
+                           timeout=600, cwd=tempfile.gettempdir())
+        if p.returncode == 3:
+            skip('torch is not installed: 4 legacy layout oracle checks')
+            return
+        recs = {}
+        for line in p.stdout.splitlines():
+            dd = json.loads(line)
+            recs[os.path.basename(dd['path'])] = dd
+        check(recs.get('good.tar', {}).get('error', 'x') is None,
+              'torch.load reads the well-formed legacy tar to the end (%s)'
+              % recs.get('good.tar'))
+        check(asked_system(recs.get('bad.tar', {})),
+              'torch.load asks for os.system before the bad size (%s)'
+              % recs.get('bad.tar'))
+        check('EOF' in (recs.get('trunc.tar', {}).get('error') or ''),
+              'torch.load fails at the size past the end (%s)'
+              % recs.get('trunc.tar'))
+        check(not asked_system(recs.get('bad_te.tar', {})) and
+              recs.get('bad_te.tar', {}).get('error'),
+              'torch.load fails at the negative ndim (%s)'
+              % recs.get('bad_te.tar'))
+
+
 def main():
     if not os.path.exists(EXE):
         return no_binary()
@@ -173,6 +269,7 @@ def main():
     scan_tests(rs)
     tarfile_tests(rs)
     oracle_tests(rs)
+    legacy_layout_tests()
     return finish()
 
 

@@ -192,6 +192,72 @@ def tars():
           "old GNU sparse member (type S) with one full chunk")
 
 
+def storage_rec(key, typ=b"FloatStorage", module=b"torch"):
+    """The pickle legacy_load reads before each storage's raw bytes:
+    (key, location, storage_type), protocol 2, raw opcodes."""
+    return (b"\x80\x02K" + bytes([key]) + b"X\x03\x00\x00\x00cpuc" + module +
+            b"\n" + typ + b"\n\x87.")
+
+
+def raw_storage(count, elsize, fill=b"\x01"):
+    """_new_with_file's layout: an int64 LE element count, then
+    count * element_size bytes."""
+    return struct.pack("<q", count) + fill * (count * elsize)
+
+
+def tensor_rec(key, storage, ndim, sizes, strides, offset):
+    """tensors: a (key, storage_id, type) pickle, then ndim as <i, 4
+    skipped bytes, ndim sizes, ndim strides and the offset as <q."""
+    return (b"\x80\x02(K" + bytes([key]) + b"K" + bytes([storage]) +
+            b"ctorch\nFloatTensor\nt." + struct.pack("<i", ndim) +
+            b"\0" * 4 + struct.pack("<%dq" % ndim, *sizes) +
+            struct.pack("<%dq" % ndim, *strides) + struct.pack("<q", offset))
+
+
+def legacy_tars():
+    """Hostile pickles after raw storage or tensor bytes: legacy_load
+    unpickles every record in `storages` and `tensors`
+    (torch/serialization.py legacy_load)."""
+    tensors = b"K\x00."
+    pickle_m = member(b"pickle", b"\x80\x02}q\x00.")
+    storages = (b"K\x02." + storage_rec(0) + raw_storage(3, 4) + MAL +
+                b"]q\x00.")
+    write("tar_storages_second_record.tar",
+          member(b"storages", storages) + member(b"tensors", tensors) +
+          pickle_m + b"\0" * 1024,
+          "critical@storages", "torch", "storages",
+          "the second storage record of `storages` calls os.system: "
+          "legacy_load unpickles one record per storage, each after the "
+          "previous one's raw bytes (int64 count * element size)")
+    storages = (b"K\x01." + storage_rec(0, b"DoubleStorage") +
+                raw_storage(2, 8, b"\x80") + MAL)
+    write("tar_storages_views_pickle.tar",
+          member(b"storages", storages) + member(b"tensors", tensors) +
+          pickle_m + b"\0" * 1024,
+          "critical@storages", "torch", "storages",
+          "the storage-views pickle after the last DoubleStorage's bytes "
+          "(8 per element, bytes that parse as opcodes) calls os.system")
+    # 2**61 + 1 doubles: torch computes element_size * count in 64 bits,
+    # which wraps to 8 bytes, and reads the views pickle after them
+    storages = (b"K\x01." + storage_rec(0, b"DoubleStorage") +
+                struct.pack("<q", (1 << 61) + 1) + b"\x07" * 8 + MAL)
+    write("tar_storages_wrapping_count.tar",
+          member(b"storages", storages) + member(b"tensors", tensors) +
+          pickle_m + b"\0" * 1024,
+          "critical@storages", "torch", "storages",
+          "a storage count of 2**61 + 1 doubles: nbytes = element_size * "
+          "count wraps to 8 in THPStorage_readFileRaw, so the views pickle "
+          "8 bytes on calls os.system")
+    storages = b"K\x01." + storage_rec(0) + raw_storage(1, 4) + b"]q\x00."
+    tensors = (b"K\x02." + tensor_rec(1, 0, 2, (1, 1), (1, 1), 0) + MAL)
+    write("tar_tensors_second_record.tar",
+          member(b"storages", storages) + member(b"tensors", tensors) +
+          pickle_m + b"\0" * 1024,
+          "critical@tensors", "torch", "tensors",
+          "the second tensor record calls os.system, after the first one's "
+          "binary header (ndim, sizes, strides, offset)")
+
+
 def compressed():
     cut = 4  # "cos\n" | "system..." : neither part alone names the call
     write("gzip_zero_padding.gz",
@@ -260,6 +326,7 @@ def joblib_samples():
 
 def main():
     tars()
+    legacy_tars()
     compressed()
     joblib_samples()
     with open(os.path.join(OUT, "MANIFEST.tsv"), "w", encoding="utf-8") as f:
