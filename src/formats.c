@@ -1839,6 +1839,55 @@ static int tar_link_target(walk *w, const frame *t, const pkli_tar_entry *l,
     return (int)found;
 }
 
+/* A sparse member's content as extract() writes it (pkli_tar_sparse:
+ * holes are zeros), bounded by max_output and charged to max_total,
+ * pushed as an owned buffer. Returns 1 when it took `path` (pushed or
+ * freed), 0 when the map is not followed: the caller scans the stored
+ * bytes. */
+static int walk_tar_sparse(walk *w, frame *t, const pkli_tar_entry *e,
+                           char *path, int mode)
+{
+    uint8_t *sb = NULL;
+    size_t sl = 0, left = w->max_total > w->st.bytes_out
+                             ? w->max_total - w->st.bytes_out : 0;
+    size_t limit = w->max_output < left ? w->max_output : left;
+    int ordered = 1;
+    pkl_error se;
+    int code = pkli_tar_sparse(&t->tar, e, &w->a, limit, &sb, &sl, &ordered,
+                               &se);
+    if (code == PKL_E_NOMEM) {
+        nomem(w, "tar sparse member");
+        pkli_free(&w->a, path);
+        return 1;
+    }
+    if (!sb)
+        return 0;
+    if (code)
+        problem(w, path, &se);
+    /* _FileInFile (extractfile) walks a map in order: out of order or
+     * overlapping, it reads other bytes than extract() writes */
+    if (!ordered && mode != M_TORCH_STORAGES && mode != M_TORCH_TENSORS)
+        problemf(w, path, PKL_E_FORMAT_UNSUPPORTED, e->header_offset,
+                 "tar: sparse map out of order or overlapping: "
+                 "extractfile() reads it differently; extract()'s content "
+                 "is scanned");
+    w->st.bytes_out += sl;
+    frame c;
+    memset(&c, 0, sizeof c);
+    c.kind = FR_BUF;
+    c.mode = mode;
+    c.depth = t->depth + 1;
+    c.path = path;
+    c.data = c.owned = sb;
+    c.len = sl;
+    c.chain = dup_str(w, t->chain);
+    if (!c.chain || push(w, &c) < 0) {
+        frame_free(w, &c);
+        nomem(w, "container walk");
+    }
+    return 1;
+}
+
 /* A torch member that is a link: extractfile("pickle") and extract() of a
  * hard link read the target member's bytes; extract() of a symlink makes
  * a link on disk, which torch then opens (a path outside the archive). */
@@ -1866,6 +1915,9 @@ static void walk_tar_link(walk *w, frame *t, const pkli_tar_entry *e,
                 pkli_free(&w->a, path);
                 return;
             }
+            if (tgt.sparse &&
+                walk_tar_sparse(w, t, &tgt, path, torch_tar_mode(e)))
+                return;
             if (tgt.sparse || tgt.size < tgt.declared)
                 problemf(w, path, tgt.sparse ? PKL_E_FORMAT_UNSUPPORTED
                                              : PKL_E_TRUNCATED,
@@ -1933,6 +1985,10 @@ static void walk_tar_step(walk *w, frame *t)
         walk_tar_link(w, t, &e, path);
         return;
     }
+    int mode = torch ? torch_tar_mode(&e)
+               : has_pkl_name(e.name, e.name_len) ? M_FORCED : M_MEMBER;
+    if (e.sparse && walk_tar_sparse(w, t, &e, path, mode))
+        return;
     if (e.sparse)
         problemf(w, path, PKL_E_FORMAT_UNSUPPORTED, e.header_offset,
                  "tar: sparse member: its holes are not rebuilt, the %zu "
@@ -1941,8 +1997,6 @@ static void walk_tar_step(walk *w, frame *t)
         problemf(w, path, PKL_E_TRUNCATED, e.header_offset,
                  "tar: member declares %llu bytes, %zu remain",
                  (unsigned long long)e.declared, e.size);
-    int mode = torch ? torch_tar_mode(&e)
-               : has_pkl_name(e.name, e.name_len) ? M_FORCED : M_MEMBER;
     push_member(w, t, path, e.data, e.size, mode);
 }
 

@@ -147,7 +147,19 @@ typedef struct pkli_tar_entry {
     uint64_t declared;     /* bytes extractfile() would read */
     size_t header_offset;  /* TarInfo.offset: first header of the member */
     size_t data_offset;    /* TarInfo.offset_data */
+    /* TarInfo.sparse, where tarfile takes it from (pkli_tar_sparse) */
+    int sparse_kind;       /* PKLI_SPARSE_* */
+    const uint8_t *sp_src; /* OLD: the header; PAX00: the pax block; PAX01:
+                              the GNU.sparse.map value; PAX10: the map at
+                              the old data offset */
+    size_t sp_len;         /* PAX00/PAX01/PAX10: bytes at sp_src */
+    size_t sp_ext;         /* OLD: extension blocks after the header */
 } pkli_tar_entry;
+
+enum { PKLI_SPARSE_NONE, PKLI_SPARSE_OLD, PKLI_SPARSE_PAX00,
+       PKLI_SPARSE_PAX01, PKLI_SPARSE_PAX10,
+       PKLI_SPARSE_NESTED, /* several levels set the map: not followed */
+       PKLI_SPARSE_BAD };  /* tarfile raises reading the map */
 
 /* The pax keywords that change a member's name, link or size. */
 enum { PKLI_PAX_PATH, PKLI_PAX_SIZE, PKLI_PAX_LINKPATH, PKLI_PAX_SPNAME,
@@ -186,6 +198,20 @@ void pkli_tar_open(pkli_tar *t, const uint8_t *buf, size_t len);
  * end_junk); -1 with *err when tarfile raises ReadError (an invalid header
  * after an extended one) or reads something we do not follow: stop. */
 int pkli_tar_next(pkli_tar *t, pkli_tar_entry *e, pkl_error *err);
+/* The content TarFile.makefile writes for a sparse member (extract():
+ * zeros of TarInfo.size bytes, each (offset, numbytes) of the map written
+ * in order from the bytes read on from offset_data, later chunks over
+ * earlier ones). Allocates *out (at most `limit` bytes, zeros past what
+ * the map writes). Returns 0, or a PKL_E_* code with *err: PKL_E_LIMIT_OUTPUT
+ * (the first `limit` bytes are in *out), PKL_E_TRUNCATED (the archive ends
+ * inside a chunk: extract() raises ReadError; *out holds what exists),
+ * PKL_E_FORMAT_UNSUPPORTED (a map the walker does not follow: *out NULL),
+ * PKL_E_NOMEM. *ordered is 1 when the chunks are sorted and do not
+ * overlap: extractfile() then reads the same bytes (_FileInFile's map),
+ * else it reads them differently. */
+int pkli_tar_sparse(const pkli_tar *t, const pkli_tar_entry *e,
+                    pkl_allocator *a, size_t limit, uint8_t **out,
+                    size_t *outlen, int *ordered, pkl_error *err);
 /* posixpath.normpath of p[0..n) into out (room for n + 1 bytes); returns
  * the length. */
 size_t pkli_tar_normpath(const uint8_t *p, size_t n, uint8_t *out);

@@ -35,8 +35,9 @@
  *
  * The overriding headers nest (tarfile recurses: the outermost override
  * is applied last); here they are kept on a small explicit stack instead.
- * Sparse members (old GNU 'S' and pax GNU.sparse.*) are returned with
- * their stored bytes and a flag: their holes are not rebuilt. It never
+ * Sparse members (old GNU 'S' and pax GNU.sparse.* 0.0, 0.1, 1.0) keep
+ * where their map comes from; pkli_tar_sparse rebuilds their content as
+ * TarFile.makefile writes it (_proc_sparse, _proc_gnusparse_00/01/10). It never
  * reads outside the buffer, never trusts a size before comparing it with
  * what remains, and never recurses.
  */
@@ -494,6 +495,9 @@ static int builtin(pkli_tar *t, const hdr *x, pkli_tar_entry *e,
             data += BLOCK;
         }
         e->sparse = 1;
+        e->sparse_kind = PKLI_SPARSE_OLD;
+        e->sp_src = h;
+        e->sp_ext = (data - x->at - BLOCK) / BLOCK;
         int64_t orig;
         nti(h + 483, 12, &orig);
         e->stored = x->size;
@@ -522,6 +526,46 @@ static int builtin(pkli_tar *t, const hdr *x, pkli_tar_entry *e,
     return 0;
 }
 
+/* _proc_gnusparse_10: the map is text at the start of the member's data,
+ * read a block at a time: `fields\n` in the first block, then 2 * fields
+ * numbers each ending in '\n', one more block read whenever the buffer
+ * holds no '\n'; offset_data moves past the blocks read. Returns the kind:
+ * PAX10, or BAD when tarfile raises (a missing '\n', int() refusing a
+ * number, the data ending). */
+static int sparse10_map(const pkli_tar *t, pkli_tar_entry *e)
+{
+    size_t at = e->data_offset, got, p;
+    if (at > t->len)
+        return PKLI_SPARSE_BAD;
+    got = t->len - at < BLOCK ? t->len - at : BLOCK;
+    const uint8_t *b = t->buf + at;
+    const uint8_t *nl = memchr(b, '\n', got);
+    int64_t fields;
+    if (!nl || pax_int(b, (size_t)(nl - b), &fields) != 0)
+        return PKLI_SPARSE_BAD;
+    p = (size_t)(nl - b) + 1;
+    e->sp_src = b + p;
+    /* fields * 2 numbers: each takes at least one byte, so a count past
+     * what the archive holds ends in BAD */
+    for (int64_t k = 0; fields > 0 && k < fields * 2 && k >= 0; k++) {
+        nl = memchr(b + p, '\n', got - p);
+        if (!nl) {
+            size_t more = t->len - at - got < BLOCK ? t->len - at - got : BLOCK;
+            got += more;
+            nl = memchr(b + p, '\n', got - p);
+        }
+        int64_t v;
+        if (!nl || pax_int(b + p, (size_t)(nl - b) - p, &v) != 0)
+            return PKLI_SPARSE_BAD;
+        p = (size_t)(nl - b) + 1;
+        if (fields > (int64_t)(t->len / 2))
+            return PKLI_SPARSE_BAD; /* more numbers than bytes */
+    }
+    e->sp_len = (size_t)(b + p - e->sp_src);
+    e->data_offset = at + got;
+    return PKLI_SPARSE_PAX10;
+}
+
 /* Applies the overriding headers, innermost first, as tarfile's recursion
  * returns through them. */
 static int unwind(pkli_tar *t, over *ov, size_t nov, pkli_tar_entry *e,
@@ -541,11 +585,33 @@ static int unwind(pkli_tar *t, over *ov, size_t nov, pkli_tar_entry *e,
             continue;
         }
         const pkli_pax *p = o->type == 'g' ? &t->glob : &o->pax;
-        if (p->has[PKLI_PAX_SPMAP] || p->has[PKLI_PAX_SPSIZE] ||
-            (p->has[PKLI_PAX_SPMAJOR] && p->n[PKLI_PAX_SPMAJOR] == 1 &&
-             p->v[PKLI_PAX_SPMAJOR][0] == '1' && p->has[PKLI_PAX_SPMINOR] &&
-             p->n[PKLI_PAX_SPMINOR] == 1 && p->v[PKLI_PAX_SPMINOR][0] == '0'))
+        /* _proc_pax: GNU.sparse.map (0.1), else GNU.sparse.size (0.0),
+         * else major "1" and minor "0" (1.0) */
+        int kind = p->has[PKLI_PAX_SPMAP]    ? PKLI_SPARSE_PAX01
+                   : p->has[PKLI_PAX_SPSIZE] ? PKLI_SPARSE_PAX00
+                   : p->has[PKLI_PAX_SPMAJOR] && p->n[PKLI_PAX_SPMAJOR] == 1 &&
+                           p->v[PKLI_PAX_SPMAJOR][0] == '1' &&
+                           p->has[PKLI_PAX_SPMINOR] &&
+                           p->n[PKLI_PAX_SPMINOR] == 1 &&
+                           p->v[PKLI_PAX_SPMINOR][0] == '0'
+                       ? PKLI_SPARSE_PAX10
+                       : PKLI_SPARSE_NONE;
+        if (kind != PKLI_SPARSE_NONE) {
+            if (e->sparse) {
+                e->sparse_kind = PKLI_SPARSE_NESTED;
+            } else if (kind == PKLI_SPARSE_PAX01) {
+                e->sp_src = p->v[PKLI_PAX_SPMAP];
+                e->sp_len = p->n[PKLI_PAX_SPMAP];
+                e->sparse_kind = kind;
+            } else if (kind == PKLI_SPARSE_PAX00) {
+                e->sp_src = o->data; /* finditer over this header's block */
+                e->sp_len = o->len;
+                e->sparse_kind = kind;
+            } else {
+                e->sparse_kind = sparse10_map(t, e);
+            }
             e->sparse = 1;
+        }
         if (o->type == 'g')
             continue;
         int rc = apply_pax(e, p);
@@ -654,6 +720,193 @@ int pkli_tar_next(pkli_tar *t, pkli_tar_entry *e, pkl_error *err)
     locate(t, e);
     t->next++;
     return 1;
+}
+
+/* ---- sparse members ---------------------------------------------------- */
+
+/* The (offset, numbytes) pairs of TarInfo.sparse, one at a time. */
+typedef struct sp_iter {
+    const pkli_tar *t;
+    const pkli_tar_entry *e;
+    size_t i;        /* OLD: struct index (4 in the header, 21 a block) */
+    size_t p, q;     /* PAX00: the two finditer cursors; others: cursor */
+} sp_iter;
+
+/* re.finditer(rb"\d+ KEY=(\d+)\n", buf) from *at: the next match's value
+ * (saturating), *at moved past it. 0 when there is none. */
+static int pax00_next(const uint8_t *d, size_t n, size_t *at, const char *key,
+                      int64_t *v)
+{
+    size_t kl = strlen(key);
+    for (size_t k = *at; k + kl <= n; k++) {
+        if (memcmp(d + k, key, kl) != 0)
+            continue;
+        /* "\d+ " before the key, not before *at */
+        if (k < *at + 2 || d[k - 1] != ' ' || d[k - 2] < '0' || d[k - 2] > '9')
+            continue;
+        size_t j = k + kl;
+        uint64_t x = 0;
+        size_t ds = j;
+        while (j < n && d[j] >= '0' && d[j] <= '9') {
+            x = x > (uint64_t)INT64_MAX / 10 ? (uint64_t)INT64_MAX
+                                             : x * 10 + (uint64_t)(d[j] - '0');
+            j++;
+        }
+        if (j == ds || j >= n || d[j] != '\n')
+            continue;
+        *v = x > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)x;
+        *at = j + 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* 1 with the next pair, 0 at the end, -1 when tarfile raises. */
+static int sp_next(sp_iter *it, int64_t *off, int64_t *num)
+{
+    const pkli_tar_entry *e = it->e;
+    switch (e->sparse_kind) {
+    case PKLI_SPARSE_OLD:
+        /* _proc_sparse: the header's four structs as they are, then the
+         * extension blocks' 21 each, kept when both numbers are non-zero */
+        for (;;) {
+            const uint8_t *s;
+            if (it->i < 4) {
+                s = e->sp_src + 386 + 24 * it->i;
+            } else {
+                size_t k = it->i - 4, blk = k / 21;
+                if (blk >= e->sp_ext)
+                    return 0;
+                s = e->sp_src + BLOCK * (blk + 1) + 24 * (k % 21);
+            }
+            it->i++;
+            if (nti(s, 12, off) != R_OK || nti(s + 12, 12, num) != R_OK)
+                return -1; /* builtin() checked them: cannot happen */
+            if (it->i <= 4 || (*off && *num))
+                return 1;
+        }
+    case PKLI_SPARSE_PAX00:
+        if (!pax00_next(e->sp_src, e->sp_len, &it->p, "GNU.sparse.offset=",
+                        off) ||
+            !pax00_next(e->sp_src, e->sp_len, &it->q, "GNU.sparse.numbytes=",
+                        num))
+            return 0;
+        return 1;
+    case PKLI_SPARSE_PAX01:
+    case PKLI_SPARSE_PAX10: {
+        /* 0.1: int() of each ','-separated field; 1.0: of each line; a
+         * last odd number is dropped (zip) */
+        uint8_t sep = e->sparse_kind == PKLI_SPARSE_PAX01 ? ',' : '\n';
+        int64_t v[2];
+        for (int k = 0; k < 2; k++) {
+            if (it->q || (sep == '\n' && it->p >= e->sp_len))
+                return 0;
+            const uint8_t *a = e->sp_src + it->p;
+            size_t rest = e->sp_len - it->p;
+            const uint8_t *z = memchr(a, sep, rest);
+            size_t l = z ? (size_t)(z - a) : rest;
+            if (pax_int(a, l, &v[k]) != 0)
+                return -1; /* int() raises (every field is converted) */
+            it->p += l + (z != NULL);
+            if (!z || (sep == '\n' && it->p >= e->sp_len))
+                it->q = 1; /* the last field */
+            if (it->q && k == 0)
+                return 0; /* an odd last number: zip() drops it */
+        }
+        *off = v[0];
+        *num = v[1];
+        return 1;
+    }
+    default:
+        return -1;
+    }
+}
+
+int pkli_tar_sparse(const pkli_tar *t, const pkli_tar_entry *e,
+                    pkl_allocator *a, size_t limit, uint8_t **out,
+                    size_t *outlen, int *ordered, pkl_error *err)
+{
+    sp_iter it;
+    int64_t off, num;
+    int rc, code = 0;
+    size_t src = e->data_offset;
+    int64_t last = 0;
+    *out = NULL;
+    *outlen = 0;
+    *ordered = 1;
+    if (e->sparse_kind == PKLI_SPARSE_NESTED ||
+        e->sparse_kind == PKLI_SPARSE_BAD || e->size_field < 0) {
+        pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, e->header_offset, -1,
+                        "tar: sparse map %s: holes not rebuilt",
+                        e->sparse_kind == PKLI_SPARSE_NESTED
+                            ? "set by several headers"
+                        : e->sparse_kind == PKLI_SPARSE_BAD
+                            ? "that tarfile cannot read"
+                            : "with a negative size");
+        return PKL_E_FORMAT_UNSUPPORTED;
+    }
+    size_t n = (uint64_t)e->size_field > limit ? limit : (size_t)e->size_field;
+    uint8_t *buf = pkli_malloc(a, n ? n : 1);
+    if (!buf) {
+        pkli_error_setf(err, PKL_E_NOMEM, e->header_offset, -1,
+                        "tar: sparse member of %zu bytes", n);
+        return PKL_E_NOMEM;
+    }
+    memset(buf, 0, n);
+    memset(&it, 0, sizeof it);
+    it.t = t;
+    it.e = e;
+    /* the map has at most as many pairs as the archive has bytes */
+    for (size_t pairs = 0; (rc = sp_next(&it, &off, &num)) == 1; pairs++) {
+        if (off < 0 || num < 0 || pairs > t->len) {
+            /* seek() to a negative offset raises; copyfileobj with a
+             * negative length copies a block's remainder: not followed */
+            pkli_free(a, buf);
+            pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, e->header_offset,
+                            -1, "tar: sparse map with a negative offset or "
+                            "size: holes not rebuilt");
+            return PKL_E_FORMAT_UNSUPPORTED;
+        }
+        if (num == 0)
+            continue; /* covers nothing in either reader */
+        if (off < last)
+            *ordered = 0;
+        last = off > INT64_MAX - num ? INT64_MAX : off + num;
+        /* makefile: copyfileobj(source, target, numbytes) reads on from
+         * offset_data through the whole archive */
+        size_t have = src <= t->len ? t->len - src : 0;
+        size_t take = (uint64_t)num > have ? have : (size_t)num;
+        if ((uint64_t)off < n) {
+            size_t room = n - (size_t)off;
+            memcpy(buf + off, t->buf + src, take < room ? take : room);
+        }
+        if (take < (uint64_t)num) {
+            code = PKL_E_TRUNCATED;
+            pkli_error_setf(err, code, e->header_offset, -1,
+                            "tar: the archive ends inside a sparse chunk "
+                            "(%lld bytes at offset %lld): extract() raises "
+                            "ReadError", (long long)num, (long long)off);
+            break;
+        }
+        src += take;
+    }
+    if (rc < 0) {
+        pkli_free(a, buf);
+        pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, e->header_offset, -1,
+                        "tar: sparse map that tarfile cannot read: holes not "
+                        "rebuilt");
+        return PKL_E_FORMAT_UNSUPPORTED;
+    }
+    *out = buf;
+    *outlen = n;
+    if (!code && n < (uint64_t)e->size_field) {
+        code = PKL_E_LIMIT_OUTPUT;
+        pkli_error_setf(err, code, e->header_offset, -1,
+                        "tar: sparse member of %lld bytes: the first %zu "
+                        "(limit) rebuilt and scanned",
+                        (long long)e->size_field, n);
+    }
+    return code;
 }
 
 /* ---- names as os.path.normpath compares them ---------------------------- */

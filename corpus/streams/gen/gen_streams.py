@@ -258,6 +258,94 @@ def legacy_tars():
           "binary header (ndim, sizes, strides, offset)")
 
 
+# os.system('id') at protocol 4 through STACK_GLOBAL: its BINUNICODE
+# lengths hold the only zero bytes, which a sparse map leaves as holes --
+# the stored bytes alone are no pickle that names anything
+HOLEY = (b"\x80\x04X\x02\x00\x00\x00osX\x06\x00\x00\x00system\x93"
+         b"X\x02\x00\x00\x00id\x85R.")
+
+
+def holey_chunks(data, split=1):
+    """(offset, numbytes) of data's non-zero runs, each cut into `split`
+    adjacent pieces; the stored bytes are the runs back to back."""
+    chunks, i = [], 0
+    while i < len(data):
+        if data[i] == 0:
+            i += 1
+            continue
+        j = i
+        while j < len(data) and data[j]:
+            j += 1
+        step = max(1, -(-(j - i) // split))
+        for k in range(i, j, step):
+            chunks.append((k, min(step, j - k)))
+        i = j
+    return chunks, b"".join(data[o:o + n] for o, n in chunks)
+
+
+def sparse_old(name, data):
+    """Old GNU 'S': four structs in the header, the rest in extension
+    blocks (21 each, flag at 504), origsize at 483."""
+    chunks, stored = holey_chunks(data, 2)
+    extra = [(483, octal(len(data), 12))]
+    for i, (o, n) in enumerate(chunks[:4]):
+        extra += [(386 + 24 * i, octal(o, 12)), (398 + 24 * i, octal(n, 12))]
+    rest = chunks[4:]
+    if rest:
+        extra.append((482, b"\x01"))
+    out = header(name, len(stored), typ=b"S", extra=extra)
+    while rest:
+        b = bytearray(512)
+        for i, (o, n) in enumerate(rest[:21]):
+            b[24 * i:24 * i + 12] = octal(o, 12)
+            b[24 * i + 12:24 * i + 24] = octal(n, 12)
+        rest = rest[21:]
+        b[504] = 1 if rest else 0
+        out += bytes(b)
+    return out + pad(stored)
+
+
+def sparse_pax(name, data, version):
+    """GNU sparse 0.0 (GNU.sparse.offset/numbytes records), 0.1
+    (GNU.sparse.map) or 1.0 (the map at the start of the data)."""
+    chunks, stored = holey_chunks(data)
+    recs = [(b"GNU.sparse.name", name)]
+    body = stored
+    if version == "0.0":
+        recs.append((b"GNU.sparse.size", b"%d" % len(data)))
+        for o, n in chunks:
+            recs += [(b"GNU.sparse.offset", b"%d" % o),
+                     (b"GNU.sparse.numbytes", b"%d" % n)]
+    elif version == "0.1":
+        recs += [(b"GNU.sparse.realsize", b"%d" % len(data)),
+                 (b"GNU.sparse.map", b",".join(b"%d,%d" % c for c in chunks))]
+    else:
+        recs += [(b"GNU.sparse.major", b"1"), (b"GNU.sparse.minor", b"0"),
+                 (b"GNU.sparse.realsize", b"%d" % len(data))]
+        body = pad(b"%d\n" % len(chunks) +
+                   b"".join(b"%d\n%d\n" % c for c in chunks)) + stored
+    return pax(recs) + member(b"GNUSparseFile.0/" + name, body)
+
+
+def sparse_tars():
+    for tag, mk in (("old", lambda n, d: sparse_old(n, d)),
+                    ("pax00", lambda n, d: sparse_pax(n, d, "0.0")),
+                    ("pax01", lambda n, d: sparse_pax(n, d, "0.1")),
+                    ("pax10", lambda n, d: sparse_pax(n, d, "1.0"))):
+        write("tar_sparse_holes_%s.tar" % tag, torch_tar(mk(b"pickle", HOLEY)),
+              "critical@pickle", "torch", "pickle",
+              "GNU sparse member (%s) whose holes are the zero bytes of the "
+              "pickle's BINUNICODE lengths: tarfile rebuilds them as zeros "
+              "(extractfile's _FileInFile map); the stored bytes alone name "
+              "nothing" % tag)
+    write("tar_sparse_holes_storages.tar",
+          sparse_pax(b"storages", HOLEY, "1.0") + member(b"tensors", TENSORS) +
+          member(b"pickle", b"\x80\x02}q\x00.") + b"\0" * 1024,
+          "critical@storages", "torch", "storages",
+          "`storages` as a GNU sparse 1.0 member: tar.extract() writes the "
+          "chunks at their offsets (TarFile.makefile), holes stay zeros")
+
+
 def compressed():
     cut = 4  # "cos\n" | "system..." : neither part alone names the call
     write("gzip_zero_padding.gz",
@@ -327,6 +415,7 @@ def joblib_samples():
 def main():
     tars()
     legacy_tars()
+    sparse_tars()
     compressed()
     joblib_samples()
     with open(os.path.join(OUT, "MANIFEST.tsv"), "w", encoding="utf-8") as f:
