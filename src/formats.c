@@ -1691,7 +1691,8 @@ static int legacy_record_elsize(const uint8_t *b, size_t pos, size_t end,
  *     struct.error) and '<q' storage offset.
  * Every pickle is unpickled: they are copied back to back into one
  * stream (PKL_STREAM_SPLICED) up to where the loader fails, and scanned
- * as a sequence. No recursion; every length is checked before use. */
+ * as a sequence (a pickle whose STOP sits inside a frame is a stream of
+ * its own). No recursion; every length is checked before use. */
 static void walk_torch_tar_member(walk *w, frame *f)
 {
     const uint8_t *b = f->data;
@@ -1701,17 +1702,31 @@ static void walk_torch_tar_member(walk *w, frame *f)
     pkli_buf cp;
     pkli_buf_init(&cp, &w->a, 0);
     int64_t count = 0, i = 0;
+    size_t seq0 = 0; /* pickles already handed over */
     /* 0: the count pickle, 1: records, 2: the views pickle, 3: done */
     int stage = 0;
     while (stage < 3 && pos < len) {
         size_t stop = 0, end = 0;
         int whole = legacy_pickle_end(b, len, pos, &w->a, &stop, &end);
-        /* up to the frame's end: the scanner reads on from there too */
-        if (pkli_buf_put(&cp, b + pos, (whole ? end : len) - pos) < 0) {
+        if (whole && stop != end) {
+            /* STOP inside a frame: the scanner reads such a pickle on to
+             * the frame's end as one pickle, so it gets a stream of its
+             * own, after the ones before it */
+            if (cp.len)
+                emit(w, f, (const uint8_t *)cp.data, cp.len, 0,
+                     PKL_STREAM_FORCED | PKL_STREAM_SEQUENCE |
+                         PKL_STREAM_SPLICED,
+                     PKL_FMT_TORCH_LEGACY, npk - seq0, 0);
+            emit(w, f, b + pos, end - pos, pos, PKL_STREAM_FORCED,
+                 PKL_FMT_TORCH_LEGACY, 0, 0);
+            cp.len = 0;
+            seq0 = ++npk;
+        } else if (pkli_buf_put(&cp, b + pos, (whole ? end : len) - pos) < 0) {
             nomem(w, "legacy torch member");
             goto out;
+        } else {
+            npk++;
         }
-        npk++;
         if (!whole)
             goto emit; /* the unpickler fails in it: the scanner says where */
         size_t at = pos;
@@ -1783,9 +1798,10 @@ static void walk_torch_tar_member(walk *w, frame *f)
                  "torch.load fails here", mname,
                  stage == 2 ? "storage views" : "next record");
 emit:
-    emit(w, f, cp.data ? (const uint8_t *)cp.data : b, cp.len, 0,
-         PKL_STREAM_FORCED | PKL_STREAM_SEQUENCE | PKL_STREAM_SPLICED,
-         PKL_FMT_TORCH_LEGACY, npk, 0);
+    if (cp.len || !npk)
+        emit(w, f, cp.data ? (const uint8_t *)cp.data : b, cp.len, 0,
+             PKL_STREAM_FORCED | PKL_STREAM_SEQUENCE | PKL_STREAM_SPLICED,
+             PKL_FMT_TORCH_LEGACY, npk - seq0, 0);
 out:
     pkli_buf_free(&cp);
 }

@@ -197,6 +197,15 @@ def legacy_layout_tests():
     trunc = (g.member(b"storages", trunc_st) +
              g.member(b"tensors", b"K\x00.") + g.member(b"pickle", pk) +
              b"\0" * 1024)
+    # protocol 4: a record whose STOP sits 3 bytes before its frame's end;
+    # both unpicklers leave the file at the frame's end, where the raw
+    # count and then the views pickle (os.system) follow
+    rec = g.storage_rec(0)[2:]
+    framed_st = (b"K\x01." + b"\x80\x04\x95" + struct.pack('<Q', len(rec) + 3) +
+                 rec + b"NNN" + g.raw_storage(2, 4) + g.MAL)
+    framed = (g.member(b"storages", framed_st) +
+              g.member(b"tensors", b"K\x00.") + g.member(b"pickle", pk) +
+              b"\0" * 1024)
     # a tensor header with a negative ndim: struct.error in legacy_load
     bad_te = (g.member(b"storages", b"K\x00.]." ) + g.member(
         b"tensors", b"K\x02." + b"\x80\x02(K\x05K\x00K\x00t." +
@@ -205,7 +214,8 @@ def legacy_layout_tests():
     with tempfile.TemporaryDirectory() as d:
         paths = []
         for name, data in (('good.tar', good), ('bad.tar', bad),
-                           ('bad_te.tar', bad_te), ('trunc.tar', trunc)):
+                           ('bad_te.tar', bad_te), ('trunc.tar', trunc),
+                           ('framed.tar', framed)):
             paths.append(os.path.join(d, name))
             with open(paths[-1], 'wb') as f:
                 f.write(data)
@@ -225,6 +235,11 @@ def legacy_layout_tests():
                x.get('path') == 'storages'],
               'inconsistent storages: a record it cannot size is medium '
               '(got %s)' % fs)
+        fs = got.get('framed.tar', [])
+        check([x for x in fs if x['severity'] == 'critical' and
+               x.get('path') == 'storages'],
+              'STOP inside a frame: the pickle after the frame is scanned '
+              '(got %s)' % fs)
         fs = got.get('trunc.tar', [])
         check([x for x in fs if x['rule'] == 'container-truncated' and
                x.get('path') == 'storages'],
@@ -240,7 +255,7 @@ def legacy_layout_tests():
                            '\n', capture_output=True, text=True,
                            timeout=600, cwd=tempfile.gettempdir())
         if p.returncode == 3:
-            skip('torch is not installed: 4 legacy layout oracle checks')
+            skip('torch is not installed: 5 legacy layout oracle checks')
             return
         recs = {}
         for line in p.stdout.splitlines():
@@ -252,6 +267,9 @@ def legacy_layout_tests():
         check(asked_system(recs.get('bad.tar', {})),
               'torch.load asks for os.system before the bad size (%s)'
               % recs.get('bad.tar'))
+        check(asked_system(recs.get('framed.tar', {})),
+              'torch.load reads on from the frame\'s end (%s)'
+              % recs.get('framed.tar'))
         check('EOF' in (recs.get('trunc.tar', {}).get('error') or ''),
               'torch.load fails at the size past the end (%s)'
               % recs.get('trunc.tar'))
