@@ -25,12 +25,14 @@ its own mutators and the loaders that read that kind of file:
             structured, duplicate keys, comments, versions, header lengths;
             sometimes in an .npz (numpy, cpickle, pypickle)
   joblib    NumpyArrayWrapper pickles (shape, order, dtype), bytes after
-            them, prefix bytes, joblib's compressors (joblib, cpickle,
-            pypickle)
+            them, prefix bytes, joblib's compressors, ZF files, and
+            NDArrayWrapper / ZNDArrayWrapper pickles with their side files
+            written next to them (joblib, cpickle, pypickle)
   compress  gzip flags and members, bz2/xz streams back to back, xz
             padding, LZMA_Alone with known or unknown size, cut short,
-            zlib headers, LZ4 frames, a zstd raw block (compressed, joblib,
-            cpickle, pypickle)
+            zlib headers, LZ4 frames, zstd frames back to back with
+            skippable frames and a damaged frame after (compressed,
+            joblib, cpickle, pypickle)
 
 Most cases carry a hostile pickle (a global the default policy does not
 allow, often after a re-spelled text opcode), inside the container and
@@ -619,11 +621,77 @@ def joblib_wrapper(rng, arr_bytes_len):
             + st + b"b.")
 
 
+# where the batch being written lives and the name of the case being made:
+# side files of joblib < 0.10 wrappers are written next to the case
+SIDE = {"dir": "", "base": "case"}
+
+
+def zf_file(rng, data):
+    """joblib < 0.10's ZF format (numpy_pickle_compat.py read_zfile): 'ZF',
+    19 bytes int(x, 16) reads (spelled with blanks, a sign, 0X,
+    underscores; sometimes wrong), an optional space, zlib data."""
+    n = len(data) if rng.random() < 0.85 else near(rng, len(data),
+                                                   [0, 1, 16, 1 << 20])
+    h = rng.choice(["%#x", "%x", "0X%X", " +0x%x\t", "%x\n"]) % n
+    if rng.random() < 0.2 and len(h.strip()) > 3:
+        h = h[:3] + "_" + h[3:]
+    h = h.encode()[:19].ljust(19)
+    return b"ZF" + h + (b" " if rng.random() < 0.2 else b"") + \
+        zlib.compress(data)
+
+
+def npy_object(data):
+    hdr = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    hdr += b" " * ((64 - (11 + len(hdr)) % 64) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr + data
+
+
+def old_wrapper(rng):
+    """A pickle whose NDArrayWrapper / ZNDArrayWrapper makes joblib.load
+    read a side file (numpy.load(allow_pickle=True) / read_zfile), the name
+    next to the case, through '..', or absolute; the filename set by the
+    state dict, a (dict, slotstate) pair, or __init__ through REDUCE.
+    Returns (pickle, [(side name, side bytes)])."""
+    z = rng.random() < 0.25
+    name = SIDE["base"] + ("_01.npy.z" if z else "_01.npy")
+    spelled = rng.choice([name, name, "../%s/%s" % (
+        os.path.basename(SIDE["dir"]), name), os.path.join(SIDE["dir"], name)])
+    fn = spelled.encode()
+    fn = (b"X" + struct.pack("<I", len(fn)) + fn) if rng.random() < 0.8 \
+        else (b"U" + bytes([len(fn)]) + fn if len(fn) < 256 else
+              b"X" + struct.pack("<I", len(fn)) + fn)
+    mod = rng.choice([b"joblib.numpy_pickle", b"joblib.numpy_pickle_compat"])
+    cls = b"ZNDArrayWrapper" if z else b"NDArrayWrapper"
+    g = b"c" + mod + b"\n" + cls + b"\n"
+    key = b"X\x08\x00\x00\x00filename"
+    how = rng.randrange(3)
+    if how == 0:    # NEWOBJ, then the __dict__
+        body = g + b")\x81}(" + key + fn + b"ub"
+    elif how == 1:  # NEWOBJ, then (None, slotstate)
+        body = g + b")\x81N}(" + key + fn + b"u\x86b"
+    else:           # NDArrayWrapper(filename, ndarray) by REDUCE, empty BUILD
+        body = g + b"(" + fn + b"cnumpy\nndarray\ntR}b"
+    data = b"\x80\x02" + body + b"."
+    if z:
+        side = zf_file(rng, payload(rng))
+    else:
+        side = rng.choice([npy_object(payload(rng)), payload(rng),
+                           zf_file(rng, payload(rng))])
+    return data, [(name, side)]
+
+
 def fuzz_joblib(rng, seed):
     """joblib's layout: a NumpyArrayWrapper (shape, order, dtype set off)
     whose array bytes follow the pickle -- an object dtype makes joblib
     unpickle them -- then more pickle; prefix bytes; joblib's compressors
-    (zlib, gzip, bz2, xz, lzma, lz4) and the old 'ZF' header."""
+    (zlib, gzip, bz2, xz, lzma, lz4) and the old 'ZF' file; joblib < 0.10's
+    NDArrayWrapper / ZNDArrayWrapper side files (returned as
+    (bytes, [(side name, side bytes)]))."""
+    if rng.random() < 0.25:
+        data, sides = old_wrapper(rng)
+        if rng.random() < 0.3:
+            data = zf_file(rng, data)
+        return data, sides
     if seed is not None and rng.random() < 0.3:
         data = bytearray(seed)
         for _ in range(rng.randrange(1, 4)):
@@ -644,7 +712,7 @@ def fuzz_joblib(rng, seed):
     if r < 0.1:
         data = zlib.compress(data)
     elif r < 0.15:
-        data = b"ZF0x%x\n" % len(data) + zlib.compress(data)
+        data = zf_file(rng, data)
     elif r < 0.2:
         data = gzip.compress(data, mtime=0)
     elif r < 0.25:
@@ -658,6 +726,36 @@ def fuzz_joblib(rng, seed):
     if rng.random() < 0.1:
         data = flips(rng, data)
     return data
+
+
+def zstd_raw_frame(data, last=True):
+    # frame header descriptor 0, window descriptor 0x58 (8 MiB), one raw block
+    return (b"\x28\xb5\x2f\xfd\x00\x58" +
+            struct.pack("<I", int(last) | (len(data) << 3))[:3] + data)
+
+
+def zstd_frames(rng, inner):
+    """The pickle over one or more zstd frames (compression.zstd.ZstdFile
+    reads every one), skippable frames (magic 0x184D2A50..5F) before and
+    between them, sometimes a damaged or cut-short frame after."""
+    if rng.random() < 0.2:  # the single-segment spelling
+        fh = b"\x28\xb5\x2f\xfd\x20" + bytes([len(inner) & 0xff])
+        return fh + struct.pack("<I", (len(inner) << 3) | 1)[:3] + inner
+    cuts = sorted(rng.sample(range(len(inner) + 1),
+                             min(len(inner) + 1, rng.randrange(0, 3))))
+    parts = [inner[a:b] for a, b in zip([0] + cuts, cuts + [len(inner)])]
+    out = b""
+    for part in parts:
+        if rng.random() < 0.3:
+            skip = rng.choice([b"", b"junk", payload(rng)])
+            out += struct.pack("<II", 0x184D2A50 + rng.randrange(16),
+                               len(skip)) + skip
+        out += zstd_raw_frame(part)
+    if rng.random() < 0.2:
+        bad = bytearray(zstd_raw_frame(benign(rng)))
+        bad[6] |= rng.choice([6, 2])  # reserved block type / RLE
+        out += bytes(bad[:len(bad) - rng.choice([0, 0, 2])])
+    return out
 
 
 def fuzz_compress(rng, seed):
@@ -725,10 +823,8 @@ def fuzz_compress(rng, seed):
             data = lz4.frame.compress(inner)
         except ImportError:
             data = zlib.compress(inner)
-    else:  # zstd magic with a raw (uncompressed) block
-        fh = b"\x28\xb5\x2f\xfd" + bytes([0x20]) + bytes([len(inner) & 0xff])
-        blk = (len(inner) << 3) | 1
-        data = fh + struct.pack("<I", blk)[:3] + inner
+    else:  # zstd frames with raw blocks, as compression.zstd reads them
+        data = zstd_frames(rng, inner)
     if rng.random() < 0.1:
         data = flips(rng, data)
     return maybe_prefix(rng, data)
@@ -872,9 +968,20 @@ def main():
             paths = []
             for i in range(a.batch):
                 p = os.path.join(tmp, "%s%04d.bin" % (fam, i))
+                SIDE["dir"], SIDE["base"] = tmp, "%s%04d" % (fam, i)
+                out = mut(rng, rng.choice(pool) if pool else None)
+                # (bytes, [(side name, side bytes)]): files the case names
+                sides = []
+                if isinstance(out, tuple):
+                    out, sides = out
                 with open(p, "wb") as fh:
-                    fh.write(mut(rng, rng.choice(pool) if pool else None))
+                    fh.write(out)
                 paths.append(p)
+                for name, b in sides:
+                    sp = os.path.join(tmp, name)
+                    with open(sp, "wb") as fh:
+                        fh.write(b)
+                    paths.append(sp)
             res = oracle.run_oracle(paths, loaders)
             rep = test_oracle.scan_report(paths)
             before = test_oracle._failed_count()

@@ -43,6 +43,7 @@ static const char *const format_names[PKL_FMT__COUNT] = {
     [PKL_FMT_BDB] = "dbm.ndbm (Berkeley DB)",
     [PKL_FMT_TAR] = "tar",
     [PKL_FMT_LZ4] = "lz4",
+    [PKL_FMT_JOBLIB_ZF] = "joblib-zf",
 };
 
 const char *pkl_format_name(pkl_format fmt)
@@ -208,6 +209,28 @@ static int zlib_sniff(const uint8_t *b, size_t len)
            !(b[1] & 0x20);
 }
 
+/* zstd and LZ4 frames share skippable frames (magic 0x184D2A50..5F, a
+ * 32-bit size, that many bytes: zstd_decompress.c and lz4frame.c skip
+ * them, as compression.zstd.ZstdFile does through libzstd): the format is
+ * that of the first real frame after them. Only skippable frames, or
+ * more than can be stepped over cheaply: zstd, whose decoder reads (and
+ * reports) the rest. */
+static pkl_format skippable_next(const uint8_t *b, size_t len)
+{
+    size_t pos = 0;
+    for (int n = 0; n < 4096 && len - pos >= 8 &&
+                    (pkli_dec32le(b + pos) & 0xFFFFFFF0u) == 0x184D2A50u;
+         n++) {
+        uint32_t sz = pkli_dec32le(b + pos + 4);
+        if (sz > len - pos - 8)
+            return PKL_FMT_ZSTD;
+        pos += 8 + (size_t)sz;
+    }
+    if (len - pos >= 4 && pkli_dec32le(b + pos) == 0x184D2204u)
+        return PKL_FMT_LZ4;
+    return PKL_FMT_ZSTD;
+}
+
 pkl_format pkl_format_detect(const void *vbuf, size_t len)
 {
     const uint8_t *b = vbuf;
@@ -225,6 +248,8 @@ pkl_format pkl_format_detect(const void *vbuf, size_t len)
         return PKL_FMT_XZ;
     if (len >= 4 && pkli_dec32le(b) == 0xFD2FB528u)
         return PKL_FMT_ZSTD;
+    if (len >= 4 && (pkli_dec32le(b) & 0xFFFFFFF0u) == 0x184D2A50u)
+        return skippable_next(b, len);
     if (len >= 4 && pkli_dec32le(b) == 0x184D2204u) /* LZ4 frame */
         return PKL_FMT_LZ4;
     if (len >= 16 && memcmp(b, "SQLite format 3\0", 16) == 0)
@@ -235,6 +260,8 @@ pkl_format pkl_format_detect(const void *vbuf, size_t len)
         return PKL_FMT_BDB;
     if (pkli_tar_sniff(b, len))
         return PKL_FMT_TAR;
+    if (len >= 2 && b[0] == 'Z' && b[1] == 'F')
+        return PKL_FMT_JOBLIB_ZF; /* joblib checks it first; no opcode */
     if (zlib_sniff(b, len))
         return PKL_FMT_ZLIB;
     if (pkli_lzma_alone_sniff(b, len)) /* .lzma and .lz: what lzma.open takes */
@@ -437,9 +464,9 @@ static size_t output_budget(walk *w)
 }
 
 /* Decompresses f's data (format fmt) and pushes the payload as a new
- * top-like buffer. */
-static void open_compressed(walk *w, frame *f, int fmt, const uint8_t *in,
-                            size_t inlen, int mode, const char *label)
+ * top-like buffer. Returns the payload's length (SIZE_MAX: none pushed). */
+static size_t open_compressed(walk *w, frame *f, int fmt, const uint8_t *in,
+                              size_t inlen, int mode, const char *label)
 {
     uint8_t *out = NULL;
     size_t outlen = 0;
@@ -449,7 +476,7 @@ static void open_compressed(walk *w, frame *f, int fmt, const uint8_t *in,
         problemf(w, f->path, PKL_E_LIMIT_OUTPUT, 0,
                  "%s: the walk already produced %zu bytes of decompressed "
                  "data (total limit)", label, w->st.bytes_out);
-        return;
+        return SIZE_MAX;
     }
     w->st.containers++;
     if (pkli_decompress(fmt, in, inlen, &w->a, budget, &out, &outlen, &e) < 0) {
@@ -468,7 +495,7 @@ static void open_compressed(walk *w, frame *f, int fmt, const uint8_t *in,
             pkli_free(&w->a, out);
             w->st.containers--;
             emit(w, f, in, inlen, 0, 0, PKL_FMT_PICKLE, 0, 0);
-            return;
+            return SIZE_MAX;
         }
         if (raw_pickle)
             emit(w, f, in, inlen, 0, 0, PKL_FMT_PICKLE, 0, 0);
@@ -481,7 +508,7 @@ static void open_compressed(walk *w, frame *f, int fmt, const uint8_t *in,
          * start something (a pickle, a container) */
         if (!out || !partial_worth_walking(out, outlen)) {
             pkli_free(&w->a, out);
-            return;
+            return SIZE_MAX;
         }
     }
     w->st.bytes_out += outlen;
@@ -498,7 +525,9 @@ static void open_compressed(walk *w, frame *f, int fmt, const uint8_t *in,
     if (!c.path || !c.chain || push(w, &c) < 0) {
         frame_free(w, &c);
         nomem(w, "container walk");
+        return SIZE_MAX;
     }
+    return outlen;
 }
 
 /* ---- NumPy .npy ----------------------------------------------------------- */
@@ -1091,12 +1120,52 @@ static void walk_torch_legacy(walk *w, frame *f)
 
 /* ---- joblib -------------------------------------------------------------- */
 
+/* The side files joblib's pre-0.10 wrappers read (formats_joblib.c
+ * op_build): a loader reads another file, named by this one, which this
+ * walk cannot see -- always a problem naming it, whose text says when the
+ * name leaves the pickle's directory. */
+static void report_sides(walk *w, frame *f, const pkli_joblib *j)
+{
+    for (size_t i = 0; i < j->nsides && !w->stop; i++) {
+        const pkli_joblib_side *sd = &j->sides[i];
+        const char *how = sd->zfile ? "with read_zfile"
+                                    : "with numpy.load(allow_pickle=True), "
+                                      "which may unpickle it";
+        const char *cls = sd->zfile ? "ZNDArrayWrapper" : "NDArrayWrapper";
+        if (!sd->known) {
+            problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, sd->offset,
+                     "joblib: %s makes joblib.load read a side file %s; its "
+                     "name cannot be determined (not a str of at most 64 "
+                     "bytes): it may be anywhere", cls, how);
+            continue;
+        }
+        pkli_buf b;
+        pkli_buf_init(&b, &w->a, 0);
+        pkli_fmt_put_name(&b, (const uint8_t *)sd->name, sd->namelen);
+        pkli_buf_putc(&b, '\0');
+        if (b.failed) {
+            pkli_buf_free(&b);
+            nomem(w, "path");
+            return;
+        }
+        problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, sd->offset,
+                 "joblib: %s makes joblib.load read the side file '%s' %s, "
+                 "%s", cls, b.data, how,
+                 sd->outside ? "OUTSIDE the pickle's directory (an absolute "
+                               "name or '..': os.path.join keeps it)"
+                             : "next to the pickle: scan that directory too");
+        pkli_buf_free(&b);
+    }
+}
+
 static void walk_joblib(walk *w, frame *f)
 {
     pkli_joblib j;
     pkl_error e;
     memset(&j, 0, sizeof j);
     int split = pkli_joblib_split(f->data, f->len, &w->a, &j, &e);
+    if (!(split < 0 && e.code == PKL_E_NOMEM))
+        report_sides(w, f, &j);
     if (split > 0) { /* joblib.load fails part-way: its reading up to there */
         char why[sizeof e.detail];
         memcpy(why, e.detail, sizeof why);
@@ -1105,6 +1174,7 @@ static void walk_joblib(walk *w, frame *f)
         problem(w, f->path, &e);
     }
     if (split < 0) {
+        pkli_joblib_free(&j, &w->a);
         if (e.code == PKL_E_NOMEM) {
             nomem(w, "joblib");
             return;
@@ -1168,6 +1238,92 @@ static void walk_joblib(walk *w, frame *f)
         if (!w->stop && plausible_pickle(f->data + end, f->len - end))
             emit(w, f, f->data + end, f->len - end, end, 0, PKL_FMT_PICKLE, 0, 0);
     }
+}
+
+/* ---- joblib < 0.10: ZF files ----------------------------------------------
+ * joblib.load sends a file starting with "ZF" to load_compatibility
+ * (joblib/numpy_pickle_utils.py _detect_compressor, checked before every
+ * other prefix); numpy_pickle_compat.py read_zfile then reads 19 bytes
+ * after the prefix as the length, int(length, 16), skips one more byte if
+ * it is a space, and zlib.decompress(rest, 15, length) -- one zlib stream,
+ * what follows it ignored -- asserting that exactly `length` bytes came
+ * out. ZipNumpyUnpickler (pickle._Unpickler) unpickles that payload, with
+ * NDArrayWrapper side files: the payload is walked as a file. */
+#define ZF_PREFIX 2
+#define ZF_MAXLEN 19 /* len(hex(2**64)) */
+
+static int zf_space(uint8_t c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* int(t, 16) as Objects/longobject.c PyLong_FromString reads bytes: ASCII
+ * whitespace around, a sign, an optional 0x/0X (then one optional '_'),
+ * hex digits with single underscores between them. Returns 0 with *v,
+ * 1 when the value is negative or over 2^64 (zlib.decompress refuses or
+ * cannot allocate that), -1 when int() raises ValueError. */
+static int zf_length(const uint8_t *t, size_t n, uint64_t *v)
+{
+    size_t i = 0, e = n;
+    int neg = 0, big = 0, digits = 0;
+    *v = 0;
+    while (i < e && zf_space(t[i]))
+        i++;
+    while (e > i && zf_space(t[e - 1]))
+        e--;
+    if (i < e && (t[i] == '+' || t[i] == '-'))
+        neg = t[i++] == '-';
+    if (e - i >= 2 && t[i] == '0' && (t[i + 1] == 'x' || t[i + 1] == 'X')) {
+        i += 2;
+        if (i < e && t[i] == '_')
+            i++;
+    }
+    for (; i < e; i++) {
+        uint8_t c = t[i];
+        if (c == '_') {
+            if (!digits || i + 1 >= e || t[i + 1] == '_')
+                return -1;
+            continue;
+        }
+        int d = c >= '0' && c <= '9' ? c - '0'
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            return -1;
+        if (*v >> 60)
+            big = 1;
+        *v = (*v << 4) | (uint64_t)d;
+        digits++;
+    }
+    if (!digits)
+        return -1;
+    return (neg && *v) || big ? 1 : 0;
+}
+
+static void walk_zf(walk *w, frame *f)
+{
+    const uint8_t *b = f->data;
+    size_t len = f->len, hdr = ZF_PREFIX + ZF_MAXLEN;
+    if (len < hdr) {
+        problemf(w, f->path, PKL_E_TRUNCATED, len, "joblib ZF: the %d-byte "
+                 "header is cut short (%zu bytes)", (int)hdr, len);
+        return;
+    }
+    uint64_t want = 0;
+    int lr = zf_length(b + ZF_PREFIX, ZF_MAXLEN, &want);
+    if (lr != 0)
+        problemf(w, f->path, PKL_E_FORMAT, ZF_PREFIX, "joblib ZF: the length "
+                 "field %s: joblib.load fails before unpickling; the payload "
+                 "is scanned anyway", lr < 0 ? "is not what int(x, 16) reads"
+                                             : "is negative or over 2^64");
+    size_t start = len > hdr && b[hdr] == ' ' ? hdr + 1 : hdr;
+    size_t got = open_compressed(w, f, PKL_FMT_ZLIB, b + start, len - start,
+                                 M_TOP, "joblib-zf");
+    if (lr == 0 && got != SIZE_MAX && (uint64_t)got != want)
+        problemf(w, f->path, PKL_E_FORMAT, ZF_PREFIX, "joblib ZF: the header "
+                 "says %llu bytes, the zlib data holds %zu: read_zfile's "
+                 "assert fails (unless python -O); the payload is scanned "
+                 "anyway", (unsigned long long)want, got);
 }
 
 /* ---- shelves ------------------------------------------------------------- */
@@ -2021,6 +2177,7 @@ static int is_container(int fmt)
     return fmt == PKL_FMT_ZIP || fmt == PKL_FMT_GZIP || fmt == PKL_FMT_BZIP2 ||
            fmt == PKL_FMT_XZ || fmt == PKL_FMT_LZMA || fmt == PKL_FMT_ZLIB ||
            fmt == PKL_FMT_ZSTD || fmt == PKL_FMT_LZ4 ||
+           fmt == PKL_FMT_JOBLIB_ZF ||
            fmt == PKL_FMT_DBM_SQLITE ||
            fmt == PKL_FMT_GDBM || fmt == PKL_FMT_DBM_DUMB || fmt == PKL_FMT_TAR ||
            fmt == PKL_FMT_BDB;
@@ -2087,6 +2244,9 @@ static void walk_buffer(walk *w, frame *f)
         return;
     }
     switch (fmt) {
+    case PKL_FMT_JOBLIB_ZF:
+        walk_zf(w, f);
+        return;
     case PKL_FMT_ZIP: {
         frame z = *f;
         pkl_error e;
@@ -2142,7 +2302,8 @@ static void walk_buffer(walk *w, frame *f)
     case PKL_FMT_GZIP: case PKL_FMT_BZIP2: case PKL_FMT_XZ:
     case PKL_FMT_LZMA: case PKL_FMT_ZLIB: case PKL_FMT_ZSTD:
     case PKL_FMT_LZ4:
-        open_compressed(w, f, fmt, f->data, f->len, M_TOP, pkl_format_name(fmt));
+        (void)open_compressed(w, f, fmt, f->data, f->len, M_TOP,
+                              pkl_format_name(fmt));
         return;
     case PKL_FMT_NPY:
         walk_npy(w, f);
@@ -2158,7 +2319,9 @@ static void walk_buffer(walk *w, frame *f)
             walk_torch_legacy(w, f);
             return;
         }
-        if (contains(f->data, f->len, "NumpyArrayWrapper")) {
+        /* NumpyArrayWrapper, and the pre-0.10 NDArrayWrapper and
+         * ZNDArrayWrapper */
+        if (contains(f->data, f->len, "ArrayWrapper")) {
             walk_joblib(w, f);
             /* pickle.load and numpy.load(allow_pickle=True) read the same
              * file straight on: array bytes after a wrapper are opcodes to

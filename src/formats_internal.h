@@ -227,11 +227,24 @@ typedef struct pkli_joblib_part {
                               array bytes */
 } pkli_joblib_part;
 
+/* A side file a pre-0.10 wrapper makes joblib read (NDArrayWrapper:
+ * numpy.load(allow_pickle=True); ZNDArrayWrapper: read_zfile). */
+typedef struct pkli_joblib_side {
+    size_t offset;         /* the BUILD that reads it */
+    int zfile;             /* ZNDArrayWrapper */
+    int known;             /* 0: the name is not a str the follower kept */
+    int outside;           /* absolute, or a '..' component */
+    char name[65];         /* known: the name (not NUL-terminated) */
+    size_t namelen;
+} pkli_joblib_side;
+
 typedef struct pkli_joblib {
     pkli_joblib_part *parts;
     size_t nparts;
     size_t cap;
     size_t arrays;         /* NumpyArrayWrapper BUILDs followed */
+    pkli_joblib_side *sides;
+    size_t nsides, capsides;
 } pkli_joblib;
 
 /* Follows the first pickle of buf[0..len) with a small symbolic stack,
@@ -242,7 +255,10 @@ typedef struct pkli_joblib {
  * follower cannot track, malformed codes from the reader, PKL_E_NOMEM.
  * 1 with the parts and *err when joblib.load would fail (stack, mark or
  * reader error, no STOP) after reading an array: the last part then runs
- * from where the load resumed to the end of buf. */
+ * from where the load resumed to the end of buf. In every case but
+ * PKL_E_NOMEM, out->sides lists the side files the pre-0.10 wrappers
+ * (NDArrayWrapper, ZNDArrayWrapper) make joblib read before the pickle
+ * ends or fails: free them with pkli_joblib_free even after -1. */
 int pkli_joblib_split(const uint8_t *buf, size_t len, const pkl_allocator *a,
                       pkli_joblib *out, pkl_error *err);
 void pkli_joblib_free(pkli_joblib *j, const pkl_allocator *a);

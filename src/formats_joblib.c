@@ -435,6 +435,7 @@ static int array_skip(const jstate *j, size_t wrapper, const uint8_t *buf,
 void pkli_joblib_free(pkli_joblib *jb, const pkl_allocator *a)
 {
     pkli_free(a, jb->parts);
+    pkli_free(a, jb->sides);
     memset(jb, 0, sizeof *jb);
 }
 
@@ -639,13 +640,15 @@ static int keep_names(jstate *j, const pkl_op *op, size_t *at)
 
 /* Pushes an object made by calling cls with args (REDUCE, NEWOBJ(_EX),
  * INST, OBJ): what load_build may find as a wrapper. */
-static int push_obj(jstate *j, size_t cls, size_t args)
+static int push_obj(jstate *j, size_t cls, size_t args, int init)
 {
     size_t x = new_node(j, V_OBJ);
     if (x == NONE_IDX)
         return F_NOMEM;
     j->v[x].cls = cls;
     j->v[x].args = args;
+    j->v[x].i = init; /* __init__ ran with args (REDUCE, INST, OBJ; NEWOBJ
+                         only calls cls.__new__) */
     return push(j, x) < 0 ? F_NOMEM : F_OK;
 }
 
@@ -680,7 +683,7 @@ static int op_call(follower *f, const pkl_op *op)
     NEED(f, n);
     size_t cls = j->stack[j->nstack - n], args = j->stack[j->nstack - n + 1];
     j->nstack -= n;
-    return push_obj(j, cls, args);
+    return push_obj(j, cls, args, op->code == PKL_OP_REDUCE);
 }
 
 /* INST and OBJ as pickle.py (the pure-Python _Unpickler that joblib's
@@ -704,7 +707,7 @@ static int op_inst(follower *f, const pkl_op *op)
     size_t args = tuple_from(j, pop_mark(j));
     if (args == NONE_IDX)
         return F_NOMEM;
-    return push_obj(j, cls, args);
+    return push_obj(j, cls, args, 1);
 }
 
 /* load_obj: args = pop_mark(); cls = args.pop(0) (IndexError when the
@@ -724,7 +727,7 @@ static int op_obj(follower *f, const pkl_op *op)
     if (args == NONE_IDX)
         return F_NOMEM;
     j->nstack = from;
-    return push_obj(j, cls, args);
+    return push_obj(j, cls, args, 1);
 }
 
 static int memo_result(int m)
@@ -763,8 +766,109 @@ static int op_frame(follower *f, const pkl_op *op)
     return F_OK;
 }
 
+/* BINSTRING / SHORT_BINSTRING: the pure-Python _Unpickler joblib uses
+ * decodes them with its default encoding, ASCII (pickle.py
+ * _decode_string), so ASCII text is a str to it; anything else fails
+ * there or stays bytes: never compared. */
+static int op_str8(follower *f, const pkl_op *op)
+{
+    for (size_t i = 0; i < op->len; i++)
+        if (op->data[i] >= 0x80) {
+            PUSHV(f, new_node(&f->j, V_OTHER));
+            return F_OK;
+        }
+    return op_text(f, op);
+}
+
+/* The pre-0.10 wrappers (joblib/numpy_pickle_compat.py): the classes as
+ * old pickles name them (joblib.numpy_pickle, which still imports them)
+ * and where they live now. 0: not one, 1: NDArrayWrapper, 2: ZNDArrayWrapper. */
+static int old_wrapper(const jstate *j, size_t cls)
+{
+    static const char *const mods[] = { "joblib.numpy_pickle",
+                                        "joblib.numpy_pickle_compat" };
+    for (int m = 0; m < 2; m++) {
+        if (is_global(j, cls, mods[m], "NDArrayWrapper"))
+            return 1;
+        if (is_global(j, cls, mods[m], "ZNDArrayWrapper"))
+            return 2;
+    }
+    return 0;
+}
+
+/* The `filename` a wrapper holds after load_build set `state` on it
+ * (pickle.py load_build: a (state, slotstate) pair sets the dict first,
+ * then the slot items with setattr, so slotstate wins; without one,
+ * what __init__ stored when REDUCE/INST/OBJ called the class: its first
+ * argument). *known 0: cannot tell (a state or name we do not follow). */
+static size_t wrapper_filename(const jstate *j, size_t obj, size_t state,
+                               int *known)
+{
+    size_t name = NONE_IDX, dict = state, slots = NONE_IDX;
+    *known = 1;
+    if (state != NONE_IDX && j->v[state].kind == V_TUPLE &&
+        j->v[state].n == 2) {
+        dict = tuple_item(j, state, 0);
+        slots = tuple_item(j, state, 1);
+    }
+    size_t parts[2] = { slots, dict };
+    for (int k = 0; k < 2 && name == NONE_IDX; k++) {
+        size_t d = parts[k];
+        if (d == NONE_IDX || j->v[d].kind == V_NONE)
+            continue;
+        if (j->v[d].kind != V_DICT || j->v[d].n > MAX_DICT_READ) {
+            *known = 0;
+            return NONE_IDX;
+        }
+        name = dict_get(j, d, "filename");
+    }
+    if (name == NONE_IDX && j->v[obj].i)
+        name = tuple_item(j, j->v[obj].args, 0);
+    if (name == NONE_IDX)
+        return NONE_IDX; /* no filename: read() fails on the attribute */
+    if (j->v[name].kind != V_STR)
+        *known = 0;
+    return name;
+}
+
+static int add_side(pkli_joblib *out, const pkl_allocator *a, size_t off,
+                    int zfile, const jstate *j, size_t name, int known)
+{
+    if (pkli_grow(a, (void **)&out->sides, &out->capsides, out->nsides + 1,
+                  sizeof *out->sides) < 0)
+        return -1;
+    pkli_joblib_side *sd = &out->sides[out->nsides++];
+    memset(sd, 0, sizeof *sd);
+    sd->offset = off;
+    sd->zfile = zfile;
+    sd->known = known;
+    if (known) {
+        const uint8_t *t = (const uint8_t *)j->text.data + j->v[name].s;
+        size_t n = j->v[name].slen;
+        memcpy(sd->name, t, n);
+        sd->namelen = n;
+        /* os.path.join(dirname, name): an absolute name replaces the
+         * directory; a '..' component climbs out of it */
+        sd->outside = n > 0 && t[0] == '/';
+        for (size_t i = 0; i < n && !sd->outside;) {
+            size_t e = i;
+            while (e < n && t[e] != '/')
+                e++;
+            if (e - i == 2 && t[i] == '.' && t[i + 1] == '.')
+                sd->outside = 1;
+            i = e + 1;
+        }
+    }
+    return 0;
+}
+
 /* BUILD: state onto the object; on a NumpyArrayWrapper joblib's
- * NumpyUnpickler.load_build reads the array from the file right here. */
+ * NumpyUnpickler.load_build reads the array from the file right here; on
+ * an NDArrayWrapper / ZNDArrayWrapper (NumpyUnpickler.load_build and
+ * numpy_pickle_compat.py ZipNumpyUnpickler.load_build) it reads a side
+ * file named by the wrapper, os.path.join(the pickle's directory,
+ * filename): numpy.load(allow_pickle=True) or read_zfile. Nothing is
+ * read from the pickle stream itself; the side file is recorded. */
 static int op_build(follower *f, const pkl_op *op, pkl_error *err)
 {
     jstate *j = &f->j;
@@ -774,6 +878,17 @@ static int op_build(follower *f, const pkl_op *op, pkl_error *err)
     if (j->v[obj].kind != V_OBJ)
         return F_OK;
     j->v[obj].state = state;
+    int old = old_wrapper(j, j->v[obj].cls);
+    if (old) {
+        int known;
+        size_t name = wrapper_filename(j, obj, state, &known);
+        if (name != NONE_IDX || !known) {
+            if (add_side(f->out, f->a, op->offset, old == 2, j, name, known) < 0)
+                return F_NOMEM;
+        }
+        j->stack[j->nstack - 1] = new_node(j, V_OTHER);
+        return j->stack[j->nstack - 1] == NONE_IDX ? F_NOMEM : F_OK;
+    }
     if (!is_global(j, j->v[obj].cls, "joblib.numpy_pickle", "NumpyArrayWrapper"))
         return F_OK;
     size_t after = op->end, skip;
@@ -822,6 +937,8 @@ static int step(follower *f, const pkl_op *op, pkl_error *err)
     case PKL_OP_UNICODE: case PKL_OP_BINUNICODE:
     case PKL_OP_SHORT_BINUNICODE: case PKL_OP_BINUNICODE8:
         return op_text(f, op);
+    case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
+        return op_str8(f, op);
     case PKL_OP_EMPTY_DICT: return op_empty_dict(f, op);
     case PKL_OP_EMPTY_TUPLE: case PKL_OP_TUPLE1: case PKL_OP_TUPLE2:
     case PKL_OP_TUPLE3: case PKL_OP_TUPLE:
@@ -927,7 +1044,10 @@ int pkli_joblib_split(const uint8_t *buf, size_t len, const pkl_allocator *a,
     if (ended)
         return 1;
     if (rc != F_STOP) {
-        pkli_joblib_free(out, a);
+        /* the side files read before the failure stay listed */
+        pkli_free(a, out->parts);
+        out->parts = NULL;
+        out->nparts = out->cap = 0;
         return -1;
     }
     pkli_error_clear(err);

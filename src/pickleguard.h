@@ -739,6 +739,7 @@ typedef enum pkl_format {
     PKL_FMT_TAR,           /* tar (torch's pre-1.0 format, .tar.gz bundles) */
     PKL_FMT_LZ4,           /* LZ4 frame format (joblib compress='lz4') */
     PKL_FMT_BDB,           /* Berkeley DB hash file (dbm.ndbm on Debian) */
+    PKL_FMT_JOBLIB_ZF,     /* joblib < 0.10 "ZF" file: hex length + zlib */
     PKL_FMT__COUNT
 } pkl_format;
 
@@ -747,7 +748,9 @@ PKL_API const char *pkl_format_name(pkl_format fmt);
 /* The format of buf judged by its first bytes (and, for zip, its end).
  * Cheap: nothing is decompressed. A buffer that is none of the containers
  * is PKL_FMT_PICKLE when its first opcode parses and can start a pickle,
- * else PKL_FMT_UNKNOWN. Never returns JOBLIB or TORCH_LEGACY (those are
+ * else PKL_FMT_UNKNOWN. A buffer starting with skippable frames (magic
+ * 0x184D2A50..5F) is ZSTD or LZ4 by the first frame after them. Never
+ * returns JOBLIB or TORCH_LEGACY (those are
  * pickles told apart while walking). */
 PKL_API pkl_format pkl_format_detect(const void *buf, size_t len);
 

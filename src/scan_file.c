@@ -264,7 +264,9 @@ static size_t next_data(void *ctx, size_t offset)
  * windows, dropping pages behind and skipping holes as the scan does. */
 static int names_joblib_wrapper(const uint8_t *data, size_t len, data_ctx *pr)
 {
-    static const char key[] = "NumpyArrayWrapper";
+    /* NumpyArrayWrapper, and joblib < 0.10's NDArrayWrapper and
+     * ZNDArrayWrapper, whose BUILD reads a side file */
+    static const char key[] = "ArrayWrapper";
     const size_t k = sizeof key - 1, win = (size_t)4 << 20;
     size_t at = 0;
     while (at < len && len - at >= k) {

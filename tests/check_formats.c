@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define MANIFEST "corpus/formats/MANIFEST.tsv"
 #define DIR "corpus/formats/"
@@ -494,6 +495,72 @@ START_TEST(joblib_dtype_flags)
 }
 END_TEST
 
+/* joblib < 0.10: a ZF file is its zlib payload to joblib.load
+ * (numpy_pickle_compat.py read_zfile: 19 bytes of int(x, 16), an optional
+ * space); an NDArrayWrapper BUILD names a side file (a 601 problem); zstd
+ * and LZ4 frames may start after skippable frames. Expected values: the
+ * sample bytes (corpus/streams/gen/gen_streams.py) and joblib.load under
+ * tests/oracle.py (tests/test_streams.py). */
+START_TEST(joblib_old_and_skippable)
+{
+    static const char *const ok[2] = {"corpus/streams/joblib_zf.pkl",
+                                      "corpus/streams/joblib_zf_spelled.pkl"};
+    pkl_walk_options o;
+    collected c;
+    pkl_walk_stats st;
+    pkl_error err;
+    ck_assert_int_eq(pkl_format_detect("ZF", 2), PKL_FMT_JOBLIB_ZF);
+    ck_assert_str_eq(pkl_format_name(PKL_FMT_JOBLIB_ZF), "joblib-zf");
+    /* skippable frame (4 bytes), then a zstd / an LZ4 frame magic */
+    ck_assert_int_eq(pkl_format_detect("\x5e\x2a\x4d\x18\x04\0\0\0abcd"
+                                       "\x28\xb5\x2f\xfd", 16), PKL_FMT_ZSTD);
+    ck_assert_int_eq(pkl_format_detect("\x50\x2a\x4d\x18\0\0\0\0"
+                                       "\x04\x22\x4d\x18", 12), PKL_FMT_LZ4);
+    /* a skippable frame longer than the input: zstd, its decoder reports */
+    ck_assert_int_eq(pkl_format_detect("\x50\x2a\x4d\x18\xff\0\0\0", 8),
+                     PKL_FMT_ZSTD);
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        uint8_t *buf = slurp(ok[i], &len);
+        ck_assert_ptr_nonnull(buf);
+        memset(&o, 0, sizeof o);
+        POISON_ERR(err);
+        ck_assert_int_eq(walk_mem(buf, len, &o, &c, &st, &err), 0);
+        ck_assert_uint_eq(c.n, 1);
+        ck_assert_str_eq(c.items[0], "S .:21"); /* the 21-byte pickle */
+        free(buf);
+    }
+    /* a length int() refuses and one that does not match: reported, the
+     * payload still scanned */
+    static const char *const bad[2] = {"ZF0x1g               ",
+                                       "ZF0x5                "};
+    for (int i = 0; i < 2; i++) {
+        uint8_t buf[128];
+        uLong n = sizeof buf - 21;
+        memcpy(buf, bad[i], 21);
+        ck_assert_int_eq(compress(buf + 21, &n, (const Bytef *)"N.", 2), Z_OK);
+        memset(&o, 0, sizeof o);
+        ck_assert_int_eq(walk_mem(buf, 21 + n, &o, &c, &st, &err), 0);
+        ck_assert_uint_eq(c.n, 2);
+        ck_assert_str_eq(c.items[0], "P 600@.");
+        ck_assert_str_eq(c.items[1], "S .:2");
+    }
+    /* a side file next to the pickle and one outside it: problems */
+    static const char *const side[2] = {"corpus/streams/joblib_nd_side.pkl",
+                                        "corpus/streams/joblib_nd_abs.pkl"};
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        uint8_t *buf = slurp(side[i], &len);
+        ck_assert_ptr_nonnull(buf);
+        memset(&o, 0, sizeof o);
+        ck_assert_int_eq(walk_mem(buf, len, &o, &c, &st, &err), 0);
+        ck_assert_uint_ge(c.n, 2);
+        ck_assert_str_eq(c.items[0], "P 601@.");
+        free(buf);
+    }
+}
+END_TEST
+
 Suite *suite_formats(void)
 {
     Suite *s = suite_create("formats");
@@ -510,6 +577,7 @@ Suite *suite_formats(void)
     tcase_add_test(t, zip_two_readers);
     tcase_add_test(t, npy_header_offset);
     tcase_add_test(t, joblib_dtype_flags);
+    tcase_add_test(t, joblib_old_and_skippable);
     tcase_add_test(t, limits);
     tcase_add_loop_test(t, out_of_memory, 0,
                         (int)(sizeof oom_files / sizeof oom_files[0]));

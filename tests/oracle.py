@@ -65,6 +65,9 @@ PASS_THROUGH = {
     "joblib.numpy_pickle.NumpyArrayWrapper",
     "joblib.numpy_pickle_compat.NDArrayWrapper",
     "joblib.numpy_pickle_compat.ZNDArrayWrapper",
+    # joblib < 0.10 pickles name them here (numpy_pickle imports them)
+    "joblib.numpy_pickle.NDArrayWrapper",
+    "joblib.numpy_pickle.ZNDArrayWrapper",
 }
 # torch's legacy tar loader reads `storage_type._dtype` of each storage
 # record in `storages` to size the raw bytes after it: with a stand-in it
@@ -255,8 +258,9 @@ def run_torch(path):
                map_location="cpu")
 
 
-def run_numpy(path):
-    import numpy
+def record_numpy_pickles():
+    """numpy.load's pickle.load calls (an object .npy, a non-npy file with
+    allow_pickle) go through the recorder."""
     CRec, _ = recorder_classes(passthrough=True)
     mod = recording_module(CRec)
     for name in ("numpy.lib._format_impl", "numpy.lib.format",
@@ -264,6 +268,11 @@ def run_numpy(path):
         m = sys.modules.get(name)
         if m is not None and hasattr(m, "pickle"):
             m.pickle = mod
+
+
+def run_numpy(path):
+    import numpy
+    record_numpy_pickles()
     r = numpy.load(path, allow_pickle=True)
     if hasattr(r, "files"):
         with r:
@@ -276,14 +285,25 @@ def run_joblib(path):
     import pickle
     CRec, PyRec = recorder_classes(passthrough=True)
     jnp.pickle = recording_module(CRec)
-    orig = jnp.NumpyUnpickler.find_class
-    jnp.NumpyUnpickler.find_class = lambda self, m, n: \
-        Recorder.find_class(_JoblibShim(self), m, n)
+    import joblib.numpy_pickle_compat as jnc
+    # the pre-0.10 paths: a ZF file's pickle goes to ZipNumpyUnpickler
+    # (load_compatibility), an NDArrayWrapper's side file to numpy.load
+    # with allow_pickle=True
+    record_numpy_pickles()
+    classes = (jnp.NumpyUnpickler, jnc.ZipNumpyUnpickler)
+    origs = [c.__dict__.get("find_class") for c in classes]
+    for c in classes:
+        c.find_class = lambda self, m, n: \
+            Recorder.find_class(_JoblibShim(self), m, n)
     try:
         import joblib
         joblib.load(path)
     finally:
-        jnp.NumpyUnpickler.find_class = orig
+        for c, o in zip(classes, origs):
+            if o is None:
+                del c.find_class
+            else:
+                c.find_class = o
     del pickle
 
 
@@ -295,6 +315,22 @@ class _JoblibShim:
         self.fix_imports = getattr(u, "fix_imports", True)
 
 
+def zstd_open():
+    """compression.zstd.open (Python 3.14), else the PyPI backport of the
+    same module (backports.zstd, requirements/test.txt): every frame read,
+    skippable frames skipped (Lib/compression/zstd/_zstdfile.py over
+    Lib/compression/_common/_streams.py DecompressReader). None when
+    neither is installed."""
+    try:
+        from compression import zstd
+    except ImportError:
+        try:
+            from backports import zstd
+        except ImportError:
+            return None
+    return zstd.open
+
+
 def run_compressed(path):
     import bz2
     import gzip
@@ -302,12 +338,18 @@ def run_compressed(path):
     with open(path, "rb") as f:
         head = f.read(6)
     opener = None
+    # skippable-frame magic 0x184D2A5X, little-endian: 5X 2A 4D 18
+    if len(head) >= 4 and head[1:4] == b"\x2a\x4d\x18" and \
+            0x50 <= head[0] <= 0x5f:
+        head = b"\x28\xb5\x2f\xfd"
     if head[:2] == b"\x1f\x8b":
         opener = gzip.open
     elif head[:3] == b"BZh":
         opener = bz2.open
     elif head[:6] == b"\xfd7zXZ\x00" or head[:1] == b"\x5d":
         opener = lzma.open
+    elif head[:4] == b"\x28\xb5\x2f\xfd":
+        opener = zstd_open()
     if opener is None:
         raise ValueError("no compressed stream")
     CRec, _ = recorder_classes()
@@ -397,6 +439,7 @@ def worker(loader):
             import joblib.numpy_pickle_compat  # noqa: F401
     elif loader == "compressed":
         import bz2, gzip, lzma  # noqa: F401,E401
+        zstd_open()  # imported before the guard
     elif loader == "dbm":
         import dbm, dbm.dumb  # noqa: F401,E401
         try:

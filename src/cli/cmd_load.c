@@ -283,8 +283,11 @@ static int load_walk_problem(void *ctx, const char *path, const pkl_error *e)
 {
     load_walk *w = ctx;
     char msg[1200];
-    if (e->code == PKL_E_FORMAT_UNSUPPORTED && path[0] == '\0') {
-        /* no container and no pickle: the decoder says why */
+    if (e->code == PKL_E_FORMAT_UNSUPPORTED && path[0] == '\0' &&
+        pkl_format_detect(w->data, w->len) == PKL_FMT_UNKNOWN) {
+        /* no container and no pickle: the decoder says why (other
+         * unsupported features -- a joblib side file, a wrapper the
+         * follower cannot track -- refuse the file below) */
         w->lo->member = "";
         w->rc = load_buffer(w->data, w->len, w->shown, w->opt, w->lim, w->lo, 0);
     } else {

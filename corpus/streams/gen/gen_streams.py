@@ -7,8 +7,9 @@ acceptance -- built from raw bytes and never unpickled here. Writes
 MANIFEST.tsv:
 
   file    name under corpus/streams/
-  scan    `critical@PATH`: `pickleguard scan --policy ml` reports a
-          critical finding at that inner path (`.` the file itself)
+  scan    `SEVERITY@PATH[:TEXT]`: `pickleguard scan --policy ml` reports
+          a finding at least that severe at that inner path (`.` the file
+          itself) whose message holds TEXT
   oracle  tests/oracle.py loaders that must ask for os.system (posix.system)
           when they read the file under the recorder (torch, compressed,
           joblib, cpickle), or `-`
@@ -412,12 +413,130 @@ def joblib_samples():
           "wrapper (the subarray base is in the dtype state's item 2)")
 
 
+# ---- joblib < 0.10 (joblib/numpy_pickle_compat.py): ZF files, and
+# NDArrayWrapper / ZNDArrayWrapper side files. Every byte is written here;
+# the old joblib writer is gone.
+
+def zf(payload, length=None, space=False):
+    """read_zfile's format: b'ZF', 19 bytes int(x, 16) reads, an optional
+    space (joblib <= 0.8.4), one zlib stream."""
+    if length is None:
+        length = ("%#x" % len(payload)).encode().ljust(19)
+    assert len(length) == 19
+    return b"ZF" + length + (b" " if space else b"") + zlib.compress(payload, 6)
+
+
+def binunicode(t):
+    b = t.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def nd_wrapper(filename, cls=b"NDArrayWrapper",
+               mod=b"joblib.numpy_pickle_compat"):
+    """protocol 2: NEWOBJ of the wrapper, its __dict__ by BUILD (what
+    pickle writes for a plain object), as joblib < 0.10's dump did."""
+    return (b"\x80\x02c" + mod + b"\n" + cls + b"\n)\x81}(" +
+            binunicode("filename") + binunicode(filename) +
+            binunicode("subclass") + b"cnumpy\nndarray\n" +
+            binunicode("allow_mmap") + b"\x89ub.")
+
+
+def npy_object(pickle_bytes):
+    """An .npy v1.0 file of one object: read_array pickle.loads the rest."""
+    hdr = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    total = 10 + len(hdr) + 1
+    hdr += b" " * ((64 - total % 64) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr + \
+        pickle_bytes
+
+
+def joblib_old():
+    write("joblib_zf.pkl", zf(MAL), "critical@.", "joblib", "-",
+          "joblib < 0.10 ZF file: 'ZF', a hex length, zlib data; "
+          "load_compatibility unpickles the decompressed bytes")
+    write("joblib_zf_spelled.pkl",
+          zf(MAL, length=b" +0X1_5\t".ljust(19), space=True), "critical@.",
+          "joblib", "-", "ZF length spelled ' +0X1_5' (int(x, 16) takes "
+          "whitespace, a sign, 0X and underscores) and the extra space of "
+          "joblib <= 0.8.4 before the zlib data")
+    write("joblib_zf_badlen.pkl", zf(MAL, length=b"0x5".ljust(19)),
+          "critical@.", "-", "-", "ZF whose header length is wrong: "
+          "read_zfile's assert stops joblib.load (python -O does not); the "
+          "payload is scanned and the mismatch reported")
+    side = "joblib_nd_side.pkl_01.npy"
+    write(side, npy_object(MAL), "critical@.", "numpy", "-",
+          "the side file of joblib_nd_side.pkl: an object .npy, read by "
+          "numpy.load(allow_pickle=True)")
+    write("joblib_nd_side.pkl", nd_wrapper(side),
+          "medium@.:read the side file '%s'" % side, "joblib", "-",
+          "NDArrayWrapper names the side file " + side + " next to it: "
+          "joblib.load runs numpy.load(allow_pickle=True) on it")
+    write("joblib_nd_dotdot.pkl", nd_wrapper("../streams/" + side,
+                                             mod=b"joblib.numpy_pickle"),
+          "medium@.:OUTSIDE", "joblib", "-", "NDArrayWrapper (the "
+          "joblib.numpy_pickle spelling) whose filename climbs out with "
+          "'..': os.path.join keeps it, the side file is unpickled")
+    write("joblib_nd_abs.pkl", nd_wrapper(os.path.abspath(os.path.join(
+        OUT, side)).replace(os.path.abspath(OUT), "/nonexistent-pg")),
+          "medium@.:OUTSIDE", "-", "-", "NDArrayWrapper with an absolute "
+          "filename: os.path.join drops the pickle's directory")
+    zside = "joblib_znd.pkl_01.npy.z"
+    write(zside, zf(MAL), "critical@.", "joblib", "-", "the ZF side file "
+          "of joblib_znd.pkl: read_zfile's raw array bytes to the wrapper, a "
+          "ZF pickle to joblib.load")
+    znd = (b"\x80\x02cjoblib.numpy_pickle_compat\nZNDArrayWrapper\n)\x81}(" +
+           binunicode("filename") + binunicode(zside) +
+           binunicode("init_args") +
+           b"cnumpy\nndarray\nK\x00"
+           b"\x85C\x01b\x87" + binunicode("state") +
+           b"(K\x01K\x15\x85cnumpy\ndtype\nX\x02\x00\x00\x00u1\x89\x88\x87R"
+           b"(K\x03X\x01\x00\x00\x00|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK"
+           b"\x00tb\x89t" + b"ub.")
+    write("joblib_znd.pkl", znd, "medium@.:read the side file '%s'" % zside,
+          "-", "-",
+          "ZNDArrayWrapper: read_zfile reads the side file " + zside)
+
+
+# ---- zstd frames as compression.zstd.ZstdFile (Python 3.14) reads them:
+# every frame, skippable frames (magic 0x184D2A50..5F) skipped. Frames are
+# written by hand with raw blocks.
+
+def zstd_frame(data):
+    # frame header descriptor 0 (no content size, no checksum), window
+    # descriptor 0x58 (8 MiB), one last raw block
+    return (struct.pack("<I", 0xFD2FB528) + b"\x00\x58" +
+            struct.pack("<I", 1 | (len(data) << 3))[:3] + data)
+
+
+def zstd_skip(n, payload):
+    return struct.pack("<II", 0x184D2A50 + n, len(payload)) + payload
+
+
+def zstd_samples():
+    write("zstd_concat.zst", zstd_frame(MAL[:9]) + zstd_frame(MAL[9:]),
+          "critical@.", "compressed", "-", "a pickle split over two zstd "
+          "frames: ZstdFile reads every frame")
+    write("zstd_skippable.zst", zstd_skip(14, b"cos\nsystem\n") +
+          zstd_frame(MAL[:12]) + zstd_skip(0, b"") + zstd_frame(MAL[12:]),
+          "critical@.", "compressed", "-", "skippable frames (0x184D2A5E "
+          "holding opcode-like bytes, an empty 0x184D2A50) before and "
+          "between the frames: skipped")
+    bad = bytearray(zstd_frame(b"N."))
+    bad[6] |= 6  # block type 3: reserved
+    write("zstd_bad_later.zst", zstd_frame(MAL) + bytes(bad), "critical@.",
+          "compressed", "-", "a damaged second frame (reserved block type) "
+          "after a frame holding the pickle: pickle.load has run the first "
+          "frame's opcodes; the damage is reported")
+
+
 def main():
     tars()
     legacy_tars()
     sparse_tars()
     compressed()
     joblib_samples()
+    joblib_old()
+    zstd_samples()
     with open(os.path.join(OUT, "MANIFEST.tsv"), "w", encoding="utf-8") as f:
         f.write("file\tscan\toracle\ttarname\tnote\n")
         for r in ROWS:
