@@ -248,11 +248,54 @@ def mutations(n=150, seed=14):
                 % (os.path.basename(path), found))
 
 
+def overlap_budget():
+    """Central-directory entries that all point at one stored member hand
+    its bytes out again and again: each pass beyond the archive's own size
+    is charged to --max-total, so the walk is bounded by it (a limit
+    finding past it) and reads every entry below it. zipfile itself reads
+    such entries as they are (corpus/regressions/oracle/
+    zip_overlap_after_oversized.npz for the member numpy reaches)."""
+    import tempfile
+    import zipfile
+    import io
+    body = b"x" * 65536
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(zipfile.ZipInfo("blob.bin", (2020, 1, 1, 0, 0, 0)), body)
+    raw = bio.getvalue()
+    cd = raw.index(b"PK\x01\x02")
+    eocd = raw.index(b"PK\x05\x06")
+    entry = raw[cd:eocd]
+    n = 64
+    names = [b"blob%02d.bin" % i for i in range(n)]
+    cds = b"".join(entry[:28] + len(nm).to_bytes(2, "little") + entry[30:46]
+                   + nm for nm in names)
+    end = (b"PK\x05\x06" + b"\x00" * 4 + n.to_bytes(2, "little") * 2 +
+           len(cds).to_bytes(4, "little") + cd.to_bytes(4, "little") +
+           b"\x00\x00")
+    data = raw[:cd] + cds + end
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "overlap.zip")
+        with open(path, "wb") as f:
+            f.write(data)
+        check(len(zipfile.ZipFile(path).namelist()) == n,
+              "overlap sample: zipfile lists the %d entries" % n)
+        for total, want in (("1M", True), ("64M", False)):
+            doc = scan(["--max-total", total, path])
+            fnd = doc["files"][0]["findings"]
+            lim = any(x["rule"] == "container-limit" and
+                      "entries overlap" in x["message"] for x in fnd)
+            check(lim == want, "%d entries over one 64 KiB member, "
+                  "--max-total %s: overlap limit %s" %
+                  (n, total, "expected" if want else "not expected"))
+
+
 def main():
     if not os.path.exists(EXE):
         return no_binary()
     real_readers()
     scanner()
+    overlap_budget()
     mutations()
     return finish()
 

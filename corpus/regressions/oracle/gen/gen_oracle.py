@@ -111,6 +111,28 @@ write("differs_before_npz.pkl", b"I-0_0\x00\n0cmymod\nThing\n" +
       "`load` ended the raw view at the decoder's refusal and exited 0; "
       "the C unpickler reads on to mymod.Thing")
 
+# A stored pickle member whose central-directory size (0xFFFFFFFE) runs over the
+# members after it: zipfile reads it by its uncompressed size and reads the
+# next member as it is; the scan charged each member's bytes to "no more
+# than the archive", stopped at the overlap (container-limit, medium) and
+# never looked at arr_0.npy, whose object array numpy.load unpickles.
+OBJ_NPY = (b"\x93NUMPY\x01\x00v\x00{'descr': '|O', 'fortran_order': False, "
+           b"'shape': (1,), }".ljust(127) + b"\n" +
+           b"\x80\x02cmymod.sub\nThing\n)R.")
+bio = io.BytesIO()
+with zipfile.ZipFile(bio, "w", zipfile.ZIP_STORED) as z:
+    for name, data in (("data.pkl", b"\x80\x02N."), ("arr_0.npy", OBJ_NPY)):
+        z.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)),
+                   data)
+npz = bytearray(bio.getvalue())
+cd = npz.index(b"PK\x01\x02")          # a.txt's central-directory entry
+npz[cd + 20:cd + 24] = (0xFFFFFFFE).to_bytes(4, "little")
+write("zip_overlap_after_oversized.npz", bytes(npz), "numpy",
+      "mymod.sub.Thing", "high",
+      "a stored data.pkl declaring 4 GB before arr_0.npy: the scan stopped at "
+      "'stored members add up to more than the archive' and never read "
+      "arr_0.npy, whose object array numpy.load unpickles")
+
 # joblib's NumpyUnpickler subclasses pickle.py's _Unpickler: a
 # NumpyArrayWrapper made by INST or OBJ (load_inst / load_obj ->
 # _instantiate: klass.__new__(klass) with no arguments) is a wrapper to
