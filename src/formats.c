@@ -1738,10 +1738,10 @@ static int legacy_pickle_end(const uint8_t *b, size_t len, size_t pos,
     return ok;
 }
 
-/* The record count pickle as legacy_load's range() takes it: a plain int
- * (or bool), alone between PROTO/FRAME and an optional memo put. 1 with
- * *n, 0 when it is anything else (the scanner cannot tell what range()
- * gets). */
+/* The record count pickle as legacy_load's range() takes it: the int (or
+ * bool) at the top of the stack at STOP, pushed by the last opcode that
+ * changed the top (PROTO, FRAME and memo puts do not). 1 with *n, 0 when
+ * the top is anything else (the scanner cannot tell what range() gets). */
 static int legacy_count(const uint8_t *b, size_t pos, size_t end,
                         pkl_allocator *a, int64_t *n)
 {
@@ -1760,8 +1760,12 @@ static int legacy_count(const uint8_t *b, size_t pos, size_t end,
             ok = got;
             break;
         }
-        if (got)
-            break;
+        /* pickle.load returns the top of the stack at STOP and ignores
+         * what lies under it (`X'cpu' ctorch\nFloatStorage\n J\x03...` is
+         * 3): the count is the int pushed by the last opcode that changed
+         * the top (oracle_fuzz, corpus/regressions/oracle/
+         * tar_storages_count_over_values.tar) */
+        got = 0;
         if (op.code == PKL_OP_NEWTRUE || op.code == PKL_OP_NEWFALSE) {
             *n = op.code == PKL_OP_NEWTRUE;
         } else if ((op.type == PKL_A_INT || op.type == PKL_A_BOOL) &&
@@ -1780,7 +1784,7 @@ static int legacy_count(const uint8_t *b, size_t pos, size_t end,
                           : op.len && (op.data[op.len - 1] & 0x80);
             *n = neg ? -1 : INT64_MAX;
         } else {
-            break;
+            continue; /* the top is no int now; a later push may be */
         }
         got = 1;
     }

@@ -219,6 +219,11 @@ CAMPAIGN = [
     ("tar_storages_no_stop.tar", "torch", "subprocess.Popen", "high",
      "legacy torch tar member without STOP: legacy_load unpickles it "
      "anyway; the scan called it data"),
+    ("tar_storages_count_over_values.tar", "torch", "subprocess.Popen",
+     "high",
+     "legacy storages whose count pickle leaves 'cpu' and a storage class "
+     "under the int 3: pickle.load returns the top (3) and legacy_load reads "
+     "the records; the scan wanted a lone int and examined none of them"),
     ("tar_unknown_type_member.tar", "torch", "mymod.sub.Thing", "high",
      "tar member of unknown type 'Z': tarfile extracts it as a regular "
      "file and torch.load unpickles it; the scan skipped it"),
