@@ -2360,6 +2360,21 @@ static int bmutate(dec *d, int (*f)(void *, void *, void *const *, size_t),
     return 0;
 }
 
+/* bmutate for APPEND(S) (builder mode): through append_owned when the
+ * builder has it, which takes the items' references over. */
+static int bappend(dec *d, size_t x)
+{
+    if (!d->B->append_owned)
+        return bmutate(d, d->B->append, x, d->sp - x);
+    if (hneed(d, x - 1, d->sp) < 0)
+        return -1;
+    if (d->B->append_owned(d->B->ctx, d->hstack[x - 1], d->hstack + x, d->sp - x) < 0)
+        return builder_failed(d);
+    memset(d->hstack + x, 0, (d->sp - x) * sizeof *d->hstack);
+    d->sp = x;
+    return 0;
+}
+
 /* APPEND(S): stack[x..sp) appended to stack[x-1], as do_append. */
 static int do_append(dec *d, size_t x)
 {
@@ -2374,7 +2389,7 @@ static int do_append(dec *d, size_t x)
         if (can_pack(d, t, x)) {
             if (pack_items(d, t, x) < 0)
                 return -1;
-            return bmutate(d, d->B->append, x, d->sp - x);
+            return bappend(d, x);
         }
         if (d->pend_lo != SIZE_MAX)
             flush_pending(d);
@@ -2407,7 +2422,7 @@ static int do_append(dec *d, size_t x)
         t->u.s.ptr = nb;
         t->u.s.len += n;
         t->flags_ |= F_OWNED;
-        return bmutate(d, d->B ? d->B->append : NULL, x, n);
+        return d->B ? bappend(d, x) : bmutate(d, NULL, x, n);
     } else
         return fail_at(d, PKL_E_BAD_TYPE, "cannot append to a %s",
                        type_name(t));
@@ -2418,7 +2433,7 @@ static int do_append(dec *d, size_t x)
             return -1;
     if (arr_append(d, &list->u.seq.items, &list->u.seq.len, 1, items, n) < 0)
         return -1;
-    return bmutate(d, d->B ? d->B->append : NULL, x, n);
+    return d->B ? bappend(d, x) : bmutate(d, NULL, x, n);
 }
 
 /* SETITEM(S): pairs stack[x..sp) set into stack[x-1], as do_setitems. */

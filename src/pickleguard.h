@@ -585,6 +585,11 @@ typedef struct pkl_builder {
      * int64 / of a FLOAT, as scalar would make it from the node. */
     void *(*int64)(void *ctx, int64_t i);
     void *(*float64)(void *ctx, double f);
+    /* Optional (NULL: append, then release). APPEND(S) as append does, but
+     * on success the builder takes over the decoder's references to the
+     * n items (it releases them or keeps them, e.g. as the list's own);
+     * on failure (-1) it took none. */
+    int (*append_owned)(void *ctx, void *target, void *const *items, size_t n);
 } pkl_builder;
 
 /* Decodes ONE pickle starting at buf[0] through builder b (every callback

@@ -1119,7 +1119,8 @@ END_TEST
  * Its charges against max_bytes must equal pkl_decode's node-per-value
  * tree exactly: for each of these pickles and a sweep of max_bytes (and
  * max_values) both paths end alike (same code and offset), with no handle
- * leaked, with the scalar-only builder and with int64/float64/release_n. */
+ * leaked, with the scalar-only builder and with the optional callbacks
+ * (int64, float64, release_n, append_owned). */
 /* A lean counting builder (no check assertion per callback, so the sweep
  * can be fine): handles are refcounted ints, live counts them. */
 static long lean_live;
@@ -1149,6 +1150,12 @@ static void lean_release_n(void *c, void *const *hs, size_t n)
     for (size_t i = 0; i < n; i++)
         if (hs[i])
             lean_release(c, hs[i]);
+}
+static int lean_append_owned(void *c, void *t, void *const *it, size_t n)
+{
+    (void)t;
+    lean_release_n(c, it, n);
+    return 0;
 }
 
 /* A list of n numbers (floats, big ints, small ints, None, True) in
@@ -1284,6 +1291,7 @@ START_TEST(test_build_packed_parity)
             b.int64 = lean_int64;
             b.float64 = lean_float64;
             b.release_n = lean_release_n;
+            b.append_owned = lean_append_owned;
         }
         void *root = NULL;
         int rc = pkl_decode_build(in, n, &opt, &b, &root, &used2, &e2);

@@ -382,7 +382,7 @@ static int plain_dict(PyObject *o)
  * PyList_SetSlice does, without the temporary list: the item array grows
  * once per batch (Objects/listobject.c list_resize's over-allocation and
  * PyMem_Realloc), then the items are stored with new references. */
-static int list_extend(PyObject *t, PyObject *const *it, size_t n)
+static int list_extend(PyObject *t, PyObject *const *it, size_t n, int owned)
 {
     PyListObject *l = (PyListObject *)t;
     Py_ssize_t len = PyList_GET_SIZE(t);
@@ -405,8 +405,11 @@ static int list_extend(PyObject *t, PyObject *const *it, size_t n)
         l->allocated = (Py_ssize_t)cap;
     }
     PyObject **dst = l->ob_item + len;
-    for (size_t i = 0; i < n; i++)
-        dst[i] = Py_NewRef(it[i]);
+    if (owned) /* the decoder's references become the list's */
+        memcpy(dst, it, n * sizeof *dst);
+    else
+        for (size_t i = 0; i < n; i++)
+            dst[i] = Py_NewRef(it[i]);
     Py_SET_SIZE(l, (Py_ssize_t)need);
     return 0;
 }
@@ -427,7 +430,7 @@ static int pyb_append(void *ctx, void *target, void *const *items, size_t n)
         return -1;
     }
     if (PyList_CheckExact(t))
-        return list_extend(t, it, n);
+        return list_extend(t, it, n, 0);
     for (size_t i = 0; i < n; i++) {
         if (!c_type) {
             if (PyList_Append(t, it[i]) < 0)
@@ -439,6 +442,20 @@ static int pyb_append(void *ctx, void *target, void *const *items, size_t n)
             return -1;
         Py_DECREF(r);
     }
+    return 0;
+}
+
+/* append_owned: an exact list takes the items' references as its own
+ * (no reference count touched per item); anything else is pyb_append,
+ * then the references are dropped. */
+static int pyb_append_owned(void *ctx, void *target, void *const *items, size_t n)
+{
+    if (PyList_CheckExact((PyObject *)target))
+        return list_extend(target, (PyObject *const *)items, n, 1);
+    if (pyb_append(ctx, target, items, n) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        Py_XDECREF((PyObject *)items[i]);
     return 0;
 }
 
@@ -760,7 +777,8 @@ static PyObject *py_decode(PyObject *mod, PyObject *args)
         .persid = pyb_persid, .attr = pyb_attr, .buffer = pyb_buffer,
         .readonly = pyb_readonly, .retain = pyb_retain, .release = pyb_release,
         .after_build = pyb_after_build, .release_n = pyb_release_n,
-        .int64 = pyb_int64, .float64 = pyb_float64};
+        .int64 = pyb_int64, .float64 = pyb_float64,
+        .append_owned = pyb_append_owned};
     pkl_decode_options opt;
     memset(&opt, 0, sizeof opt);
     opt.policy = ((PolicyObject *)pol)->p;
