@@ -109,7 +109,7 @@ typedef struct dec {
      * ("pending", see push_pending), parallel to stack[0..sp): pv[i].type
      * is non-zero exactly for the pending slots, all at or above pend_lo
      * (SIZE_MAX: none). */
-    struct pendv { uint64_t bits; uint8_t type; } *pv;
+    struct pendv { uint64_t bits; size_t off, end; uint8_t type; } *pv;
     size_t pend_lo;
     uint8_t str8_bytes;   /* builder str8: encoding "bytes" */
 
@@ -490,15 +490,20 @@ static int arr_charge_as(dec *d, size_t len, size_t n)
     return charge(d, nbytes - (obytes >= BIGARR_MIN_BYTES ? obytes : 0));
 }
 
-/* A packed list's storage: segments of values (INT: int64, FLOAT: double
- * bits, BOOL: 0/1, NONE: 0) followed by their types, in order, each a big
- * array (never moved or copied while the list grows); a segment holds
- * twice its predecessor's capacity, from 16 up to PK_SEG values; big ones
- * are faulted in at once on huge pages (pkli_prefault), as arena blocks. */
+/* A packed list's storage: segments, in order, each a big array (never
+ * moved or copied while the list grows). A value segment holds values
+ * (INT: int64, FLOAT: double bits, BOOL: 0/1, NONE: 0) followed by their
+ * types, twice its predecessor's capacity, from 16 up to PK_SEG values
+ * (big ones faulted in at once on huge pages, pkli_prefault). A range
+ * segment (cap 0) stands for a batch that was n INT/FLOAT opcodes one
+ * after the other in the input, bytes [off, end): unpack_list reads them
+ * again (the input is the caller's and does not change during a decode),
+ * so a batch of numbers costs a few bytes, not 9 per value. */
 #define PK_SEG ((size_t)256 * 1024)
 typedef struct pkseg {
     struct pkseg *next;
     size_t n, cap;
+    size_t off, end; /* a range segment's input bytes */
     uint64_t bits[]; /* cap values, then cap type bytes */
 } pkseg;
 #define PKSEG_TYPES(g) ((uint8_t *)((g)->bits + (g)->cap))
@@ -529,6 +534,37 @@ static PKL_NOINLINE void flush_pending(dec *d)
     d->pend_lo = SIZE_MAX;
 }
 
+/* The nodes of a range segment's numbers, read again from the input as
+ * op_float / op_int read them the first time. */
+static int unpack_range(dec *d, const pkseg *g, pkl_value **items, char *nodes)
+{
+    pkl_reader r;
+    pkl_op op;
+    int rc = 0;
+    pkl_reader_init(&r, d->base + g->off, g->end - g->off, d->a);
+    for (size_t k = 0; k < g->n && rc == 0; k++) {
+        int got = pkli_reader_next_inline(&r, &op, d->err);
+        pkl_value *c = (pkl_value *)(void *)(nodes + k * SCALAR_NODE_SIZE);
+        c->flags_ = 0;
+        c->reserved_ = 0;
+        c->depth_ = 0;
+        if (got > 0 && op.type == PKL_A_FLOAT) {
+            c->type = PKL_T_FLOAT;
+            c->u.f = op.f;
+        } else if (got > 0 && op.type == PKL_A_INT && op.code != PKL_OP_FRAME &&
+                   op.code != PKL_OP_PROTO) {
+            c->type = PKL_T_INT;
+            c->u.i = op.i;
+        } else {
+            rc = fail_at(d, PKL_E_INTERNAL, "a packed list's numbers read "
+                         "differently the second time");
+        }
+        items[k] = c;
+    }
+    pkl_reader_free(&r);
+    return rc;
+}
+
 /* The ordinary form of a packed list v: nodes and an item array of the
  * capacity arr_append expects (cap_for(len); a big array when that is
  * BIGARR_MIN_BYTES or more). Not charged: arr_charge_as charged what
@@ -545,6 +581,12 @@ static int unpack_list(dec *d, pkl_value *v)
         return nomem(d);
     size_t i = 0;
     for (const pkseg *g = pb->head; g; g = g->next) {
+        if (!g->cap) {
+            if (unpack_range(d, g, items + i, nodes + i * SCALAR_NODE_SIZE) < 0)
+                return -1;
+            i += g->n;
+            continue;
+        }
         const uint8_t *types = PKSEG_TYPES(g);
         for (size_t k = 0; k < g->n; k++, i++) {
             if (types[k] == PKL_T_NONE) {
@@ -585,9 +627,9 @@ static int unpack_args(dec *d, pkl_value *args)
     return 0;
 }
 
-/* APPEND(S) of stack[x..sp) to list (can_pack said yes): charged as
- * arr_append, stored packed. */
-static int pack_items(dec *d, pkl_value *list, size_t x)
+/* APPEND(S) of stack[x..sp) to list (can_pack said 1, or 2: a range of
+ * pending numbers): charged as arr_append, stored packed. */
+static int pack_items(dec *d, pkl_value *list, size_t x, int range)
 {
     size_t n = d->sp - x, len = list->u.seq.len;
     if (arr_charge_as(d, len, n) < 0)
@@ -602,10 +644,31 @@ static int pack_items(dec *d, pkl_value *list, size_t x)
         list->u.seq.items = (pkl_value **)(void *)pb;
         list->flags_ |= F_PACKED;
     }
+    if (range) {
+        pkseg *ng = big_realloc(d, NULL, sizeof *ng);
+        if (!ng)
+            return nomem(d);
+        ng->next = NULL;
+        ng->n = n;
+        ng->cap = 0;
+        ng->off = d->pv[x].off;
+        ng->end = d->pv[d->sp - 1].end;
+        if (pb->tail)
+            pb->tail->next = ng;
+        else
+            pb->head = ng;
+        pb->tail = ng;
+        for (size_t i = x; i < d->sp; i++)
+            d->pv[i].type = 0;
+        list->u.seq.len = len + n;
+        if (d->pend_lo >= x)
+            d->pend_lo = SIZE_MAX;
+        return 0;
+    }
     for (size_t i = x; i < d->sp; i++) {
         pkseg *g = pb->tail;
-        if (!g || g->n == g->cap) {
-            size_t cap = !g ? 16 : g->cap < PK_SEG ? 2 * g->cap : PK_SEG;
+        if (!g || !g->cap || g->n == g->cap) {
+            size_t cap = !g || !g->cap ? 16 : g->cap < PK_SEG ? 2 * g->cap : PK_SEG;
             pkseg *ng = big_realloc(d, NULL, sizeof *ng + cap * (sizeof(uint64_t) + 1));
             if (!ng)
                 return nomem(d);
@@ -643,15 +706,24 @@ static int pack_items(dec *d, pkl_value *list, size_t x)
     return 0;
 }
 
-/* Whether APPEND(S) of stack[x..sp) to t may be packed. */
+/* Whether APPEND(S) of stack[x..sp) to t may be packed: 0 no, 1 as
+ * values, 2 as a range (every item a pending number whose opcode follows
+ * the previous one's in the input). */
 static int can_pack(const dec *d, const pkl_value *t, size_t x)
 {
     if (t->type != PKL_T_LIST || (t->u.seq.len && !(t->flags_ & F_PACKED)))
         return 0;
-    for (size_t i = x; i < d->sp; i++)
-        if (!d->pv[i].type && !packable(d->stack[i]))
-            return 0;
-    return 1;
+    int range = 1;
+    for (size_t i = x; i < d->sp; i++) {
+        if (!d->pv[i].type) {
+            if (!packable(d->stack[i]))
+                return 0;
+            range = 0;
+        } else if (i > x && d->pv[i].off != d->pv[i - 1].end) {
+            range = 0;
+        }
+    }
+    return 1 + range;
 }
 
 /* Text or bytes: points into the input when the bytes are there already,
@@ -1388,7 +1460,7 @@ static int push_new(dec *d, pkl_value *v)
 /* Builder mode: pushes an INT or FLOAT pending (see flush_pending): its
  * node is allocated and counted as new_scalar does, and the builder makes
  * its value from a node on the C stack. */
-static int push_pending(dec *d, int type, uint64_t bits)
+static int push_pending(dec *d, int type, uint64_t bits, const pkl_op *op)
 {
     if (count_value(d) < 0)
         return -1;
@@ -1399,6 +1471,8 @@ static int push_pending(dec *d, int type, uint64_t bits)
     d->stack[i] = v;
     d->pv[i].type = (uint8_t)type;
     d->pv[i].bits = bits;
+    d->pv[i].off = op->offset;
+    d->pv[i].end = op->end;
     if (i < d->pend_lo)
         d->pend_lo = i;
     void *h;
@@ -2386,8 +2460,9 @@ static int do_append(dec *d, size_t x)
         flush_pending(d); /* the target is a number: refused below */
     pkl_value *t = d->stack[x - 1];
     if (d->B) {
-        if (can_pack(d, t, x)) {
-            if (pack_items(d, t, x) < 0)
+        int how = can_pack(d, t, x);
+        if (how) {
+            if (pack_items(d, t, x, how == 2) < 0)
                 return -1;
             return bappend(d, x);
         }
@@ -2675,7 +2750,7 @@ static int op_float(dec *d, const pkl_op *op)
     if (d->B) {
         uint64_t bits;
         memcpy(&bits, &op->f, sizeof bits);
-        return push_pending(d, PKL_T_FLOAT, bits);
+        return push_pending(d, PKL_T_FLOAT, bits, op);
     }
     pkl_value *v = new_scalar(d, PKL_T_FLOAT);
     if (v)
@@ -2700,7 +2775,7 @@ static int op_int(dec *d, const pkl_op *op)
             return push_new(d, d->smallint[op->i]);
         }
         if (d->B && (uint64_t)op->i >= 256)
-            return push_pending(d, PKL_T_INT, (uint64_t)op->i);
+            return push_pending(d, PKL_T_INT, (uint64_t)op->i, op);
         v = new_scalar(d, PKL_T_INT);
         if (v) {
             v->u.i = op->i;

@@ -1248,6 +1248,50 @@ static size_t packed_input(int which, char *o)
         memcpy(o + k, "e\x85R", 3);
         k += 3;
         break;
+    case 7: /* set(list of batches of only floats and big ints): the
+             * batches are kept as input ranges and read again for the call */
+    case 8: /* the same in text opcodes (FLOAT, INT, LONG) and LONG1, then
+             * a string appended (the ranges read again) */
+        if (which == 7) {
+            memcpy(o + k, "c__builtin__\nset\n", 17);
+            k += 17;
+        }
+        memcpy(o + k, "]q\x00", 3);
+        k += 3;
+        for (int i = 0; i < 6000; i++) {
+            if (i % 1000 == 0)
+                o[k++] = '(';
+            if (which == 7 && i % 2) {
+                uint32_t v = 300000u + (uint32_t)i;
+                o[k++] = 'J';
+                for (int s = 0; s < 32; s += 8)
+                    o[k++] = (char)(v >> s);
+            } else if (which == 7) {
+                double f = (double)i / 4;
+                uint64_t b;
+                memcpy(&b, &f, sizeof b);
+                o[k++] = 'G';
+                for (int s = 56; s >= 0; s -= 8)
+                    o[k++] = (char)(b >> s);
+            } else {
+                k += (size_t)sprintf(o + k, i % 3 == 0 ? "F%d.25\n" : i % 3 == 1 ? "I-%d\n"
+                                                        : "L%d123L\n", i + 1000);
+                if (i % 7 == 0) { /* LONG1 of 3 bytes */
+                    memcpy(o + k, "\x8a\x03\x01\x02\x03", 5);
+                    k += 5;
+                }
+            }
+            if (i % 1000 == 999)
+                o[k++] = 'e';
+        }
+        if (which == 7) {
+            memcpy(o + k, "\x85R", 2);
+            k += 2;
+        } else {
+            memcpy(o + k, "X\x01\x00\x00\x00" "za", 7);
+            k += 7;
+        }
+        break;
     default: /* APPENDS onto a float (refused), the items pending */
         memcpy(o + k, "]G\x3f\xf0\x00\x00\x00\x00\x00\x00(J\x00\x00\x01\x00" "e", 17);
         k += 17;
@@ -1265,6 +1309,18 @@ START_TEST(test_build_packed_parity)
     size_t n = packed_input(_i, in);
     ck_assert_uint_lt(n, 1 << 20);
     int outcomes[2] = {0, 0}, bad = 0;
+    if (_i == 7 || _i == 8) { /* what pickle itself makes of the input */
+        pkl_decode_options o0;
+        memset(&o0, 0, sizeof o0);
+        o0.policy = p;
+        pkl_error e0;
+        pkl_doc *d0 = pkl_decode(in, n, &o0, NULL, &e0);
+        ck_assert_msg(d0 != NULL, "input %d: %s", _i, e0.detail);
+        const pkl_value *root = pkl_doc_root(d0);
+        ck_assert_int_eq(root->type, _i == 7 ? PKL_T_SET : PKL_T_LIST);
+        ck_assert_uint_eq(root->u.seq.len, _i == 7 ? 6000 : 6000 + 858 + 1);
+        pkl_doc_free(d0);
+    }
     char why[256] = "";
     lean_live = 0;
     for (int step = 0; step < 1100 && !bad; step++) {
@@ -1368,7 +1424,7 @@ Suite *suite_decoder(void)
     tcase_add_test(tb, test_build_after_build_replaces);
     tcase_add_test(tb, test_build_oom_every_allocation);
     tcase_add_test(tb, test_build_needs_callbacks);
-    tcase_add_loop_test(tb, test_build_packed_parity, 0, 7);
+    tcase_add_loop_test(tb, test_build_packed_parity, 0, 9);
     suite_add_tcase(s, tb);
     TCase *tl = tcase_create("limits");
     tcase_set_timeout(tl, 60);
