@@ -111,6 +111,8 @@ typedef struct dec {
      * (SIZE_MAX: none). */
     struct pendv { uint64_t bits; size_t off, end; uint8_t type; } *pv;
     size_t pend_lo;
+    size_t unwritten; /* bytes of pending nodes reserved in this block and
+                       * not written so far (arena_alloc_slow) */
     uint8_t str8_bytes;   /* builder str8: encoding "bytes" */
 
     pkl_value **dense; /* memo indices < dcap */
@@ -258,11 +260,17 @@ static PKL_NOINLINE void *arena_alloc_slow(dec *d, size_t n)
     }
     nb->size = size;
     /* big pickles touch every page of their arena: huge pages and one
-     * populate call instead of a trap per page (pkli_prefault). Not in
-     * builder mode, where most number nodes are reserved and never
-     * written (push_pending): their pages are then never touched. */
-    if (size >= ((size_t)4 << 20) && !d->B)
-        pkli_prefault(nb, ABLOCK_HDR + size);
+     * populate call instead of a trap per page (pkli_prefault). Builder
+     * mode reserves number nodes it may never write (push_pending): when
+     * most of the last block stayed unwritten, huge pages only, so that
+     * pages never touched cost nothing. A speed choice only. */
+    if (size >= ((size_t)4 << 20)) {
+        if (d->B && b && d->unwritten > b->size / 2)
+            pkli_hugepages(nb, ABLOCK_HDR + size);
+        else
+            pkli_prefault(nb, ABLOCK_HDR + size);
+    }
+    d->unwritten = 0;
     if (dedicated && b) {
         /* keep bump-allocating from the current block */
         nb->next = b->next;
@@ -530,6 +538,7 @@ static PKL_NOINLINE void flush_pending(dec *d)
         v->depth_ = 0;
         memcpy(&v->u, &d->pv[i].bits, sizeof d->pv[i].bits);
         d->pv[i].type = 0;
+        d->unwritten -= d->unwritten >= SCALAR_NODE_SIZE ? SCALAR_NODE_SIZE : d->unwritten;
     }
     d->pend_lo = SIZE_MAX;
 }
@@ -1467,6 +1476,7 @@ static int push_pending(dec *d, int type, uint64_t bits, const pkl_op *op)
     pkl_value *v = arena_alloc(d, SCALAR_NODE_SIZE);
     if (!v || (d->sp == d->scap && grow_stack(d) < 0))
         return -1;
+    d->unwritten += SCALAR_NODE_SIZE;
     size_t i = d->sp++;
     d->stack[i] = v;
     d->pv[i].type = (uint8_t)type;
