@@ -9,6 +9,7 @@ alternating); peak RSS is that child's ru_maxrss from os.wait4, interpreter
 and imports included (both sides import torch for the torch rows):
   pure data    pickleguard.loads vs pickle.loads (CPython's C unpickler) on a
                pure-data pickle (dicts, lists, ints, floats, str), protocol 5
+  numbers      the same on one list of 1M floats + 1M ints, protocol 4
   10k tensors  pickleguard.torch_load vs torch.load(weights_only=True) on a
                state_dict of 10,000 small tensors
   big ckpt     the same on one large checkpoint (full: 1 GiB when the
@@ -68,6 +69,11 @@ def make_data(path, n):
         pickle.dump(obj, f, protocol=5)
 
 
+def make_numbers(path, n):
+    with open(path, "wb") as f:
+        pickle.dump([float(i) for i in range(n)] + list(range(n)), f, protocol=4)
+
+
 def make_small_tensors(path, n):
     import torch
     torch.manual_seed(0)
@@ -109,6 +115,8 @@ def run(setname="quick", log=sys.stderr):
         big = 64 << 20 if setname == "quick" else (1 << 30 if mem_total() > (6 << 30) else 256 << 20)
         cases = [("data", "pure data (%s)", os.path.join(d, "data.pkl"),
                   lambda p: make_data(p, 200000 if setname != "quick" else 50000)),
+                 ("data", "1M floats + 1M ints (%s)", os.path.join(d, "numbers.pkl"),
+                  lambda p: make_numbers(p, 10**6)),
                  ("torch", "10,000 small tensors (%s)", os.path.join(d, "small.pt"),
                   lambda p: make_small_tensors(p, 10000)),
                  ("torch", "large checkpoint (%s)", os.path.join(d, "big.pt"),
@@ -144,7 +152,7 @@ def table(rows):
             out.append("| %s | %s | | | | | |" % r)
             continue
         label, py, pg, rpy, rpg = r
-        ref = "pickle.loads" if label.startswith("pure") else "torch.load(weights_only=True)"
+        ref = "pickle.loads" if label.startswith(("pure", "1M")) else "torch.load(weights_only=True)"
         ref = "joblib.load" if label.startswith("joblib") else ref
         out.append("| %s | %s | %.4f | %.4f | %.2fx | %.0f | %.0f |"
                    % (label, ref, py, pg, py / pg if pg else 0, rpy / 1e6, rpg / 1e6))

@@ -68,7 +68,8 @@ static const pkl_value k_empty_tuple = {.type = PKL_T_TUPLE};
 
 /* flags_ bits */
 enum { F_HASHED = 1, F_INDEXED = 2, F_OWNED = 4 /* bytes copied to arena */,
-       F_SHARED = 8 /* handed out again by memo GET or DUP */ };
+       F_SHARED = 8 /* handed out again by memo GET or DUP */,
+       F_PACKED = 16 /* builder mode: a LIST whose items are packed (pk) */ };
 
 /* ===================================================================== */
 /* Decoder state                                                         */
@@ -104,6 +105,14 @@ typedef struct dec {
     void **hdense;        /* builder handles, parallel to dense */
     void **mhh;           /* builder handles, parallel to mv */
     void *root_h;         /* the root's handle, after STOP */
+    /* Builder mode: INT/FLOAT values pushed without writing their node
+     * ("pending", see push_pending), parallel to stack[0..sp): pv[i].type
+     * is non-zero exactly for the pending slots, all at or above pend_lo
+     * (SIZE_MAX: none). */
+    struct pendv { uint64_t bits; size_t off, end; uint8_t type; } *pv;
+    size_t pend_lo;
+    size_t unwritten; /* bytes of pending nodes reserved in this block and
+                       * not written so far (arena_alloc_slow) */
     uint8_t str8_bytes;   /* builder str8: encoding "bytes" */
 
     pkl_value **dense; /* memo indices < dcap */
@@ -185,13 +194,19 @@ static void hrelease(dec *d, void *h)
         d->B->release(d->B->ctx, h);
 }
 
-/* Releases the handles of stack[from..sp) (builder mode). */
+/* Releases the handles of stack[from..sp) (builder mode): in one call
+ * when the builder has release_n (a batch of APPENDS or SETITEMS is a
+ * thousand handles), else one by one. */
 static void hrelease_above(dec *d, size_t from)
 {
-    for (size_t i = from; i < d->sp; i++) {
-        hrelease(d, d->hstack[i]);
-        d->hstack[i] = NULL;
-    }
+    if (from >= d->sp)
+        return;
+    if (d->B->release_n)
+        d->B->release_n(d->B->ctx, d->hstack + from, d->sp - from);
+    else
+        for (size_t i = from; i < d->sp; i++)
+            hrelease(d, d->hstack[i]);
+    memset(d->hstack + from, 0, (d->sp - from) * sizeof *d->hstack);
 }
 
 /* Charges n bytes against max_bytes before they are allocated. */
@@ -245,9 +260,17 @@ static PKL_NOINLINE void *arena_alloc_slow(dec *d, size_t n)
     }
     nb->size = size;
     /* big pickles touch every page of their arena: huge pages and one
-     * populate call instead of a trap per page (pkli_prefault) */
-    if (size >= ((size_t)4 << 20))
-        pkli_prefault(nb, ABLOCK_HDR + size);
+     * populate call instead of a trap per page (pkli_prefault). Builder
+     * mode reserves number nodes it may never write (push_pending): when
+     * most of the last block stayed unwritten, huge pages only, so that
+     * pages never touched cost nothing. A speed choice only. */
+    if (size >= ((size_t)4 << 20)) {
+        if (d->B && b && d->unwritten > b->size / 2)
+            pkli_hugepages(nb, ABLOCK_HDR + size);
+        else
+            pkli_prefault(nb, ABLOCK_HDR + size);
+    }
+    d->unwritten = 0;
     if (dedicated && b) {
         /* keep bump-allocating from the current block */
         nb->next = b->next;
@@ -370,6 +393,33 @@ static PKL_INLINE int note_child(dec *d, pkl_value *parent,
     return 0;
 }
 
+/* (Re)allocates a big array (see bigarr) of nbytes: old is a payload this
+ * returned before, or NULL. Linked into the document, freed with it.
+ * Returns the new payload or NULL (old is then unchanged). Not charged:
+ * callers charge max_bytes first. */
+static void *big_realloc(dec *d, void *old, size_t nbytes)
+{
+    bigarr *o = old ? (bigarr *)(void *)((char *)old - BIGARR_HDR) : NULL;
+    bigarr *g = pkli_realloc(&d->doc->alloc, o, BIGARR_HDR + nbytes);
+    if (!g)
+        return NULL;
+    if (!o) {
+        g->prev = NULL;
+        g->next = d->doc->big;
+        if (g->next)
+            g->next->prev = g;
+        d->doc->big = g;
+    } else if (g != o) {
+        if (g->prev)
+            g->prev->next = g;
+        else
+            d->doc->big = g;
+        if (g->next)
+            g->next->prev = g;
+    }
+    return (char *)g + BIGARR_HDR;
+}
+
 /* Appends n item pointers to a growable array of *len items (mult 2 for
  * dicts, whose length counts pairs). Capacity is cap_for(len) * mult;
  * arrays of at least BIGARR_MIN_BYTES are big arrays (see bigarr). */
@@ -396,25 +446,9 @@ static int arr_append(dec *d, pkl_value ***arr, size_t *len, size_t mult,
             int was_big = obytes >= BIGARR_MIN_BYTES;
             if (charge(d, nbytes - (was_big ? obytes : 0)) < 0)
                 return -1;
-            bigarr *old = was_big ? (bigarr *)(void *)((char *)*arr - BIGARR_HDR) : NULL;
-            bigarr *g = pkli_realloc(&d->doc->alloc, old, BIGARR_HDR + nbytes);
-            if (!g)
+            na = big_realloc(d, was_big ? *arr : NULL, nbytes);
+            if (!na)
                 return nomem(d);
-            if (!was_big) {
-                g->prev = NULL;
-                g->next = d->doc->big;
-                if (g->next)
-                    g->next->prev = g;
-                d->doc->big = g;
-            } else if (g != old) {
-                if (g->prev)
-                    g->prev->next = g;
-                else
-                    d->doc->big = g;
-                if (g->next)
-                    g->next->prev = g;
-            }
-            na = (pkl_value **)(void *)((char *)g + BIGARR_HDR);
             if (!was_big && have)
                 memcpy(na, *arr, have * sizeof *na);
         }
@@ -423,6 +457,282 @@ static int arr_append(dec *d, pkl_value ***arr, size_t *len, size_t mult,
     memcpy(*arr + have, items, n * sizeof *items);
     *len = need / mult;
     return 0;
+}
+
+/* ---- builder mode: pending scalars and packed lists -----------------------
+ * A big numeric pickle is mostly INT/FLOAT opcodes appended to a list by
+ * APPENDS. pkl_decode keeps a node per value and an item array per list
+ * (the value tree it returns). In builder mode those nodes only serve the
+ * policy checks, and an INT or FLOAT appended to a list is never checked
+ * again unless the list is later handed to a call the decoder evaluates
+ * (list(x), set(x), bytes(x), copyreg._reconstructor...) or indexed by
+ * SETITEM. So builder mode:
+ *  - pushes an INT/FLOAT "pending" (push_pending): its node is allocated
+ *    (and charged) as pkl_decode allocates it, but written only when some
+ *    opcode other than a number push, MARK, FRAME, PROTO or APPEND(S) runs
+ *    (flush_pending), so every other handler sees the same nodes as
+ *    pkl_decode;
+ *  - APPEND(S) of numbers, None and booleans to an exact list with no
+ *    other items stores their values packed (8 bytes + a type byte each,
+ *    F_PACKED) instead of node pointers, charging max_bytes exactly as
+ *    arr_append would (arr_charge_as): limits and errors stay those of
+ *    pkl_decode, which fuzz_decoder's builder/plain parity check verifies;
+ *  - a packed list becomes an ordinary one (unpack_list) before anything
+ *    reads its items: do_call's arguments (unpack_args), SETITEM(S) on it,
+ *    APPEND(S) of anything else. */
+
+/* What arr_append(mult 1) charges and reserves for n more items on a list
+ * of len items, without making the array. */
+static int arr_charge_as(dec *d, size_t len, size_t n)
+{
+    size_t oldcap = cap_for(len);
+    if (n > SIZE_MAX / 16 - len)
+        return charge(d, SIZE_MAX);
+    size_t need = len + n;
+    if (need <= oldcap)
+        return 0;
+    size_t nbytes = cap_for(need) * sizeof(pkl_value *);
+    if (nbytes < BIGARR_MIN_BYTES)
+        return arena_alloc(d, nbytes) ? 0 : -1; /* reserved, never written */
+    size_t obytes = oldcap * sizeof(pkl_value *);
+    return charge(d, nbytes - (obytes >= BIGARR_MIN_BYTES ? obytes : 0));
+}
+
+/* A packed list's storage: segments, in order, each a big array (never
+ * moved or copied while the list grows). A value segment holds values
+ * (INT: int64, FLOAT: double bits, BOOL: 0/1, NONE: 0) followed by their
+ * types, twice its predecessor's capacity, from 16 up to PK_SEG values
+ * (big ones faulted in at once on huge pages, pkli_prefault). A range
+ * segment (cap 0) stands for a batch that was n INT/FLOAT opcodes one
+ * after the other in the input, bytes [off, end): unpack_list reads them
+ * again (the input is the caller's and does not change during a decode),
+ * so a batch of numbers costs a few bytes, not 9 per value. */
+#define PK_SEG ((size_t)256 * 1024)
+typedef struct pkseg {
+    struct pkseg *next;
+    size_t n, cap;
+    size_t off, end; /* a range segment's input bytes */
+    uint64_t bits[]; /* cap values, then cap type bytes */
+} pkseg;
+#define PKSEG_TYPES(g) ((uint8_t *)((g)->bits + (g)->cap))
+typedef struct pkbuf {
+    pkseg *head, *tail;
+} pkbuf;
+
+static int packable(const pkl_value *v)
+{
+    return v->type == PKL_T_NONE || v->type == PKL_T_BOOL ||
+           v->type == PKL_T_INT || v->type == PKL_T_FLOAT;
+}
+
+/* Writes the nodes of the pending values (see above). */
+static PKL_NOINLINE void flush_pending(dec *d)
+{
+    for (size_t i = d->pend_lo; i < d->sp; i++) {
+        if (!d->pv[i].type)
+            continue;
+        pkl_value *v = d->stack[i];
+        v->type = d->pv[i].type;
+        v->flags_ = 0;
+        v->reserved_ = 0;
+        v->depth_ = 0;
+        memcpy(&v->u, &d->pv[i].bits, sizeof d->pv[i].bits);
+        d->pv[i].type = 0;
+        d->unwritten -= d->unwritten >= SCALAR_NODE_SIZE ? SCALAR_NODE_SIZE : d->unwritten;
+    }
+    d->pend_lo = SIZE_MAX;
+}
+
+/* The nodes of a range segment's numbers, read again from the input as
+ * op_float / op_int read them the first time. */
+static int unpack_range(dec *d, const pkseg *g, pkl_value **items, char *nodes)
+{
+    pkl_reader r;
+    pkl_op op;
+    int rc = 0;
+    pkl_reader_init(&r, d->base + g->off, g->end - g->off, d->a);
+    for (size_t k = 0; k < g->n && rc == 0; k++) {
+        int got = pkli_reader_next_inline(&r, &op, d->err);
+        pkl_value *c = (pkl_value *)(void *)(nodes + k * SCALAR_NODE_SIZE);
+        c->flags_ = 0;
+        c->reserved_ = 0;
+        c->depth_ = 0;
+        if (got > 0 && op.type == PKL_A_FLOAT) {
+            c->type = PKL_T_FLOAT;
+            c->u.f = op.f;
+        } else if (got > 0 && op.type == PKL_A_INT && op.code != PKL_OP_FRAME &&
+                   op.code != PKL_OP_PROTO) {
+            c->type = PKL_T_INT;
+            c->u.i = op.i;
+        } else {
+            rc = fail_at(d, PKL_E_INTERNAL, "a packed list's numbers read "
+                         "differently the second time");
+        }
+        items[k] = c;
+    }
+    pkl_reader_free(&r);
+    return rc;
+}
+
+/* The ordinary form of a packed list v: nodes and an item array of the
+ * capacity arr_append expects (cap_for(len); a big array when that is
+ * BIGARR_MIN_BYTES or more). Not charged: arr_charge_as charged what
+ * pkl_decode's nodes and array cost. */
+static int unpack_list(dec *d, pkl_value *v)
+{
+    if (!(v->flags_ & F_PACKED))
+        return 0;
+    const pkbuf *pb = (const pkbuf *)(void *)v->u.seq.items;
+    size_t n = v->u.seq.len;
+    pkl_value **items = big_realloc(d, NULL, cap_for(n) * sizeof *items);
+    char *nodes = items ? big_realloc(d, NULL, n * SCALAR_NODE_SIZE) : NULL;
+    if (!nodes)
+        return nomem(d);
+    size_t i = 0;
+    for (const pkseg *g = pb->head; g; g = g->next) {
+        if (!g->cap) {
+            if (unpack_range(d, g, items + i, nodes + i * SCALAR_NODE_SIZE) < 0)
+                return -1;
+            i += g->n;
+            continue;
+        }
+        const uint8_t *types = PKSEG_TYPES(g);
+        for (size_t k = 0; k < g->n; k++, i++) {
+            if (types[k] == PKL_T_NONE) {
+                items[i] = (pkl_value *)&k_none;
+            } else if (types[k] == PKL_T_BOOL) {
+                items[i] = (pkl_value *)(g->bits[k] ? &k_true : &k_false);
+            } else {
+                pkl_value *c = (pkl_value *)(void *)(nodes + i * SCALAR_NODE_SIZE);
+                c->type = types[k];
+                c->flags_ = 0;
+                c->reserved_ = 0;
+                c->depth_ = 0;
+                memcpy(&c->u, &g->bits[k], sizeof g->bits[k]);
+                items[i] = c;
+            }
+        }
+    }
+    v->u.seq.items = items;
+    v->flags_ &= (uint8_t)~F_PACKED;
+    return 0;
+}
+
+/* Every packed list a call's evaluation may read (do_call: the arguments
+ * and their items, e.g. dict(list of lists)) made ordinary. */
+static int unpack_args(dec *d, pkl_value *args)
+{
+    for (size_t i = 0; i < args->u.seq.len; i++) {
+        pkl_value *a = args->u.seq.items[i];
+        if (unpack_list(d, a) < 0)
+            return -1;
+        if (a->type != PKL_T_LIST && a->type != PKL_T_TUPLE &&
+            a->type != PKL_T_SET && a->type != PKL_T_FROZENSET)
+            continue;
+        for (size_t k = 0; k < a->u.seq.len; k++)
+            if (unpack_list(d, a->u.seq.items[k]) < 0)
+                return -1;
+    }
+    return 0;
+}
+
+/* APPEND(S) of stack[x..sp) to list (can_pack said 1, or 2: a range of
+ * pending numbers): charged as arr_append, stored packed. */
+static int pack_items(dec *d, pkl_value *list, size_t x, int range)
+{
+    size_t n = d->sp - x, len = list->u.seq.len;
+    if (arr_charge_as(d, len, n) < 0)
+        return -1;
+    pkbuf *pb;
+    if (list->flags_ & F_PACKED) {
+        pb = (pkbuf *)(void *)list->u.seq.items;
+    } else {
+        if (!(pb = big_realloc(d, NULL, sizeof *pb)))
+            return nomem(d);
+        pb->head = pb->tail = NULL;
+        list->u.seq.items = (pkl_value **)(void *)pb;
+        list->flags_ |= F_PACKED;
+    }
+    if (range) {
+        pkseg *ng = big_realloc(d, NULL, sizeof *ng);
+        if (!ng)
+            return nomem(d);
+        ng->next = NULL;
+        ng->n = n;
+        ng->cap = 0;
+        ng->off = d->pv[x].off;
+        ng->end = d->pv[d->sp - 1].end;
+        if (pb->tail)
+            pb->tail->next = ng;
+        else
+            pb->head = ng;
+        pb->tail = ng;
+        for (size_t i = x; i < d->sp; i++)
+            d->pv[i].type = 0;
+        list->u.seq.len = len + n;
+        if (d->pend_lo >= x)
+            d->pend_lo = SIZE_MAX;
+        return 0;
+    }
+    for (size_t i = x; i < d->sp; i++) {
+        pkseg *g = pb->tail;
+        if (!g || !g->cap || g->n == g->cap) {
+            size_t cap = !g || !g->cap ? 16 : g->cap < PK_SEG ? 2 * g->cap : PK_SEG;
+            pkseg *ng = big_realloc(d, NULL, sizeof *ng + cap * (sizeof(uint64_t) + 1));
+            if (!ng)
+                return nomem(d);
+            if (cap == PK_SEG)
+                pkli_prefault(ng, sizeof *ng + cap * (sizeof(uint64_t) + 1));
+            ng->next = NULL;
+            ng->n = 0;
+            ng->cap = cap;
+            if (g)
+                g->next = ng;
+            else
+                pb->head = ng;
+            pb->tail = g = ng;
+        }
+        struct pendv *pv = &d->pv[i];
+        size_t k = g->n++;
+        if (pv->type) {
+            PKSEG_TYPES(g)[k] = pv->type;
+            g->bits[k] = pv->bits;
+            pv->type = 0;
+            continue;
+        }
+        const pkl_value *v = d->stack[i];
+        PKSEG_TYPES(g)[k] = v->type;
+        if (v->type == PKL_T_BOOL)
+            g->bits[k] = (uint64_t)(v->u.b != 0);
+        else if (v->type == PKL_T_NONE)
+            g->bits[k] = 0;
+        else
+            memcpy(&g->bits[k], &v->u, sizeof g->bits[k]);
+    }
+    list->u.seq.len = len + n;
+    if (d->pend_lo >= x)
+        d->pend_lo = SIZE_MAX;
+    return 0;
+}
+
+/* Whether APPEND(S) of stack[x..sp) to t may be packed: 0 no, 1 as
+ * values, 2 as a range (every item a pending number whose opcode follows
+ * the previous one's in the input). */
+static int can_pack(const dec *d, const pkl_value *t, size_t x)
+{
+    if (t->type != PKL_T_LIST || (t->u.seq.len && !(t->flags_ & F_PACKED)))
+        return 0;
+    int range = 1;
+    for (size_t i = x; i < d->sp; i++) {
+        if (!d->pv[i].type) {
+            if (!packable(d->stack[i]))
+                return 0;
+            range = 0;
+        } else if (i > x && d->pv[i].off != d->pv[i - 1].end) {
+            range = 0;
+        }
+    }
+    return 1 + range;
 }
 
 /* Text or bytes: points into the input when the bytes are there already,
@@ -1098,7 +1408,7 @@ static pkl_value *make_dict(dec *d, pkl_value *const *kv, size_t npairs)
  * (hstack, hdense, mhh) mirror arrays that max_bytes already charges, and
  * are not charged again: a builder run fails a limit exactly where
  * pkl_decode does (the handles' objects are the builder's memory). */
-static int grow_hstack(dec *d)
+static int grow_hstack(dec *d, size_t ocap)
 {
     if (!d->B)
         return 0;
@@ -1106,18 +1416,23 @@ static int grow_hstack(dec *d)
     if (!nh)
         return nomem(d);
     d->hstack = nh;
+    struct pendv *np = pkli_realloc(d->a, d->pv, d->scap * sizeof *np);
+    if (!np)
+        return nomem(d);
+    memset(np + ocap, 0, (d->scap - ocap) * sizeof *np);
+    d->pv = np;
     return 0;
 }
 
 static PKL_NOINLINE int grow_stack(dec *d)
 {
-    size_t ncap = d->scap ? d->scap * 2 : 256;
+    size_t ncap = d->scap ? d->scap * 2 : 256, ocap = d->scap;
     if (charge(d, (ncap - d->scap) * sizeof *d->stack) < 0)
         return -1;
     if (pkli_grow(d->a, (void **)&d->stack, &d->scap, d->sp + 1,
                   sizeof *d->stack) < 0)
         return nomem(d);
-    return grow_hstack(d);
+    return grow_hstack(d, ocap);
 }
 
 static PKL_INLINE int push(dec *d, pkl_value *v)
@@ -1149,6 +1464,43 @@ static int hpush(dec *d, pkl_value *v, void *h)
 static int push_new(dec *d, pkl_value *v)
 {
     return v ? push(d, v) : -1;
+}
+
+/* Builder mode: pushes an INT or FLOAT pending (see flush_pending): its
+ * node is allocated and counted as new_scalar does, and the builder makes
+ * its value from a node on the C stack. */
+static int push_pending(dec *d, int type, uint64_t bits, const pkl_op *op)
+{
+    if (count_value(d) < 0)
+        return -1;
+    pkl_value *v = arena_alloc(d, SCALAR_NODE_SIZE);
+    if (!v || (d->sp == d->scap && grow_stack(d) < 0))
+        return -1;
+    d->unwritten += SCALAR_NODE_SIZE;
+    size_t i = d->sp++;
+    d->stack[i] = v;
+    d->pv[i].type = (uint8_t)type;
+    d->pv[i].bits = bits;
+    d->pv[i].off = op->offset;
+    d->pv[i].end = op->end;
+    if (i < d->pend_lo)
+        d->pend_lo = i;
+    void *h;
+    if (type == PKL_T_FLOAT && d->B->float64) {
+        double f;
+        memcpy(&f, &bits, sizeof f);
+        h = d->B->float64(d->B->ctx, f);
+    } else if (type == PKL_T_INT && d->B->int64) {
+        h = d->B->int64(d->B->ctx, (int64_t)bits);
+    } else {
+        pkl_value tmp;
+        memset(&tmp, 0, sizeof tmp);
+        tmp.type = (uint8_t)type;
+        memcpy(&tmp.u, &bits, sizeof bits);
+        h = d->B->scalar(d->B->ctx, &tmp);
+    }
+    d->hstack[i] = h;
+    return h ? 0 : builder_failed(d);
 }
 
 /* Builder mode: a GLOBAL's handle is made when a builder call first needs
@@ -1998,6 +2350,8 @@ static pkl_value *do_call(dec *d, const pkl_global *g, pkl_value *args,
     int handled = 1;
     pkl_value *r = NULL;
 
+    if (d->B && unpack_args(d, args) < 0)
+        return NULL;
     share_args(d, a, n);
     if (g == d->getattr_g)
         return attr_call(d, args, plain, is_new);
@@ -2090,6 +2444,21 @@ static int bmutate(dec *d, int (*f)(void *, void *, void *const *, size_t),
     return 0;
 }
 
+/* bmutate for APPEND(S) (builder mode): through append_owned when the
+ * builder has it, which takes the items' references over. */
+static int bappend(dec *d, size_t x)
+{
+    if (!d->B->append_owned)
+        return bmutate(d, d->B->append, x, d->sp - x);
+    if (hneed(d, x - 1, d->sp) < 0)
+        return -1;
+    if (d->B->append_owned(d->B->ctx, d->hstack[x - 1], d->hstack + x, d->sp - x) < 0)
+        return builder_failed(d);
+    memset(d->hstack + x, 0, (d->sp - x) * sizeof *d->hstack);
+    d->sp = x;
+    return 0;
+}
+
 /* APPEND(S): stack[x..sp) appended to stack[x-1], as do_append. */
 static int do_append(dec *d, size_t x)
 {
@@ -2097,7 +2466,21 @@ static int do_append(dec *d, size_t x)
         return batch_underflow(d, "list");
     if (x == d->sp)
         return 0; /* nothing to append: CPython does not look at the target */
+    if (d->B && d->pv[x - 1].type)
+        flush_pending(d); /* the target is a number: refused below */
     pkl_value *t = d->stack[x - 1];
+    if (d->B) {
+        int how = can_pack(d, t, x);
+        if (how) {
+            if (pack_items(d, t, x, how == 2) < 0)
+                return -1;
+            return bappend(d, x);
+        }
+        if (d->pend_lo != SIZE_MAX)
+            flush_pending(d);
+        if (t->type == PKL_T_LIST && unpack_list(d, t) < 0)
+            return -1;
+    }
     size_t n = d->sp - x;
     pkl_value **items = d->stack + x;
     pkl_value *list = NULL;
@@ -2124,7 +2507,7 @@ static int do_append(dec *d, size_t x)
         t->u.s.ptr = nb;
         t->u.s.len += n;
         t->flags_ |= F_OWNED;
-        return bmutate(d, d->B ? d->B->append : NULL, x, n);
+        return d->B ? bappend(d, x) : bmutate(d, NULL, x, n);
     } else
         return fail_at(d, PKL_E_BAD_TYPE, "cannot append to a %s",
                        type_name(t));
@@ -2135,7 +2518,7 @@ static int do_append(dec *d, size_t x)
             return -1;
     if (arr_append(d, &list->u.seq.items, &list->u.seq.len, 1, items, n) < 0)
         return -1;
-    return bmutate(d, d->B ? d->B->append : NULL, x, n);
+    return d->B ? bappend(d, x) : bmutate(d, NULL, x, n);
 }
 
 /* SETITEM(S): pairs stack[x..sp) set into stack[x-1], as do_setitems. */
@@ -2156,6 +2539,8 @@ static int do_setitems(dec *d, size_t x)
         dict = obj_field(d, t, 1);
     else if (t->type == PKL_T_LIST) {
         /* list.__setitem__(index, value) */
+        if (unpack_list(d, t) < 0)
+            return -1;
         for (size_t i = x; i < d->sp; i += 2) {
             pkl_value *k = d->stack[i];
             int64_t idx;
@@ -2372,6 +2757,11 @@ static int op_dup(dec *d, const pkl_op *op)
 
 static int op_float(dec *d, const pkl_op *op)
 {
+    if (d->B) {
+        uint64_t bits;
+        memcpy(&bits, &op->f, sizeof bits);
+        return push_pending(d, PKL_T_FLOAT, bits, op);
+    }
     pkl_value *v = new_scalar(d, PKL_T_FLOAT);
     if (v)
         v->u.f = op->f;
@@ -2394,6 +2784,8 @@ static int op_int(dec *d, const pkl_op *op)
             CHECK(count_value(d));
             return push_new(d, d->smallint[op->i]);
         }
+        if (d->B && (uint64_t)op->i >= 256)
+            return push_pending(d, PKL_T_INT, (uint64_t)op->i, op);
         v = new_scalar(d, PKL_T_INT);
         if (v) {
             v->u.i = op->i;
@@ -2913,6 +3305,24 @@ static PKL_NOINLINE int build_leaf(dec *d, const pkl_op *op)
 #undef CHECK
 #undef RETURN_ERROR_IF
 
+/* The opcodes that leave pending values unwritten (flush_pending): number
+ * pushes, constants, MARK, FRAME, PROTO and APPEND(S), which flushes or
+ * packs them itself (do_append). */
+static int keeps_pending(int code)
+{
+    switch (code) {
+    case PKL_OP_FLOAT: case PKL_OP_BINFLOAT:
+    case PKL_OP_INT: case PKL_OP_LONG: case PKL_OP_BININT: case PKL_OP_BININT1:
+    case PKL_OP_BININT2: case PKL_OP_LONG1: case PKL_OP_LONG4:
+    case PKL_OP_NONE: case PKL_OP_NEWTRUE: case PKL_OP_NEWFALSE:
+    case PKL_OP_MARK: case PKL_OP_FRAME: case PKL_OP_PROTO:
+    case PKL_OP_APPEND: case PKL_OP_APPENDS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* The opcode loop: the one reader hands over each opcode, dispatch runs
  * its handler, until STOP (1) or an error (-1). */
 static int run(dec *d, size_t *consumed)
@@ -2929,7 +3339,7 @@ static int run(dec *d, size_t *consumed)
         nomem(d);
         goto out;
     }
-    if (grow_hstack(d) < 0)
+    if (grow_hstack(d, 0) < 0)
         goto out;
     for (;;) {
         int got = pkli_reader_next_inline(&r, &op, d->err);
@@ -2959,8 +3369,13 @@ static int run(dec *d, size_t *consumed)
                         ? ": FRAME declares more bytes than remain" : " (text)");
             goto out;
         }
+        if (PKL_UNLIKELY(d->pend_lo != SIZE_MAX) && !keeps_pending(op.code))
+            flush_pending(d);
         int h = dispatch(d, &op);
-        if (PKL_UNLIKELY(d->B != NULL) && h == 0 && build_leaf(d, &op) < 0)
+        /* a pending value on top: push_pending made its handle (or the
+         * opcode pushed nothing: MARK, FRAME, PROTO) */
+        if (PKL_UNLIKELY(d->B != NULL) && h == 0 &&
+            !(d->sp && d->pv[d->sp - 1].type) && build_leaf(d, &op) < 0)
             goto out;
         if (h < 0)
             goto out;
@@ -3020,6 +3435,7 @@ static pkl_doc *decode(const void *buf, size_t len, const pkl_decode_options *op
         return NULL;
     d.py2set = opt->encoding || opt->errors;
     d.B = b;
+    d.pend_lo = SIZE_MAX;
     pkl_allocator alloc;
     pkli_alloc_init(&alloc, opt->alloc);
     pkl_doc *doc = pkli_malloc(&alloc, sizeof *doc);
@@ -3056,6 +3472,7 @@ static pkl_doc *decode(const void *buf, size_t len, const pkl_decode_options *op
     }
     pkli_free(d.a, d.stack);
     pkli_free(d.a, d.hstack);
+    pkli_free(d.a, d.pv);
     pkli_free(d.a, d.marks);
     pkli_free(d.a, d.dense);
     pkli_free(d.a, d.hdense);

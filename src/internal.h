@@ -97,6 +97,9 @@ void pkli_reader_set_options(pkl_reader *r, unsigned options);
  * pages and one MADV_POPULATE_WRITE instead of a trap per page (a VM makes
  * traps expensive). No effect below 64 KiB or elsewhere; never fails. */
 void pkli_prefault(void *p, size_t n);
+/* The huge-page half of pkli_prefault only: for memory that may be
+ * written only in part (pages never touched then cost nothing). */
+void pkli_hugepages(void *p, size_t n);
 int pkli_grow(const pkl_allocator *a, void **buf, size_t *cap, size_t need,
               size_t elem);
 

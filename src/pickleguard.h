@@ -576,6 +576,20 @@ typedef struct pkl_builder {
      * entries keep inst. This is how a loader like joblib's
      * NumpyUnpickler.load_build puts an array in its placeholder's place. */
     void *(*after_build)(void *ctx, void *inst);
+    /* Optional (NULL: release is called for each). Releases the n handles
+     * hs[0..n), skipping NULL entries, as n calls of release would: the
+     * decoder drops a batch of APPENDS/SETITEMS items or a container's
+     * items in one call. */
+    void (*release_n)(void *ctx, void *const *hs, size_t n);
+    /* Optional (NULL: scalar is called). The value of an INT that fits
+     * int64 / of a FLOAT, as scalar would make it from the node. */
+    void *(*int64)(void *ctx, int64_t i);
+    void *(*float64)(void *ctx, double f);
+    /* Optional (NULL: append, then release). APPEND(S) as append does, but
+     * on success the builder takes over the decoder's references to the
+     * n items (it releases them or keeps them, e.g. as the list's own);
+     * on failure (-1) it took none. */
+    int (*append_owned)(void *ctx, void *target, void *const *items, size_t n);
 } pkl_builder;
 
 /* Decodes ONE pickle starting at buf[0] through builder b (every callback

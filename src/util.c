@@ -36,6 +36,22 @@ void pkli_alloc_init(pkl_allocator *dst, const pkl_allocator *alloc)
     }
 }
 
+void pkli_hugepages(void *p, size_t n)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (!p || n < ((size_t)64 << 10))
+        return;
+    uintptr_t lo = ((uintptr_t)p + ((uintptr_t)2 << 20) - 1) &
+                   ~(((uintptr_t)2 << 20) - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(((uintptr_t)2 << 20) - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 void pkli_prefault(void *p, size_t n)
 {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)

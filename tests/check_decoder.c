@@ -1114,6 +1114,268 @@ START_TEST(test_build_oom_every_allocation)
 }
 END_TEST
 
+/* Builder mode packs numbers appended to a list (decoder.c: pending
+ * scalars, packed lists) and unpacks them when a check reads the items.
+ * Its charges against max_bytes must equal pkl_decode's node-per-value
+ * tree exactly: for each of these pickles and a sweep of max_bytes (and
+ * max_values) both paths end alike (same code and offset), with no handle
+ * leaked, with the scalar-only builder and with the optional callbacks
+ * (int64, float64, release_n, append_owned). */
+/* A lean counting builder (no check assertion per callback, so the sweep
+ * can be fine): handles are refcounted ints, live counts them. */
+static long lean_live;
+static void *lean_new(void) { int *h = malloc(sizeof *h); if (h) { *h = 1; lean_live++; } return h; }
+static void *lean_scalar(void *c, const pkl_value *v) { (void)c; (void)v; return lean_new(); }
+static void *lean_int64(void *c, int64_t i) { (void)c; (void)i; return lean_new(); }
+static void *lean_float64(void *c, double f) { (void)c; (void)f; return lean_new(); }
+static void *lean_container(void *c, int t, void *const *it, size_t n) { (void)c; (void)t; (void)it; (void)n; return lean_new(); }
+static int lean_mut(void *c, void *t, void *const *it, size_t n) { (void)c; (void)t; (void)it; (void)n; return 0; }
+static void *lean_global(void *c, const pkl_global *g) { (void)c; (void)g; return lean_new(); }
+static void *lean_call(void *c, void *f, void *a, void *k, int is_new) { (void)c; (void)f; (void)a; (void)k; (void)is_new; return lean_new(); }
+static int lean_build(void *c, void *i, void *s) { (void)c; (void)i; (void)s; return 0; }
+static void *lean_one(void *c, void *h) { (void)c; (void)h; return lean_new(); }
+static void *lean_attr(void *c, const pkl_global *g, const uint8_t *n, size_t l) { (void)c; (void)g; (void)n; (void)l; return lean_new(); }
+static void *lean_buffer(void *c, size_t i) { (void)c; (void)i; return lean_new(); }
+static void lean_retain(void *c, void *h) { (void)c; (*(int *)h)++; }
+static void lean_release(void *c, void *h)
+{
+    (void)c;
+    if (--*(int *)h == 0) {
+        free(h);
+        lean_live--;
+    }
+}
+static void lean_release_n(void *c, void *const *hs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (hs[i])
+            lean_release(c, hs[i]);
+}
+static int lean_append_owned(void *c, void *t, void *const *it, size_t n)
+{
+    (void)t;
+    lean_release_n(c, it, n);
+    return 0;
+}
+
+/* A list of n numbers (floats, big ints, small ints, None, True) in
+ * APPENDS batches of 1000, as pickle writes it (no STOP). */
+static size_t put_numbers(char *o, size_t n)
+{
+    size_t k = 0;
+    memcpy(o + k, "]q\x00", 3);
+    k += 3;
+    for (size_t i = 0; i < n; i++) {
+        if (i % 1000 == 0)
+            o[k++] = '(';
+        switch (i % 5) {
+        case 0: /* BINFLOAT i + 0.5 */
+        {
+            double f = (double)i + 0.5;
+            uint64_t b;
+            memcpy(&b, &f, sizeof b);
+            o[k++] = 'G';
+            for (int s = 56; s >= 0; s -= 8)
+                o[k++] = (char)(b >> s);
+            break;
+        }
+        case 1: /* BININT 100000 + i */
+        {
+            uint32_t v = 100000u + (uint32_t)i;
+            o[k++] = 'J';
+            for (int s = 0; s < 32; s += 8)
+                o[k++] = (char)(v >> s);
+            break;
+        }
+        case 2: o[k++] = 'K'; o[k++] = (char)(i % 256); break;
+        case 3: o[k++] = 'N'; break;
+        default: o[k++] = '\x88'; break;
+        }
+        if (i % 1000 == 999 || i == n - 1)
+            o[k++] = 'e';
+    }
+    return k;
+}
+
+static size_t packed_input(int which, char *o)
+{
+    size_t k = 0;
+    memcpy(o, "\x80\x02", 2);
+    k = 2;
+    switch (which) {
+    case 0: /* the list itself */
+        k += put_numbers(o + k, 20003);
+        break;
+    case 1: /* set(list): the call reads (hashes) the packed items */
+        memcpy(o + k, "c__builtin__\nset\n", 17);
+        k += 17;
+        k += put_numbers(o + k, 20003);
+        memcpy(o + k, "\x85R", 2);
+        k += 2;
+        break;
+    case 2: /* list[3] = 'x' (SETITEM) and list[-1] = None after packing */
+        k += put_numbers(o + k, 2100);
+        memcpy(o + k, "K\x03X\x01\x00\x00\x00xsJ\xff\xff\xff\xffNs", 16);
+        k += 16;
+        break;
+    case 3: /* a string appended after numbers, then more numbers */
+        k += put_numbers(o + k, 2200);
+        memcpy(o + k, "X\x01\x00\x00\x00" "a" "aG\x3f\xf0\x00\x00\x00\x00\x00\x00" "a", 17);
+        k += 17;
+        break;
+    case 4: /* dict(list of 2-item number lists): items of items read */
+        memcpy(o + k, "c__builtin__\ndict\n](", 20);
+        k += 20;
+        for (int i = 0; i < 300; i++) {
+            memcpy(o + k, "](J", 3);
+            k += 3;
+            uint32_t v = 70000u + (uint32_t)i;
+            for (int s = 0; s < 32; s += 8)
+                o[k++] = (char)(v >> s);
+            memcpy(o + k, "G\x40\x00\x00\x00\x00\x00\x00\x00" "e", 10);
+            k += 10;
+        }
+        memcpy(o + k, "e\x85R", 3);
+        k += 3;
+        break;
+    case 5: /* bytes(list of ints 0..255) */
+        memcpy(o + k, "c__builtin__\nbytes\n](", 21);
+        k += 21;
+        for (int i = 0; i < 2100; i++) {
+            o[k++] = 'K';
+            o[k++] = (char)(i % 256);
+        }
+        memcpy(o + k, "e\x85R", 3);
+        k += 3;
+        break;
+    case 7: /* set(list of batches of only floats and big ints): the
+             * batches are kept as input ranges and read again for the call */
+    case 8: /* the same in text opcodes (FLOAT, INT, LONG) and LONG1, then
+             * a string appended (the ranges read again) */
+        if (which == 7) {
+            memcpy(o + k, "c__builtin__\nset\n", 17);
+            k += 17;
+        }
+        memcpy(o + k, "]q\x00", 3);
+        k += 3;
+        for (int i = 0; i < 6000; i++) {
+            if (i % 1000 == 0)
+                o[k++] = '(';
+            if (which == 7 && i % 2) {
+                uint32_t v = 300000u + (uint32_t)i;
+                o[k++] = 'J';
+                for (int s = 0; s < 32; s += 8)
+                    o[k++] = (char)(v >> s);
+            } else if (which == 7) {
+                double f = (double)i / 4;
+                uint64_t b;
+                memcpy(&b, &f, sizeof b);
+                o[k++] = 'G';
+                for (int s = 56; s >= 0; s -= 8)
+                    o[k++] = (char)(b >> s);
+            } else {
+                k += (size_t)sprintf(o + k, i % 3 == 0 ? "F%d.25\n" : i % 3 == 1 ? "I-%d\n"
+                                                        : "L%d123L\n", i + 1000);
+                if (i % 7 == 0) { /* LONG1 of 3 bytes */
+                    memcpy(o + k, "\x8a\x03\x01\x02\x03", 5);
+                    k += 5;
+                }
+            }
+            if (i % 1000 == 999)
+                o[k++] = 'e';
+        }
+        if (which == 7) {
+            memcpy(o + k, "\x85R", 2);
+            k += 2;
+        } else {
+            memcpy(o + k, "X\x01\x00\x00\x00" "za", 7);
+            k += 7;
+        }
+        break;
+    default: /* APPENDS onto a float (refused), the items pending */
+        memcpy(o + k, "]G\x3f\xf0\x00\x00\x00\x00\x00\x00(J\x00\x00\x01\x00" "e", 17);
+        k += 17;
+        break;
+    }
+    o[k++] = '.';
+    return k;
+}
+
+START_TEST(test_build_packed_parity)
+{
+    pkl_policy *p = policy_named("default");
+    char *in = malloc(1 << 20);
+    ck_assert_ptr_nonnull(in);
+    size_t n = packed_input(_i, in);
+    ck_assert_uint_lt(n, 1 << 20);
+    int outcomes[2] = {0, 0}, bad = 0;
+    if (_i == 7 || _i == 8) { /* what pickle itself makes of the input */
+        pkl_decode_options o0;
+        memset(&o0, 0, sizeof o0);
+        o0.policy = p;
+        pkl_error e0;
+        pkl_doc *d0 = pkl_decode(in, n, &o0, NULL, &e0);
+        ck_assert_msg(d0 != NULL, "input %d: %s", _i, e0.detail);
+        const pkl_value *root = pkl_doc_root(d0);
+        ck_assert_int_eq(root->type, _i == 7 ? PKL_T_SET : PKL_T_LIST);
+        ck_assert_uint_eq(root->u.seq.len, _i == 7 ? 6000 : 6000 + 858 + 1);
+        pkl_doc_free(d0);
+    }
+    char why[256] = "";
+    lean_live = 0;
+    for (int step = 0; step < 1100 && !bad; step++) {
+        pkl_limits lim;
+        pkl_limits_default(&lim);
+        if (step < 1000)
+            lim.max_bytes = 2000 + (size_t)step * 800;
+        else
+            lim.max_values = 1000 + (size_t)(step - 1000) * 200;
+        pkl_decode_options opt;
+        memset(&opt, 0, sizeof opt);
+        opt.policy = p;
+        opt.limits = &lim;
+        pkl_error e1, e2;
+        size_t used = 0, used2 = 0;
+        pkl_doc *doc = pkl_decode(in, n, &opt, &used, &e1);
+        pkl_builder b = {
+            .scalar = lean_scalar, .container = lean_container,
+            .append = lean_mut, .setitems = lean_mut, .additems = lean_mut,
+            .global = lean_global, .call = lean_call, .build = lean_build,
+            .persid = lean_one, .attr = lean_attr, .buffer = lean_buffer,
+            .readonly = lean_one, .retain = lean_retain, .release = lean_release};
+        if (step % 2) {
+            b.int64 = lean_int64;
+            b.float64 = lean_float64;
+            b.release_n = lean_release_n;
+            b.append_owned = lean_append_owned;
+        }
+        void *root = NULL;
+        int rc = pkl_decode_build(in, n, &opt, &b, &root, &used2, &e2);
+        if ((rc == 0) != (doc != NULL) || (doc && used != used2) ||
+            (!doc && (e1.code != e2.code || e1.offset != e2.offset))) {
+            snprintf(why, sizeof why, "step %d: plain %d at %zu, builder %d at %zu",
+                     step, doc ? 0 : e1.code, doc ? used : e1.offset,
+                     rc == 0 ? 0 : e2.code, rc == 0 ? used2 : e2.offset);
+            bad = 1;
+        }
+        if (rc == 0)
+            lean_release(NULL, root);
+        outcomes[doc != NULL] = 1;
+        pkl_doc_free(doc);
+        if (lean_live != 0 && !bad) {
+            snprintf(why, sizeof why, "step %d: %ld handles leaked", step, lean_live);
+            bad = 1;
+        }
+    }
+    ck_assert_msg(!bad, "input %d: %s", _i, why);
+    /* the sweep saw both outcomes (except for the refused input) */
+    ck_assert(outcomes[0]);
+    ck_assert(outcomes[1] || _i == 6);
+    free(in);
+    pkl_policy_free(p);
+}
+END_TEST
+
 START_TEST(test_build_needs_callbacks)
 {
     pkl_policy *p = policy_named("default");
@@ -1162,6 +1424,7 @@ Suite *suite_decoder(void)
     tcase_add_test(tb, test_build_after_build_replaces);
     tcase_add_test(tb, test_build_oom_every_allocation);
     tcase_add_test(tb, test_build_needs_callbacks);
+    tcase_add_loop_test(tb, test_build_packed_parity, 0, 9);
     suite_add_tcase(s, tb);
     TCase *tl = tcase_create("limits");
     tcase_set_timeout(tl, 60);

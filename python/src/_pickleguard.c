@@ -378,6 +378,42 @@ static int plain_dict(PyObject *o)
     return ok;
 }
 
+/* list.extend(items) on an exact list, as _pickle.c do_append's
+ * PyList_SetSlice does, without the temporary list: the item array grows
+ * once per batch (Objects/listobject.c list_resize's over-allocation and
+ * PyMem_Realloc), then the items are stored with new references. */
+static int list_extend(PyObject *t, PyObject *const *it, size_t n, int owned)
+{
+    PyListObject *l = (PyListObject *)t;
+    Py_ssize_t len = PyList_GET_SIZE(t);
+    if (n > (size_t)(PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(PyObject *) - len - 16)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t need = (size_t)len + n;
+    if (need > (size_t)l->allocated) {
+        /* big lists double: glibc's realloc copies a heap block, and
+         * CPython's 1/8 growth would copy a million-item list ~20 times */
+        size_t cap = need >= ((size_t)1 << 16) ? 2 * need
+                                               : (need + (need >> 3) + 6) & ~(size_t)3;
+        PyObject **items = PyMem_Realloc(l->ob_item, cap * sizeof *items);
+        if (!items) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        l->ob_item = items;
+        l->allocated = (Py_ssize_t)cap;
+    }
+    PyObject **dst = l->ob_item + len;
+    if (owned) /* the decoder's references become the list's */
+        memcpy(dst, it, n * sizeof *dst);
+    else
+        for (size_t i = 0; i < n; i++)
+            dst[i] = Py_NewRef(it[i]);
+    Py_SET_SIZE(l, (Py_ssize_t)need);
+    return 0;
+}
+
 /* APPEND(S), as _pickle.c do_append on what pickleguard accepts: a list
  * (or a list subclass with list's own append/extend) through the list
  * type, or a built-in (C) type's own append (collections.deque,
@@ -393,6 +429,8 @@ static int pyb_append(void *ctx, void *target, void *const *items, size_t n)
                      Py_TYPE(t)->tp_name);
         return -1;
     }
+    if (PyList_CheckExact(t))
+        return list_extend(t, it, n, 0);
     for (size_t i = 0; i < n; i++) {
         if (!c_type) {
             if (PyList_Append(t, it[i]) < 0)
@@ -404,6 +442,20 @@ static int pyb_append(void *ctx, void *target, void *const *items, size_t n)
             return -1;
         Py_DECREF(r);
     }
+    return 0;
+}
+
+/* append_owned: an exact list takes the items' references as its own
+ * (no reference count touched per item); anything else is pyb_append,
+ * then the references are dropped. */
+static int pyb_append_owned(void *ctx, void *target, void *const *items, size_t n)
+{
+    if (PyList_CheckExact((PyObject *)target))
+        return list_extend(target, (PyObject *const *)items, n, 1);
+    if (pyb_append(ctx, target, items, n) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        Py_XDECREF((PyObject *)items[i]);
     return 0;
 }
 
@@ -650,6 +702,25 @@ static void pyb_release(void *ctx, void *h)
     Py_DECREF((PyObject *)h);
 }
 
+static void *pyb_int64(void *ctx, int64_t i)
+{
+    (void)ctx;
+    return PyLong_FromLongLong(i);
+}
+
+static void *pyb_float64(void *ctx, double f)
+{
+    (void)ctx;
+    return PyFloat_FromDouble(f);
+}
+
+static void pyb_release_n(void *ctx, void *const *hs, size_t n)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++)
+        Py_XDECREF((PyObject *)hs[i]);
+}
+
 /* _decode(policy, data, offset, (encoding, errors, fix_imports), find_class,
  *         persistent_load, buffers) -> (object, end offset) */
 static PyObject *py_decode(PyObject *mod, PyObject *args)
@@ -705,7 +776,9 @@ static PyObject *py_decode(PyObject *mod, PyObject *args)
         .global = pyb_global, .call = pyb_call, .build = pyb_build,
         .persid = pyb_persid, .attr = pyb_attr, .buffer = pyb_buffer,
         .readonly = pyb_readonly, .retain = pyb_retain, .release = pyb_release,
-        .after_build = pyb_after_build};
+        .after_build = pyb_after_build, .release_n = pyb_release_n,
+        .int64 = pyb_int64, .float64 = pyb_float64,
+        .append_owned = pyb_append_owned};
     pkl_decode_options opt;
     memset(&opt, 0, sizeof opt);
     opt.policy = ((PolicyObject *)pol)->p;

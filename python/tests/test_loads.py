@@ -328,3 +328,44 @@ def test_gc_is_restored_after_a_load():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# Builder mode packs numbers appended to a list (src/decoder.c: pending
+# scalars, packed lists) and unpacks them when a check reads the items; the
+# binding extends exact lists in one step. The shapes that take those paths,
+# against pickle.loads (the expected values are CPython's).
+NUMBER_SHAPES = {
+    "numbers": [float(i) + 0.5 for i in range(3000)] + list(range(100000, 103000))
+    + [None, True, False, 7, -1, 2**62, -2**63, 2**64, 1e308, -0.0] * 50,
+    "set of numbers": set([float(i) for i in range(2500)] + list(range(1000, 3500))),
+    "frozenset of numbers": frozenset(range(-5, 2000)),
+    "bytearray": bytearray(range(256)) * 10,
+    "dict of pair lists": {"d": dict([[i, float(i)] for i in range(300)])},
+    "list of number lists": [[i, i * 0.5, None] for i in range(2000)],
+    "numbers then other items": list(range(300, 2300)) + ["s", b"b", (1, 2), [3.5], {"k": 1}],
+    "shared number list": (lambda l: [l, l, {"again": l}])(list(range(500, 2500))),
+    "empty and single": [[], [1.5], [None], [True], [300]],
+    "deque": collections.deque(range(1000, 3000)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NUMBER_SHAPES))
+@pytest.mark.parametrize("proto", range(6))
+def test_number_lists_equal_pickle(name, proto):
+    obj = NUMBER_SHAPES[name]
+    data = pickle.dumps(obj, proto)
+    want = pickle.loads(data)
+    got = pickleguard.loads(data, policy="default")
+    assert same(got, want)
+    if name == "shared number list":
+        assert got[0] is got[1] is got[2]["again"]
+
+
+def test_list_setitem_after_numbers():
+    # list.__setitem__ through SETITEM on a list that APPENDS filled with
+    # numbers (pickle never writes it; both unpicklers accept it)
+    body = b"\x80\x02]q\x00(" + b"".join(b"J" + (100000 + i).to_bytes(4, "little") for i in range(1500))
+    data = body + b"eK\x03X\x01\x00\x00\x00xsJ\xff\xff\xff\xffNs."
+    want = pickle.loads(data)
+    assert want[3] == "x" and want[-1] is None
+    assert pickleguard.loads(data, policy="default") == want
