@@ -919,7 +919,9 @@ def main():
                     "family's own)")
     ap.add_argument("--summary", default=os.path.join(HERE, "out", "oracle",
                                                       "summary.json"),
-                    help="machine-readable figures, updated per family")
+                    help="machine-readable figures, updated per family; "
+                    "creating SUMMARY.stop ends the run after the current "
+                    "batch")
     ap.add_argument("--replay", metavar="DIR", default=None,
                     help="give the files under DIR (saved misses) to the "
                     "oracle and the scan again, print what still misses")
@@ -953,6 +955,10 @@ def main():
     nb = 0
 
     def budget_left():
+        # SUMMARY.stop (touch it) ends the run after the current batch, with
+        # its figures written, as the end of the budget does
+        if os.path.exists(a.summary + ".stop"):
+            return False
         if a.cpu_seconds is not None:
             return cpu_seconds() - c0 < a.cpu_seconds
         return time.time() - t0 < a.seconds
