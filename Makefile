@@ -1,6 +1,10 @@
 # pickleguard -- build, test, install.
 #
-#   make            build/pickleguard, build/libpickleguard.{a,so}
+#   make            build/pickleguard, build/libpickleguard.{a,so}, and the
+#                   Python package in .venv (`make python`; then
+#                   `. .venv/bin/activate` and python3 imports pickleguard)
+#   make all        the programs and libraries only (no .venv)
+#   make python     .venv (make pyenv) with the package from python/ installed
 #   make check      every test: check suites, corpus and CLI tests, fuzz replays
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
 #   make install    PREFIX=/usr/local (DESTDIR honoured)
@@ -80,6 +84,7 @@ CHECK_OBJ := $(patsubst tests/%.c,$(B)/obj/tests/%.o,$(CHECK_SRC))
 DEPS_STAMP := $(B)/.deps-ok
 VENV_STAMP := $(VENV)/.pickleguard-requirements
 
+.DEFAULT_GOAL := default
 .PHONY: all deps pyenv check unit asan install uninstall corpus fuzz fuzz-afl \
         fuzz-build bench bench-peers bench-report clean soak
 .DELETE_ON_ERROR:
@@ -173,6 +178,12 @@ $(PYPKG_STAMP): $(VENV_STAMP) build/libpickleguard.a python/setup.py \
                 $(wildcard python/src/*.c python/pickleguard/*.py) $(HEADERS)
 	PKL_BUILD=build $(PYTHON) -m pip install --no-build-isolation --no-deps -q ./python
 	@touch $@
+
+# `make` with no target: everything `all` builds, plus the Python package in
+# .venv (README "From Python"); only for the plain build, like check
+.PHONY: default python
+python: $(PYPKG_STAMP)
+default: all $(if $(filter build,$(B)),python)
 
 check: all $(B)/check_all $(REPLAYS) $(VENV_STAMP) $(if $(filter build,$(B)),$(PYPKG_STAMP))
 	@PKL_BUILD=$(B) PYTHON=$(PYTHON) sh tests/run.sh

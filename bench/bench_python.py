@@ -3,10 +3,12 @@
 (issue 15), run by bench/bench.py after its own tables (and on its own:
 `PYTHON bench/bench_python.py [quick|full]`).
 
-Rows: each run is a fresh child process that times the load call alone
-(perf_counter around it; the median of the runs, the two tools
-alternating); peak RSS is that child's ru_maxrss from os.wait4, interpreter
-and imports included (both sides import torch for the torch rows):
+Rows: each run is a fresh child process that times the load call alone,
+the first call in that process (wall: perf_counter, CPU: process_time,
+every thread of the process; the median of the runs, the two tools
+alternating, the file read once before so that the page cache is warm for
+both); peak RSS is that child's ru_maxrss from os.wait4, interpreter and
+imports included (both sides import torch for the torch rows):
   pure data    pickleguard.loads vs pickle.loads (CPython's C unpickler) on a
                pure-data pickle (dicts, lists, ints, floats, str), protocol 5
   numbers      the same on one list of 1M floats + 1M ints, protocol 4
@@ -35,15 +37,15 @@ if kind == "torch":
 if kind == "joblib":
     import joblib, numpy
 data = open(path, "rb").read() if kind == "data" else None
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 if kind == "data":
     obj = pickle.loads(data) if tool == "py" else pickleguard.loads(data, policy="default")
 elif kind == "joblib":
     obj = joblib.load(path) if tool == "py" else pickleguard.joblib_load(path, policy="ml")
 else:
     obj = torch.load(path, weights_only=True) if tool == "py" else pickleguard.torch_load(path)
-dt = time.perf_counter() - t
-print(dt, flush=True)
+dt, dc = time.perf_counter() - t, time.process_time() - c
+print(dt, dc, flush=True)
 os._exit(0)
 """
 
@@ -57,7 +59,8 @@ def run_child(kind, tool, path):
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         raise RuntimeError("%s %s failed: %s" % (kind, tool, err.decode()[-500:]))
-    return float(out.split()[-1]), ru.ru_maxrss * 1024
+    wall, cpu = out.split()[-2:]
+    return float(wall), float(cpu), ru.ru_maxrss * 1024
 
 
 def make_data(path, n):
@@ -108,7 +111,15 @@ def mem_total():
     return 0
 
 
-def run(setname="quick", log=sys.stderr):
+def warm(path):
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def run(setname="quick", log=sys.stderr, only=None):
+    """The rows of one set; `only` keeps the rows whose kind it names
+    (data, torch, joblib)."""
     reps = 3 if setname == "quick" else 5
     rows = []
     with tempfile.TemporaryDirectory(prefix="pklpybench.") as d:
@@ -124,6 +135,8 @@ def run(setname="quick", log=sys.stderr):
                  ("joblib", "joblib arrays (%s)", os.path.join(d, "arrays.joblib"),
                   lambda p: make_joblib(p, 64 << 20 if setname == "quick" else 256 << 20))]
         for kind, label, path, make in cases:
+            if only and kind not in only:
+                continue
             try:
                 make(path)
             except ImportError as e:
@@ -132,32 +145,40 @@ def run(setname="quick", log=sys.stderr):
             size = os.path.getsize(path)
             print("bench_python: %s, %.1f MB, %d reps" % (label % "", size / 1e6, reps),
                   file=log, flush=True)
+            warm(path)
             times = {"py": [], "pg": []}
+            cpus = {"py": [], "pg": []}
             rss = {"py": 0, "pg": 0}
             for r in range(reps):
                 for tool in (("py", "pg") if r % 2 else ("pg", "py")):
-                    t, m = run_child(kind, tool, path)
+                    t, c, m = run_child(kind, tool, path)
                     times[tool].append(t)
+                    cpus[tool].append(c)
                     rss[tool] = max(rss[tool], m)
-            py, pg = statistics.median(times["py"]), statistics.median(times["pg"])
-            rows.append((label % ("%.1f MB" % (size / 1e6)), py, pg, rss["py"], rss["pg"]))
+            med = statistics.median
+            rows.append((label % ("%.1f MB" % (size / 1e6)), med(times["py"]), med(times["pg"]),
+                         rss["py"], rss["pg"], med(cpus["py"]), med(cpus["pg"])))
     return rows
 
 
 def table(rows):
-    out = ["| workload | reference | reference s | pickleguard s | speed-up | reference peak RSS MB | pickleguard peak RSS MB |",
-           "|---|---|---:|---:|---:|---:|---:|"]
+    out = ["| workload | reference | reference s | pickleguard s | speed-up | reference CPU s "
+           "| pickleguard CPU s | CPU speed-up | reference peak RSS MB | pickleguard peak RSS MB |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if len(r) == 2:
-            out.append("| %s | %s | | | | | |" % r)
+            out.append("| %s | %s | | | | | | | | |" % r)
             continue
-        label, py, pg, rpy, rpg = r
+        label, py, pg, rpy, rpg, cpy, cpg = r
         ref = "pickle.loads" if label.startswith(("pure", "1M")) else "torch.load(weights_only=True)"
         ref = "joblib.load" if label.startswith("joblib") else ref
-        out.append("| %s | %s | %.4f | %.4f | %.2fx | %.0f | %.0f |"
-                   % (label, ref, py, pg, py / pg if pg else 0, rpy / 1e6, rpg / 1e6))
+        out.append("| %s | %s | %.4f | %.4f | %.2fx | %.4f | %.4f | %.2fx | %.0f | %.0f |"
+                   % (label, ref, py, pg, py / pg if pg else 0, cpy, cpg, cpy / cpg if cpg else 0,
+                      rpy / 1e6, rpg / 1e6))
     return "\n".join(out)
 
 
 if __name__ == "__main__":
-    print(table(run(sys.argv[1] if len(sys.argv) > 1 else "quick")))
+    # bench_python.py [quick|full] [data,torch,joblib]
+    print(table(run(sys.argv[1] if len(sys.argv) > 1 else "quick",
+                    only=sys.argv[2].split(",") if len(sys.argv) > 2 else None)))

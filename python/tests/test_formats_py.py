@@ -246,6 +246,135 @@ def test_torch_refusals(tmp_path):
     assert ei.value.name and ei.value.name.startswith("torch.nn")
 
 
+def _rezip(src, dst, extra=None, method=0, dup=None):
+    """src's records written again by zipfile: `extra` (bytes) added to the
+    local and central headers of the data/ records, `method` for every
+    record, `dup` a record name written twice."""
+    import zipfile
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", method) as zo:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zi = zipfile.ZipInfo(info.filename, info.date_time)
+            zi.compress_type = method
+            if extra is not None and "/data/" in info.filename:
+                zi.extra = extra
+            zo.writestr(zi, data)
+            if info.filename == dup:
+                import warnings
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    zo.writestr(zi, data)
+
+
+def _rezip64(src, dst):
+    """src's records stored again with every size and offset in the zip64
+    extra field, and the zip64 end records (APPNOTE 4.3.14-4.3.16, 4.5.3):
+    the layout torch.save writes for checkpoints over 4 GiB."""
+    import struct
+    import zipfile
+    import zlib
+    out, cd = bytearray(), bytearray()
+    with zipfile.ZipFile(src) as zin:
+        infos = zin.infolist()
+        for info in infos:
+            data = zin.read(info)
+            name = info.filename.encode()
+            crc, off = zlib.crc32(data), len(out)
+            lx = struct.pack("<HHQQ", 1, 16, len(data), len(data))
+            out += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 45, 0, 0, 0, 0, 0, crc,
+                               0xFFFFFFFF, 0xFFFFFFFF, len(name), len(lx)) + name + lx + data
+            cx = struct.pack("<HHQQQ", 1, 24, len(data), len(data), off)
+            cd += struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 45, 3, 45, 0, 0, 0, 0, 0, crc,
+                              0xFFFFFFFF, 0xFFFFFFFF, len(name), len(cx), 0, 0, 0, 0,
+                              0xFFFFFFFF) + name + cx
+    cd_off = len(out)
+    out += cd
+    end64 = len(out)
+    out += struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, len(infos), len(infos),
+                       len(cd), cd_off)
+    out += struct.pack("<4sLQL", b"PK\x06\x07", 0, end64, 1)
+    out += struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
+                       0xFFFFFFFF, 0)
+    with open(dst, "wb") as f:
+        f.write(out)
+
+
+def test_torch_zip_reader(tmp_path):
+    """torch_load's own zip reader (one pass over the central directory,
+    records read from their place) against torch.load on the layouts torch's
+    reader takes: small, window-sized and large records, views, deflated
+    records, zip64 records, records whose data is not aligned (mmap copies
+    them); and the archives it refuses."""
+    torch.manual_seed(1)
+    big = torch.randn((4 << 20) // 4 + 5)            # over 4 MiB: its own prefaulted buffer
+    sd = {"small": torch.randn(4, 4), "mid": torch.randn(300, 100, dtype=torch.float64),
+          "big": big, "view": big[7:19], "c64": torch.ones(3, dtype=torch.complex64),
+          "many": [torch.full((3,), float(i)) for i in range(300)], "n": 5}
+    p = tmp_path / "m.pt"
+    torch.save(sd, p)
+    want = torch.load(p, weights_only=True)
+    got = pickleguard.torch_load(str(p))
+    assert _tensors_equal(got, want)
+    assert got["view"].untyped_storage().data_ptr() == got["big"].untyped_storage().data_ptr()
+    with open(p, "rb") as f:                           # no file descriptor: seek and read
+        assert _tensors_equal(pickleguard.torch_load(io.BytesIO(f.read())), want)
+    assert _tensors_equal(pickleguard.torch_load(str(p), mmap=True),
+                          torch.load(p, weights_only=True, mmap=True))
+    for name, make in [("deflated", lambda d: _rezip(p, d, method=8)),
+                       ("zip64", lambda d: _rezip64(p, d)),
+                       ("misaligned", lambda d: _rezip(p, d, extra=b"\xfe\xca\x01\x00\x00"))]:
+        q = tmp_path / (name + ".pt")
+        make(q)
+        ref = torch.load(q, weights_only=True)
+        assert _tensors_equal(ref, want), name       # torch reads this layout
+        assert _tensors_equal(pickleguard.torch_load(str(q)), ref), name
+        if name != "deflated":
+            m = pickleguard.torch_load(str(q), mmap=True)
+            assert _tensors_equal(m, torch.load(q, weights_only=True, mmap=True)), name
+            assert all(t.data_ptr() % t.element_size() == 0
+                       for t in (m["small"], m["mid"], m["big"], m["c64"])), name
+    # refused: two records of one name, a local header naming another
+    # record, a cut archive
+    dup = tmp_path / "dup.pt"
+    import zipfile
+    with zipfile.ZipFile(p) as z:
+        first = [n for n in z.namelist() if "/data/" in n][0]
+    _rezip(p, dup, dup=first)
+    with pytest.raises(pickleguard.PolicyError, match="two records"):
+        pickleguard.torch_load(str(dup))
+    raw = p.read_bytes()
+    at = raw.index(first.encode())                   # its local header's copy of the name
+    bad = tmp_path / "badname.pt"
+    bad.write_bytes(raw[:at] + first.encode()[:-1] + b"Z" + raw[at + len(first):])
+    with pytest.raises(pickleguard.PolicyError, match="local header"):
+        pickleguard.torch_load(str(bad))
+    for cut in (len(raw) // 2, len(raw) - 30, 100):
+        short = tmp_path / "short.pt"
+        short.write_bytes(raw[:cut])
+        with pytest.raises(pickleguard.PolicyError):
+            pickleguard.torch_load(str(short))
+
+
+def test_torch_load_from_wrapping_file_objects(tmp_path):
+    """A file object whose fileno() is not its own bytes' (a GzipFile's is
+    the compressed file's) is read through its read/seek, as torch.load
+    reads it; torch_load once read such records from the descriptor and
+    returned garbage tensors. corpus/regressions/python/ holds the sample."""
+    import gzip
+    import lzma
+    sample = os.path.join(ROOT, "corpus", "regressions", "python", "torch_in_gzip_fileobj.pt.gz")
+    with gzip.open(sample, "rb") as f:
+        want = torch.load(f, weights_only=True)
+    with gzip.open(sample, "rb") as f:
+        assert _tensors_equal(pickleguard.torch_load(f), want)
+    assert torch.equal(want["a"], torch.arange(4.0))
+    xz = tmp_path / "m.pt.xz"
+    with gzip.open(sample, "rb") as f:
+        xz.write_bytes(lzma.compress(f.read()))
+    with lzma.open(xz, "rb") as f:
+        assert _tensors_equal(pickleguard.torch_load(f), want)
+
+
 # ---- numpy ---------------------------------------------------------------------
 
 np = pytest.importorskip("numpy")
