@@ -2027,6 +2027,12 @@ static int tar_link_target(walk *w, const frame *t, const pkli_tar_entry *l,
     return (int)found;
 }
 
+static void push_sparse(walk *w, frame *t, char *path, uint8_t *sb, size_t sl,
+                        int mode);
+static void walk_tar_sparse_stream(walk *w, frame *t,
+                                   const pkli_tar_entry *e, const char *path,
+                                   int mode, size_t limit);
+
 /* A sparse member's content as extract() writes it (pkli_tar_sparse:
  * holes are zeros), bounded by max_output and charged to max_total,
  * pushed as an owned buffer. Returns 1 when it took `path` (pushed or
@@ -2053,12 +2059,21 @@ static int walk_tar_sparse(walk *w, frame *t, const pkli_tar_entry *e,
     if (code)
         problem(w, path, &se);
     /* _FileInFile (extractfile) walks a map in order: out of order or
-     * overlapping, it reads other bytes than extract() writes */
+     * overlapping, it reads other bytes than extract() writes. torch's
+     * legacy_load extract()s storages and tensors but reads `pickle`
+     * through extractfile(); other programs may do either: both are
+     * scanned (oracle_fuzz: corpus/regressions/oracle/
+     * tar_sparse_pickle_extractfile.tar) */
     if (!ordered && mode != M_TORCH_STORAGES && mode != M_TORCH_TENSORS)
-        problemf(w, path, PKL_E_FORMAT_UNSUPPORTED, e->header_offset,
-                 "tar: sparse map out of order or overlapping: "
-                 "extractfile() reads it differently; extract()'s content "
-                 "is scanned");
+        walk_tar_sparse_stream(w, t, e, path, mode, limit - sl);
+    push_sparse(w, t, path, sb, sl, mode);
+    return 1;
+}
+
+/* Pushes a rebuilt sparse member (owned by the frame from here on). */
+static void push_sparse(walk *w, frame *t, char *path, uint8_t *sb, size_t sl,
+                        int mode)
+{
     w->st.bytes_out += sl;
     frame c;
     memset(&c, 0, sizeof c);
@@ -2073,7 +2088,35 @@ static int walk_tar_sparse(walk *w, frame *t, const pkli_tar_entry *e,
         frame_free(w, &c);
         nomem(w, "container walk");
     }
-    return 1;
+}
+
+/* The extractfile() view of a sparse member whose map is out of order or
+ * overlapping (pkli_tar_sparse_stream), pushed under its own copy of
+ * path; a map it cannot follow is a problem (medium): those bytes are not
+ * examined. */
+static void walk_tar_sparse_stream(walk *w, frame *t,
+                                   const pkli_tar_entry *e, const char *path,
+                                   int mode, size_t limit)
+{
+    uint8_t *sb = NULL;
+    size_t sl = 0;
+    pkl_error se;
+    int code = pkli_tar_sparse_stream(&t->tar, e, &w->a, limit, &sb, &sl, &se);
+    if (code == PKL_E_NOMEM) {
+        nomem(w, "tar sparse member");
+        return;
+    }
+    if (code)
+        problem(w, path, &se);
+    if (!sb)
+        return;
+    char *p2 = dup_str(w, path);
+    if (!p2) {
+        pkli_free(&w->a, sb);
+        nomem(w, "container walk");
+        return;
+    }
+    push_sparse(w, t, p2, sb, sl, mode);
 }
 
 /* A torch member that is a link: extractfile("pickle") and extract() of a

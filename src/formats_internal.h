@@ -212,6 +212,16 @@ int pkli_tar_next(pkli_tar *t, pkli_tar_entry *e, pkl_error *err);
 int pkli_tar_sparse(const pkli_tar *t, const pkli_tar_entry *e,
                     pkl_allocator *a, size_t limit, uint8_t **out,
                     size_t *outlen, int *ordered, pkl_error *err);
+/* The same member as extractfile() reads it (tarfile._FileInFile: the map
+ * of data blocks and holes, searched from the last block used, wrapping
+ * once), for maps out of order or overlapping. Same returns as
+ * pkli_tar_sparse; PKL_E_FORMAT_UNSUPPORTED also for a map of more than
+ * PKLI_TAR_STREAM_BLOCKS entries, or a position no block covers (read()
+ * would loop forever). */
+#define PKLI_TAR_STREAM_BLOCKS 4096
+int pkli_tar_sparse_stream(const pkli_tar *t, const pkli_tar_entry *e,
+                           pkl_allocator *a, size_t limit, uint8_t **out,
+                           size_t *outlen, pkl_error *err);
 /* posixpath.normpath of p[0..n) into out (room for n + 1 bytes); returns
  * the length. */
 size_t pkli_tar_normpath(const uint8_t *p, size_t n, uint8_t *out);

@@ -909,6 +909,138 @@ int pkli_tar_sparse(const pkli_tar *t, const pkli_tar_entry *e,
     return code;
 }
 
+/* tarfile._FileInFile.__init__ (Lib/tarfile.py, 3.11): the blocks of
+ * TarInfo.sparse in map order, a hole before a block that starts past the
+ * last block's end, each block's data at offset_data plus the sizes of the
+ * blocks before it (zero-size blocks included), and a hole to the end. */
+typedef struct ffblock {
+    int data;
+    int64_t start, stop;
+    size_t real;
+} ffblock;
+
+static int ff_add(ffblock *m, size_t *n, int data, int64_t start,
+                  int64_t stop, size_t real)
+{
+    if (*n >= PKLI_TAR_STREAM_BLOCKS)
+        return -1;
+    m[*n].data = data;
+    m[*n].start = start;
+    m[*n].stop = stop;
+    m[*n].real = real;
+    (*n)++;
+    return 0;
+}
+
+static int ff_unsupported(pkl_error *err, const pkli_tar_entry *e,
+                          const char *why)
+{
+    pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, e->header_offset, -1,
+                    "tar: sparse map %s: extractfile()'s bytes not rebuilt",
+                    why);
+    return PKL_E_FORMAT_UNSUPPORTED;
+}
+
+int pkli_tar_sparse_stream(const pkli_tar *t, const pkli_tar_entry *e,
+                           pkl_allocator *a, size_t limit, uint8_t **out,
+                           size_t *outlen, pkl_error *err)
+{
+    sp_iter it;
+    int64_t off, num, lastpos = 0;
+    size_t real = e->data_offset, nb = 0;
+    int rc, code = 0;
+    *out = NULL;
+    *outlen = 0;
+    if (e->sparse_kind == PKLI_SPARSE_NESTED ||
+        e->sparse_kind == PKLI_SPARSE_BAD || e->size_field < 0)
+        return ff_unsupported(err, e, "not followed");
+    ffblock *m = pkli_malloc(a, PKLI_TAR_STREAM_BLOCKS * sizeof *m);
+    if (!m)
+        goto nomem;
+    memset(&it, 0, sizeof it);
+    it.t = t;
+    it.e = e;
+    while ((rc = sp_next(&it, &off, &num)) == 1) {
+        if (off < 0 || num < 0 || off > INT64_MAX - num) {
+            pkli_free(a, m);
+            return ff_unsupported(err, e, "with a negative offset or size");
+        }
+        if ((off > lastpos && ff_add(m, &nb, 0, lastpos, off, 0) < 0) ||
+            ff_add(m, &nb, 1, off, off + num, real) < 0) {
+            pkli_free(a, m);
+            return ff_unsupported(err, e, "of too many blocks");
+        }
+        real = (uint64_t)num > SIZE_MAX - real ? SIZE_MAX : real + (size_t)num;
+        lastpos = off + num;
+    }
+    if (rc < 0) {
+        pkli_free(a, m);
+        return ff_unsupported(err, e, "that tarfile cannot read");
+    }
+    if (lastpos < e->size_field &&
+        ff_add(m, &nb, 0, lastpos, e->size_field, 0) < 0) {
+        pkli_free(a, m);
+        return ff_unsupported(err, e, "of too many blocks");
+    }
+    size_t n = (uint64_t)e->size_field > limit ? limit : (size_t)e->size_field;
+    uint8_t *buf = pkli_malloc(a, n ? n : 1);
+    if (!buf) {
+        pkli_free(a, m);
+        goto nomem;
+    }
+    /* _FileInFile.read: from map_index, the first block holding the
+     * position (wrapping once); a data block's bytes from the archive
+     * (ReadError when they run out), a hole's zeros */
+    size_t pos = 0, idx = 0;
+    while (pos < n) {
+        size_t tries = 0;
+        while (!(m[idx].start <= (int64_t)pos && (int64_t)pos < m[idx].stop)) {
+            idx = idx + 1 == nb ? 0 : idx + 1;
+            if (++tries > nb) {
+                pkli_free(a, m);
+                pkli_free(a, buf);
+                return ff_unsupported(err, e, "with a position no block "
+                                      "covers (read() loops forever)");
+            }
+        }
+        size_t len = n - pos;
+        if ((uint64_t)(m[idx].stop - (int64_t)pos) < len)
+            len = (size_t)(m[idx].stop - (int64_t)pos);
+        if (m[idx].data) {
+            size_t skip = pos - (size_t)m[idx].start;
+            size_t from = m[idx].real <= t->len && skip <= t->len - m[idx].real
+                              ? m[idx].real + skip : t->len + 1;
+            if (from > t->len || len > t->len - from) {
+                code = PKL_E_TRUNCATED;
+                pkli_error_setf(err, code, e->header_offset, -1,
+                                "tar: the archive ends inside a sparse block "
+                                "at member offset %zu: extractfile() raises "
+                                "ReadError", pos);
+                break;
+            }
+            memcpy(buf + pos, t->buf + from, len);
+        } else {
+            memset(buf + pos, 0, len);
+        }
+        pos += len;
+    }
+    pkli_free(a, m);
+    *out = buf;
+    *outlen = pos;
+    if (!code && n < (uint64_t)e->size_field) {
+        code = PKL_E_LIMIT_OUTPUT;
+        pkli_error_setf(err, code, e->header_offset, -1,
+                        "tar: sparse member of %lld bytes: the first %zu "
+                        "(limit) read as extractfile() reads them",
+                        (long long)e->size_field, n);
+    }
+    return code;
+nomem:
+    pkli_error_setf(err, PKL_E_NOMEM, e->header_offset, -1,
+                    "tar: sparse member map");
+    return PKL_E_NOMEM;
+}
+
 /* ---- names as os.path.normpath compares them ---------------------------- */
 
 size_t pkli_tar_normpath(const uint8_t *p, size_t n, uint8_t *out)

@@ -216,6 +216,11 @@ CAMPAIGN = [
     ("tar_size_nul_garbage.tar", "torch", "mymod.sub.Thing", "high",
      "tar size field '47\\0garbage': tarfile.nti stops at the NUL and reads "
      "octal 47; the scan called the size no number and read no member"),
+    ("tar_sparse_pickle_extractfile.tar", "torch", "mymod.sub.Thing", "high",
+     "a sparse `pickle` member whose map ends with a block back at offset "
+     "0: extract() writes zeros over the start, but torch reads `pickle` "
+     "through extractfile(), whose _FileInFile map finds the first blocks "
+     "first; the scan read only extract()'s bytes"),
     ("tar_storages_no_stop.tar", "torch", "subprocess.Popen", "high",
      "legacy torch tar member without STOP: legacy_load unpickles it "
      "anyway; the scan called it data"),
