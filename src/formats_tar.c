@@ -28,7 +28,10 @@
  *                     header;
  *   _apply_pax_info() path (trailing '/' stripped), size,
  *                     GNU.sparse.name / size / realsize, in the dict's
- *                     insertion order;
+ *                     insertion order; values decoded by
+ *                     _decode_pax_field (bytes that are not UTF-8 become
+ *                     surrogates), a "size" int() refuses is 0
+ *                     (PAX_NUMBER_FIELDS), a GNU.sparse one raises;
  *   TarFile.next()    an invalid header ends the archive silently, except
  *                     at offset 0 or after an 'L'/'K'/'x'/'g' header
  *                     (ReadError).
@@ -296,20 +299,20 @@ static int pax_parse(pkli_pax *p, const uint8_t *d, size_t n)
     return 0;
 }
 
-/* int(value) for a pax number (ASCII; Python's int() also takes other
- * Unicode digits: such a value is reported unsupported). 0, -1 when int()
- * raises ValueError, -2 when the text is not ASCII. */
+/* int() of ASCII text s[0..n) in base 10 (int(bytes), and int(str) once
+ * _PyUnicode_TransformDecimalAndSpaceToASCII made it ASCII):
+ * Objects/longobject.c PyLong_FromString -- Py_ISSPACE whitespace (" \t\n
+ * \v\f\r" only: int('\x1c5') raises although '\x1c'.isspace()), sign,
+ * digits with single underscores between them. Saturates at +-INT64_MAX.
+ * 0, -1 when int() raises ValueError. */
 static int pax_int(const uint8_t *s, size_t n, int64_t *out)
 {
     size_t i = 0;
     int neg = 0, digits = 0;
     uint64_t v = 0;
-    for (size_t k = 0; k < n; k++)
-        if (s[k] >= 0x80)
-            return -2;
-    while (i < n && py_space(s[i]))
+    while (i < n && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r')))
         i++;
-    while (n > i && py_space(s[n - 1]))
+    while (n > i && (s[n - 1] == ' ' || (s[n - 1] >= '\t' && s[n - 1] <= '\r')))
         n--;
     if (i < n && (s[i] == '+' || s[i] == '-'))
         neg = s[i++] == '-';
@@ -331,6 +334,127 @@ static int pax_int(const uint8_t *s, size_t n, int64_t *out)
         v = (uint64_t)INT64_MAX;
     *out = neg ? -(int64_t)v : (int64_t)v;
     return 0;
+}
+
+/* Whether s[0..n) is strict UTF-8 (Objects/unicodeobject.c's decoder:
+ * no overlong forms, no surrogates, nothing past U+10FFFF). */
+static int utf8_ok(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t k;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            k = 1, cp = c & 0x1fu, min = 0x80;
+        else if (c >= 0xe0 && c <= 0xef)
+            k = 2, cp = c & 0x0fu, min = 0x800;
+        else if (c >= 0xf0 && c <= 0xf4)
+            k = 3, cp = c & 0x07u, min = 0x10000;
+        else
+            return 0;
+        if (n - i <= k)
+            return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + j] & 0x3fu);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+/* The first code point of each run of ten decimal digits (Nd, 0..9)
+ * past ASCII in CPython 3.11's unicodedata (Unicode 14.0.0), which
+ * Py_UNICODE_TODECIMAL reads: `chr(c).isdecimal()` over every code point,
+ * compared with 3.12.1 and 3.13.0 (Unicode 15.0, 15.1), which add only
+ * U+11F50 (Kawi) and U+1E4F0 (Nag Mundari). Unicode 16.0 (3.14) adds
+ * runs outside the BMP as well (Garay, Sunuwar, Gurung Khema, Kirat Rai,
+ * Ol Onal, Myanmar Extended-C, outlined digits): a code point past the
+ * BMP that 3.11 does not read as a digit is reported, not guessed. */
+static const uint32_t nd_runs[] = {
+    0x660, 0x6f0, 0x7c0, 0x966, 0x9e6, 0xa66, 0xae6, 0xb66, 0xbe6, 0xc66,
+    0xce6, 0xd66, 0xde6, 0xe50, 0xed0, 0xf20, 0x1040, 0x1090, 0x17e0,
+    0x1810, 0x1946, 0x19d0, 0x1a80, 0x1a90, 0x1b50, 0x1bb0, 0x1c40, 0x1c50,
+    0xa620, 0xa8d0, 0xa900, 0xa9d0, 0xa9f0, 0xaa50, 0xabf0, 0xff10,
+    0x104a0, 0x10d30, 0x11066, 0x110f0, 0x11136, 0x111d0, 0x112f0,
+    0x11450, 0x114d0, 0x11650, 0x116c0, 0x11730, 0x118e0, 0x11950,
+    0x11c50, 0x11d50, 0x11da0, 0x16a60, 0x16ac0, 0x16b50, 0x1d7ce,
+    0x1d7d8, 0x1d7e2, 0x1d7ec, 0x1d7f6, 0x1e140, 0x1e2f0, 0x1e950,
+    0x1fbf0,
+};
+
+/* Py_UNICODE_ISSPACE past ASCII (the same in 3.11-3.14). */
+static int uni_space(uint32_t c)
+{
+    return c == 0x85 || c == 0xa0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
+           c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
+/* int(value) for a value _proc_pax decoded (_decode_pax_field: UTF-8,
+ * strict; when that fails, tarfile.encoding with tarfile.errors --
+ * torch.load's tarfile.open passes neither, so the file system encoding,
+ * UTF-8 on current Pythons (PEP 529/540), and "surrogateescape"). Bytes
+ * that are not UTF-8 so become lone surrogates, which int() refuses: -1
+ * (ValueError). Otherwise int(str) as Objects/longobject.c
+ * PyLong_FromUnicodeObject runs it: _PyUnicode_TransformDecimalAndSpaceToASCII
+ * maps each code point past U+007E to ' ' (Unicode whitespace) or its
+ * digit, and anything else ends the text in '?' (ValueError); then
+ * pax_int. -2 for a code point outside the BMP that is no digit to 3.11
+ * (a newer Python's Unicode may call it one). */
+static int pax_num(const uint8_t *s, size_t n, int64_t *out)
+{
+    uint8_t a[256];
+    size_t k = 0, i = 0;
+    int unsure = 0;
+    if (!utf8_ok(s, n))
+        return -1;
+    while (i < n && s[i] < 0x80)
+        i++;
+    if (i == n) /* ASCII: int() parses it as it is */
+        return pax_int(s, n, out);
+    if (n > sizeof a)
+        return -2; /* longer than any number we map */
+    i = 0;
+    while (i < n) {
+        uint32_t c = s[i];
+        size_t l = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+        if (l > 1) {
+            c &= 0x7fu >> l;
+            for (size_t j = 1; j < l; j++)
+                c = c << 6 | (s[i + j] & 0x3fu);
+        }
+        i += l;
+        uint8_t o = '?';
+        if (c < 0x7f) {
+            o = (uint8_t)c;
+        } else if (uni_space(c)) {
+            o = ' ';
+        } else {
+            for (size_t r = 0; r < sizeof nd_runs / sizeof *nd_runs; r++)
+                if (c >= nd_runs[r] && c - nd_runs[r] < 10)
+                    o = (uint8_t)('0' + (c - nd_runs[r]));
+            if (o == '?' && c >= 0x10000) {
+                unsure = 1; /* 3.11 refuses it; a newer Python may not */
+                o = '0';
+            }
+        }
+        if (o == '?')
+            return -1;
+        a[k++] = o;
+    }
+    /* a digit's value never decides whether int() accepts the text */
+    if (pax_int(a, k, out) != 0)
+        return -1;
+    return unsure ? -2 : 0;
 }
 
 /* ---- members ------------------------------------------------------------ */
@@ -416,13 +540,13 @@ static int apply_pax(pkli_tar_entry *e, const pkli_pax *p)
             link_set(e, p->v[k], p->n[k]);
             break;
         case PKLI_PAX_SIZE:
-            rc = pax_int(p->v[k], p->n[k], &v);
+            rc = pax_num(p->v[k], p->n[k], &v);
             if (rc == -2)
                 return -2;
             e->size_field = rc < 0 ? 0 : v;
             break;
         case PKLI_PAX_SPSIZE: case PKLI_PAX_SPREALSIZE:
-            rc = pax_int(p->v[k], p->n[k], &v);
+            rc = pax_num(p->v[k], p->n[k], &v);
             if (rc < 0)
                 return rc;
             e->size_field = v;
@@ -517,7 +641,8 @@ static int builtin(pkli_tar *t, const hdr *x, pkli_tar_entry *e,
     int rc = apply_pax(e, &t->glob);
     if (rc == -2)
         return fail(err, PKL_E_FORMAT_UNSUPPORTED, x->at,
-                    "global pax size is not ASCII digits", x->at);
+                    "global pax size: a character only a newer Python "
+                    "may read as a digit", x->at);
     if (rc < 0)
         return fail(err, PKL_E_FORMAT, x->at,
                     "global pax GNU.sparse size is no number", x->at);
@@ -617,7 +742,8 @@ static int unwind(pkli_tar *t, over *ov, size_t nov, pkli_tar_entry *e,
         int rc = apply_pax(e, p);
         if (rc == -2)
             return fail(err, PKL_E_FORMAT_UNSUPPORTED, o->at,
-                        "pax size is not ASCII digits", o->at);
+                        "pax size: a character only a newer Python may "
+                        "read as a digit", o->at);
         if (rc < 0)
             return fail(err, PKL_E_FORMAT, o->at,
                         "pax GNU.sparse size is no number", o->at);
@@ -805,7 +931,9 @@ static int sp_next(sp_iter *it, int64_t *off, int64_t *num)
             size_t rest = e->sp_len - it->p;
             const uint8_t *z = memchr(a, sep, rest);
             size_t l = z ? (size_t)(z - a) : rest;
-            if (pax_int(a, l, &v[k]) != 0)
+            /* 0.1 splits the decoded pax value; 1.0 int()s raw bytes
+             * (bytes past ASCII: ValueError either way) */
+            if ((sep == ',' ? pax_num(a, l, &v[k]) : pax_int(a, l, &v[k])) != 0)
                 return -1; /* int() raises (every field is converted) */
             it->p += l + (z != NULL);
             if (!z || (sep == '\n' && it->p >= e->sp_len))

@@ -466,6 +466,34 @@ def tar_bytes(members, fmt=None):
     return bio.getvalue()
 
 
+def ustar(name, size, typ):
+    """One ustar header block, field by field; the checksum summed with
+    the field read as blanks (tarfile.calc_chksums)."""
+    h = bytearray(512)
+    h[0:len(name)] = name
+    h[100:124] = b"0000644\0" + b"0000000\0" * 2
+    h[124:136] = b"%011o\0" % size
+    h[136:148] = b"13560240000\0"
+    h[156:157] = typ
+    h[257:265] = b"ustar\x0000"
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h)
+
+
+def padded(data):
+    return data + b"\0" * (-len(data) % 512)
+
+
+def pax_record(key, value):
+    """"%d key=value\n", the length counting itself."""
+    body = b" " + key + b"=" + value + b"\n"
+    n = len(body) + 1
+    while len(b"%d" % n) + len(body) != n:
+        n += 1
+    return b"%d" % n + body
+
+
 def tars():
     import tarfile
     benign = pickle.dumps(BENIGN, protocol=2)
@@ -487,6 +515,50 @@ def tars():
                                       ("!pickle", len(MAL_P0))], [],
         "flagged:critical", "refused",
         "torch's tar format (pax headers): the pickle member calls os.system")
+    # A global pax record whose value is not UTF-8: tarfile's
+    # _decode_pax_field falls back to surrogateescape, int() refuses the
+    # surrogate and _apply_pax_info sets size 0 (PAX_NUMBER_FIELDS); an
+    # 'x' record then sizes `pickle` again. Raw blocks: tarfile cannot
+    # write such a value. The expected length is what extractfile reads.
+    gpax = pax_record(b"size", b"\xac29")
+    xpax = pax_record(b"size", b"%d" % len(MAL_P0))
+    data = (ustar(b"PaxHeader", len(gpax), b"g") + padded(gpax)
+            + ustar(b"PaxHeader", len(xpax), b"x") + padded(xpax)
+            + ustar(b"pickle", len(MAL_P0), b"0") + padded(MAL_P0)
+            + b"\0" * 1024)
+    write("tar_pax_global_size_not_utf8.tar", data)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as t:
+        got = [(m.name, len(t.extractfile(m).read())) for m in t.getmembers()]
+    row("tar_pax_global_size_not_utf8.tar", "tar",
+        [("!" + n, k) for n, k in got], [], "flagged:critical", "refused",
+        "a global pax size record that is not UTF-8 (int() refuses it: "
+        "size 0), an 'x' size record, then the pickle member: os.system")
+    # int() of the decoded value: Unicode decimal digits and whitespace
+    # count (_PyUnicode_TransformDecimalAndSpaceToASCII), the ASCII
+    # separators \x1c-\x1f do not (PyLong_FromString's Py_ISSPACE)
+    # (load: "error" where the empty pickle member stops it)
+    for name, gval, load, note in (
+            ("tar_pax_size_unicode_digits.tar",
+             "\u0662\u0669".encode("utf-8"), "refused",
+             "a global pax size in Arabic-Indic digits (int() reads 29): "
+             "both members are read whole: os.system"),
+            ("tar_pax_size_ctrl_space.tar", b"\x1c29", "error",
+             "a global pax size '\\x1c29' (int() refuses the separator: "
+             "size 0): the pickle member is empty; an 'x' size record "
+             "sizes notes.txt again: os.system")):
+        gpax = pax_record(b"size", gval)
+        xpax = pax_record(b"size", b"%d" % len(MAL_P0))
+        data = (ustar(b"PaxHeader", len(gpax), b"g") + padded(gpax)
+                + ustar(b"pickle", len(MAL_P0), b"0") + padded(MAL_P0)
+                + ustar(b"PaxHeader", len(xpax), b"x") + padded(xpax)
+                + ustar(b"notes.txt", len(MAL_P0), b"0") + padded(MAL_P0)
+                + b"\0" * 1024)
+        write(name, data)
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as t:
+            got = [(m.name, len(t.extractfile(m).read()))
+                   for m in t.getmembers()]
+        row(name, "tar", [("!" + n, k) for n, k in got], [],
+            "flagged:critical", load, note)
 
 
 def raw():
