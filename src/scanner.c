@@ -262,6 +262,8 @@ typedef struct scan {
     int resuming;           /* in a chain from a frame's end: a finding
                                another chain made is not repeated */
     size_t stream_first;    /* res->count when the stream began */
+    size_t looked_from;     /* look_through searched from here to the end
+                               already (SIZE_MAX: not yet) */
 
     /* current pickle */
     aval *stk;
@@ -1692,8 +1694,9 @@ static void look_through(scan *s, size_t from)
 {
     const uint8_t *b = s->base;
     size_t n = s->len;
-    if (from >= n)
-        return;
+    if (from >= n || from >= s->looked_from)
+        return; /* another chain of the stream searched these bytes */
+    s->looked_from = from;
     /* GLOBAL/INST text: 'c' or 'i', module, '\n', name, '\n' */
     const uint8_t *p = next_newline(s, b, from, n);
     while (p && s->remainder_hits < REMAINDER_HITS_MAX) {
@@ -2493,6 +2496,7 @@ static void scan_stream(scan *s, const uint8_t *data, size_t len,
     s->resume_from = 0;
     s->resuming = 0;
     s->stream_first = s->res->count;
+    s->looked_from = SIZE_MAX;
     for (;;) {
         int first = 1;
         while (pkl_reader_offset(&r) < len && !s->nomem) {
