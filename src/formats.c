@@ -141,33 +141,75 @@ static int complete_pickle(const uint8_t *buf, size_t len,
  * unpickler fails or the pickle ends. PERSID/BINPERSID end the view: at
  * byte 0 none of those loaders has a persistent_load (_pickle.c
  * load_persid raises UnpicklingError), which is also why a zip's 'PK'
- * start is inert. Returns 1 when the view is live and must be scanned, 0
- * when not, -1 when memory ran out (*err). */
+ * start is inert. A program calling pickle.load in a loop reads on after
+ * each STOP, so the view is live when any pickle of that sequence gets
+ * there: the next starts just past STOP or, for a STOP inside a frame,
+ * also at the frame's end (pickle.py reads frames whole; _pickle.c resumes
+ * past STOP or at the frame's end depending on how it read the frame --
+ * see add_resume in scanner.c); at most RAW_RESUME_MAX frame ends are
+ * followed, more make the view live (it is then scanned, which follows
+ * them or says it did not). Returns 1 when the view is live and must be
+ * scanned, 0 when not, -1 when memory ran out (*err). */
+#define RAW_RESUME_MAX 16
 static int raw_view_live(const uint8_t *buf, size_t len, const pkl_allocator *a,
                          pkl_error *err)
 {
     pkl_reader r;
     pkl_op op;
-    int live = 0;
+    int live = 0, rc = 0;
+    size_t ends[RAW_RESUME_MAX], nends = 0, next = 0, at = 0;
     pkl_reader_init(&r, buf, len, a);
-    if (pkl_reader_next(&r, &op, err) != 1 || !can_start(op.code)) {
-        /* an .npy's \x93 is STACK_GLOBAL on an empty stack */
-        pkl_reader_free(&r);
-        return err->code == PKL_E_NOMEM ? -1 : 0;
-    }
-    pkl_reader_seek(&r, 0);
-    while (pkl_reader_next(&r, &op, err) == 1) {
-        if (op.info->flags & PKL_OPF_PERSID)
-            break;
-        if (op.info->flags &
-            (PKL_OPF_IMPORTS | PKL_OPF_CALLS | PKL_OPF_BUILDS | PKL_OPF_EXT)) {
-            live = 1;
-            break;
+    for (;;) {
+        /* one pickle.load from `at`: it fails, or ends with a STOP */
+        pkl_reader_seek(&r, at);
+        if ((rc = pkl_reader_next(&r, &op, err)) != 1 || !can_start(op.code))
+            goto chain_end; /* an .npy's \x93 is STACK_GLOBAL on an empty
+                               stack */
+        pkl_reader_seek(&r, at);
+        while ((rc = pkl_reader_next(&r, &op, err)) == 1) {
+            if (op.info->flags & PKL_OPF_PERSID)
+                goto chain_end;
+            if (op.info->flags & (PKL_OPF_IMPORTS | PKL_OPF_CALLS |
+                                  PKL_OPF_BUILDS | PKL_OPF_EXT)) {
+                live = 1;
+                goto out;
+            }
+            if (op.code == PKL_OP_STOP)
+                break;
         }
-        if (op.code == PKL_OP_STOP)
+        if (rc == 1 && op.end < len) {
+            at = op.end; /* the next pickle.load */
+            continue;
+        }
+        if (rc < 0 && err->code == PKL_E_FRAME && err->offset < len &&
+            buf[err->offset] == PKL_OP_STOP && r.in_frame &&
+            r.frame_end > err->offset) {
+            /* a STOP inside a frame: on past it, and from the frame's
+             * end */
+            size_t k = 0;
+            while (k < nends && ends[k] != r.frame_end)
+                k++;
+            if (k == nends && r.frame_end < len) {
+                if (nends == RAW_RESUME_MAX) {
+                    live = 1;
+                    goto out;
+                }
+                ends[nends++] = r.frame_end;
+            }
+            if (err->offset + 1 < len) {
+                at = err->offset + 1;
+                continue;
+            }
+        }
+    chain_end:
+        if (rc < 0 && err->code == PKL_E_NOMEM)
             break;
+        if (next == nends)
+            break;
+        at = ends[next++];
     }
-    if (!live && err->code == PKL_E_NOMEM)
+out:
+    if (!live && rc < 0 && err->code == PKL_E_NOMEM)
         live = -1; /* out of memory is no verdict: the caller reports it */
     pkl_reader_free(&r);
     return live;

@@ -44,6 +44,7 @@
 #define GLOBALS_MAX 4096              /* distinct resolved globals per scan */
 #define ARENA_MAX ((size_t)4 << 20)   /* copies of escaped text (STRING/UNICODE) */
 #define QUEUE_MAX 64                  /* nested pickles waiting */
+#define RESUME_MAX 16                 /* frame ends followed per stream */
 #define SEEN_MAX 1024                 /* nested payloads remembered (dedup) */
 #define STRUCT_MAX 8                  /* structural findings per pickle */
 #define REMAINDER_HITS_MAX 16         /* unparsed-global findings per stream */
@@ -251,6 +252,18 @@ typedef struct scan {
     unsigned depth;
     char path[sizeof(((pkl_finding *)0)->path)];
     size_t remainder_hits;
+    /* where pickle.load may resume after a STOP inside a frame: the
+     * frame's end (see read_failed) */
+    struct { size_t at; int done; } resume[RESUME_MAX];
+    size_t nresume;
+    int resume_over;        /* more resume points than resume[] holds */
+    size_t resume_from;     /* the chain scanned now starts at a frame's end
+                               (0: it starts at the stream's start) */
+    int resuming;           /* in a chain from a frame's end: a finding
+                               another chain made is not repeated */
+    size_t stream_first;    /* res->count when the stream began */
+    size_t looked_from;     /* look_through searched from here to the end
+                               already (SIZE_MAX: not yet) */
 
     /* current pickle */
     aval *stk;
@@ -353,6 +366,13 @@ static void emit(scan *s, const char *rule, int sev, size_t off, int opcode,
     /* every rule id is in the one table (src/rules.def) */
     (void)ALWAYS(pkl_rule_find(rule) >= 0);
 #endif
+    if (PKL_UNLIKELY(s->resuming))
+        for (size_t i = s->stream_first; i < res->count; i++)
+            if (res->findings[i].offset == off &&
+                strcmp(res->findings[i].rule, rule) == 0 &&
+                strcmp(res->findings[i].global, global) == 0 &&
+                strcmp(res->findings[i].path, s->path) == 0)
+                return; /* the same bytes, read by an earlier chain */
     res->by_severity[sev]++;
     if (sev > res->max_severity)
         res->max_severity = sev;
@@ -1674,8 +1694,9 @@ static void look_through(scan *s, size_t from)
 {
     const uint8_t *b = s->base;
     size_t n = s->len;
-    if (from >= n)
-        return;
+    if (from >= n || from >= s->looked_from)
+        return; /* another chain of the stream searched these bytes */
+    s->looked_from = from;
     /* GLOBAL/INST text: 'c' or 'i', module, '\n', name, '\n' */
     const uint8_t *p = next_newline(s, b, from, n);
     while (p && s->remainder_hits < REMAINDER_HITS_MAX) {
@@ -1892,7 +1913,14 @@ static void stack_global(scan *s, const pkl_op *op)
 static void first_failure(scan *s, size_t npk, size_t off, int opcode,
                           const char *rule, const char *why)
 {
-    if (npk > 0)
+    if (npk > 0 && s->resume_from)
+        emit(s, "trailing-bytes", PKL_SEV_MEDIUM, off, opcode, "",
+             "remove the bytes after STOP; pickle.loads ignores them but a "
+             "reader that goes on after STOP does not",
+             "%zu bytes from offset %zu (the end of a frame whose STOP "
+             "came early, where pickle.load reads on) are not a pickle (%s)",
+             s->len - s->resume_from, s->resume_from, why);
+    else if (npk > 0)
         emit(s, "trailing-bytes", PKL_SEV_MEDIUM, off, opcode, "",
              "remove the bytes after STOP; pickle.loads ignores them but a "
              "reader that goes on after STOP does not",
@@ -2256,6 +2284,43 @@ static PKL_INLINE int dispatch(scan *s, const pkl_op *op)
     return 0;
 }
 
+/* A STOP inside a frame: where the next pickle.load on the same file
+ * starts depends on how the frame was read. pickle.py reads it whole
+ * (Lib/pickle.py _Unframer.load_frame: file_read(frame_size) into a
+ * BytesIO), so the file is at the frame's end. _pickle.c's load_frame
+ * only makes the frame's bytes readable (_Unpickler_Read, then
+ * next_read_idx -= frame_len) and at STOP load() calls
+ * _Unpickler_SkipConsumed, which read()s just what was consumed when the
+ * bytes came from peek() (_Unpickler_ReadFromFile prefetches
+ * PREFETCH = 8192 bytes with peek): the file is then just past STOP;
+ * a frame of 8192 bytes or more, one longer than what peek() returned,
+ * or a file without peek (BytesIO) is read() whole and the file is at
+ * the frame's end again. Checked with both unpicklers on open(),
+ * BytesIO, gzip, bz2 and lzma files: both resume points occur, so both
+ * are scanned -- the reader goes on just past STOP and the frame's end is
+ * kept here and scanned as a chain of its own (scan_stream). */
+static void add_resume(scan *s, size_t at, size_t off)
+{
+    if (at >= s->len)
+        return; /* the next load meets the end of the file */
+    for (size_t i = 0; i < s->nresume; i++)
+        if (s->resume[i].at == at)
+            return;
+    if (s->nresume < RESUME_MAX) {
+        s->resume[s->nresume].at = at;
+        s->resume[s->nresume++].done = 0;
+        return;
+    }
+    if (s->resume_over)
+        return;
+    s->resume_over = 1;
+    emit(s, "scan-limit", PKL_SEV_MEDIUM, off, PKL_OP_STOP, "",
+         "review the file by hand: pickle.dumps ends every frame at its STOP",
+         "more than %d STOPs end inside their frames: pickle.load may read "
+         "on from a frame's end (offset %zu) the scanner does not follow",
+         RESUME_MAX, at);
+}
+
 /* The reader refused an opcode (rc < 0). Returns P_END, or -1 to go on
  * (a FRAME crossing, reported and stepped over). */
 static int read_failed(scan *s, pkl_reader *r, const pkl_error *err,
@@ -2271,6 +2336,9 @@ static int read_failed(scan *s, pkl_reader *r, const pkl_error *err,
              "do not load this file: pickle.dumps never writes opcodes "
              "across frames; the two unpicklers read it differently",
              "%s", why);
+        if (err->opcode == PKL_OP_STOP && r->in_frame &&
+            r->frame_end > err->offset)
+            add_resume(s, r->frame_end, err->offset);
         pkl_reader_seek(r, err->offset); /* leaves the frame */
         return s->nomem ? P_END : -1;
     }
@@ -2386,6 +2454,20 @@ static PKL_NOINLINE int scan_pickle(scan *s, pkl_reader *r, size_t npk)
     }
 }
 
+/* A chain of pickles reaches offset at: 1 when a chain was already
+ * scanned from there, else 0 (and a frame end kept there needs no chain
+ * of its own). */
+static int resume_reached(scan *s, size_t at)
+{
+    for (size_t i = 0; i < s->nresume; i++)
+        if (s->resume[i].at == at) {
+            if (s->resume[i].done)
+                return 1;
+            s->resume[i].done = 1;
+        }
+    return 0;
+}
+
 static void scan_stream(scan *s, const uint8_t *data, size_t len,
                         const char *path, unsigned depth)
 {
@@ -2407,16 +2489,46 @@ static void scan_stream(scan *s, const uint8_t *data, size_t len,
     pkl_reader_init(&r, data, len, &s->a);
     /* the scanner never reads a float's value */
     pkli_reader_set_options(&r, PKLI_READER_SKIP_FLOAT_VALUES);
-    size_t npk = 0;
-    while (pkl_reader_offset(&r) < len && !s->nomem) {
-        int rc = scan_pickle(s, &r, npk);
-        attr_settle(s);
-        if (s->ops_ok)
-            s->res->pickles++;
-        npk++;
-        if (rc != P_STOPPED)
+    size_t npk = 0, next = 0, bytes = 0;
+    int resumed = 0;
+    s->nresume = 0;
+    s->resume_over = 0;
+    s->resume_from = 0;
+    s->resuming = 0;
+    s->stream_first = s->res->count;
+    s->looked_from = SIZE_MAX;
+    for (;;) {
+        int first = 1;
+        while (pkl_reader_offset(&r) < len && !s->nomem) {
+            if (!first && resume_reached(s, pkl_reader_offset(&r)))
+                break; /* a chain already scanned from here */
+            int rc = scan_pickle(s, &r, npk);
+            attr_settle(s);
+            s->resume_from = 0;
+            first = 0;
+            if (s->ops_ok)
+                s->res->pickles++;
+            npk++;
+            if (rc != P_STOPPED)
+                break;
+        }
+        /* then each frame end no chain has reached (add_resume) */
+        while (next < s->nresume && s->resume[next].done)
+            next++;
+        if (next == s->nresume || s->nomem)
             break;
+        if (!resumed) {
+            resumed = 1;
+            bytes = s->res->bytes;
+        }
+        s->resume[next].done = 1;
+        s->resuming = 1;
+        s->resume_from = s->resume[next].at;
+        pkl_reader_seek(&r, s->resume_from);
     }
+    s->resuming = 0;
+    if (resumed)
+        s->res->bytes = bytes; /* bytes read once, by the first chain */
     pkl_reader_free(&r);
 }
 

@@ -270,6 +270,38 @@ START_TEST(raw_view)
 }
 END_TEST
 
+/* pickle.load in a loop reads on after each STOP: a data-only pickle
+ * followed by one that imports makes the raw view live, and so does an
+ * import at the end of a frame whose STOP came early (pickle.py's next
+ * load starts there; corpus/regressions/oracle/stacked_before_zip.pkl,
+ * frame_stop_before_zip.pkl). Bytes after STOP that are no pickle end the
+ * view. */
+START_TEST(raw_view_stacked)
+{
+#define EOCD22 "PK\5\6\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+    static const uint8_t stacked[] = "\x80\x02K\x01." "cmymod\nThing\n)R." EOCD22;
+    static const uint8_t framed[] =
+        "\x80\x04\x95\x07\0\0\0\0\0\0\0K\x01.\x05\x05\x05\x05"
+        "cmymod\nThing\n)R." EOCD22;
+    static const uint8_t dead[] = "\x80\x02K\x01.\x05cmymod\nThing\n)R." EOCD22;
+#undef EOCD22
+    pkl_walk_options o;
+    collected c;
+    pkl_walk_stats st;
+    pkl_error err;
+    memset(&o, 0, sizeof o);
+    POISON_ERR(err);
+    ck_assert_int_eq(walk_mem(stacked, sizeof stacked - 1, &o, &c, &st, &err),
+                     0);
+    ck_assert_uint_eq(c.views, 1);
+    ck_assert_int_eq(walk_mem(framed, sizeof framed - 1, &o, &c, &st, &err),
+                     0);
+    ck_assert_uint_eq(c.views, 1);
+    ck_assert_int_eq(walk_mem(dead, sizeof dead - 1, &o, &c, &st, &err), 0);
+    ck_assert_uint_eq(c.views, 0);
+}
+END_TEST
+
 /* A zip whose end record claims a 46-byte directory at offset 0 that is
  * not there:
  *   "PK\5\6" disk=0 cd_disk=0 n=1 total=1 cd_size=46 cd_off=0 comment=0
@@ -573,6 +605,7 @@ Suite *suite_formats(void)
     tcase_add_test(t, empty_and_raw);
     tcase_add_test(t, unknown_is_a_problem);
     tcase_add_test(t, raw_view);
+    tcase_add_test(t, raw_view_stacked);
     tcase_add_test(t, zip_bad_directory);
     tcase_add_test(t, zip_two_readers);
     tcase_add_test(t, npy_header_offset);

@@ -253,6 +253,31 @@ static const row rows[] = {
     {"frame_crossing",
      B("\x80\x04\x95\x03\x00\x00\x00\x00\x00\x00\x00(NK\x05t."), 2, 1,
      {{"frame-crossing", H, 13}}, NULL, NULL, 0, 0},
+    /* STOP inside a frame: pickle.py's next load starts at the frame's end
+     * (_Unframer reads frames whole), _pickle.c's past STOP or there (by
+     * how it read the frame): both are scanned
+     * (corpus/regressions/oracle/frame_stop_resume.pkl). genops: 2 FRAME
+     * (7 bytes, to 18) 11 BININT1 13 STOP; 14-17 0x05; 18 GLOBAL
+     * 31 EMPTY_TUPLE 32 REDUCE 33 STOP */
+    {"frame_stop_resume",
+     B("\x80\x04\x95\x07\x00\x00\x00\x00\x00\x00\x00K\x01.\x05\x05\x05\x05"
+       "cmymod\nThing\n)R."), 2, 3,
+     {{"frame-crossing", H, 13}, {"trailing-bytes", M, 14},
+      {"global-not-allowed", H, 18}}, NULL, NULL, 0, 0},
+    /* ...where the pickle after STOP (N. at 14) ends at the frame's end,
+     * both resume points join: the GLOBAL at 16 is scanned once */
+    {"frame_stop_resume_joins",
+     B("\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.N."
+       "cmymod\nThing\n)R."), 2, 2,
+     {{"frame-crossing", H, 13}, {"global-not-allowed", H, 16}}, NULL, NULL,
+     0, 0},
+    /* ...and where the pickle after STOP (NN at 14) runs on through the
+     * frame's end, the GLOBAL at 16 read by both is reported once */
+    {"frame_stop_resume_overlap",
+     B("\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.NN"
+       "cmymod\nThing\n)R."), 2, 3,
+     {{"frame-crossing", H, 13}, {"global-not-allowed", H, 16},
+      {"stack-not-empty", M, 31}}, NULL, NULL, 0, 0},
 
     /* --- persistent ids ------------------------------------------------------------ */
     /* genops: 2 PERSID 7 STOP */

@@ -244,21 +244,44 @@ static int load_walk_stream(void *ctx, const pkl_stream *s, pkl_error *err)
          * (the file's content comes from its other views). A refusal
          * refuses the file; an error only ends the view -- that unpickler
          * stops there, before anything the policy did not allow. */
-        size_t used = 0;
+        size_t used = 0, off = 0;
         pkl_error e;
-        pkl_doc *doc = pkl_decode(s->data, s->len, w->opt, &used, &e);
-        if (doc) {
+        pkl_doc *doc;
+        /* --all: pickle.load in a loop reads on after each STOP */
+        while ((doc = pkl_decode(s->data + off, s->len - off, w->opt, &used,
+                                 &e)) != NULL) {
             pkl_doc_free(doc);
-            return 0;
+            off += used;
+            if (!w->lo->all || used == 0 || off >= s->len)
+                return 0;
         }
+        e.offset += off;
         if (pkl_error_class(e.code) == 2) {
-            cli_errorf("%s: refused (the file read as a raw pickle): %s",
-                       shown, e.detail);
+            if (off)
+                cli_errorf("%s: refused (the file read as a raw pickle, "
+                           "the pickle starting at offset %zu): %s",
+                           shown, off, e.detail);
+            else
+                cli_errorf("%s: refused (the file read as a raw pickle): %s",
+                           shown, e.detail);
+            w->rc = PKL_EXIT_FINDINGS;
+            return 1;
+        }
+        if (e.code == PKL_E_FRAME) {
+            /* an opcode or STOP across a frame's end: the unpicklers read
+             * on from different places (pickle.py from the frame's end,
+             * _pickle.c past the opcode or from the frame's end, by how it
+             * read the frame: add_resume in src/scanner.c), which the
+             * decoder does not follow */
+            char msg[1200];
+            cli_errorf("%s: refused (the file read as a raw pickle): %s; "
+                       "CPython's unpicklers read on from different places",
+                       shown, pkl_error_format(&e, msg, sizeof msg));
             w->rc = PKL_EXIT_FINDINGS;
             return 1;
         }
         if (pkl_error_class(e.code) == 1 &&
-            view_differs_at(s->data, s->len, e.offset)) {
+            view_differs_at(s->data + off, s->len - off, e.offset - off)) {
             char msg[1200];
             cli_errorf("%s: refused (the file read as a raw pickle): %s; "
                        "one of CPython's unpicklers reads on past it",
