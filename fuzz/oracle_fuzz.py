@@ -608,10 +608,11 @@ def joblib_wrapper(rng, arr_bytes_len):
     STOP), fields spelled from raw opcodes."""
     # shapes: tuples as numpy_pickle.py writes them, and what read_array
     # also counts (len() == 0 is one element, else the int64 product of
-    # the items): lists (EMPTY_LIST, APPEND, LIST), an empty str
+    # the items): lists (EMPTY_LIST, APPEND, LIST), an empty str, bytes
     shape = rng.choice([b"K\x01\x85", b"K\x00\x85", b")", b"K\x02K\x02\x86",
                         b"J\xff\xff\xff\xff\x85", b"K\x08\x85", b"]",
-                        b"]K\x02a", b"(K\x01K\x02l", b"X\x00\x00\x00\x00"])
+                        b"]K\x02a", b"(K\x01K\x02l", b"X\x00\x00\x00\x00",
+                        b"C\x02\x02\x01"])
     order = rng.choice([b"C", b"F", b"K", b"c", b""])
     dtype = rng.choice([b"f8", b"O8", b"u1", b"V8", b"i8"])
     # dtype state flags (item 7; numpy's arraydescr_setstate sets them, and

@@ -26,7 +26,7 @@
 #define MAX_SAVED_TEXT 64 /* longer strings are kept as "other" */
 
 enum { V_OTHER, V_NONE, V_BOOL, V_INT, V_STR, V_TUPLE, V_LIST, V_DICT,
-       V_GLOBAL, V_OBJ };
+       V_GLOBAL, V_OBJ, V_BYTES };
 
 typedef struct jv {
     uint8_t kind;
@@ -392,11 +392,14 @@ static int shape_item(const jstate *j, size_t d, int64_t *v)
  * just as well, so joblib reads on after it), an empty str (reshape('')
  * gives a 0-d array) or dict (count 1, reshape then raises), a str of
  * ASCII digits (its items are one-character strs, which int64() parses:
- * '12' counts 2). The raw-bytes branch then reads count x itemsize bytes
+ * '12' counts 2), bytes or a bytearray (its items are the byte values,
+ * and reshape takes it: b'\x02\x03' is shape (2, 3)). The raw-bytes branch then reads count x itemsize bytes
  * (numpy.empty(count) raises first when count < 0) and reshapes; when
  * the reshape raises (a wrapped product, negative items, bools, a str)
  * the load stops there, so resuming the scan after those bytes only adds.
  * Checked against numpy 2.4: int64(True) is 1, int64('3') is 3,
+ * a.reshape(b'\x02\x03') is 2 x 3, int64(2.7) is 2 but reshape((2.7,))
+ * raises (floats stay unfollowed: the load stops after the read anyway),
  * multiply.reduce([int64(2**62 + 1), int64(4)]) is 4, a.reshape([]) and
  * a.reshape('') give 0-d arrays, reshape({}) and reshape([True, 3])
  * raise. 0 with *count, or -1 when the shape is not one we can count as
@@ -410,6 +413,13 @@ static int shape_count(const jstate *j, size_t shape, int64_t *count)
     uint64_t c = 1;
     if (s->kind == V_DICT)
         return s->n == 0 ? 0 : -1;
+    if (s->kind == V_BYTES) { /* its items are ints: the byte values */
+        const uint8_t *t = (const uint8_t *)j->text.data + s->s;
+        for (size_t i = 0; i < s->slen; i++)
+            c *= t[i];
+        *count = (int64_t)c;
+        return 0;
+    }
     if (s->kind == V_STR) {
         const uint8_t *t = (const uint8_t *)j->text.data + s->s;
         for (size_t i = 0; i < s->slen; i++) {
@@ -628,6 +638,17 @@ static int op_int(follower *f, const pkl_op *op)
 static int op_text(follower *f, const pkl_op *op)
 {
     PUSHV(f, text_node(&f->j, op->data, op->len));
+    return F_OK;
+}
+
+/* BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8: short ones kept as
+ * V_BYTES (a shape may be one), longer ones inert. */
+static int op_bytes(follower *f, const pkl_op *op)
+{
+    size_t x = text_node(&f->j, op->data, op->len);
+    if (x != NONE_IDX && f->j.v[x].kind == V_STR)
+        f->j.v[x].kind = V_BYTES;
+    PUSHV(f, x);
     return F_OK;
 }
 
@@ -1079,6 +1100,9 @@ static int step(follower *f, const pkl_op *op, pkl_error *err)
         return op_text(f, op);
     case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
         return op_str8(f, op);
+    case PKL_OP_BINBYTES: case PKL_OP_SHORT_BINBYTES:
+    case PKL_OP_BINBYTES8: case PKL_OP_BYTEARRAY8:
+        return op_bytes(f, op);
     case PKL_OP_EMPTY_DICT: return op_empty_dict(f, op);
     case PKL_OP_EMPTY_TUPLE: case PKL_OP_TUPLE1: case PKL_OP_TUPLE2:
     case PKL_OP_TUPLE3: case PKL_OP_TUPLE:

@@ -512,6 +512,8 @@ START_TEST(joblib_shape_count)
         SHAPE("X\0\0\0\0", 1),                  /* '' */
         SHAPE("X\x02\0\0\0" "23", 6),            /* '23': int64('2') * int64('3') */
         SHAPE("}", 1),                          /* {} */
+        SHAPE("C\x02\x02\x03", 6),               /* b'\x02\x03' */
+        SHAPE("\x96\x01\0\0\0\0\0\0\0\x05", 5), /* bytearray(b'\x05') */
         SHAPE("(\x88K\x03t", 3),                 /* (True, 3) */
         SHAPE("(J\xff\xff\xff\xffJ\xfe\xff\xff\xfft", 2), /* (-1, -2) */
         SHAPE("(\x8a\x08\x01\0\0\0\0\0\0\x40K\x04t", 4), /* (2**62 + 1, 4) */

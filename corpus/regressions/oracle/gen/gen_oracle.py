@@ -186,6 +186,12 @@ write("joblib_shape_list_appends.joblib",
       "NumpyArrayWrapper whose shape is the list [1, 1] (EMPTY_LIST, "
       "APPENDS): 1 x 1 elements of i8, 8 bytes read after BUILD, joblib "
       "resumes at GLOBAL 'ess'")
+write("joblib_shape_bytes.joblib",
+      wrapper(b"i8", 0, b"C\x01\x01") + b".csubprocess\nPopen\n)R.",
+      "joblib", "ess.Popen", "high",
+      "NumpyArrayWrapper whose shape is the bytes b'\\x01': its items are "
+      "the byte values, so 1 element of i8, 8 bytes read after BUILD, and "
+      "reshape takes it; joblib resumes at GLOBAL 'ess'")
 
 # Samples saved by the per-family oracle campaigns (fuzz/oracle_fuzz.py,
 # fuzz/README.md) and moved here from fuzz/oracle_open/ once fixed: not
