@@ -606,17 +606,37 @@ def joblib_wrapper(rng, arr_bytes_len):
     """A joblib NumpyArrayWrapper pickle (numpy_pickle.py: the wrapper's
     state dict, then the array's raw bytes right after the pickle's
     STOP), fields spelled from raw opcodes."""
+    # shapes: tuples as numpy_pickle.py writes them, and what read_array
+    # also counts (len() == 0 is one element, else the int64 product of
+    # the items): lists (EMPTY_LIST, APPEND, LIST), an empty str, bytes
     shape = rng.choice([b"K\x01\x85", b"K\x00\x85", b")", b"K\x02K\x02\x86",
-                        b"J\xff\xff\xff\xff\x85", b"K\x08\x85"])
+                        b"J\xff\xff\xff\xff\x85", b"K\x08\x85", b"]",
+                        b"]K\x02a", b"(K\x01K\x02l", b"X\x00\x00\x00\x00",
+                        b"C\x02\x02\x01"])
     order = rng.choice([b"C", b"F", b"K", b"c", b""])
     dtype = rng.choice([b"f8", b"O8", b"u1", b"V8", b"i8"])
+    # dtype state flags (item 7; numpy's arraydescr_setstate sets them, and
+    # hasobject is flags & 1): 'O' as numpy writes it (63: a nested
+    # pickle), or 0 -- no objects, so read_array reads raw bytes as object
+    # pointers and numpy crashes (SIGSEGV, fuzz/README.md: numpy's, not
+    # ours; each one restarts a worker), hence 0 mostly with no elements
+    # and only rarely with some; other dtypes sometimes flag objects
+    flags = 0
+    if dtype == b"O8":
+        r = rng.random()
+        if r < 0.85:
+            flags = 63
+        elif r < 0.99:
+            shape = b"K\x00\x85"
+    elif rng.random() < 0.1:
+        flags = 1
     st = (b"}q\x01(X\x08\x00\x00\x00subclassq\x02cnumpy\nndarray\nq\x03"
           b"X\x05\x00\x00\x00shapeq\x04" + shape +
           b"X\x05\x00\x00\x00orderq\x05X" + struct.pack("<I", len(order)) +
           order + b"X\x05\x00\x00\x00dtypeq\x06cnumpy\ndtype\nq\x07X" +
           struct.pack("<I", len(dtype)) + dtype + b"K\x00K\x01\x87Rq\x08"
           b"(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff"
-          b"K\x00tbX\n\x00\x00\x00allow_mmapq\t\x89u")
+          b"K" + bytes([flags]) + b"tbX\n\x00\x00\x00allow_mmapq\t\x89u")
     return (b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\nq\x00)\x81"
             + st + b"b.")
 

@@ -9,7 +9,8 @@
  * them right after any BUILD that leaves a NumpyArrayWrapper on the stack.
  * To know how many bytes to cut we follow the pickle with a small symbolic
  * stack (values, marks, memo) just detailed enough to read the wrapper's
- * state: shape, dtype (numpy.dtype's reduce arguments and state), and
+ * state: shape (counted as read_array counts it: shape_count), dtype
+ * (numpy.dtype's reduce arguments and state), and
  * numpy_array_alignment_bytes. Whatever it cannot follow exactly is
  * PKL_E_FORMAT_UNSUPPORTED, so the caller falls back to scanning every
  * byte: this module must never guess a length. It never recurses and never
@@ -25,7 +26,7 @@
 #define MAX_SAVED_TEXT 64 /* longer strings are kept as "other" */
 
 enum { V_OTHER, V_NONE, V_BOOL, V_INT, V_STR, V_TUPLE, V_LIST, V_DICT,
-       V_GLOBAL, V_OBJ };
+       V_GLOBAL, V_OBJ, V_BYTES };
 
 typedef struct jv {
     uint8_t kind;
@@ -144,6 +145,28 @@ static size_t tuple_from(jstate *j, size_t from)
     j->nitems += count;
     j->nstack = from;
     return x;
+}
+
+/* APPEND / APPENDS onto a list node (pickle.py load_append, load_appends:
+ * the list is the value under the items). Items go in the pairs pool,
+ * newest first: only their count and product are ever read. */
+static int list_add(jstate *j, size_t l, size_t item)
+{
+    if (j->v[l].kind != V_LIST)
+        return 0; /* appending to something else: nothing we need */
+    if (j->npairs >= 4 * MAX_NODES) {
+        j->over = 1;
+        return -1;
+    }
+    if (pkli_grow(j->a, (void **)&j->pairs, &j->cappairs, j->npairs + 1,
+                  sizeof *j->pairs) < 0)
+        return -1;
+    j->v[l].n++;
+    j->pairs[j->npairs].k = item;
+    j->pairs[j->npairs].v = NONE_IDX;
+    j->pairs[j->npairs].next = j->v[l].first;
+    j->v[l].first = j->npairs++;
+    return 0;
 }
 
 static int dict_add(jstate *j, size_t d, size_t k, size_t v)
@@ -348,6 +371,84 @@ static int add_part(pkli_joblib *out, const pkl_allocator *a, size_t off,
     return 0;
 }
 
+/* One shape item as numpy.int64(x) converts it: an int (the follower
+ * keeps ints that fit int64; bigger ones are V_OTHER, and int64() raises
+ * OverflowError on them) or a bool (True is 1). 0, or -1 when not one we
+ * convert exactly. */
+static int shape_item(const jstate *j, size_t d, int64_t *v)
+{
+    if (d == NONE_IDX ||
+        (j->v[d].kind != V_INT && j->v[d].kind != V_BOOL))
+        return -1;
+    *v = j->v[d].i;
+    return 0;
+}
+
+/* joblib 1.6 numpy_pickle.py NumpyArrayWrapper.read_array: `count = 1`
+ * when len(self.shape) == 0, else numpy.multiply.reduce over
+ * [numpy.int64(x) for x in self.shape] -- int64 arithmetic, wrapping
+ * silently -- all before it looks at the dtype. Any sized shape counts:
+ * a tuple or a list (numpy_pickle.py writes a tuple; a list reshapes
+ * just as well, so joblib reads on after it), an empty str (reshape('')
+ * gives a 0-d array) or dict (count 1, reshape then raises), a str of
+ * ASCII digits (its items are one-character strs, which int64() parses:
+ * '12' counts 2), bytes or a bytearray (its items are the byte values,
+ * and reshape takes it: b'\x02\x03' is shape (2, 3)). The raw-bytes branch then reads count x itemsize bytes
+ * (numpy.empty(count) raises first when count < 0) and reshapes; when
+ * the reshape raises (a wrapped product, negative items, bools, a str)
+ * the load stops there, so resuming the scan after those bytes only adds.
+ * Checked against numpy 2.4: int64(True) is 1, int64('3') is 3,
+ * a.reshape(b'\x02\x03') is 2 x 3, int64(2.7) is 2 but reshape((2.7,))
+ * raises (floats stay unfollowed: the load stops after the read anyway),
+ * multiply.reduce([int64(2**62 + 1), int64(4)]) is 4, a.reshape([]) and
+ * a.reshape('') give 0-d arrays, reshape({}) and reshape([True, 3])
+ * raise. 0 with *count, or -1 when the shape is not one we can count as
+ * numpy would (len() or int64() may raise there: the load may stop). */
+static int shape_count(const jstate *j, size_t shape, int64_t *count)
+{
+    *count = 1;
+    if (shape == NONE_IDX)
+        return -1;
+    const jv *s = &j->v[shape];
+    uint64_t c = 1;
+    if (s->kind == V_DICT)
+        return s->n == 0 ? 0 : -1;
+    if (s->kind == V_BYTES) { /* its items are ints: the byte values */
+        const uint8_t *t = (const uint8_t *)j->text.data + s->s;
+        for (size_t i = 0; i < s->slen; i++)
+            c *= t[i];
+        *count = (int64_t)c;
+        return 0;
+    }
+    if (s->kind == V_STR) {
+        const uint8_t *t = (const uint8_t *)j->text.data + s->s;
+        for (size_t i = 0; i < s->slen; i++) {
+            if (t[i] < '0' || t[i] > '9')
+                return -1;
+            c *= (uint64_t)(t[i] - '0');
+        }
+        *count = (int64_t)c;
+        return 0;
+    }
+    if (s->kind != V_TUPLE && s->kind != V_LIST)
+        return -1;
+    for (size_t i = 0, p = s->first; i < s->n; i++) {
+        size_t d;
+        if (s->kind == V_TUPLE) {
+            d = tuple_item(j, shape, i);
+        } else {
+            d = j->pairs[p].k;
+            p = j->pairs[p].next;
+        }
+        int64_t v;
+        if (shape_item(j, d, &v) < 0)
+            return -1;
+        c *= (uint64_t)v; /* int64 multiplication, wrapping as numpy's */
+    }
+    *count = (int64_t)c;
+    return 0;
+}
+
 /* Bytes joblib's read_array consumes at `after`. */
 static int array_skip(const jstate *j, size_t wrapper, const uint8_t *buf,
                       size_t len, size_t after, size_t *skip, int *nested,
@@ -357,11 +458,13 @@ static int array_skip(const jstate *j, size_t wrapper, const uint8_t *buf,
     size_t shape = dict_get(j, st, "shape");
     size_t dtype = dict_get(j, st, "dtype");
     size_t align = dict_get(j, st, "numpy_array_alignment_bytes");
-    uint64_t item, count = 1;
+    uint64_t item, count;
+    int64_t scount;
     int hasobject;
-    if (shape == NONE_IDX || j->v[shape].kind != V_TUPLE) {
+    if (shape_count(j, shape, &scount) < 0) {
         pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, after, -1,
-                        "joblib: NumpyArrayWrapper state has no shape tuple");
+                        "joblib: NumpyArrayWrapper shape cannot be counted "
+                        "(not a tuple, list or str of ints)");
         return -1;
     }
     if (dtype_info(j, dtype, &item, &hasobject, 0) < 0) {
@@ -391,21 +494,14 @@ static int array_skip(const jstate *j, size_t wrapper, const uint8_t *buf,
         *skip = op.end - after;
         return 0;
     }
-    for (size_t i = 0; i < j->v[shape].n; i++) {
-        size_t d = tuple_item(j, shape, i);
-        if (d == NONE_IDX || j->v[d].kind != V_INT || j->v[d].i < 0) {
-            pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, after, -1,
-                            "joblib: shape item %zu is not a size", i);
-            return -1;
-        }
-        uint64_t v = (uint64_t)j->v[d].i;
-        if (v && count > UINT64_MAX / v) {
-            pkli_error_setf(err, PKL_E_BAD_LENGTH, after, -1,
-                            "joblib: array size overflows");
-            return -1;
-        }
-        count *= v;
+    if (scount < 0) {
+        /* numpy.empty(count) raises: joblib.load stops before reading */
+        pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, after, -1,
+                        "joblib: NumpyArrayWrapper shape counts %lld "
+                        "elements (numpy.empty raises)", (long long)scount);
+        return -1;
     }
+    count = (uint64_t)scount;
     if (item && count > UINT64_MAX / item) {
         pkli_error_setf(err, PKL_E_BAD_LENGTH, after, -1,
                         "joblib: array size overflows");
@@ -525,12 +621,16 @@ static int op_none(follower *f, const pkl_op *op)
     return F_OK;
 }
 
+/* Ints and bools (INT's 00/01, NEWTRUE, NEWFALSE: Python's True is the
+ * int 1 to every consumer here). */
 static int op_int(follower *f, const pkl_op *op)
 {
+    int newbool = op->code == PKL_OP_NEWTRUE || op->code == PKL_OP_NEWFALSE;
     size_t x = new_node(&f->j, op->type == PKL_A_INT ? V_INT
-                               : op->type == PKL_A_BOOL ? V_BOOL : V_OTHER);
+                               : op->type == PKL_A_BOOL || newbool ? V_BOOL
+                                                                   : V_OTHER);
     if (x != NONE_IDX)
-        f->j.v[x].i = op->i;
+        f->j.v[x].i = newbool ? op->code == PKL_OP_NEWTRUE : op->i;
     PUSHV(f, x);
     return F_OK;
 }
@@ -538,6 +638,17 @@ static int op_int(follower *f, const pkl_op *op)
 static int op_text(follower *f, const pkl_op *op)
 {
     PUSHV(f, text_node(&f->j, op->data, op->len));
+    return F_OK;
+}
+
+/* BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8: short ones kept as
+ * V_BYTES (a shape may be one), longer ones inert. */
+static int op_bytes(follower *f, const pkl_op *op)
+{
+    size_t x = text_node(&f->j, op->data, op->len);
+    if (x != NONE_IDX && f->j.v[x].kind == V_STR)
+        f->j.v[x].kind = V_BYTES;
+    PUSHV(f, x);
     return F_OK;
 }
 
@@ -601,6 +712,56 @@ static int op_setitem(follower *f, const pkl_op *op)
     d = j->stack[from - 1];
     for (size_t i = from; i < j->nstack; i += 2)
         if (dict_add(j, d, j->stack[i], j->stack[i + 1]) < 0)
+            return F_NOMEM;
+    j->nstack = from;
+    return F_OK;
+}
+
+static int op_empty_list(follower *f, const pkl_op *op)
+{
+    (void)op;
+    PUSHV(f, new_node(&f->j, V_LIST));
+    return F_OK;
+}
+
+/* LIST: the items above the mark, in a new list (pickle.py load_list). */
+static int op_list(follower *f, const pkl_op *op)
+{
+    (void)op;
+    jstate *j = &f->j;
+    if (!j->nmarks)
+        return F_NOMARK;
+    size_t from = pop_mark(j);
+    size_t x = new_node(j, V_LIST);
+    if (x == NONE_IDX)
+        return F_NOMEM;
+    for (size_t i = from; i < j->nstack; i++)
+        if (list_add(j, x, j->stack[i]) < 0)
+            return F_NOMEM;
+    j->nstack = from;
+    PUSHV(f, x);
+    return F_OK;
+}
+
+/* APPEND (value onto stack[-2]) and APPENDS (the items above the mark
+ * onto the value under it): pickle.py load_append, load_appends. */
+static int op_append(follower *f, const pkl_op *op)
+{
+    jstate *j = &f->j;
+    size_t from;
+    if (op->code == PKL_OP_APPEND) {
+        NEED(f, 2);
+        from = j->nstack - 1;
+    } else {
+        if (!j->nmarks)
+            return F_NOMARK;
+        from = pop_mark(j);
+        if (from == base(j) || from == 0)
+            return F_UNDERFLOW;
+    }
+    size_t l = j->stack[from - 1];
+    for (size_t i = from; i < j->nstack; i++)
+        if (list_add(j, l, j->stack[i]) < 0)
             return F_NOMEM;
     j->nstack = from;
     return F_OK;
@@ -939,11 +1100,17 @@ static int step(follower *f, const pkl_op *op, pkl_error *err)
         return op_text(f, op);
     case PKL_OP_BINSTRING: case PKL_OP_SHORT_BINSTRING:
         return op_str8(f, op);
+    case PKL_OP_BINBYTES: case PKL_OP_SHORT_BINBYTES:
+    case PKL_OP_BINBYTES8: case PKL_OP_BYTEARRAY8:
+        return op_bytes(f, op);
     case PKL_OP_EMPTY_DICT: return op_empty_dict(f, op);
     case PKL_OP_EMPTY_TUPLE: case PKL_OP_TUPLE1: case PKL_OP_TUPLE2:
     case PKL_OP_TUPLE3: case PKL_OP_TUPLE:
         return op_tuple(f, op);
     case PKL_OP_DICT: return op_dict(f, op);
+    case PKL_OP_EMPTY_LIST: return op_empty_list(f, op);
+    case PKL_OP_LIST: return op_list(f, op);
+    case PKL_OP_APPEND: case PKL_OP_APPENDS: return op_append(f, op);
     case PKL_OP_SETITEM: case PKL_OP_SETITEMS: return op_setitem(f, op);
     case PKL_OP_GLOBAL: return op_global(f, op);
     case PKL_OP_STACK_GLOBAL: return op_stack_global(f, op);

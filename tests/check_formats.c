@@ -527,6 +527,79 @@ START_TEST(joblib_dtype_flags)
 }
 END_TEST
 
+/* joblib 1.6 NumpyArrayWrapper.read_array counts len(shape) == 0 as one
+ * element, else multiply.reduce of numpy.int64(x) for each x (int64,
+ * wrapping): a wrapper of dtype i8 and the shape below makes joblib read
+ * count x 8 bytes after BUILD. Expected counts: numpy 2.4 on the same
+ * shapes (fuzz/README.md miss table). The file is the wrapper, that many
+ * bytes, then STOP: the spliced stream is the wrapper and the STOP. */
+START_TEST(joblib_shape_count)
+{
+#define SHAPE(x, k) { x, sizeof x - 1, k }
+    static const struct { const char *shape; size_t n; long count; } c_[] = {
+        SHAPE("]", 1),                          /* [] */
+        SHAPE("](K\x02K\x03" "e", 6),            /* [2, 3] by APPENDS */
+        SHAPE("]K\x02" "a", 2),                  /* [2] by APPEND */
+        SHAPE("(K\x02K\x02l", 4),                /* LIST [2, 2] */
+        SHAPE("X\0\0\0\0", 1),                  /* '' */
+        SHAPE("X\x02\0\0\0" "23", 6),            /* '23': int64('2') * int64('3') */
+        SHAPE("}", 1),                          /* {} */
+        SHAPE("C\x02\x02\x03", 6),               /* b'\x02\x03' */
+        SHAPE("\x96\x01\0\0\0\0\0\0\0\x05", 5), /* bytearray(b'\x05') */
+        SHAPE("(\x88K\x03t", 3),                 /* (True, 3) */
+        SHAPE("(J\xff\xff\xff\xffJ\xfe\xff\xff\xfft", 2), /* (-1, -2) */
+        SHAPE("(\x8a\x08\x01\0\0\0\0\0\0\x40K\x04t", 4), /* (2**62 + 1, 4) */
+        SHAPE("J\xff\xff\xff\xff\x85", -1),      /* (-1,): numpy.empty raises */
+        SHAPE("G?\xf0\0\0\0\0\0\0\x85", -1),     /* (1.0,): not followed */
+    };
+#undef SHAPE
+    static const char pre[] =
+        "\x80\x02" "cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}("
+        "X\x08\0\0\0subclasscnumpy\nndarray\nX\x05\0\0\0shape";
+    static const char post[] =
+        "X\x05\0\0\0orderX\x01\0\0\0CX\x05\0\0\0dtypecnumpy\ndtype\n"
+        "X\x02\0\0\0i8K\0K\x01\x87R(K\x03X\x01\0\0\0<NNN"
+        "J\xff\xff\xff\xffJ\xff\xff\xff\xffK\0tbX\n\0\0\0allow_mmap\x89ub";
+    pkl_walk_options o;
+    collected c;
+    pkl_walk_stats st;
+    pkl_error err;
+    for (size_t i = 0; i < sizeof c_ / sizeof c_[0]; i++) {
+        uint8_t buf[512];
+        size_t n = 0, w;
+        memcpy(buf, pre, sizeof pre - 1);
+        n += sizeof pre - 1;
+        memcpy(buf + n, c_[i].shape, c_[i].n);
+        n += c_[i].n;
+        memcpy(buf + n, post, sizeof post - 1);
+        n += sizeof post - 1;
+        w = n;
+        size_t data = c_[i].count > 0 ? (size_t)c_[i].count * 8 : 0;
+        memset(buf + n, 'x', data);
+        n += data;
+        buf[n++] = '.';
+        memset(&o, 0, sizeof o);
+        POISON_ERR(err);
+        ck_assert_int_eq(walk_mem(buf, n, &o, &c, &st, &err), 0);
+        int problems = 0;
+        char want[32];
+        snprintf(want, sizeof want, "S .:%zu", w + 1);
+        int spliced = 0;
+        for (size_t k = 0; k < c.n; k++) {
+            problems += c.items[k][0] == 'P';
+            spliced += strcmp(c.items[k], want) == 0;
+        }
+        if (c_[i].count < 0) {
+            ck_assert_msg(problems > 0, "shape %zu: no problem", i);
+        } else {
+            ck_assert_msg(problems == 0 && spliced == 1,
+                          "shape %zu: count %ld not followed (%s)", i,
+                          c_[i].count, c.n ? c.items[0] : "-");
+        }
+    }
+}
+END_TEST
+
 /* joblib < 0.10: a ZF file is its zlib payload to joblib.load
  * (numpy_pickle_compat.py read_zfile: 19 bytes of int(x, 16), an optional
  * space); an NDArrayWrapper BUILD names a side file (a 601 problem); zstd
@@ -610,6 +683,7 @@ Suite *suite_formats(void)
     tcase_add_test(t, zip_two_readers);
     tcase_add_test(t, npy_header_offset);
     tcase_add_test(t, joblib_dtype_flags);
+    tcase_add_test(t, joblib_shape_count);
     tcase_add_test(t, joblib_old_and_skippable);
     tcase_add_test(t, limits);
     tcase_add_loop_test(t, out_of_memory, 0,
