@@ -1748,6 +1748,10 @@ static int torch_tar_mode(const pkli_tar_entry *e)
  * bytes are read whole, so a STOP inside a frame leaves the position at
  * the frame's end -- _pickle.c load_frame, pickle.py _Unframer), or 0 when
  * the unpickler fails inside it (it reads everything left). */
+/* what the legacy_* readers below return when the reader's scratch space
+ * could not be allocated: the walk fails with PKL_E_NOMEM */
+#define LEGACY_NOMEM (-9)
+
 static int legacy_pickle_end(const uint8_t *b, size_t len, size_t pos,
                              pkl_allocator *a, size_t *stop, size_t *next)
 {
@@ -1776,6 +1780,8 @@ static int legacy_pickle_end(const uint8_t *b, size_t len, size_t pos,
         *next = frame_end;
         ok = 1;
     }
+    if (rc < 0 && e.code == PKL_E_NOMEM)
+        ok = LEGACY_NOMEM;
     pkl_reader_free(&r);
     return ok;
 }
@@ -1789,10 +1795,11 @@ static int legacy_count(const uint8_t *b, size_t pos, size_t end,
 {
     pkl_reader r;
     pkl_op op;
-    int got = 0, ok = 0;
+    pkl_error e;
+    int got = 0, ok = 0, rc;
     pkl_reader_init(&r, b, end, a);
     pkl_reader_seek(&r, pos);
-    while (pkl_reader_next(&r, &op, NULL) == 1) {
+    while ((rc = pkl_reader_next(&r, &op, &e)) == 1) {
         if (op.code == PKL_OP_PROTO || op.code == PKL_OP_FRAME ||
             (got && (op.code == PKL_OP_PUT || op.code == PKL_OP_BINPUT ||
                      op.code == PKL_OP_LONG_BINPUT ||
@@ -1830,6 +1837,8 @@ static int legacy_count(const uint8_t *b, size_t pos, size_t end,
         }
         got = 1;
     }
+    if (rc < 0 && e.code == PKL_E_NOMEM)
+        ok = LEGACY_NOMEM;
     pkl_reader_free(&r);
     return ok;
 }
@@ -1845,10 +1854,12 @@ static int legacy_record_elsize(const uint8_t *b, size_t pos, size_t end,
     pkl_op op;
     const uint8_t *t[2] = { NULL, NULL }, *m = NULL, *nm = NULL;
     size_t tl[2] = { 0, 0 }, ml = 0, nl = 0;
-    int globals = 0;
+    int globals = 0, rc;
+    pkl_error e;
     pkl_reader_init(&r, b, end, a);
     pkl_reader_seek(&r, pos);
-    while (pkl_reader_next(&r, &op, NULL) == 1 && op.code != PKL_OP_STOP) {
+    while ((rc = pkl_reader_next(&r, &op, &e)) == 1 &&
+           op.code != PKL_OP_STOP) {
         if (op.code == PKL_OP_GLOBAL || op.code == PKL_OP_INST) {
             globals++;
             m = op.data, ml = op.len, nm = op.data2, nl = op.len2;
@@ -1872,6 +1883,8 @@ static int legacy_record_elsize(const uint8_t *b, size_t pos, size_t end,
         }
     }
     pkl_reader_free(&r);
+    if (rc < 0 && e.code == PKL_E_NOMEM)
+        return LEGACY_NOMEM;
     if (globals != 1 || !m || !nm)
         return 0;
     /* torch.XStorage and torch.cuda.XStorage (the legacy CUDA types keep
@@ -1922,6 +1935,10 @@ static void walk_torch_tar_member(walk *w, frame *f)
     while (stage < 3 && pos < len) {
         size_t stop = 0, end = 0;
         int whole = legacy_pickle_end(b, len, pos, &w->a, &stop, &end);
+        if (whole == LEGACY_NOMEM) {
+            nomem(w, "legacy torch member");
+            goto out;
+        }
         if (whole && stop != end) {
             /* STOP inside a frame: the scanner reads such a pickle on to
              * the frame's end as one pickle, so it gets a stream of its
@@ -1946,7 +1963,12 @@ static void walk_torch_tar_member(walk *w, frame *f)
         size_t at = pos;
         pos = end;
         if (stage == 0) {
-            if (!legacy_count(b, at, stop, &w->a, &count)) {
+            int counted = legacy_count(b, at, stop, &w->a, &count);
+            if (counted == LEGACY_NOMEM) {
+                nomem(w, "legacy torch member");
+                goto out;
+            }
+            if (!counted) {
                 problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, at,
                          "legacy torch %s: the record count is no plain "
                          "int: the %zu bytes after offset %zu (more records "
@@ -1963,6 +1985,10 @@ static void walk_torch_tar_member(walk *w, frame *f)
         }
         if (storages) {
             int el = legacy_record_elsize(b, at, stop, &w->a);
+            if (el == LEGACY_NOMEM) {
+                nomem(w, "legacy torch member");
+                goto out;
+            }
             if (el < 0)
                 goto emit; /* AttributeError: nothing more is read */
             if (el == 0) {

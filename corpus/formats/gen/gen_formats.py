@@ -447,10 +447,13 @@ def overlap():
     eocd[12:16] = struct.pack("<I", cd_size * n)
     out += bytes(eocd)
     write("zip_overlap.zip", out)
-    ok = len(out) // len(member)   # entries that fit before the guard trips
-    row("zip_overlap.zip", "zip", [("!m.pkl", len(member))] * ok,
-        [(306, "!m.pkl")], "flagged:medium", "error",
-        "%d central directory entries all pointing at one stored member" % n)
+    # zipfile reads every entry; the bytes handed out again are charged to
+    # max_total (tests/test_zip.py overlap_budget trips it)
+    row("zip_overlap.zip", "zip", [("!m.pkl", len(member))] * n, [],
+        "clean", "ok",
+        "%d central directory entries all pointing at one stored member: "
+        "each read, as zipfile reads them; the repeats count against "
+        "max_total" % n)
 
 
 def tar_bytes(members, fmt=None):
