@@ -148,12 +148,14 @@ static size_t tuple_from(jstate *j, size_t from)
 }
 
 /* APPEND / APPENDS onto a list node (pickle.py load_append, load_appends:
- * the list is the value under the items). Items go in the pairs pool,
- * newest first: only their count and product are ever read. */
-static int list_add(jstate *j, size_t l, size_t item)
+ * the list is the value under the items) and SETITEM(S) onto a dict node:
+ * (k, v) goes in the pairs pool, newest first (a list's items have no v:
+ * only their count and product are ever read). Anything else is a target
+ * we do not need. */
+static int pair_add(jstate *j, size_t node, int kind, size_t k, size_t v)
 {
-    if (j->v[l].kind != V_LIST)
-        return 0; /* appending to something else: nothing we need */
+    if (j->v[node].kind != kind)
+        return 0;
     if (j->npairs >= 4 * MAX_NODES) {
         j->over = 1;
         return -1;
@@ -161,31 +163,22 @@ static int list_add(jstate *j, size_t l, size_t item)
     if (pkli_grow(j->a, (void **)&j->pairs, &j->cappairs, j->npairs + 1,
                   sizeof *j->pairs) < 0)
         return -1;
-    j->v[l].n++;
-    j->pairs[j->npairs].k = item;
-    j->pairs[j->npairs].v = NONE_IDX;
-    j->pairs[j->npairs].next = j->v[l].first;
-    j->v[l].first = j->npairs++;
+    j->v[node].n++;
+    j->pairs[j->npairs].k = k;
+    j->pairs[j->npairs].v = v;
+    j->pairs[j->npairs].next = j->v[node].first;
+    j->v[node].first = j->npairs++;
     return 0;
+}
+
+static int list_add(jstate *j, size_t l, size_t item)
+{
+    return pair_add(j, l, V_LIST, item, NONE_IDX);
 }
 
 static int dict_add(jstate *j, size_t d, size_t k, size_t v)
 {
-    if (j->v[d].kind != V_DICT)
-        return 0; /* setitem on something else: nothing we need */
-    if (j->npairs >= 4 * MAX_NODES) {
-        j->over = 1;
-        return -1;
-    }
-    if (pkli_grow(j->a, (void **)&j->pairs, &j->cappairs, j->npairs + 1,
-                  sizeof *j->pairs) < 0)
-        return -1;
-    j->v[d].n++;
-    j->pairs[j->npairs].k = k;
-    j->pairs[j->npairs].v = v;
-    j->pairs[j->npairs].next = j->v[d].first;
-    j->v[d].first = j->npairs++;
-    return 0;
+    return pair_add(j, d, V_DICT, k, v);
 }
 
 /* Dicts we read (a wrapper's state: 6 keys; a dtype's fields) are small;

@@ -58,11 +58,7 @@ void pkli_prefault(void *p, size_t n)
     /* A hint only: errors are ignored. Below 64 KiB it does not pay. */
     if (!p || n < ((size_t)64 << 10))
         return;
-    uintptr_t lo = ((uintptr_t)p + ((uintptr_t)2 << 20) - 1) &
-                   ~(((uintptr_t)2 << 20) - 1);
-    uintptr_t hi = ((uintptr_t)p + n) & ~(((uintptr_t)2 << 20) - 1);
-    if (hi > lo)
-        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    pkli_hugepages(p, n);
     uintptr_t plo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
     uintptr_t phi = ((uintptr_t)p + n) & ~(uintptr_t)4095;
     if (phi > plo)
