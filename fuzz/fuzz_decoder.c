@@ -91,9 +91,28 @@ static void cb_release(void *c, void *h)
     }
 }
 
-/* The same pickle through the builder: the same outcome as pkl_decode. */
-static void check_builder(const uint8_t *p, size_t len, const pkl_decode_options *opt,
-                          const pkl_doc *doc, size_t consumed, const pkl_error *err)
+/* The optional callbacks (the Python package has them all). */
+static void *cb_int64(void *c, int64_t i) { (void)i; return cb_new(c); }
+static void *cb_float64(void *c, double f) { (void)f; return cb_new(c); }
+static void cb_release_n(void *c, void *const *hs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (hs[i])
+            cb_release(c, hs[i]);
+}
+static int cb_append_owned(void *c, void *t, void *const *items, size_t n)
+{
+    CHECK(cb_mut(c, t, items, n) == 0);
+    cb_release_n(c, items, n);
+    return 0;
+}
+
+/* The same pickle through the builder, with and without the optional
+ * callbacks (builder mode's run of numbers uses int64 and float64): the
+ * same outcome as pkl_decode. */
+static void check_builder_with(const uint8_t *p, size_t len,
+                               const pkl_decode_options *opt, const pkl_doc *doc,
+                               size_t consumed, const pkl_error *err, int optional)
 {
     cb_ctx c = {0};
     pkl_builder b = {
@@ -102,6 +121,12 @@ static void check_builder(const uint8_t *p, size_t len, const pkl_decode_options
         .global = cb_global, .call = cb_call, .build = cb_build,
         .persid = cb_persid, .attr = cb_attr, .buffer = cb_buffer,
         .readonly = cb_readonly, .retain = cb_retain, .release = cb_release};
+    if (optional) {
+        b.int64 = cb_int64;
+        b.float64 = cb_float64;
+        b.release_n = cb_release_n;
+        b.append_owned = cb_append_owned;
+    }
     void *root = NULL;
     size_t used = 0;
     pkl_error e2;
@@ -116,6 +141,13 @@ static void check_builder(const uint8_t *p, size_t len, const pkl_decode_options
         CHECK(e2.code == err->code && e2.offset == err->offset);
     }
     CHECK(c.live == 0);
+}
+
+static void check_builder(const uint8_t *p, size_t len, const pkl_decode_options *opt,
+                          const pkl_doc *doc, size_t consumed, const pkl_error *err)
+{
+    check_builder_with(p, len, opt, doc, consumed, err, 0);
+    check_builder_with(p, len, opt, doc, consumed, err, 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

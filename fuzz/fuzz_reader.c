@@ -14,7 +14,9 @@
  * pkl_reader_next is a fast path in front of the general reader
  * (pkli_reader_next_full, src/reader.c): every read is done again by the
  * general path from the same reader state, and the two must agree on the
- * result, every field of the op or the error, and the state they leave.
+ * result, every field of the op or the error, and the state they leave;
+ * so must the decoder's reader of number runs (pkli_reader_next_number),
+ * wherever it reads an opcode.
  *
  * It must never filter inputs out: every byte string is a test.
  */
@@ -195,6 +197,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t at = pkl_reader_offset(&r);
         memset(&err, 0, sizeof err);
         pkl_reader before = r;
+        /* the decoder's run of numbers reads with pkli_reader_next_number:
+         * where it reads an opcode, the general path reads the same */
+        pkl_reader rn = before;
+        pkl_op opn;
+        pkl_error errn;
+        memset(&errn, 0, sizeof errn);
+        if (pkli_reader_next_number(&rn, &opn))
+            check_same(&before, &rn, 1, &opn, &errn);
+        else
+            CHECK(rn.pos == before.pos);
         int rc = pkl_reader_next(&r, &op, &err);
         check_same(&before, &r, rc, &op, &err);
         if (rc == 0) {

@@ -106,11 +106,15 @@ typedef struct dec {
     void **mhh;           /* builder handles, parallel to mv */
     void *root_h;         /* the root's handle, after STOP */
     /* Builder mode: INT/FLOAT values pushed without writing their node
-     * ("pending", see push_pending), parallel to stack[0..sp): pv[i].type
+     * ("pending", see push_pending), parallel to stack[0..sp): ptype[i]
      * is non-zero exactly for the pending slots, all at or above pend_lo
-     * (SIZE_MAX: none). */
-    struct pendv { uint64_t bits; size_t off, end; uint8_t type; } *pv;
-    size_t pend_lo;
+     * (SIZE_MAX: none), and pv[i] holds their value and input bytes.
+     * stack[run_lo..run_hi) were pushed pending by consecutive opcodes,
+     * one right after the other in the input; while run_hi == sp and the
+     * top is pending, they still are (can_pack). */
+    struct pendv { uint64_t bits; size_t off, end; } *pv;
+    uint8_t *ptype;
+    size_t pend_lo, run_lo, run_hi;
     size_t unwritten; /* bytes of pending nodes reserved in this block and
                        * not written so far (arena_alloc_slow) */
     uint8_t str8_bytes;   /* builder str8: encoding "bytes" */
@@ -529,15 +533,15 @@ static int packable(const pkl_value *v)
 static PKL_NOINLINE void flush_pending(dec *d)
 {
     for (size_t i = d->pend_lo; i < d->sp; i++) {
-        if (!d->pv[i].type)
+        if (!d->ptype[i])
             continue;
         pkl_value *v = d->stack[i];
-        v->type = d->pv[i].type;
+        v->type = d->ptype[i];
         v->flags_ = 0;
         v->reserved_ = 0;
         v->depth_ = 0;
         memcpy(&v->u, &d->pv[i].bits, sizeof d->pv[i].bits);
-        d->pv[i].type = 0;
+        d->ptype[i] = 0;
         d->unwritten -= d->unwritten >= SCALAR_NODE_SIZE ? SCALAR_NODE_SIZE : d->unwritten;
     }
     d->pend_lo = SIZE_MAX;
@@ -667,8 +671,7 @@ static int pack_items(dec *d, pkl_value *list, size_t x, int range)
         else
             pb->head = ng;
         pb->tail = ng;
-        for (size_t i = x; i < d->sp; i++)
-            d->pv[i].type = 0;
+        memset(d->ptype + x, 0, n);
         list->u.seq.len = len + n;
         if (d->pend_lo >= x)
             d->pend_lo = SIZE_MAX;
@@ -692,12 +695,11 @@ static int pack_items(dec *d, pkl_value *list, size_t x, int range)
                 pb->head = ng;
             pb->tail = g = ng;
         }
-        struct pendv *pv = &d->pv[i];
         size_t k = g->n++;
-        if (pv->type) {
-            PKSEG_TYPES(g)[k] = pv->type;
-            g->bits[k] = pv->bits;
-            pv->type = 0;
+        if (d->ptype[i]) {
+            PKSEG_TYPES(g)[k] = d->ptype[i];
+            g->bits[k] = d->pv[i].bits;
+            d->ptype[i] = 0;
             continue;
         }
         const pkl_value *v = d->stack[i];
@@ -722,9 +724,11 @@ static int can_pack(const dec *d, const pkl_value *t, size_t x)
 {
     if (t->type != PKL_T_LIST || (t->u.seq.len && !(t->flags_ & F_PACKED)))
         return 0;
+    if (d->run_hi == d->sp && d->run_lo <= x && d->ptype[d->sp - 1])
+        return 2; /* one run of pending numbers (see dec) */
     int range = 1;
     for (size_t i = x; i < d->sp; i++) {
-        if (!d->pv[i].type) {
+        if (!d->ptype[i]) {
             if (!packable(d->stack[i]))
                 return 0;
             range = 0;
@@ -1419,8 +1423,12 @@ static int grow_hstack(dec *d, size_t ocap)
     struct pendv *np = pkli_realloc(d->a, d->pv, d->scap * sizeof *np);
     if (!np)
         return nomem(d);
-    memset(np + ocap, 0, (d->scap - ocap) * sizeof *np);
     d->pv = np;
+    uint8_t *nt = pkli_realloc(d->a, d->ptype, d->scap);
+    if (!nt)
+        return nomem(d);
+    memset(nt + ocap, 0, d->scap - ocap);
+    d->ptype = nt;
     return 0;
 }
 
@@ -1479,10 +1487,16 @@ static int push_pending(dec *d, int type, uint64_t bits, const pkl_op *op)
     d->unwritten += SCALAR_NODE_SIZE;
     size_t i = d->sp++;
     d->stack[i] = v;
-    d->pv[i].type = (uint8_t)type;
+    d->ptype[i] = (uint8_t)type;
     d->pv[i].bits = bits;
     d->pv[i].off = op->offset;
     d->pv[i].end = op->end;
+    if (i == d->run_hi && i && d->ptype[i - 1] && d->pv[i - 1].end == op->offset) {
+        d->run_hi = i + 1;
+    } else {
+        d->run_lo = i;
+        d->run_hi = i + 1;
+    }
     if (i < d->pend_lo)
         d->pend_lo = i;
     void *h;
@@ -2445,12 +2459,13 @@ static int bmutate(dec *d, int (*f)(void *, void *, void *const *, size_t),
 }
 
 /* bmutate for APPEND(S) (builder mode): through append_owned when the
- * builder has it, which takes the items' references over. */
-static int bappend(dec *d, size_t x)
+ * builder has it, which takes the items' references over. numbers: the
+ * items are numbers pushed pending, whose handles push_pending made. */
+static int bappend(dec *d, size_t x, int numbers)
 {
     if (!d->B->append_owned)
         return bmutate(d, d->B->append, x, d->sp - x);
-    if (hneed(d, x - 1, d->sp) < 0)
+    if (hneed(d, x - 1, numbers ? x : d->sp) < 0)
         return -1;
     if (d->B->append_owned(d->B->ctx, d->hstack[x - 1], d->hstack + x, d->sp - x) < 0)
         return builder_failed(d);
@@ -2466,7 +2481,7 @@ static int do_append(dec *d, size_t x)
         return batch_underflow(d, "list");
     if (x == d->sp)
         return 0; /* nothing to append: CPython does not look at the target */
-    if (d->B && d->pv[x - 1].type)
+    if (d->B && d->ptype[x - 1])
         flush_pending(d); /* the target is a number: refused below */
     pkl_value *t = d->stack[x - 1];
     if (d->B) {
@@ -2474,7 +2489,7 @@ static int do_append(dec *d, size_t x)
         if (how) {
             if (pack_items(d, t, x, how == 2) < 0)
                 return -1;
-            return bappend(d, x);
+            return bappend(d, x, how == 2);
         }
         if (d->pend_lo != SIZE_MAX)
             flush_pending(d);
@@ -2507,7 +2522,7 @@ static int do_append(dec *d, size_t x)
         t->u.s.ptr = nb;
         t->u.s.len += n;
         t->flags_ |= F_OWNED;
-        return d->B ? bappend(d, x) : bmutate(d, NULL, x, n);
+        return d->B ? bappend(d, x, 0) : bmutate(d, NULL, x, n);
     } else
         return fail_at(d, PKL_E_BAD_TYPE, "cannot append to a %s",
                        type_name(t));
@@ -2518,7 +2533,7 @@ static int do_append(dec *d, size_t x)
             return -1;
     if (arr_append(d, &list->u.seq.items, &list->u.seq.len, 1, items, n) < 0)
         return -1;
-    return d->B ? bappend(d, x) : bmutate(d, NULL, x, n);
+    return d->B ? bappend(d, x, 0) : bmutate(d, NULL, x, n);
 }
 
 /* SETITEM(S): pairs stack[x..sp) set into stack[x-1], as do_setitems. */
@@ -3323,6 +3338,64 @@ static int keeps_pending(int code)
     }
 }
 
+/* Builder mode, after a pending number: the BINFLOAT, BININT and BININT2
+ * opcodes that follow it (pkli_reader_next_number), run as the loop below
+ * runs them, without its general read and dispatch: a big numeric list is
+ * mostly such runs. A number push_pending would take is pushed here as it
+ * pushes it (same node, counts, charges and stack slots), with what stays
+ * the same for the run out of the loop: every opcode of the run follows
+ * the one before it in the input, so the run of dec grows by one; an int
+ * below 256 takes op_int's path (a shared node) and ends that run.
+ * Anything else is left to the loop. */
+static int run_numbers(dec *d, pkl_reader *r)
+{
+    const pkl_builder *B = d->B;
+    void *(*f64)(void *, double) = B->float64;
+    void *(*i64)(void *, int64_t) = B->int64;
+    int chained = 1; /* the top is the end of run_lo..run_hi */
+    pkl_op op;
+    while (pkli_reader_next_number(r, &op)) {
+        d->at = op.offset;
+        d->opcode = op.code;
+        int flt = op.code == PKL_OP_BINFLOAT;
+        if (!f64 || !i64 || (!flt && (uint64_t)op.i < 256)) {
+            int h = flt ? op_float(d, &op) : op_int(d, &op);
+            if (h < 0 || (!d->ptype[d->sp - 1] && build_leaf(d, &op) < 0))
+                return -1;
+            chained = d->ptype[d->sp - 1] != 0;
+            continue;
+        }
+        if (count_value(d) < 0)
+            return -1;
+        pkl_value *v = arena_alloc(d, SCALAR_NODE_SIZE);
+        if (!v || (d->sp == d->scap && grow_stack(d) < 0))
+            return -1;
+        d->unwritten += SCALAR_NODE_SIZE;
+        size_t i = d->sp++;
+        d->stack[i] = v;
+        d->pv[i].off = op.offset;
+        d->pv[i].end = op.end;
+        if (!chained)
+            d->run_lo = i;
+        d->run_hi = i + 1;
+        chained = 1;
+        void *h;
+        if (flt) {
+            d->ptype[i] = PKL_T_FLOAT;
+            memcpy(&d->pv[i].bits, &op.f, sizeof op.f);
+            h = f64(B->ctx, op.f);
+        } else {
+            d->ptype[i] = PKL_T_INT;
+            d->pv[i].bits = (uint64_t)op.i;
+            h = i64(B->ctx, op.i);
+        }
+        d->hstack[i] = h;
+        if (!h)
+            return builder_failed(d);
+    }
+    return 0;
+}
+
 /* The opcode loop: the one reader hands over each opcode, dispatch runs
  * its handler, until STOP (1) or an error (-1). */
 static int run(dec *d, size_t *consumed)
@@ -3372,11 +3445,17 @@ static int run(dec *d, size_t *consumed)
         if (PKL_UNLIKELY(d->pend_lo != SIZE_MAX) && !keeps_pending(op.code))
             flush_pending(d);
         int h = dispatch(d, &op);
-        /* a pending value on top: push_pending made its handle (or the
-         * opcode pushed nothing: MARK, FRAME, PROTO) */
-        if (PKL_UNLIKELY(d->B != NULL) && h == 0 &&
-            !(d->sp && d->pv[d->sp - 1].type) && build_leaf(d, &op) < 0)
-            goto out;
+        if (PKL_UNLIKELY(d->B != NULL) && h == 0) {
+            /* a pending value on top: push_pending made its handle, and
+             * the numbers after it are read in one run (or the opcode
+             * pushed nothing: MARK, FRAME, PROTO) */
+            if (d->sp && d->ptype[d->sp - 1]) {
+                if (run_numbers(d, &r) < 0)
+                    goto out;
+            } else if (build_leaf(d, &op) < 0) {
+                goto out;
+            }
+        }
         if (h < 0)
             goto out;
         if (h > 0) {
@@ -3473,6 +3552,7 @@ static pkl_doc *decode(const void *buf, size_t len, const pkl_decode_options *op
     pkli_free(d.a, d.stack);
     pkli_free(d.a, d.hstack);
     pkli_free(d.a, d.pv);
+    pkli_free(d.a, d.ptype);
     pkli_free(d.a, d.marks);
     pkli_free(d.a, d.dense);
     pkli_free(d.a, d.hdense);

@@ -184,4 +184,56 @@ static PKL_INLINE int pkli_reader_next_inline(pkl_reader *r, pkl_op *op,
     return 1;
 }
 
+/* The fast path's fixed-width binary numbers alone: BINFLOAT, BININT and
+ * BININT2 lying inside the current frame (or buffer), read into *op as
+ * pkli_reader_next_inline reads them (every field it sets); 0, with
+ * nothing read, for any other opcode or position. The decoder's builder
+ * mode reads runs of numbers with it (run_numbers, src/decoder.c);
+ * fuzz/fuzz_reader.c compares it with the general path. */
+static PKL_INLINE int pkli_reader_next_number(pkl_reader *r, pkl_op *op)
+{
+    size_t pos = r->pos;
+    const uint8_t *p = r->base + pos;
+    size_t avail = r->limit - pos; /* the opcode byte included */
+    size_t w;
+    if (pos >= r->limit)
+        return 0;
+    if (p[0] == PKL_OP_BINFLOAT) {
+        if (avail < 9)
+            return 0;
+        uint64_t bits = pkli_dec64be(p + 1);
+        op->type = PKL_A_FLOAT;
+        op->i = 0;
+        memcpy(&op->f, &bits, sizeof bits);
+        w = 9;
+    } else if (p[0] == PKL_OP_BININT) {
+        if (avail < 5)
+            return 0;
+        op->type = PKL_A_INT;
+        op->i = (int32_t)pkli_dec32le(p + 1);
+        op->f = 0.0;
+        w = 5;
+    } else if (p[0] == PKL_OP_BININT2) {
+        if (avail < 3)
+            return 0;
+        op->type = PKL_A_INT;
+        op->i = pkli_dec16le(p + 1);
+        op->f = 0.0;
+        w = 3;
+    } else {
+        return 0;
+    }
+    op->data = NULL;
+    op->len = 0;
+    op->offset = pos;
+    op->end = pos + w;
+    op->info = pkli_op_by_byte[p[0]];
+    op->code = p[0];
+    op->data2 = NULL;
+    op->len2 = 0;
+    op->note = 0;
+    r->pos = pos + w;
+    return 1;
+}
+
 #endif /* PKL_READER_FAST_H */

@@ -23,9 +23,22 @@ __all__ = ["Policy", "PolicyError", "Unpickler", "loads", "load", "scan", "Repor
            "Finding", "torch_load", "numpy_load", "shelve_open", "joblib_load", "LIB_VERSION"]
 __version__ = "0.1.0"
 
+# The built-in policies, each compiled once (a Policy cannot change, and a
+# built-in name always means the built-in, never a file of that name):
+# loads(data, policy="default") in a loop would otherwise parse its YAML on
+# every call. Paths are read on every call, as the file may change.
+_BUILTIN_NAMES = ("default", "strict", "ml", "pandas", "sklearn")
+_builtin_cache = {}
+
+
 def _policy(policy):
     if isinstance(policy, Policy):
         return policy
+    if type(policy) is str and policy in _BUILTIN_NAMES:
+        p = _builtin_cache.get(policy)
+        if p is None:
+            p = _builtin_cache[policy] = Policy(policy)
+        return p
     if isinstance(policy, (str, os.PathLike)):
         return Policy(policy)
     raise TypeError("policy must be a pickleguard.Policy, a built-in policy name "

@@ -7,6 +7,7 @@ import math
 import os
 import pickle
 import random
+import struct
 
 import pytest
 
@@ -369,3 +370,67 @@ def test_list_setitem_after_numbers():
     want = pickle.loads(data)
     assert want[3] == "x" and want[-1] is None
     assert pickleguard.loads(data, policy="default") == want
+
+
+def _framed(body):
+    """body split into FRAMEs of about 7..40 bytes, cut only between
+    opcodes (as pickle's framer cuts)."""
+    import pickletools
+    cuts = [pos for _, _, pos in pickletools.genops(body + b".")][1:-1] + [len(body)]
+    out, start, rnd = b"", 0, random.Random(11)
+    for pos in cuts:
+        if pos - start >= rnd.randrange(7, 40) or pos == len(body):
+            out += b"\x95" + (pos - start).to_bytes(8, "little") + body[start:pos]
+            start = pos
+    return out
+
+
+def test_number_runs_from_raw_opcodes():
+    # builder mode reads runs of BINFLOAT / BININT / BININT2 in one loop
+    # (src/decoder.c: run_numbers): small values written wide (pickle
+    # writes BININT1 for them), negative BININT, runs cut by other opcodes
+    # and by FRAME boundaries; each against pickle.loads
+    rnd = random.Random(5)
+    def number():
+        k = rnd.randrange(8)
+        if k == 0:
+            return b"G" + struct.pack(">d", rnd.uniform(-1e9, 1e9))
+        if k == 1:
+            return b"J" + struct.pack("<i", rnd.randrange(-2**31, 2**31))
+        if k == 2:
+            return b"J" + struct.pack("<i", rnd.randrange(256))
+        if k == 3:
+            return b"M" + struct.pack("<H", rnd.randrange(65536))
+        if k == 4:
+            return b"M" + struct.pack("<H", rnd.randrange(256))
+        if k == 5:
+            return b"K" + bytes([rnd.randrange(256)])
+        if k == 6:
+            return rnd.choice([b"N", b"\x88", b"\x89", b"\x8a\x02\x00\x80"])
+        return b"J" + struct.pack("<i", rnd.randrange(-300, 0))
+    for case in range(60):
+        body = b"]("
+        for _ in range(rnd.randrange(1, 400)):
+            body += number()
+            if rnd.random() < 0.02:
+                body += b"e("
+        body += b"e"
+        if case % 3 == 1:  # a tuple of the last run too (not a list append)
+            body += b"(" + b"".join(number() for _ in range(rnd.randrange(0, 50))) + b"t\x86"
+        for data in (b"\x80\x04" + body + b".", b"\x80\x04" + _framed(body) + b"."):
+            want = pickle.loads(data)
+            assert same(pickleguard.loads(data, policy="default"), want), case
+
+
+def test_number_run_errors_at_the_right_offset():
+    # an error inside a run of numbers (max_values reached, a truncated
+    # BINFLOAT) is reported at the opcode that caused it
+    run = b"".join(b"J" + struct.pack("<i", 1000 + i) for i in range(50))
+    with pytest.raises(pickle.UnpicklingError):
+        pickleguard.loads(b"\x80\x04](" + run + b"G\x00\x00", policy="default")
+    yaml = "version: 1\nname: small\nallow: []\nlimits:\n  max_values: 20\n"
+    pol = pickleguard.Policy(yaml=yaml)
+    with pytest.raises(pickleguard.PolicyError) as e:
+        pickleguard.loads(b"\x80\x04](" + run + b"e.", policy=pol)
+    # the 21st value: the list, then 19 BININTs after MARK; each is 5 bytes
+    assert e.value.offset == 4 + 19 * 5, (e.value.offset, str(e.value))
