@@ -3341,30 +3341,30 @@ static int keeps_pending(int code)
 /* Builder mode, after a pending number: the BINFLOAT, BININT and BININT2
  * opcodes that follow it (pkli_reader_next_number), run as the loop below
  * runs them, without its general read and dispatch: a big numeric list is
- * mostly such runs. A number push_pending would take is pushed here as it
- * pushes it (same node, counts, charges and stack slots), with what stays
- * the same for the run out of the loop: every opcode of the run follows
- * the one before it in the input, so the run of dec grows by one; an int
- * below 256 takes op_int's path (a shared node) and ends that run.
- * Anything else is left to the loop. */
+ * mostly such runs. Each is pushed as push_pending pushes it (same node,
+ * counts, charges and stack slots), with what stays the same for the run
+ * out of the loop; every opcode of the run follows the one before it in
+ * the input, so the run of dec grows by one. An int below 256 (op_int's
+ * shared node) and anything else are left to the loop. */
 static int run_numbers(dec *d, pkl_reader *r)
 {
     const pkl_builder *B = d->B;
     void *(*f64)(void *, double) = B->float64;
     void *(*i64)(void *, int64_t) = B->int64;
-    int chained = 1; /* the top is the end of run_lo..run_hi */
+    if (!f64 || !i64)
+        return 0;
     pkl_op op;
-    while (pkli_reader_next_number(r, &op)) {
+    for (;;) {
+        size_t at = r->pos;
+        if (!pkli_reader_next_number(r, &op))
+            return 0;
+        int flt = op.code == PKL_OP_BINFLOAT;
+        if (!flt && (uint64_t)op.i < 256) {
+            r->pos = at; /* read again by the loop */
+            return 0;
+        }
         d->at = op.offset;
         d->opcode = op.code;
-        int flt = op.code == PKL_OP_BINFLOAT;
-        if (!f64 || !i64 || (!flt && (uint64_t)op.i < 256)) {
-            int h = flt ? op_float(d, &op) : op_int(d, &op);
-            if (h < 0 || (!d->ptype[d->sp - 1] && build_leaf(d, &op) < 0))
-                return -1;
-            chained = d->ptype[d->sp - 1] != 0;
-            continue;
-        }
         if (count_value(d) < 0)
             return -1;
         pkl_value *v = arena_alloc(d, SCALAR_NODE_SIZE);
@@ -3375,10 +3375,7 @@ static int run_numbers(dec *d, pkl_reader *r)
         d->stack[i] = v;
         d->pv[i].off = op.offset;
         d->pv[i].end = op.end;
-        if (!chained)
-            d->run_lo = i;
         d->run_hi = i + 1;
-        chained = 1;
         void *h;
         if (flt) {
             d->ptype[i] = PKL_T_FLOAT;
@@ -3393,7 +3390,6 @@ static int run_numbers(dec *d, pkl_reader *r)
         if (!h)
             return builder_failed(d);
     }
-    return 0;
 }
 
 /* The opcode loop: the one reader hands over each opcode, dispatch runs

@@ -19,7 +19,9 @@ RecursionError/MemoryError raised by an allowed constructor on bad
 arguments (pickle raises the same). Anything else -- another exception
 type, a crash, a sanitizer report -- is a finding. A module-level audit hook
 fails the run if an import of a module not already imported, exec,
-subprocess or os.system happens while decoding.
+subprocess or os.system happens while decoding (the modules the policy's
+entries name, and the codec modules the allowed _codecs.encode may look
+up, are imported before the run).
 """
 import pickle
 import sys
@@ -52,7 +54,23 @@ def _preimport(policy):
                 continue
 
 
+def _preimport_codecs():
+    """Imports every codec module of the encodings package: the allowed
+    _codecs.encode(text, name) looks `name` up in the codec registry as
+    pickle.loads does, which imports encodings.<name> on first use (and
+    only modules of that package: docs/policy.md, _codecs.encode)."""
+    import encodings
+    import importlib
+    import pkgutil
+    for m in pkgutil.iter_modules(encodings.__path__):
+        try:
+            importlib.import_module("encodings." + m.name)
+        except Exception:
+            continue
+
+
 _preimport(POLICY)
+_preimport_codecs()
 _seen_modules = set(sys.modules)
 
 
