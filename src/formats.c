@@ -1208,11 +1208,17 @@ static void walk_joblib(walk *w, frame *f)
     int split = pkli_joblib_split(f->data, f->len, &w->a, &j, &e);
     if (!(split < 0 && e.code == PKL_E_NOMEM))
         report_sides(w, f, &j);
-    if (split > 0) { /* joblib.load fails part-way: its reading up to there */
+    if (split > 0) { /* joblib.load fails part-way, or we cannot follow
+                        * it further: its reading up to there */
         char why[sizeof e.detail];
         memcpy(why, e.detail, sizeof why);
-        snprintf(e.detail, sizeof e.detail, "joblib.load stops here after "
-                 "reading %zu array(s): %.400s", j.arrays, why);
+        if (e.code == PKL_E_FORMAT_UNSUPPORTED)
+            snprintf(e.detail, sizeof e.detail, "%.400s (after %zu array(s); "
+                     "from the last one on, the bytes are scanned as they "
+                     "stand)", why, j.arrays);
+        else
+            snprintf(e.detail, sizeof e.detail, "joblib.load stops here after "
+                     "reading %zu array(s): %.400s", j.arrays, why);
         problem(w, f->path, &e);
     }
     if (split < 0) {

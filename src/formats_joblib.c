@@ -1181,14 +1181,16 @@ int pkli_joblib_split(const uint8_t *buf, size_t len, const pkl_allocator *a,
             step_error(&f, rc, &op, err);
     }
     /* joblib.load stops where the pure-Python unpickler fails (a stack
-     * or mark error, opcodes the reader refuses, no STOP): after an array
-     * was read, what it read up to there is not the raw view's reading of
-     * the same bytes, so the rest from the last resume point is kept as
-     * the view's last part (scanning past the failure only adds) and the
-     * failure is returned with it (1) */
-    int ended = rc != F_STOP && out->arrays > 0 && !f.j.over &&
-                err->code != PKL_E_NOMEM &&
-                err->code != PKL_E_FORMAT_UNSUPPORTED;
+     * or mark error, opcodes the reader refuses, no STOP), and the
+     * follower stops where it cannot follow joblib (a wrapper whose bytes
+     * it cannot count, too many values): after an array was read, what
+     * joblib read up to there is not the raw view's reading of the same
+     * bytes, so the parts so far are kept and the rest from the last
+     * resume point is the view's last part (scanning past the failure
+     * only adds), returned with the failure (1). Dropping them would
+     * leave the globals between the first array and the failure to the
+     * raw view, which stops at the first array's bytes. */
+    int ended = rc != F_STOP && out->arrays > 0 && err->code != PKL_E_NOMEM;
     if (ended && add_part(out, a, f.seg, len - f.seg, 1) < 0) {
         fail_nomem(err, f.seg);
         ended = 0;
