@@ -1474,16 +1474,18 @@ static int push_new(dec *d, pkl_value *v)
     return v ? push(d, v) : -1;
 }
 
-/* Builder mode: pushes an INT or FLOAT pending (see flush_pending): its
- * node is allocated and counted as new_scalar does, and the builder makes
- * its value from a node on the C stack. */
-static int push_pending(dec *d, int type, uint64_t bits, const pkl_op *op)
+/* Builder mode: the stack slot of an INT or FLOAT pushed pending (see
+ * flush_pending): its node allocated and counted as new_scalar does, its
+ * value and input bytes in pv. The slot's index, or SIZE_MAX (the error
+ * is set). */
+static PKL_INLINE size_t pending_slot(dec *d, int type, uint64_t bits,
+                                      const pkl_op *op)
 {
     if (count_value(d) < 0)
-        return -1;
+        return SIZE_MAX;
     pkl_value *v = arena_alloc(d, SCALAR_NODE_SIZE);
     if (!v || (d->sp == d->scap && grow_stack(d) < 0))
-        return -1;
+        return SIZE_MAX;
     d->unwritten += SCALAR_NODE_SIZE;
     size_t i = d->sp++;
     d->stack[i] = v;
@@ -1491,6 +1493,16 @@ static int push_pending(dec *d, int type, uint64_t bits, const pkl_op *op)
     d->pv[i].bits = bits;
     d->pv[i].off = op->offset;
     d->pv[i].end = op->end;
+    return i;
+}
+
+/* Builder mode: pushes an INT or FLOAT pending; the builder makes its
+ * value from the bits (int64/float64) or from a node on the C stack. */
+static PKL_NOINLINE int push_pending(dec *d, int type, uint64_t bits, const pkl_op *op)
+{
+    size_t i = pending_slot(d, type, bits, op);
+    if (i == SIZE_MAX)
+        return -1;
     if (i == d->run_hi && i && d->ptype[i - 1] && d->pv[i - 1].end == op->offset) {
         d->run_hi = i + 1;
     } else {
@@ -2785,7 +2797,7 @@ static int op_float(dec *d, const pkl_op *op)
 
 /* INT, LONG, BININT*, LONG1, LONG4: the reader gives BOOL ("00"/"01"),
  * INT (fits int64), DECIMAL (text) or BIGINT (two's complement bytes). */
-static int op_int(dec *d, const pkl_op *op)
+static PKL_INLINE int op_int(dec *d, const pkl_op *op)
 {
     pkl_value *v;
     if (op->type == PKL_A_BOOL) {
@@ -3346,7 +3358,7 @@ static int keeps_pending(int code)
  * out of the loop; every opcode of the run follows the one before it in
  * the input, so the run of dec grows by one. An int below 256 (op_int's
  * shared node) and anything else are left to the loop. */
-static int run_numbers(dec *d, pkl_reader *r)
+static PKL_NOINLINE int run_numbers(dec *d, pkl_reader *r)
 {
     const pkl_builder *B = d->B;
     void *(*f64)(void *, double) = B->float64;
@@ -3365,27 +3377,16 @@ static int run_numbers(dec *d, pkl_reader *r)
         }
         d->at = op.offset;
         d->opcode = op.code;
-        if (count_value(d) < 0)
+        uint64_t bits;
+        if (flt)
+            memcpy(&bits, &op.f, sizeof bits);
+        else
+            bits = (uint64_t)op.i;
+        size_t i = pending_slot(d, flt ? PKL_T_FLOAT : PKL_T_INT, bits, &op);
+        if (i == SIZE_MAX)
             return -1;
-        pkl_value *v = arena_alloc(d, SCALAR_NODE_SIZE);
-        if (!v || (d->sp == d->scap && grow_stack(d) < 0))
-            return -1;
-        d->unwritten += SCALAR_NODE_SIZE;
-        size_t i = d->sp++;
-        d->stack[i] = v;
-        d->pv[i].off = op.offset;
-        d->pv[i].end = op.end;
         d->run_hi = i + 1;
-        void *h;
-        if (flt) {
-            d->ptype[i] = PKL_T_FLOAT;
-            memcpy(&d->pv[i].bits, &op.f, sizeof op.f);
-            h = f64(B->ctx, op.f);
-        } else {
-            d->ptype[i] = PKL_T_INT;
-            d->pv[i].bits = (uint64_t)op.i;
-            h = i64(B->ctx, op.i);
-        }
+        void *h = flt ? f64(B->ctx, op.f) : i64(B->ctx, op.i);
         d->hstack[i] = h;
         if (!h)
             return builder_failed(d);
