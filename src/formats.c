@@ -1208,6 +1208,13 @@ static void walk_joblib(walk *w, frame *f)
     int split = pkli_joblib_split(f->data, f->len, &w->a, &j, &e);
     if (!(split < 0 && e.code == PKL_E_NOMEM))
         report_sides(w, f, &j);
+    if (j.unsafe)
+        problemf(w, f->path, PKL_E_FORMAT_UNSUPPORTED, j.unsafe_at,
+                 "joblib: %zu NumpyArrayWrapper(s) whose dtype state sets "
+                 "object flags the type does not have, or clears those it "
+                 "has: joblib.load then reads object pointers from the raw "
+                 "bytes or counts references through plain ones (memory "
+                 "corruption; numpy crashes on it)", j.unsafe);
     if (split > 0) { /* joblib.load fails part-way, or we cannot follow
                         * it further: its reading up to there */
         char why[sizeof e.detail];

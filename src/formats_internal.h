@@ -255,6 +255,9 @@ typedef struct pkli_joblib {
     size_t arrays;         /* NumpyArrayWrapper BUILDs followed */
     pkli_joblib_side *sides;
     size_t nsides, capsides;
+    size_t unsafe;         /* wrappers whose dtype flags disagree with the
+                            * type (dtype_info), the first one's BUILD at */
+    size_t unsafe_at;
 } pkli_joblib;
 
 /* Follows the first pickle of buf[0..len) with a small symbolic stack,

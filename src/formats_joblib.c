@@ -269,26 +269,34 @@ static int state_hasobject(const jstate *j, size_t st, int *has)
 }
 
 static int dtype_info_type(const jstate *j, size_t d, uint64_t *itemsize,
-                           int *hasobject, int depth);
+                           int *hasobject, int *unsafe, int depth);
 
-/* dtype facts: itemsize and whether it holds objects. 0, or -1 when the
- * dtype is not one we can follow exactly. */
+/* dtype facts: itemsize and whether it holds objects (as the state's
+ * flags say: what joblib goes by). *unsafe is set when those flags and
+ * the type disagree at any level -- an object type without
+ * NPY_ITEM_REFCOUNT (numpy reads object pointers from the raw bytes) or
+ * a plain one with it (numpy counts references through plain bytes):
+ * memory corruption in joblib.load, followed here all the same. 0, or -1
+ * when the dtype is not one we can follow exactly. */
 static int dtype_info(const jstate *j, size_t d, uint64_t *itemsize,
-                      int *hasobject, int depth)
+                      int *hasobject, int *unsafe, int depth)
 {
-    if (dtype_info_type(j, d, itemsize, hasobject, depth) < 0)
+    if (dtype_info_type(j, d, itemsize, hasobject, unsafe, depth) < 0)
         return -1;
     int has, r = state_hasobject(j, j->v[d].state, &has);
     if (r < 0)
         return -1;
-    if (r > 0)
+    if (r > 0) {
+        if (has != *hasobject)
+            *unsafe = 1;
         *hasobject = has;
+    }
     return 0;
 }
 
 /* What the descr and the state's subarray and fields say. */
 static int dtype_info_type(const jstate *j, size_t d, uint64_t *itemsize,
-                           int *hasobject, int depth)
+                           int *hasobject, int *unsafe, int depth)
 {
     if (d == NONE_IDX || j->v[d].kind != V_OBJ ||
         !(is_global(j, j->v[d].cls, "numpy", "dtype") ||
@@ -326,7 +334,7 @@ static int dtype_info_type(const jstate *j, size_t d, uint64_t *itemsize,
         uint64_t bsz;
         int bobj;
         if (j->v[sub].kind != V_TUPLE || depth > 4 ||
-            dtype_info(j, tuple_item(j, sub, 0), &bsz, &bobj, depth + 1) < 0)
+            dtype_info(j, tuple_item(j, sub, 0), &bsz, &bobj, unsafe, depth + 1) < 0)
             return -1;
         *hasobject |= bobj;
     }
@@ -340,7 +348,7 @@ static int dtype_info_type(const jstate *j, size_t d, uint64_t *itemsize,
             size_t ft = j->pairs[p].v;
             uint64_t fsz;
             int fobj;
-            if (dtype_info(j, tuple_item(j, ft, 0), &fsz, &fobj, depth + 1) < 0)
+            if (dtype_info(j, tuple_item(j, ft, 0), &fsz, &fobj, unsafe, depth + 1) < 0)
                 return -1;
             *hasobject |= fobj;
         }
@@ -442,10 +450,10 @@ static int shape_count(const jstate *j, size_t shape, int64_t *count)
     return 0;
 }
 
-/* Bytes joblib's read_array consumes at `after`. */
+/* Bytes joblib's read_array consumes at `after`; *unsafe as dtype_info. */
 static int array_skip(const jstate *j, size_t wrapper, const uint8_t *buf,
                       size_t len, size_t after, size_t *skip, int *nested,
-                      const pkl_allocator *a, pkl_error *err)
+                      int *unsafe, const pkl_allocator *a, pkl_error *err)
 {
     size_t st = j->v[wrapper].state;
     size_t shape = dict_get(j, st, "shape");
@@ -460,7 +468,7 @@ static int array_skip(const jstate *j, size_t wrapper, const uint8_t *buf,
                         "(not a tuple, list or str of ints)");
         return -1;
     }
-    if (dtype_info(j, dtype, &item, &hasobject, 0) < 0) {
+    if (dtype_info(j, dtype, &item, &hasobject, unsafe, 0) < 0) {
         pkli_error_setf(err, PKL_E_FORMAT_UNSUPPORTED, after, -1,
                         "joblib: NumpyArrayWrapper dtype cannot be followed");
         return -1;
@@ -1055,8 +1063,12 @@ static int op_build(follower *f, const pkl_op *op, pkl_error *err)
                         "goes on");
         return F_ERR;
     }
-    if (array_skip(j, obj, f->buf, f->len, after, &skip, &nested, f->a, err) < 0)
+    int unsafe = 0;
+    if (array_skip(j, obj, f->buf, f->len, after, &skip, &nested, &unsafe,
+                   f->a, err) < 0)
         return F_ERR;
+    if (unsafe && f->out->unsafe++ == 0)
+        f->out->unsafe_at = op->offset;
     if (add_part(f->out, f->a, f->seg, after - f->seg, 1) < 0 ||
         add_part(f->out, f->a, after, skip, nested ? 2 : 0) < 0)
         return F_NOMEM;

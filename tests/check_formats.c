@@ -517,10 +517,16 @@ START_TEST(joblib_dtype_flags)
         memset(&o, 0, sizeof o);
         POISON_ERR(err);
         ck_assert_int_eq(walk_mem(buf, len, &o, &c, &st, &err), 0);
-        /* no problem: the splitter followed the file to its STOP */
+        /* the splitter followed the file to its STOP as joblib reads it;
+         * one problem: the dtype's flags disagree with its type, which
+         * corrupts memory in joblib.load (the wrapper's BUILD is at 181) */
+        size_t problems = 0;
         for (size_t k = 0; k < c.n; k++)
-            ck_assert_msg(c.items[k][0] != 'P', "%s: %s", files[i],
-                          c.items[k]);
+            if (c.items[k][0] == 'P') {
+                problems++;
+                ck_assert_str_eq(c.items[k], "P 601@.");
+            }
+        ck_assert_uint_eq(problems, 1);
         ck_assert_uint_eq(object_arrays(&c), i == 0 ? 1 : 0);
         free(buf);
     }

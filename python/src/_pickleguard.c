@@ -567,6 +567,37 @@ static void *pyb_call(void *ctx, void *callable, void *args, void *kwargs, int i
 /* BUILD, as _pickle.c load_build: inst.__setstate__(state) when the object
  * has one, else state / (state, slotstate) into inst.__dict__ (string keys
  * interned) and setattr for the slot state. */
+/* A numpy.dtype whose state just set its flags: pickleguard._dtypes.check
+ * refuses flags numpy would not give that dtype (object pointers read from
+ * raw bytes). numpy is imported already when inst is one of its dtypes. */
+static int check_dtype(PyObject *inst)
+{
+    PyObject *name = PyUnicode_FromString("numpy");
+    if (!name)
+        return -1;
+    PyObject *np = PyImport_GetModule(name);
+    Py_DECREF(name);
+    if (!np)
+        return PyErr_Occurred() ? -1 : 0;
+    PyObject *dtype = PyObject_GetAttrString(np, "dtype");
+    Py_DECREF(np);
+    if (!dtype) {
+        PyErr_Clear();
+        return 0;
+    }
+    int is = PyType_Check(dtype) ? PyObject_IsInstance(inst, dtype) : 0;
+    Py_DECREF(dtype);
+    if (is <= 0)
+        return is;
+    PyObject *mod = PyImport_ImportModule("pickleguard._dtypes");
+    if (!mod)
+        return -1;
+    PyObject *r = PyObject_CallMethod(mod, "check", "O", inst);
+    Py_DECREF(mod);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
 static int pyb_build(void *ctx, void *instp, void *statep)
 {
     pyb *b = ctx;
@@ -576,7 +607,7 @@ static int pyb_build(void *ctx, void *instp, void *statep)
         PyObject *r = PyObject_CallOneArg(setstate, state);
         Py_DECREF(setstate);
         Py_XDECREF(r);
-        return r ? 0 : -1;
+        return r ? check_dtype(inst) : -1;
     }
     if (!PyErr_ExceptionMatches(PyExc_AttributeError))
         return -1;

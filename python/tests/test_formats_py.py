@@ -477,3 +477,43 @@ def test_enum_members():
         assert got == pickle.loads(data) and got[0] is Color.RED and got[1] is Shade.DARK
     with pytest.raises(pickleguard.PolicyError):
         pickleguard.loads(pickle.dumps(Shade.DARK), policy="default")
+
+
+# numpy's dtype.__setstate__ takes the flags from the state whatever the
+# type (python/pickleguard/_dtypes.py): an object dtype without its object
+# flags makes numpy read object pointers from raw bytes, a float dtype
+# with them makes it count references through the float's bytes. Built
+# from raw opcodes; never given to pickle.loads or joblib.load (both would
+# corrupt memory). The natural states (numpy's own pickles) still load.
+def _dtype_pickle(descr, flags):
+    return (b"\x80\x02cnumpy\ndtype\nX" + len(descr).to_bytes(4, "little") + descr
+            + b"\x89\x88\x87R(K\x03X\x01\x00\x00\x00" + (b"|" if descr[:1] == b"O" else b"<")
+            + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff" + b"J" + flags.to_bytes(4, "little")
+            + b"tb.")
+
+
+def test_dtype_flags_that_corrupt_memory_are_refused(tmp_path):
+    natural = {b"O8": np.dtype("O").flags, b"f8": np.dtype("f8").flags}
+    assert natural[b"O8"] & 1 and not natural[b"f8"] & 1  # numpy's own rule
+    for descr, flags in ((b"O8", natural[b"O8"]), (b"f8", natural[b"f8"])):
+        got = pickleguard.loads(_dtype_pickle(descr, flags), policy="ml")
+        assert got == np.dtype(descr.decode()) and got.flags == flags
+    for descr, flags in ((b"O8", 0), (b"O8", natural[b"O8"] & ~2), (b"f8", 1),
+                         (b"f8", natural[b"O8"])):
+        with pytest.raises(pickleguard.PolicyError, match="flags"):
+            pickleguard.loads(_dtype_pickle(descr, flags), policy="ml")
+    # joblib: an O8 wrapper whose dtype state has flags 0 makes joblib.load
+    # read 8 raw bytes as an object pointer (here 0x4141414141414141)
+    wrapper = (b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}("
+               b"X\x08\x00\x00\x00subclasscnumpy\nndarray\n"
+               b"X\x05\x00\x00\x00shapeK\x01\x85X\x05\x00\x00\x00orderX\x01\x00\x00\x00C"
+               b"X\x05\x00\x00\x00dtypecnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R"
+               b"(K\x03X\x01\x00\x00\x00|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+               b"X\n\x00\x00\x00allow_mmap\x89ub" + b"A" * 8 + b".")
+    p = tmp_path / "o8_flags0.joblib"
+    p.write_bytes(wrapper)
+    with pytest.raises(pickleguard.PolicyError, match="flags"):
+        pickleguard.joblib_load(str(p), policy="ml")
+    # the scan says so too (not clean): the joblib follower's finding
+    rep = pickleguard.scan(str(p), policy="ml")
+    assert any("dtype state sets object flags" in f.message for f in rep.findings), rep.findings
